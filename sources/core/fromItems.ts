@@ -1,0 +1,97 @@
+import type { Observable } from 'rxjs';
+import { InvalidArgumentError } from '../../src/errors.js';
+import { fromPuller } from './fromPuller.js';
+import type { Puller } from './puller.js';
+
+/** Items from memory, or a factory that makes a fresh (async) iterable per subscription. */
+export type ItemsInput<T> = readonly T[] | (() => Iterable<T> | AsyncIterable<T>);
+
+/** Options of {@link fromItems}. */
+export interface FromItemsOptions {
+  /**
+   * Items handed to the pipeline per pull from a synchronous iterable (default 64). Between items
+   * the source still checks backpressure; this only sets how much one pull takes at once.
+   */
+  readonly chunkSize?: number;
+  /** The number of items a generator yields, when known (arrays know their own). */
+  readonly size?: number;
+}
+
+/**
+ * A dataset over in-memory items or a generator.
+ *
+ * An array is read in place and its length becomes the dataset size, so `shard` can split it in
+ * contiguous ranges and `padToBatch` can pad it exactly. A generator is given as a factory, called
+ * once per subscription (and so once per epoch); it is pulled one item at a time and, when the
+ * pipeline stops early, its `return()` is called.
+ *
+ * @example
+ * ```ts
+ * const digits = fromItems([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+ * const squares = fromItems(function* () { for (let i = 0; ; i++) yield i * i; });
+ * ```
+ *
+ * @param items - An array, or a function returning a fresh iterable or async iterable.
+ * @param options - See {@link FromItemsOptions}.
+ * @returns A cold Observable of the items, sized when the size is known.
+ * @public
+ */
+export function fromItems<T>(items: ItemsInput<T>, options: FromItemsOptions = {}): Observable<T> {
+  const chunkSize = options.chunkSize ?? 64;
+  if (!Number.isSafeInteger(chunkSize) || chunkSize < 1) {
+    throw new InvalidArgumentError('fromItems.chunkSize', `must be a positive integer, got ${chunkSize}`);
+  }
+  if (typeof items !== 'function') {
+    const array = items;
+    // A view of array[start, end) that can itself be narrowed, for contiguous sharding.
+    const range = (start: number, end: number): Observable<T> =>
+      fromPuller<T>(
+        () => {
+          let next = start;
+          return {
+            pull: () => {
+              if (next >= end) return null;
+              const chunk = array.slice(next, Math.min(end, next + chunkSize));
+              next += chunk.length;
+              return chunk;
+            },
+          };
+        },
+        { size: end - start, selectRange: (from, to) => range(start + from, start + to) },
+      );
+    return range(0, array.length);
+  }
+  return fromPuller<T>(() => openIterable(items(), chunkSize), { size: options.size });
+}
+
+function openIterable<T>(iterable: Iterable<T> | AsyncIterable<T>, chunkSize: number): Puller<T> {
+  if (Symbol.asyncIterator in iterable) {
+    const iterator = iterable[Symbol.asyncIterator]();
+    return {
+      pull: async () => {
+        const result = await iterator.next();
+        return result.done ? null : [result.value];
+      },
+      close: () => {
+        // Not awaited: an async generator's return() waits for its pending next(), and a `break`
+        // must not hang on a stalled producer. It finishes the generator once that next() settles.
+        iterator.return?.().catch(() => undefined);
+      },
+    };
+  }
+  const iterator = iterable[Symbol.iterator]();
+  return {
+    pull: () => {
+      const chunk: T[] = [];
+      while (chunk.length < chunkSize) {
+        const result = iterator.next();
+        if (result.done) return chunk.length === 0 ? null : chunk;
+        chunk.push(result.value);
+      }
+      return chunk;
+    },
+    close: () => {
+      iterator.return?.();
+    },
+  };
+}

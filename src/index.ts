@@ -1,0 +1,17 @@
+/**
+ * rxfeed: machine-learning input pipelines as RxJS Observables.
+ *
+ * Importing this entry loads no driver: sources over MongoDB, object stores, TFRecord and the
+ * worker-thread and tfjs adapters live behind their own subpath exports.
+ *
+ * @packageDocumentation
+ */
+export * from './errors.js';
+export * from './flow.js';
+export * from './context.js';
+export * from './info.js';
+export * from './dispose.js';
+export * from './loader.js';
+export * from '../sources/core/puller.js';
+export { fromPuller } from '../sources/core/fromPuller.js';
+export { fromItems, type ItemsInput, type FromItemsOptions } from '../sources/core/fromItems.js';

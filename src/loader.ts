@@ -1,0 +1,272 @@
+/**
+ * The sink of a pipeline: an Observable you can also `for await` over and `await using`.
+ *
+ * @module
+ */
+import { channel } from 'node:diagnostics_channel';
+import { interval, map, Observable, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
+import { bindContext } from './context.js';
+import { disposeAll } from './dispose.js';
+import { AbortedError, InvalidArgumentError } from './errors.js';
+import { Flow, type FlowMetrics, type StageHandle } from './flow.js';
+import { infoOf, withInfo } from './info.js';
+
+/** Options of {@link toLoader}. */
+export interface LoaderOptions {
+  /**
+   * Items (batches, usually) kept ready ahead of the consumer of a `for await` loop; default 2, as
+   * PyTorch's DataLoader `prefetch_factor`. This is the loader's stage capacity in the Flow gauge.
+   */
+  readonly prefetch?: number;
+  /** Aborting it ends every iteration and subscription with an {@link AbortedError}. */
+  readonly signal?: AbortSignal;
+  /** Scheduler for backpressure wake-ups and metrics; virtual in marble tests. */
+  readonly scheduler?: SchedulerLike;
+}
+
+/**
+ * Snapshots of every active subscription's Flow are published on this `node:diagnostics_channel`
+ * by {@link Loader.metrics}.
+ * @public
+ */
+export const METRICS_CHANNEL = 'rxfeed:metrics';
+const metricsChannel = channel(METRICS_CHANNEL);
+
+/**
+ * A pipeline ready to be consumed: an Observable, an `AsyncIterable` and an `AsyncDisposable`.
+ *
+ * - `for await (const x of loader)`: each loop subscribes once, keeps at most `prefetch` items
+ *   ready, and a `break` (or a `throw` in the loop) resolves only after every source has closed
+ *   its resources. Items still queued are disposed.
+ * - `loader.subscribe(...)`: a plain subscription, with backpressure inside the pipeline.
+ * - `await using loader = toLoader(...)`: leaving the block ends every active iteration and
+ *   subscription and waits for the releases.
+ *
+ * @public
+ */
+export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncDisposable {
+  readonly #source: Observable<T>;
+  readonly #prefetch: number;
+  readonly #signal: AbortSignal | undefined;
+  readonly #scheduler: SchedulerLike | undefined;
+  readonly #active = new Set<{ flow: Flow; end: () => void }>();
+
+  /** @internal use {@link toLoader} */
+  constructor(source: Observable<T>, options: LoaderOptions = {}) {
+    super((subscriber) => this.#subscribePlain(subscriber));
+    this.#source = source;
+    this.#prefetch = options.prefetch ?? 2;
+    this.#signal = options.signal;
+    this.#scheduler = options.scheduler;
+    if (!Number.isSafeInteger(this.#prefetch) || this.#prefetch < 1) {
+      throw new InvalidArgumentError('toLoader.prefetch', `must be a positive integer, got ${options.prefetch}`);
+    }
+  }
+
+  #subscribePlain(subscriber: Subscriber<T>): Subscription | undefined {
+    const flow = new Flow({ scheduler: this.#scheduler });
+    const signal = this.#signal;
+    if (signal?.aborted) {
+      subscriber.error(new AbortedError(signal.reason));
+      return undefined;
+    }
+    const entry = { flow, end: () => subscription.unsubscribe() };
+    const onAbort = (): void => subscriber.error(new AbortedError(signal?.reason));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    this.#active.add(entry);
+    const subscription = bindContext({ flow, epoch: 0 }, () => this.#source.subscribe(subscriber));
+    subscription.add(() => {
+      signal?.removeEventListener('abort', onAbort);
+      this.#active.delete(entry);
+    });
+    return subscription;
+  }
+
+  /** Iterate with `for await`; see the class description for `break` and error semantics. */
+  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
+    return new LoaderIterator(this.#source, {
+      prefetch: this.#prefetch,
+      signal: this.#signal,
+      scheduler: this.#scheduler,
+      active: this.#active,
+    });
+  }
+
+  /** End every active iteration and subscription, and wait until their sources are released. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    const active = [...this.#active];
+    for (const entry of active) entry.end();
+    await Promise.all(active.map((entry) => entry.flow.released()));
+  }
+
+  /**
+   * Readings of every active subscription's stages (occupancy, items in and out, waiting times),
+   * every `periodMs` milliseconds; each reading is also published on {@link METRICS_CHANNEL}.
+   */
+  metrics(periodMs = 1000): Observable<FlowMetrics[]> {
+    return interval(periodMs, this.#scheduler).pipe(
+      map(() => {
+        const readings = [...this.#active].map((entry) => entry.flow.snapshot());
+        if (metricsChannel.hasSubscribers) metricsChannel.publish(readings);
+        return readings;
+      }),
+    );
+  }
+}
+
+interface IteratorSettings {
+  readonly prefetch: number;
+  readonly signal: AbortSignal | undefined;
+  readonly scheduler: SchedulerLike | undefined;
+  readonly active: Set<{ flow: Flow; end: () => void }>;
+}
+
+class LoaderIterator<T> implements AsyncIterableIterator<T> {
+  readonly #source: Observable<T>;
+  readonly #settings: IteratorSettings;
+  readonly #flow: Flow;
+  readonly #queue: T[] = [];
+  #stage: StageHandle | undefined;
+  #subscription: Subscription | undefined;
+  #started = false;
+  #finished = false; // the source completed or errored, or the consumer left
+  #error: { error: unknown } | undefined;
+  #waiter: { resolve: (result: IteratorResult<T>) => void; reject: (error: unknown) => void; since: number } | undefined;
+  #entry: { flow: Flow; end: () => void };
+  #onAbort = (): void => this.#fail(new AbortedError(this.#settings.signal?.reason));
+
+  constructor(source: Observable<T>, settings: IteratorSettings) {
+    this.#source = source;
+    this.#settings = settings;
+    this.#flow = new Flow({ scheduler: settings.scheduler });
+    this.#entry = { flow: this.#flow, end: () => void this.return() };
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
+    return this;
+  }
+
+  #start(): void {
+    this.#started = true;
+    const { signal, prefetch, active } = this.#settings;
+    if (signal?.aborted) {
+      this.#finished = true;
+      this.#error = { error: new AbortedError(signal.reason) };
+      return;
+    }
+    signal?.addEventListener('abort', this.#onAbort, { once: true });
+    active.add(this.#entry);
+    const queue = this.#queue;
+    this.#stage = this.#flow.register({ name: 'loader', capacity: prefetch, occupancy: () => queue.length });
+    this.#subscription = bindContext({ flow: this.#flow, epoch: 0 }, () =>
+      this.#source.subscribe({
+        next: (value) => {
+          if (this.#finished) {
+            disposeAll([value]);
+            return;
+          }
+          const waiter = this.#waiter;
+          this.#stage!.entered();
+          if (waiter !== undefined) {
+            this.#waiter = undefined;
+            this.#stage!.left();
+            this.#flow.recordUpstreamWait(this.#flow.scheduler.now() - waiter.since);
+            waiter.resolve({ value, done: false });
+          } else {
+            queue.push(value);
+          }
+        },
+        error: (error: unknown) => this.#fail(error),
+        complete: () => {
+          this.#finished = true;
+          this.#cleanup();
+          const waiter = this.#waiter;
+          this.#waiter = undefined;
+          if (waiter !== undefined) void this.#afterRelease(() => waiter.resolve({ value: undefined, done: true }));
+        },
+      }),
+    );
+  }
+
+  #fail(error: unknown): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#error = { error };
+    this.#subscription?.unsubscribe();
+    this.#cleanup();
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    if (waiter !== undefined) void this.#afterRelease(() => waiter.reject(error));
+  }
+
+  #cleanup(): void {
+    this.#settings.signal?.removeEventListener('abort', this.#onAbort);
+    this.#settings.active.delete(this.#entry);
+    this.#stage?.unregister();
+  }
+
+  async #afterRelease(settle: () => void): Promise<void> {
+    await this.#flow.released();
+    settle();
+  }
+
+  async next(): Promise<IteratorResult<T>> {
+    if (!this.#started) this.#start();
+    if (this.#queue.length > 0) {
+      const value = this.#queue.shift()!;
+      this.#stage?.left();
+      return { value, done: false };
+    }
+    if (this.#error !== undefined) {
+      await this.#flow.released();
+      throw this.#error.error;
+    }
+    if (this.#finished) {
+      await this.#flow.released();
+      return { value: undefined, done: true };
+    }
+    if (this.#waiter !== undefined) throw new Error('rxfeed: next() called again before the previous one settled');
+    return new Promise((resolve, reject) => {
+      this.#waiter = { resolve, reject, since: this.#flow.scheduler.now() };
+    });
+  }
+
+  async return(): Promise<IteratorResult<T>> {
+    if (!this.#finished) {
+      this.#finished = true;
+      this.#subscription?.unsubscribe();
+      this.#cleanup();
+    }
+    disposeAll(this.#queue.splice(0));
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    await this.#flow.released();
+    waiter?.resolve({ value: undefined, done: true });
+    return { value: undefined, done: true };
+  }
+
+  async throw(error?: unknown): Promise<IteratorResult<T>> {
+    await this.return();
+    throw error;
+  }
+}
+
+/**
+ * Make a pipeline consumable: `for await`, `subscribe`, and `await using`.
+ *
+ * @example
+ * ```ts
+ * const loader = toLoader(fromItems(samples).pipe(shuffleBuffer(1024, { seed: 1 }), batch(32)), {
+ *   prefetch: 2,
+ * });
+ * for await (const batch of loader) await step(batch);
+ * ```
+ *
+ * @param source - The pipeline.
+ * @param options - See {@link LoaderOptions}.
+ * @returns A {@link Loader}; its size is the pipeline's, when known.
+ * @public
+ */
+export function toLoader<T>(source: Observable<T>, options: LoaderOptions = {}): Loader<T> {
+  return withInfo(new Loader(source, options), { size: infoOf(source).size });
+}
