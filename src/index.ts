@@ -15,3 +15,7 @@ export * from './loader.js';
 export * from '../sources/core/puller.js';
 export { fromPuller } from '../sources/core/fromPuller.js';
 export { fromItems, type ItemsInput, type FromItemsOptions } from '../sources/core/fromItems.js';
+export * from './distributed.js';
+export * from './executor.js';
+export type { ByteSource } from '../sources/core/byteSource.js';
+export { fileByteSource } from '../sources/core/fileByteSource.js';
