@@ -19,3 +19,4 @@ export * from './distributed.js';
 export * from './executor.js';
 export type { ByteSource } from '../sources/core/byteSource.js';
 export { fileByteSource } from '../sources/core/fileByteSource.js';
+export { parallelMap, type ParallelMapOptions } from '../operators/parallelMap.js';
