@@ -20,3 +20,4 @@ export * from './executor.js';
 export type { ByteSource } from '../sources/core/byteSource.js';
 export { fileByteSource } from '../sources/core/fileByteSource.js';
 export { parallelMap, type ParallelMapOptions } from '../operators/parallelMap.js';
+export { shard, type ShardOptions } from '../operators/shard.js';
