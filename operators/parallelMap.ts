@@ -152,7 +152,7 @@ export function parallelMap<T, R>(task: Task<T, R>, options: ParallelMapOptions 
           upstreamDone = true;
           maybeComplete();
         },
-      });
+      }, subscriber);
 
       return () => {
         ended = true;

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { Observable, Subscriber, Subscription } from 'rxjs';
+import { Subscription, type Observable, type Observer } from 'rxjs';
 import { Flow } from './flow.js';
 
 /**
@@ -49,14 +49,55 @@ export function bindContext<R>(context: PipelineContext, subscribe: () => R): R 
 }
 
 /**
- * Subscribe `subscriber` to `source` with `context` bound. The usual way an rxfeed operator
- * subscribes its upstream.
- * @internal
+ * An upstream observer linked to the downstream subscriber: it counts as an RxJS Subscriber (an
+ * Observer that is also a Subscription), so the source is handed this object itself and sees it
+ * closed as soon as the downstream unsubscribes, even while it is still emitting synchronously
+ * inside `subscribe`. That is how RxJS's own operators stop a synchronous source early.
+ */
+class LinkedObserver<T> extends Subscription implements Observer<T> {
+  readonly #observer: Partial<Observer<T>>;
+
+  constructor(observer: Partial<Observer<T>>) {
+    super();
+    this.#observer = observer;
+  }
+
+  next(value: T): void {
+    if (!this.closed) this.#observer.next?.(value);
+  }
+
+  error(error: unknown): void {
+    if (this.closed) return;
+    this.unsubscribe();
+    this.#observer.error?.(error);
+  }
+
+  complete(): void {
+    if (this.closed) return;
+    this.unsubscribe();
+    this.#observer.complete?.();
+  }
+}
+
+/**
+ * Subscribe to `source` with `context` bound: the usual way an rxfeed operator subscribes its
+ * upstream. When `downstream` (the operator's own subscriber) is given, the upstream subscription
+ * ends the moment the downstream does, so a synchronous source stops pushing at once.
+ *
+ * @param context - The context to bind while subscribing.
+ * @param source - The upstream Observable.
+ * @param observer - Callbacks for the upstream's notifications.
+ * @param downstream - The subscriber whose end also ends the upstream subscription.
+ * @returns The upstream subscription.
+ * @public
  */
 export function subscribeWithin<T>(
   context: PipelineContext,
   source: Observable<T>,
-  subscriber: Partial<import('rxjs').Observer<T>> | Subscriber<T>,
+  observer: Partial<Observer<T>>,
+  downstream?: Subscription,
 ): Subscription {
-  return bindContext(context, () => source.subscribe(subscriber));
+  const linked = new LinkedObserver(observer);
+  downstream?.add(linked);
+  return bindContext(context, () => source.subscribe(linked));
 }

@@ -117,7 +117,8 @@ export function fromPuller<T>(open: PullerFactory<T>, info: DatasetInfo<T> = {})
 
     const pump = (): void => {
       cancelPark = undefined;
-      while (!ended) {
+      // `subscriber.closed`: a downstream operator may end the subscription from inside `next`.
+      while (!ended && !subscriber.closed) {
         if (position < chunk.length) {
           if (flow.saturated()) {
             cancelPark = flow.whenReady(pump);
