@@ -21,3 +21,5 @@ export type { ByteSource } from '../sources/core/byteSource.js';
 export { fileByteSource } from '../sources/core/fileByteSource.js';
 export { parallelMap, type ParallelMapOptions } from '../operators/parallelMap.js';
 export { shard, type ShardOptions } from '../operators/shard.js';
+export { prefetch } from '../operators/prefetch.js';
+export { epochs, type EpochsOptions } from '../operators/epochs.js';

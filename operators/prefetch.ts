@@ -1,0 +1,80 @@
+import { Observable, type MonoTypeOperatorFunction, type Subscription } from 'rxjs';
+import { currentContext, subscribeWithin } from '../src/context.js';
+import { disposeAll } from '../src/dispose.js';
+import { InvalidArgumentError } from '../src/errors.js';
+import { infoOf, withInfo } from '../src/info.js';
+
+/**
+ * Decouple the work downstream from the work upstream with a bounded buffer.
+ *
+ * Items arrive into a queue of at most `bufferSize` (a stage of the Flow gauge: when it is full,
+ * sources pause) and are delivered downstream one per scheduler task. So a slow synchronous step
+ * after it (collating, building tensors) runs in its own task, and the sources before it can have
+ * their next reads in flight meanwhile, as tf.data's `prefetch` overlaps producer and consumer.
+ * Unlike `observeOn`, it holds no more than `bufferSize` items. Queued items are disposed on
+ * teardown.
+ *
+ * @example
+ * ```ts
+ * const batches = records.pipe(parallelMap(decode, { concurrency: 8 }), prefetch(64), batch(32));
+ * ```
+ *
+ * @param bufferSize - Most items held; mandatory, as in tfjs-data.
+ * @returns An operator with the same items, delivered asynchronously.
+ * @public
+ */
+export function prefetch<T>(bufferSize: number): MonoTypeOperatorFunction<T> {
+  if (!Number.isSafeInteger(bufferSize) || bufferSize < 1) {
+    throw new InvalidArgumentError('prefetch.bufferSize', `must be a positive integer, got ${bufferSize}`);
+  }
+  return (source) => {
+    const buffered = new Observable<T>((subscriber) => {
+      const context = currentContext();
+      const queue: T[] = [];
+      let completed = false;
+      let delivery: Subscription | undefined;
+      const stage = context.flow.register({ name: 'prefetch', capacity: bufferSize, occupancy: () => queue.length });
+
+      const deliver = (): void => {
+        delivery = undefined;
+        if (queue.length > 0) {
+          const value = queue.shift()!;
+          stage.left();
+          subscriber.next(value);
+        }
+        if (queue.length > 0) schedule();
+        else if (completed) subscriber.complete();
+      };
+      const schedule = (): void => {
+        if (delivery === undefined && !subscriber.closed) delivery = context.flow.scheduler.schedule(deliver);
+      };
+
+      const upstream = subscribeWithin(
+        context,
+        source,
+        {
+          next: (value) => {
+            stage.entered();
+            queue.push(value);
+            schedule();
+          },
+          // An error is not delayed behind queued items: the pipeline is failing either way.
+          error: (error: unknown) => subscriber.error(error),
+          complete: () => {
+            completed = true;
+            if (queue.length === 0) subscriber.complete();
+            else schedule();
+          },
+        },
+        subscriber,
+      );
+      return () => {
+        upstream.unsubscribe();
+        delivery?.unsubscribe();
+        disposeAll(queue.splice(0));
+        stage.unregister();
+      };
+    });
+    return withInfo(buffered, { size: infoOf(source).size });
+  };
+}
