@@ -23,3 +23,4 @@ export { parallelMap, type ParallelMapOptions } from '../operators/parallelMap.j
 export { shard, type ShardOptions } from '../operators/shard.js';
 export { prefetch } from '../operators/prefetch.js';
 export { epochs, type EpochsOptions } from '../operators/epochs.js';
+export { hooks, SkipItem, type DataLoaderHooks, type HooksOptions } from '../operators/hooks.js';

@@ -1,0 +1,127 @@
+import { Observable, type OperatorFunction } from 'rxjs';
+import { currentContext, subscribeWithin } from '../src/context.js';
+import { disposeAll, disposeItem } from '../src/dispose.js';
+import { InvalidArgumentError } from '../src/errors.js';
+import { infoOf, withInfo } from '../src/info.js';
+
+/**
+ * Thrown from `afterItem` (or `beforeBatch` callbacks inspecting items) to drop the current item,
+ * as fastai's `SkipItemException`. Any other error ends the pipeline.
+ * @public
+ */
+export class SkipItem extends Error {
+  constructor(reason = 'item skipped') {
+    super(reason);
+    this.name = 'SkipItem';
+  }
+}
+
+/**
+ * The fastai `DataLoader` callbacks, in the order they run.
+ * @public
+ */
+export interface DataLoaderHooks<T, B> {
+  /** Once per subscription (epoch), before the first item. */
+  readonly beforeIter?: () => void;
+  /** Each item, before batching; return the (possibly new) item, or throw {@link SkipItem}. */
+  readonly afterItem?: (item: T) => T;
+  /** Each full list of items, before collation. */
+  readonly beforeBatch?: (items: T[]) => T[];
+  /** Each collated batch. */
+  readonly afterBatch?: (batch: B) => B;
+  /** Once, after the last batch of a subscription that completed (not after an early stop). */
+  readonly afterIter?: () => void;
+}
+
+/** Options of {@link hooks}. */
+export interface HooksOptions<T, B> extends DataLoaderHooks<T, B> {
+  /** Turns a list of items into a batch; default: the list itself. Pass `collateBatch` for tensors. */
+  readonly collate?: (items: T[]) => B;
+  /** Drop a last batch smaller than `batchSize` (default false). */
+  readonly dropRemainder?: boolean;
+}
+
+/**
+ * Batch items with fastai-style callbacks around each step: `beforeIter`, `afterItem` (with
+ * skip-item semantics), `beforeBatch`, collation, `afterBatch`, `afterIter`.
+ *
+ * Holds at most `batchSize - 1` items between batches (disposed on teardown). Skipped items are
+ * dropped, so a batch is always `batchSize` items but for the last, and the size of the output is
+ * unknown whenever `afterItem` is given.
+ *
+ * @example
+ * ```ts
+ * const batches = samples.pipe(
+ *   hooks(32, {
+ *     afterItem: (s) => { if (s.label < 0) throw new SkipItem('unlabelled'); return s; },
+ *     collate: collateBatch,
+ *     afterBatch: (b) => normalise(b),
+ *   }),
+ * );
+ * ```
+ *
+ * @param batchSize - Items per batch.
+ * @param options - The callbacks and collation; see {@link HooksOptions}.
+ * @returns An operator from items to batches.
+ * @public
+ */
+export function hooks<T, B = T[]>(batchSize: number, options: HooksOptions<T, B> = {}): OperatorFunction<T, B> {
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
+    throw new InvalidArgumentError('hooks.batchSize', `must be a positive integer, got ${batchSize}`);
+  }
+  const collate = options.collate ?? ((items: T[]) => items as unknown as B);
+  return (source) => {
+    const batched = new Observable<B>((subscriber) => {
+      const context = currentContext();
+      let pending: T[] = [];
+      const emitBatch = (): void => {
+        const items = options.beforeBatch ? options.beforeBatch(pending) : pending;
+        pending = [];
+        const batch = collate(items);
+        subscriber.next(options.afterBatch ? options.afterBatch(batch) : batch);
+      };
+      try {
+        options.beforeIter?.();
+      } catch (error) {
+        subscriber.error(error);
+        return undefined;
+      }
+      const upstream = subscribeWithin(
+        context,
+        source,
+        {
+          next: (value) => {
+            let item = value;
+            try {
+              if (options.afterItem) item = options.afterItem(value);
+            } catch (error) {
+              if (error instanceof SkipItem) {
+                disposeItem(value);
+                return;
+              }
+              subscriber.error(error);
+              return;
+            }
+            pending.push(item);
+            if (pending.length === batchSize) emitBatch();
+          },
+          error: (error: unknown) => subscriber.error(error),
+          complete: () => {
+            if (pending.length > 0 && !options.dropRemainder) emitBatch();
+            options.afterIter?.();
+            subscriber.complete();
+          },
+        },
+        subscriber,
+      );
+      return () => {
+        upstream.unsubscribe();
+        disposeAll(pending.splice(0));
+      };
+    });
+    const size = options.afterItem === undefined ? infoOf(source).size : undefined;
+    const batches =
+      size === undefined ? undefined : options.dropRemainder ? Math.floor(size / batchSize) : Math.ceil(size / batchSize);
+    return withInfo(batched, { size: batches });
+  };
+}
