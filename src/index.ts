@@ -24,3 +24,4 @@ export { shard, type ShardOptions } from '../operators/shard.js';
 export { prefetch } from '../operators/prefetch.js';
 export { epochs, type EpochsOptions } from '../operators/epochs.js';
 export { hooks, SkipItem, type DataLoaderHooks, type HooksOptions } from '../operators/hooks.js';
+export { progress, type ProgressOptions, type ProgressOutput } from '../operators/progress.js';
