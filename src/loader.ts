@@ -133,7 +133,11 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
   #error: { error: unknown } | undefined;
   #waiter: { resolve: (result: IteratorResult<T>) => void; reject: (error: unknown) => void; since: number } | undefined;
   #entry: { flow: Flow; end: () => void };
-  #onAbort = (): void => this.#fail(new AbortedError(this.#settings.signal?.reason));
+  // An abort takes effect at once: queued items are dropped, not delivered before the error.
+  #onAbort = (): void => {
+    disposeAll(this.#queue.splice(0));
+    this.#fail(new AbortedError(this.#settings.signal?.reason));
+  };
 
   constructor(source: Observable<T>, settings: IteratorSettings) {
     this.#source = source;
