@@ -1,4 +1,4 @@
-import { from, isObservable, Observable, type Subscription } from 'rxjs';
+import { from, Observable, type Subscription } from 'rxjs';
 import { currentContext } from '../../src/context.js';
 import { disposeAll } from '../../src/dispose.js';
 import { withInfo, type DatasetInfo } from '../../src/info.js';

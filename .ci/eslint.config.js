@@ -1,0 +1,53 @@
+// ESLint flat config. It lives in .ci/ because the repository's top level is fixed; package.json's
+// `lint` script points at it.
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', '.tmp/**', 'docs/**'] },
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
+      'no-restricted-imports': ['error', { patterns: [{ group: ['rxjs/internal/*'], message: 'rxjs/internal has no semver promise' }] }],
+    },
+  },
+  {
+    // The core entry must load no driver: only rxjs and node built-ins outside the adapters.
+    files: ['src/**/*.ts', 'operators/**/*.ts', 'sources/core/**/*.ts'],
+    ignores: ['src/adapters/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['rxjs/internal/*'], message: 'rxjs/internal has no semver promise' },
+            {
+              group: ['mongodb', 'undici', 'tar-stream', 'piscina', '@tensorflow/*', 'sharp', '@node-rs/*'],
+              message: 'drivers are reached only through their own subpath export (sources/<kind>, src/adapters)',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['operators/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['rxjs/internal/*'], message: 'rxjs/internal has no semver promise' },
+            { group: ['../sources/*', '../../sources/*'], message: 'operators import src/, never sources/' },
+            {
+              group: ['mongodb', 'undici', 'tar-stream', 'piscina', '@tensorflow/*', 'sharp', '@node-rs/*'],
+              message: 'drivers are reached only through their own subpath export',
+            },
+          ],
+        },
+      ],
+    },
+  },
+);
