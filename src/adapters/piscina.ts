@@ -1,0 +1,488 @@
+/**
+ * Worker threads for `parallelMap`: an {@link Executor} over a piscina pool (`rxfeed/workers`).
+ *
+ * Closures cannot cross threads, so a task is named by its module URL and export
+ * ({@link workerFn}); the worker imports the module once and calls the export with the item and a
+ * {@link WorkerTaskContext} (`index`, `epoch`, `seed`, `options`). Item payloads are moved, not
+ * cloned: every `ArrayBuffer` an item owns is transferred (and detached in the sender), and the
+ * result's buffers are moved back the same way.
+ *
+ * Aborting a task that a piscina thread is running terminates that thread. So the executor keeps
+ * its own queue in front of the pool and hands a thread only as many tasks as it can run at once:
+ * on unsubscribe, queued tasks are dropped at once, running ones finish and their results are
+ * discarded, and no thread is ever killed.
+ *
+ * @example
+ * ```ts
+ * import { parallelMap, toLoader } from 'rxfeed';
+ * import { decodeImageTask, workerExecutor } from 'rxfeed/workers';
+ *
+ * await using executor = workerExecutor();          // availableParallelism() - 1 threads
+ * const images = jpegBytes.pipe(
+ *   parallelMap(decodeImageTask({ resize: [112, 112] }, { seed: 7 }), { executor }),
+ * );
+ * for await (const image of toLoader(images)) console.log(image.shape);
+ * ```
+ *
+ * @module
+ */
+import { availableParallelism } from 'node:os';
+import { Observable, type ObservableInput, type Subscriber } from 'rxjs';
+import { Piscina } from 'piscina';
+import { InvalidArgumentError, RxfeedError } from '../errors.js';
+import type { Executor, Task, TaskContext, TaskReference } from '../executor.js';
+import { prepareTransfer } from './transfer.js';
+import type { RemoteError, WorkerRequest, WorkerResponse } from './workerEntry.js';
+import type { DecodeImageOptions, decodeImage, decodeImageFields, DecodeImageFieldsOptions } from './decodeImage.js';
+
+/**
+ * What a worker task receives besides its item. Per-sample randomness must come from
+ * `(seed, epoch, index)`, never from state of the thread that runs it (see `deriveSeed`).
+ * @public
+ */
+export interface WorkerTaskContext<O = unknown> {
+  /** Position of the item in `parallelMap`'s input for this epoch (0-based). */
+  readonly index: number;
+  /** The epoch being read. */
+  readonly epoch: number;
+  /** The seed bound by {@link workerFn} (0 when none was given). */
+  readonly seed: number;
+  /** The options bound by {@link workerFn} (structured-cloned to the worker with each task). */
+  readonly options: O;
+}
+
+/**
+ * The shape of a function a worker thread can run: an export of an ES module.
+ * @public
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a bound for any task's parameters
+export type WorkerTaskFunction = (value: any, context: WorkerTaskContext<any>) => unknown;
+
+/** The options type a worker task reads from its context. */
+type OptionsOf<F extends WorkerTaskFunction> =
+  NonNullable<Parameters<F>[1]> extends { readonly options?: infer O } ? NonNullable<O> : unknown;
+
+/**
+ * A task named by module URL and export, with its bound seed and options.
+ * @public
+ */
+export interface WorkerTaskReference<T, R, O = unknown> extends TaskReference<T, R> {
+  /** `file:` URL of the compiled ES module. */
+  readonly module: string;
+  readonly exportName: string;
+  readonly seed: number;
+  readonly options: O;
+}
+
+/**
+ * What {@link workerFn} binds to a task besides its module and export.
+ * @public
+ */
+export interface WorkerFnBinding<O> {
+  /** Seed handed to every call in `context.seed`; default 0. */
+  readonly seed?: number;
+  /** Options handed to every call in `context.options` (structured-cloneable). */
+  readonly options?: O;
+}
+
+/**
+ * Name a worker task by module URL and export, typed from the export.
+ *
+ * The module is imported by each worker thread, so it must be compiled JavaScript: resolve it
+ * relative to the compiled caller, `new URL('./decode.js', import.meta.url)`. The export is called
+ * as `fn(item, { index, epoch, seed, options })` and may return a promise.
+ *
+ * @example
+ * ```ts
+ * import type { resizeTask } from './tasks.js';
+ * const resize = workerFn<typeof resizeTask>(new URL('./tasks.js', import.meta.url), 'resizeTask', {
+ *   seed: 1,
+ *   options: { size: 64 },
+ * });
+ * items.pipe(parallelMap(resize, { executor: workerExecutor() }));
+ * ```
+ *
+ * @param module - The module: a `URL`, a `file:` URL string, or an absolute path.
+ * @param exportName - The name of the function export.
+ * @param binding - Seed and options passed to every call.
+ * @returns A task reference for `parallelMap` with a {@link WorkerExecutor}.
+ * @public
+ */
+export function workerFn<F extends WorkerTaskFunction>(
+  module: URL | string,
+  exportName: string,
+  binding: WorkerFnBinding<OptionsOf<F>> = {},
+): WorkerTaskReference<Parameters<F>[0], Awaited<ReturnType<F>>, OptionsOf<F>> {
+  const seed = binding.seed ?? 0;
+  if (!Number.isSafeInteger(seed)) {
+    throw new InvalidArgumentError('workerFn.seed', `must be a safe integer, got ${seed}`);
+  }
+  if (typeof exportName !== 'string' || exportName === '') {
+    throw new InvalidArgumentError('workerFn.exportName', 'must name an export of the module');
+  }
+  return { module: moduleUrl(module), exportName, seed, options: binding.options as OptionsOf<F> };
+}
+
+function moduleUrl(module: URL | string): string {
+  if (module instanceof URL) {
+    if (module.protocol !== 'file:') {
+      throw new InvalidArgumentError('workerFn.module', `must be a file: URL, got ${module.href}`);
+    }
+    return module.href;
+  }
+  if (module.startsWith('file:')) return new URL(module).href;
+  if (module.startsWith('/')) return new URL(`file://${encodeURI(module)}`).href;
+  throw new InvalidArgumentError(
+    'workerFn.module',
+    `'${module}' is relative; pass new URL('./task.js', import.meta.url) or an absolute path`,
+  );
+}
+
+/**
+ * The built-in image decode task ({@link decodeImage}) as a worker task: JPEG/PNG bytes to an RGB
+ * `Uint8Array` with its shape, resized, cropped and flipped as `options` say.
+ *
+ * @example
+ * ```ts
+ * items.pipe(parallelMap(decodeImageTask({ resize: [128, 128], crop: { size: [112, 112], random: true } }, { seed: 3 }), { executor }));
+ * ```
+ *
+ * @param options - Decode options (see {@link DecodeImageOptions}).
+ * @param binding - The seed of the random crop and flip.
+ * @returns A task reference for `parallelMap`.
+ * @public
+ */
+export function decodeImageTask(
+  options: DecodeImageOptions = {},
+  binding: { readonly seed?: number } = {},
+): WorkerTaskReference<Parameters<typeof decodeImage>[0], Awaited<ReturnType<typeof decodeImage>>, DecodeImageOptions> {
+  return workerFn<typeof decodeImage>(new URL('./decodeImage.js', import.meta.url), 'decodeImage', {
+    ...binding,
+    options,
+  });
+}
+
+/**
+ * The built-in sample decode task ({@link decodeImageFields}) as a worker task: decodes the named
+ * image fields of a sample object (e.g. WebDataset's `jpg`/`png`) and passes the others through.
+ *
+ * @example
+ * ```ts
+ * samples.pipe(parallelMap(decodeImageFieldsTask({ fields: ['png'], resize: [32, 32] }), { executor }));
+ * ```
+ *
+ * @param options - Fields to decode and decode options (see {@link DecodeImageFieldsOptions}).
+ * @param binding - The seed of the random crop and flip.
+ * @returns A task reference for `parallelMap`.
+ * @public
+ */
+export function decodeImageFieldsTask<S extends object>(
+  options: DecodeImageFieldsOptions,
+  binding: { readonly seed?: number } = {},
+): WorkerTaskReference<S, Awaited<ReturnType<typeof decodeImageFields<S>>>, DecodeImageFieldsOptions> {
+  return workerFn<typeof decodeImageFields<S>>(new URL('./decodeImage.js', import.meta.url), 'decodeImageFields', {
+    ...binding,
+    options,
+  });
+}
+
+/**
+ * A worker task failed; `cause` holds the task's own error as rebuilt from the worker thread.
+ * @public
+ */
+export class WorkerTaskError extends RxfeedError {
+  /** Position of the failing item in `parallelMap`'s input (0-based). */
+  readonly index: number;
+  /** The task, as `module#export`. */
+  readonly task: string;
+  /** The `code` of the task's error, when it had one (e.g. `RXFEED_ERR_DECODE`). */
+  readonly remoteCode: string | undefined;
+
+  constructor(index: number, task: string, remote: RemoteError) {
+    const cause = Object.assign(new Error(remote.message), {
+      name: remote.name,
+      ...(remote.code === undefined ? {} : { code: remote.code }),
+    });
+    if (remote.stack !== undefined) cause.stack = remote.stack;
+    super('RXFEED_ERR_WORKER_TASK', `worker task ${task} failed on item ${index}: ${remote.name}: ${remote.message}`, {
+      cause,
+    });
+    this.index = index;
+    this.task = task;
+    this.remoteCode = remote.code;
+  }
+}
+
+/**
+ * The executor was closed while a task still wanted to run.
+ * @public
+ */
+export class ExecutorClosedError extends RxfeedError {
+  constructor() {
+    super('RXFEED_ERR_EXECUTOR_CLOSED', 'the worker executor is closed; create a new one to run more tasks');
+  }
+}
+
+/**
+ * Options of {@link workerExecutor}.
+ * @public
+ */
+export interface WorkerExecutorOptions {
+  /** Worker threads; default `availableParallelism() - 1`, at least 1 (the main thread has work too). */
+  readonly threads?: number;
+  /**
+   * Tasks one thread runs at once; default 1. Raise it for tasks that await I/O or libuv work
+   * (sharp), keep 1 for synchronous CPU work (turbojpeg decode).
+   */
+  readonly tasksPerThread?: number;
+  /**
+   * Move `ArrayBuffer`s both ways instead of cloning them (default true). The sender's buffers are
+   * detached: an item's bytes cannot be read after it was handed to a task.
+   */
+  readonly transfer?: boolean;
+  /** Memory limits of each worker thread (see `worker_threads.ResourceLimits`). */
+  readonly resourceLimits?: import('node:worker_threads').ResourceLimits;
+}
+
+/**
+ * Counters of a {@link WorkerExecutor}, for metrics and tests.
+ * @public
+ */
+export interface WorkerExecutorStats {
+  /** Live worker threads. */
+  readonly threads: number;
+  /** Tasks waiting in the executor's queue (not yet given to a thread). */
+  readonly queued: number;
+  /** Tasks given to a thread whose answer has not come back. */
+  readonly running: number;
+  /** Tasks waiting inside the piscina pool itself (0 in steady state). */
+  readonly poolQueued: number;
+  /** Tasks completed by the pool since it started. */
+  readonly completed: number;
+}
+
+interface Job {
+  readonly task: WorkerTaskReference<unknown, unknown>;
+  readonly value: unknown;
+  readonly context: TaskContext;
+  readonly subscriber: Subscriber<unknown>;
+  state: 'queued' | 'running' | 'dropped' | 'settled';
+}
+
+/**
+ * An {@link Executor} running module-export tasks on a pool of worker threads. Close it with
+ * {@link WorkerExecutor.close} or `await using`.
+ * @public
+ */
+export class WorkerExecutor implements Executor, AsyncDisposable {
+  /**
+   * Tasks `parallelMap` keeps in flight by default: two per thread slot, so that a thread finds
+   * its next task already waiting in this executor's queue when it finishes one.
+   */
+  readonly concurrency: number;
+  /** The piscina pool, for inspection (`threads`, `queueSize`, `utilization`). */
+  readonly pool: Piscina;
+  readonly #slots: number;
+  readonly #transfer: boolean;
+  // Bounded by the callers: parallelMap never has more than its `concurrency` tasks here.
+  readonly #queue: Job[] = [];
+  #running = 0;
+  #closed = false;
+  #idleWaiters: (() => void)[] = [];
+
+  /** @internal use {@link workerExecutor} */
+  constructor(options: WorkerExecutorOptions = {}) {
+    const threads = options.threads ?? Math.max(1, availableParallelism() - 1);
+    const tasksPerThread = options.tasksPerThread ?? 1;
+    for (const [name, value] of Object.entries({ threads, tasksPerThread })) {
+      if (!Number.isSafeInteger(value) || value < 1) {
+        throw new InvalidArgumentError(`workerExecutor.${name}`, `must be a positive integer, got ${value}`);
+      }
+    }
+    this.#slots = threads * tasksPerThread;
+    this.#transfer = options.transfer ?? true;
+    this.concurrency = this.#slots * 2;
+    this.pool = new Piscina({
+      filename: new URL('./workerEntry.js', import.meta.url).href,
+      minThreads: threads,
+      maxThreads: threads,
+      idleTimeout: Number.POSITIVE_INFINITY,
+      concurrentTasksPerWorker: tasksPerThread,
+      ...(options.resourceLimits === undefined ? {} : { resourceLimits: options.resourceLimits }),
+    });
+  }
+
+  /**
+   * Run a worker task on `value`. Function tasks are refused: closures cannot cross threads.
+   * @param task - A {@link WorkerTaskReference} from {@link workerFn}.
+   * @param value - The item; its `ArrayBuffer`s are moved to the worker when `transfer` is on.
+   * @param context - Index, epoch and the abort signal (aborting drops a queued task).
+   * @returns An Observable of the one result.
+   */
+  run<T, R>(task: Task<T, R>, value: T, context: TaskContext): ObservableInput<R> {
+    if (typeof task === 'function') {
+      throw new InvalidArgumentError(
+        'parallelMap.task',
+        'a worker executor runs module exports, not closures: name the task with workerFn(new URL(...), name)',
+      );
+    }
+    const reference = task as WorkerTaskReference<T, R>;
+    return new Observable<R>((subscriber) => {
+      if (this.#closed) {
+        subscriber.error(new ExecutorClosedError());
+        return undefined;
+      }
+      const job: Job = {
+        task: reference as WorkerTaskReference<unknown, unknown>,
+        value,
+        context,
+        subscriber: subscriber as Subscriber<unknown>,
+        state: 'queued',
+      };
+      const drop = (): void => {
+        if (job.state === 'queued') {
+          const at = this.#queue.indexOf(job);
+          if (at >= 0) this.#queue.splice(at, 1);
+          this.#checkIdle();
+        }
+        if (job.state !== 'settled') job.state = 'dropped';
+      };
+      if (context.signal.aborted) return undefined;
+      context.signal.addEventListener('abort', drop, { once: true });
+      this.#queue.push(job);
+      this.#dispatch();
+      return () => {
+        context.signal.removeEventListener('abort', drop);
+        drop();
+      };
+    });
+  }
+
+  #dispatch(): void {
+    while (this.#running < this.#slots && this.#queue.length > 0) {
+      const job = this.#queue.shift()!;
+      this.#start(job);
+    }
+    this.#checkIdle();
+  }
+
+  #start(job: Job): void {
+    job.state = 'running';
+    this.#running++;
+    const { task, context } = job;
+    const { value, transferList } = this.#transfer
+      ? prepareTransfer(job.value)
+      : { value: job.value, transferList: [] as ArrayBuffer[] };
+    const request: WorkerRequest = {
+      module: task.module,
+      exportName: task.exportName,
+      value,
+      index: context.index,
+      epoch: context.epoch,
+      seed: task.seed,
+      options: task.options,
+      transfer: this.#transfer,
+    };
+    // No signal is given to piscina on purpose: aborting a running piscina task kills its thread.
+    this.pool.run(request, { transferList }).then(
+      (response: WorkerResponse) => {
+        this.#finish();
+        if (job.state !== 'running') return; // dropped: the result is discarded
+        job.state = 'settled';
+        if (response.ok) {
+          job.subscriber.next(response.value);
+          job.subscriber.complete();
+        } else {
+          job.subscriber.error(new WorkerTaskError(context.index, taskName(task), response.error));
+        }
+      },
+      (error: unknown) => {
+        this.#finish();
+        if (job.state !== 'running') return;
+        job.state = 'settled';
+        // A failure of the pool itself (a thread that crashed, an uncloneable item).
+        const remote = error instanceof Error ? { name: error.name, message: error.message } : { name: 'Error', message: String(error) };
+        job.subscriber.error(new WorkerTaskError(context.index, taskName(task), remote));
+      },
+    );
+  }
+
+  #finish(): void {
+    this.#running--;
+    this.#dispatch();
+  }
+
+  #checkIdle(): void {
+    if (this.#running > 0 || this.#queue.length > 0 || this.#idleWaiters.length === 0) return;
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  /** Counters for metrics and tests. */
+  stats(): WorkerExecutorStats {
+    return {
+      threads: this.pool.threads.length,
+      queued: this.#queue.length,
+      running: this.#running,
+      poolQueued: this.pool.queueSize,
+      completed: this.pool.completed,
+    };
+  }
+
+  /**
+   * Resolves when no task is queued or running (running tasks of a cancelled pipeline finish
+   * shortly after the unsubscribe; their results are discarded).
+   */
+  idle(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#idleWaiters.push(resolve);
+      this.#checkIdle();
+    });
+  }
+
+  /**
+   * Drop queued tasks, wait for running ones, and stop the threads. Further tasks fail with
+   * {@link ExecutorClosedError}.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const job of this.#queue.splice(0)) {
+      job.state = 'settled';
+      job.subscriber.error(new ExecutorClosedError());
+    }
+    await this.idle();
+    await this.pool.destroy();
+  }
+
+  /** Same as {@link WorkerExecutor.close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+function taskName(task: WorkerTaskReference<unknown, unknown>): string {
+  const file = task.module.slice(task.module.lastIndexOf('/') + 1);
+  return `${file}#${task.exportName}`;
+}
+
+/**
+ * Create a worker-thread executor for `parallelMap`.
+ *
+ * @example
+ * ```ts
+ * await using executor = workerExecutor({ threads: 2 });
+ * const out = items.pipe(parallelMap(workerFn(new URL('./task.js', import.meta.url), 'task'), { executor }));
+ * ```
+ *
+ * @param options - See {@link WorkerExecutorOptions}.
+ * @returns A {@link WorkerExecutor}; close it when done.
+ * @public
+ */
+export function workerExecutor(options: WorkerExecutorOptions = {}): WorkerExecutor {
+  return new WorkerExecutor(options);
+}
+
+export { DecodeError } from './decodeImage.js';
+export type { DecodeImageOptions, DecodeImageFieldsOptions, DecodedImage, ImageCrop, DecodeContext } from './decodeImage.js';
