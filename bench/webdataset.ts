@@ -1,0 +1,150 @@
+/**
+ * WebDataset shard throughput: `fromWebDataset` against the raw read of the same bytes.
+ *
+ * Generates 8 tar shards of 20,000 samples in all (a 12 KiB `.bin` and a `.cls` each) under
+ * `.tmp/bench/wds/`, then measures samples/s and MB/s through `fromWebDataset`:
+ * - from local files;
+ * - over loopback HTTP from nginx, when `RXFEED_HTTP_ENDPOINT` is set (shards copied to
+ *   `.tmp/nginx/www/wds/`, which `scripts/start-nginx.sh` serves under `/www/`);
+ * - from S3 (Ceph RGW), when `RXFEED_S3_ENDPOINT` and its keys are set.
+ * Each is set beside the raw streaming read of the same shards through the same ByteSource, which
+ * is the ceiling a tar reader can reach.
+ *
+ * Run: `npx tsc -p . && node dist/bench/webdataset.js [--rounds N]`
+ *
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { count, lastValueFrom, type Observable } from 'rxjs';
+import tar from 'tar-stream';
+import { toLoader } from '../src/loader.js';
+import type { ByteSource } from '../sources/core/byteSource.js';
+import { fileByteSource } from '../sources/core/fileByteSource.js';
+import { fromWebDataset, type WebDatasetSample } from '../sources/webdataset/index.js';
+
+const SHARDS = 8;
+const SAMPLES = 20_000;
+const BIN_BYTES = 12 * 1024;
+const root = process.cwd();
+const dir = join(root, '.tmp', 'bench', 'wds');
+const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1] ?? 3) || 3;
+
+/** Deterministic, incompressible-looking bytes for sample `index`. */
+function binFor(index: number): Uint8Array {
+  const bytes = new Uint8Array(BIN_BYTES);
+  let seed = createHash('sha256').update(String(index)).digest();
+  for (let offset = 0; offset < BIN_BYTES; offset += seed.length) {
+    bytes.set(seed.subarray(0, Math.min(seed.length, BIN_BYTES - offset)), offset);
+    seed = createHash('sha256').update(seed).digest();
+  }
+  return bytes;
+}
+
+async function packShard(path: string, first: number, last: number): Promise<void> {
+  const pack = tar.pack();
+  const parts: Uint8Array[] = [];
+  pack.on('data', (chunk: unknown) => parts.push(chunk as Uint8Array));
+  const done = new Promise<void>((resolve, reject) => {
+    pack.on('end', resolve);
+    pack.on('error', reject);
+  });
+  for (let index = first; index < last; index++) {
+    const key = `sample${String(index).padStart(6, '0')}`;
+    pack.entry({ name: `${key}.bin`, size: BIN_BYTES }, binFor(index));
+    pack.entry({ name: `${key}.cls`, size: 1 }, String(index % 10));
+  }
+  pack.finalize();
+  await done;
+  await writeFile(path, Buffer.concat(parts));
+}
+
+async function shardPaths(): Promise<string[]> {
+  await mkdir(dir, { recursive: true });
+  const paths: string[] = [];
+  for (let shard = 0; shard < SHARDS; shard++) {
+    const path = join(dir, `bench-${String(shard).padStart(6, '0')}.tar`);
+    const first = Math.floor((shard * SAMPLES) / SHARDS);
+    const last = Math.floor(((shard + 1) * SAMPLES) / SHARDS);
+    const exists = await stat(path).then(() => true, () => false);
+    if (!exists) await packShard(path, first, last);
+    paths.push(path);
+  }
+  return paths;
+}
+
+interface Figure {
+  readonly samples: number;
+  readonly bytes: number;
+  readonly seconds: number;
+}
+
+async function rawRead(sources: readonly ByteSource[]): Promise<Figure> {
+  const start = performance.now();
+  let bytes = 0;
+  for (const source of sources) {
+    for await (const chunk of source.stream(0)) bytes += chunk.byteLength;
+  }
+  return { samples: SAMPLES, bytes, seconds: (performance.now() - start) / 1000 };
+}
+
+async function viaSubscribe(source: Observable<WebDatasetSample>, bytes: number): Promise<Figure> {
+  const start = performance.now();
+  const samples = await lastValueFrom(source.pipe(count()));
+  return { samples, bytes, seconds: (performance.now() - start) / 1000 };
+}
+
+async function viaLoader(source: Observable<WebDatasetSample>, bytes: number): Promise<Figure> {
+  const start = performance.now();
+  let samples = 0;
+  for await (const sample of toLoader(source, { prefetch: 64 })) {
+    if (sample.__key__ !== '') samples++;
+  }
+  return { samples, bytes, seconds: (performance.now() - start) / 1000 };
+}
+
+/** The best of `rounds` runs: the machine is shared, the best run is the least disturbed. */
+async function best(run: () => Promise<Figure>): Promise<Figure> {
+  let top: Figure | undefined;
+  for (let round = 0; round < rounds; round++) {
+    const figure = await run();
+    if (figure.samples !== SAMPLES) throw new Error(`expected ${SAMPLES} samples, got ${figure.samples}`);
+    if (top === undefined || figure.seconds < top.seconds) top = figure;
+  }
+  return top!;
+}
+
+const rows: string[][] = [];
+function row(store: string, path: string, figure: Figure, raw?: Figure): void {
+  const samplesPerSecond = figure.samples / figure.seconds;
+  const megabytes = figure.bytes / 1e6 / figure.seconds;
+  const ofRaw = raw === undefined ? '' : `${((raw.seconds / figure.seconds) * 100).toFixed(0)}%`;
+  rows.push([store, path, Math.round(samplesPerSecond).toLocaleString('en'), megabytes.toFixed(0), figure.seconds.toFixed(3), ofRaw]);
+}
+
+function print(): void {
+  const header = ['store', 'path', 'samples/s', 'MB/s', 'seconds', 'vs raw'];
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((cells) => cells[column]!.length)));
+  const line = (cells: string[]): string => cells.map((cell, column) => cell.padEnd(widths[column]!)).join('  ');
+  console.log(line(header));
+  console.log(widths.map((width) => '-'.repeat(width)).join('  '));
+  for (const cells of rows) console.log(line(cells));
+}
+
+async function main(): Promise<void> {
+  const paths = await shardPaths();
+  let total = 0;
+  for (const path of paths) total += (await stat(path)).size;
+  console.log(`${SHARDS} shards, ${SAMPLES} samples, ${(total / 1e6).toFixed(1)} MB, best of ${rounds} rounds\n`);
+
+  const files = paths.map((path) => fileByteSource(path));
+  const raw = await best(() => rawRead(files));
+  row('file', 'raw ByteSource.stream', raw);
+  row('file', 'fromWebDataset (subscribe)', await best(() => viaSubscribe(fromWebDataset(paths), total)), raw);
+  row('file', 'fromWebDataset (for await)', await best(() => viaLoader(fromWebDataset(paths), total)), raw);
+
+  print();
+}
+
+await main();

@@ -1,0 +1,100 @@
+/**
+ * Errors raised while reading WebDataset shards. Each names the shard and, where there is one, the
+ * member and the byte offset, so a bad shard can be found and inspected with `tar tvf`.
+ *
+ * @module
+ */
+import { RxfeedError } from '../../src/errors.js';
+
+/**
+ * A shard ended before its tar stream did: a member's data, its padding or a header was cut short,
+ * or the gzip stream of a `.tgz` ended early.
+ * @public
+ */
+export class TruncatedShardError extends RxfeedError {
+  /** The shard (path, URL or object name). */
+  readonly shard: string;
+  /**
+   * Bytes of the shard received before it ended: offset in the tar stream for a plain tar, in the
+   * compressed file for a gzip-compressed one (see {@link TruncatedShardError.compressed}).
+   */
+  readonly offset: number;
+  /** Whether {@link TruncatedShardError.offset} counts compressed bytes. */
+  readonly compressed: boolean;
+  /** The member being read when the shard ended, if any. */
+  readonly member: string | undefined;
+
+  constructor(shard: string, offset: number, compressed: boolean, member: string | undefined, options?: ErrorOptions) {
+    const where = compressed ? `after ${offset} compressed bytes` : `at byte ${offset}`;
+    const inside = member === undefined ? '' : ` inside member '${member}'`;
+    super('RXFEED_ERR_TRUNCATED_SHARD', `shard ${shard} is truncated: it ended ${where}${inside}`, options);
+    this.shard = shard;
+    this.offset = offset;
+    this.compressed = compressed;
+    this.member = member;
+  }
+}
+
+/**
+ * A shard is not a readable tar stream: a header checksum failed, a header is malformed, or the
+ * gzip data is corrupt.
+ * @public
+ */
+export class CorruptShardError extends RxfeedError {
+  /** The shard (path, URL or object name). */
+  readonly shard: string;
+  /** Bytes of the tar stream read before the bad header (compressed bytes for a corrupt gzip stream). */
+  readonly offset: number;
+
+  constructor(shard: string, offset: number, reason: string, options?: ErrorOptions) {
+    super('RXFEED_ERR_CORRUPT_SHARD', `shard ${shard} is corrupt near byte ${offset}: ${reason}`, options);
+    this.shard = shard;
+    this.offset = offset;
+  }
+}
+
+/**
+ * A member name could escape an extraction directory: an absolute path or a `..` segment. Such
+ * names never come from `tar` itself on ordinary input, so the shard is rejected rather than the
+ * member skipped.
+ * @public
+ */
+export class UnsafeMemberError extends RxfeedError {
+  /** The shard (path, URL or object name). */
+  readonly shard: string;
+  /** The member name as stored in the tar header. */
+  readonly member: string;
+
+  constructor(shard: string, member: string) {
+    super(
+      'RXFEED_ERR_UNSAFE_MEMBER',
+      `shard ${shard} has member '${member}' with an absolute path or a '..' segment; refusing to read it`,
+    );
+    this.shard = shard;
+    this.member = member;
+  }
+}
+
+/**
+ * A sample lacks an expected extension under `missing: 'error'`, or holds one extension twice.
+ * @public
+ */
+export class SampleFieldError extends RxfeedError {
+  /** The shard (path, URL or object name). */
+  readonly shard: string;
+  /** The sample's `__key__`. */
+  readonly key: string;
+  /** The extension that was missing or repeated. */
+  readonly extension: string;
+
+  constructor(code: 'RXFEED_ERR_MISSING_FIELD' | 'RXFEED_ERR_DUPLICATE_FIELD', shard: string, key: string, extension: string) {
+    const what =
+      code === 'RXFEED_ERR_MISSING_FIELD'
+        ? `has no member '${key}.${extension}'`
+        : `has member '${key}.${extension}' twice`;
+    super(code, `shard ${shard}: sample '${key}' ${what}`);
+    this.shard = shard;
+    this.key = key;
+    this.extension = extension;
+  }
+}

@@ -1,0 +1,250 @@
+import type { Observable } from 'rxjs';
+import { InvalidArgumentError } from '../../src/errors.js';
+import type { DatasetInfo } from '../../src/info.js';
+import { deriveSeed, permutation } from '../../src/random.js';
+import type { ByteSource } from '../core/byteSource.js';
+import { fileByteSource } from '../core/fileByteSource.js';
+import { fromPuller } from '../core/fromPuller.js';
+import type { Puller, PullContext } from '../core/puller.js';
+import type { ObjectStore } from '../objectstore/store.js';
+import { ShardReader, type MissingFieldPolicy, type WebDatasetSample } from './shardReader.js';
+
+/**
+ * Where the shards of a WebDataset are.
+ *
+ * - A path or URL, or a list of them, in reading order. `http://` and `https://` URLs are read
+ *   with ranged GETs through the HTTP object store; anything else is a local file.
+ * - A list of {@link ByteSource}s (an S3 or AIStore object opened with `store.open(key)`, or your
+ *   own), mixed freely with paths and URLs.
+ * - `{ store, keys }`: these objects of an {@link ObjectStore}.
+ * - `{ store, prefix }`: every object under `prefix` whose name ends in `.tar`, `.tgz` or
+ *   `.tar.gz`, in key order, listed again at each subscription. Its file list is not known before
+ *   the listing, so `shard({ mode: 'file' })` cannot split it: list once with {@link listShards}
+ *   and pass `{ store, keys }` for that.
+ *
+ * @public
+ */
+export type WebDatasetInput =
+  | string
+  | readonly (string | ByteSource)[]
+  | { readonly store: ObjectStore; readonly keys: readonly string[] }
+  | { readonly store: ObjectStore; readonly prefix: string };
+
+/**
+ * Options of {@link fromWebDataset}.
+ * @public
+ */
+export interface WebDatasetOptions {
+  /**
+   * Extensions every sample must have (`['png', 'cls']`), checked with `missing`. Other members
+   * are kept too. Nothing is checked when absent.
+   */
+  readonly extensions?: readonly string[];
+  /** What to do with a sample lacking one of `extensions`; `'error'` by default. See {@link MissingFieldPolicy}. */
+  readonly missing?: MissingFieldPolicy;
+  /**
+   * Read the shards in a seeded random order that changes with each epoch (the `epoch` that the
+   * `epochs` operator passes to sources): the same `(seed, epoch)` always gives the same order.
+   * Samples inside a shard keep their order; follow with `shuffleBuffer` to mix them.
+   */
+  readonly shuffleShards?: { readonly seed: number };
+  /**
+   * Bytes read at a time from a local file (default 256 KiB): the size of the one stream chunk
+   * a shard reader holds.
+   */
+  readonly chunkSize?: number;
+}
+
+/** A shard to read: a ByteSource, or a path or URL opened when its turn comes. */
+type ShardRef = ByteSource | string;
+
+const SHARD_NAME = /\.(tar|tgz|tar\.gz)$/;
+const DEFAULT_CHUNK = 256 * 1024;
+
+/**
+ * A dataset of WebDataset samples read from tar shards, streaming, one sample per pull.
+ *
+ * Each shard is streamed through tar-stream's parser (gzip-compressed ones, recognised by their
+ * first two bytes, through `node:zlib` first). Consecutive members sharing a key (the name up to
+ * the first dot of its basename: `a/0001.seg.png` has key `a/0001` and extension `seg.png`) form
+ * one sample `{ __key__, __url__, [extension]: bytes }`. Non-file members, names with no
+ * extension and `__meta__`-style top-level names are skipped, as WebDataset does.
+ *
+ * Backpressure and memory: a shard is read only while the pipeline pulls. A reader holds one
+ * stream chunk (`chunkSize` for files) and the sample it is assembling, plus 64 KiB of inflated
+ * bytes for a gzip shard; one shard is open at a time. Unsubscribing (a `break`, `take`) destroys
+ * the parser and the byte stream at once and closes the file or HTTP body.
+ *
+ * Errors name the shard: {@link TruncatedShardError} (with the byte offset where it ended),
+ * {@link CorruptShardError}, {@link UnsafeMemberError} (absolute or `..` member names: the shard
+ * is rejected), {@link SampleFieldError} (a missing expected extension under `missing: 'error'`,
+ * or an extension repeated within one sample).
+ *
+ * The Observable carries `files` (the shard names) and `selectFiles`, so
+ * `shard({ mode: 'file' })` gives each rank x worker whole shards; with `shuffleShards` each
+ * slot's shards are shuffled per epoch. To read several shards at once, give `zipShards` one
+ * `fromWebDataset` per shard (or per group of shards).
+ *
+ * @example
+ * ```ts
+ * const train = fromWebDataset(['/data/train-000000.tar', '/data/train-000001.tar'], {
+ *   extensions: ['png', 'cls'],
+ *   shuffleShards: { seed: 17 },
+ * }).pipe(shard({ mode: 'file' }));
+ * for await (const sample of toLoader(train)) {
+ *   const label = Number(new TextDecoder().decode(sample.cls as Uint8Array));
+ * }
+ * ```
+ *
+ * @param input - The shards; see {@link WebDatasetInput}.
+ * @param options - See {@link WebDatasetOptions}.
+ * @returns A cold Observable of samples; each subscription reads the shards again.
+ * @public
+ */
+export function fromWebDataset(input: WebDatasetInput, options: WebDatasetOptions = {}): Observable<WebDatasetSample> {
+  const reading = checkOptions(options);
+  if (typeof input === 'string') return fromShards([input], reading);
+  if (isStoreInput(input)) {
+    const { store } = input;
+    if ('keys' in input) return fromShards(input.keys.map((key) => store.open(key)), reading);
+    return fromPuller<WebDatasetSample>(async (context) => {
+      const keys = await listShards(store, input.prefix, context.signal);
+      return openShards(keys.map((key) => store.open(key)), reading, context);
+    });
+  }
+  if (!Array.isArray(input)) {
+    throw new InvalidArgumentError('fromWebDataset.input', 'expected a path or URL, a list of them or of ByteSources, or { store, keys | prefix }');
+  }
+  return fromShards(input as readonly ShardRef[], reading);
+}
+
+/**
+ * The keys of the shards under `prefix` in `store`: names ending in `.tar`, `.tgz` or `.tar.gz`,
+ * in key order. List once, then pass `{ store, keys }` to {@link fromWebDataset} so that
+ * `shard({ mode: 'file' })` can split them.
+ *
+ * @example
+ * ```ts
+ * const keys = await listShards(s3, 'imagenet/train/');
+ * const train = fromWebDataset({ store: s3, keys }).pipe(shard({ mode: 'file' }));
+ * ```
+ *
+ * @param store - The object store.
+ * @param prefix - Key prefix, e.g. `train/`.
+ * @param signal - Aborts the listing.
+ * @returns The shard keys, sorted.
+ * @public
+ */
+export async function listShards(store: ObjectStore, prefix: string, signal?: AbortSignal): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const entry of store.list(prefix, signal)) {
+    if (SHARD_NAME.test(entry.key)) keys.push(entry.key);
+  }
+  return keys.sort();
+}
+
+interface ReadingOptions {
+  readonly extensions: readonly string[] | undefined;
+  readonly missing: MissingFieldPolicy;
+  readonly seed: number | undefined;
+  readonly chunkSize: number;
+}
+
+function checkOptions(options: WebDatasetOptions): ReadingOptions {
+  const missing = options.missing ?? 'error';
+  if (missing !== 'error' && missing !== 'skip' && missing !== 'zero') {
+    throw new InvalidArgumentError('fromWebDataset.missing', `must be 'error', 'skip' or 'zero', got '${String(missing)}'`);
+  }
+  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK;
+  if (!Number.isSafeInteger(chunkSize) || chunkSize < 512) {
+    throw new InvalidArgumentError('fromWebDataset.chunkSize', `must be an integer of at least 512, got ${chunkSize}`);
+  }
+  const seed = options.shuffleShards?.seed;
+  if (options.shuffleShards !== undefined && !Number.isSafeInteger(seed)) {
+    throw new InvalidArgumentError('fromWebDataset.shuffleShards.seed', `must be a safe integer, got ${String(seed)}`);
+  }
+  const extensions = options.extensions?.map((extension) => extension.toLowerCase());
+  return { extensions: extensions?.length === 0 ? undefined : extensions, missing, seed, chunkSize };
+}
+
+function isStoreInput(
+  input: WebDatasetInput,
+): input is { readonly store: ObjectStore; readonly keys: readonly string[] } | { readonly store: ObjectStore; readonly prefix: string } {
+  return typeof input === 'object' && input !== null && !Array.isArray(input) && 'store' in input;
+}
+
+/** A source over a known list of shards, with `files` and `selectFiles` for file sharding. */
+function fromShards(shards: readonly ShardRef[], options: ReadingOptions): Observable<WebDatasetSample> {
+  shards.forEach((shard, index) => {
+    if (typeof shard !== 'string' && typeof shard?.stream !== 'function') {
+      throw new InvalidArgumentError(`fromWebDataset.input[${index}]`, 'expected a path, a URL or a ByteSource');
+    }
+  });
+  const info: DatasetInfo<WebDatasetSample> = {
+    files: shards.map(shardName),
+    selectFiles: (indices) =>
+      fromShards(
+        indices.map((index) => {
+          const shard = shards[index];
+          if (shard === undefined) {
+            throw new InvalidArgumentError('fromWebDataset.selectFiles', `no shard at position ${index} of ${shards.length}`);
+          }
+          return shard;
+        }),
+        options,
+      ),
+  };
+  return fromPuller<WebDatasetSample>((context) => openShards(shards, options, context), info);
+}
+
+function shardName(shard: ShardRef): string {
+  return typeof shard === 'string' ? shard : shard.name;
+}
+
+/** The shards in this epoch's order: as given, or a seeded permutation of them. */
+function epochOrder(shards: readonly ShardRef[], seed: number | undefined, epoch: number): readonly ShardRef[] {
+  if (seed === undefined || shards.length < 2) return shards;
+  return Array.from(permutation(shards.length, deriveSeed(seed, epoch)), (index) => shards[index]!);
+}
+
+/** Open a path or URL as a ByteSource. URLs load the HTTP store (and undici) only when needed. */
+async function openShard(shard: ShardRef, chunkSize: number): Promise<ByteSource> {
+  if (typeof shard !== 'string') return shard;
+  if (/^https?:\/\//i.test(shard)) return openUrl(shard);
+  return fileByteSource(shard, chunkSize);
+}
+
+async function openUrl(url: string): Promise<ByteSource> {
+  throw new InvalidArgumentError('fromWebDataset.input', `cannot open ${url}: no HTTP store yet`);
+}
+
+/** One subscription: the shards read one after another, one open reader at a time. */
+function openShards(shards: readonly ShardRef[], options: ReadingOptions, context: PullContext): Puller<WebDatasetSample> {
+  const order = epochOrder(shards, options.seed, context.epoch);
+  const readerOptions = { extensions: options.extensions, missing: options.missing };
+  let position = 0;
+  let reader: ShardReader | undefined;
+  let closing: Promise<void> | undefined;
+  const pull = async (): Promise<WebDatasetSample[] | null> => {
+    for (;;) {
+      if (reader === undefined) {
+        if (position >= order.length) return null;
+        const source = await openShard(order[position++]!, options.chunkSize);
+        if (context.signal.aborted) return null;
+        reader = new ShardReader(source, readerOptions, context.signal);
+      }
+      const sample = await reader.next();
+      if (sample !== null) return [sample];
+      const done = reader;
+      reader = undefined;
+      await done.close();
+    }
+  };
+  return {
+    pull,
+    close: () => {
+      closing ??= reader?.close() ?? Promise.resolve();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,14 @@
+/**
+ * WebDataset tar shards as rxfeed datasets: `rxfeed/webdataset`.
+ *
+ * @example
+ * ```ts
+ * import { fromWebDataset } from 'rxfeed/webdataset';
+ * const samples = fromWebDataset('shards/train-000000.tar', { extensions: ['png', 'cls'] });
+ * ```
+ *
+ * @module
+ */
+export { fromWebDataset, listShards, type WebDatasetInput, type WebDatasetOptions } from './fromWebDataset.js';
+export type { MissingFieldPolicy, WebDatasetSample } from './shardReader.js';
+export { CorruptShardError, SampleFieldError, TruncatedShardError, UnsafeMemberError } from './errors.js';
