@@ -1,0 +1,216 @@
+import { Observable, type Subscription } from 'rxjs';
+import { currentContext, subscribeWithin } from '../src/context.js';
+import { disposeAll } from '../src/dispose.js';
+import { InvalidArgumentError } from '../src/errors.js';
+import { Flow } from '../src/flow.js';
+import { sizeOf, withInfo } from '../src/info.js';
+
+/**
+ * One input of {@link interleave}: an Observable, or a function making one when its turn to be
+ * opened comes (handy when building a source is itself costly, e.g. reads an index).
+ * @public
+ */
+export type InterleaveSource<T> = Observable<T> | (() => Observable<T>);
+
+/** Options of {@link interleave}. */
+export interface InterleaveOptions {
+  /** How many sources are open at once: mandatory, a positive integer. */
+  readonly cycleLength: number;
+  /** How many consecutive items to take from one source before moving to the next; default 1. */
+  readonly blockLength?: number;
+}
+
+/** One open source: its queue of at most one item (for flow-aware sources) and its child Flow. */
+interface Slot<T> {
+  readonly queue: T[];
+  readonly flow: Flow;
+  subscription: Subscription | undefined;
+  done: boolean;
+}
+
+/**
+ * Read several sources at once, taking `blockLength` items from each in turn, as tf.data's
+ * `interleave` does: the usual way to mix the records of several shard files while reading them in
+ * parallel.
+ *
+ * The first `cycleLength` sources are opened at subscribe. The operator then visits the open
+ * sources in a fixed cycle, taking up to `blockLength` items from each; when a visited source has
+ * ended, the next unopened source takes its place in the cycle, and is first read on its next
+ * visit. The order of the output is exactly tf.data's for the same arguments and depends on nothing
+ * but the sources' contents: never on which source happens to answer first.
+ *
+ * Backpressure: each open source runs under its own child of the pipeline's Flow, gated so that it
+ * pauses once it has one item waiting here. So a slow source never stalls the others' reading
+ * ahead, and this operator holds at most one item per open source: at most `cycleLength` items,
+ * for sources built on `fromPuller` or `fromItems` (a plain Observable that ignores the Flow may
+ * push more, and they queue here). The captured pipeline context (Flow, epoch) is bound again
+ * around every source opened later, so sources opened mid-stream respect the gauge too. On
+ * teardown every open source is unsubscribed (closing its resources) and queued items are
+ * disposed.
+ *
+ * The size is the sum of the sources' sizes, when every source is an Observable of known size.
+ *
+ * @example
+ * ```ts
+ * const shards = files.map((file) => tfrecordFile(file));
+ * const records = interleave(shards, { cycleLength: 4, blockLength: 16 });
+ * ```
+ *
+ * @param sources - The sources, in opening order: Observables, or functions making them.
+ * @param options - See {@link InterleaveOptions}.
+ * @returns An Observable of every item of every source, interleaved.
+ * @throws {@link InvalidArgumentError} when `cycleLength` or `blockLength` is not a positive
+ * integer.
+ * @public
+ */
+export function interleave<T>(sources: readonly InterleaveSource<T>[], options: InterleaveOptions): Observable<T> {
+  const { cycleLength } = options;
+  const blockLength = options.blockLength ?? 1;
+  if (!Number.isSafeInteger(cycleLength) || cycleLength < 1) {
+    throw new InvalidArgumentError('interleave.cycleLength', `must be a positive integer, got ${String(cycleLength)}`);
+  }
+  if (!Number.isSafeInteger(blockLength) || blockLength < 1) {
+    throw new InvalidArgumentError('interleave.blockLength', `must be a positive integer, got ${blockLength}`);
+  }
+  const inputs = [...sources];
+
+  const interleaved = new Observable<T>((subscriber) => {
+    const context = currentContext();
+    const slots = Array.from({ length: Math.min(cycleLength, inputs.length) }, (): Slot<T> | undefined => undefined);
+    let nextInput = 0;
+    let cycleIndex = 0;
+    let blockIndex = 0;
+    let ended = false;
+    let driving = false;
+    let again = false;
+    let cancelPark: (() => void) | undefined;
+
+    const fail = (error: unknown): void => {
+      if (ended) return;
+      ended = true;
+      subscriber.error(error);
+    };
+
+    /** Put the next unopened source into `slots[index]`, or leave it empty when none is left. */
+    const open = (index: number): void => {
+      if (nextInput >= inputs.length) {
+        slots[index] = undefined;
+        return;
+      }
+      const input = inputs[nextInput++]!;
+      const queue: T[] = [];
+      const slot: Slot<T> = {
+        queue,
+        flow: new Flow({ parent: context.flow, gate: () => queue.length >= 1 }),
+        subscription: undefined,
+        done: false,
+      };
+      slots[index] = slot;
+      let source: Observable<T>;
+      try {
+        source = typeof input === 'function' ? input() : input;
+      } catch (error) {
+        fail(error);
+        return;
+      }
+      slot.subscription = subscribeWithin(
+        { flow: slot.flow, epoch: context.epoch },
+        source,
+        {
+          next: (value) => {
+            queue.push(value);
+            drive();
+          },
+          error: fail,
+          complete: () => {
+            slot.done = true;
+            drive();
+          },
+        },
+        subscriber,
+      );
+    };
+
+    const advance = (): void => {
+      blockIndex = 0;
+      cycleIndex = (cycleIndex + 1) % slots.length;
+    };
+
+    const step = (): void => {
+      cancelPark = undefined;
+      while (!ended && !subscriber.closed) {
+        if (nextInput >= inputs.length && slots.every((slot) => slot === undefined)) {
+          ended = true;
+          subscriber.complete();
+          return;
+        }
+        const slot = slots[cycleIndex];
+        if (slot === undefined) {
+          advance();
+          continue;
+        }
+        if (slot.queue.length > 0) {
+          if (context.flow.saturated()) {
+            cancelPark = context.flow.whenReady(drive);
+            return;
+          }
+          const value = slot.queue.shift()!;
+          slot.flow.notify(); // the gate opened: let this source read its next item
+          if (++blockIndex === blockLength) advance();
+          subscriber.next(value);
+          continue;
+        }
+        if (slot.done) {
+          slot.flow.dispose();
+          open(cycleIndex);
+          advance();
+          continue;
+        }
+        return; // wait for this source's next item (or its end)
+      }
+    };
+
+    // Re-entrant calls (a source answering synchronously while it is opened) only ask for another
+    // pass, so the cycle is walked by one loop at a time.
+    const drive = (): void => {
+      if (driving) {
+        again = true;
+        return;
+      }
+      driving = true;
+      try {
+        do {
+          again = false;
+          cancelPark?.();
+          step();
+        } while (again && !ended);
+      } finally {
+        driving = false;
+      }
+    };
+
+    driving = true; // open the whole first cycle before visiting any of it
+    try {
+      for (let index = 0; index < slots.length && !ended; index++) open(index);
+    } finally {
+      driving = false;
+    }
+    if (slots.length === 0) subscriber.complete();
+    else drive();
+
+    return () => {
+      ended = true;
+      cancelPark?.();
+      for (const slot of slots) {
+        if (slot === undefined) continue;
+        slot.subscription?.unsubscribe();
+        slot.flow.dispose();
+        disposeAll(slot.queue.splice(0));
+      }
+    };
+  });
+
+  const sizes = inputs.map((input) => (typeof input === 'function' ? undefined : sizeOf(input)));
+  const size = sizes.every((one) => one !== undefined) ? sizes.reduce((sum, one) => sum + one, 0) : undefined;
+  return withInfo(interleaved, { size });
+}
