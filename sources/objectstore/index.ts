@@ -1,0 +1,24 @@
+/**
+ * `rxfeed/objectstore`: object stores (S3-compatible, AIStore, plain HTTP) over undici, and
+ * datasets over their objects.
+ *
+ * @module
+ */
+export type { ObjectEntry, ObjectHead, ObjectPage, ObjectStore } from './store.js';
+export { ObjectStoreError, type ObjectStoreErrorCode } from './errors.js';
+export { defaultRetryPolicy, type RetryPolicy } from './retry.js';
+export { sharedAgent, type TransportOptions } from './transport.js';
+export {
+  presignQuery,
+  sha256Hex,
+  signHeaders,
+  type SigV4Credentials,
+  type SigV4Options,
+  type SigV4Request,
+  type SigV4Signature,
+  type SigV4SignedHeaders,
+  type SigV4SignedQuery,
+} from './sigv4.js';
+export { s3Store, type S3Store, type S3StoreOptions } from './s3.js';
+export { fromObjects, type FromObjectsOptions, type StoredObject } from './fromObjects.js';
+export { objectMap, type ObjectMap } from './objectMap.js';
