@@ -1,0 +1,85 @@
+import { Observable, type OperatorFunction } from 'rxjs';
+import { currentContext, subscribeWithin } from '../src/context.js';
+import { disposeAll } from '../src/dispose.js';
+import { InvalidArgumentError } from '../src/errors.js';
+import { sizeOf, withInfo } from '../src/info.js';
+
+/** Options of {@link batch}. */
+export interface BatchOptions {
+  /**
+   * Drop the last batch when it has fewer than `size` items (default `false`: emit it short).
+   * Dropped items are disposed (see `disposeItem`), as items dropped on teardown are.
+   */
+  readonly dropRemainder?: boolean;
+}
+
+/**
+ * Group consecutive items into arrays of `size`.
+ *
+ * Every batch but the last has exactly `size` items; the last has the rest, or is dropped with
+ * `dropRemainder`. Collate the arrays into typed arrays with `collate`.
+ *
+ * Memory: the partial batch is an absorbing buffer of at most `size - 1` items (a full batch is
+ * emitted at once, inside the call that delivered its last item). On teardown (a `break`,
+ * `take(n)`, an error) the items of the partial batch are disposed.
+ *
+ * Size: when the input's size `n` is known, the output's is `ceil(n / size)`, or `floor(n / size)`
+ * with `dropRemainder`.
+ *
+ * @example
+ * ```ts
+ * fromItems([1, 2, 3, 4, 5]).pipe(batch(2)); // [1, 2], [3, 4], [5]
+ * fromItems([1, 2, 3, 4, 5]).pipe(batch(2, { dropRemainder: true })); // [1, 2], [3, 4]
+ * ```
+ *
+ * @param size - Items per batch, a positive integer.
+ * @param options - See {@link BatchOptions}.
+ * @returns An operator emitting arrays of items.
+ * @throws {@link InvalidArgumentError} when `size` is not a positive integer.
+ * @public
+ */
+export function batch<T>(size: number, options: BatchOptions = {}): OperatorFunction<T, T[]> {
+  if (!Number.isSafeInteger(size) || size < 1) {
+    throw new InvalidArgumentError('batch.size', `must be a positive integer, got ${String(size)}`);
+  }
+  const dropRemainder = options.dropRemainder ?? false;
+  return (source) => {
+    const batched = new Observable<T[]>((subscriber) => {
+      const context = currentContext();
+      let partial: T[] = [];
+      const upstream = subscribeWithin(
+        context,
+        source,
+        {
+          next: (item) => {
+            partial.push(item);
+            if (partial.length < size) return;
+            const full = partial;
+            partial = [];
+            subscriber.next(full);
+          },
+          error: (error: unknown) => subscriber.error(error),
+          complete: () => {
+            const rest = partial;
+            partial = [];
+            if (rest.length > 0) {
+              if (dropRemainder) disposeAll(rest);
+              else subscriber.next(rest);
+            }
+            subscriber.complete();
+          },
+        },
+        subscriber,
+      );
+      return () => {
+        upstream.unsubscribe();
+        const dropped = partial;
+        partial = [];
+        disposeAll(dropped);
+      };
+    });
+    const count = sizeOf(source);
+    if (count === undefined) return batched;
+    return withInfo(batched, { size: dropRemainder ? Math.floor(count / size) : Math.ceil(count / size) });
+  };
+}

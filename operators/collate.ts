@@ -1,0 +1,74 @@
+import { Observable, type OperatorFunction } from 'rxjs';
+import {
+  collateWith,
+  resolveCollateOptions,
+  type CollateOptions,
+  type CollateResult,
+  type PaddedBatch,
+} from '../src/collate.js';
+import { currentContext, subscribeWithin } from '../src/context.js';
+import { disposeItem } from '../src/dispose.js';
+import { sizeOf, withInfo } from '../src/info.js';
+
+/**
+ * Turn each batch (an array of samples from `batch`, or a `PaddedBatch` from `padToBatch`) into one
+ * structure of contiguous typed arrays with shapes and dtypes.
+ *
+ * The rules (numbers, bigints, booleans, strings, typed arrays, bytes, nested arrays, shaped
+ * leaves, objects and tuples), the ragged and missing-field policies and the result type are those
+ * of {@link collateBatch}. Under `missing: 'skip'` a batch can come out with fewer rows than went
+ * in. A batch that cannot be collated ends the stream with a `CollateError` naming the field path
+ * and the samples at fault.
+ *
+ * Options are checked once, when `collate(options)` is called. Nothing is buffered here: each batch
+ * is collated inside the call that delivered it. The number of batches (the dataset size) passes
+ * through unchanged. The collated output does not reference the input batch's arrays, except
+ * `'bytes'` lists (which keep the samples' own `Uint8Array`s) and a `PaddedBatch`'s `mask` and
+ * `index`; when collation fails the input batch is disposed (see `disposeItem`), as it is dropped.
+ *
+ * @example
+ * ```ts
+ * const batches = fromItems(samples).pipe(
+ *   batch(32),
+ *   collate({ ragged: 'pad', missing: 'mask', numberDtype: 'float32' }),
+ * );
+ * ```
+ *
+ * @param options - See {@link CollateOptions}.
+ * @returns An operator emitting one collated structure per batch.
+ * @throws {@link InvalidArgumentError} when an option is out of range.
+ * @public
+ */
+export function collate<B extends readonly unknown[] | PaddedBatch<unknown>>(
+  options: CollateOptions = {},
+): OperatorFunction<B, CollateResult<B>> {
+  const settings = resolveCollateOptions(options);
+  return (source) => {
+    const collated = new Observable<CollateResult<B>>((subscriber) => {
+      const context = currentContext();
+      return subscribeWithin(
+        context,
+        source,
+        {
+          next: (batch) => {
+            let out: CollateResult<B>;
+            try {
+              out = collateWith(batch, settings) as CollateResult<B>;
+            } catch (error) {
+              if (Array.isArray(batch)) for (const sample of batch as readonly unknown[]) disposeItem(sample);
+              else for (const row of (batch as PaddedBatch<unknown>).rows) disposeItem(row);
+              subscriber.error(error);
+              return;
+            }
+            subscriber.next(out);
+          },
+          error: (error: unknown) => subscriber.error(error),
+          complete: () => subscriber.complete(),
+        },
+        subscriber,
+      );
+    });
+    const count = sizeOf(source);
+    return count === undefined ? collated : withInfo(collated, { size: count });
+  };
+}
