@@ -29,8 +29,12 @@ export interface ParallelMapOptions {
  * unbounded array, `parallelMap` is a stage of the Flow gauge: when `concurrency` items are in
  * flight (or done and waiting for an earlier one), sources pause. Each task gets the item's
  * position and the epoch, for per-sample randomness that does not depend on which thread runs it.
- * A failing task ends the stream with a {@link TaskError} carrying the item's index. On teardown
- * the tasks in flight are aborted through their `signal` and results not yet emitted are disposed.
+ * A failing task ends the stream with a {@link TaskError} carrying the item's index.
+ *
+ * On teardown every task in flight is told to stop through its `signal`. A task answered by an
+ * Observable is unsubscribed; one answered by a promise (which cannot be cancelled) runs to its
+ * end, its result is disposed, and a loader's `break` waits for it, so no task is left busy. Results
+ * finished but not yet emitted, and items not yet started, are disposed.
  *
  * @example
  * ```ts
@@ -54,7 +58,8 @@ export function parallelMap<T, R>(task: Task<T, R>, options: ParallelMapOptions 
   return (source) => {
     const mapped = new Observable<R>((subscriber) => {
       const context = currentContext();
-      const running = new Map<number, { abort: AbortController; subscription?: Subscription }>();
+      type Slot = { abort: AbortController; subscription?: Subscription; settled?: Promise<unknown> };
+      const running = new Map<number, Slot>();
       const finished = new Map<number, R>(); // ordered mode: results waiting for an earlier one
       const waiting: [number, T][] = []; // arrived while every slot was taken
       let nextIndex = 0;
@@ -109,7 +114,7 @@ export function parallelMap<T, R>(task: Task<T, R>, options: ParallelMapOptions 
 
       const start = (index: number, value: T): void => {
         const abort = new AbortController();
-        const slot: { abort: AbortController; subscription?: Subscription } = { abort };
+        const slot: Slot = { abort };
         running.set(index, slot);
         let got = false;
         let answer;
@@ -118,6 +123,15 @@ export function parallelMap<T, R>(task: Task<T, R>, options: ParallelMapOptions 
         } catch (error) {
           fail(new TaskError(index, error));
           return;
+        }
+        if (isPromiseLike(answer)) {
+          // Kept to wait for on teardown: a promise cannot be cancelled, its late result is disposed.
+          slot.settled = Promise.resolve(answer).then(
+            (result) => {
+              if (ended) disposeAll([result]);
+            },
+            () => undefined,
+          );
         }
         const subscription = from(answer).subscribe({
           next: (result) => {
@@ -157,9 +171,13 @@ export function parallelMap<T, R>(task: Task<T, R>, options: ParallelMapOptions 
       return () => {
         ended = true;
         upstream.unsubscribe();
-        for (const { abort, subscription } of running.values()) {
+        // Running tasks are told to stop. An Observable answer is unsubscribed, which cancels it; a
+        // promise runs on (a worker thread finishes its task), and the loader's `break` waits for it
+        // so no task is still busy when the loop has left.
+        for (const { abort, subscription, settled } of running.values()) {
           abort.abort();
           subscription?.unsubscribe();
+          if (settled !== undefined) context.flow.trackRelease(settled);
         }
         running.clear();
         disposeAll(finished.values());
@@ -171,4 +189,8 @@ export function parallelMap<T, R>(task: Task<T, R>, options: ParallelMapOptions 
     });
     return withInfo(mapped, { size: infoOf(source).size });
   };
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
 }

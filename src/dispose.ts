@@ -9,12 +9,17 @@
  */
 
 /**
- * Dispose `value` if it is disposable: `Symbol.dispose`, else a `dispose()` method (tfjs tensors).
- * Errors from a disposer are swallowed: teardown must go on for the other items.
+ * Dispose `value` if it is disposable: `Symbol.dispose`, else a `dispose()` method (tfjs tensors);
+ * an array (a batch) has each of its elements disposed. Errors from a disposer are swallowed:
+ * teardown must go on for the other items.
  * @public
  */
 export function disposeItem(value: unknown): void {
   if (typeof value !== 'object' || value === null) return;
+  if (Array.isArray(value)) {
+    for (const element of value) disposeItem(element);
+    return;
+  }
   try {
     const disposable = value as { [Symbol.dispose]?: () => void; dispose?: () => void };
     if (typeof disposable[Symbol.dispose] === 'function') disposable[Symbol.dispose]!();

@@ -1,4 +1,4 @@
-import { from, Observable, type Subscription } from 'rxjs';
+import { Observable, type Subscription } from 'rxjs';
 import { currentContext } from '../../src/context.js';
 import { disposeAll } from '../../src/dispose.js';
 import { withInfo, type DatasetInfo } from '../../src/info.js';
@@ -84,10 +84,30 @@ export function fromPuller<T>(open: PullerFactory<T>, info: DatasetInfo<T> = {})
     let inlineChunk: { chunk: Chunk<T> } | undefined;
     let subscribing = false;
     const awaitChunk = (pending: PromiseLike<Chunk<T>> | Observable<Chunk<T>>): void => {
-      let got = false;
       waiting = true;
+      if (isPromiseLike(pending)) {
+        // Not awaited on teardown (a stalled read must not hold up a `break`), but a chunk that
+        // arrives after it is disposed rather than dropped.
+        Promise.resolve(pending).then(
+          (value) => {
+            waiting = false;
+            if (ended) {
+              if (value !== null) disposeAll(value);
+              return;
+            }
+            accept(value);
+            pump();
+          },
+          (error: unknown) => {
+            waiting = false;
+            fail(error);
+          },
+        );
+        return;
+      }
+      let got = false;
       subscribing = true;
-      answer = from(pending).subscribe({
+      answer = pending.subscribe({
         next: (value) => {
           if (got) return;
           got = true;
