@@ -1,0 +1,41 @@
+/**
+ * `rxfeed/mongodb`: datasets over MongoDB collections and aggregation views, a shared-memory field
+ * cache, and write-back during training, on the official `mongodb` driver.
+ *
+ * @example
+ * ```ts
+ * import { fromMongo, loadFieldCache, tapWrite } from 'rxfeed/mongodb';
+ * const target = { uri: 'mongodb://127.0.0.1:27017', db: 'ml', collection: 'samples' };
+ * const train = await fromMongo(target, { filter: { split: 'train' } });
+ * ```
+ *
+ * @packageDocumentation
+ */
+export { fromMongo, type FromMongoOptions } from './fromMongo.js';
+export {
+  FieldCache,
+  loadFieldCache,
+  type ColumnKind,
+  type ColumnView,
+  type LoadFieldCacheOptions,
+  type SharedColumn,
+  type SharedFieldCache,
+} from './fieldCache.js';
+export { tapWrite, type SampleUpdate, type TapWriteOptions } from './tapWrite.js';
+export {
+  acquireMongoClient,
+  assertClientThread,
+  mongoClientsClosed,
+  mongoClientStats,
+  type MongoClientLease,
+  type MongoClientStats,
+} from './clients.js';
+export type { MongoCollectionInput, MongoTarget } from './target.js';
+export { MONGO_RETRY_CHANNEL } from './view.js';
+export {
+  MongoCollectionNotFoundError,
+  MongoQueryError,
+  MongoReadError,
+  MongoThreadError,
+  MongoWriteError,
+} from './errors.js';

@@ -1,0 +1,229 @@
+/**
+ * `tapWrite`: write predictions or flags back to MongoDB while the pipeline runs.
+ *
+ * @module
+ */
+import type { AnyBulkWriteOperation, Document, UpdateFilter } from 'mongodb';
+import { MongoBulkWriteError } from 'mongodb';
+import { Observable, type OperatorFunction } from 'rxjs';
+import { currentContext } from '../../src/context.js';
+import { InvalidArgumentError } from '../../src/errors.js';
+import { MongoWriteError } from './errors.js';
+import { openTarget, type MongoCollectionInput, type OpenedTarget } from './target.js';
+
+/**
+ * One update produced from an item by {@link TapWriteOptions.update}.
+ * @public
+ */
+export interface SampleUpdate {
+  /** `_id` of the document to update. */
+  readonly id: unknown;
+  /** A MongoDB update document (`$set`, `$inc`, `$push` ...); the epoch marker is added to its `$set`. */
+  readonly update: UpdateFilter<Document>;
+}
+
+/**
+ * Options of {@link tapWrite}.
+ * @public
+ */
+export interface TapWriteOptions<T> {
+  /** The update to apply for an item, or `undefined` to write nothing for it. */
+  readonly update: (item: T) => SampleUpdate | undefined;
+  /**
+   * Name of this writer: the marker field `rxfeed.writes.<name>` records the last epoch it applied
+   * to each document, which is what makes the writes idempotent. Default `'default'`.
+   */
+  readonly name?: string;
+  /**
+   * Epoch the writes belong to; default the pipeline's epoch (`currentContext().epoch`). Give it
+   * explicitly when a restarted run counts epochs itself.
+   */
+  readonly epoch?: number;
+  /** Updates per `bulkWrite`; default 500. */
+  readonly batchSize?: number;
+  /**
+   * `bulkWrite`s in flight at once; default 2. Buffered plus in-flight updates are a Flow stage of
+   * capacity `batchSize x (maxInFlight + 1)`: when it is full, sources pause until a write ends.
+   */
+  readonly maxInFlight?: number;
+}
+
+/**
+ * Pass every item through unchanged while writing an update for it back to MongoDB, batched into
+ * unordered `bulkWrite`s with backpressure.
+ *
+ * Idempotent by (sample id, epoch): each update is `updateOne({ _id, <marker>: not >= epoch },
+ * { ...update, $set: { <marker>: epoch } })`, so applying the same epoch twice (a resumed run
+ * re-reading samples it had already written) changes nothing the second time, even for `$inc`.
+ * The marker is `rxfeed.writes.<name>`. Writes are flushed when the source completes (the
+ * completion is passed on only after every write is acknowledged) and when the subscriber leaves
+ * (`take(n)`, `break`): that final flush is tracked by the Flow, so a loader's `break` waits for
+ * it. A failed batch errors the pipeline with a {@link MongoWriteError} naming the document.
+ *
+ * @example
+ * ```ts
+ * const scored = dataset.pipe(
+ *   map((doc) => ({ id: doc._id, score: model(doc) })),
+ *   tapWrite(target, { update: (s) => ({ id: s.id, update: { $set: { score: s.score } } }) }),
+ * );
+ * ```
+ *
+ * @param target - The collection to write to (a driver `Collection` or `{ uri, db, collection }`).
+ * @param options - How to turn an item into an update, and the batching bounds.
+ * @returns An operator emitting its input unchanged.
+ * @public
+ */
+export function tapWrite<T>(target: MongoCollectionInput, options: TapWriteOptions<T>): OperatorFunction<T, T> {
+  const batchSize = options.batchSize ?? 500;
+  const maxInFlight = options.maxInFlight ?? 2;
+  const name = options.name ?? 'default';
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
+    throw new InvalidArgumentError('tapWrite.batchSize', `must be a positive integer, got ${batchSize}`);
+  }
+  if (!Number.isSafeInteger(maxInFlight) || maxInFlight < 1) {
+    throw new InvalidArgumentError('tapWrite.maxInFlight', `must be a positive integer, got ${maxInFlight}`);
+  }
+  if (!/^[A-Za-z0-9_-]+$/.test(name)) {
+    throw new InvalidArgumentError('tapWrite.name', `'${name}' must be letters, digits, '_' or '-'`);
+  }
+  const marker = `rxfeed.writes.${name}`;
+  return (source) =>
+    new Observable<T>((subscriber) => {
+      const context = currentContext();
+      const flow = context.flow;
+      const epoch = options.epoch ?? context.epoch;
+      let opened: OpenedTarget | undefined;
+      let buffered: AnyBulkWriteOperation<Document>[] = [];
+      let inFlightOps = 0;
+      const inFlight = new Set<Promise<void>>();
+      let failed = false;
+      let sourceDone = false;
+      let finished = false;
+      const stage = flow.register({ name: 'tapWrite', capacity: batchSize * (maxInFlight + 1), occupancy: () => buffered.length + inFlightOps });
+
+      const fail = (error: unknown): void => {
+        if (failed || finished) return;
+        failed = true;
+        subscriber.error(error);
+      };
+
+      const send = (): void => {
+        if (buffered.length === 0) return;
+        const operations = buffered;
+        buffered = [];
+        inFlightOps += operations.length;
+        opened ??= openTarget(target);
+        const namespace = opened.namespace;
+        const write = opened.collection
+          .bulkWrite(operations, { ordered: false })
+          .then(
+            () => undefined,
+            (error: unknown) => {
+              throw new MongoWriteError(namespace, failedId(error, operations), error);
+            },
+          )
+          .finally(() => {
+            inFlightOps -= operations.length;
+            inFlight.delete(write);
+            stage.left(operations.length);
+          });
+        inFlight.add(write);
+        write.then(
+          () => {
+            if (sourceDone) completeWhenIdle();
+            else pump();
+          },
+          fail,
+        );
+      };
+
+      /** Send full batches while there is room in flight. */
+      const pump = (): void => {
+        while (buffered.length >= batchSize && inFlight.size < maxInFlight) {
+          const rest = buffered.splice(batchSize);
+          const batch = buffered;
+          buffered = batch;
+          send();
+          buffered = rest;
+        }
+      };
+
+      const completeWhenIdle = (): void => {
+        if (failed || finished) return;
+        if (buffered.length > 0 && inFlight.size < maxInFlight) send();
+        if (buffered.length === 0 && inFlight.size === 0) {
+          finished = true;
+          subscriber.complete();
+        }
+      };
+
+      const subscription = source.subscribe({
+        next: (item) => {
+          let change: SampleUpdate | undefined;
+          try {
+            change = options.update(item);
+          } catch (error) {
+            fail(error);
+            return;
+          }
+          if (change !== undefined) {
+            buffered.push(idempotentUpdate(change, marker, epoch));
+            stage.entered();
+            pump();
+          }
+          subscriber.next(item);
+        },
+        error: (error: unknown) => fail(error),
+        complete: () => {
+          sourceDone = true;
+          completeWhenIdle();
+        },
+      });
+
+      return () => {
+        subscription.unsubscribe();
+        stage.unregister();
+        // Leaving early: what was buffered still gets written, and the release waits for all of it.
+        if (!failed) {
+          while (buffered.length > 0) {
+            const rest = buffered.splice(batchSize);
+            send();
+            buffered = rest;
+          }
+        }
+        const pending = [...inFlight];
+        const held = opened;
+        opened = undefined;
+        if (pending.length === 0 && held === undefined) return;
+        flow.trackRelease(
+          Promise.allSettled(pending).then(() => held?.release()),
+        );
+      };
+    });
+}
+
+/** The update guarded by the epoch marker: a document already marked with this epoch is skipped. */
+function idempotentUpdate(change: SampleUpdate, marker: string, epoch: number): AnyBulkWriteOperation<Document> {
+  const update = { ...change.update } as Document;
+  const set = (update.$set ?? {}) as Document;
+  update.$set = { ...set, [marker]: epoch };
+  return {
+    updateOne: {
+      filter: { _id: change.id, [marker]: { $not: { $gte: epoch } } } as Document,
+      update,
+    },
+  };
+}
+
+function failedId(error: unknown, operations: readonly AnyBulkWriteOperation<Document>[]): unknown {
+  if (error instanceof MongoBulkWriteError) {
+    const first = error.writeErrors;
+    const list = Array.isArray(first) ? first : [first];
+    const index = list[0]?.index;
+    if (typeof index === 'number') {
+      const operation = operations[index];
+      if (operation !== undefined && 'updateOne' in operation) return (operation.updateOne.filter as Document)._id;
+    }
+  }
+  return undefined;
+}

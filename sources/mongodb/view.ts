@@ -1,0 +1,249 @@
+/**
+ * The queries behind a MongoDB dataset: count, keyset pages, boundary ids, id lists and id blocks,
+ * each one short-lived (drained by `toArray` in one call), retried from where it started.
+ *
+ * @module
+ * @internal
+ */
+import { channel } from 'node:diagnostics_channel';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  BSON,
+  MongoNetworkError,
+  MongoServerError,
+  MongoServerSelectionError,
+  type Collection,
+  type Document,
+  type Filter,
+} from 'mongodb';
+import { MongoQueryError, MongoReadError } from './errors.js';
+
+/**
+ * Each retry of a MongoDB read is published on this `node:diagnostics_channel` as
+ * `{ namespace, attempt, error, lastId }`.
+ * @public
+ */
+export const MONGO_RETRY_CHANNEL = 'rxfeed:mongodb:retry';
+const retryChannel = channel(MONGO_RETRY_CHANNEL);
+
+/** Server error codes that mean "the read was interrupted; the same query again will work". */
+const RETRYABLE_CODES = new Set([
+  6, // HostUnreachable
+  7, // HostNotFound
+  43, // CursorNotFound
+  89, // NetworkTimeout
+  91, // ShutdownInProgress
+  175, // QueryPlanKilled
+  189, // PrimarySteppedDown
+  237, // CursorKilled
+  9001, // SocketException
+  10107, // NotWritablePrimary
+  11600, // InterruptedAtShutdown
+  11602, // InterruptedDueToReplStateChange
+  13435, // NotPrimaryNoSecondaryOk
+  13436, // NotPrimaryOrSecondary
+]);
+
+/** True when `error` is a lost connection, a lost cursor or a failover: worth the same query again. */
+export function isRetryable(error: unknown): boolean {
+  if (error instanceof MongoNetworkError || error instanceof MongoServerSelectionError) return true;
+  if (error instanceof MongoServerError) {
+    return (typeof error.code === 'number' && RETRYABLE_CODES.has(error.code)) || error.hasErrorLabel('RetryableReadError');
+  }
+  return false;
+}
+
+/** A stable string key for an `_id` value (ObjectId, number, string or anything BSON). */
+export function idKey(id: unknown): string {
+  if (id instanceof BSON.ObjectId) return `o${id.toHexString()}`;
+  if (typeof id === 'number') return `n${id}`;
+  if (typeof id === 'string') return `s${id}`;
+  return `j${BSON.EJSON.stringify({ id } as Document, { relaxed: false })}`;
+}
+
+/** Where a keyset page starts: after `id` (exclusive) or at it (inclusive). */
+export interface KeysetBound {
+  readonly id: unknown;
+  readonly inclusive: boolean;
+}
+
+/** The query a dataset reads, as given to `fromMongo`. */
+export interface ViewSpec {
+  readonly filter: Filter<Document>;
+  readonly pipeline: readonly Document[] | undefined;
+  readonly projection: Document | undefined;
+  /** Sort by other keys than `_id` (read through an id list); undefined for `_id` order. */
+  readonly sort: Document | undefined;
+  /** 1 or -1: direction of the `_id` order (keyset mode), or of the tie-break (id-list mode). */
+  readonly idDirection: 1 | -1;
+  readonly batchSize: number | undefined;
+  readonly retries: number;
+  readonly retryDelayMs: number;
+}
+
+/** The queries of one view over one opened collection. */
+export class MongoView {
+  readonly #collection: Collection<Document>;
+  readonly #spec: ViewSpec;
+  readonly namespace: string;
+  /** True when the projection drops `_id`: it is fetched anyway (keyset needs it) and removed after. */
+  readonly #dropId: boolean;
+  readonly #projection: Document | undefined;
+
+  constructor(collection: Collection<Document>, spec: ViewSpec, namespace: string) {
+    this.#collection = collection;
+    this.#spec = spec;
+    this.namespace = namespace;
+    const projection = spec.projection;
+    this.#dropId = projection !== undefined && (projection._id === 0 || projection._id === false);
+    if (projection !== undefined && this.#dropId) {
+      const { _id: _dropped, ...rest } = projection;
+      // An exclusion projection keeps `_id` when it is not named; an inclusion one needs it named.
+      const inclusion = Object.values(rest).some((value) => value !== 0 && value !== false);
+      this.#projection = inclusion ? { ...rest, _id: 1 } : Object.keys(rest).length === 0 ? undefined : rest;
+    } else {
+      this.#projection = projection;
+    }
+  }
+
+  /** The query as shown in errors. */
+  get query(): unknown {
+    const { filter, pipeline } = this.#spec;
+    return pipeline === undefined ? filter : pipeline;
+  }
+
+  /** Remove the `_id` the caller's projection excluded. */
+  strip(document: Document): Document {
+    if (this.#dropId) delete document._id;
+    return document;
+  }
+
+  /** Exact number of documents the view yields. */
+  async count(signal?: AbortSignal): Promise<number> {
+    return this.#run(undefined, signal, async () => {
+      const { filter, pipeline } = this.#spec;
+      if (pipeline === undefined) return this.#collection.countDocuments(filter, { signal });
+      const [row] = await this.#collection
+        .aggregate([...pipeline, { $count: 'n' }], { signal })
+        .toArray();
+      return typeof row?.n === 'number' ? row.n : 0;
+    });
+  }
+
+  /** Up to `limit` documents in `_id` order from `bound` (from the start when undefined). */
+  async page(bound: KeysetBound | undefined, limit: number, signal?: AbortSignal): Promise<Document[]> {
+    return this.#run(bound?.id, signal, () => this.#keysetQuery(bound, limit, this.#projection, signal));
+  }
+
+  /** The `_id` at `position` of the `_id` order, or undefined past the end. */
+  async idAt(position: number, signal?: AbortSignal): Promise<unknown> {
+    return this.#run(undefined, signal, async () => {
+      const { filter, pipeline, idDirection } = this.#spec;
+      const rows =
+        pipeline === undefined
+          ? await this.#collection
+              .find(filter, { projection: { _id: 1 }, sort: { _id: idDirection }, skip: position, limit: 1, signal })
+              .toArray()
+          : await this.#collection
+              .aggregate(
+                [...pipeline, { $sort: { _id: idDirection } }, { $skip: position }, { $limit: 1 }, { $project: { _id: 1 } }],
+                { signal },
+              )
+              .toArray();
+      return rows[0]?._id;
+    });
+  }
+
+  /** Every `_id` of the view in its sort order (id-list mode), read in one drained query. */
+  async ids(signal?: AbortSignal): Promise<unknown[]> {
+    return this.#run(undefined, signal, async () => {
+      const { filter, pipeline, sort, idDirection } = this.#spec;
+      const order = { ...sort, _id: idDirection };
+      const rows =
+        pipeline === undefined
+          ? await this.#collection.find(filter, { projection: { _id: 1 }, sort: order, batchSize: 100_000, signal }).toArray()
+          : await this.#collection
+              .aggregate([...pipeline, { $sort: order }, { $project: { _id: 1 } }], { batchSize: 100_000, signal })
+              .toArray();
+      return rows.map((row) => row._id);
+    });
+  }
+
+  /** The documents with these `_id`s, in the order of `ids` (one `$in` query). */
+  async block(ids: readonly unknown[], signal?: AbortSignal): Promise<Document[]> {
+    const rows = await this.#run(ids[0], signal, async () => {
+      const { filter, pipeline, batchSize } = this.#spec;
+      const match = { _id: { $in: [...ids] } };
+      const projection = this.#projection;
+      if (pipeline === undefined) {
+        return this.#collection
+          .find(and(filter, match), { projection, batchSize: batchSize ?? Math.max(ids.length, 1), signal })
+          .toArray();
+      }
+      const stages: Document[] = [...pipeline, { $match: match }];
+      if (projection !== undefined) stages.push({ $project: projection });
+      return this.#collection.aggregate(stages, { batchSize: batchSize ?? Math.max(ids.length, 1), signal }).toArray();
+    });
+    const byKey = new Map<string, Document>();
+    for (const row of rows) byKey.set(idKey(row._id), row);
+    return ids.map((id) => {
+      const row = byKey.get(idKey(id));
+      if (row === undefined) {
+        throw new MongoReadError(this.namespace, id, this.query, 1, 'a document listed at open is gone (deleted during the epoch)');
+      }
+      return row;
+    });
+  }
+
+  #keysetQuery(
+    bound: KeysetBound | undefined,
+    limit: number,
+    projection: Document | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<Document[]> {
+    const { filter, pipeline, idDirection, batchSize } = this.#spec;
+    const operator = idDirection === 1 ? (bound?.inclusive ? '$gte' : '$gt') : bound?.inclusive ? '$lte' : '$lt';
+    const after = bound === undefined ? undefined : { _id: { [operator]: bound.id } };
+    // The whole page in one batch unless told otherwise: the server cursor then ends with the reply.
+    const batch = batchSize ?? limit;
+    if (pipeline === undefined) {
+      const query = after === undefined ? filter : and(filter, after);
+      return this.#collection.find(query, { projection, sort: { _id: idDirection }, limit, batchSize: batch, signal }).toArray();
+    }
+    const stages: Document[] = [...pipeline];
+    if (after !== undefined) stages.push({ $match: after });
+    stages.push({ $sort: { _id: idDirection } }, { $limit: limit });
+    if (projection !== undefined) stages.push({ $project: projection });
+    return this.#collection.aggregate(stages, { batchSize: batch, signal }).toArray();
+  }
+
+  /**
+   * Run one read, again from the same start on a lost connection or cursor (bounded, with
+   * doubling delays); a rejected query becomes a MongoQueryError, exhausted retries a MongoReadError.
+   */
+  async #run<R>(lastId: unknown, signal: AbortSignal | undefined, read: () => Promise<R>): Promise<R> {
+    const { retries, retryDelayMs } = this.#spec;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await read();
+      } catch (error) {
+        if (signal?.aborted) throw signal.reason;
+        if (!isRetryable(error)) {
+          if (error instanceof MongoServerError) throw new MongoQueryError(this.namespace, this.query, error);
+          throw error;
+        }
+        if (attempt > retries) {
+          const message = error instanceof Error ? error.message : String(error);
+          throw new MongoReadError(this.namespace, lastId, this.query, attempt, message, error);
+        }
+        if (retryChannel.hasSubscribers) retryChannel.publish({ namespace: this.namespace, attempt, error, lastId });
+        await sleep(Math.min(retryDelayMs * 2 ** (attempt - 1), 5_000), undefined, { signal });
+      }
+    }
+  }
+}
+
+/** `filter AND extra`, keeping a plain filter when the user gave none. */
+function and(filter: Filter<Document>, extra: Document): Filter<Document> {
+  return Object.keys(filter).length === 0 ? extra : { $and: [filter, extra] };
+}
