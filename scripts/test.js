@@ -2,7 +2,7 @@
 // Runs every compiled spec (dist/spec/**/*-spec.js) with Node's own test runner.
 // Usage: node scripts/test.js [substring ...]   (only specs whose path contains one of the substrings)
 // Node 20's `--test` does not expand globs, so the file list is built here.
-import { mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
@@ -18,6 +18,16 @@ function walk(dir) {
     else if (name.endsWith('-spec.js')) found.push(path);
   }
   return found;
+}
+
+// Servers started by scripts/servers.sh describe themselves in .tmp/<name>.env
+// (`export NAME=value` lines); variables already set in the environment win.
+const envDir = join(root, '.tmp');
+for (const name of existsSync(envDir) ? readdirSync(envDir).filter((n) => n.endsWith('.env')).sort() : []) {
+  for (const line of readFileSync(join(envDir, name), 'utf8').split('\n')) {
+    const match = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
+    if (match && process.env[match[1]] === undefined) process.env[match[1]] = match[2].replace(/^(['"])(.*)\1$/, '$2');
+  }
 }
 
 const files = walk(specRoot)
