@@ -19,6 +19,9 @@ export {
   type SigV4SignedHeaders,
   type SigV4SignedQuery,
 } from './sigv4.js';
-export { s3Store, type S3Store, type S3StoreOptions } from './s3.js';
+export { s3Store, type S3Store, type S3StoreOptions } from './s3Store.js';
+export { aisStore, type AisStore, type AisStoreOptions } from './aisStore.js';
+export { httpStore, type HttpStoreOptions } from './httpStore.js';
+export { expandBraces } from './expandBraces.js';
 export { fromObjects, type FromObjectsOptions, type StoredObject } from './fromObjects.js';
 export { objectMap, type ObjectMap } from './objectMap.js';

@@ -11,6 +11,7 @@ import type { ByteSource } from '../core/byteSource.js';
  */
 export interface ObjectEntry {
   readonly key: string;
+  /** Bytes; -1 when the listing does not say (a JSON index without sizes). */
   readonly size: number;
   readonly etag?: string;
 }
@@ -51,3 +52,21 @@ export interface ObjectStore {
   open(key: string): ByteSource;
   put(key: string, body: Uint8Array, signal?: AbortSignal): Promise<void>;
 }
+
+/**
+ * Every entry under `prefix`, page by page; only one page is held at a time.
+ * @internal
+ */
+export async function* listAll(
+  listPage: ObjectStore['listPage'],
+  prefix: string,
+  signal?: AbortSignal,
+): AsyncGenerator<ObjectEntry> {
+  let continuation: string | undefined;
+  do {
+    const page = await listPage(prefix, continuation, signal);
+    yield* page.entries;
+    continuation = page.continuation;
+  } while (continuation !== undefined);
+}
+

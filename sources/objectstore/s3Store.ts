@@ -8,7 +8,7 @@ import { InvalidArgumentError } from '../../src/errors.js';
 import type { ByteSource } from '../core/byteSource.js';
 import { ObjectStoreError } from './errors.js';
 import { presignQuery, sha256Hex, signHeaders, type SigV4Credentials } from './sigv4.js';
-import type { ObjectEntry, ObjectHead, ObjectPage, ObjectStore } from './store.js';
+import { listAll, type ObjectHead, type ObjectPage, type ObjectStore } from './store.js';
 import { header, Transport, type HttpCall, type TransportOptions } from './transport.js';
 import { encodeKey, uriEncode } from './uri.js';
 import { describeS3Error, parseListObjectsV2 } from './xml.js';
@@ -184,20 +184,6 @@ export function s3Store(options: S3StoreOptions): S3Store {
       return target.href;
     },
   };
-}
-
-/** Every entry under `prefix`, page by page; only one page is held at a time. */
-export async function* listAll(
-  listPage: ObjectStore['listPage'],
-  prefix: string,
-  signal?: AbortSignal,
-): AsyncGenerator<ObjectEntry> {
-  let continuation: string | undefined;
-  do {
-    const page = await listPage(prefix, continuation, signal);
-    yield* page.entries;
-    continuation = page.continuation;
-  } while (continuation !== undefined);
 }
 
 function resolveCredentials(

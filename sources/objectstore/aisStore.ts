@@ -1,0 +1,194 @@
+/**
+ * An AIStore bucket through AIStore's native HTTP API.
+ *
+ * @module
+ */
+import { InvalidArgumentError } from '../../src/errors.js';
+import type { ByteSource } from '../core/byteSource.js';
+import { ObjectStoreError } from './errors.js';
+import { listAll, type ObjectEntry, type ObjectHead, type ObjectPage, type ObjectStore } from './store.js';
+import { header, Transport, type HttpAnswer, type HttpCall, type TransportOptions } from './transport.js';
+import { encodeKey, uriEncode } from './uri.js';
+
+/**
+ * Options of {@link aisStore}.
+ * @public
+ */
+export interface AisStoreOptions extends TransportOptions {
+  /** The bucket. */
+  readonly bucket: string;
+  /** AIStore's proxy (gateway) URL. Default: `AIS_ENDPOINT`. */
+  readonly endpoint?: string;
+  /** Backend provider of the bucket: `ais` (default), `s3`, `gcp`, `azure`, `ht`. */
+  readonly provider?: string;
+  /** Bucket namespace (`namespace` query parameter), for remote or namespaced buckets. */
+  readonly namespace?: string;
+  /**
+   * Name of an ETL already running in the cluster: every object read is transformed by it on
+   * the way out (`etl_name` query parameter). Sizes and ranges then refer to the transformed bytes.
+   */
+  readonly etl?: string;
+  /** Entries per listing page (`pagesize`; 0, the default, lets the cluster choose). */
+  readonly pageSize?: number;
+  /** Where `AIS_ENDPOINT` is read from (default `process.env`). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+}
+
+/**
+ * An {@link ObjectStore} over an AIStore bucket, which can also read one member of a shard.
+ * @public
+ */
+export interface AisStore extends ObjectStore {
+  /**
+   * One member of an archive object (tar, tgz, zip), extracted by the cluster (`archpath`): no
+   * byte of the other members crosses the network.
+   * @param key - The shard object, e.g. `train/shard-000042.tar`.
+   * @param member - The member's path inside it, e.g. `sample-000123.jpg`.
+   * @param signal - Aborts the request.
+   * @returns The member's bytes.
+   */
+  getMember(key: string, member: string, signal?: AbortSignal): Promise<Uint8Array>;
+}
+
+/** One entry of AIStore's `LsoResult.entries`. */
+interface AisListEntry {
+  readonly name?: unknown;
+  readonly size?: unknown;
+  readonly checksum?: unknown;
+  readonly version?: unknown;
+}
+
+/**
+ * A store over AIStore's native HTTP API, with the request shapes of AIStore's HTTP API
+ * documentation and Python SDK:
+ *
+ * - list: `GET /v1/buckets/<bucket>?provider=<p>` with the JSON body
+ *   `{"action":"list","value":{"prefix","props":"name,size,checksum,version","continuation_token","uuid","pagesize"}}`,
+ *   answered by `{"uuid","continuation_token","entries":[{"name","size",...}],"flags"}`; a
+ *   non-empty `continuation_token` means more pages;
+ * - read: `GET /v1/objects/<bucket>/<object>?provider=<p>` with `Range` (and `etl_name=` when an
+ *   ETL is set; `archpath=` for {@link AisStore.getMember});
+ * - head: `HEAD /v1/objects/<bucket>/<object>?provider=<p>` (size from `ais-size`, else
+ *   `Content-Length`); put: `PUT /v1/objects/<bucket>/<object>?provider=<p>`.
+ *
+ * Reads resume broken bodies with `Range` from the last byte received, and verify the object
+ * version (`ETag`, else `ais-version`, else `ais-checksum-value`) is unchanged. For AIStore's
+ * S3-compatible API use {@link s3Store} with `endpoint: '<AIS_ENDPOINT>/s3'`.
+ *
+ * @example
+ * ```ts
+ * const store = aisStore({ bucket: 'imagenet' }); // AIS_ENDPOINT=http://ais-proxy:51080
+ * const first = await store.listPage('train/');
+ * const jpeg = await store.getMember('train/shard-000000.tar', 'n01440764_10026.jpg');
+ * ```
+ *
+ * @param options - Bucket, endpoint, provider, ETL; see {@link AisStoreOptions}.
+ * @returns The store, named `ais://<bucket>` (or `<provider>://<bucket>`).
+ * @public
+ */
+export function aisStore(options: AisStoreOptions): AisStore {
+  const env = options.env ?? process.env;
+  const endpointText = options.endpoint ?? env.AIS_ENDPOINT;
+  if (endpointText === undefined || endpointText === '') {
+    throw new InvalidArgumentError('aisStore.endpoint', 'no endpoint given and AIS_ENDPOINT is not set');
+  }
+  const { bucket } = options;
+  if (typeof bucket !== 'string' || bucket === '' || bucket.includes('/')) {
+    throw new InvalidArgumentError('aisStore.bucket', `must be a bucket name, got ${JSON.stringify(bucket)}`);
+  }
+  const provider = options.provider ?? 'ais';
+  const pageSize = options.pageSize ?? 0;
+  if (!Number.isSafeInteger(pageSize) || pageSize < 0) {
+    throw new InvalidArgumentError('aisStore.pageSize', `must be a non-negative integer, got ${pageSize}`);
+  }
+  const endpoint = new URL(endpointText);
+  const basePath = endpoint.pathname.replace(/\/+$/, '');
+  const name = `${provider}://${bucket}`;
+  const transport = new Transport(options, {
+    version: (headers: HttpAnswer['headers']) =>
+      header(headers, 'etag') ?? header(headers, 'ais-version') ?? header(headers, 'ais-checksum-value'),
+  });
+
+  const url = (path: string, extra: readonly (readonly [string, string])[] = []): URL => {
+    const target = new URL(`${endpoint.origin}${basePath}${path}`);
+    const query: (readonly [string, string])[] = [['provider', provider]];
+    if (options.namespace !== undefined) query.push(['namespace', options.namespace]);
+    query.push(...extra);
+    target.search = query.map(([k, v]) => `${uriEncode(k)}=${uriEncode(v)}`).join('&');
+    return target;
+  };
+  const objectUrl = (key: string, extra: readonly (readonly [string, string])[] = []): URL =>
+    url(`/v1/objects/${uriEncode(bucket)}/${encodeKey(key)}`, extra);
+  const etlQuery: (readonly [string, string])[] = options.etl === undefined ? [] : [['etl_name', options.etl]];
+  const objectName = (key: string): string => `${name}/${key}`;
+
+  const head = async (key: string, signal?: AbortSignal): Promise<ObjectHead> => {
+    const answer = await transport.fetch({ method: 'HEAD', url: objectUrl(key), headers: {} }, objectName(key), signal);
+    const size = header(answer.headers, 'ais-size') ?? header(answer.headers, 'content-length');
+    const atime = header(answer.headers, 'ais-atime') ?? header(answer.headers, 'last-modified');
+    const parsed = atime === undefined ? undefined : /^\d+$/.test(atime) ? new Date(Number(atime) / 1e6) : new Date(atime);
+    return {
+      key,
+      size: size === undefined ? -1 : Number(size),
+      etag: header(answer.headers, 'etag') ?? header(answer.headers, 'ais-version') ?? header(answer.headers, 'ais-checksum-value'),
+      lastModified: parsed,
+    };
+  };
+
+  const listPage = async (prefix: string, continuation?: string, signal?: AbortSignal): Promise<ObjectPage> => {
+    // Our continuation carries AIStore's listing uuid too: the cluster resumes a listing by both.
+    const [uuid, token] = continuation === undefined ? ['', ''] : (JSON.parse(continuation) as [string, string]);
+    const value: Record<string, unknown> = { prefix, props: 'name,size,checksum,version', uuid, continuation_token: token };
+    if (pageSize > 0) value.pagesize = pageSize;
+    const listing = `${name}/${prefix}*`;
+    const answer = await transport.fetch(
+      {
+        method: 'GET',
+        url: url(`/v1/buckets/${uriEncode(bucket)}`),
+        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        body: new TextEncoder().encode(JSON.stringify({ action: 'list', value })),
+      },
+      listing,
+      signal,
+    );
+    let result: { uuid?: unknown; continuation_token?: unknown; entries?: unknown };
+    try {
+      result = JSON.parse(Buffer.from(answer.body).toString('utf8')) as typeof result;
+    } catch (error) {
+      throw new ObjectStoreError('RXFEED_ERR_OBJECT_PROTOCOL', listing, `unreadable listing: ${(error as Error).message}`, answer.status, { cause: error });
+    }
+    const entries: ObjectEntry[] = [];
+    for (const entry of (Array.isArray(result.entries) ? result.entries : []) as AisListEntry[]) {
+      if (typeof entry?.name !== 'string') {
+        throw new ObjectStoreError('RXFEED_ERR_OBJECT_PROTOCOL', listing, `listing entry without a name: ${JSON.stringify(entry)}`);
+      }
+      const size = typeof entry.size === 'number' ? entry.size : -1;
+      const etag = typeof entry.version === 'string' && entry.version !== '' ? entry.version : typeof entry.checksum === 'string' ? entry.checksum : undefined;
+      entries.push(etag === undefined ? { key: entry.name, size } : { key: entry.name, size, etag });
+    }
+    const next = typeof result.continuation_token === 'string' ? result.continuation_token : '';
+    if (next === '') return { entries };
+    return { entries, continuation: JSON.stringify([typeof result.uuid === 'string' ? result.uuid : '', next]) };
+  };
+
+  const getCall = (key: string): HttpCall => ({ method: 'GET', url: objectUrl(key, etlQuery), headers: {} });
+
+  return {
+    name,
+    listPage,
+    list: (prefix, signal) => listAll(listPage, prefix, signal),
+    head,
+    open: (key): ByteSource => transport.byteSource(objectName(key), () => getCall(key), async (signal) => (await head(key, signal)).size),
+    put: async (key, body, signal) => {
+      await transport.fetch({ method: 'PUT', url: objectUrl(key), headers: {}, body }, objectName(key), signal);
+    },
+    getMember: async (key, member, signal) => {
+      const answer = await transport.fetch(
+        { method: 'GET', url: objectUrl(key, [['archpath', member], ...etlQuery]), headers: {} },
+        `${objectName(key)}/${member}`,
+        signal,
+      );
+      return answer.body;
+    },
+  };
+}
