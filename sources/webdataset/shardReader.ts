@@ -303,7 +303,7 @@ export class ShardReader {
       if (this.#closed) return;
       // A copy into a buffer of its own: the chunk it came from is not pinned by the sample, and
       // the field can be transferred to a worker without detaching its neighbours.
-      target[extension] = bytes ?? (first === undefined ? new Uint8Array(0) : Uint8Array.prototype.slice.call(first));
+      target[extension] = bytes ?? (first === undefined ? new Uint8Array(0) : new Uint8Array(first));
       this.#member = undefined;
       next();
     });
