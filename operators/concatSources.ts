@@ -1,0 +1,79 @@
+import { Observable, type Subscription } from 'rxjs';
+import { currentContext, subscribeWithin } from '../src/context.js';
+import { sizeOf, withInfo } from '../src/info.js';
+
+/**
+ * Read sources one after the other: each is subscribed only when the previous one completes.
+ *
+ * Unlike RxJS's `concat` or `concatMap`, every source is subscribed with the pipeline's context
+ * (its Flow and epoch) bound again, though the subscription happens later, when the previous
+ * source completes from some scheduled callback. With a plain `concat`, any source after the first
+ * is subscribed outside the sink's context, sees no Flow, and reads ahead without backpressure.
+ *
+ * Memory: this operator holds no item; each source emits straight through it and pauses as the
+ * pipeline's Flow tells it. Only one source is open at a time, and it is unsubscribed (its
+ * resources closed) on completion, on error or when the consumer leaves; later sources are never
+ * subscribed then.
+ *
+ * The size is the sum of the sources' sizes, when all are known.
+ *
+ * @example
+ * ```ts
+ * const all = concatSources(...files.map((file) => tfrecordFile(file)));
+ * ```
+ *
+ * @param sources - The sources, in reading order.
+ * @returns An Observable of every item of every source, in order.
+ * @public
+ */
+export function concatSources<T>(...sources: Observable<T>[]): Observable<T> {
+  const inputs = [...sources];
+
+  const concatenated = new Observable<T>((subscriber) => {
+    const context = currentContext();
+    let nextInput = 0;
+    let current: Subscription | undefined;
+    let active = false; // a source is subscribed and has not completed
+    let subscribing = false;
+
+    // A loop rather than recursion from `complete`: sources that complete synchronously would
+    // otherwise nest one call per source.
+    const openNext = (): void => {
+      while (!active && !subscriber.closed) {
+        if (nextInput >= inputs.length) {
+          subscriber.complete();
+          return;
+        }
+        const source = inputs[nextInput++]!;
+        active = true;
+        subscribing = true;
+        current = subscribeWithin(
+          context,
+          source,
+          {
+            next: (value) => subscriber.next(value),
+            error: (error: unknown) => subscriber.error(error),
+            complete: () => {
+              active = false;
+              current = undefined;
+              if (!subscribing) openNext();
+            },
+          },
+          subscriber,
+        );
+        subscribing = false;
+        if (!active) current = undefined;
+      }
+    };
+
+    openNext();
+    return () => {
+      current?.unsubscribe();
+      current = undefined;
+    };
+  });
+
+  const sizes = inputs.map((source) => sizeOf(source));
+  const size = sizes.every((one) => one !== undefined) ? sizes.reduce((sum, one) => sum + one, 0) : undefined;
+  return withInfo(concatenated, { size });
+}
