@@ -1,0 +1,202 @@
+/**
+ * TensorFlow.js for `toDevice` (`rxfeed/tfjs`): collated host tensors become `tf.Tensor`s on the
+ * user's backend (cpu, wasm, webgl, webgpu, or tfjs-node / tfjs-node-gpu when installed).
+ *
+ * The tfjs module is a parameter, never imported here: tfjs packages are optional peers, and the
+ * tensors must come from the same tfjs instance (and backend registry) the model uses.
+ *
+ * dtypes: tfjs has float32, int32, bool and string. float64 becomes float32 (finite values beyond
+ * float32's range fail), small integer types become int32 (or float32 when asked), uint32 and int64
+ * become int32 when every value fits (else a {@link DeviceConversionError} names the leaf, the
+ * element and the value), bytes become string tensors of `Uint8Array`s.
+ *
+ * @module
+ */
+import type * as tfc from '@tensorflow/tfjs-core';
+import type { DType, HostTensor } from '../collate.js';
+import { InvalidArgumentError } from '../errors.js';
+import { DeviceConversionError, type DeviceAdapter } from '../../operators/toDevice.js';
+import { WebGpuStagingRing, type GpuDeviceLike, type WebGpuUploadOptions } from './webgpuUpload.js';
+
+export type { WebGpuUploadOptions } from './webgpuUpload.js';
+
+/**
+ * The parts of a tfjs module the adapter uses: pass `import * as tf from '@tensorflow/tfjs-core'`
+ * (or `@tensorflow/tfjs`, `@tensorflow/tfjs-node`).
+ * @public
+ */
+export type TfjsModule = Pick<typeof tfc, 'tensor' | 'getBackend' | 'backend'>;
+
+/** Integer and float dtypes that tfjs has no type for, and that can go to int32 or float32. */
+type ConvertibleDType = 'int8' | 'int16' | 'uint8' | 'uint16' | 'uint32' | 'int64';
+
+/**
+ * Options of {@link tfjsAdapter}.
+ * @public
+ */
+export interface TfjsAdapterOptions {
+  /**
+   * Target tfjs dtype per host dtype that tfjs lacks; default int32 for each. E.g.
+   * `{ uint8: 'float32' }` to feed image bytes straight to float layers.
+   */
+  readonly dtypes?: Partial<Record<ConvertibleDType, 'int32' | 'float32'>>;
+  /**
+   * The staging-buffer upload path on tfjs-backend-webgpu (see {@link WebGpuUploadOptions}):
+   * `'auto'` (default) uses it when the active backend is webgpu; `'off'` always uses
+   * `tf.tensor(typedArray)`. Feature-detected: other backends ignore it.
+   */
+  readonly webgpu?: 'auto' | 'off' | WebGpuUploadOptions;
+}
+
+/**
+ * A {@link DeviceAdapter} that also frees its WebGPU staging buffers.
+ * @public
+ */
+export interface TfjsAdapter extends DeviceAdapter<tfc.Tensor>, AsyncDisposable {
+  /** Whether the WebGPU staging path is in use (known after the first tensor). */
+  readonly usesWebGpuStaging: boolean;
+}
+
+const FLOAT32_MAX = 3.4028234663852886e38;
+const INT32_MIN = -0x8000_0000;
+const INT32_MAX = 0x7fff_ffff;
+const FLOAT32_EXACT = 2 ** 24;
+
+/**
+ * Make collated batches into tfjs tensors with `toDevice(tfjsAdapter(tf), { prefetch })`.
+ *
+ * @example
+ * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
+ * import '@tensorflow/tfjs-backend-cpu';
+ * import { tfjsAdapter, toDevice } from 'rxfeed/tfjs';
+ * const device = toDevice(tfjsAdapter(tf, { dtypes: { uint8: 'float32' } }), { prefetch: 2 });
+ * ```
+ *
+ * @param tf - The user's tfjs module, with a backend registered and set.
+ * @param options - See {@link TfjsAdapterOptions}.
+ * @returns The adapter; `await using` it (or call `Symbol.asyncDispose`) frees WebGPU staging buffers.
+ * @public
+ */
+export function tfjsAdapter(tf: TfjsModule, options: TfjsAdapterOptions = {}): TfjsAdapter {
+  const targets = options.dtypes ?? {};
+  for (const [dtype, target] of Object.entries(targets)) {
+    if (target !== 'int32' && target !== 'float32') {
+      throw new InvalidArgumentError(`tfjsAdapter.dtypes.${dtype}`, `must be 'int32' or 'float32', got '${String(target)}'`);
+    }
+  }
+  const webgpu = options.webgpu ?? 'auto';
+  const uploadOptions: WebGpuUploadOptions = typeof webgpu === 'object' ? webgpu : {};
+  const ringSize = uploadOptions.ringSize ?? 2;
+  const minBytes = uploadOptions.minBytes ?? 65536;
+  if (!Number.isSafeInteger(ringSize) || ringSize < 1) {
+    throw new InvalidArgumentError('tfjsAdapter.webgpu.ringSize', `must be a positive integer, got ${ringSize}`);
+  }
+  let ring: WebGpuStagingRing | undefined;
+  let ringChecked = false;
+
+  const stagingRing = (): WebGpuStagingRing | undefined => {
+    if (webgpu === 'off') return undefined;
+    if (!ringChecked) {
+      ringChecked = true;
+      const device = webGpuDevice(tf);
+      if (device !== undefined) ring = new WebGpuStagingRing(device, ringSize);
+    }
+    return ring;
+  };
+
+  return {
+    name: 'tfjs',
+    get usesWebGpuStaging() {
+      return ring !== undefined;
+    },
+    toTensor(host: HostTensor, path: string): tfc.Tensor | Promise<tfc.Tensor> {
+      const { values, dtype } = tfjsValues(host, path, targets);
+      const staging = (dtype === 'float32' || dtype === 'int32') && ArrayBuffer.isView(values) ? stagingRing() : undefined;
+      if (staging !== undefined && (values as ArrayBufferView).byteLength >= minBytes) {
+        const view = values as Float32Array | Int32Array;
+        const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+        return staging.upload(bytes, (buffer) => tf.tensor({ buffer: buffer as unknown as GPUBuffer }, host.shape, dtype));
+      }
+      return tf.tensor(values as tfc.TensorLike, host.shape, dtype);
+    },
+    dispose(tensor: tfc.Tensor): void {
+      tensor.dispose();
+    },
+    async [Symbol.asyncDispose](): Promise<void> {
+      await ring?.destroy();
+      ring = undefined;
+      ringChecked = false;
+    },
+  };
+}
+
+/** The GPUDevice of tfjs-backend-webgpu when it is the active backend. */
+function webGpuDevice(tf: TfjsModule): GpuDeviceLike | undefined {
+  if (tf.getBackend() !== 'webgpu') return undefined;
+  const device = (tf.backend() as unknown as { device?: Partial<GpuDeviceLike> }).device;
+  if (typeof device?.createBuffer !== 'function' || typeof device.createCommandEncoder !== 'function') return undefined;
+  return device as GpuDeviceLike;
+}
+
+type TfjsDType = 'float32' | 'int32' | 'bool' | 'string';
+
+/** The values and tfjs dtype of a host tensor, converted and range-checked where tfjs differs. */
+function tfjsValues(
+  host: HostTensor,
+  path: string,
+  targets: Partial<Record<ConvertibleDType, 'int32' | 'float32'>>,
+): { values: unknown; dtype: TfjsDType } {
+  const dtype: DType = host.dtype;
+  const data = host.data;
+  switch (dtype) {
+    case 'float32':
+    case 'int32':
+      return { values: data, dtype };
+    case 'bool':
+      return { values: data, dtype: 'bool' };
+    case 'string':
+    case 'bytes':
+      return { values: data, dtype: 'string' };
+    case 'float64': {
+      const source = data as Float64Array;
+      for (let i = 0; i < source.length; i++) {
+        const value = source[i]!;
+        if (Math.abs(value) > FLOAT32_MAX && Number.isFinite(value)) {
+          throw new DeviceConversionError(path, `float64 element ${i} (${value}) is outside float32's range`);
+        }
+      }
+      return { values: Float32Array.from(source), dtype: 'float32' };
+    }
+    case 'int8':
+    case 'int16':
+    case 'uint8':
+    case 'uint16':
+    case 'uint32':
+    case 'int64':
+      return convertInteger(data as ArrayLike<number | bigint>, dtype, targets[dtype] ?? 'int32', path);
+    default:
+      throw new DeviceConversionError(path, `dtype '${String(dtype)}' has no tfjs equivalent`);
+  }
+}
+
+function convertInteger(
+  source: ArrayLike<number | bigint>,
+  dtype: ConvertibleDType,
+  target: 'int32' | 'float32',
+  path: string,
+): { values: Int32Array | Float32Array; dtype: 'int32' | 'float32' } {
+  const out = target === 'int32' ? new Int32Array(source.length) : new Float32Array(source.length);
+  // Only types wider than the target need a check: int8/int16/uint8/uint16 always fit.
+  const checked = dtype === 'uint32' || dtype === 'int64';
+  const [low, high] = target === 'int32' ? [INT32_MIN, INT32_MAX] : [-FLOAT32_EXACT, FLOAT32_EXACT];
+  for (let i = 0; i < source.length; i++) {
+    const value = Number(source[i]!);
+    if (checked && (value < low || value > high)) {
+      const what = target === 'int32' ? "int32's range" : 'the integers float32 holds exactly (2^24)';
+      throw new DeviceConversionError(path, `${dtype} element ${i} (${String(source[i])}) is outside ${what}`);
+    }
+    out[i] = value;
+  }
+  return { values: out, dtype: target };
+}
