@@ -152,7 +152,7 @@ export function padToBatch<T>(
       /** Emit the rows gathered so far, topped up with pad rows to a full batch. */
       const emitBatch = (): void => {
         const real = rows.length;
-        const batchTemplate = real > 0 ? { row: rows[0]! } : undefined;
+        const batchTemplate = real > 0 ? { row: rows[0] } : undefined;
         const mask = new Uint8Array(batchSize);
         mask.fill(1, 0, real);
         // Pads are made before touching `rows`: if `fill` throws, teardown disposes real rows only.

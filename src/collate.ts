@@ -390,16 +390,19 @@ interface Settings {
   readonly anySkip: boolean;
 }
 
+/** An option value as an error message shows it. */
+const shown = (value: unknown): string => (typeof value === 'string' ? `'${value}'` : JSON.stringify(value) ?? typeof value);
+
 function checkDtype(where: string, dtype: unknown, numeric: boolean): void {
   if (dtype === undefined) return;
   if (typeof dtype !== 'string' || !DTYPES.has(dtype) || (numeric && (dtype === 'string' || dtype === 'bytes'))) {
-    throw new InvalidArgumentError(where, `unknown ${numeric ? 'numeric ' : ''}dtype ${String(dtype)}`);
+    throw new InvalidArgumentError(where, `unknown ${numeric ? 'numeric ' : ''}dtype ${shown(dtype)}`);
   }
 }
 
 function checkChoice(where: string, value: unknown, choices: readonly string[]): void {
   if (value !== undefined && !choices.includes(value as string)) {
-    throw new InvalidArgumentError(where, `must be one of ${choices.map((c) => `'${c}'`).join(', ')}, got ${String(value)}`);
+    throw new InvalidArgumentError(where, `must be one of ${choices.map((c) => `'${c}'`).join(', ')}, got ${shown(value)}`);
   }
 }
 
@@ -528,8 +531,8 @@ export function collateWith(batch: readonly unknown[] | PaddedBatch<unknown>, se
   const keep = settings.anySkip ? rowsToKeep(rows, settings) : undefined;
   if (keep !== undefined) {
     rows = keep.map((i) => rows[i]);
-    mask = Uint8Array.from(keep, (i) => mask[i]!);
-    index = Float64Array.from(keep, (i) => index[i]!);
+    mask = Uint8Array.from(keep, (i) => mask[i]);
+    index = Float64Array.from(keep, (i) => index[i]);
   }
   return {
     rows: collateSamples(rows, settings),
@@ -585,10 +588,10 @@ function markSkipped(
   for (let k = 0; k < values.length; k++) {
     const value = values[k];
     if (value === undefined || value === null) {
-      if (policy.missing === 'skip') drop.add(positions[k]!);
+      if (policy.missing === 'skip') drop.add(positions[k]);
     } else {
       present.push(value);
-      presentAt.push(positions[k]!);
+      presentAt.push(positions[k]);
     }
   }
   if (present.length === 0) return;
@@ -604,7 +607,7 @@ function markSkipped(
         drop,
       );
     }
-  } else if (kind === 'array' && !isTensorArray(present as unknown[][])) {
+  } else if (kind === 'array' && !isTensorArray(present)) {
     const length = Math.max(...present.map((value) => (Array.isArray(value) ? value.length : 0)));
     for (let j = 0; j < length; j++) {
       markSkipped(
@@ -623,10 +626,10 @@ function markSkipped(
 // The walk.
 
 function unionOfKeys(objects: readonly object[]): string[] {
-  const first = Object.keys(objects[0]!);
+  const first = Object.keys(objects[0]);
   let keys: Set<string> | undefined;
   for (let i = 1; i < objects.length; i++) {
-    const object = objects[i]!;
+    const object = objects[i];
     const own = Object.keys(object);
     // Fast path: same keys in the same order as the first sample (the common case).
     if (keys === undefined && own.length === first.length && own.every((key, k) => key === first[k])) continue;
@@ -836,7 +839,7 @@ function scalarWriter(
   const out = data as Exclude<NumericStorage, BigInt64Array>;
   if (kind === 'bigint') {
     return (offset, value) => {
-      out[offset] = Number(value as bigint);
+      out[offset] = Number(value);
     };
   }
   return (offset, value) => {
@@ -1003,7 +1006,7 @@ function collateRowsOf(
     }
     if (rank > 0 && row.dims[0] !== refDims[0]) {
       if (ragged < 0) ragged = i;
-      if (row.dims[0]! > rows[longest]!.dims[0]!) longest = i;
+      if (row.dims[0] > rows[longest]!.dims[0]) longest = i;
     }
   }
   if (ragged >= 0 && policy.ragged === 'error') {
@@ -1018,7 +1021,7 @@ function collateRowsOf(
   }
 
   const inner = rank > 0 ? refDims.slice(1) : [];
-  const first = rank > 0 ? rows[longest]!.dims[0]! : 0;
+  const first = rank > 0 ? rows[longest]!.dims[0] : 0;
   let innerSize = 1;
   for (const dim of inner) innerSize *= dim;
   const rowSize = rank > 0 ? first * innerSize : 1;
@@ -1037,7 +1040,7 @@ function collateRowsOf(
   const lengths = padding ? new Int32Array(n) : undefined;
   const padValue = settings.padValue;
   if (padding && padValue !== 0 && dtype !== 'string' && dtype !== 'bytes') {
-    fillPad(data as NumericStorage, dtype as NumericDType, padValue);
+    fillPad(data as NumericStorage, dtype, padValue);
   }
 
   let allInt32 = true;
@@ -1131,7 +1134,7 @@ function writeNested(
   sample: number,
   where = '',
 ): number {
-  const expected = dims[depth]!;
+  const expected = dims[depth];
   if (value.length !== expected) {
     throw new CollateError(
       path,
