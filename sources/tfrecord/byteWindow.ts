@@ -1,0 +1,221 @@
+/**
+ * A bounded read window over a stream of chunks: the buffer the TFRecord reader parses frames
+ * from.
+ *
+ * Frames are parsed in place from the chunk the stream handed over. Only a frame that straddles
+ * two chunks is assembled in a scratch buffer owned by the window, and only that frame's bytes
+ * are copied there (the rest of the next chunk is parsed in place again). So the window holds at
+ * most one frame (the scratch) plus one chunk: the bound documented on `fromTFRecord`.
+ *
+ * Views returned by {@link ByteWindow.view} are valid until the next call that moves the window:
+ * callers copy what they keep.
+ *
+ * @module
+ * @internal
+ */
+import { createGunzip, createInflate, type Gunzip, type Inflate } from 'node:zlib';
+
+const EMPTY = new Uint8Array(0);
+
+/** @internal */
+export class ByteWindow {
+  readonly #chunks: AsyncIterator<Uint8Array>;
+  #buf: Uint8Array = EMPTY;
+  #pos = 0;
+  #end = 0;
+  /** Owned buffer where straddling frames are assembled; kept for reuse (the largest frame seen). */
+  #scratch: Uint8Array = EMPTY;
+  /** The rest of a chunk whose head went into the scratch buffer. */
+  #pending: Uint8Array | undefined;
+  /** Bytes still to drop from the stream (a skipped frame larger than what was buffered). */
+  #discard = 0;
+  #eof = false;
+  /** Offset in the stream of the byte at `#pos`. */
+  offset: number;
+
+  constructor(chunks: AsyncIterable<Uint8Array>, offset: number) {
+    this.#chunks = chunks[Symbol.asyncIterator]();
+    this.offset = offset;
+  }
+
+  /** True once the stream ended; {@link ByteWindow.available} bytes are all that is left. */
+  get eof(): boolean {
+    return this.#eof;
+  }
+
+  /** True when the stream ended while bytes to skip were still owed: the skipped frame was cut. */
+  get endedInsideSkip(): boolean {
+    return this.#eof && this.#discard > 0;
+  }
+
+  /** Bytes readable now without waiting. */
+  available(): number {
+    return this.#end - this.#pos;
+  }
+
+  /** The buffer holding the available bytes, and where they start in it. */
+  get buffer(): Uint8Array {
+    return this.#buf;
+  }
+
+  get position(): number {
+    return this.#pos;
+  }
+
+  /** Move past `n` available bytes. */
+  consume(n: number): void {
+    this.#pos += n;
+    this.offset += n;
+  }
+
+  /** Move past `n` bytes, some of which may not have arrived yet (they are dropped unread). */
+  skip(n: number): void {
+    const available = this.#end - this.#pos;
+    this.offset += n;
+    if (n <= available) {
+      this.#pos += n;
+      return;
+    }
+    this.#pos = this.#end;
+    this.#discard += n - available;
+  }
+
+  /**
+   * Wait until `n` contiguous bytes are available, or the stream ends (then fewer are).
+   * @returns Whether `n` bytes are available.
+   */
+  async fill(n: number): Promise<boolean> {
+    while (this.#end - this.#pos < n) {
+      const chunk = await this.#nextChunk();
+      if (chunk === undefined) {
+        this.#eof = true;
+        return false;
+      }
+      const have = this.#end - this.#pos;
+      if (have === 0) {
+        // Nothing left over: parse the new chunk in place.
+        this.#buf = chunk;
+        this.#pos = 0;
+        this.#end = chunk.length;
+        continue;
+      }
+      // A frame straddles chunks: assemble just the bytes it needs in the scratch buffer.
+      const take = Math.min(chunk.length, n - have);
+      const needed = have + take;
+      if (this.#scratch.length < needed) {
+        const grown = new Uint8Array(Math.max(needed, Math.min(n, this.#scratch.length * 2)));
+        grown.set(this.#buf.subarray(this.#pos, this.#end));
+        this.#scratch = grown;
+      } else if (this.#buf !== this.#scratch) {
+        this.#scratch.set(this.#buf.subarray(this.#pos, this.#end));
+      } else if (this.#pos !== 0) {
+        this.#scratch.copyWithin(0, this.#pos, this.#end);
+      }
+      this.#scratch.set(chunk.subarray(0, take), have);
+      this.#buf = this.#scratch;
+      this.#pos = 0;
+      this.#end = needed;
+      if (take < chunk.length) this.#pending = chunk.subarray(take);
+    }
+    return true;
+  }
+
+  async #nextChunk(): Promise<Uint8Array | undefined> {
+    for (;;) {
+      let chunk = this.#pending;
+      this.#pending = undefined;
+      if (chunk === undefined) {
+        const next = await this.#chunks.next();
+        if (next.done === true) return undefined;
+        chunk = next.value;
+      }
+      if (this.#discard > 0) {
+        if (chunk.length <= this.#discard) {
+          this.#discard -= chunk.length;
+          continue;
+        }
+        chunk = chunk.subarray(this.#discard);
+        this.#discard = 0;
+      }
+      if (chunk.length > 0) return chunk;
+    }
+  }
+
+  /** Stop the underlying stream (closes its file handle or connection); safe to call twice. */
+  async close(): Promise<void> {
+    this.#buf = EMPTY;
+    this.#scratch = EMPTY;
+    this.#pending = undefined;
+    await this.#chunks.return?.();
+  }
+}
+
+/**
+ * Decompresses a stream of gzip or zlib chunks, reading the input only as fast as the output is
+ * pulled. Returning early (or an error) stops the input iteration, which closes its handle.
+ * @internal
+ */
+export async function* inflateChunks(
+  input: AsyncIterable<Uint8Array>,
+  format: 'gzip' | 'zlib',
+  name: string,
+): AsyncGenerator<Uint8Array> {
+  const iterator = input[Symbol.asyncIterator]();
+  const zlib: Gunzip | Inflate = format === 'gzip' ? createGunzip() : createInflate();
+  const outputs: Uint8Array[] = [];
+  let ended = false;
+  let failure: unknown;
+  let wake: (() => void) | undefined;
+  zlib.on('data', (data: Buffer) => {
+    outputs.push(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    wake?.();
+  });
+  zlib.on('end', () => {
+    ended = true;
+    wake?.();
+  });
+  zlib.on('error', (error: Error) => {
+    failure = error;
+    wake?.();
+  });
+  const waitForOutput = (): Promise<void> =>
+    new Promise<void>((resolve) => {
+      wake = () => {
+        wake = undefined;
+        resolve();
+      };
+    });
+  let inputDone = false;
+  try {
+    for (;;) {
+      if (outputs.length > 0) {
+        yield outputs.shift()!;
+        continue;
+      }
+      if (failure !== undefined) {
+        throw new Error(`${name}: cannot ${format === 'gzip' ? 'gunzip' : 'inflate'}: ${(failure as Error).message}`, {
+          cause: failure,
+        });
+      }
+      if (ended) return;
+      if (inputDone) {
+        await waitForOutput();
+        continue;
+      }
+      // Feed one input chunk and wait until zlib has turned it into output (or asks for more).
+      const next = await iterator.next();
+      if (next.done === true) {
+        inputDone = true;
+        const waiting = waitForOutput();
+        zlib.end();
+        await waiting;
+        continue;
+      }
+      const written = new Promise<void>((resolve) => zlib.write(next.value, () => resolve()));
+      await Promise.race([written, waitForOutput()]);
+    }
+  } finally {
+    zlib.destroy();
+    await iterator.return?.();
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * Errors of the TFRecord, tf.train.Example and TFDS readers.
+ *
+ * @module
+ */
+import { RxfeedError } from '../../src/errors.js';
+
+/**
+ * Where a record sits: the file, the byte offset of its frame and its number in the file.
+ * @public
+ */
+export interface RecordLocation {
+  /** The file or object name (a path, a URL, `s3://bucket/key`). */
+  readonly file: string;
+  /**
+   * Byte offset of the record's frame (its length field) in the file; for a compressed file, the
+   * offset in the decompressed stream.
+   */
+  readonly offset: number;
+  /** Position of the record in its file, counting from 0. */
+  readonly record: number;
+}
+
+/**
+ * Why a TFRecord frame was rejected.
+ *
+ * - `length-crc`: the masked CRC32C of the 8-byte length does not match, so the length (and with it
+ *   every later frame boundary) cannot be trusted.
+ * - `data-crc`: the masked CRC32C of the record data does not match.
+ * - `truncated`: the file ends inside a frame.
+ * @public
+ */
+export type CorruptionReason = 'length-crc' | 'data-crc' | 'truncated';
+
+/**
+ * A TFRecord frame failed its checks (see {@link CorruptionReason}). Raised by default; with
+ * `onCorrupt: 'skip'` the record is skipped and reported on the ledger instead.
+ * @public
+ */
+export class CorruptRecordError extends RxfeedError implements RecordLocation {
+  readonly file: string;
+  readonly offset: number;
+  readonly record: number;
+  readonly reason: CorruptionReason;
+
+  constructor(location: RecordLocation, reason: CorruptionReason, detail: string) {
+    super(
+      'RXFEED_ERR_CORRUPT_RECORD',
+      `corrupt TFRecord in ${location.file}: record ${location.record} at byte ${location.offset}: ` +
+        `${reason} (${detail})`,
+    );
+    this.file = location.file;
+    this.offset = location.offset;
+    this.record = location.record;
+    this.reason = reason;
+  }
+}
+
+/**
+ * With `onCorrupt: 'skip'`, more records were skipped than `maxSkipRatio` allows.
+ * @public
+ */
+export class TooManyCorruptRecordsError extends RxfeedError {
+  /** Records skipped so far. */
+  readonly skipped: number;
+  /** Records seen so far (read plus skipped). */
+  readonly seen: number;
+  /** The ratio that was exceeded. */
+  readonly maxSkipRatio: number;
+
+  constructor(skipped: number, seen: number, maxSkipRatio: number, last: string) {
+    super(
+      'RXFEED_ERR_TOO_MANY_CORRUPT',
+      `skipped ${skipped} corrupt TFRecord record(s) of ${seen} seen, more than maxSkipRatio ` +
+        `${maxSkipRatio}; last in ${last}`,
+    );
+    this.skipped = skipped;
+    this.seen = seen;
+    this.maxSkipRatio = maxSkipRatio;
+  }
+}
+
+/**
+ * Why a feature did not match its spec.
+ *
+ * `missing`: absent with no default; `dtype`: stored as another list kind; `shape`: the wrong
+ * number of values; `precision`: an int64 that the chosen integer mode cannot hold exactly;
+ * `decode`: the value could not be decoded (an image, a Text that is not UTF-8).
+ * @public
+ */
+export type FeatureMismatch = 'missing' | 'dtype' | 'shape' | 'precision' | 'decode';
+
+/**
+ * A feature of a record does not match the feature spec (or the TFDS `features.json`).
+ * @public
+ */
+export class FeatureError extends RxfeedError {
+  /** The feature's name (a TFDS feature's flattened path, e.g. `steps/observation/image_0`). */
+  readonly feature: string;
+  readonly mismatch: FeatureMismatch;
+  /** The record, when known (always, for errors raised by the readers). */
+  readonly location: RecordLocation | undefined;
+  /** The message without the location. */
+  readonly detail: string;
+
+  constructor(feature: string, mismatch: FeatureMismatch, detail: string, location?: RecordLocation) {
+    super(
+      'RXFEED_ERR_FEATURE',
+      `feature '${feature}' ${mismatch}: ${detail}` +
+        (location === undefined ? '' : ` (${location.file}: record ${location.record} at byte ${location.offset})`),
+    );
+    this.feature = feature;
+    this.mismatch = mismatch;
+    this.detail = detail;
+    this.location = location;
+  }
+
+  /** The same error, naming the record it was raised for. */
+  at(location: RecordLocation): FeatureError {
+    return new FeatureError(this.feature, this.mismatch, this.detail, location);
+  }
+}
+
+/**
+ * A record is not a well-formed `tf.train.Example` / `SequenceExample` protocol buffer.
+ * @public
+ */
+export class MalformedExampleError extends RxfeedError {
+  /** The record, when known (always, for errors raised by the readers). */
+  readonly location: RecordLocation | undefined;
+  /** The message without the location. */
+  readonly detail: string;
+
+  constructor(detail: string, location?: RecordLocation) {
+    super(
+      'RXFEED_ERR_MALFORMED_EXAMPLE',
+      `malformed tf.train.Example: ${detail}` +
+        (location === undefined ? '' : ` (${location.file}: record ${location.record} at byte ${location.offset})`),
+    );
+    this.detail = detail;
+    this.location = location;
+  }
+
+  /** The same error, naming the record it was raised for. */
+  at(location: RecordLocation): MalformedExampleError {
+    return new MalformedExampleError(this.detail, location);
+  }
+}
+
+/**
+ * A TFDS prepared directory is incomplete or not understood (a missing `dataset_info.json`, an
+ * unknown split, a feature type this reader does not support).
+ * @public
+ */
+export class TfdsError extends RxfeedError {
+  /** The dataset directory. */
+  readonly dataDir: string;
+
+  constructor(dataDir: string, message: string, options?: ErrorOptions) {
+    super('RXFEED_ERR_TFDS', `TFDS ${dataDir}: ${message}`, options);
+    this.dataDir = dataDir;
+  }
+}

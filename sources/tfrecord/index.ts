@@ -1,0 +1,69 @@
+/**
+ * `rxfeed/tfrecord`: TFRecord files, `tf.train.Example` / `SequenceExample` decoding, TFDS
+ * prepared directories, and a TFRecord writer.
+ *
+ * @packageDocumentation
+ */
+export {
+  CorruptRecordError,
+  FeatureError,
+  MalformedExampleError,
+  TfdsError,
+  TooManyCorruptRecordsError,
+  type CorruptionReason,
+  type FeatureMismatch,
+  type RecordLocation,
+} from './errors.js';
+export { maskedCrc32c } from './crc32c.js';
+export {
+  decodeExample,
+  decodeSequenceExample,
+  encodeExample,
+  type Example,
+  type ExampleDecodeOptions,
+  type ExampleInput,
+  type FeatureInput,
+  type FeatureValue,
+  type Int64Mode,
+  type SequenceExample,
+} from './example.js';
+export {
+  fixedLenFeature,
+  parseExample,
+  parseSequenceExample,
+  varLenFeature,
+  type FeatureDefault,
+  type FeatureDtype,
+  type FeatureSpec,
+  type FixedLenFeature,
+  type ParsedExample,
+  type ParsedSequenceExample,
+  type ParsedValue,
+  type SequenceFeatureSpec,
+  type VarLenFeature,
+} from './featureSpec.js';
+export {
+  fromTFRecord,
+  SkipLedger,
+  type CustomRecordOptions,
+  type ExampleRecordOptions,
+  type FromTFRecordOptions,
+  type RawRecordOptions,
+  type RecordDecoder,
+  type SequenceExampleRecordOptions,
+  type SkippedRecord,
+  type TFRecordCompression,
+  type TFRecordOptions,
+} from './fromTFRecord.js';
+export { toTFRecord, tfrecordFrame, type TFRecordInput, type TFRecordWritten, type ToTFRecordOptions } from './toTFRecord.js';
+export { sharpImageDecoder, type DecodedImage, type ImageDecoder, type ImageExpectation } from './imageDecoder.js';
+export type { TfdsExample, TfdsValue } from './tfdsFeatures.js';
+export {
+  fromTfds,
+  readTfdsInfo,
+  resolveTfdsSplit,
+  type FromTfdsOptions,
+  type TfdsInfo,
+  type TfdsSplitInfo,
+  type TfdsSplitRange,
+} from './tfds.js';
