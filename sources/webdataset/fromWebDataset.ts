@@ -6,14 +6,18 @@ import type { ByteSource } from '../core/byteSource.js';
 import { fileByteSource } from '../core/fileByteSource.js';
 import { fromPuller } from '../core/fromPuller.js';
 import type { Puller, PullContext } from '../core/puller.js';
+import { expandBraces } from '../objectstore/expandBraces.js';
+import type { HttpStoreOptions } from '../objectstore/httpStore.js';
 import type { ObjectStore } from '../objectstore/store.js';
 import { ShardReader, type MissingFieldPolicy, type WebDatasetSample } from './shardReader.js';
 
 /**
  * Where the shards of a WebDataset are.
  *
- * - A path or URL, or a list of them, in reading order. `http://` and `https://` URLs are read
- *   with ranged GETs through the HTTP object store; anything else is a local file.
+ * - A path or URL, or a list of them, in reading order, with WebDataset's brace patterns
+ *   (`shards/train-{000000..000099}.tar`, `{train,val}-0.tar`; see `expandBraces`).
+ *   `http://` and `https://` URLs are read through the HTTP object store (ranged GETs over
+ *   undici, retried and resumed where a body breaks); anything else is a local file.
  * - A list of {@link ByteSource}s (an S3 or AIStore object opened with `store.open(key)`, or your
  *   own), mixed freely with paths and URLs.
  * - `{ store, keys }`: these objects of an {@link ObjectStore}.
@@ -53,6 +57,11 @@ export interface WebDatasetOptions {
    * a shard reader holds.
    */
   readonly chunkSize?: number;
+  /**
+   * Options of the HTTP store that reads `http(s)://` shards (headers, dispatcher, retry policy,
+   * timeouts); see `httpStore` in `rxfeed/objectstore`.
+   */
+  readonly http?: Omit<HttpStoreOptions, 'baseUrl' | 'index'>;
 }
 
 /** A shard to read: a ByteSource, or a path or URL opened when its turn comes. */
@@ -103,7 +112,7 @@ const DEFAULT_CHUNK = 256 * 1024;
  */
 export function fromWebDataset(input: WebDatasetInput, options: WebDatasetOptions = {}): Observable<WebDatasetSample> {
   const reading = checkOptions(options);
-  if (typeof input === 'string') return fromShards([input], reading);
+  if (typeof input === 'string') return fromShards(expandBraces(input), reading);
   if (isStoreInput(input)) {
     const { store } = input;
     if ('keys' in input) return fromShards(input.keys.map((key) => store.open(key)), reading);
@@ -115,7 +124,10 @@ export function fromWebDataset(input: WebDatasetInput, options: WebDatasetOption
   if (!Array.isArray(input)) {
     throw new InvalidArgumentError('fromWebDataset.input', 'expected a path or URL, a list of them or of ByteSources, or { store, keys | prefix }');
   }
-  return fromShards(input as readonly ShardRef[], reading);
+  const shards = (input as readonly ShardRef[]).flatMap((shard): ShardRef[] =>
+    typeof shard === 'string' ? expandBraces(shard) : [shard],
+  );
+  return fromShards(shards, reading);
 }
 
 /**
@@ -148,6 +160,8 @@ interface ReadingOptions {
   readonly missing: MissingFieldPolicy;
   readonly seed: number | undefined;
   readonly chunkSize: number;
+  /** Opens `http(s)://` shards; one HTTP store per `fromWebDataset` call, made on first use. */
+  readonly openUrl: (url: string) => Promise<ByteSource>;
 }
 
 function checkOptions(options: WebDatasetOptions): ReadingOptions {
@@ -164,7 +178,16 @@ function checkOptions(options: WebDatasetOptions): ReadingOptions {
     throw new InvalidArgumentError('fromWebDataset.shuffleShards.seed', `must be a safe integer, got ${String(seed)}`);
   }
   const extensions = options.extensions?.map((extension) => extension.toLowerCase());
-  return { extensions: extensions?.length === 0 ? undefined : extensions, missing, seed, chunkSize };
+  let store: Promise<ObjectStore> | undefined;
+  const openUrl = async (url: string): Promise<ByteSource> => {
+    // Loaded on first use, so reading local shards never loads undici.
+    store ??= import('../objectstore/httpStore.js').then(({ httpStore }) =>
+      httpStore({ ...options.http, baseUrl: new URL('/', url).href }),
+    );
+    // The store opens absolute URLs as they are, whatever its base.
+    return (await store).open(url);
+  };
+  return { extensions: extensions?.length === 0 ? undefined : extensions, missing, seed, chunkSize, openUrl };
 }
 
 function isStoreInput(
@@ -208,14 +231,10 @@ function epochOrder(shards: readonly ShardRef[], seed: number | undefined, epoch
 }
 
 /** Open a path or URL as a ByteSource. URLs load the HTTP store (and undici) only when needed. */
-async function openShard(shard: ShardRef, chunkSize: number): Promise<ByteSource> {
+async function openShard(shard: ShardRef, options: ReadingOptions): Promise<ByteSource> {
   if (typeof shard !== 'string') return shard;
-  if (/^https?:\/\//i.test(shard)) return openUrl(shard);
-  return fileByteSource(shard, chunkSize);
-}
-
-async function openUrl(url: string): Promise<ByteSource> {
-  throw new InvalidArgumentError('fromWebDataset.input', `cannot open ${url}: no HTTP store yet`);
+  if (/^https?:\/\//i.test(shard)) return options.openUrl(shard);
+  return fileByteSource(shard, options.chunkSize);
 }
 
 /** One subscription: the shards read one after another, one open reader at a time. */
@@ -229,7 +248,7 @@ function openShards(shards: readonly ShardRef[], options: ReadingOptions, contex
     for (;;) {
       if (reader === undefined) {
         if (position >= order.length) return null;
-        const source = await openShard(order[position++]!, options.chunkSize);
+        const source = await openShard(order[position++]!, options);
         if (context.signal.aborted) return null;
         reader = new ShardReader(source, readerOptions, context.signal);
       }
