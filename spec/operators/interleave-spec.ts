@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { lastValueFrom, take, toArray, type Observable } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { interleave } from '../../operators/interleave.js';
+import { zipShards } from '../../operators/zipShards.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { sizeOf } from '../../src/info.js';
 import { toLoader } from '../../src/loader.js';
@@ -195,6 +196,30 @@ describe('interleave', () => {
     assert.equal(books.opened, 7);
     assert.equal(books.closed, 7);
     assert.ok(books.maxOpen <= cycleLength);
+  });
+
+  it('nests inside other fan-in operators, each level keeping its bound', async () => {
+    const books = new Bookkeeping();
+    const lists = Array.from({ length: 8 }, (_, s) => Array.from({ length: 20 }, (_, i) => s * 100 + i));
+    const left = interleave(lists.slice(0, 4).map((items) => books.source(items)), { cycleLength: 2 });
+    const right = interleave(lists.slice(4).map((items) => books.source(items)), { cycleLength: 2 });
+    const prefetch = 2;
+    let consumed = 0;
+    let maxAhead = 0;
+    const pairs: [number, number][] = [];
+    for await (const pair of toLoader(zipShards([left, right]), { prefetch })) {
+      pairs.push(pair);
+      consumed += 2;
+      maxAhead = Math.max(maxAhead, books.pulled - consumed);
+      await ticks(5);
+    }
+    assert.deepEqual(
+      pairs,
+      referenceInterleave(lists.slice(0, 4), 2, 1).map((value, i) => [value, referenceInterleave(lists.slice(4), 2, 1)[i]]),
+    );
+    // Loader: 2 pairs (4 items); zipShards: one item per side; each interleave: one per open source.
+    assert.ok(maxAhead <= 2 * prefetch + 2 + 2 * 2, `pulled ${maxAhead} items ahead`);
+    assert.equal(books.closed, books.opened);
   });
 
   it('releases every open source on take(n), and opens no more', async () => {
