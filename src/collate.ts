@@ -340,6 +340,11 @@ function kindOf(value: unknown): Kind | { unsupported: string } {
       return typeof value as Kind;
     case 'object': {
       const object = value as object;
+      const prototype: unknown = Object.getPrototypeOf(object);
+      // Fast path for the common case, a plain object: only a shaped leaf needs a closer look.
+      if (prototype === Object.prototype || prototype === null) {
+        return 'dtype' in object && isShapedLeaf(object) ? 'shaped' : 'object';
+      }
       if (Array.isArray(object)) return 'array';
       if (ArrayBuffer.isView(object)) {
         if (object instanceof Uint8Array) return 'bytes'; // Node's Buffer included
@@ -597,7 +602,7 @@ function markSkipped(
   if (present.length === 0) return;
   const kind = kindOf(present[0]);
   if (kind === 'object') {
-    for (const key of unionOfKeys(present as object[])) {
+    for (const key of unionOfKeys(present)) {
       markSkipped(
         present.map((value) => (value as Record<string, unknown>)[key]),
         presentAt,
@@ -625,18 +630,35 @@ function markSkipped(
 // ---------------------------------------------------------------------------------------------
 // The walk.
 
-function unionOfKeys(objects: readonly object[]): string[] {
-  const first = Object.keys(objects[0]);
+/** Own keys of the objects among `values` (nulls skipped), in first-seen order. */
+function unionOfKeys(values: readonly unknown[]): string[] {
+  let first: string[] | undefined;
   let keys: Set<string> | undefined;
-  for (let i = 1; i < objects.length; i++) {
-    const object = objects[i];
-    const own = Object.keys(object);
-    // Fast path: same keys in the same order as the first sample (the common case).
-    if (keys === undefined && own.length === first.length && own.every((key, k) => key === first[k])) continue;
+  for (const value of values) {
+    if (value === undefined || value === null) continue;
+    const object = value as object;
+    if (first === undefined) {
+      first = Object.keys(object);
+      continue;
+    }
+    if (keys === undefined && hasKeysInOrder(object, first)) continue;
     keys ??= new Set(first);
-    for (const key of own) keys.add(key);
+    for (const key of Object.keys(object)) keys.add(key);
   }
-  return keys === undefined ? first : [...keys];
+  return keys === undefined ? (first ?? []) : [...keys];
+}
+
+/**
+ * Whether `object` enumerates exactly `keys`, in order: the common case of samples built alike.
+ * A `for...in` walk allocates nothing, unlike `Object.keys`, which matters at one call per sample.
+ */
+function hasKeysInOrder(object: object, keys: readonly string[]): boolean {
+  let k = 0;
+  for (const key in object) {
+    if (key !== keys[k]) return false;
+    k++;
+  }
+  return k === keys.length;
 }
 
 /** Whether arrays at this node are tensors (bottom out in scalars) rather than tuples. */
@@ -721,10 +743,9 @@ function collateObject(
   policy: Policy,
   settings: Settings,
 ): Record<string, unknown> {
-  const present = values.filter((value): value is object => value !== undefined && value !== null);
   const out: Record<string, unknown> = {};
   const column = new Array<unknown>(values.length);
-  for (const key of unionOfKeys(present)) {
+  for (const key of unionOfKeys(values)) {
     for (let i = 0; i < values.length; i++) {
       const value = values[i] as Record<string, unknown> | null | undefined;
       column[i] = value === undefined || value === null ? undefined : value[key];
