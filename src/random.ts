@@ -91,7 +91,7 @@ export class Random {
       throw new InvalidArgumentError('Random.fromState', 'the all-zero state is not a valid xoshiro128** state');
     }
     const random = new Random(0);
-    [random.#s0, random.#s1, random.#s2, random.#s3] = state as RandomState;
+    [random.#s0, random.#s1, random.#s2, random.#s3] = state as readonly number[];
     return random;
   }
 

@@ -36,7 +36,7 @@ describe('Random', () => {
     assert.deepEqual(restored.state, saved);
     assert.deepEqual(draws(restored, 100), draws(random, 100));
     // `state` is a copy: changing it does not touch the generator.
-    const copy = restored.state as number[];
+    const copy = restored.state as unknown as number[];
     copy[0] = 0;
     assert.notEqual(restored.state[0], 0);
   });
