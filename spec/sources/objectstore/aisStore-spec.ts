@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { lastValueFrom, toArray } from 'rxjs';
+import { lastValueFrom, take, toArray } from 'rxjs';
 import { aisStore, fromObjects, ObjectStoreError, type AisStore } from '../../../sources/objectstore/index.js';
 
 // No AIStore can run here (ARCHITECTURE.md section 8). This server answers the native HTTP API
@@ -168,6 +168,16 @@ describe('aisStore: AIStore native HTTP API request shapes', () => {
     assert.deepEqual([requests[0]!.method, requests[0]!.path, requests[0]!.body], ['PUT', '/v1/objects/shards/new/x.bin', 'hello']);
     const items = await lastValueFrom(fromObjects(store, { prefixes: ['new/', 'val/'] }).pipe(toArray()));
     assert.deepEqual(items.map((item) => [item.key, item.bytes.length]), [['new/x.bin', 5], ['val/e.bin', 10]]);
+  });
+
+  it('fromObjects reads one object per pull: take(1) reads one object and no more', async () => {
+    requests.length = 0;
+    const items = await lastValueFrom(fromObjects(store, { prefixes: ['train/'] }).pipe(take(1), toArray()));
+    assert.deepEqual(items.map((item) => item.key), ['train/a.bin']);
+    assert.deepEqual(requests.map((r) => [r.method, r.path]), [
+      ['GET', '/v1/buckets/shards'],
+      ['GET', '/v1/objects/shards/train/a.bin'],
+    ]);
   });
 
   it('names the object in a typed 404, and needs an endpoint', async () => {

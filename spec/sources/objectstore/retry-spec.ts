@@ -219,6 +219,42 @@ describe('Transport against a scripted loopback server', () => {
     assert.equal(server.requests.length, 4);
   });
 
+  it('reads a body only as fast as it is iterated, and a break closes the connection', async () => {
+    const total = 256 * 1024 * 1024;
+    let written = 0;
+    let closed: Promise<void> | undefined;
+    server.reset((req, res) => {
+      closed = new Promise((resolve) => res.once('close', () => resolve()));
+      res.writeHead(200, { 'content-length': total });
+      const block = Buffer.alloc(64 * 1024);
+      // Writes only while the socket accepts more: what got written is what the client pulled
+      // plus the kernel and stream buffers in between.
+      const pump = (): void => {
+        while (written < total && !res.destroyed) {
+          written += block.length;
+          if (!res.write(block)) {
+            res.once('drain', pump);
+            return;
+          }
+        }
+        if (written >= total) res.end();
+      };
+      pump();
+    });
+    let consumed = 0;
+    for await (const chunk of transport.rangedGet('obj', call, 0, undefined)) {
+      consumed += chunk.length;
+      if (consumed >= 1024 * 1024) {
+        // A slow consumer: the producer must stall far below the body's 256 MiB.
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        assert.ok(written < 64 * 1024 * 1024, `server wrote ${written} bytes for ${consumed} consumed`);
+        break;
+      }
+    }
+    await closed;
+    assert.ok(written < total);
+  });
+
   it('aborting the signal stops a stalled body at once', async () => {
     let closed: Promise<void> | undefined;
     server.reset((req, res) => {
