@@ -164,14 +164,14 @@ type CollatedFields<O> = { -readonly [K in keyof O]: Collated<O[K]> };
 export type Collated<T> = [NonNullable<T>] extends [never]
   ? never
   : [NonNullable<T>] extends [Scalar | AnyTypedArray | ShapedLeaf]
-  ? HostTensor
-  : NonNullable<T> extends readonly (infer E)[]
-    ? IsTensorElement<NonNullable<E>> extends true
-      ? HostTensor
-      : CollatedFields<NonNullable<T>>
-    : NonNullable<T> extends object
-      ? CollatedFields<NonNullable<T>>
-      : HostTensor;
+    ? HostTensor
+    : NonNullable<T> extends readonly (infer E)[]
+      ? IsTensorElement<NonNullable<E>> extends true
+        ? HostTensor
+        : CollatedFields<NonNullable<T>>
+      : NonNullable<T> extends object
+        ? CollatedFields<NonNullable<T>>
+        : HostTensor;
 
 /**
  * What `collate` gives a batch `B`: {@link Collated} rows for `T[]`, or a
@@ -396,7 +396,8 @@ interface Settings {
 }
 
 /** An option value as an error message shows it. */
-const shown = (value: unknown): string => (typeof value === 'string' ? `'${value}'` : JSON.stringify(value) ?? typeof value);
+const shown = (value: unknown): string =>
+  typeof value === 'string' ? `'${value}'` : (JSON.stringify(value) ?? typeof value);
 
 function checkDtype(where: string, dtype: unknown, numeric: boolean): void {
   if (dtype === undefined) return;
@@ -407,7 +408,10 @@ function checkDtype(where: string, dtype: unknown, numeric: boolean): void {
 
 function checkChoice(where: string, value: unknown, choices: readonly string[]): void {
   if (value !== undefined && !choices.includes(value as string)) {
-    throw new InvalidArgumentError(where, `must be one of ${choices.map((c) => `'${c}'`).join(', ')}, got ${shown(value)}`);
+    throw new InvalidArgumentError(
+      where,
+      `must be one of ${choices.map((c) => `'${c}'`).join(', ')}, got ${shown(value)}`,
+    );
   }
 }
 
@@ -469,7 +473,9 @@ const itemPath = (path: string, index: number): string => `${path}[${index}]`;
 export function isPaddedBatch(value: unknown): value is PaddedBatch<unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const candidate = value as Partial<PaddedBatch<unknown>>;
-  return Array.isArray(candidate.rows) && candidate.mask instanceof Uint8Array && candidate.index instanceof Float64Array;
+  return (
+    Array.isArray(candidate.rows) && candidate.mask instanceof Uint8Array && candidate.index instanceof Float64Array
+  );
 }
 
 /**
@@ -697,7 +703,10 @@ function collateNode(values: readonly unknown[], path: string, inherited: Policy
     }
   }
   if (kind === undefined) {
-    throw new CollateError(path, `missing in every sample of the batch (${values.length}): nothing to infer its type from`);
+    throw new CollateError(
+      path,
+      `missing in every sample of the batch (${values.length}): nothing to infer its type from`,
+    );
   }
   if (firstMissing >= 0 && (policy.missing === 'error' || policy.missing === 'skip')) {
     // 'skip' reaches here only for a field whose policy differs between the pre-pass and now,
@@ -819,7 +828,13 @@ function collateScalars(
     }
   }
   const fallback = kind === 'bigint' ? 'int64' : kind === 'boolean' ? 'bool' : 'float64';
-  const dtype = targetDtype(path, policy, kind === 'number' ? settings.numberDtype : undefined, fallback, kind) as NumericDType;
+  const dtype = targetDtype(
+    path,
+    policy,
+    kind === 'number' ? settings.numberDtype : undefined,
+    fallback,
+    kind,
+  ) as NumericDType;
   const data = new CONSTRUCTORS[dtype](n);
   const write = scalarWriter(data, dtype, kind, path);
   for (let i = 0; i < n; i++) {
@@ -889,7 +904,10 @@ function rowOf(value: unknown, source: RowSource, path: string, sample: number):
     let size = 1;
     for (const dim of dims) {
       if (!Number.isSafeInteger(dim) || dim < 0) {
-        throw new CollateError(path, `sample ${sample}: shape [${dims.join(', ')}] is not a list of non-negative integers`);
+        throw new CollateError(
+          path,
+          `sample ${sample}: shape [${dims.join(', ')}] is not a list of non-negative integers`,
+        );
       }
       size *= dim;
     }
@@ -991,7 +1009,10 @@ function collateRowsOf(
       firstAt = i;
       firstType = type;
     } else if (source !== 'nested' && type.dtype !== firstType.dtype) {
-      throw new CollateError(path, `mixed dtypes: sample ${firstAt} is '${firstType.dtype}', sample ${i} '${type.dtype}'`);
+      throw new CollateError(
+        path,
+        `mixed dtypes: sample ${firstAt} is '${firstType.dtype}', sample ${i} '${type.dtype}'`,
+      );
     }
     if (reference < 0 && !row.truncated) {
       reference = i;
@@ -1052,7 +1073,13 @@ function collateRowsOf(
   const infer = type.dtype === undefined && policy.dtype === undefined && settings.numberDtype === undefined;
   const dtype: DType = infer
     ? 'float64'
-    : targetDtype(path, policy, type.kind === 'number' ? settings.numberDtype : undefined, type.dtype ?? 'float64', type.kind);
+    : targetDtype(
+        path,
+        policy,
+        type.kind === 'number' ? settings.numberDtype : undefined,
+        type.dtype ?? 'float64',
+        type.kind,
+      );
   if (type.kind === 'bytes' && dtype !== 'bytes') {
     throw new CollateError(path, `cannot store bytes values as dtype '${dtype}'`);
   }
@@ -1167,9 +1194,25 @@ function writeNested(
     for (let k = 0; k < expected; k++) {
       const child = value[k];
       if (!Array.isArray(child)) {
-        throw new CollateError(path, `sample ${sample}: element ${where}[${k}] is not an array; the shape is [${dims.join(', ')}]`);
+        throw new CollateError(
+          path,
+          `sample ${sample}: element ${where}[${k}] is not an array; the shape is [${dims.join(', ')}]`,
+        );
       }
-      offset = writeNested(child, dims, depth + 1, out, dtype, offset, kind, infer, state, path, sample, `${where}[${k}]`);
+      offset = writeNested(
+        child,
+        dims,
+        depth + 1,
+        out,
+        dtype,
+        offset,
+        kind,
+        infer,
+        state,
+        path,
+        sample,
+        `${where}[${k}]`,
+      );
     }
     return offset;
   }

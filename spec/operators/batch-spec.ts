@@ -120,7 +120,14 @@ describe('batch', () => {
       { size: 10 },
     );
     const out: number[][] = [];
-    for await (const group of toLoader(source.pipe(map((x) => x * 2), batch(4)), { prefetch: 1 })) out.push(group);
+    const loader = toLoader(
+      source.pipe(
+        map((x) => x * 2),
+        batch(4),
+      ),
+      { prefetch: 1 },
+    );
+    for await (const group of loader) out.push(group);
     assert.deepEqual(out, [
       [0, 2, 4, 6],
       [8, 10, 12, 14],

@@ -55,7 +55,11 @@ describe('collate', () => {
 
   it('collates a PaddedBatch into { rows, mask, index }', () => {
     testScheduler().run(({ cold, expectObservable }) => {
-      const padded: PaddedBatch<number> = { rows: [4, 5, 4], mask: Uint8Array.of(1, 1, 0), index: Float64Array.of(4, 5, -1) };
+      const padded: PaddedBatch<number> = {
+        rows: [4, 5, 4],
+        mask: Uint8Array.of(1, 1, 0),
+        index: Float64Array.of(4, 5, -1),
+      };
       expectObservable(cold('a|', { a: padded }).pipe(collate())).toBe('a|', {
         a: {
           rows: { data: Int32Array.of(4, 5, 4), shape: [3], dtype: 'int32' },

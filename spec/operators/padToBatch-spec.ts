@@ -63,7 +63,9 @@ describe('padToBatch', () => {
   it('emits the all-pad batches a short rank still owes, repeating its first row', () => {
     testScheduler().run(({ cold, expectObservable }) => {
       // maxRankSize 5 with batch 2: every rank emits 3 batches; this rank got only 2 samples.
-      const source = withInfo(cold('ab|', { a: 7, b: 8 }), { split: { globalSize: 9, worldSize: 2, rank: 1, maxRankSize: 5 } });
+      const source = withInfo(cold('ab|', { a: 7, b: 8 }), {
+        split: { globalSize: 9, worldSize: 2, rank: 1, maxRankSize: 5 },
+      });
       expectObservable(source.pipe(padToBatch(2))).toBe('-x(yz|)', {
         x: padded([7, 8], [1, 1], [7, 8]),
         y: padded([7, 7], [0, 0], [-1, -1]),
@@ -115,12 +117,15 @@ describe('padToBatch', () => {
     process.env['WORLD_SIZE'] = '2';
     try {
       assert.throws(() => of(1, 2).pipe(padToBatch(2)), UnknownSizeError);
-      assert.throws(() => withInfo(of(1, 2), { size: 2 }).pipe(padToBatch(2)), (error: unknown) => {
-        assert.ok(error instanceof RxfeedError);
-        assert.equal(error.code, 'RXFEED_ERR_UNKNOWN_SIZE');
-        assert.match(error.message, /padToBatch/);
-        return true;
-      });
+      assert.throws(
+        () => withInfo(of(1, 2), { size: 2 }).pipe(padToBatch(2)),
+        (error: unknown) => {
+          assert.ok(error instanceof RxfeedError);
+          assert.equal(error.code, 'RXFEED_ERR_UNKNOWN_SIZE');
+          assert.match(error.message, /padToBatch/);
+          return true;
+        },
+      );
     } finally {
       if (saved === undefined) delete process.env['WORLD_SIZE'];
       else process.env['WORLD_SIZE'] = saved;
@@ -162,7 +167,9 @@ describe('padToBatch', () => {
       // 1 sample over 2 ranks: rank 1 gets nothing but owes one batch.
       const source = withInfo(cold<string>('--|'), { split: split(1, 2, 1) });
       const fill = (template?: string) => template ?? 'blank';
-      expectObservable(source.pipe(padToBatch(2, { fill }))).toBe('--(x|)', { x: padded(['blank', 'blank'], [0, 0], [-1, -1]) });
+      expectObservable(source.pipe(padToBatch(2, { fill }))).toBe('--(x|)', {
+        x: padded(['blank', 'blank'], [0, 0], [-1, -1]),
+      });
     });
   });
 
@@ -182,16 +189,19 @@ describe('padToBatch', () => {
         split: { globalSize: 16, worldSize: 2, rank: 0, maxRankSize: 8 },
       });
       const fill = (template?: { id: string }) => ({ id: `pad of ${template?.id}` });
-      expectObservable(source.pipe(padToBatch(2, { fill, indexOf: (_, position) => 100 + position }))).toBe('-x-(yzw|)', {
-        x: padded([{ id: 'a' }, { id: 'b' }], [1, 1], [100, 101]),
-        y: padded([{ id: 'c' }, { id: 'pad of c' }], [1, 0], [102, -1]),
-        z: padded([{ id: 'pad of a' }, { id: 'pad of a' }], [0, 0], [-1, -1]),
-        w: padded([{ id: 'pad of a' }, { id: 'pad of a' }], [0, 0], [-1, -1]),
-      });
+      expectObservable(source.pipe(padToBatch(2, { fill, indexOf: (_, position) => 100 + position }))).toBe(
+        '-x-(yzw|)',
+        {
+          x: padded([{ id: 'a' }, { id: 'b' }], [1, 1], [100, 101]),
+          y: padded([{ id: 'c' }, { id: 'pad of c' }], [1, 0], [102, -1]),
+          z: padded([{ id: 'pad of a' }, { id: 'pad of a' }], [0, 0], [-1, -1]),
+          w: padded([{ id: 'pad of a' }, { id: 'pad of a' }], [0, 0], [-1, -1]),
+        },
+      );
     });
   });
 
-  it("takes the index from item.index, a number item, or else the rank-local position", () => {
+  it('takes the index from item.index, a number item, or else the rank-local position', () => {
     const rows = [{ index: 40 }, { index: 41 }];
     const [objects] = collectSync(withInfo(of(...rows), { size: 2 }).pipe(padToBatch(2, { worldSize: 1 }))).values;
     assert.deepEqual(objects, padded(rows, [1, 1], [40, 41]));
@@ -234,7 +244,9 @@ describe('padToBatch', () => {
       const flow = new Flow();
       let held = 0;
       flow.register({ name: 'consumer', capacity: 1, occupancy: () => held });
-      const source = withInfo(cold('a|', { a: 5 }), { split: { globalSize: 8, worldSize: 2, rank: 1, maxRankSize: 4 } });
+      const source = withInfo(cold('a|', { a: 5 }), {
+        split: { globalSize: 8, worldSize: 2, rank: 1, maxRankSize: 4 },
+      });
       const consumed = source.pipe(
         padToBatch(1),
         tap(() => {

@@ -10,7 +10,8 @@ function assertCollateError(fn: () => unknown, path: string, ...fragments: strin
     assert.ok(error instanceof RxfeedError);
     assert.equal(error.code, 'RXFEED_ERR_COLLATE');
     assert.equal(error.path, path);
-    for (const fragment of fragments) assert.ok(error.message.includes(fragment), `${error.message} lacks '${fragment}'`);
+    for (const fragment of fragments)
+      assert.ok(error.message.includes(fragment), `${error.message} lacks '${fragment}'`);
     return true;
   });
 }
@@ -40,7 +41,11 @@ describe('collateBatch: scalar leaves', () => {
       shape: [2],
       dtype: 'int64',
     });
-    assert.deepEqual(collateBatch([3, 0], { numberDtype: 'bool' }), { data: Uint8Array.of(1, 0), shape: [2], dtype: 'bool' });
+    assert.deepEqual(collateBatch([3, 0], { numberDtype: 'bool' }), {
+      data: Uint8Array.of(1, 0),
+      shape: [2],
+      dtype: 'bool',
+    });
   });
 
   it('a fraction cannot become int64', () => {
@@ -140,9 +145,12 @@ describe('collateBatch: typed arrays and bytes', () => {
   });
 
   it('a dtype override converts typed rows', () => {
-    assert.deepEqual(collateBatch([{ x: Uint8Array.of(1, 255) }, { x: Uint8Array.of(0, 7) }], { keys: { x: { dtype: 'float32' } } }), {
-      x: { data: Float32Array.of(1, 255, 0, 7), shape: [2, 2], dtype: 'float32' },
-    });
+    assert.deepEqual(
+      collateBatch([{ x: Uint8Array.of(1, 255) }, { x: Uint8Array.of(0, 7) }], { keys: { x: { dtype: 'float32' } } }),
+      {
+        x: { data: Float32Array.of(1, 255, 0, 7), shape: [2, 2], dtype: 'float32' },
+      },
+    );
     assert.deepEqual(collateBatch([Int32Array.of(1, 2)], { keys: { '': { dtype: 'int64' } } }), {
       data: BigInt64Array.of(1n, 2n),
       shape: [1, 2],
@@ -185,7 +193,13 @@ describe('collateBatch: nested arrays and shaped leaves', () => {
   });
 
   it('nested arrays of strings, booleans and bigints keep their dtype', () => {
-    assert.deepEqual(collateBatch([['a', 'b'], ['c', 'd']]), { data: ['a', 'b', 'c', 'd'], shape: [2, 2], dtype: 'string' });
+    assert.deepEqual(
+      collateBatch([
+        ['a', 'b'],
+        ['c', 'd'],
+      ]),
+      { data: ['a', 'b', 'c', 'd'], shape: [2, 2], dtype: 'string' },
+    );
     assert.deepEqual(collateBatch([[true], [false]]), { data: Uint8Array.of(1, 0), shape: [2, 1], dtype: 'bool' });
     assert.deepEqual(collateBatch([[1n], [2n]]), { data: BigInt64Array.of(1n, 2n), shape: [2, 1], dtype: 'int64' });
   });
@@ -223,11 +237,17 @@ describe('collateBatch: nested arrays and shaped leaves', () => {
   });
 
   it('empty arrays in every sample give a float64 leaf of length 0', () => {
-    assert.deepEqual(collateBatch([{ v: [] }, { v: [] }]), { v: { data: new Float64Array(0), shape: [2, 0], dtype: 'float64' } });
+    assert.deepEqual(collateBatch([{ v: [] }, { v: [] }]), {
+      v: { data: new Float64Array(0), shape: [2, 0], dtype: 'float64' },
+    });
   });
 
   it('shaped leaves {data, shape, dtype} stack into [B, ...shape]', () => {
-    const image = (v: number): HostTensor<'uint8'> => ({ data: new Uint8Array(6).fill(v), shape: [2, 3], dtype: 'uint8' });
+    const image = (v: number): HostTensor<'uint8'> => ({
+      data: new Uint8Array(6).fill(v),
+      shape: [2, 3],
+      dtype: 'uint8',
+    });
     const out = collateBatch([{ image: image(1) }, { image: image(2) }]);
     assert.deepEqual(out.image, {
       data: Uint8Array.of(1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2),
@@ -237,19 +257,31 @@ describe('collateBatch: nested arrays and shaped leaves', () => {
   });
 
   it('a collated batch is itself a shaped leaf, so batches of batches stack', () => {
-    const inner = collateBatch([[1, 2], [3, 4]]);
+    const inner = collateBatch([
+      [1, 2],
+      [3, 4],
+    ]);
     const outer = collateBatch([inner, inner]);
     assert.deepEqual(outer, { data: Int32Array.of(1, 2, 3, 4, 1, 2, 3, 4), shape: [2, 2, 2], dtype: 'int32' });
   });
 
   it('shaped string and bytes leaves stack their element lists', () => {
     const a = Uint8Array.of(1);
-    assert.deepEqual(collateBatch([{ data: ['x', 'y'], shape: [2], dtype: 'string' }, { data: ['z', 'w'], shape: [2], dtype: 'string' }]), {
-      data: ['x', 'y', 'z', 'w'],
-      shape: [2, 2],
-      dtype: 'string',
-    });
-    const bytes = collateBatch([{ data: [a], shape: [1], dtype: 'bytes' as const }, { data: [a], shape: [1], dtype: 'bytes' as const }]) as HostTensor<'bytes'>;
+    assert.deepEqual(
+      collateBatch([
+        { data: ['x', 'y'], shape: [2], dtype: 'string' },
+        { data: ['z', 'w'], shape: [2], dtype: 'string' },
+      ]),
+      {
+        data: ['x', 'y', 'z', 'w'],
+        shape: [2, 2],
+        dtype: 'string',
+      },
+    );
+    const bytes = collateBatch([
+      { data: [a], shape: [1], dtype: 'bytes' as const },
+      { data: [a], shape: [1], dtype: 'bytes' as const },
+    ]) as HostTensor<'bytes'>;
     assert.deepEqual(bytes.shape, [2, 1]);
     assert.equal(bytes.data[1], a);
   });
@@ -304,13 +336,27 @@ describe('collateBatch: objects and tuples', () => {
       { data: Int32Array.of(7, 8), shape: [2], dtype: 'int32' },
     ]);
     assert.deepEqual(collateBatch([{ boxes: [{ x: 1 }, { x: 2 }] }, { boxes: [{ x: 3 }, { x: 4 }] }]), {
-      boxes: [{ x: { data: Int32Array.of(1, 3), shape: [2], dtype: 'int32' } }, { x: { data: Int32Array.of(2, 4), shape: [2], dtype: 'int32' } }],
+      boxes: [
+        { x: { data: Int32Array.of(1, 3), shape: [2], dtype: 'int32' } },
+        { x: { data: Int32Array.of(2, 4), shape: [2], dtype: 'int32' } },
+      ],
     });
   });
 
   it('mixed types in one field are an error naming the path and both samples', () => {
-    assertCollateError(() => collateBatch([{ a: { b: 1 } }, { a: { b: 'x' } }]), 'a.b', 'mixed types', 'sample 0 holds a number', 'sample 1 a string');
-    assertCollateError(() => collateBatch([{ t: [1, { x: 1 }] }, { t: [1, 2] }]), 't', 'sample 0', 'element [1] is object');
+    assertCollateError(
+      () => collateBatch([{ a: { b: 1 } }, { a: { b: 'x' } }]),
+      'a.b',
+      'mixed types',
+      'sample 0 holds a number',
+      'sample 1 a string',
+    );
+    assertCollateError(
+      () => collateBatch([{ t: [1, { x: 1 }] }, { t: [1, 2] }]),
+      't',
+      'sample 0',
+      'element [1] is object',
+    );
     assertCollateError(() => collateBatch([1, 2n]), '', 'mixed types');
   });
 
@@ -367,14 +413,29 @@ describe('collateBatch: ragged leaves', () => {
   });
 
   it('ragged rank-2 samples pad along their first dimension, an empty sample included', () => {
-    assert.deepEqual(collateBatch([{ boxes: [[1, 2], [3, 4]] }, { boxes: [] }, { boxes: [[5, 6]] }], { ragged: 'pad' }), {
-      boxes: {
-        data: Int32Array.of(1, 2, 3, 4, 0, 0, 0, 0, 5, 6, 0, 0),
-        shape: [3, 2, 2],
-        dtype: 'int32',
-        lengths: Int32Array.of(2, 0, 1),
+    assert.deepEqual(
+      collateBatch(
+        [
+          {
+            boxes: [
+              [1, 2],
+              [3, 4],
+            ],
+          },
+          { boxes: [] },
+          { boxes: [[5, 6]] },
+        ],
+        { ragged: 'pad' },
+      ),
+      {
+        boxes: {
+          data: Int32Array.of(1, 2, 3, 4, 0, 0, 0, 0, 5, 6, 0, 0),
+          shape: [3, 2, 2],
+          dtype: 'int32',
+          lengths: Int32Array.of(2, 0, 1),
+        },
       },
-    });
+    );
   });
 
   it('ragged strings pad with empty strings; ragged shaped leaves pad their first dimension', () => {
@@ -384,7 +445,11 @@ describe('collateBatch: ragged leaves', () => {
       dtype: 'string',
       lengths: Int32Array.of(1, 2),
     });
-    const leaf = (rows: number) => ({ data: new Float32Array(rows * 2).fill(rows), shape: [rows, 2], dtype: 'float32' as const });
+    const leaf = (rows: number) => ({
+      data: new Float32Array(rows * 2).fill(rows),
+      shape: [rows, 2],
+      dtype: 'float32' as const,
+    });
     assert.deepEqual(collateBatch([leaf(1), leaf(2)], { ragged: 'pad' }), {
       data: Float32Array.of(1, 1, 0, 0, 2, 2, 2, 2),
       shape: [2, 2, 2],
@@ -394,10 +459,27 @@ describe('collateBatch: ragged leaves', () => {
   });
 
   it('per-key ragged overrides the default for that field only', () => {
-    const out = collateBatch([{ a: [1], b: [1, 2] }, { a: [2], b: [3] }], { keys: { b: { ragged: 'pad' } } });
+    const out = collateBatch(
+      [
+        { a: [1], b: [1, 2] },
+        { a: [2], b: [3] },
+      ],
+      { keys: { b: { ragged: 'pad' } } },
+    );
     assert.deepEqual(out.a, { data: Int32Array.of(1, 2), shape: [2, 1], dtype: 'int32' });
     assert.deepEqual(out.b.lengths, Int32Array.of(2, 1));
-    assertCollateError(() => collateBatch([{ a: [1], b: [1, 2] }, { a: [2, 3], b: [3] }], { keys: { b: { ragged: 'pad' } } }), 'a', 'ragged');
+    assertCollateError(
+      () =>
+        collateBatch(
+          [
+            { a: [1], b: [1, 2] },
+            { a: [2, 3], b: [3] },
+          ],
+          { keys: { b: { ragged: 'pad' } } },
+        ),
+      'a',
+      'ragged',
+    );
   });
 });
 
@@ -423,14 +505,21 @@ describe('collateBatch: missing fields', () => {
   });
 
   it("missing: 'zero' gives bytes lists an empty Uint8Array", () => {
-    const out = collateBatch([{ b: Uint8Array.of(1) }, {}], { missing: 'zero', bytes: 'list' }) as { b: HostTensor<'bytes'> };
+    const out = collateBatch([{ b: Uint8Array.of(1) }, {}], { missing: 'zero', bytes: 'list' }) as {
+      b: HostTensor<'bytes'>;
+    };
     assert.deepEqual(out.b.data, [Uint8Array.of(1), new Uint8Array(0)]);
   });
 
   it("missing: 'mask' zero-fills and puts a presence mask on every leaf", () => {
     const out = collateBatch(samples, { missing: 'mask' });
     assert.deepEqual(out.id.mask, Uint8Array.of(1, 1, 1));
-    assert.deepEqual(out.label, { data: Int32Array.of(3, 0, 1), shape: [3], dtype: 'int32', mask: Uint8Array.of(1, 0, 1) });
+    assert.deepEqual(out.label, {
+      data: Int32Array.of(3, 0, 1),
+      shape: [3],
+      dtype: 'int32',
+      mask: Uint8Array.of(1, 0, 1),
+    });
     assert.deepEqual(out.tokens.mask, Uint8Array.of(1, 1, 0));
     assert.deepEqual(out.lang.mask, Uint8Array.of(1, 0, 1));
     assert.deepEqual(out.meta?.score.mask, Uint8Array.of(1, 0, 1));
@@ -460,12 +549,26 @@ describe('collateBatch: missing fields', () => {
 
   it('per-key missing policies: skip on one key, zero on another, error elsewhere', () => {
     const out = collateBatch(samples, {
-      keys: { label: { missing: 'skip' }, lang: { missing: 'zero' }, meta: { missing: 'zero' }, tokens: { missing: 'mask' } },
+      keys: {
+        label: { missing: 'skip' },
+        lang: { missing: 'zero' },
+        meta: { missing: 'zero' },
+        tokens: { missing: 'mask' },
+      },
     });
     assert.deepEqual(out.id.data, Int32Array.of(0, 2));
-    assert.deepEqual(out.tokens, { data: Int32Array.of(1, 2, 0, 0), shape: [2, 2], dtype: 'int32', mask: Uint8Array.of(1, 0) });
+    assert.deepEqual(out.tokens, {
+      data: Int32Array.of(1, 2, 0, 0),
+      shape: [2, 2],
+      dtype: 'int32',
+      mask: Uint8Array.of(1, 0),
+    });
     assert.deepEqual(out.lang.data, ['en', 'de']);
-    assertCollateError(() => collateBatch(samples, { keys: { label: { missing: 'zero' } } }), 'tokens', 'missing in sample 2');
+    assertCollateError(
+      () => collateBatch(samples, { keys: { label: { missing: 'zero' } } }),
+      'tokens',
+      'missing in sample 2',
+    );
   });
 
   it('a tuple position missing in some samples follows the missing policy', () => {
@@ -478,9 +581,31 @@ describe('collateBatch: missing fields', () => {
 
   it('a field missing in every sample cannot be typed, whatever the policy', () => {
     for (const missing of ['error', 'zero', 'mask'] as const) {
-      assertCollateError(() => collateBatch([{ a: 1, b: undefined }, { a: 2, b: null }], { missing }), 'b', 'missing in every sample');
+      assertCollateError(
+        () =>
+          collateBatch(
+            [
+              { a: 1, b: undefined },
+              { a: 2, b: null },
+            ],
+            { missing },
+          ),
+        'b',
+        'missing in every sample',
+      );
     }
-    assertCollateError(() => collateBatch([{ a: 1, b: undefined }, { a: 2, b: null }], { missing: 'skip' }), '', 'every sample');
+    assertCollateError(
+      () =>
+        collateBatch(
+          [
+            { a: 1, b: undefined },
+            { a: 2, b: null },
+          ],
+          { missing: 'skip' },
+        ),
+      '',
+      'every sample',
+    );
   });
 });
 
@@ -536,7 +661,11 @@ describe('collateBatch: padded batches and options', () => {
   });
 
   it('a dtype override that cannot hold the values is a CollateError', () => {
-    assertCollateError(() => collateBatch([{ s: 'a' }], { keys: { s: { dtype: 'int32' } } }), 's', "cannot store string values as dtype 'int32'");
+    assertCollateError(
+      () => collateBatch([{ s: 'a' }], { keys: { s: { dtype: 'int32' } } }),
+      's',
+      "cannot store string values as dtype 'int32'",
+    );
     assertCollateError(() => collateBatch([{ n: 1 }], { keys: { n: { dtype: 'string' } } }), 'n', "dtype 'string'");
   });
 });
