@@ -26,6 +26,9 @@ export interface ShardOptions extends Partial<Placement> {
  * ranks differ by one element. Strided splits (size unknown) give rank `r` the elements `i` with
  * `i % W === r`.
  *
+ * `padToBatch` pads a rank's whole stream: with several workers, merge their parts first (e.g.
+ * `concatSources` or `interleave`) and give `padToBatch` the global `size`.
+ *
  * File mode fails at once, when the operator is applied, if there are fewer files than
  * rank x worker slots, rather than leaving some slots with nothing to read.
  *
@@ -63,7 +66,10 @@ function shardContiguous<T>(source: Observable<T>, size: number, placement: Plac
   const [from, to] = evenRange(rankEnd - rankStart, workerIndex, numWorkers);
   const start = rankStart + from;
   const end = rankStart + to;
-  const split: SplitInfo = { globalSize: size, worldSize, rank, maxRankSize: Math.ceil(size / worldSize) };
+  // The split describes a whole rank's stream, which padToBatch pads: a worker's part is not one,
+  // so it is recorded only when this output is the rank's whole share.
+  const split: SplitInfo | undefined =
+    numWorkers === 1 ? { globalSize: size, worldSize, rank, maxRankSize: Math.ceil(size / worldSize) } : undefined;
   const { selectRange } = infoOf(source);
   if (selectRange !== undefined) {
     const part = selectRange(start, end);

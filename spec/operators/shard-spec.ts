@@ -55,6 +55,8 @@ describe('shard', () => {
     const part = source.pipe(shard({ rank: 2, worldSize: 4, workerIndex: 1, numWorkers: 2 }));
     assert.deepEqual(asked, [[62, 75]]);
     assert.equal(sizeOf(part), 13);
+    // A worker's part is not a rank's stream: no split for padToBatch to misread.
+    assert.equal(infoOf(part).split, undefined);
     assert.equal((await collect(part))[0], 'item 62');
   });
 
