@@ -6,9 +6,14 @@ with rxfeed), and parses each record as tf.train.Example or tf.train.SequenceExa
 protobuf runtime (Debian's python3-protobuf), the message types being declared here from
 tensorflow/core/example/{feature,example}.proto. Prints one JSON document on stdout.
 
-Usage: read_tfrecord.py (example|sequence) FILE...
+Usage: read_tfrecord.py (example|sequence|images) FILE...
+
+`images` decodes every JPEG/PNG value of every bytes feature with Pillow (libjpeg / libpng) and
+prints the SHA-256 of its RGB pixels, per record and feature.
 """
 import base64
+import hashlib
+import io
 import json
 import struct
 import sys
@@ -166,7 +171,24 @@ def main():
     for path in sys.argv[2:]:
         records = []
         for body in read_records(path):
-            if kind == "example":
+            if kind == "images":
+                from PIL import Image  # Debian's python3-pil
+
+                msg = Example()
+                msg.ParseFromString(body)
+                digests = {}
+                for key in sorted(msg.features.feature):
+                    feature = msg.features.feature[key]
+                    if feature.WhichOneof("kind") != "bytes_list":
+                        continue
+                    values = list(feature.bytes_list.value)
+                    if not values or not (values[0][:3] == b"\xff\xd8\xff" or values[0][:8] == b"\x89PNG\r\n\x1a\n"):
+                        continue
+                    digests[key] = [
+                        hashlib.sha256(Image.open(io.BytesIO(v)).convert("RGB").tobytes()).hexdigest() for v in values
+                    ]
+                records.append(digests)
+            elif kind == "example":
                 msg = Example()
                 msg.ParseFromString(body)
                 records.append(features_json(msg.features))
