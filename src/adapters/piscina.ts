@@ -231,8 +231,11 @@ export interface WorkerExecutorOptions {
   /** Worker threads; default `availableParallelism() - 1`, at least 1 (the main thread has work too). */
   readonly threads?: number;
   /**
-   * Tasks one thread runs at once; default 1. Raise it for tasks that await I/O or libuv work
-   * (sharp), keep 1 for synchronous CPU work (turbojpeg decode).
+   * Tasks handed to one thread at once; default 2. For synchronous work (turbojpeg decode) the
+   * second waits in the thread's port, so the thread starts it the moment it finishes the first
+   * instead of idling for a round trip to the main thread (measured: 6.3k/s for 1, 21k/s for 2 on
+   * a no-op task). Raise it for tasks that await libuv work (sharp). Tasks handed to a thread are
+   * never aborted (that would kill the thread): they finish and their results are dropped.
    */
   readonly tasksPerThread?: number;
   /**
@@ -293,7 +296,7 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
   /** @internal use {@link workerExecutor} */
   constructor(options: WorkerExecutorOptions = {}) {
     const threads = options.threads ?? Math.max(1, availableParallelism() - 1);
-    const tasksPerThread = options.tasksPerThread ?? 1;
+    const tasksPerThread = options.tasksPerThread ?? 2;
     for (const [name, value] of Object.entries({ threads, tasksPerThread })) {
       if (!Number.isSafeInteger(value) || value < 1) {
         throw new InvalidArgumentError(`workerExecutor.${name}`, `must be a positive integer, got ${value}`);
