@@ -109,6 +109,18 @@ fi
 
 running() { [ -f "$DIR/run/$1.pid" ] && kill -0 "$(cat "$DIR/run/$1.pid")" 2>/dev/null; }
 
+# The gateway does not answer: stop whatever is left of our daemons (one may be half-way through
+# shutting down, which would look alive) and wait for them to exit, then start all three afresh.
+for daemon in client.rgw.a osd.0 mon.a; do
+  if running "$daemon"; then
+    pid=$(cat "$DIR/run/$daemon.pid")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$DIR/run/$daemon.pid"
+done
+
 # Monitor.
 if [ ! -f "$DIR/mon/a/done" ]; then
   rm -rf "$DIR/mon/a" && mkdir -p "$DIR/mon/a"
@@ -118,7 +130,7 @@ if [ ! -f "$DIR/mon/a/done" ]; then
   ceph-mon -c "$CONF" --mkfs -i a --monmap "$DIR/monmap" --keyring "$DIR/mon.keyring"
   touch "$DIR/mon/a/done"
 fi
-running mon.a || ceph-mon -c "$CONF" -i a 2>>"$DIR/log/mon-start.log"
+ceph-mon -c "$CONF" -i a 2>>"$DIR/log/mon-start.log"
 
 ceph_cli() { timeout 30 ceph -c "$CONF" --connect-timeout 10 "$@"; }
 for _ in $(seq 1 60); do
@@ -136,14 +148,14 @@ if [ ! -f "$DIR/osd/0/ready" ]; then
   ceph-osd -c "$CONF" -i 0 --mkfs --osd-uuid "$OSD_UUID" 2>>"$DIR/log/osd-mkfs.log"
   touch "$DIR/osd/0/ready"
 fi
-running osd.0 || ceph-osd -c "$CONF" -i 0 2>>"$DIR/log/osd-start.log"
+ceph-osd -c "$CONF" -i 0 2>>"$DIR/log/osd-start.log"
 for _ in $(seq 1 120); do
   ceph_cli osd stat 2>/dev/null | grep -q '1 up' && break
   sleep 0.5
 done
 
 # The gateway creates its pools on first start.
-running client.rgw.a || radosgw -c "$CONF" -n client.rgw.a 2>>"$DIR/log/rgw-start.log"
+radosgw -c "$CONF" -n client.rgw.a 2>>"$DIR/log/rgw-start.log"
 for _ in $(seq 1 120); do
   [ "$(gateway_status)" = "200" ] && break
   sleep 0.5
