@@ -5,11 +5,13 @@
  */
 import type { AnyBulkWriteOperation, Document, UpdateFilter } from 'mongodb';
 import { MongoBulkWriteError } from 'mongodb';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Observable, type OperatorFunction } from 'rxjs';
 import { currentContext } from '../../src/context.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { MongoWriteError } from './errors.js';
 import { openTarget, type MongoCollectionInput, type OpenedTarget } from './target.js';
+import { isRetryable } from './view.js';
 
 /**
  * One update produced from an item by {@link TapWriteOptions.update}.
@@ -46,6 +48,11 @@ export interface TapWriteOptions<T> {
    * capacity `batchSize x (maxInFlight + 1)`: when it is full, sources pause until a write ends.
    */
   readonly maxInFlight?: number;
+  /**
+   * Attempts after the first for a batch lost to the network or a cleared connection pool; default
+   * 5, with delays doubling from 50 ms. Safe because every update is idempotent per epoch.
+   */
+  readonly retries?: number;
 }
 
 /**
@@ -77,6 +84,10 @@ export function tapWrite<T>(target: MongoCollectionInput, options: TapWriteOptio
   const batchSize = options.batchSize ?? 500;
   const maxInFlight = options.maxInFlight ?? 2;
   const name = options.name ?? 'default';
+  const retries = options.retries ?? 5;
+  if (!Number.isSafeInteger(retries) || retries < 0) {
+    throw new InvalidArgumentError('tapWrite.retries', `must be a non-negative integer, got ${retries}`);
+  }
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
     throw new InvalidArgumentError('tapWrite.batchSize', `must be a positive integer, got ${batchSize}`);
   }
@@ -114,8 +125,7 @@ export function tapWrite<T>(target: MongoCollectionInput, options: TapWriteOptio
         inFlightOps += operations.length;
         opened ??= openTarget(target);
         const namespace = opened.namespace;
-        const write = opened.collection
-          .bulkWrite(operations, { ordered: false })
+        const write = writeWithRetries(opened, operations, retries)
           .then(
             () => undefined,
             (error: unknown) => {
@@ -200,6 +210,23 @@ export function tapWrite<T>(target: MongoCollectionInput, options: TapWriteOptio
         );
       };
     });
+}
+
+/** One unordered bulkWrite, again on a retryable failure (the marker makes a replay a no-op). */
+async function writeWithRetries(
+  opened: OpenedTarget,
+  operations: AnyBulkWriteOperation<Document>[],
+  retries: number,
+): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await opened.collection.bulkWrite(operations, { ordered: false });
+      return;
+    } catch (error) {
+      if (attempt > retries || !isRetryable(error)) throw error;
+      await sleep(Math.min(50 * 2 ** (attempt - 1), 2_000));
+    }
+  }
 }
 
 /** The update guarded by the epoch marker: a document already marked with this epoch is skipped. */

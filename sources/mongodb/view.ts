@@ -2,6 +2,11 @@
  * The queries behind a MongoDB dataset: count, keyset pages, boundary ids, id lists and id blocks,
  * each one short-lived (drained by `toArray` in one call), retried from where it started.
  *
+ * The subscription's abort signal is NOT passed to the driver: aborting an operation mid-read
+ * closes its socket and clears the client's connection pool, failing every other operation in
+ * flight on the shared client (another loader's page, a `tapWrite` flush). A read in flight at
+ * unsubscribe is at most one page; close waits for it instead. The signal only cuts retry waits.
+ *
  * @module
  * @internal
  */
@@ -9,6 +14,7 @@ import { channel } from 'node:diagnostics_channel';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   BSON,
+  MongoError,
   MongoNetworkError,
   MongoServerError,
   MongoServerSelectionError,
@@ -44,13 +50,17 @@ const RETRYABLE_CODES = new Set([
   13436, // NotPrimaryOrSecondary
 ]);
 
-/** True when `error` is a lost connection, a lost cursor or a failover: worth the same query again. */
+/**
+ * True when `error` is a lost connection, a cleared pool, a lost cursor or a failover: worth the
+ * same operation again (rxfeed's reads restart from a known `_id`, its writes are idempotent).
+ */
 export function isRetryable(error: unknown): boolean {
   if (error instanceof MongoNetworkError || error instanceof MongoServerSelectionError) return true;
-  if (error instanceof MongoServerError) {
-    return (typeof error.code === 'number' && RETRYABLE_CODES.has(error.code)) || error.hasErrorLabel('RetryableReadError');
+  if (!(error instanceof MongoError)) return false;
+  if (['RetryableReadError', 'RetryableWriteError', 'PoolRequestedRetry', 'ResetPool'].some((label) => error.hasErrorLabel(label))) {
+    return true;
   }
-  return false;
+  return error instanceof MongoServerError && typeof error.code === 'number' && RETRYABLE_CODES.has(error.code);
 }
 
 /** A stable string key for an `_id` value (ObjectId, number, string or anything BSON). */
@@ -122,9 +132,9 @@ export class MongoView {
   async count(signal?: AbortSignal): Promise<number> {
     return this.#run(undefined, signal, async () => {
       const { filter, pipeline } = this.#spec;
-      if (pipeline === undefined) return this.#collection.countDocuments(filter, { signal });
+      if (pipeline === undefined) return this.#collection.countDocuments(filter);
       const [row] = await this.#collection
-        .aggregate([...pipeline, { $count: 'n' }], { signal })
+        .aggregate([...pipeline, { $count: 'n' }])
         .toArray();
       return typeof row?.n === 'number' ? row.n : 0;
     });
@@ -132,7 +142,7 @@ export class MongoView {
 
   /** Up to `limit` documents in `_id` order from `bound` (from the start when undefined). */
   async page(bound: KeysetBound | undefined, limit: number, signal?: AbortSignal): Promise<Document[]> {
-    return this.#run(bound?.id, signal, () => this.#keysetQuery(bound, limit, this.#projection, signal));
+    return this.#run(bound?.id, signal, () => this.#keysetQuery(bound, limit, this.#projection));
   }
 
   /** The `_id` at `position` of the `_id` order, or undefined past the end. */
@@ -142,12 +152,11 @@ export class MongoView {
       const rows =
         pipeline === undefined
           ? await this.#collection
-              .find(filter, { projection: { _id: 1 }, sort: { _id: idDirection }, skip: position, limit: 1, signal })
+              .find(filter, { projection: { _id: 1 }, sort: { _id: idDirection }, skip: position, limit: 1 })
               .toArray()
           : await this.#collection
               .aggregate(
                 [...pipeline, { $sort: { _id: idDirection } }, { $skip: position }, { $limit: 1 }, { $project: { _id: 1 } }],
-                { signal },
               )
               .toArray();
       return rows[0]?._id;
@@ -161,9 +170,9 @@ export class MongoView {
       const order = { ...sort, _id: idDirection };
       const rows =
         pipeline === undefined
-          ? await this.#collection.find(filter, { projection: { _id: 1 }, sort: order, batchSize: 100_000, signal }).toArray()
+          ? await this.#collection.find(filter, { projection: { _id: 1 }, sort: order, batchSize: 100_000 }).toArray()
           : await this.#collection
-              .aggregate([...pipeline, { $sort: order }, { $project: { _id: 1 } }], { batchSize: 100_000, signal })
+              .aggregate([...pipeline, { $sort: order }, { $project: { _id: 1 } }], { batchSize: 100_000 })
               .toArray();
       return rows.map((row) => row._id);
     });
@@ -177,12 +186,12 @@ export class MongoView {
       const projection = this.#projection;
       if (pipeline === undefined) {
         return this.#collection
-          .find(and(filter, match), { projection, batchSize: batchSize ?? Math.max(ids.length, 1), signal })
+          .find(and(filter, match), { projection, batchSize: batchSize ?? Math.max(ids.length, 1) })
           .toArray();
       }
       const stages: Document[] = [...pipeline, { $match: match }];
       if (projection !== undefined) stages.push({ $project: projection });
-      return this.#collection.aggregate(stages, { batchSize: batchSize ?? Math.max(ids.length, 1), signal }).toArray();
+      return this.#collection.aggregate(stages, { batchSize: batchSize ?? Math.max(ids.length, 1) }).toArray();
     });
     const byKey = new Map<string, Document>();
     for (const row of rows) byKey.set(idKey(row._id), row);
@@ -199,7 +208,6 @@ export class MongoView {
     bound: KeysetBound | undefined,
     limit: number,
     projection: Document | undefined,
-    signal: AbortSignal | undefined,
   ): Promise<Document[]> {
     const { filter, pipeline, idDirection, batchSize } = this.#spec;
     const operator = idDirection === 1 ? (bound?.inclusive ? '$gte' : '$gt') : bound?.inclusive ? '$lte' : '$lt';
@@ -208,13 +216,13 @@ export class MongoView {
     const batch = batchSize ?? limit;
     if (pipeline === undefined) {
       const query = after === undefined ? filter : and(filter, after);
-      return this.#collection.find(query, { projection, sort: { _id: idDirection }, limit, batchSize: batch, signal }).toArray();
+      return this.#collection.find(query, { projection, sort: { _id: idDirection }, limit, batchSize: batch }).toArray();
     }
     const stages: Document[] = [...pipeline];
     if (after !== undefined) stages.push({ $match: after });
     stages.push({ $sort: { _id: idDirection } }, { $limit: limit });
     if (projection !== undefined) stages.push({ $project: projection });
-    return this.#collection.aggregate(stages, { batchSize: batch, signal }).toArray();
+    return this.#collection.aggregate(stages, { batchSize: batch }).toArray();
   }
 
   /**
