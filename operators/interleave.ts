@@ -1,8 +1,7 @@
-import { Observable, type Subscription } from 'rxjs';
-import { currentContext, subscribeWithin } from '../src/context.js';
-import { disposeAll } from '../src/dispose.js';
+import { Observable } from 'rxjs';
+import { currentContext } from '../src/context.js';
 import { InvalidArgumentError } from '../src/errors.js';
-import { Flow } from '../src/flow.js';
+import { FanInDriver, InnerSource } from '../src/fanIn.js';
 import { sizeOf, withInfo } from '../src/info.js';
 
 /**
@@ -18,14 +17,6 @@ export interface InterleaveOptions {
   readonly cycleLength: number;
   /** How many consecutive items to take from one source before moving to the next; default 1. */
   readonly blockLength?: number;
-}
-
-/** One open source: its queue of at most one item (for flow-aware sources) and its child Flow. */
-interface Slot<T> {
-  readonly queue: T[];
-  readonly flow: Flow;
-  subscription: Subscription | undefined;
-  done: boolean;
 }
 
 /**
@@ -76,14 +67,11 @@ export function interleave<T>(sources: readonly InterleaveSource<T>[], options: 
 
   const interleaved = new Observable<T>((subscriber) => {
     const context = currentContext();
-    const slots = Array.from({ length: Math.min(cycleLength, inputs.length) }, (): Slot<T> | undefined => undefined);
+    const slots = Array.from({ length: Math.min(cycleLength, inputs.length) }, (): InnerSource<T> | undefined => undefined);
     let nextInput = 0;
     let cycleIndex = 0;
     let blockIndex = 0;
     let ended = false;
-    let driving = false;
-    let again = false;
-    let cancelPark: (() => void) | undefined;
 
     const fail = (error: unknown): void => {
       if (ended) return;
@@ -93,19 +81,9 @@ export function interleave<T>(sources: readonly InterleaveSource<T>[], options: 
 
     /** Put the next unopened source into `slots[index]`, or leave it empty when none is left. */
     const open = (index: number): void => {
-      if (nextInput >= inputs.length) {
-        slots[index] = undefined;
-        return;
-      }
+      slots[index] = undefined;
+      if (nextInput >= inputs.length) return;
       const input = inputs[nextInput++]!;
-      const queue: T[] = [];
-      const slot: Slot<T> = {
-        queue,
-        flow: new Flow({ parent: context.flow, gate: () => queue.length >= 1 }),
-        subscription: undefined,
-        done: false,
-      };
-      slots[index] = slot;
       let source: Observable<T>;
       try {
         source = typeof input === 'function' ? input() : input;
@@ -113,22 +91,7 @@ export function interleave<T>(sources: readonly InterleaveSource<T>[], options: 
         fail(error);
         return;
       }
-      slot.subscription = subscribeWithin(
-        { flow: slot.flow, epoch: context.epoch },
-        source,
-        {
-          next: (value) => {
-            queue.push(value);
-            drive();
-          },
-          error: fail,
-          complete: () => {
-            slot.done = true;
-            drive();
-          },
-        },
-        subscriber,
-      );
+      slots[index] = new InnerSource(context, source, subscriber, driver.drive, fail);
     };
 
     const advance = (): void => {
@@ -137,7 +100,6 @@ export function interleave<T>(sources: readonly InterleaveSource<T>[], options: 
     };
 
     const step = (): void => {
-      cancelPark = undefined;
       while (!ended && !subscriber.closed) {
         if (nextInput >= inputs.length && slots.every((slot) => slot === undefined)) {
           ended = true;
@@ -151,17 +113,16 @@ export function interleave<T>(sources: readonly InterleaveSource<T>[], options: 
         }
         if (slot.queue.length > 0) {
           if (context.flow.saturated()) {
-            cancelPark = context.flow.whenReady(drive);
+            driver.park();
             return;
           }
-          const value = slot.queue.shift()!;
-          slot.flow.notify(); // the gate opened: let this source read its next item
+          const value = slot.take();
           if (++blockIndex === blockLength) advance();
           subscriber.next(value);
           continue;
         }
         if (slot.done) {
-          slot.flow.dispose();
+          slot.release();
           open(cycleIndex);
           advance();
           continue;
@@ -169,44 +130,21 @@ export function interleave<T>(sources: readonly InterleaveSource<T>[], options: 
         return; // wait for this source's next item (or its end)
       }
     };
+    const driver = new FanInDriver(context.flow, step, () => ended);
 
-    // Re-entrant calls (a source answering synchronously while it is opened) only ask for another
-    // pass, so the cycle is walked by one loop at a time.
-    const drive = (): void => {
-      if (driving) {
-        again = true;
-        return;
-      }
-      driving = true;
-      try {
-        do {
-          again = false;
-          cancelPark?.();
-          step();
-        } while (again && !ended);
-      } finally {
-        driving = false;
-      }
-    };
-
-    driving = true; // open the whole first cycle before visiting any of it
-    try {
-      for (let index = 0; index < slots.length && !ended; index++) open(index);
-    } finally {
-      driving = false;
+    if (slots.length === 0) {
+      subscriber.complete();
+      return undefined;
     }
-    if (slots.length === 0) subscriber.complete();
-    else drive();
+    // Open the whole first cycle before visiting any of it.
+    driver.openThenDrive(() => {
+      for (let index = 0; index < slots.length && !ended; index++) open(index);
+    });
 
     return () => {
       ended = true;
-      cancelPark?.();
-      for (const slot of slots) {
-        if (slot === undefined) continue;
-        slot.subscription?.unsubscribe();
-        slot.flow.dispose();
-        disposeAll(slot.queue.splice(0));
-      }
+      driver.stop();
+      for (const slot of slots) slot?.release();
     };
   });
 

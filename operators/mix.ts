@@ -1,8 +1,7 @@
-import { Observable, type Subscription } from 'rxjs';
-import { currentContext, subscribeWithin } from '../src/context.js';
-import { disposeAll } from '../src/dispose.js';
+import { Observable } from 'rxjs';
+import { currentContext } from '../src/context.js';
 import { InvalidArgumentError } from '../src/errors.js';
-import { Flow } from '../src/flow.js';
+import { FanInDriver, InnerSource } from '../src/fanIn.js';
 import { sizeOf, withInfo } from '../src/info.js';
 import { deriveSeed, Random, randomSeed } from '../src/random.js';
 
@@ -20,14 +19,6 @@ export interface MixOptions {
    * the whole mix there, so the mixing ratio holds to the end.
    */
   readonly stopOnEmpty?: boolean;
-}
-
-/** One open source: its queue of at most one item (for flow-aware sources) and its child Flow. */
-interface Slot<T> {
-  readonly queue: T[];
-  readonly flow: Flow;
-  subscription: Subscription | undefined;
-  done: boolean;
 }
 
 /**
@@ -91,12 +82,9 @@ export function mix<T>(
     const context = currentContext();
     const random = new Random(seed === undefined ? randomSeed() : deriveSeed(seed, context.epoch));
     const live = [...baseWeights]; // 0 once a source is dropped
-    const slots: (Slot<T> | undefined)[] = inputs.map(() => undefined);
+    const slots: (InnerSource<T> | undefined)[] = inputs.map(() => undefined);
     let choice: number | undefined;
     let ended = false;
-    let driving = false;
-    let again = false;
-    let cancelPark: (() => void) | undefined;
 
     const finish = (): void => {
       if (ended) return;
@@ -128,7 +116,6 @@ export function mix<T>(
     };
 
     const step = (): void => {
-      cancelPark = undefined;
       while (!ended && !subscriber.closed) {
         choice ??= choose();
         if (choice === undefined) {
@@ -138,11 +125,10 @@ export function mix<T>(
         const slot = slots[choice]!;
         if (slot.queue.length > 0) {
           if (context.flow.saturated()) {
-            cancelPark = context.flow.whenReady(drive);
+            driver.park();
             return;
           }
-          const value = slot.queue.shift()!;
-          slot.flow.notify(); // the gate opened: let this source read its next item
+          const value = slot.take();
           choice = undefined;
           subscriber.next(value);
           continue;
@@ -153,7 +139,7 @@ export function mix<T>(
             return;
           }
           live[choice] = 0;
-          slot.flow.dispose();
+          slot.release();
           choice = undefined;
           continue;
         }
@@ -161,66 +147,20 @@ export function mix<T>(
       }
     };
 
-    const drive = (): void => {
-      if (driving) {
-        again = true;
-        return;
-      }
-      driving = true;
-      try {
-        do {
-          again = false;
-          cancelPark?.();
-          step();
-        } while (again && !ended);
-      } finally {
-        driving = false;
-      }
-    };
+    const driver = new FanInDriver(context.flow, step, () => ended);
 
-    driving = true; // open every source before drawing the first choice
-    try {
+    // Open every source before drawing the first choice.
+    driver.openThenDrive(() => {
       inputs.forEach((source, index) => {
         if (ended || live[index] === 0) return;
-        const queue: T[] = [];
-        const slot: Slot<T> = {
-          queue,
-          flow: new Flow({ parent: context.flow, gate: () => queue.length >= 1 }),
-          subscription: undefined,
-          done: false,
-        };
-        slots[index] = slot;
-        slot.subscription = subscribeWithin(
-          { flow: slot.flow, epoch: context.epoch },
-          source,
-          {
-            next: (value) => {
-              queue.push(value);
-              drive();
-            },
-            error: fail,
-            complete: () => {
-              slot.done = true;
-              drive();
-            },
-          },
-          subscriber,
-        );
+        slots[index] = new InnerSource(context, source, subscriber, driver.drive, fail);
       });
-    } finally {
-      driving = false;
-    }
-    drive();
+    });
 
     return () => {
       ended = true;
-      cancelPark?.();
-      for (const slot of slots) {
-        if (slot === undefined) continue;
-        slot.subscription?.unsubscribe();
-        slot.flow.dispose();
-        disposeAll(slot.queue.splice(0));
-      }
+      driver.stop();
+      for (const slot of slots) slot?.release();
     };
   });
 

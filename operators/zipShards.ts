@@ -1,16 +1,7 @@
-import { Observable, type Subscription } from 'rxjs';
-import { currentContext, subscribeWithin } from '../src/context.js';
-import { disposeAll } from '../src/dispose.js';
-import { Flow } from '../src/flow.js';
+import { Observable } from 'rxjs';
+import { currentContext } from '../src/context.js';
+import { FanInDriver, InnerSource } from '../src/fanIn.js';
 import { sizeOf, withInfo } from '../src/info.js';
-
-/** One open source: its queue of at most one item (for flow-aware sources) and its child Flow. */
-interface Slot {
-  readonly queue: unknown[];
-  readonly flow: Flow;
-  subscription: Subscription | undefined;
-  done: boolean;
-}
 
 /**
  * Read several sources in lockstep and emit one tuple `[a, b, ...]` per step, one item from each:
@@ -42,12 +33,14 @@ export function zipShards<T extends readonly unknown[]>(sources: readonly [...{ 
   const inputs: readonly Observable<unknown>[] = [...sources];
 
   const zipped = new Observable<T>((subscriber) => {
+    if (inputs.length === 0) {
+      // Like RxJS's zip([]): no tuple can be made.
+      subscriber.complete();
+      return undefined;
+    }
     const context = currentContext();
-    const slots: Slot[] = [];
+    const slots: InnerSource<unknown>[] = [];
     let ended = false;
-    let driving = false;
-    let again = false;
-    let cancelPark: (() => void) | undefined;
 
     const fail = (error: unknown): void => {
       if (ended) return;
@@ -56,89 +49,34 @@ export function zipShards<T extends readonly unknown[]>(sources: readonly [...{ 
     };
 
     const step = (): void => {
-      cancelPark = undefined;
       while (!ended && !subscriber.closed) {
-        if (slots.some((slot) => slot.done && slot.queue.length === 0)) {
+        if (slots.some((slot) => slot.exhausted)) {
           ended = true;
           subscriber.complete(); // teardown disposes what the other sources had waiting
           return;
         }
         if (!slots.every((slot) => slot.queue.length > 0)) return; // wait for the missing items
         if (context.flow.saturated()) {
-          cancelPark = context.flow.whenReady(drive);
+          driver.park();
           return;
         }
-        const tuple = slots.map((slot) => slot.queue.shift()) as unknown as T;
-        for (const slot of slots) slot.flow.notify(); // every gate opened
-        subscriber.next(tuple);
+        subscriber.next(slots.map((slot) => slot.take()) as unknown as T);
       }
     };
+    const driver = new FanInDriver(context.flow, step, () => ended);
 
-    const drive = (): void => {
-      if (driving) {
-        again = true;
-        return;
-      }
-      driving = true;
-      try {
-        do {
-          again = false;
-          cancelPark?.();
-          step();
-        } while (again && !ended);
-      } finally {
-        driving = false;
-      }
-    };
-
-    if (inputs.length === 0) {
-      // Like RxJS's zip([]): no tuple can be made.
-      subscriber.complete();
-      return undefined;
-    }
-
-    driving = true; // open every source before the first tuple
-    try {
+    // Open every source before the first tuple.
+    driver.openThenDrive(() => {
       for (const source of inputs) {
         if (ended) break;
-        const queue: unknown[] = [];
-        const slot: Slot = {
-          queue,
-          flow: new Flow({ parent: context.flow, gate: () => queue.length >= 1 }),
-          subscription: undefined,
-          done: false,
-        };
-        slots.push(slot);
-        slot.subscription = subscribeWithin(
-          { flow: slot.flow, epoch: context.epoch },
-          source,
-          {
-            next: (value) => {
-              queue.push(value);
-              drive();
-            },
-            error: fail,
-            complete: () => {
-              slot.done = true;
-              drive();
-            },
-          },
-          subscriber,
-        );
+        slots.push(new InnerSource(context, source, subscriber, driver.drive, fail));
       }
-    } finally {
-      driving = false;
-    }
-    drive();
+    });
 
     return () => {
       ended = true;
-      cancelPark?.();
-      for (const slot of slots) {
-        slot.subscription?.unsubscribe();
-        slot.flow.dispose();
-        disposeAll(slot.queue.splice(0));
-      }
+      driver.stop();
+      for (const slot of slots) slot.release();
     };
   });
 
