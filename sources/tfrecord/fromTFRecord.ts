@@ -12,7 +12,7 @@ import { fileByteSource } from '../core/fileByteSource.js';
 import { fromPuller } from '../core/fromPuller.js';
 import type { Chunk, Puller, PullContext } from '../core/puller.js';
 import { ByteWindow, inflateChunks } from './byteWindow.js';
-import { maskedCrc32c } from './crc32c.js';
+import { maskedCrc32cOf } from './crc32c.js';
 import {
   CorruptRecordError,
   FeatureError,
@@ -305,7 +305,7 @@ class SegmentCursor {
       const at = window.position;
       if (this.#settings.verify) {
         const stored = u32(buf, at + 8);
-        const computed = maskedCrc32c(buf.subarray(at, at + 8));
+        const computed = maskedCrc32cOf(buf, at, at + 8);
         if (stored !== computed) {
           const here = this.#here();
           this.#corrupt(here, 'length-crc', `stored ${hex(stored)}, computed ${hex(computed)}`);
@@ -339,7 +339,7 @@ class SegmentCursor {
       const dataEnd = dataStart + length;
       if (this.#settings.verify) {
         const stored = u32(buf, dataEnd);
-        const computed = maskedCrc32c(buf.subarray(dataStart, dataEnd));
+        const computed = maskedCrc32cOf(buf, dataStart, dataEnd);
         if (stored !== computed) {
           const here = this.#here();
           window.consume(frame);
@@ -379,7 +379,7 @@ class SegmentCursor {
     const at = window.position;
     const last = at + window.available() - HEADER;
     for (let i = at; i <= last; i++) {
-      if (maskedCrc32c(buf.subarray(i, i + 8)) === u32(buf, i + 8)) {
+      if (maskedCrc32cOf(buf, i, i + 8) === u32(buf, i + 8)) {
         window.consume(i - at);
         this.#resyncing = false;
         return true;
@@ -581,10 +581,11 @@ function positiveInteger(value: number | undefined, fallback: number, name: stri
  * each; the stream is closed when the file ends, on error and on unsubscribe (a `take(1)` or a
  * `break` closes the file handle before the loop's `break` returns).
  *
- * **Memory bound**: per subscription, at most one chunk of the stream (256 KiB for paths) plus
- * one frame (a scratch buffer for a frame that straddles two chunks, kept at the size of the
- * largest such frame), plus `recordsPerPull` decoded records; for a compressed file add one
- * chunk's decompressed output.
+ * **Memory bound**: per subscription, at most two chunks of the stream (the one being parsed and
+ * the one read ahead so that I/O overlaps parsing; 256 KiB each for paths) plus one frame (a
+ * scratch buffer for a frame that straddles two chunks, kept at the size of the largest such
+ * frame), plus `recordsPerPull` decoded records; for a compressed file add one chunk's
+ * decompressed output.
  *
  * **Ownership**: raw records are fresh `Uint8Array`s (their own `ArrayBuffer`, transferable);
  * decoded values are fresh copies too. A custom decoder sees a view of the read buffer, valid
@@ -607,7 +608,7 @@ function positiveInteger(value: number | undefined, fallback: number, name: stri
  * @param inputs - Paths or ByteSources, in reading order.
  * @param options - Decoding mode and reading options; see {@link TFRecordOptions}.
  * @returns A cold Observable of records (raw, decoded or custom-decoded).
- * @throws {@link InvalidArgumentError} at once for bad options. The Observable errors with
+ * @throws `InvalidArgumentError` at once for bad options. The Observable errors with
  *   {@link CorruptRecordError}, {@link TooManyCorruptRecordsError}, {@link FeatureError} or
  *   {@link MalformedExampleError}, each naming the file, byte offset and record.
  * @public

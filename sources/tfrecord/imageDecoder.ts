@@ -6,13 +6,16 @@
 import { FeatureError } from './errors.js';
 
 /**
- * Pixels of a decoded image: row-major `height x width x channels` bytes.
+ * Pixels of a decoded image: row-major `height x width x channels` bytes. It has the
+ * `{ data, shape, dtype }` form of an already-shaped leaf, so `collate` stacks a batch of them into
+ * one `[batch, height, width, channels]` uint8 tensor.
  * @public
  */
 export interface DecodedImage {
   readonly data: Uint8Array;
   /** `[height, width, channels]`. */
-  readonly shape: readonly [number, number, number];
+  readonly shape: [height: number, width: number, channels: number];
+  readonly dtype: 'uint8';
 }
 
 /**
@@ -61,7 +64,7 @@ export async function sharpImageDecoder(encoded: Uint8Array, expected: ImageExpe
   else if (channels === 4) pipeline = pipeline.ensureAlpha().toColourspace('srgb');
   const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
   // A fresh array of our own: sharp's buffer is external memory, which must not be transferred.
-  return { data: new Uint8Array(data), shape: [info.height, info.width, info.channels] };
+  return { data: new Uint8Array(data), shape: [info.height, info.width, info.channels], dtype: 'uint8' };
 }
 
 /**
@@ -77,6 +80,9 @@ export function checkImage(feature: string, image: DecodedImage, expected: Image
       'shape',
       `decoded image is [${shape.join(', ')}], features.json says [${expected.shape.join(', ')}]`,
     );
+  }
+  if (image.dtype !== 'uint8' || !(data instanceof Uint8Array)) {
+    throw new FeatureError(feature, 'decode', 'decoder must return uint8 pixels in a Uint8Array');
   }
   if (data.length !== shape[0] * shape[1] * shape[2]) {
     throw new FeatureError(feature, 'decode', `decoder returned ${data.length} bytes for shape [${shape.join(', ')}]`);

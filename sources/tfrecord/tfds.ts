@@ -146,7 +146,7 @@ const SUB_SPLIT = /^([\w-]+)(?:\[(?:(-?\d+)|(?:(-?\d+(?:%|shard)?)?:(-?\d+(?:%|s
  * @param info - The dataset's metadata.
  * @param expression - The split expression.
  * @returns One range per `+`-separated part, in order.
- * @throws {@link InvalidArgumentError} for a malformed expression or an unknown split.
+ * @throws `InvalidArgumentError` for a malformed expression or an unknown split.
  * @public
  */
 export function resolveTfdsSplit(info: TfdsInfo, expression: string): TfdsSplitRange[] {
@@ -230,7 +230,7 @@ export interface FromTfdsOptions
  * @param dataDir - The dataset version directory (holding `dataset_info.json`).
  * @param options - The split and decoding options.
  * @returns A cold, sized Observable of decoded examples.
- * @throws {@link TfdsError} or {@link InvalidArgumentError} at once when the directory or split is
+ * @throws {@link TfdsError} or `InvalidArgumentError` at once when the directory or split is
  *   wrong; the Observable errors as `fromTFRecord` does, and with a `FeatureError` when a record
  *   does not match features.json.
  * @public

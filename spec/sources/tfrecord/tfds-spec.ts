@@ -178,6 +178,7 @@ describe('fromTfds on the octo bridge dataset', () => {
         for (const key of ['image_0', 'image_1', 'image_2', 'image_3'] as const) {
           const image = step.observation[key] as DecodedImage;
           assert.deepEqual(image.shape, [64, 64, 3]);
+          assert.equal(image.dtype, 'uint8');
           assert.ok(image.data instanceof Uint8Array);
           assert.equal(image.data.length, 64 * 64 * 3);
           images++;
@@ -197,13 +198,13 @@ describe('fromTfds on the octo bridge dataset', () => {
     const calls: string[] = [];
     const grey: ImageDecoder = (encoded, expected) => {
       calls.push(`${expected.format} ${expected.shape.join('x')} ${encoded[0]}`);
-      return { data: new Uint8Array(64 * 64 * 3).fill(7), shape: [64, 64, 3] };
+      return { data: new Uint8Array(64 * 64 * 3).fill(7), shape: [64, 64, 3], dtype: 'uint8' };
     };
     const [episode] = await episodes('val[:1]', grey);
     assert.equal(calls.length, 40);
     assert.equal(calls[0], 'jpeg 64x64x3 255');
     assert.equal((episode!.steps[5]!.observation.image_2 as DecodedImage).data[100], 7);
-    const wrong: ImageDecoder = () => ({ data: new Uint8Array(32 * 32 * 3), shape: [32, 32, 3] });
+    const wrong: ImageDecoder = () => ({ data: new Uint8Array(32 * 32 * 3), shape: [32, 32, 3], dtype: 'uint8' });
     await assert.rejects(episodes('val[2:3]', wrong), (error: unknown) => {
       assert.ok(error instanceof FeatureError);
       assert.equal(error.mismatch, 'shape');
