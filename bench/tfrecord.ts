@@ -11,7 +11,7 @@ import { randomFillSync } from 'node:crypto';
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32c } from '@node-rs/crc32';
-import { lastValueFrom, Observable, range, map } from 'rxjs';
+import { lastValueFrom, range, map, type Observable } from 'rxjs';
 import { fileByteSource } from '../sources/core/fileByteSource.js';
 import { fromTFRecord, toTFRecord } from '../sources/tfrecord/index.js';
 

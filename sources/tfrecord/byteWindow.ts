@@ -163,6 +163,19 @@ export class ByteWindow {
 }
 
 /**
+ * The compressed stream itself is damaged: it ends early (`truncated`) or fails its own checks.
+ * @internal
+ */
+export class InflateError extends Error {
+  readonly truncated: boolean;
+
+  constructor(format: string, cause: Error & { code?: string }) {
+    super(`${format}: ${cause.message}`, { cause });
+    this.truncated = cause.code === 'Z_BUF_ERROR' || /unexpected end/i.test(cause.message);
+  }
+}
+
+/**
  * Decompresses a stream of gzip or zlib chunks, reading the input only as fast as the output is
  * pulled. Returning early (or an error) stops the input iteration, which closes its handle.
  * @internal
@@ -170,7 +183,6 @@ export class ByteWindow {
 export async function* inflateChunks(
   input: AsyncIterable<Uint8Array>,
   format: 'gzip' | 'zlib',
-  name: string,
 ): AsyncGenerator<Uint8Array> {
   const iterator = input[Symbol.asyncIterator]();
   const zlib: Gunzip | Inflate = format === 'gzip' ? createGunzip() : createInflate();
@@ -204,11 +216,7 @@ export async function* inflateChunks(
         yield outputs.shift()!;
         continue;
       }
-      if (failure !== undefined) {
-        throw new Error(`${name}: cannot ${format === 'gzip' ? 'gunzip' : 'inflate'}: ${(failure as Error).message}`, {
-          cause: failure,
-        });
-      }
+      if (failure !== undefined) throw new InflateError(format, failure as Error);
       if (ended) return;
       if (inputDone) {
         await waitForOutput();

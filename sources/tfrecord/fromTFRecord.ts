@@ -11,7 +11,7 @@ import type { ByteSource } from '../core/byteSource.js';
 import { fileByteSource } from '../core/fileByteSource.js';
 import { fromPuller } from '../core/fromPuller.js';
 import type { Chunk, Puller, PullContext } from '../core/puller.js';
-import { ByteWindow, inflateChunks } from './byteWindow.js';
+import { ByteWindow, InflateError, inflateChunks } from './byteWindow.js';
 import { maskedCrc32cOf } from './crc32c.js';
 import {
   CorruptRecordError,
@@ -98,7 +98,9 @@ export interface TFRecordOptions {
    * What a corrupt record does: `error` (default) ends the source with a
    * {@link CorruptRecordError}; `skip` drops it, reports it to `ledger` / `onSkip`, and goes on.
    * After a bad length CRC the reader scans forward for the next frame whose length CRC checks
-   * (counting the unreadable stretch as one lost record).
+   * (counting the unreadable stretch as one lost record). A damaged gzip/zlib stream loses the
+   * rest of its file (one skip). Skipped records are not emitted, so a sized source then emits
+   * fewer elements than its `size`: the ledger says which.
    */
   readonly onCorrupt?: 'error' | 'skip';
   /**
@@ -213,6 +215,8 @@ class SegmentCursor {
   /** Bytes the next frame needs in the window. */
   #need = HEADER;
   #resyncing = false;
+  /** The compressed stream broke: nothing after the current position can be read. */
+  #inflateFailure: InflateError | undefined;
   /** The frame being skipped without reading (records before `first`), for a truncation report. */
   #skippedFrame: RecordLocation | undefined;
   /** Location of the record last returned by {@link SegmentCursor.next}. */
@@ -231,7 +235,7 @@ class SegmentCursor {
     if (compression !== 'none') {
       this.#index = undefined;
       this.#record = 0;
-      this.#window = new ByteWindow(inflateChunks(segment.source.stream(0, signal), compression, this.file), 0);
+      this.#window = new ByteWindow(inflateChunks(segment.source.stream(0, signal), compression), 0);
       return;
     }
     let index = settings.indexes?.get(this.file);
@@ -265,6 +269,12 @@ class SegmentCursor {
     const end = this.#segment.end;
     for (;;) {
       if (end !== undefined && this.#record >= end) return DONE;
+      if (this.#inflateFailure !== undefined) {
+        const failure = this.#inflateFailure;
+        this.#inflateFailure = undefined;
+        this.#corrupt(this.#here(), failure.truncated ? 'truncated' : 'data-crc', `the compressed stream is damaged: ${failure.message}`);
+        return DONE;
+      }
       const available = window.available();
       if (this.#resyncing) {
         if (!this.#resync()) {
@@ -361,7 +371,12 @@ class SegmentCursor {
 
   /** Wait for the bytes the last `NEED` asked for (or the end of the file). */
   async fetch(): Promise<void> {
-    await this.#window.fill(this.#need);
+    try {
+      await this.#window.fill(this.#need);
+    } catch (error) {
+      if (!(error instanceof InflateError)) throw error;
+      this.#inflateFailure = error;
+    }
   }
 
   close(): Promise<void> {

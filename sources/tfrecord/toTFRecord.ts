@@ -178,7 +178,8 @@ export function toTFRecord(path: string, options: ToTFRecordOptions = {}): Opera
         );
       };
 
-      let upstream: ReturnType<typeof subscribeWithin> | undefined;
+      // Assigned after the subscribe call returns: a synchronous failure during it finds undefined.
+      let upstream: ReturnType<typeof subscribeWithin> | undefined = undefined;
       upstream = subscribeWithin(context, source, {
         next: (item: TFRecordInput) => {
           if (finished) return;

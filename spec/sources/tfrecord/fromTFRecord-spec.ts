@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { gzipSync, deflateSync } from 'node:zlib';
 import { lastValueFrom, take, toArray, type Observable } from 'rxjs';
-import { fileByteSource, sizeOf, toLoader } from '../../../src/index.js';
+import { bindContext, fileByteSource, Flow, sizeOf, toLoader } from '../../../src/index.js';
 import {
   FeatureError,
   fixedLenFeature,
@@ -181,6 +181,25 @@ describe('fromTFRecord on pytorch/data example.tfrecord', () => {
     }
   });
 
+  it('reports a damaged gzip stream as a corrupt record, or skips the rest of the file', async () => {
+    const { CorruptRecordError, SkipLedger } = await import('../../../sources/tfrecord/index.js');
+    const gz = gzipSync(readFileSync(exampleFile));
+    const cut = join(tmp.dir, 'cut.tfrecord.gz');
+    writeFileSync(cut, gz.subarray(0, gz.length - 30));
+    await assert.rejects(all(fromTFRecord([cut], { decode: 'example' })), (error: unknown) => {
+      assert.ok(error instanceof CorruptRecordError);
+      assert.equal(error.reason, 'truncated');
+      assert.equal(error.file, cut);
+      return true;
+    });
+    const ledger = new SkipLedger();
+    const read = await all(fromTFRecord([cut], { decode: 'example', onCorrupt: 'skip', maxSkipRatio: 1, ledger }));
+    read.forEach(checkExample);
+    assert.equal(ledger.skipped.length, 1);
+    assert.equal(ledger.skipped[0]!.reason, 'truncated');
+    assert.equal(ledger.skipped[0]!.record, read.length);
+  });
+
   it('reads several files in order, from paths and ByteSources, with files metadata', async () => {
     const source = fromTFRecord([exampleFile, fileByteSource(exampleFile)], { decode: 'example' });
     assert.equal(sizeOf(source), undefined);
@@ -274,9 +293,14 @@ describe('fromTFRecord resources', () => {
 
   it('holds no handle after an error', async () => {
     const before = openFds();
-    await assert.rejects(all(fromTFRecord([exampleFile], { decode: 'example', features: { y: fixedLenFeature('int64', []) } })));
-    // The close is asynchronous after an error: wait for it through a loader run that reads nothing.
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    const flow = new Flow();
+    const failing = fromTFRecord([exampleFile], { decode: 'example', features: { y: fixedLenFeature('int64', []) } });
+    await assert.rejects(
+      new Promise((resolve, reject) => bindContext({ flow, epoch: 0 }, () => failing.subscribe({ error: reject, complete: () => resolve(null) }))),
+      FeatureError,
+    );
+    // The close after an error is asynchronous; the Flow tracks it.
+    await flow.released();
     assert.equal(openFds(), before);
   });
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { lastValueFrom, map, Observable, range, Subject, throwError, concat, toArray, of } from 'rxjs';
+import { concat, lastValueFrom, map, of, range, Subject, throwError, toArray, type Observable } from 'rxjs';
 import { bindContext, fileByteSource, Flow, fromItems, infoOf, sizeOf, type ByteSource } from '../../../src/index.js';
 import {
   decodeExample,
