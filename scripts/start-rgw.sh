@@ -98,6 +98,10 @@ osd_memory_target = 939524096
 bluestore_cache_autotune = true
 osd_op_num_shards = 2
 osd_op_num_threads_per_shard = 1
+# At start an OSD sends crush commands to the monitor, on Pacific sometimes before it knows the
+# cluster fsid ('wrong fsid', exit 250); the script places osd.0 in the CRUSH map itself instead.
+osd_crush_update_on_start = false
+osd_class_update_on_start = false
 [client.rgw.a]
 rgw_frontends = beast endpoint=127.0.0.1:$PORT
 rgw_data = $DIR/rgw
@@ -145,6 +149,7 @@ if [ ! -f "$DIR/osd/0/ready" ]; then
   [ -f "$DIR/osd.uuid" ] || cat /proc/sys/kernel/random/uuid > "$DIR/osd.uuid"
   OSD_UUID=$(cat "$DIR/osd.uuid")
   ceph_cli osd new "$OSD_UUID" 0 >/dev/null
+  ceph_cli osd crush add osd.0 1.0 root=default host=localhost >/dev/null 2>&1
   ceph-osd -c "$CONF" -i 0 --mkfs --osd-uuid "$OSD_UUID" 2>>"$DIR/log/osd-mkfs.log"
   touch "$DIR/osd/0/ready"
 fi
