@@ -9,6 +9,10 @@ import { RxfeedError } from '../../src/errors.js';
 /**
  * A shard ended before its tar stream did: a member's data, its padding or a header was cut short,
  * or the gzip stream of a `.tgz` ended early.
+ * @example
+ * ```ts
+ * if (error instanceof TruncatedShardError) console.error(`re-copy ${error.shard}: ends at ${error.offset}`);
+ * ```
  * @public
  */
 export class TruncatedShardError extends RxfeedError {
@@ -38,6 +42,10 @@ export class TruncatedShardError extends RxfeedError {
 /**
  * A shard is not a readable tar stream: a header checksum failed, a header is malformed, or the
  * gzip data is corrupt.
+ * @example
+ * ```ts
+ * if (error instanceof CorruptShardError) console.error(`inspect ${error.shard} near byte ${error.offset}`);
+ * ```
  * @public
  */
 export class CorruptShardError extends RxfeedError {
@@ -57,6 +65,10 @@ export class CorruptShardError extends RxfeedError {
  * A member name could escape an extraction directory: an absolute path or a `..` segment. Such
  * names never come from `tar` itself on ordinary input, so the shard is rejected rather than the
  * member skipped.
+ * @example
+ * ```ts
+ * if (error instanceof UnsafeMemberError) console.error(`${error.shard} holds '${error.member}'`);
+ * ```
  * @public
  */
 export class UnsafeMemberError extends RxfeedError {
@@ -77,6 +89,12 @@ export class UnsafeMemberError extends RxfeedError {
 
 /**
  * A sample lacks an expected extension under `missing: 'error'`, or holds one extension twice.
+ * @example
+ * ```ts
+ * if (error instanceof SampleFieldError && error.code === 'RXFEED_ERR_MISSING_FIELD') {
+ *   console.error(`${error.shard}: ${error.key} has no .${error.extension}`);
+ * }
+ * ```
  * @public
  */
 export class SampleFieldError extends RxfeedError {

@@ -26,6 +26,12 @@ import { ShardReader, type MissingFieldPolicy, type WebDatasetSample } from './s
  *   the listing, so `shard({ mode: 'file' })` cannot split it: list once with {@link listShards}
  *   and pass `{ store, keys }` for that.
  *
+ * @example
+ * ```ts
+ * fromWebDataset('/data/train-{000000..000099}.tar');
+ * fromWebDataset(['https://example.com/wds/val-000000.tar', s3.open('val/val-000001.tar')]);
+ * fromWebDataset({ store: s3, prefix: 'train/' });
+ * ```
  * @public
  */
 export type WebDatasetInput =
@@ -36,6 +42,11 @@ export type WebDatasetInput =
 
 /**
  * Options of {@link fromWebDataset}.
+ *
+ * @example
+ * ```ts
+ * const options: WebDatasetOptions = { extensions: ['png', 'cls'], missing: 'zero', shuffleShards: { seed: 1 } };
+ * ```
  * @public
  */
 export interface WebDatasetOptions {

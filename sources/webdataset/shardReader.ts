@@ -21,6 +21,14 @@ import { isMetaMember, isUnsafeMemberName, splitMemberName } from './memberName.
  * `seg.png`; lower-cased). Each field owns its own `ArrayBuffer`, exactly its size: safe to keep, to
  * transfer to a worker thread, or to hand to a decoder that detaches it.
  *
+ * @example
+ * ```ts
+ * const toExample = (sample: WebDatasetSample) => ({
+ *   id: sample.__key__,
+ *   image: sample.png as Uint8Array,
+ *   label: Number(new TextDecoder().decode(sample.cls as Uint8Array)),
+ * });
+ * ```
  * @public
  */
 export interface WebDatasetSample {
@@ -41,6 +49,10 @@ export interface WebDatasetSample {
  * - `'zero'`: give the missing field as a zero-length `Uint8Array`, as AIStore's batch reads mark
  *   a missing object; a decoder downstream can test `bytes.length === 0`.
  *
+ * @example
+ * ```ts
+ * const labelled = fromWebDataset(urls, { extensions: ['jpg', 'cls'], missing: 'skip' });
+ * ```
  * @public
  */
 export type MissingFieldPolicy = 'error' | 'skip' | 'zero';
@@ -235,14 +247,15 @@ export class ShardReader {
     const dataOffset = (header as Header & { byteOffset?: number }).byteOffset ?? this.#nextHeader + 512;
     this.#nextHeader = dataOffset + Math.ceil(size / 512) * 512;
     const name = header.name;
-    if (header.type !== 'file' && header.type !== 'contiguous-file') {
-      // Directories, links, devices: WebDataset reads regular files only. A link could also point
-      // outside the extraction directory, so none is followed.
-      this.#skip(stream, next);
-      return;
-    }
+    // Checked for every member type: a shard holding such a name is hostile or broken, whether
+    // or not this reader would have used the member.
     if (isUnsafeMemberName(name)) {
       this.#fail(new UnsafeMemberError(this.#source.name, name));
+      return;
+    }
+    if (header.type !== 'file' && header.type !== 'contiguous-file') {
+      // Directories, links, devices: WebDataset reads regular files only. Links are never followed.
+      this.#skip(stream, next);
       return;
     }
     const split = isMetaMember(name) ? undefined : splitMemberName(name);

@@ -55,6 +55,18 @@ describe('fromWebDataset shard errors', () => {
     }
   });
 
+  it('rejects unsafe names of directories and links too', async () => {
+    for (const member of [
+      { name: '../outside', type: 'directory' as const },
+      { name: '/abs/link.txt', type: 'symlink' as const, linkname: 'x' },
+    ]) {
+      const path = scratch.write('unsafe-other.tar', await packTar([{ name: 'a.txt', data: '1' }, member]));
+      const { error } = await readUntilError(fromWebDataset(path));
+      assert.ok(error instanceof UnsafeMemberError, member.name);
+      assert.equal(error.member, member.name);
+    }
+  });
+
   it('accepts names that only look like traversal (..name, a..b)', async () => {
     const path = scratch.write('dots.tar', await packTar([{ name: 'x/..a.txt', data: '1' }, { name: 'x/a..b.txt', data: '2' }]));
     // `..a.txt`: a basename starting with a dot has no WebDataset key, so it is skipped, not rejected.
