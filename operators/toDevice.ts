@@ -123,7 +123,7 @@ export function deviceExtras<Tensor>(tensor: Tensor): DeviceExtras<Tensor> | und
  * @param adapter - The tensor library: `tfjsAdapter(tf)` from `rxfeed/tfjs`, or {@link typedArrayAdapter}.
  * @param options - See {@link ToDeviceOptions}; `prefetch` is mandatory.
  * @returns An operator emitting each batch with its host tensors replaced by device tensors.
- * @throws {@link InvalidArgumentError} when `prefetch` is not a positive integer.
+ * @throws `InvalidArgumentError` (`RXFEED_ERR_INVALID_ARG`) when `prefetch` is not a positive integer.
  * @public
  */
 export function toDevice<C, Tensor>(

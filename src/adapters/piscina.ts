@@ -58,8 +58,12 @@ export interface WorkerTaskContext<O = unknown> {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a bound for any task's parameters
 export type WorkerTaskFunction = (value: any, context: WorkerTaskContext<any>) => unknown;
 
-/** The options type a worker task reads from its context. */
-type OptionsOf<F extends WorkerTaskFunction> =
+/**
+ * The options type a worker task reads from `context.options`, e.g. `DecodeImageOptions` for
+ * `decodeImage`.
+ * @public
+ */
+export type WorkerTaskOptions<F extends WorkerTaskFunction> =
   NonNullable<Parameters<F>[1]> extends { readonly options?: infer O } ? NonNullable<O> : unknown;
 
 /**
@@ -111,8 +115,8 @@ export interface WorkerFnBinding<O> {
 export function workerFn<F extends WorkerTaskFunction>(
   module: URL | string,
   exportName: string,
-  binding: WorkerFnBinding<OptionsOf<F>> = {},
-): WorkerTaskReference<Parameters<F>[0], Awaited<ReturnType<F>>, OptionsOf<F>> {
+  binding: WorkerFnBinding<WorkerTaskOptions<F>> = {},
+): WorkerTaskReference<Parameters<F>[0], Awaited<ReturnType<F>>, WorkerTaskOptions<F>> {
   const seed = binding.seed ?? 0;
   if (!Number.isSafeInteger(seed)) {
     throw new InvalidArgumentError('workerFn.seed', `must be a safe integer, got ${seed}`);
@@ -120,7 +124,7 @@ export function workerFn<F extends WorkerTaskFunction>(
   if (typeof exportName !== 'string' || exportName === '') {
     throw new InvalidArgumentError('workerFn.exportName', 'must name an export of the module');
   }
-  return { module: moduleUrl(module), exportName, seed, options: binding.options as OptionsOf<F> };
+  return { module: moduleUrl(module), exportName, seed, options: binding.options as WorkerTaskOptions<F> };
 }
 
 function moduleUrl(module: URL | string): string {
@@ -198,6 +202,7 @@ export class WorkerTaskError extends RxfeedError {
   /** The `code` of the task's error, when it had one (e.g. `RXFEED_ERR_DECODE`). */
   readonly remoteCode: string | undefined;
 
+  /** @internal made by the executor from a worker's answer */
   constructor(index: number, task: string, remote: RemoteError) {
     const cause = Object.assign(new Error(remote.message), {
       name: remote.name,
@@ -487,5 +492,5 @@ export function workerExecutor(options: WorkerExecutorOptions = {}): WorkerExecu
   return new WorkerExecutor(options);
 }
 
-export { DecodeError } from './decodeImage.js';
+export { DecodeError, decodeImage, decodeImageFields } from './decodeImage.js';
 export type { DecodeImageOptions, DecodeImageFieldsOptions, DecodedImage, ImageCrop, DecodeContext } from './decodeImage.js';

@@ -27,8 +27,11 @@ export type { WebGpuUploadOptions } from './webgpuUpload.js';
  */
 export type TfjsModule = Pick<typeof tfc, 'tensor' | 'getBackend' | 'backend'>;
 
-/** Integer and float dtypes that tfjs has no type for, and that can go to int32 or float32. */
-type ConvertibleDType = 'int8' | 'int16' | 'uint8' | 'uint16' | 'uint32' | 'int64';
+/**
+ * Host dtypes tfjs has no type for, converted to int32 (default) or float32.
+ * @public
+ */
+export type TfjsConvertibleDType = 'int8' | 'int16' | 'uint8' | 'uint16' | 'uint32' | 'int64';
 
 /**
  * Options of {@link tfjsAdapter}.
@@ -39,7 +42,7 @@ export interface TfjsAdapterOptions {
    * Target tfjs dtype per host dtype that tfjs lacks; default int32 for each. E.g.
    * `{ uint8: 'float32' }` to feed image bytes straight to float layers.
    */
-  readonly dtypes?: Partial<Record<ConvertibleDType, 'int32' | 'float32'>>;
+  readonly dtypes?: Partial<Record<TfjsConvertibleDType, 'int32' | 'float32'>>;
   /**
    * The staging-buffer upload path on tfjs-backend-webgpu (see {@link WebGpuUploadOptions}):
    * `'auto'` (default) uses it when the active backend is webgpu; `'off'` always uses
@@ -145,7 +148,7 @@ type TfjsDType = 'float32' | 'int32' | 'bool' | 'string';
 function tfjsValues(
   host: HostTensor,
   path: string,
-  targets: Partial<Record<ConvertibleDType, 'int32' | 'float32'>>,
+  targets: Partial<Record<TfjsConvertibleDType, 'int32' | 'float32'>>,
 ): { values: unknown; dtype: TfjsDType } {
   const dtype: DType = host.dtype;
   const data = host.data;
@@ -182,7 +185,7 @@ function tfjsValues(
 
 function convertInteger(
   source: ArrayLike<number | bigint>,
-  dtype: ConvertibleDType,
+  dtype: TfjsConvertibleDType,
   target: 'int32' | 'float32',
   path: string,
 ): { values: Int32Array | Float32Array; dtype: 'int32' | 'float32' } {
