@@ -41,6 +41,9 @@ export function isMetaMember(name: string): boolean {
  * that would escape the directory a shard is extracted into (the "zip slip" of tar files).
  */
 export function isUnsafeMemberName(name: string): boolean {
-  if (name.startsWith('/') || name.startsWith('\\') || /^[A-Za-z]:/.test(name)) return true;
-  return name.split(/[/\\]/).includes('..');
+  const first = name.charCodeAt(0);
+  if (first === 0x2f || first === 0x5c) return true; // '/' or '\\'
+  if (name.charCodeAt(1) === 0x3a && /^[A-Za-z]:/.test(name)) return true; // 'C:'
+  // Called for every member: the split runs only for the rare names that hold '..' at all.
+  return name.includes('..') && name.split(/[/\\]/).includes('..');
 }
