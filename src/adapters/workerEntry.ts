@@ -11,17 +11,15 @@
 import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { prepareTransfer } from './transfer.js';
 
-/** What the main thread posts for one task. @internal */
+/** What the main thread posts: one task export, run on a batch of items. @internal */
 export interface WorkerRequest {
   readonly module: string;
   readonly exportName: string;
-  readonly value: unknown;
-  readonly index: number;
-  readonly epoch: number;
   readonly seed: number;
   readonly options: unknown;
-  /** Move the result's buffers back instead of cloning them. */
+  /** Move the results' buffers back instead of cloning them. */
   readonly transfer: boolean;
+  readonly items: readonly { readonly value: unknown; readonly index: number; readonly epoch: number }[];
 }
 
 /** An error thrown by a task, as plain data. @internal */
@@ -74,20 +72,30 @@ function toRemote(error: unknown): RemoteError {
 }
 
 /**
- * Run one task request in this worker thread.
+ * Run a request's items in this worker thread; answers one {@link WorkerResponse} per item, in order.
+ * The items start at once, so asynchronous tasks overlap; synchronous ones run one after another.
  * @internal
  */
 export default async function runTask(request: WorkerRequest): Promise<unknown> {
-  let response: WorkerResponse;
+  let task: TaskExport;
   try {
-    const task = await load(request.module, request.exportName);
-    const context = { index: request.index, epoch: request.epoch, seed: request.seed, options: request.options };
-    response = { ok: true, value: await task(request.value, context) };
+    task = await load(request.module, request.exportName);
   } catch (error) {
-    return { ok: false, error: toRemote(error) } satisfies WorkerResponse;
+    const failed: WorkerResponse = { ok: false, error: toRemote(error) };
+    return request.items.map(() => failed);
   }
-  if (!request.transfer) return response;
-  const { value, transferList } = prepareTransfer(response.value);
-  if (transferList.length === 0) return { ok: true, value } satisfies WorkerResponse;
-  return move({ [transferableSymbol]: transferList, [valueSymbol]: { ok: true, value } });
+  const responses = await Promise.all(
+    request.items.map(async ({ value, index, epoch }): Promise<WorkerResponse> => {
+      try {
+        const context = { index, epoch, seed: request.seed, options: request.options };
+        return { ok: true, value: await task(value, context) };
+      } catch (error) {
+        return { ok: false, error: toRemote(error) };
+      }
+    }),
+  );
+  if (!request.transfer) return responses;
+  const { value, transferList } = prepareTransfer(responses);
+  if (transferList.length === 0) return value;
+  return move({ [transferableSymbol]: transferList, [valueSymbol]: value });
 }

@@ -145,6 +145,35 @@ describe('workerExecutor under parallelMap', () => {
   });
 });
 
+describe('workerExecutor message batching', () => {
+  it('sends queued items together, answers each one, and fails only the item that failed', async () => {
+    const batching = workerExecutor({ threads: 1, tasksPerThread: 1, batchSize: 4 });
+    try {
+      const task = workerFn<typeof mix>(tasksModule, 'mix', { seed: 3 });
+      const out = await lastValueFrom(fromItems(byteItems(30)).pipe(parallelMap(task, { executor: batching, concurrency: 16 }), toArray()));
+      assert.deepEqual(
+        out.map((r) => r.index),
+        Array.from({ length: 30 }, (_, i) => i),
+      );
+      assert.equal(batching.stats().completed, 30);
+      const failing = workerFn<typeof failAt>(tasksModule, 'failAt', { options: { at: 5 } });
+      const seen: number[] = [];
+      await assert.rejects(
+        new Promise<void>((resolve, reject) => {
+          fromItems(Array.from({ length: 12 }, (_, i) => 100 + i))
+            .pipe(parallelMap(failing, { executor: batching, concurrency: 12 }))
+            .subscribe({ next: (v) => seen.push(v), error: reject, complete: resolve });
+        }),
+        (error: unknown) => error instanceof TaskError && error.index === 5,
+      );
+      assert.deepEqual(seen, [100, 101, 102, 103, 104]);
+      await batching.idle();
+    } finally {
+      await batching.close();
+    }
+  });
+});
+
 describe('workerExecutor transfers', () => {
   it('moves a buffer the item owns: the sender is left with a detached buffer', async () => {
     const bytes = Uint8Array.from([5, 6, 7, 8]);
@@ -187,13 +216,13 @@ describe('workerExecutor transfers', () => {
 });
 
 describe('workerExecutor lifecycle and arguments', () => {
-  it('defaults to availableParallelism() - 1 threads (at least 1), two tasks per thread, twice that in flight', async () => {
+  it('defaults to availableParallelism() - 1 threads (at least 1), 2 messages of up to 8 items per thread', async () => {
     const { availableParallelism } = await import('node:os');
     const defaults = workerExecutor();
     try {
       const threads = Math.max(1, availableParallelism() - 1);
       assert.equal(defaults.pool.maxThreads, threads);
-      assert.equal(defaults.concurrency, threads * 4);
+      assert.equal(defaults.concurrency, threads * 2 * 8 * 2);
     } finally {
       await defaults.close();
     }
