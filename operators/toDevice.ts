@@ -71,8 +71,9 @@ export interface ToDeviceOptions {
    */
   readonly prefetch: number;
   /**
-   * Dotted paths of leaves to keep on the host as they are (e.g. `['index', 'key']`): a sample
-   * index in float64 would lose precision past 2^24 as a float32 tensor.
+   * Dotted paths of leaves to keep on the host as they are (e.g. `['index', 'rows.key']`): a
+   * sample index in float64 would lose precision past 2^24 as a float32 tensor. {@link DeviceBatch}
+   * cannot see these paths, so it still types such a leaf as a tensor: read it as a `HostTensor`.
    */
   readonly host?: readonly string[];
 }

@@ -119,7 +119,13 @@ export function tfjsAdapter(tf: TfjsModule, options: TfjsAdapterOptions = {}): T
       if (staging !== undefined && (values as ArrayBufferView).byteLength >= minBytes) {
         const view = values as Float32Array | Int32Array;
         const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
-        return staging.upload(bytes, (buffer) => tf.tensor({ buffer: buffer as unknown as GPUBuffer }, host.shape, dtype));
+        return staging.upload(bytes, (buffer) => {
+          // tfjs copies the buffer into its own pool; submit that copy now, so the ring's
+          // `onSubmittedWorkDone` covers it before the buffer is written again.
+          const tensor = tf.tensor({ buffer: buffer as unknown as GPUBuffer }, host.shape, dtype);
+          (tf.backend() as unknown as { submitQueue?: () => void }).submitQueue?.();
+          return tensor;
+        });
       }
       return tf.tensor(values as tfc.TensorLike, host.shape, dtype);
     },
