@@ -50,3 +50,4 @@ export {
 export { batch, type BatchOptions } from '../operators/batch.js';
 export { collate } from '../operators/collate.js';
 export { padToBatch, SizeMismatchError, NoPadTemplateError, type PadToBatchOptions } from '../operators/padToBatch.js';
+export * from '../operators/toDevice.js';

@@ -10,6 +10,8 @@ import { TestScheduler } from 'rxjs/testing';
 import { fromPuller } from '../../sources/core/fromPuller.js';
 import type { Chunk, Puller } from '../../sources/core/puller.js';
 
+export { leakCheck, type TensorMemoryProbe } from './leakCheck.js';
+
 /**
  * A `TestScheduler` that compares with `node:assert`'s deep strict equality. rxfeed's wake-ups and
  * timers run on RxJS schedulers, so inside `run()` backpressure and delays happen in virtual time.
