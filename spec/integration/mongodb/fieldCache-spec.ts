@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
-import { BSON, type CommandStartedEvent, type Db, type MongoClient } from 'mongodb';
+import { type BSON, type CommandStartedEvent, type Db, type MongoClient } from 'mongodb';
 import { lastValueFrom, toArray } from 'rxjs';
 import { infoOf, sizeOf } from '../../../src/index.js';
 import { acquireMongoClient, fromMongo, loadFieldCache, type MongoTarget } from '../../../sources/mongodb/index.js';
