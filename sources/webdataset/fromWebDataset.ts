@@ -91,8 +91,9 @@ const DEFAULT_CHUNK = 256 * 1024;
  * extension and `__meta__`-style top-level names are skipped, as WebDataset does.
  *
  * Backpressure and memory: a shard is read only while the pipeline pulls. A reader holds one
- * stream chunk (`chunkSize` for files) and the sample it is assembling, plus 64 KiB of inflated
- * bytes for a gzip shard; one shard is open at a time. Unsubscribing (a `break`, `take`) destroys
+ * stream chunk (`chunkSize` for files) and the sample it is assembling; for a gzip shard add one
+ * compressed chunk read ahead and the inflater's buffers (at most 16 KiB of compressed input
+ * queued, 16 KiB plus one 64 KiB chunk of inflated output). One shard is open at a time. Unsubscribing (a `break`, `take`) destroys
  * the parser and the byte stream at once and closes the file or HTTP body.
  *
  * Errors name the shard: {@link TruncatedShardError} (with the byte offset where it ended),
@@ -254,6 +255,8 @@ function openShards(shards: readonly ShardRef[], options: ReadingOptions, contex
   const readerOptions = { extensions: options.extensions, missing: options.missing };
   let position = 0;
   let reader: ShardReader | undefined;
+  /** The close of a finished shard, in flight between two shards. */
+  let finishing: Promise<void> | undefined;
   let closing: Promise<void> | undefined;
   const pull = async (): Promise<WebDatasetSample[] | null> => {
     for (;;) {
@@ -265,15 +268,16 @@ function openShards(shards: readonly ShardRef[], options: ReadingOptions, contex
       }
       const sample = await reader.next();
       if (sample !== null) return [sample];
-      const done = reader;
+      finishing = reader.close();
       reader = undefined;
-      await done.close();
+      await finishing;
+      finishing = undefined;
     }
   };
   return {
     pull,
     close: () => {
-      closing ??= reader?.close() ?? Promise.resolve();
+      closing ??= Promise.all([reader?.close(), finishing]).then(() => undefined);
       return closing;
     },
   };

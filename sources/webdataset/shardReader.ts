@@ -100,7 +100,8 @@ interface Waiter {
  *
  * Memory bound: one stream chunk of the ByteSource (256 KiB for local files) in the tar parser,
  * the sample being assembled (its members copied once into their own buffers), and for a gzip
- * shard one compressed chunk plus {@link INFLATE_CHUNK} of inflated bytes.
+ * shard one compressed chunk held ahead by `Readable.from`, up to 16 KiB queued at the inflater's
+ * input (its default high-water mark) and up to 16 KiB plus one {@link INFLATE_CHUNK} at its output.
  */
 export class ShardReader {
   readonly #source: ByteSource;
