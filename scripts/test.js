@@ -2,9 +2,10 @@
 // Runs every compiled spec (dist/spec/**/*-spec.js) with Node's own test runner.
 // Usage: node scripts/test.js [substring ...]   (only specs whose path contains one of the substrings)
 // Node 20's `--test` does not expand globs, so the file list is built here.
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { loadServerEnv } from './serverEnv.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const specRoot = join(root, 'dist', 'spec');
@@ -20,15 +21,7 @@ function walk(dir) {
   return found;
 }
 
-// Servers started by scripts/servers.sh describe themselves in .tmp/<name>.env
-// (`export NAME=value` lines); variables already set in the environment win.
-const envDir = join(root, '.tmp');
-for (const name of existsSync(envDir) ? readdirSync(envDir).filter((n) => n.endsWith('.env')).sort() : []) {
-  for (const line of readFileSync(join(envDir, name), 'utf8').split('\n')) {
-    const match = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
-    if (match && process.env[match[1]] === undefined) process.env[match[1]] = match[2].replace(/^(['"])(.*)\1$/, '$2');
-  }
-}
+loadServerEnv(root);
 
 const files = walk(specRoot)
   .map((path) => relative(root, path))
