@@ -43,18 +43,20 @@ export type WebDatasetInput =
 /**
  * Options of {@link fromWebDataset}.
  *
+ * @typeParam E - The expected extensions, inferred from `extensions`.
+ *
  * @example
  * ```ts
  * const options: WebDatasetOptions = { extensions: ['png', 'cls'], missing: 'zero', shuffleShards: { seed: 1 } };
  * ```
  * @public
  */
-export interface WebDatasetOptions {
+export interface WebDatasetOptions<E extends string = string> {
   /**
    * Extensions every sample must have (`['png', 'cls']`), checked with `missing`. Other members
    * are kept too. Nothing is checked when absent.
    */
-  readonly extensions?: readonly string[];
+  readonly extensions?: readonly E[];
   /** What to do with a sample lacking one of `extensions`; `'error'` by default. See {@link MissingFieldPolicy}. */
   readonly missing?: MissingFieldPolicy;
   /**
@@ -113,17 +115,26 @@ const DEFAULT_CHUNK = 256 * 1024;
  *   shuffleShards: { seed: 17 },
  * }).pipe(shard({ mode: 'file' }));
  * for await (const sample of toLoader(train)) {
- *   const label = Number(new TextDecoder().decode(sample.cls as Uint8Array));
+ *   const label = Number(new TextDecoder().decode(sample.cls)); // typed Uint8Array: expected
  * }
  * ```
  *
+ * @typeParam E - The expected extensions, inferred from `options.extensions`: those fields are
+ *   typed `Uint8Array` in the samples.
  * @param input - The shards; see {@link WebDatasetInput}.
  * @param options - See {@link WebDatasetOptions}.
  * @returns A cold Observable of samples; each subscription reads the shards again.
  * @public
  */
-export function fromWebDataset(input: WebDatasetInput, options: WebDatasetOptions = {}): Observable<WebDatasetSample> {
-  const reading = checkOptions(options);
+export function fromWebDataset<const E extends string = never>(
+  input: WebDatasetInput,
+  options: WebDatasetOptions<E> = {},
+): Observable<WebDatasetSample<E>> {
+  // The reader checks the expected fields at run time; here they only become types.
+  return openDataset(input, checkOptions(options)) as Observable<WebDatasetSample<E>>;
+}
+
+function openDataset(input: WebDatasetInput, reading: ReadingOptions): Observable<WebDatasetSample> {
   if (typeof input === 'string') return fromShards(expandBraces(input), reading);
   if (isStoreInput(input)) {
     const { store } = input;
@@ -176,7 +187,7 @@ interface ReadingOptions {
   readonly openUrl: (url: string) => Promise<ByteSource>;
 }
 
-function checkOptions(options: WebDatasetOptions): ReadingOptions {
+function checkOptions(options: WebDatasetOptions<string>): ReadingOptions {
   const missing = options.missing ?? 'error';
   if (missing !== 'error' && missing !== 'skip' && missing !== 'zero') {
     throw new InvalidArgumentError('fromWebDataset.missing', `must be 'error', 'skip' or 'zero', got '${String(missing)}'`);

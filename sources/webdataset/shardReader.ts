@@ -21,24 +21,29 @@ import { isMetaMember, isUnsafeMemberName, splitMemberName } from './memberName.
  * `seg.png`; lower-cased). Each field owns its own `ArrayBuffer`, exactly its size: safe to keep, to
  * transfer to a worker thread, or to hand to a decoder that detaches it.
  *
+ * `E` names the extensions `fromWebDataset` was told to expect (its `extensions` option): those
+ * fields are typed `Uint8Array`, since the missing-field policy guarantees them (present, or
+ * zero-length under `'zero'`). Any other field is `Uint8Array | string` to the type checker.
+ *
+ * @typeParam E - The expected extensions, e.g. `'png' | 'cls'`; none by default.
  * @example
  * ```ts
- * const toExample = (sample: WebDatasetSample) => ({
+ * const toExample = (sample: WebDatasetSample<'png' | 'cls'>) => ({
  *   id: sample.__key__,
- *   image: sample.png as Uint8Array,
- *   label: Number(new TextDecoder().decode(sample.cls as Uint8Array)),
+ *   image: sample.png,
+ *   label: Number(new TextDecoder().decode(sample.cls)),
  * });
  * ```
  * @public
  */
-export interface WebDatasetSample {
+export type WebDatasetSample<E extends string = never> = {
   /** The members' shared name without extension, directories included. */
   readonly __key__: string;
   /** The shard's name: its path, URL or object name. */
   readonly __url__: string;
   /** A member's bytes, by extension. */
   readonly [extension: string]: Uint8Array | string;
-}
+} & { readonly [K in Lowercase<E>]: Uint8Array };
 
 /**
  * What to do with a sample that lacks one of the expected extensions.

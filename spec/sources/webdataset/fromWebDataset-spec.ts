@@ -79,6 +79,14 @@ describe('fromWebDataset on the shared WebDataset test shards', () => {
     assertSamplesEqual(samples, expected, testgzTar);
   });
 
+  it('types the expected extensions as bytes (lower-cased, as the fields are)', async () => {
+    const samples = await lastValueFrom(fromWebDataset(sampleTgz, { extensions: ['png', 'CLS'] }).pipe(toArray()));
+    // Compiles only if `png` and `cls` are typed Uint8Array, not Uint8Array | string.
+    const sizes = samples.map((sample): [Uint8Array, Uint8Array] => [sample.png, sample.cls]);
+    assert.equal(sizes.length, 90);
+    assert.ok(sizes.every(([png, cls]) => png.byteLength > 0 && cls.byteLength > 0));
+  });
+
   it('keeps directories in keys and skips directory members (compressed.tar)', async () => {
     const samples = await all(fromWebDataset(compressedTar));
     assert.deepEqual(
