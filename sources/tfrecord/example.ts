@@ -399,8 +399,17 @@ function decodeMapEntry(
   onEntry(key, valueStart < 0 ? end : valueStart, valueStart < 0 ? end : valueEnd);
 }
 
-/** Decodes a Features message occupying buf[start, end) into `out`. */
-function decodeFeatures(buf: Uint8Array, start: number, end: number, mode: Int64Mode, out: Example): void {
+/**
+ * Decodes a message whose field 1 is a `map<string, V>` (Features, FeatureLists) occupying
+ * buf[start, end), setting `out[key] = decodeValue(valueStart, valueEnd, key)` for each entry.
+ */
+function decodeMapField<V>(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  out: Record<string, V>,
+  decodeValue: (valueStart: number, valueEnd: number, key: string) => V,
+): void {
   let pos = start;
   while (pos < end) {
     pos = readLength(buf, pos, end);
@@ -408,12 +417,17 @@ function decodeFeatures(buf: Uint8Array, start: number, end: number, mode: Int64
     if (tag === ((1 << 3) | WIRE_LENGTH)) {
       pos = readDelimited(buf, pos, end);
       const stop = fieldEnd;
-      decodeMapEntry(buf, pos, stop, (key, s, e) => setEntry(out, key, decodeFeature(buf, s, e, mode, key)));
+      decodeMapEntry(buf, pos, stop, (key, s, e) => setEntry(out, key, decodeValue(s, e, key)));
       pos = stop;
     } else {
       pos = skipField(buf, pos, end, tag & 7);
     }
   }
+}
+
+/** Decodes a Features message occupying buf[start, end) into `out`. */
+function decodeFeatures(buf: Uint8Array, start: number, end: number, mode: Int64Mode, out: Example): void {
+  decodeMapField(buf, start, end, out, (s, e, key) => decodeFeature(buf, s, e, mode, key));
 }
 
 function int64ModeOf(options: ExampleDecodeOptions | undefined): Int64Mode {
@@ -508,19 +522,7 @@ function decodeFeatureLists(
   mode: Int64Mode,
   out: Record<string, FeatureValue[]>,
 ): void {
-  let pos = start;
-  while (pos < end) {
-    pos = readLength(buf, pos, end);
-    const tag = varValue();
-    if (tag === ((1 << 3) | WIRE_LENGTH)) {
-      pos = readDelimited(buf, pos, end);
-      const stop = fieldEnd;
-      decodeMapEntry(buf, pos, stop, (key, s, e) => setEntry(out, key, decodeFeatureList(buf, s, e, mode, key)));
-      pos = stop;
-    } else {
-      pos = skipField(buf, pos, end, tag & 7);
-    }
-  }
+  decodeMapField(buf, start, end, out, (s, e, key) => decodeFeatureList(buf, s, e, mode, key));
 }
 
 function decodeFeatureList(buf: Uint8Array, start: number, end: number, mode: Int64Mode, name: string): FeatureValue[] {
