@@ -1,17 +1,14 @@
 /**
- * Reads the samples of one WebDataset shard from a ByteSource, on demand, with tar-stream.
+ * Reads the samples of one WebDataset shard from a ByteSource, on demand, with {@link TarParser}.
  *
  * @module
  */
 import { Readable, pipeline } from 'node:stream';
 import { createGunzip, type Gunzip } from 'node:zlib';
-import tar, { type ExtractEvents, type Header } from 'tar-stream';
-
-/** tar-stream's readable for one member's data (not exported by its types under a name). */
-type Source = ExtractEvents['entry'][1];
 import type { ByteSource } from '../core/byteSource.js';
 import { CorruptShardError, SampleFieldError, TruncatedShardError, UnsafeMemberError } from './errors.js';
 import { isMetaMember, isUnsafeMemberName, splitMemberName } from './memberName.js';
+import { TarParser, type TarHeader } from './tarReader.js';
 
 /**
  * One WebDataset sample: the members of a shard that share a key, by extension.
@@ -80,55 +77,45 @@ const noop = (): void => undefined;
 
 type MutableSample = { __key__: string; __url__: string; [extension: string]: Uint8Array | string };
 
-/** A member whose header was parsed but whose data the tar parser holds until we read it. */
-interface Entry {
-  readonly header: Header;
-  readonly stream: Source;
-  readonly next: (error?: Error | null) => void;
+/** A regular member's header, with its name split into the sample key and the field. */
+interface Member {
+  readonly header: TarHeader;
   readonly key: string;
   readonly extension: string;
 }
 
-interface Waiter {
-  resolve(sample: WebDatasetSample | null): void;
-  reject(error: unknown): void;
-}
+/** Thrown into a read that was in flight when the reader closed; nobody waits for it then. */
+class ReaderClosed extends Error {}
 
 /**
- * Streams one shard through tar-stream's `extract()` and groups consecutive members by key.
+ * Streams one shard through a {@link TarParser} and groups consecutive members by key.
  *
- * It works only while a {@link ShardReader.next} call waits: it then reads one chunk of the
- * ByteSource's stream at a time, writes it to the tar parser, and reads each member as the parser
- * announces it. When a member of the *next* sample is announced, the current sample is complete:
- * the reader answers and leaves that member unread (tar-stream holds it until `next()` is called),
- * so nothing more is read until the pipeline pulls again.
+ * It works only while a {@link ShardReader.next} call runs: it parses the stream chunk it holds,
+ * and reads the ByteSource's next chunk only when the parser has used that one up. When the
+ * header of a member of the *next* sample is parsed, the current sample is complete: the reader
+ * answers and leaves that member's data unread in the chunk, so nothing more is read until the
+ * pipeline pulls again.
  *
- * Memory bound: one stream chunk of the ByteSource (256 KiB for local files) in the tar parser,
- * the sample being assembled (its members copied once into their own buffers), and for a gzip
- * shard one compressed chunk held ahead by `Readable.from`, up to 16 KiB queued at the inflater's
- * input (its default high-water mark) and up to 16 KiB plus one {@link INFLATE_CHUNK} at its output.
+ * Memory bound: one stream chunk of the ByteSource (256 KiB for local files), held by reference
+ * until parsed; the sample being assembled (each member copied once, straight from the chunk or
+ * chunks into a buffer of its size); a 512-byte block for a header split across chunks, and a
+ * pending GNU long name or pax header (at most 1 MiB, see {@link TarParser}). For a gzip shard add
+ * one compressed chunk held ahead by `Readable.from`, up to 16 KiB queued at the inflater's input
+ * (its default high-water mark) and up to 16 KiB plus one {@link INFLATE_CHUNK} at its output.
  */
 export class ShardReader {
   readonly #source: ByteSource;
   readonly #options: ShardReaderOptions;
   readonly #signal: AbortSignal | undefined;
-  readonly #extract = tar.extract({ highWaterMark: 1 });
+  readonly #tar: TarParser;
   #input: AsyncIterator<Uint8Array> | undefined;
   #raw: AsyncIterator<Uint8Array> | undefined;
   #gunzip: Gunzip | undefined;
   #compressedBytes = 0;
-  /** Bytes of the tar stream written to the parser. */
-  #tarBytes = 0;
-  /** Offset in the tar stream of the header after the last member announced. */
-  #nextHeader = 0;
-  #current: MutableSample | undefined;
-  /** The member being read, named in a truncation error. */
-  #member: string | undefined;
-  #held: Entry | undefined;
-  #waiter: Waiter | undefined;
-  #reading = false;
-  #writing = false;
   #inputDone = false;
+  #current: MutableSample | undefined;
+  /** The first member of the next sample: header parsed, data not yet read. */
+  #held: Member | undefined;
   #finished = false;
   #closed = false;
   #error: unknown;
@@ -137,16 +124,7 @@ export class ShardReader {
     this.#source = source;
     this.#options = options;
     this.#signal = signal;
-    const extract = this.#extract;
-    extract.on('entry', (header: Header, stream: Source, next: (error?: Error | null) => void) =>
-      this.#onEntry(header, stream, next),
-    );
-    extract.on('drain', () => {
-      this.#writing = false;
-      this.#demand();
-    });
-    extract.on('finish', () => this.#onFinish());
-    extract.on('error', (error: unknown) => this.#fail(this.#tarError(error)));
+    this.#tar = new TarParser(source.name);
   }
 
   /** The shard's name. */
@@ -159,62 +137,124 @@ export class ShardReader {
    */
   next(): Promise<WebDatasetSample | null> {
     if (this.#error !== undefined) return Promise.reject(this.#error);
-    if (this.#finished && this.#current === undefined && this.#held === undefined) return Promise.resolve(null);
-    return new Promise((resolve, reject) => {
-      this.#waiter = { resolve, reject };
-      const held = this.#held;
-      if (held !== undefined) {
-        this.#held = undefined;
-        this.#readMember(held);
-      }
-      // The parser may have taken its whole chunk already (a held header can be the chunk's last
-      // bytes): then the member's data needs the next chunk.
-      this.#demand();
-    });
+    if (this.#closed) return Promise.reject(new ReaderClosed('the shard reader is closed'));
+    if (this.#finished) return Promise.resolve(null);
+    return this.#read();
   }
 
   /**
-   * Release the tar parser, the inflater and the ByteSource's stream at once. The promise settles
-   * when the stream's own cleanup (a file handle's close) has run.
+   * Release the inflater and the ByteSource's stream at once. The promise settles when the
+   * stream's own cleanup (a file handle's close) has run.
    */
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
-    this.#waiter = undefined;
     this.#held = undefined;
-    this.#extract.destroy();
+    this.#current = undefined;
     this.#gunzip?.destroy();
     // The raw stream first: with gzip, #input is the inflater's iterator and #raw the file's.
     const releases = [this.#raw, this.#input].map((iterator) => iterator?.return?.().then(noop, noop));
     return Promise.all(releases).then(noop);
   }
 
-  /** Feed the parser one more chunk, unless one is already being read or parsed. */
-  #demand(): void {
-    if (this.#waiter === undefined || this.#held !== undefined || this.#closed) return;
-    if (this.#reading || this.#writing || this.#inputDone) return;
-    this.#reading = true;
-    const reading = this.#input === undefined ? this.#open() : this.#input.next();
-    reading.then(
-      (result) => {
-        this.#reading = false;
-        if (this.#closed) return;
-        if (result.done === true) {
-          this.#inputDone = true;
-          this.#extract.end(null);
-          return;
+  async #read(): Promise<WebDatasetSample | null> {
+    try {
+      for (;;) {
+        let member = this.#held;
+        this.#held = undefined;
+        if (member === undefined) {
+          const header = await this.#header();
+          if (header === null) return await this.#finish();
+          const name = header.name;
+          // Checked for every member type: a shard holding such a name is hostile or broken,
+          // whether or not this reader would have used the member.
+          if (isUnsafeMemberName(name)) throw new UnsafeMemberError(this.#source.name, name);
+          // Directories, links, devices: WebDataset reads regular files only. Links are never followed.
+          const split = header.type === 'file' && !isMetaMember(name) ? splitMemberName(name) : undefined;
+          if (split === undefined) {
+            await this.#skip();
+            continue;
+          }
+          member = { header, key: split.key, extension: split.extension };
+          const current = this.#current;
+          if (current !== undefined && current.__key__ !== split.key) {
+            // The first member of the next sample: hold it unread until the pipeline asks for more.
+            this.#held = member;
+            this.#current = undefined;
+            const sample = this.#complete(current);
+            if (sample !== undefined) return sample;
+            continue;
+          }
         }
-        this.#tarBytes += result.value.byteLength;
-        this.#writing = true;
-        // With highWaterMark 1 every write answers false and 'drain' follows once the parser has
-        // taken the whole chunk: exactly one chunk is ever buffered in it.
-        this.#extract.write(result.value);
-      },
-      (error: unknown) => {
-        this.#reading = false;
-        this.#fail(this.#inputError(error));
-      },
-    );
+        await this.#readMember(member);
+      }
+    } catch (error) {
+      throw this.#fail(error);
+    }
+  }
+
+  /** The next member's header (`null` at the end of the archive), reading chunks as needed. */
+  async #header(): Promise<TarHeader | null> {
+    const tar = this.#tar;
+    let header = tar.header();
+    while (header === undefined) {
+      await this.#feed();
+      header = tar.header();
+    }
+    return header;
+  }
+
+  async #skip(): Promise<void> {
+    while (!this.#tar.skip()) await this.#feed();
+  }
+
+  async #readMember(member: Member): Promise<void> {
+    const { key, extension } = member;
+    let sample = this.#current;
+    if (sample === undefined) {
+      sample = { __key__: key, __url__: this.#source.name };
+      this.#current = sample;
+    } else if (Object.hasOwn(sample, extension)) {
+      throw new SampleFieldError('RXFEED_ERR_DUPLICATE_FIELD', this.#source.name, key, extension);
+    }
+    const tar = this.#tar;
+    let bytes = tar.data();
+    while (bytes === undefined) {
+      await this.#feed();
+      bytes = tar.data();
+    }
+    // Its own buffer: the chunk it came from is not pinned by the sample, and the field can be
+    // transferred to a worker without detaching its neighbours.
+    sample[extension] = bytes;
+  }
+
+  /**
+   * The archive has ended: read what follows its end blocks (so that a gzip stream is checked to
+   * its end), then give the last sample, or `null` when there is none (or 'skip' dropped it).
+   */
+  async #finish(): Promise<WebDatasetSample | null> {
+    while (!this.#inputDone) await this.#feed();
+    this.#finished = true;
+    const current = this.#current;
+    this.#current = undefined;
+    return (current === undefined ? undefined : this.#complete(current)) ?? null;
+  }
+
+  /** Give the parser the stream's next chunk, or tell it the stream has ended. */
+  async #feed(): Promise<void> {
+    let result: IteratorResult<Uint8Array>;
+    try {
+      result = await (this.#input === undefined ? this.#open() : this.#input.next());
+    } catch (error) {
+      throw this.#inputError(error);
+    }
+    if (this.#closed) throw new ReaderClosed('the shard reader is closed');
+    if (result.done === true) {
+      this.#inputDone = true;
+      this.#tar.end();
+    } else {
+      this.#tar.push(result.value);
+    }
   }
 
   /** Start the stream and sniff the first chunk for gzip's magic number. */
@@ -247,98 +287,11 @@ export class ShardReader {
     return input.next();
   }
 
-  #onEntry(header: Header, stream: Source, next: (error?: Error | null) => void): void {
-    if (this.#closed) return;
-    const size = header.size ?? 0;
-    const dataOffset = (header as Header & { byteOffset?: number }).byteOffset ?? this.#nextHeader + 512;
-    this.#nextHeader = dataOffset + Math.ceil(size / 512) * 512;
-    const name = header.name;
-    // Checked for every member type: a shard holding such a name is hostile or broken, whether
-    // or not this reader would have used the member.
-    if (isUnsafeMemberName(name)) {
-      this.#fail(new UnsafeMemberError(this.#source.name, name));
-      return;
-    }
-    if (header.type !== 'file' && header.type !== 'contiguous-file') {
-      // Directories, links, devices: WebDataset reads regular files only. Links are never followed.
-      this.#skip(stream, next);
-      return;
-    }
-    const split = isMetaMember(name) ? undefined : splitMemberName(name);
-    if (split === undefined) {
-      this.#skip(stream, next);
-      return;
-    }
-    const entry: Entry = { header, stream, next, key: split.key, extension: split.extension };
-    const current = this.#current;
-    if (current !== undefined && current.__key__ !== split.key) {
-      // The first member of the next sample: hold it unread until the pipeline asks for more.
-      this.#held = entry;
-      this.#current = undefined;
-      this.#complete(current);
-      return;
-    }
-    this.#readMember(entry);
-  }
-
-  #skip(stream: Source, next: () => void): void {
-    stream.on('error', noop);
-    stream.on('end', () => next());
-    stream.resume();
-  }
-
-  #readMember(entry: Entry): void {
-    const { header, stream, next, key, extension } = entry;
-    let sample = this.#current;
-    if (sample === undefined) {
-      sample = { __key__: key, __url__: this.#source.name };
-      this.#current = sample;
-    } else if (Object.hasOwn(sample, extension)) {
-      this.#fail(new SampleFieldError('RXFEED_ERR_DUPLICATE_FIELD', this.#source.name, key, extension));
-      return;
-    }
-    this.#member = header.name;
-    const size = header.size ?? 0;
-    const target = sample;
-    let first: Uint8Array | undefined;
-    let bytes: Uint8Array | undefined;
-    let filled = 0;
-    stream.on('error', noop);
-    stream.on('data', (chunk: unknown) => {
-      const data = chunk as Uint8Array;
-      if (first === undefined && bytes === undefined) {
-        first = data; // the usual case: the whole member in one piece of one chunk
-        return;
-      }
-      if (bytes === undefined) {
-        bytes = new Uint8Array(size);
-        bytes.set(first!, 0);
-        filled = first!.byteLength;
-      }
-      bytes.set(data, filled);
-      filled += data.byteLength;
-    });
-    stream.on('end', () => {
-      if (this.#closed) return;
-      // A copy into a buffer of its own: the chunk it came from is not pinned by the sample, and
-      // the field can be transferred to a worker without detaching its neighbours.
-      target[extension] = bytes ?? (first === undefined ? new Uint8Array(0) : new Uint8Array(first));
-      this.#member = undefined;
-      next();
-    });
-  }
-
-  #onFinish(): void {
-    if (this.#closed) return;
-    this.#finished = true;
-    const current = this.#current;
-    this.#current = undefined;
-    if (current !== undefined) this.#complete(current);
-    else this.#answer(null);
-  }
-
-  /** Apply the missing-field policy, then answer the waiting pull (or read on, for 'skip'). */
-  #complete(sample: MutableSample): void {
+  /**
+   * Apply the missing-field policy: the sample to answer, or `undefined` when 'skip' dropped it
+   * (the caller reads on for the same pull).
+   */
+  #complete(sample: MutableSample): WebDatasetSample | undefined {
     const expected = this.#options.extensions;
     if (expected !== undefined) {
       for (const extension of expected) {
@@ -348,58 +301,26 @@ export class ShardReader {
             sample[extension] = EMPTY.slice();
             continue;
           case 'skip':
-            this.#skipSample();
-            return;
+            return undefined;
           case 'error':
-            this.#fail(new SampleFieldError('RXFEED_ERR_MISSING_FIELD', this.#source.name, sample.__key__, extension));
-            return;
+            throw new SampleFieldError('RXFEED_ERR_MISSING_FIELD', this.#source.name, sample.__key__, extension);
         }
       }
     }
-    this.#answer(sample);
+    return sample;
   }
 
-  /** A sample was dropped under 'skip': go on to the next one for the same pull. */
-  #skipSample(): void {
-    const held = this.#held;
-    if (held !== undefined) {
-      this.#held = undefined;
-      this.#readMember(held);
-      this.#demand();
-    } else if (this.#finished) {
-      this.#answer(null);
-    }
-    // Otherwise the parser is mid-stream and goes on by itself.
-  }
-
-  #answer(sample: WebDatasetSample | null): void {
-    const waiter = this.#waiter;
-    this.#waiter = undefined;
-    waiter?.resolve(sample);
-  }
-
-  #fail(error: unknown): void {
-    if (this.#closed || this.#error !== undefined) return;
-    this.#error = error;
-    const waiter = this.#waiter;
-    this.#waiter = undefined;
-    waiter?.reject(error);
-  }
-
-  /** Name an error of the tar parser: a short stream, or a bad header. */
-  #tarError(error: unknown): unknown {
-    const message = error instanceof Error ? error.message : String(error);
-    if (/unexpected end of data/i.test(message)) {
-      return new TruncatedShardError(this.#source.name, this.#tarBytes, false, this.#member, { cause: error });
-    }
-    return new CorruptShardError(this.#source.name, this.#nextHeader, message, { cause: error });
+  /** Remember the first error: every later pull fails with it. */
+  #fail(error: unknown): unknown {
+    if (!this.#closed && this.#error === undefined) this.#error = error;
+    return error;
   }
 
   /** Name an error of the inflater (zlib) or of the ByteSource. */
   #inputError(error: unknown): unknown {
     const code = (error as { code?: unknown } | null)?.code;
     if (code === 'Z_BUF_ERROR') {
-      return new TruncatedShardError(this.#source.name, this.#compressedBytes, true, this.#member, { cause: error });
+      return new TruncatedShardError(this.#source.name, this.#compressedBytes, true, this.#tar.member, { cause: error });
     }
     if (code === 'Z_DATA_ERROR') {
       const message = error instanceof Error ? error.message : String(error);

@@ -1,0 +1,496 @@
+/**
+ * A pull-driven tar parser for WebDataset shards: headers decoded in place from the stream's
+ * chunks, member data copied once into buffers of their own.
+ *
+ * @module
+ */
+import { CorruptShardError, TruncatedShardError } from './errors.js';
+
+/** What a member is, as far as a shard reader cares. */
+export type TarMemberType = 'file' | 'directory' | 'link' | 'symlink' | 'other';
+
+/** One member's header, with GNU long names and pax `path` / `size` records applied. */
+export interface TarHeader {
+  /** The member's name: pax `path`, else a GNU long name, else ustar prefix + name. */
+  readonly name: string;
+  readonly type: TarMemberType;
+  /** Bytes of data that follow the header on tape (0 for directories). */
+  readonly size: number;
+  /** Offset in the tar stream of the member's own header block (after any long-name or pax blocks). */
+  readonly offset: number;
+}
+
+const BLOCK = 512;
+/** Largest GNU long name or pax header kept in memory: real ones are a few hundred bytes. */
+export const MAX_EXTENDED_HEADER = 1024 * 1024;
+const EMPTY = new Uint8Array(0);
+const SPACE = 0x20;
+const utf8 = new TextDecoder();
+
+// Header fields (POSIX ustar, GNU tar's old format and v7 share the first 257 bytes).
+const NAME = 0;
+const NAME_LENGTH = 100;
+const SIZE = 124;
+const SIZE_LENGTH = 12;
+const CHECKSUM = 148;
+const CHECKSUM_LENGTH = 8;
+const TYPEFLAG = 156;
+const MAGIC = 257;
+const PREFIX = 345;
+const PREFIX_LENGTH = 155;
+
+const enum State {
+  /** Between members: padding to skip, then a header. */
+  Header,
+  /** A member's data is next: `data()` or `skip()` it. */
+  Data,
+  /** Past the end-of-archive blocks (or a clean end of input): nothing more to give. */
+  End,
+}
+
+/** An extended header (GNU `L`, pax `x`) whose data is being collected. */
+interface Extended {
+  readonly type: number;
+  /** Offset of its header block in the tar stream, named if a record is malformed. */
+  readonly offset: number;
+  readonly bytes: Uint8Array;
+  filled: number;
+  /** Padding after its data. */
+  readonly padding: number;
+}
+
+/**
+ * Parses a tar stream given one chunk at a time, and says when it needs the next one.
+ *
+ * The caller drives it: {@link TarParser.header} gives the next member's header, then
+ * {@link TarParser.data} (its bytes) or {@link TarParser.skip} must consume the member before the
+ * next `header()`. Each answers `undefined` when the chunk it has is used up: the caller then
+ * {@link TarParser.push}es the next chunk of the stream, or calls {@link TarParser.end} when there
+ * is none, and asks again. So the parser reads exactly as fast as its caller pulls.
+ *
+ * Formats: POSIX ustar (name + prefix), GNU tar's old format and v7 (no magic), GNU long names
+ * (`L`) and long link names (`K`, skipped: links are never followed), pax extended headers (`x`:
+ * `path` and `size`; global `g` headers are skipped), sizes in octal or GNU base-256. A header's
+ * checksum must match the unsigned or the signed sum of its bytes, as GNU tar accepts. The archive
+ * ends at two zero blocks (a lone zero block is passed over, as GNU tar does), or at a clean end of
+ * input on a block boundary; bytes after the end-of-archive blocks are counted and ignored.
+ *
+ * Memory: the chunk it was given (held by reference until used up), one 512-byte block for a
+ * header split across two chunks, a pending GNU long name or pax header (at most
+ * {@link MAX_EXTENDED_HEADER}), and the data of the member being read, allocated once at its
+ * size. Headers inside one chunk are decoded in place, with no copy.
+ */
+export class TarParser {
+  readonly #shard: string;
+  #chunk: Uint8Array = EMPTY;
+  /** Read position in `#chunk`. */
+  #position = 0;
+  /** Offset in the tar stream of `#chunk[0]`. */
+  #base = 0;
+  #state = State.Header;
+  #ended = false;
+  /** Padding still to skip before the next header. */
+  #padding = 0;
+  /** A header split across chunks, being assembled. */
+  readonly #split = new Uint8Array(BLOCK);
+  #splitFilled = 0;
+  #splitOffset = 0;
+  /** Zero blocks in a row: two end the archive. */
+  #zeroBlocks = 0;
+  #extended: Extended | undefined;
+  /** Name from a GNU `L` header or a pax `path`, for the next member. */
+  #longName: string | undefined;
+  /** Size from a pax `size` record, for the next member. */
+  #paxSize: number | undefined;
+  /** The member whose data is next or being read. */
+  #member: TarHeader | undefined;
+  /** Data bytes of `#member` not yet consumed. */
+  #remaining = 0;
+  /** The member's bytes, when they span chunks. */
+  #target: Uint8Array | undefined;
+
+  /** @param shard - The shard's name, for errors. */
+  constructor(shard: string) {
+    this.#shard = shard;
+  }
+
+  /** Bytes of the tar stream given so far. */
+  get received(): number {
+    return this.#base + this.#chunk.byteLength;
+  }
+
+  /** The member whose data is being read or skipped, named in truncation errors. */
+  get member(): string | undefined {
+    return this.#state === State.Data ? this.#member?.name : undefined;
+  }
+
+  /** Whether the archive has ended: `header()` answers `null` from now on. */
+  get done(): boolean {
+    return this.#state === State.End;
+  }
+
+  /**
+   * Give the parser the next chunk of the stream. Only once the current one is used up (a call
+   * answered `undefined`); after the end of the archive chunks are counted and dropped.
+   */
+  push(chunk: Uint8Array): void {
+    this.#base += this.#chunk.byteLength;
+    this.#chunk = chunk;
+    this.#position = 0;
+  }
+
+  /**
+   * The input has ended. At a block boundary between members, the archive ends there (tar writers
+   * always add end-of-archive blocks, but a clean cut at a boundary loses nothing that was
+   * announced). Anywhere else it is truncated.
+   *
+   * @throws {@link TruncatedShardError} with the stream offset and the member being read, if any.
+   */
+  end(): void {
+    this.#ended = true;
+    if (this.#state === State.End) return;
+    const between = this.#state === State.Header && this.#splitFilled === 0 && this.#padding === 0;
+    if (between && this.#extended === undefined && this.#longName === undefined && this.#paxSize === undefined) {
+      this.#state = State.End;
+      return;
+    }
+    throw new TruncatedShardError(this.#shard, this.received, false, this.member);
+  }
+
+  /**
+   * The next member's header; `null` when the archive has ended; `undefined` when the next
+   * chunk is needed (or the input ended, once `end()` was called: then `end()` threw).
+   *
+   * @throws {@link CorruptShardError} on a bad checksum or a malformed number or pax record.
+   */
+  header(): TarHeader | null | undefined {
+    if (this.#state === State.End) return null;
+    if (this.#state === State.Data) throw new Error('TarParser: the member before must be read or skipped first');
+    for (;;) {
+      if (this.#padding > 0 && !this.#skipPadding()) return undefined;
+      if (this.#extended !== undefined && !this.#collectExtended(this.#extended)) return undefined;
+      const block = this.#nextBlock();
+      if (block === undefined) return undefined;
+      const { bytes, at, offset } = block;
+      if (isZeroBlock(bytes, at)) {
+        if (++this.#zeroBlocks === 2) {
+          this.#state = State.End;
+          return null;
+        }
+        continue;
+      }
+      this.#zeroBlocks = 0;
+      const header = this.#decode(bytes, at, offset);
+      if (header !== undefined) return header;
+    }
+  }
+
+  /**
+   * The data of the member whose header was just given, in a fresh `Uint8Array` of exactly its
+   * size (its own `ArrayBuffer`, copied once from the chunk or chunks); `undefined` when the next
+   * chunk is needed.
+   */
+  data(): Uint8Array | undefined {
+    if (this.#state !== State.Data) throw new Error('TarParser: no member data to read');
+    const chunk = this.#chunk;
+    const available = chunk.byteLength - this.#position;
+    const remaining = this.#remaining;
+    let target = this.#target;
+    if (target === undefined) {
+      const size = this.#member!.size;
+      if (available >= remaining) {
+        // The usual case, the whole member inside one chunk: one copy, no zero-fill first.
+        const start = chunk.byteOffset + this.#position;
+        this.#position += remaining;
+        this.#finishData(remaining);
+        return new Uint8Array(chunk.buffer.slice(start, start + remaining));
+      }
+      target = new Uint8Array(size);
+      this.#target = target;
+    }
+    const take = Math.min(available, remaining);
+    target.set(chunk.subarray(this.#position, this.#position + take), target.byteLength - remaining);
+    this.#position += take;
+    this.#remaining -= take;
+    if (this.#remaining > 0) return undefined;
+    this.#target = undefined;
+    this.#finishData(0);
+    return target;
+  }
+
+  /** Pass over the data of the member whose header was just given; `false` when the next chunk is needed. */
+  skip(): boolean {
+    if (this.#state !== State.Data) throw new Error('TarParser: no member data to skip');
+    const take = Math.min(this.#chunk.byteLength - this.#position, this.#remaining);
+    this.#position += take;
+    this.#remaining -= take;
+    if (this.#remaining > 0) return false;
+    this.#finishData(0);
+    return true;
+  }
+
+  /** The member's data is consumed: its padding is skipped before the next header. */
+  #finishData(taken: number): void {
+    this.#remaining -= taken;
+    this.#padding = padding(this.#member!.size);
+    this.#member = undefined;
+    this.#state = State.Header;
+  }
+
+  #skipPadding(): boolean {
+    const take = Math.min(this.#chunk.byteLength - this.#position, this.#padding);
+    this.#position += take;
+    this.#padding -= take;
+    return this.#padding === 0;
+  }
+
+  /**
+   * The next 512-byte block: a view of the chunk when it lies inside one (`at` is its index
+   * there), else assembled in `#split`.
+   */
+  #nextBlock(): { bytes: Uint8Array; at: number; offset: number } | undefined {
+    const chunk = this.#chunk;
+    const position = this.#position;
+    if (this.#splitFilled === 0 && chunk.byteLength - position >= BLOCK) {
+      this.#position = position + BLOCK;
+      return { bytes: chunk, at: position, offset: this.#base + position };
+    }
+    if (this.#splitFilled === 0) this.#splitOffset = this.#base + position;
+    const take = Math.min(chunk.byteLength - position, BLOCK - this.#splitFilled);
+    this.#split.set(chunk.subarray(position, position + take), this.#splitFilled);
+    this.#position = position + take;
+    this.#splitFilled += take;
+    if (this.#splitFilled < BLOCK) return undefined;
+    this.#splitFilled = 0;
+    return { bytes: this.#split, at: 0, offset: this.#splitOffset };
+  }
+
+  /** Decode the header block at `bytes[at]`: a member's header, or `undefined` for an extended header. */
+  #decode(bytes: Uint8Array, at: number, offset: number): TarHeader | undefined {
+    if (!checksumMatches(bytes, at)) throw this.#corrupt(offset, 'header checksum mismatch');
+    const typeflag = bytes[at + TYPEFLAG]!;
+    let size = this.#number(bytes, at + SIZE, SIZE_LENGTH, offset, 'size');
+    switch (typeflag) {
+      case 0x4c: // 'L': GNU long name of the next member
+      case 0x78: // 'x': pax extended header of the next member
+        if (size > MAX_EXTENDED_HEADER) {
+          throw this.#corrupt(offset, `extended header of ${size} bytes (at most ${MAX_EXTENDED_HEADER} are read)`);
+        }
+        this.#extended = { type: typeflag, offset, bytes: new Uint8Array(size), filled: 0, padding: padding(size) };
+        return undefined;
+      case 0x4b: // 'K': GNU long link name: links are never followed, so it is not needed
+      case 0x67: // 'g': pax global header: no record of it applies to reading samples
+        this.#padding = size + padding(size);
+        return undefined;
+    }
+    const name = this.#longName ?? headerName(bytes, at);
+    this.#longName = undefined;
+    if (this.#paxSize !== undefined) {
+      size = this.#paxSize;
+      this.#paxSize = undefined;
+    }
+    let type: TarMemberType;
+    switch (typeflag) {
+      case 0x00: // v7 regular file, or a directory by its trailing slash (as tar reads it)
+      case 0x30: // '0'
+        type = name.endsWith('/') ? 'directory' : 'file';
+        break;
+      case 0x37: // '7': contiguous file, a regular file everywhere today
+        type = 'file';
+        break;
+      case 0x35: // '5'
+        type = 'directory';
+        break;
+      case 0x31: // '1'
+        type = 'link';
+        break;
+      case 0x32: // '2'
+        type = 'symlink';
+        break;
+      default:
+        type = 'other';
+    }
+    // Directories carry no data on tape whatever their size field says (GNU tar and tar-stream
+    // both read them so); every other member's data is skipped by its size.
+    if (type === 'directory') size = 0;
+    const header: TarHeader = { name, type, size, offset };
+    this.#member = header;
+    this.#remaining = size;
+    this.#state = State.Data;
+    return header;
+  }
+
+  /** Collect an extended header's data, then apply it to the next member. */
+  #collectExtended(extended: Extended): boolean {
+    const chunk = this.#chunk;
+    const take = Math.min(chunk.byteLength - this.#position, extended.bytes.byteLength - extended.filled);
+    extended.bytes.set(chunk.subarray(this.#position, this.#position + take), extended.filled);
+    this.#position += take;
+    extended.filled += take;
+    if (extended.filled < extended.bytes.byteLength) return false;
+    this.#extended = undefined;
+    this.#padding = extended.padding;
+    if (extended.type === 0x4c) {
+      this.#longName = decodeString(extended.bytes, 0, extended.bytes.byteLength);
+    } else {
+      this.#applyPax(extended.bytes, extended.offset);
+    }
+    return this.#padding === 0 || this.#skipPadding();
+  }
+
+  /**
+   * Read the records of a pax extended header (`"<length> <key>=<value>\n"`, the length in
+   * bytes counting the whole record) and keep `path` and `size`.
+   */
+  #applyPax(bytes: Uint8Array, offset: number): void {
+    let start = 0;
+    while (start < bytes.byteLength) {
+      // A NUL where a record should start: the rest is padding some writers leave.
+      if (bytes[start] === 0) return;
+      let cursor = start;
+      let length = 0;
+      while (cursor < bytes.byteLength && bytes[cursor]! >= 0x30 && bytes[cursor]! <= 0x39) {
+        length = length * 10 + bytes[cursor]! - 0x30;
+        cursor++;
+      }
+      const end = start + length;
+      if (cursor === start || bytes[cursor] !== SPACE || end > bytes.byteLength || bytes[end - 1] !== 0x0a) {
+        throw this.#corrupt(offset, 'malformed pax extended header record');
+      }
+      const equals = bytes.indexOf(0x3d, cursor + 1); // '='
+      if (equals < 0 || equals >= end) throw this.#corrupt(offset, 'malformed pax extended header record');
+      const key = decodeString(bytes, cursor + 1, equals);
+      const value = decodeString(bytes, equals + 1, end - 1);
+      // An empty value unsets the key: the header's own field applies.
+      if (key === 'path') {
+        this.#longName = value === '' ? undefined : value;
+      } else if (key === 'size') {
+        if (value !== '' && !/^\d+$/.test(value)) throw this.#corrupt(offset, `pax size '${value}' is not a number`);
+        const size = value === '' ? undefined : Number(value);
+        if (size !== undefined && !Number.isSafeInteger(size)) throw this.#corrupt(offset, `pax size ${value} is too large`);
+        this.#paxSize = size;
+      }
+      start = end;
+    }
+  }
+
+  /** A numeric field: octal (space- or NUL-terminated, leading spaces allowed) or GNU base-256. */
+  #number(bytes: Uint8Array, at: number, length: number, offset: number, field: string): number {
+    const value = parseNumber(bytes, at, length);
+    if (value === undefined) throw this.#corrupt(offset, `malformed ${field} field`);
+    return value;
+  }
+
+  #corrupt(offset: number, reason: string): CorruptShardError {
+    return new CorruptShardError(this.#shard, offset, reason);
+  }
+}
+
+/** Bytes of padding after `size` bytes of data, up to the next block. */
+function padding(size: number): number {
+  const partial = size % BLOCK;
+  return partial === 0 ? 0 : BLOCK - partial;
+}
+
+/**
+ * True when every byte of the block is zero, the checksum field aside (as tar-stream decides it;
+ * GNU tar asks all 512 bytes to be zero, which this includes).
+ */
+function isZeroBlock(bytes: Uint8Array, at: number): boolean {
+  // The name's first byte is never NUL in a real header: most blocks answer on the first test.
+  if (bytes[at] !== 0) return false;
+  for (let index = at + 1; index < at + CHECKSUM; index++) if (bytes[index] !== 0) return false;
+  for (let index = at + CHECKSUM + CHECKSUM_LENGTH; index < at + BLOCK; index++) if (bytes[index] !== 0) return false;
+  return true;
+}
+
+/**
+ * The stored checksum equals the sum of the header's bytes with the checksum field counted as
+ * spaces, as unsigned bytes (POSIX) or as signed ones (some historic writers, which tar accepts too).
+ */
+export function checksumMatches(bytes: Uint8Array, at: number): boolean {
+  const stored = parseOctal(bytes, at + CHECKSUM, CHECKSUM_LENGTH);
+  if (stored === undefined) return false;
+  let unsigned = CHECKSUM_LENGTH * SPACE;
+  for (let index = at; index < at + CHECKSUM; index++) unsigned += bytes[index]!;
+  for (let index = at + CHECKSUM + CHECKSUM_LENGTH; index < at + BLOCK; index++) unsigned += bytes[index]!;
+  if (stored === unsigned) return true;
+  // Signed only when unsigned fails: each byte of 0x80 or more counts 256 less.
+  let signed = unsigned;
+  for (let index = at; index < at + BLOCK; index++) {
+    if (index >= at + CHECKSUM && index < at + CHECKSUM + CHECKSUM_LENGTH) continue;
+    if (bytes[index]! >= 0x80) signed -= 0x100;
+  }
+  return stored === signed;
+}
+
+/** A numeric header field, octal or base-256; `undefined` when malformed or negative. */
+export function parseNumber(bytes: Uint8Array, at: number, length: number): number | undefined {
+  const first = bytes[at]!;
+  if ((first & 0x80) === 0) return parseOctal(bytes, at, length);
+  // GNU base-256: the high bit marks it, the next one is the sign (a negative size is nonsense),
+  // the rest of the field is a big-endian number.
+  if ((first & 0x40) !== 0) return undefined;
+  let value = first & 0x3f;
+  for (let index = at + 1; index < at + length; index++) value = value * 256 + bytes[index]!;
+  return Number.isSafeInteger(value) ? value : undefined;
+}
+
+/**
+ * An octal field: leading spaces, octal digits, then a space or NUL or the field's end. An empty
+ * field is 0, as tar-stream reads it.
+ */
+function parseOctal(bytes: Uint8Array, at: number, length: number): number | undefined {
+  const end = at + length;
+  let index = at;
+  while (index < end && bytes[index] === SPACE) index++;
+  let value = 0;
+  for (; index < end; index++) {
+    const byte = bytes[index]!;
+    if (byte === 0 || byte === SPACE) break;
+    if (byte < 0x30 || byte > 0x37) return undefined;
+    value = value * 8 + byte - 0x30;
+  }
+  for (; index < end; index++) {
+    const byte = bytes[index]!;
+    if (byte !== 0 && byte !== SPACE) return undefined;
+  }
+  return value;
+}
+
+/** ustar's prefix + '/' + name when the magic is POSIX's `ustar\0`; the name alone otherwise. */
+function headerName(bytes: Uint8Array, at: number): string {
+  const name = decodeField(bytes, at + NAME, NAME_LENGTH);
+  const posix =
+    bytes[at + MAGIC] === 0x75 && // u
+    bytes[at + MAGIC + 1] === 0x73 && // s
+    bytes[at + MAGIC + 2] === 0x74 && // t
+    bytes[at + MAGIC + 3] === 0x61 && // a
+    bytes[at + MAGIC + 4] === 0x72 && // r
+    bytes[at + MAGIC + 5] === 0x00;
+  if (!posix || bytes[at + PREFIX] === 0) return name;
+  return `${decodeField(bytes, at + PREFIX, PREFIX_LENGTH)}/${name}`;
+}
+
+/** A NUL-terminated string field. */
+function decodeField(bytes: Uint8Array, at: number, length: number): string {
+  let end = at;
+  const limit = at + length;
+  while (end < limit && bytes[end] !== 0) end++;
+  return decodeString(bytes, at, end);
+}
+
+/** UTF-8 text of `bytes[start, end)`, stopping at a NUL (GNU long names end with one). */
+function decodeString(bytes: Uint8Array, start: number, end: number): string {
+  let ascii = true;
+  let index = start;
+  for (; index < end; index++) {
+    const byte = bytes[index]!;
+    if (byte === 0) break;
+    if (byte >= 0x80) ascii = false;
+  }
+  // Member names are short and almost always ASCII: building the string directly is several
+  // times faster than a TextDecoder call per name.
+  if (ascii && index - start <= 256) return String.fromCharCode.apply(null, bytes.subarray(start, index) as unknown as number[]);
+  return utf8.decode(bytes.subarray(start, index));
+}
