@@ -198,14 +198,16 @@ export class TarParser {
     let target = this.#target;
     if (target === undefined) {
       const size = this.#member!.size;
+      target = new Uint8Array(size);
       if (available >= remaining) {
-        // The usual case, the whole member inside one chunk: one copy, no zero-fill first.
-        const start = chunk.byteOffset + this.#position;
+        // The usual case, the whole member inside one chunk. (A fresh Uint8Array filled by `set`
+        // rather than `ArrayBuffer.prototype.slice`: as fast for large members, several times
+        // faster for small ones, and never a Buffer whatever the chunk is.)
+        target.set(chunk.subarray(this.#position, this.#position + remaining));
         this.#position += remaining;
         this.#finishData(remaining);
-        return new Uint8Array(chunk.buffer.slice(start, start + remaining));
+        return target;
       }
-      target = new Uint8Array(size);
       this.#target = target;
     }
     const take = Math.min(available, remaining);
