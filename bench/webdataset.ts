@@ -8,7 +8,8 @@
  *   `.tmp/nginx/www/wds/`, which `scripts/start-nginx.sh` serves under `/www/`);
  * - from S3 (Ceph RGW), when `RXFEED_S3_ENDPOINT` and its keys are set.
  * Each is set beside the raw streaming read of the same shards through the same ByteSource, which
- * is the ceiling a tar reader can reach.
+ * is the ceiling a tar reader can reach. For local files, the tar parser that `fromWebDataset`
+ * uses is also timed alone, and tar-stream's `extract()` (which it replaced) as a reference.
  *
  * Run: `npx tsc -p . && node dist/bench/webdataset.js [--rounds N]`
  *
@@ -24,6 +25,7 @@ import type { ByteSource } from '../sources/core/byteSource.js';
 import { fileByteSource } from '../sources/core/fileByteSource.js';
 import { httpStore, s3Store, type ObjectStore } from '../sources/objectstore/index.js';
 import { fromWebDataset, type WebDatasetSample } from '../sources/webdataset/index.js';
+import { TarParser } from '../sources/webdataset/tarReader.js';
 
 const SHARDS = 8;
 const SAMPLES = 20_000;
@@ -128,6 +130,36 @@ async function tarStreamOnly(sources: readonly ByteSource[], bytes: number): Pro
     }
     extract.end(null);
     await finished;
+  }
+  return { samples: members / 2, bytes, seconds: (performance.now() - start) / 1000 };
+}
+
+/**
+ * rxfeed's TarParser alone over the same stream, each member's data copied out and nothing else
+ * (no grouping, no Observable): the ceiling the parser sets for `fromWebDataset`.
+ */
+async function tarParserOnly(sources: readonly ByteSource[], bytes: number): Promise<Figure> {
+  const start = performance.now();
+  let members = 0;
+  for (const source of sources) {
+    const parser = new TarParser(source.name);
+    const chunks = source.stream(0)[Symbol.asyncIterator]();
+    const feed = async (): Promise<void> => {
+      const next = await chunks.next();
+      if (next.done === true) parser.end();
+      else parser.push(next.value);
+    };
+    for (;;) {
+      let header = parser.header();
+      while (header === undefined) {
+        await feed();
+        header = parser.header();
+      }
+      if (header === null) break;
+      while (parser.data() === undefined) await feed();
+      members++;
+    }
+    await chunks.return?.();
   }
   return { samples: members / 2, bytes, seconds: (performance.now() - start) / 1000 };
 }
@@ -253,6 +285,7 @@ async function main(): Promise<void> {
   await measure([
     { store: 'file', path: 'raw ByteSource.stream', run: () => rawRead(files) },
     { store: 'file', path: 'tar-stream extract() alone', run: () => tarStreamOnly(files, total) },
+    { store: 'file', path: 'TarParser alone', run: () => tarParserOnly(files, total) },
     { store: 'file', path: 'fromWebDataset (subscribe)', run: () => viaSubscribe(fromWebDataset(paths), total) },
     { store: 'file', path: 'fromWebDataset (for await)', run: () => viaLoader(fromWebDataset(paths), total) },
   ]);

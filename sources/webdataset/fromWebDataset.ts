@@ -86,17 +86,22 @@ const DEFAULT_CHUNK = 256 * 1024;
 /**
  * A dataset of WebDataset samples read from tar shards, streaming, one sample per pull.
  *
- * Each shard is streamed through tar-stream's parser (gzip-compressed ones, recognised by their
- * first two bytes, through `node:zlib` first). Consecutive members sharing a key (the name up to
+ * Each shard is streamed through rxfeed's own tar parser (gzip-compressed ones, recognised by
+ * their first two bytes, through `node:zlib` first): POSIX ustar, GNU and v7 headers, GNU long
+ * names, pax `path` and `size` records, checksums verified; the archive ends at its two zero
+ * blocks. Consecutive members sharing a key (the name up to
  * the first dot of its basename: `a/0001.seg.png` has key `a/0001` and extension `seg.png`) form
  * one sample `{ __key__, __url__, [extension]: bytes }`. Non-file members, names with no
  * extension and `__meta__`-style top-level names are skipped, as WebDataset does.
  *
- * Backpressure and memory: a shard is read only while the pipeline pulls. A reader holds one
- * stream chunk (`chunkSize` for files) and the sample it is assembling; for a gzip shard add one
- * compressed chunk read ahead and the inflater's buffers (at most 16 KiB of compressed input
- * queued, 16 KiB plus one 64 KiB chunk of inflated output). One shard is open at a time. Unsubscribing (a `break`, `take`) destroys
- * the parser and the byte stream at once and closes the file or HTTP body.
+ * Backpressure and memory: a shard is read only while the pipeline pulls, one stream chunk at a
+ * time. A reader holds that chunk (`chunkSize` for files), the sample it is assembling (each
+ * field copied once, straight from the chunk into a buffer of its size), a 512-byte block for a
+ * header split across chunks and a pending long-name or pax header (at most 1 MiB); for a gzip
+ * shard add one compressed chunk read ahead and the inflater's buffers (at most 16 KiB of
+ * compressed input queued, 16 KiB plus one 64 KiB chunk of inflated output). One shard is open
+ * at a time. Unsubscribing (a `break`, `take`) destroys the inflater and the byte stream at once
+ * and closes the file or HTTP body.
  *
  * Errors name the shard: {@link TruncatedShardError} (with the byte offset where it ended),
  * {@link CorruptShardError}, {@link UnsafeMemberError} (absolute or `..` member names: the shard
