@@ -3,9 +3,11 @@ import { execFileSync } from 'node:child_process';
 import { lstatSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { lastValueFrom, toArray } from 'rxjs';
 import { CorruptShardError, TruncatedShardError } from '../../../sources/webdataset/errors.js';
+import { fromWebDataset, UnsafeMemberError } from '../../../sources/webdataset/index.js';
 import { parseNumber, TarParser, type TarMemberType } from '../../../sources/webdataset/tarReader.js';
-import { packTar, scratchDir } from './tarFixtures.js';
+import { gzip, packTar, scratchDir } from './tarFixtures.js';
 
 /** What the parser gave for one member: file data as bytes, other members without. */
 interface Parsed {
@@ -497,5 +499,36 @@ describe('TarParser end of archive and truncation', () => {
     const archive = concat(craftHeader({ name: 'PaxHeaders/p', size: pax.byteLength, typeflag: 'x' }), padded(pax));
     assert.ok(parseError(archive) instanceof TruncatedShardError);
     assert.ok(parseError(archive.slice(0, 520)) instanceof TruncatedShardError);
+  });
+});
+
+describe('fromWebDataset through the tar parser', () => {
+  const scratch = scratchDir();
+  after(() => scratch.cleanup());
+  const samples = (path: string): Promise<unknown[]> => lastValueFrom(fromWebDataset(path).pipe(toArray()));
+
+  it('rejects a pax path with a .. segment, whatever the header name says', async () => {
+    const pax = paxRecords({ path: 'ok/../../evil.txt' });
+    const archive = concat(
+      craftHeader({ name: 'PaxHeaders/e', size: pax.byteLength, typeflag: 'x' }),
+      padded(pax),
+      craftHeader({ name: 'innocent.txt', size: 1 }),
+      padded('e'),
+      zeroBlocks(2),
+    );
+    const path = scratch.write('pax-evil.tar', archive);
+    await assert.rejects(samples(path), (error: unknown) => error instanceof UnsafeMemberError && error.member === 'ok/../../evil.txt');
+  });
+
+  it('checks a gzip shard to its end: a bad CRC after the end blocks fails the shard', async () => {
+    // Incompressible bytes after the end blocks (which a reader ignores) put the gzip trailer far
+    // behind them in the compressed stream: the reader must read on to see it.
+    const tail = new Uint8Array(300_000).map((_, index) => (index * 2654435761) >>> 24);
+    const archive = concat(await packTar([{ name: 'a.txt', data: 'a' }, { name: 'b.txt', data: 'b' }]), tail);
+    const compressed = gzip(archive);
+    const read = (path: string): Promise<unknown[]> => lastValueFrom(fromWebDataset(path, { chunkSize: 4096 }).pipe(toArray()));
+    assert.equal((await read(scratch.write('good.tgz', compressed))).length, 2);
+    compressed[compressed.byteLength - 8] ^= 0xff; // the CRC-32 of the gzip trailer
+    await assert.rejects(read(scratch.write('bad-crc.tgz', compressed)), CorruptShardError);
   });
 });
