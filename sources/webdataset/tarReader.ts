@@ -75,7 +75,7 @@ interface Extended {
  * ends at two zero blocks (a lone zero block is passed over, as GNU tar does), or at a clean end of
  * input on a block boundary; bytes after the end-of-archive blocks are counted and ignored.
  *
- * Memory: the chunk it was given (held by reference until used up), one 512-byte block for a
+ * Memory: the chunk it was given (held by reference, never copied, until the next one comes), one 512-byte block for a
  * header split across two chunks, a pending GNU long name or pax header (at most
  * {@link MAX_EXTENDED_HEADER}), and the data of the member being read, allocated once at its
  * size. Headers inside one chunk are decoded in place, with no copy.
@@ -88,7 +88,6 @@ export class TarParser {
   /** Offset in the tar stream of `#chunk[0]`. */
   #base = 0;
   #state = State.Header;
-  #ended = false;
   /** Padding still to skip before the next header. */
   #padding = 0;
   /** A header split across chunks, being assembled. */
@@ -147,7 +146,6 @@ export class TarParser {
    * @throws {@link TruncatedShardError} with the stream offset and the member being read, if any.
    */
   end(): void {
-    this.#ended = true;
     if (this.#state === State.End) return;
     const between = this.#state === State.Header && this.#splitFilled === 0 && this.#padding === 0;
     if (between && this.#extended === undefined && this.#longName === undefined && this.#paxSize === undefined) {
