@@ -9,6 +9,7 @@ import { InvalidArgumentError } from '../../src/errors.js';
 import type { DatasetInfo } from '../../src/info.js';
 import { fromPuller } from '../core/fromPuller.js';
 import type { Chunk, Puller, PullContext } from '../core/puller.js';
+import { CursorWindow } from './cursorWindow.js';
 import { MongoReadError } from './errors.js';
 import type { FieldCache } from './fieldCache.js';
 import { assertCollectionExists, openTarget, type MongoCollectionInput } from './target.js';
@@ -30,23 +31,44 @@ export interface FromMongoOptions<T> {
   /** Projection applied to every document. Excluding `_id` is allowed (it is read, then removed). */
   readonly projection?: Document;
   /**
-   * Order of the dataset. Default `{ _id: 1 }`, read by keyset pages (`_id > last`); `{ _id: -1 }`
-   * likewise. Any other sort lists the view's `_id`s once per subscription (sorted, ties broken by
-   * `_id`) and fetches the documents in blocks of `pageSize` with one `$in` query each.
+   * Order of the dataset. Default `{ _id: 1 }`, read through cursor windows over `_id > last` (see
+   * `cursorWindowMs`); `{ _id: -1 }` likewise. Any other sort lists the view's `_id`s once per
+   * subscription (sorted, ties broken by `_id`) and fetches the documents in blocks of `pageSize`
+   * with one `$in` query each.
    */
   readonly sort?: Document;
   /** Map each document (or cached row, with `cache`) to the element emitted; `index` is its position. */
   readonly getItem?: (document: Document, index: number) => T;
   /**
    * Documents per page (or id block), default 1000. One page is the source's pulled chunk, and with
-   * `readAhead` one more page may be in flight, so at most `2 x pageSize` documents are held here.
+   * `readAhead` one more page may be in flight, so at most `2 x pageSize` documents are held here
+   * (in either `cursorWindowMs` mode; see `batchSize` for the one exception).
    */
   readonly pageSize?: number;
   /**
-   * Documents per server batch inside one page; default `pageSize` (the page comes in one reply and
-   * no server cursor outlives it). Smaller values make a page span several `getMore`s.
+   * Documents per server batch; default `pageSize`, so a page is one reply (`find` or `getMore`).
+   * Smaller values make a page span several `getMore`s; larger ones are cut to `pageSize` in a
+   * cursor window (a batch never brings more than a page). When `pageSize` is not a multiple of
+   * it, a cursor window's last batch of a page may leave up to `batchSize - 1` documents of the
+   * next page in the driver's buffer, on top of the `2 x pageSize` bound.
    */
   readonly batchSize?: number;
+  /**
+   * Longest life of a server cursor, in milliseconds; default 30 000. Each subscription of an
+   * `_id`-ordered view opens one server cursor over `_id > last` (sorted by `_id`, limited to the
+   * range, in batches of `batchSize`) and reads one page from it per pull, so the server sorts the
+   * view once rather than once per page. A cursor older than this when a page is read is closed
+   * (`killCursors`) and reopened from the last page's last `_id`: far below the server's 10-minute
+   * idle timeout, so a consumer that pauses never meets a stale cursor (`CursorNotFound`). A cursor
+   * lost anyway (killed, a network error, a cleared pool) is reopened the same way within
+   * `retries`, and no document is delivered twice or skipped. The cursor is closed at the end of
+   * the range and on unsubscribe (a `break` waits for it).
+   *
+   * `0`: no cursor lives between pulls: every page is its own keyset query
+   * (`_id > last`, `limit: pageSize`), drained in one call. Custom sorts (id blocks) and a `cache`
+   * never hold a cursor and ignore this.
+   */
+  readonly cursorWindowMs?: number;
   /**
    * Fetch the next page while the current one is being consumed (default true): one query in
    * flight at most, started only when a page was pulled.
@@ -65,11 +87,15 @@ export interface FromMongoOptions<T> {
 }
 
 const DEFAULT_PAGE_SIZE = 1000;
+/** Far below MongoDB's default `cursorTimeoutMillis` (10 minutes), yet a few hundred pages long. */
+const DEFAULT_CURSOR_WINDOW_MS = 30_000;
 
 interface Settings<T> {
   readonly spec: ViewSpec;
   readonly pageSize: number;
   readonly readAhead: boolean;
+  /** 0: one drained keyset query per page. */
+  readonly cursorWindowMs: number;
   readonly getItem: ((document: Document, index: number) => T) | undefined;
 }
 
@@ -78,13 +104,16 @@ interface Settings<T> {
  *
  * Resolves once the view's exact size is known (`countDocuments` on the view, or `$count` after a
  * pipeline), so `shard` and `padToBatch` can split it exactly: the Observable carries `size` and
- * `selectRange(start, end)` (see {@link DatasetInfo}). Each subscription (each epoch) reads by
- * keyset pages: `find(filter AND _id > last).sort({ _id: 1 }).limit(pageSize)`, each page drained
- * in one call, so no server cursor lives between pulls and a slow consumer can never lose one
- * (`CursorNotFound`); it pulls only when the Flow gauge asks for more. A page lost to the network
- * or a killed cursor is read again from the last delivered `_id` (bounded retries, then a
- * {@link MongoReadError}); a missing collection is a {@link MongoCollectionNotFoundError} and a
- * bad filter a {@link MongoQueryError}.
+ * `selectRange(start, end)` (see {@link DatasetInfo}). Each subscription (each epoch) reads
+ * `find(filter AND _id > last).sort({ _id: 1 })` (or the pipeline with `$match`, `$sort`, `$limit`
+ * appended) through a bounded cursor window: one server cursor, one page per pull, closed and
+ * reopened from the last page's last `_id` once older than `cursorWindowMs` (30 s), so the server
+ * sorts once per window rather than once per page and a slow consumer never meets an expired
+ * cursor (`CursorNotFound`). With `cursorWindowMs: 0` every page is its own query drained in one
+ * call. Either way it pulls only when the Flow gauge asks for more, with at most one page read
+ * ahead. A page lost to the network or a killed cursor is read again from the last delivered
+ * `_id` (bounded retries, then a {@link MongoReadError}); a missing collection is a
+ * {@link MongoCollectionNotFoundError} and a bad filter a {@link MongoQueryError}.
  *
  * With a `{ uri, db, collection }` target, each subscription leases the thread's shared client and
  * releases it on completion, error or unsubscribe (the last release closes the client).
@@ -120,7 +149,13 @@ export async function fromMongo<T = Document>(
     return cacheRange(options.cache, 0, options.cache.size, pageSize, getItem);
   }
   const spec = viewSpec(options, 'fromMongo');
-  const settings: Settings<T> = { spec, pageSize, readAhead: options.readAhead ?? true, getItem };
+  const settings: Settings<T> = {
+    spec,
+    pageSize,
+    readAhead: options.readAhead ?? true,
+    cursorWindowMs: nonNegativeInteger(options.cursorWindowMs ?? DEFAULT_CURSOR_WINDOW_MS, 'fromMongo.cursorWindowMs'),
+    getItem,
+  };
   const opened = openTarget(input);
   let size: number;
   try {
@@ -228,12 +263,16 @@ function shortRead(view: MongoView, lastId: unknown, expected: number, got: numb
   );
 }
 
-/** Reads `_id`-ordered keyset pages, one query per pull, with at most one page read ahead. */
+/**
+ * Reads `_id`-ordered keyset pages, one per pull, with at most one page read ahead: from a cursor
+ * window, or (`cursorWindowMs: 0`) with one drained query each.
+ */
 class KeysetPuller<T> implements Puller<T> {
   readonly #view: MongoView;
   readonly #settings: Settings<T>;
   readonly #signal: AbortSignal;
   readonly #release: () => Promise<void>;
+  readonly #window: CursorWindow | undefined;
   #bound: KeysetBound | undefined;
   #position: number;
   #remaining: number;
@@ -256,6 +295,10 @@ class KeysetPuller<T> implements Puller<T> {
     this.#remaining = count;
     this.#signal = signal;
     this.#release = release;
+    if (settings.cursorWindowMs > 0) {
+      const batchSize = Math.min(settings.spec.batchSize ?? settings.pageSize, settings.pageSize);
+      this.#window = new CursorWindow(view, settings.cursorWindowMs, batchSize);
+    }
   }
 
   async pull(): Promise<Chunk<T>> {
@@ -269,6 +312,8 @@ class KeysetPuller<T> implements Puller<T> {
     this.#checkUnique(page);
     this.#remaining -= page.length;
     this.#bound = { id: page[page.length - 1]!._id, inclusive: false };
+    // The range is read: give the server its cursor back now, not when the last page is consumed.
+    if (this.#remaining === 0) await this.#window?.close();
     if (this.#remaining > 0 && this.#settings.readAhead) this.#ahead = this.#fetch();
     const first = this.#position;
     this.#position += page.length;
@@ -277,7 +322,10 @@ class KeysetPuller<T> implements Puller<T> {
 
   #fetch(): { limit: number; page: Promise<Document[]> } {
     const limit = Math.min(this.#settings.pageSize, this.#remaining);
-    const page = this.#view.page(this.#bound, limit, this.#signal);
+    const page =
+      this.#window === undefined
+        ? this.#view.page(this.#bound, limit, this.#signal)
+        : this.#window.read(this.#bound, limit, this.#remaining, this.#signal);
     // Awaited by the next pull; until then a failure must not count as unhandled.
     page.catch(() => undefined);
     return { limit, page };
@@ -305,8 +353,13 @@ class KeysetPuller<T> implements Puller<T> {
   async close(): Promise<void> {
     const ahead = this.#ahead;
     this.#ahead = undefined;
+    // The read in flight finishes first (it may be mid-getMore); then its cursor can be killed.
     if (ahead !== undefined) await ahead.page.catch(() => undefined);
-    await this.#release();
+    try {
+      await this.#window?.close();
+    } finally {
+      await this.#release();
+    }
   }
 }
 

@@ -1,6 +1,7 @@
 /**
  * The queries behind a MongoDB dataset: count, keyset pages, boundary ids, id lists and id blocks,
- * each one short-lived (drained by `toArray` in one call), retried from where it started.
+ * each one short-lived (drained by `toArray` in one call), retried from where it started; and the
+ * keyset cursor a `CursorWindow` keeps open across pulls.
  *
  * The subscription's abort signal is NOT passed to the driver: aborting an operation mid-read
  * closes its socket and clears the client's connection pool, failing every other operation in
@@ -15,6 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   BSON,
   MongoError,
+  type AbstractCursor,
   MongoNetworkError,
   MongoServerError,
   MongoServerSelectionError,
@@ -130,7 +132,7 @@ export class MongoView {
 
   /** Exact number of documents the view yields. */
   async count(signal?: AbortSignal): Promise<number> {
-    return this.#run(undefined, signal, async () => {
+    return this.retrying(undefined, signal, async () => {
       const { filter, pipeline } = this.#spec;
       if (pipeline === undefined) return this.#collection.countDocuments(filter);
       const [row] = await this.#collection
@@ -142,12 +144,14 @@ export class MongoView {
 
   /** Up to `limit` documents in `_id` order from `bound` (from the start when undefined). */
   async page(bound: KeysetBound | undefined, limit: number, signal?: AbortSignal): Promise<Document[]> {
-    return this.#run(bound?.id, signal, () => this.#keysetQuery(bound, limit, this.#projection));
+    // The whole page in one batch unless told otherwise: the server cursor then ends with the reply.
+    const batchSize = this.#spec.batchSize ?? limit;
+    return this.retrying(bound?.id, signal, () => this.keysetCursor(bound, limit, batchSize).toArray());
   }
 
   /** The `_id` at `position` of the `_id` order, or undefined past the end. */
   async idAt(position: number, signal?: AbortSignal): Promise<unknown> {
-    return this.#run(undefined, signal, async () => {
+    return this.retrying(undefined, signal, async () => {
       const { filter, pipeline, idDirection } = this.#spec;
       const rows =
         pipeline === undefined
@@ -165,7 +169,7 @@ export class MongoView {
 
   /** Every `_id` of the view in its sort order (id-list mode), read in one drained query. */
   async ids(signal?: AbortSignal): Promise<unknown[]> {
-    return this.#run(undefined, signal, async () => {
+    return this.retrying(undefined, signal, async () => {
       const { filter, pipeline, sort, idDirection } = this.#spec;
       const order = { ...sort, _id: idDirection };
       const rows =
@@ -180,7 +184,7 @@ export class MongoView {
 
   /** The documents with these `_id`s, in the order of `ids` (one `$in` query). */
   async block(ids: readonly unknown[], signal?: AbortSignal): Promise<Document[]> {
-    const rows = await this.#run(ids[0], signal, async () => {
+    const rows = await this.retrying(ids[0], signal, async () => {
       const { filter, pipeline, batchSize } = this.#spec;
       const match = { _id: { $in: [...ids] } };
       const projection = this.#projection;
@@ -204,32 +208,32 @@ export class MongoView {
     });
   }
 
-  #keysetQuery(
-    bound: KeysetBound | undefined,
-    limit: number,
-    projection: Document | undefined,
-  ): Promise<Document[]> {
-    const { filter, pipeline, idDirection, batchSize } = this.#spec;
+  /**
+   * A cursor (not yet sent: the driver sends the command on the first read) over at most `limit`
+   * documents of the view after `bound`, in `_id` order, in server batches of `batchSize`.
+   */
+  keysetCursor(bound: KeysetBound | undefined, limit: number, batchSize: number): AbstractCursor<Document> {
+    const { filter, pipeline, idDirection } = this.#spec;
+    const projection = this.#projection;
     const operator = idDirection === 1 ? (bound?.inclusive ? '$gte' : '$gt') : bound?.inclusive ? '$lte' : '$lt';
     const after = bound === undefined ? undefined : { _id: { [operator]: bound.id } };
-    // The whole page in one batch unless told otherwise: the server cursor then ends with the reply.
-    const batch = batchSize ?? limit;
     if (pipeline === undefined) {
       const query = after === undefined ? filter : and(filter, after);
-      return this.#collection.find(query, { projection, sort: { _id: idDirection }, limit, batchSize: batch }).toArray();
+      return this.#collection.find(query, { projection, sort: { _id: idDirection }, limit, batchSize });
     }
     const stages: Document[] = [...pipeline];
     if (after !== undefined) stages.push({ $match: after });
     stages.push({ $sort: { _id: idDirection } }, { $limit: limit });
     if (projection !== undefined) stages.push({ $project: projection });
-    return this.#collection.aggregate(stages, { batchSize: batch }).toArray();
+    return this.#collection.aggregate(stages, { batchSize });
   }
 
   /**
    * Run one read, again from the same start on a lost connection or cursor (bounded, with
    * doubling delays); a rejected query becomes a MongoQueryError, exhausted retries a MongoReadError.
+   * `read` must start over from scratch on each call (the same query, or a reopened cursor).
    */
-  async #run<R>(lastId: unknown, signal: AbortSignal | undefined, read: () => Promise<R>): Promise<R> {
+  async retrying<R>(lastId: unknown, signal: AbortSignal | undefined, read: () => Promise<R>): Promise<R> {
     const { retries, retryDelayMs } = this.#spec;
     for (let attempt = 1; ; attempt++) {
       try {

@@ -4,7 +4,14 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { BSON, MongoClient, type Db, type Document } from 'mongodb';
+import {
+  BSON,
+  MongoClient,
+  type CommandStartedEvent,
+  type CommandSucceededEvent,
+  type Db,
+  type Document,
+} from 'mongodb';
 
 const uri = process.env.RXFEED_MONGODB_URI;
 
@@ -95,6 +102,106 @@ export async function insertGenerated(db: Db, collection: string, count: number)
     }
     await target.insertMany(documents, { ordered: false });
   }
+}
+
+/** The two read paths of `fromMongo` over an `_id` order: the cursor specs run under both. */
+export const readModes = [
+  { name: 'cursor windows (default)', windowed: true, options: {} },
+  { name: 'keyset pages (cursorWindowMs: 0)', windowed: false, options: { cursorWindowMs: 0 } },
+] as const;
+
+/** A cursor-creating command seen by {@link CursorLog}. */
+export interface CursorOpen {
+  readonly commandName: 'find' | 'aggregate';
+  readonly command: Document;
+  /** The id of the server cursor its reply named; 0n when the first batch held everything. */
+  cursorId: bigint;
+}
+
+const toBigInt = (id: unknown): bigint => BigInt(String(id));
+
+/**
+ * What a client did with server cursors, from the driver's command monitoring (the client needs
+ * `monitorCommands: true`): each `find`/`aggregate`, `getMore` and `killCursors`, and which
+ * cursors ended exhausted (a reply with cursor id 0) or killed.
+ */
+export class CursorLog {
+  /** Names of the cursor commands, in the order they started. */
+  readonly commands: string[] = [];
+  readonly opens: CursorOpen[] = [];
+  readonly exhausted = new Set<bigint>();
+  readonly killed = new Set<bigint>();
+  readonly #client: MongoClient;
+  readonly #pending = new Map<number, { open?: CursorOpen; getMore?: bigint; kill?: bigint[] }>();
+
+  constructor(client: MongoClient) {
+    this.#client = client;
+    client.on('commandStarted', this.#started);
+    client.on('commandSucceeded', this.#succeeded);
+  }
+
+  /** Stop listening. */
+  detach(): void {
+    this.#client.off('commandStarted', this.#started);
+    this.#client.off('commandSucceeded', this.#succeeded);
+  }
+
+  /** Count of started commands with this name. */
+  count(commandName: string): number {
+    return this.commands.filter((name) => name === commandName).length;
+  }
+
+  /** Cursor ids opened and neither exhausted nor killed, as far as the commands tell. */
+  stillOpen(): bigint[] {
+    return this.opens
+      .map((open) => open.cursorId)
+      .filter((id) => id !== 0n && !this.exhausted.has(id) && !this.killed.has(id));
+  }
+
+  readonly #started = (event: CommandStartedEvent): void => {
+    const { commandName, command } = event;
+    if (commandName === 'find' || commandName === 'aggregate') {
+      const open: CursorOpen = { commandName, command, cursorId: 0n };
+      this.opens.push(open);
+      this.#pending.set(event.requestId, { open });
+    } else if (commandName === 'getMore') {
+      this.#pending.set(event.requestId, { getMore: toBigInt(command.getMore) });
+    } else if (commandName === 'killCursors') {
+      this.#pending.set(event.requestId, { kill: (command.cursors as unknown[]).map(toBigInt) });
+    } else {
+      return;
+    }
+    this.commands.push(commandName);
+  };
+
+  readonly #succeeded = (event: CommandSucceededEvent): void => {
+    const pending = this.#pending.get(event.requestId);
+    if (pending === undefined) return;
+    this.#pending.delete(event.requestId);
+    const replyCursor = (event.reply as Document).cursor as Document | undefined;
+    const replyId = replyCursor === undefined ? undefined : toBigInt(replyCursor.id);
+    if (pending.open !== undefined && replyId !== undefined) pending.open.cursorId = replyId;
+    if (pending.getMore !== undefined && replyId === 0n) this.exhausted.add(pending.getMore);
+    // Killed, or already gone (cursorsNotFound): either way the server holds it no more.
+    for (const id of pending.kill ?? []) this.killed.add(id);
+  };
+}
+
+/** The `_id` bound a keyset `find` or `aggregate` started after, or undefined for none. */
+export function keysetBoundOf(open: CursorOpen): unknown {
+  const { command } = open;
+  const matches: Document[] =
+    open.commandName === 'find'
+      ? [command.filter as Document]
+      : (command.pipeline as Document[]).filter((stage) => stage.$match !== undefined).map((stage) => stage.$match as Document);
+  for (const match of matches.reverse()) {
+    const parts = match.$and !== undefined ? (match.$and as Document[]) : [match];
+    for (const part of parts) {
+      const id = part._id as Document | undefined;
+      if (id !== undefined && (id.$gt !== undefined || id.$gte !== undefined)) return id.$gt ?? id.$gte;
+    }
+  }
+  return undefined;
 }
 
 /** A client for the spec's own setup and checks (not the one rxfeed shares). */

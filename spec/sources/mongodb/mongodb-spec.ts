@@ -21,6 +21,8 @@ describe('rxfeed/mongodb without a server', () => {
     await assert.rejects(fromMongo(target, { pageSize: 0 }), InvalidArgumentError);
     await assert.rejects(fromMongo(target, { filter: {}, pipeline: [] }), /not both/);
     await assert.rejects(fromMongo(target, { sort: { x: 2 } }), /must be 1 or -1/);
+    await assert.rejects(fromMongo(target, { cursorWindowMs: -1 }), /cursorWindowMs/);
+    await assert.rejects(fromMongo(target, { cursorWindowMs: 0.5 }), InvalidArgumentError);
     await assert.rejects(loadFieldCache(target, []), /at least one field/);
     await assert.rejects(loadFieldCache(target, ['_id']), /not a cacheable field/);
     assert.throws(() => tapWrite(target, { update: () => undefined, batchSize: 0 }), InvalidArgumentError);
