@@ -1,7 +1,10 @@
 // Documents per second through fromMongo + shard + batch, against the raw driver cursor iterating
-// the same documents (same order, same projection) in the same run.
+// the same documents (same order, same projection, same server batch size) in the same run.
 // Needs RXFEED_MONGODB_URI (scripts/start-congodb.sh writes it to .tmp/congodb.env).
-// Usage: node dist/bench/mongodb.js [documents=100000] [pageSize=20000]
+// Usage: node dist/bench/mongodb.js [documents=100000] [pageSize=library default]
+// Without a pageSize, fromMongo runs with its defaults (what users get: pageSize 1000, cursor
+// windows), and the raw cursor gets the same batch size. One extra round of fromMongo with
+// cursorWindowMs: 0 (a keyset query per page, the pre-window read path) is shown for reference.
 import { BSON, MongoClient, type Document } from 'mongodb';
 import { bufferCount } from 'rxjs';
 import { shard } from '../operators/shard.js';
@@ -13,8 +16,11 @@ if (uri === undefined || uri === '') {
   console.error('RXFEED_MONGODB_URI is not set: run scripts/start-congodb.sh and source .tmp/congodb.env');
   process.exit(2);
 }
+/** `FromMongoOptions.pageSize`'s default: the raw cursor's batch size when none is given. */
+const LIBRARY_DEFAULT_PAGE_SIZE = 1000;
 const count = Number(process.argv[2] ?? 100_000);
-const pageSize = Number(process.argv[3] ?? 20_000);
+const pageSizeArgument = process.argv[3] === undefined ? undefined : Number(process.argv[3]);
+const pageSize = pageSizeArgument ?? LIBRARY_DEFAULT_PAGE_SIZE;
 const rounds = 3;
 const dbName = 'rxfeed_bench';
 const collectionName = 'samples';
@@ -55,11 +61,14 @@ async function rawDriver(): Promise<number> {
 // Opening the dataset (listCollections + the exact count) happens once per dataset, not per epoch:
 // timed apart. Each round below is one epoch.
 const opening = performance.now();
-const dataset = await fromMongo({ uri, db: dbName, collection: collectionName }, { pageSize });
+const target = { uri, db: dbName, collection: collectionName };
+// pageSize left out unless given, so the figure follows the library's default.
+const dataset = await fromMongo(target, pageSizeArgument === undefined ? {} : { pageSize });
 const openSeconds = (performance.now() - opening) / 1000;
+const keysetDataset = await fromMongo(target, { pageSize, cursorWindowMs: 0 });
 
-async function throughRxfeed(): Promise<number> {
-  const pipeline = dataset.pipe(shard({ rank: 0, worldSize: 1, workerIndex: 0, numWorkers: 1 }), bufferCount(256));
+async function throughRxfeed(source = dataset): Promise<number> {
+  const pipeline = source.pipe(shard({ rank: 0, worldSize: 1, workerIndex: 0, numWorkers: 1 }), bufferCount(256));
   let n = 0;
   let checksum = 0;
   for await (const batch of toLoader(pipeline, { prefetch: 4 })) {
@@ -84,8 +93,9 @@ const raw: number[] = [];
 const ours: number[] = [];
 for (let round = 0; round < rounds; round++) {
   raw.push(await time(`raw driver cursor, round ${round + 1}`, rawDriver));
-  ours.push(await time(`fromMongo + shard + batch, round ${round + 1}`, throughRxfeed));
+  ours.push(await time(`fromMongo + shard + batch, round ${round + 1}`, () => throughRxfeed()));
 }
+const keysetSeconds = await time('same, cursorWindowMs: 0 (reference)', () => throughRxfeed(keysetDataset));
 await client.close();
 await mongoClientsClosed();
 
@@ -103,3 +113,4 @@ console.log(
 );
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 console.log(`median: ratio ${(median(raw) / median(ours)).toFixed(2)}x`);
+console.log(`keyset pages (cursorWindowMs: 0), one round: ${(bestRaw / keysetSeconds).toFixed(2)}x the best raw round`);
