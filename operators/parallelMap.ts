@@ -4,6 +4,7 @@ import { disposeAll } from '../src/dispose.js';
 import { InvalidArgumentError, TaskError } from '../src/errors.js';
 import { inProcessExecutor, type Executor, type Task } from '../src/executor.js';
 import { infoOf, withInfo } from '../src/info.js';
+import { isPromiseLike } from '../src/isPromiseLike.js';
 
 /** Options of {@link parallelMap}. */
 export interface ParallelMapOptions {
@@ -189,8 +190,4 @@ export function parallelMap<T, R>(task: Task<T, R>, options: ParallelMapOptions 
     });
     return withInfo(mapped, { size: infoOf(source).size });
   };
-}
-
-function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
-  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
 }

@@ -3,6 +3,7 @@ import type { HostTensor } from '../src/collate.js';
 import { currentContext, subscribeWithin } from '../src/context.js';
 import { InvalidArgumentError, RxfeedError } from '../src/errors.js';
 import { infoOf, withInfo } from '../src/info.js';
+import { isPromiseLike } from '../src/isPromiseLike.js';
 
 /**
  * Turns host tensors into device tensors: the seam between rxfeed and a tensor library.
@@ -359,9 +360,6 @@ function convertBatch<Tensor>(
   return conversion;
 }
 
-function isPromiseLike<T>(value: unknown): value is PromiseLike<T> {
-  return typeof (value as PromiseLike<T> | null)?.then === 'function';
-}
 
 /**
  * Give the emitted batch a non-enumerable `Symbol.dispose` releasing every tensor it holds, so

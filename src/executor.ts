@@ -10,6 +10,7 @@
  */
 import type { ObservableInput } from 'rxjs';
 import { InvalidArgumentError } from './errors.js';
+import { isPromiseLike } from './isPromiseLike.js';
 
 /**
  * What a task learns about the item it maps. Per-sample randomness must come from
@@ -86,7 +87,7 @@ export const inProcessExecutor: Executor = {
 
 function isObservableInput<R>(value: unknown): value is ObservableInput<R> {
   return (
-    typeof (value as PromiseLike<R> | null)?.then === 'function' ||
+    isPromiseLike(value) ||
     typeof (value as { subscribe?: unknown } | null)?.subscribe === 'function'
   );
 }

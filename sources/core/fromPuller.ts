@@ -3,6 +3,7 @@ import { currentContext } from '../../src/context.js';
 import { disposeAll } from '../../src/dispose.js';
 import { withInfo, type DatasetInfo } from '../../src/info.js';
 import type { Chunk, Puller, PullerFactory } from './puller.js';
+import { isPromiseLike } from '../../src/isPromiseLike.js';
 
 /**
  * Turn a {@link Puller} into an Observable that pulls only as fast as the pipeline consumes.
@@ -222,8 +223,4 @@ export function fromPuller<T>(open: PullerFactory<T>, info: DatasetInfo<T> = {})
     };
   });
   return withInfo(source, info);
-}
-
-function isPromiseLike<V>(value: unknown): value is PromiseLike<V> {
-  return typeof (value as PromiseLike<V> | null)?.then === 'function';
 }

@@ -37,6 +37,7 @@ import {
   type ParsedSequenceExample,
   type SequenceFeatureSpec,
 } from './featureSpec.js';
+import { isPromiseLike } from '../../src/isPromiseLike.js';
 
 /**
  * How a file is compressed. `auto` (default) picks `gzip` for names ending in `.gz`, `zlib` for
@@ -415,9 +416,6 @@ class SegmentCursor {
   }
 }
 
-function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
-  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
-}
 
 function locate(error: unknown, location: RecordLocation): unknown {
   if (error instanceof FeatureError && error.location === undefined) return error.at(location);
