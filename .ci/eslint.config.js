@@ -2,6 +2,12 @@
 // `lint` script points at it.
 import tseslint from 'typescript-eslint';
 
+const internalRxjs = { group: ['rxjs/internal/*'], message: 'rxjs/internal has no semver promise' };
+const drivers = {
+  group: ['mongodb', 'undici', 'tar-stream', 'piscina', '@tensorflow/*', 'sharp', '@node-rs/*'],
+  message: 'drivers are reached only through their own subpath export (sources/<kind>, src/adapters)',
+};
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', '.tmp/**', 'docs/**'] },
   ...tseslint.configs.recommended,
@@ -10,7 +16,7 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports', disallowTypeAnnotations: false }],
-      'no-restricted-imports': ['error', { patterns: [{ group: ['rxjs/internal/*'], message: 'rxjs/internal has no semver promise' }] }],
+      'no-restricted-imports': ['error', { patterns: [internalRxjs] }],
     },
   },
   {
@@ -21,13 +27,7 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          patterns: [
-            { group: ['rxjs/internal/*'], message: 'rxjs/internal has no semver promise' },
-            {
-              group: ['mongodb', 'undici', 'tar-stream', 'piscina', '@tensorflow/*', 'sharp', '@node-rs/*'],
-              message: 'drivers are reached only through their own subpath export (sources/<kind>, src/adapters)',
-            },
-          ],
+          patterns: [internalRxjs, drivers],
         },
       ],
     },
@@ -39,12 +39,9 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['rxjs/internal/*'], message: 'rxjs/internal has no semver promise' },
+            internalRxjs,
             { group: ['../sources/*', '../../sources/*'], message: 'operators import src/, never sources/' },
-            {
-              group: ['mongodb', 'undici', 'tar-stream', 'piscina', '@tensorflow/*', 'sharp', '@node-rs/*'],
-              message: 'drivers are reached only through their own subpath export',
-            },
+            drivers,
           ],
         },
       ],
