@@ -9,7 +9,8 @@ import type { Puller, PullContext } from '../core/puller.js';
 import { expandBraces } from '../objectstore/expandBraces.js';
 import type { HttpStoreOptions } from '../objectstore/httpStore.js';
 import type { ObjectStore } from '../objectstore/store.js';
-import { ShardReader, type MissingFieldPolicy, type WebDatasetSample } from './shardReader.js';
+import { RESERVED_FIELDS, ShardReader, type MissingFieldPolicy, type WebDatasetSample } from './shardReader.js';
+import { DEFAULT_MAX_MEMBER_SIZE, MAX_MEMBER_SIZE_LIMIT } from './tarReader.js';
 
 /**
  * Where the shards of a WebDataset are.
@@ -71,6 +72,14 @@ export interface WebDatasetOptions<E extends string = string> {
    */
   readonly chunkSize?: number;
   /**
+   * Largest member read, in bytes (default 1 GiB, at most 4 GiB). A tar header's size is
+   * untrusted: a member declaring more fails with a {@link MemberTooLargeError} (naming shard,
+   * offset and member) before any of its data is buffered. Below the limit, a member's buffer
+   * grows with the bytes that actually arrive, never ahead of them. Members that are skipped
+   * (directories, links, names without an extension) are not buffered and not limited.
+   */
+  readonly maxMemberSize?: number;
+  /**
    * Options of the HTTP store that reads `http(s)://` shards (headers, dispatcher, retry policy,
    * timeouts); see `httpStore` in `rxfeed/objectstore`.
    */
@@ -105,7 +114,9 @@ const DEFAULT_CHUNK = 256 * 1024;
  *
  * Errors name the shard: {@link TruncatedShardError} (with the byte offset where it ended),
  * {@link CorruptShardError}, {@link UnsafeMemberError} (absolute or `..` member names: the shard
- * is rejected), {@link SampleFieldError} (a missing expected extension under `missing: 'error'`,
+ * is rejected), {@link MemberTooLargeError} (a member over `maxMemberSize`),
+ * {@link ReservedFieldError} (a member `x.__key__` or `x.__url__`), {@link SampleFieldError}
+ * (a missing expected extension under `missing: 'error'`,
  * or an extension repeated within one sample).
  *
  * The Observable carries `files` (the shard names) and `selectFiles`, so
@@ -188,6 +199,7 @@ interface ReadingOptions {
   readonly missing: MissingFieldPolicy;
   readonly seed: number | undefined;
   readonly chunkSize: number;
+  readonly maxMemberSize: number;
   /** Opens `http(s)://` shards; one HTTP store per `fromWebDataset` call, made on first use. */
   readonly openUrl: (url: string) => Promise<ByteSource>;
 }
@@ -205,7 +217,18 @@ function checkOptions(options: WebDatasetOptions<string>): ReadingOptions {
   if (options.shuffleShards !== undefined && !Number.isSafeInteger(seed)) {
     throw new InvalidArgumentError('fromWebDataset.shuffleShards.seed', `must be a safe integer, got ${String(seed)}`);
   }
+  const maxMemberSize = options.maxMemberSize ?? DEFAULT_MAX_MEMBER_SIZE;
+  if (!Number.isSafeInteger(maxMemberSize) || maxMemberSize < 0 || maxMemberSize > MAX_MEMBER_SIZE_LIMIT) {
+    throw new InvalidArgumentError(
+      'fromWebDataset.maxMemberSize',
+      `must be an integer from 0 to ${MAX_MEMBER_SIZE_LIMIT}, got ${maxMemberSize}`,
+    );
+  }
   const extensions = options.extensions?.map((extension) => extension.toLowerCase());
+  const reserved = extensions?.find((extension) => RESERVED_FIELDS.has(extension));
+  if (reserved !== undefined) {
+    throw new InvalidArgumentError('fromWebDataset.extensions', `'${reserved}' is a reserved field of every sample, not an extension`);
+  }
   let store: Promise<ObjectStore> | undefined;
   const openUrl = async (url: string): Promise<ByteSource> => {
     // Loaded on first use, so reading local shards never loads undici.
@@ -215,7 +238,7 @@ function checkOptions(options: WebDatasetOptions<string>): ReadingOptions {
     // The store opens absolute URLs as they are, whatever its base.
     return (await store).open(url);
   };
-  return { extensions: extensions?.length === 0 ? undefined : extensions, missing, seed, chunkSize, openUrl };
+  return { extensions: extensions?.length === 0 ? undefined : extensions, missing, seed, chunkSize, maxMemberSize, openUrl };
 }
 
 function isStoreInput(
@@ -268,7 +291,7 @@ async function openShard(shard: ShardRef, options: ReadingOptions): Promise<Byte
 /** One subscription: the shards read one after another, one open reader at a time. */
 function openShards(shards: readonly ShardRef[], options: ReadingOptions, context: PullContext): Puller<WebDatasetSample> {
   const order = epochOrder(shards, options.seed, context.epoch);
-  const readerOptions = { extensions: options.extensions, missing: options.missing };
+  const readerOptions = { extensions: options.extensions, missing: options.missing, maxMemberSize: options.maxMemberSize };
   let position = 0;
   let reader: ShardReader | undefined;
   /** The close of a finished shard, in flight between two shards. */

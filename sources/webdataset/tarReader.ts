@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { CorruptShardError, TruncatedShardError } from './errors.js';
+import { CorruptShardError, MemberTooLargeError, TruncatedShardError } from './errors.js';
 
 /** What a member is, as far as a shard reader cares. */
 export type TarMemberType = 'file' | 'directory' | 'link' | 'symlink' | 'other';
@@ -23,6 +23,21 @@ export interface TarHeader {
 const BLOCK = 512;
 /** Largest GNU long name or pax header kept in memory: real ones are a few hundred bytes. */
 export const MAX_EXTENDED_HEADER = 1024 * 1024;
+/**
+ * Default of {@link TarParserOptions.maxMemberSize}: 1 GiB. WebDataset members are samples
+ * (images, audio clips, short videos, encoded tensors), typically kilobytes to tens of megabytes,
+ * and its shards are themselves recommended at a few hundred megabytes to a gigabyte; a member
+ * larger than that is a corrupt or hostile header far more often than real data.
+ */
+export const DEFAULT_MAX_MEMBER_SIZE = 2 ** 30;
+/** Largest {@link TarParserOptions.maxMemberSize}: 4 GiB, the largest typed array Node 20 allocates. */
+export const MAX_MEMBER_SIZE_LIMIT = 2 ** 32;
+/**
+ * First allocation for a member whose data spans chunks, unless the member is smaller: from there
+ * the buffer doubles as bytes arrive, capped at the declared size. Members up to this size (most
+ * of them) are allocated once at their size.
+ */
+const GROWTH_START = 64 * 1024;
 const EMPTY = new Uint8Array(0);
 const SPACE = 0x20;
 const utf8 = new TextDecoder();
@@ -46,6 +61,17 @@ const enum State {
   Data,
   /** Past the end-of-archive blocks (or a clean end of input): nothing more to give. */
   End,
+}
+
+/** Options of a {@link TarParser}. */
+export interface TarParserOptions {
+  /**
+   * Largest member, in bytes, whose data {@link TarParser.data} gives: a larger one fails with a
+   * {@link MemberTooLargeError} before any of its data is buffered. Skipping a member buffers
+   * nothing, so no limit applies to {@link TarParser.skip}. Default
+   * {@link DEFAULT_MAX_MEMBER_SIZE} (1 GiB), at most {@link MAX_MEMBER_SIZE_LIMIT} (4 GiB).
+   */
+  readonly maxMemberSize?: number;
 }
 
 /** An extended header (GNU `L`, pax `x`) whose data is being collected. */
@@ -77,11 +103,20 @@ interface Extended {
  *
  * Memory: the chunk it was given (held by reference, never copied, until the next one comes), one 512-byte block for a
  * header split across two chunks, a pending GNU long name or pax header (at most
- * {@link MAX_EXTENDED_HEADER}), and the data of the member being read, allocated once at its
- * size. Headers inside one chunk are decoded in place, with no copy.
+ * {@link MAX_EXTENDED_HEADER}), and the data of the member being read. Sizes come from untrusted
+ * headers, so they never drive an allocation ahead of the bytes: a member wholly inside the
+ * chunk is copied once into a buffer of its size; one that spans chunks starts in a buffer of at
+ * most 64 KiB that doubles as its bytes arrive, capped at its declared size, so it never holds
+ * more than twice the member's bytes received (or 64 KiB), and ends exactly its size. A member
+ * larger than {@link TarParserOptions.maxMemberSize} fails at once. Headers inside one chunk are
+ * decoded in place, with no copy.
+ *
+ * Every malformed input ends in a {@link CorruptShardError}, {@link TruncatedShardError} or
+ * {@link MemberTooLargeError} naming the shard and a byte offset.
  */
 export class TarParser {
   readonly #shard: string;
+  readonly #maxMemberSize: number;
   #chunk: Uint8Array = EMPTY;
   /** Read position in `#chunk`. */
   #position = 0;
@@ -105,12 +140,18 @@ export class TarParser {
   #member: TarHeader | undefined;
   /** Data bytes of `#member` not yet consumed. */
   #remaining = 0;
-  /** The member's bytes, when they span chunks. */
+  /** The member's bytes received so far, when they span chunks: grown as they arrive. */
   #target: Uint8Array | undefined;
+  /** Bytes of `#target` filled. */
+  #filled = 0;
 
-  /** @param shard - The shard's name, for errors. */
-  constructor(shard: string) {
+  /**
+   * @param shard - The shard's name, for errors.
+   * @param options - See {@link TarParserOptions}; checked by the caller (`fromWebDataset`).
+   */
+  constructor(shard: string, options: TarParserOptions = {}) {
     this.#shard = shard;
+    this.#maxMemberSize = options.maxMemberSize ?? DEFAULT_MAX_MEMBER_SIZE;
   }
 
   /** Bytes of the tar stream given so far. */
@@ -185,8 +226,10 @@ export class TarParser {
 
   /**
    * The data of the member whose header was just given, in a fresh `Uint8Array` of exactly its
-   * size (its own `ArrayBuffer`, copied once from the chunk or chunks); `undefined` when the next
+   * size (its own `ArrayBuffer`, copied from the chunk or chunks); `undefined` when the next
    * chunk is needed.
+   *
+   * @throws {@link MemberTooLargeError} when the member is larger than `maxMemberSize`.
    */
   data(): Uint8Array | undefined {
     if (this.#state !== State.Data) throw new Error('TarParser: no member data to read');
@@ -195,23 +238,38 @@ export class TarParser {
     const remaining = this.#remaining;
     let target = this.#target;
     if (target === undefined) {
-      const size = this.#member!.size;
-      target = new Uint8Array(size);
+      const member = this.#member!;
+      const size = member.size;
+      if (size > this.#maxMemberSize) {
+        throw new MemberTooLargeError(this.#shard, member.offset, member.name, size, this.#maxMemberSize);
+      }
       if (available >= remaining) {
         // The usual case, the whole member inside one chunk. (A fresh Uint8Array filled by `set`
         // rather than `ArrayBuffer.prototype.slice`: as fast for large members, several times
         // faster for small ones, and never a Buffer whatever the chunk is.)
+        target = new Uint8Array(size);
         target.set(chunk.subarray(this.#position, this.#position + remaining));
         this.#position += remaining;
         this.#finishData(remaining);
         return target;
       }
+      target = new Uint8Array(Math.min(size, Math.max(GROWTH_START, available)));
       this.#target = target;
+      this.#filled = 0;
     }
     const take = Math.min(available, remaining);
-    target.set(chunk.subarray(this.#position, this.#position + take), target.byteLength - remaining);
+    const filled = this.#filled;
+    if (filled + take > target.byteLength) {
+      // Double, capped at the declared size: the last growth lands exactly on it.
+      const grown = new Uint8Array(Math.min(this.#member!.size, Math.max(2 * target.byteLength, filled + take)));
+      grown.set(target.subarray(0, filled));
+      target = grown;
+      this.#target = grown;
+    }
+    target.set(chunk.subarray(this.#position, this.#position + take), filled);
     this.#position += take;
     this.#remaining -= take;
+    this.#filled = filled + take;
     if (this.#remaining > 0) return undefined;
     this.#target = undefined;
     this.#finishData(0);
