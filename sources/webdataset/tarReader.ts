@@ -79,7 +79,10 @@ interface Extended {
   readonly type: number;
   /** Offset of its header block in the tar stream, named if a record is malformed. */
   readonly offset: number;
-  readonly bytes: Uint8Array;
+  /** Its declared size. */
+  readonly size: number;
+  /** Its bytes received so far, when they span chunks: grown as they arrive, like member data. */
+  bytes: Uint8Array;
   filled: number;
   /** Padding after its data. */
   readonly padding: number;
@@ -105,9 +108,10 @@ interface Extended {
  * header split across two chunks, a pending GNU long name or pax header (at most
  * {@link MAX_EXTENDED_HEADER}), and the data of the member being read. Sizes come from untrusted
  * headers, so they never drive an allocation ahead of the bytes: a member wholly inside the
- * chunk is copied once into a buffer of its size; one that spans chunks starts in a buffer of at
- * most 64 KiB that doubles as its bytes arrive, capped at its declared size, so it never holds
- * more than twice the member's bytes received (or 64 KiB), and ends exactly its size. A member
+ * chunk is copied once into a buffer of its size (an extended header is read in place); one that
+ * spans chunks starts in a buffer of at most 64 KiB that doubles as its bytes arrive, capped at
+ * its declared size, so it never holds more than twice the bytes received (or 64 KiB), and a
+ * member's buffer ends exactly its size. A member
  * larger than {@link TarParserOptions.maxMemberSize} fails at once. Headers inside one chunk are
  * decoded in place, with no copy.
  *
@@ -253,19 +257,13 @@ export class TarParser {
         this.#finishData(remaining);
         return target;
       }
-      target = new Uint8Array(Math.min(size, Math.max(GROWTH_START, available)));
-      this.#target = target;
+      target = EMPTY;
       this.#filled = 0;
     }
     const take = Math.min(available, remaining);
     const filled = this.#filled;
-    if (filled + take > target.byteLength) {
-      // Double, capped at the declared size: the last growth lands exactly on it.
-      const grown = new Uint8Array(Math.min(this.#member!.size, Math.max(2 * target.byteLength, filled + take)));
-      grown.set(target.subarray(0, filled));
-      target = grown;
-      this.#target = grown;
-    }
+    target = grow(target, filled, filled + take, this.#member!.size);
+    this.#target = target;
     target.set(chunk.subarray(this.#position, this.#position + take), filled);
     this.#position += take;
     this.#remaining -= take;
@@ -334,7 +332,7 @@ export class TarParser {
         if (size > MAX_EXTENDED_HEADER) {
           throw this.#corrupt(offset, `extended header of ${size} bytes (at most ${MAX_EXTENDED_HEADER} are read)`);
         }
-        this.#extended = { type: typeflag, offset, bytes: new Uint8Array(size), filled: 0, padding: padding(size) };
+        this.#extended = { type: typeflag, offset, size, bytes: EMPTY, filled: 0, padding: padding(size) };
         return undefined;
       case 0x4b: // 'K': GNU long link name: links are never followed, so it is not needed
       case 0x67: // 'g': pax global header: no record of it applies to reading samples
@@ -381,17 +379,27 @@ export class TarParser {
   /** Collect an extended header's data, then apply it to the next member. */
   #collectExtended(extended: Extended): boolean {
     const chunk = this.#chunk;
-    const take = Math.min(chunk.byteLength - this.#position, extended.bytes.byteLength - extended.filled);
-    extended.bytes.set(chunk.subarray(this.#position, this.#position + take), extended.filled);
-    this.#position += take;
-    extended.filled += take;
-    if (extended.filled < extended.bytes.byteLength) return false;
+    const position = this.#position;
+    const take = Math.min(chunk.byteLength - position, extended.size - extended.filled);
+    let data: Uint8Array;
+    if (extended.filled === 0 && take === extended.size) {
+      // All inside this chunk (the usual case): read in place.
+      data = chunk.subarray(position, position + take);
+      this.#position = position + take;
+    } else {
+      extended.bytes = grow(extended.bytes, extended.filled, extended.filled + take, extended.size);
+      extended.bytes.set(chunk.subarray(position, position + take), extended.filled);
+      this.#position = position + take;
+      extended.filled += take;
+      if (extended.filled < extended.size) return false;
+      data = extended.bytes;
+    }
     this.#extended = undefined;
     this.#padding = extended.padding;
     if (extended.type === 0x4c) {
-      this.#longName = decodeString(extended.bytes, 0, extended.bytes.byteLength);
+      this.#longName = decodeString(data, 0, data.byteLength);
     } else {
-      this.#applyPax(extended.bytes, extended.offset);
+      this.#applyPax(data, extended.offset);
     }
     return this.#padding === 0 || this.#skipPadding();
   }
@@ -442,6 +450,19 @@ export class TarParser {
   #corrupt(offset: number, reason: string): CorruptShardError {
     return new CorruptShardError(this.#shard, offset, reason);
   }
+}
+
+/**
+ * `buffer` (its first `filled` bytes kept) with room for `needed` bytes of an item declaring
+ * `size`: itself when there is room; else a buffer of at least {@link GROWTH_START}, doubled,
+ * and never more than `size`, so the last growth lands exactly on it. Memory follows the bytes
+ * received (at most twice them, or 64 KiB), never the size a header claims.
+ */
+function grow(buffer: Uint8Array, filled: number, needed: number, size: number): Uint8Array {
+  if (needed <= buffer.byteLength) return buffer;
+  const grown = new Uint8Array(Math.min(size, Math.max(GROWTH_START, 2 * buffer.byteLength, needed)));
+  grown.set(buffer.subarray(0, filled));
+  return grown;
 }
 
 /** Bytes of padding after `size` bytes of data, up to the next block. */
