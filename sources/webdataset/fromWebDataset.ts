@@ -146,6 +146,9 @@ export function fromWebDataset<const E extends string = never>(
   input: WebDatasetInput,
   options: WebDatasetOptions<E> = {},
 ): Observable<WebDatasetSample<E>> {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidArgumentError('fromWebDataset.options', 'expected an options object');
+  }
   // The reader checks the expected fields at run time; here they only become types.
   return openDataset(input, checkOptions(options)) as Observable<WebDatasetSample<E>>;
 }
@@ -154,7 +157,19 @@ function openDataset(input: WebDatasetInput, reading: ReadingOptions): Observabl
   if (typeof input === 'string') return fromShards(expandBraces(input), reading);
   if (isStoreInput(input)) {
     const { store } = input;
-    if ('keys' in input) return fromShards(input.keys.map((key) => store.open(key)), reading);
+    if (typeof store?.open !== 'function' || typeof store.list !== 'function') {
+      throw new InvalidArgumentError('fromWebDataset.input.store', 'expected an ObjectStore');
+    }
+    if ('keys' in input) {
+      const keys: unknown = input.keys;
+      if (!Array.isArray(keys) || !keys.every((key) => typeof key === 'string')) {
+        throw new InvalidArgumentError('fromWebDataset.input.keys', 'expected a list of object keys (strings)');
+      }
+      return fromShards(input.keys.map((key) => store.open(key)), reading);
+    }
+    if (typeof input.prefix !== 'string') {
+      throw new InvalidArgumentError('fromWebDataset.input.prefix', `expected a string, got ${typeof input.prefix}`);
+    }
     return fromPuller<WebDatasetSample>(async (context) => {
       const keys = await listShards(store, input.prefix, context.signal);
       return openShards(keys.map((key) => store.open(key)), reading, context);
@@ -223,6 +238,10 @@ function checkOptions(options: WebDatasetOptions<string>): ReadingOptions {
       'fromWebDataset.maxMemberSize',
       `must be an integer from 0 to ${MAX_MEMBER_SIZE_LIMIT}, got ${maxMemberSize}`,
     );
+  }
+  const given: unknown = options.extensions;
+  if (given !== undefined && (!Array.isArray(given) || !given.every((extension) => typeof extension === 'string'))) {
+    throw new InvalidArgumentError('fromWebDataset.extensions', 'expected a list of extensions (strings)');
   }
   const extensions = options.extensions?.map((extension) => extension.toLowerCase());
   const reserved = extensions?.find((extension) => RESERVED_FIELDS.has(extension));
