@@ -341,7 +341,9 @@ export class ShardReader {
     if (code === 'Z_BUF_ERROR') {
       return new TruncatedShardError(this.#source.name, this.#compressedBytes, true, this.#tar.member, { cause: error });
     }
-    if (code === 'Z_DATA_ERROR') {
+    // Z_DATA_ERROR for corrupt data; any other zlib code (Z_NEED_DICT, Z_STREAM_ERROR) is a
+    // stream the inflater cannot read either.
+    if (typeof code === 'string' && code.startsWith('Z_')) {
       const message = error instanceof Error ? error.message : String(error);
       return new CorruptShardError(this.#source.name, this.#compressedBytes, `gzip: ${message}`, { cause: error });
     }
