@@ -105,7 +105,8 @@ const DEFAULT_CHUNK = 256 * 1024;
  *
  * Backpressure and memory: a shard is read only while the pipeline pulls, one stream chunk at a
  * time. A reader holds that chunk (`chunkSize` for files), the sample it is assembling (each
- * field copied once, straight from the chunk into a buffer of its size), a 512-byte block for a
+ * field in a buffer of its size, at most `maxMemberSize`; a field spanning chunks grows with the
+ * bytes that arrive, never ahead of them, since tar headers are untrusted), a 512-byte block for a
  * header split across chunks and a pending long-name or pax header (at most 1 MiB); for a gzip
  * shard add one compressed chunk read ahead and the inflater's buffers (at most 16 KiB of
  * compressed input queued, 16 KiB plus one 64 KiB chunk of inflated output). One shard is open

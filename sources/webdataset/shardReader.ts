@@ -113,8 +113,9 @@ class ReaderClosed extends Error {}
  * pipeline pulls again.
  *
  * Memory bound: one stream chunk of the ByteSource (256 KiB for local files), held by reference
- * until parsed; the sample being assembled (each member copied once, straight from the chunk or
- * chunks into a buffer of its size); a 512-byte block for a header split across chunks, and a
+ * until parsed; the sample being assembled (each member in a buffer of its size, at most
+ * `maxMemberSize`, which grows with the bytes that arrive when the member spans chunks, see
+ * {@link TarParser}); a 512-byte block for a header split across chunks, and a
  * pending GNU long name or pax header (at most 1 MiB, see {@link TarParser}). For a gzip shard add
  * one compressed chunk held ahead by `Readable.from`, up to 16 KiB queued at the inflater's input
  * (its default high-water mark) and up to 16 KiB plus one {@link INFLATE_CHUNK} at its output.

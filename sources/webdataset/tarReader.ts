@@ -1,6 +1,6 @@
 /**
  * A pull-driven tar parser for WebDataset shards: headers decoded in place from the stream's
- * chunks, member data copied once into buffers of their own.
+ * chunks, member data in buffers of their own that grow with the bytes that arrive.
  *
  * @module
  */
@@ -111,9 +111,9 @@ interface Extended {
  * chunk is copied once into a buffer of its size (an extended header is read in place); one that
  * spans chunks starts in a buffer of at most 64 KiB that doubles as its bytes arrive, capped at
  * its declared size, so it never holds more than twice the bytes received (or 64 KiB), and a
- * member's buffer ends exactly its size. A member
- * larger than {@link TarParserOptions.maxMemberSize} fails at once. Headers inside one chunk are
- * decoded in place, with no copy.
+ * member's buffer ends exactly its size. A member larger than
+ * {@link TarParserOptions.maxMemberSize} fails at once. Headers inside one chunk are decoded in
+ * place, with no copy.
  *
  * Every malformed input ends in a {@link CorruptShardError}, {@link TruncatedShardError} or
  * {@link MemberTooLargeError} naming the shard and a byte offset.

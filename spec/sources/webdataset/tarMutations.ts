@@ -162,9 +162,10 @@ export function mutate(input: Uint8Array, next: () => number): Uint8Array {
       edits[int(edits.length)]!();
       fixChecksum(bytes, offset);
       // and sometimes a pax record body mutation after it
-      if (next() < 0.3 && offset + 512 < bytes.byteLength) {
+      const where = offset + 512 + int(64);
+      if (next() < 0.3 && where < bytes.byteLength) {
         const text = ['3000000000', '-1', 'NaN', '1e9', '99999999999999999999', '', ' ', '\n', '0 =', '5 size\n'][int(10)]!;
-        bytes.set(new TextEncoder().encode(text).subarray(0, bytes.byteLength - offset - 512), offset + 512 + int(64));
+        bytes.set(new TextEncoder().encode(text).subarray(0, bytes.byteLength - where), where);
       }
       return bytes;
     }
