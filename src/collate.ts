@@ -609,8 +609,9 @@ function markSkipped(
   const kind = kindOf(present[0]);
   if (kind === 'object') {
     for (const key of unionOfKeys(present)) {
+      const inherited = isInherited(key);
       markSkipped(
-        present.map((value) => (value as Record<string, unknown>)[key]),
+        present.map((value) => fieldOf(value as Record<string, unknown>, key, inherited)),
         presentAt,
         childPath(path, key),
         policy,
@@ -755,13 +756,32 @@ function collateObject(
   const out: Record<string, unknown> = {};
   const column = new Array<unknown>(values.length);
   for (const key of unionOfKeys(values)) {
+    const inherited = isInherited(key);
     for (let i = 0; i < values.length; i++) {
       const value = values[i] as Record<string, unknown> | null | undefined;
-      column[i] = value === undefined || value === null ? undefined : value[key];
+      column[i] = value === undefined || value === null ? undefined : fieldOf(value, key, inherited);
     }
-    out[key] = collateNode(column, childPath(path, key), policy, settings);
+    // Defined, not assigned: `out.__proto__ = ...` would set the prototype, not a field.
+    Object.defineProperty(out, key, {
+      value: collateNode(column, childPath(path, key), policy, settings),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   return out;
+}
+
+/** Whether a plain object lacking `key` would still answer it from `Object.prototype` (`toString`, `__proto__`). */
+const isInherited = (key: string): boolean => key in Object.prototype;
+
+/**
+ * The sample's own field `key`, `undefined` when it has none. Keys are data: a sample without a
+ * `toString` or `__proto__` field misses it, whatever `Object.prototype` holds under that name.
+ * `inherited` (from {@link isInherited}) keeps the own-property test off the common keys.
+ */
+function fieldOf(value: Record<string, unknown>, key: string, inherited: boolean): unknown {
+  return inherited && !Object.hasOwn(value, key) ? undefined : value[key];
 }
 
 function collateTuple(values: readonly unknown[], path: string, policy: Policy, settings: Settings): unknown[] {

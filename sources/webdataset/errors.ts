@@ -116,3 +116,70 @@ export class SampleFieldError extends RxfeedError {
     this.extension = extension;
   }
 }
+
+/**
+ * A member is larger than the reader will hold in memory (`maxMemberSize` of `fromWebDataset`,
+ * 1 GiB by default). Its header's size is checked before any of its data is buffered, so a
+ * header claiming gigabytes costs nothing: the shard fails here instead.
+ * @example
+ * ```ts
+ * if (error instanceof MemberTooLargeError) console.error(`${error.shard}: '${error.member}' is ${error.size} bytes`);
+ * ```
+ * @public
+ */
+export class MemberTooLargeError extends RxfeedError {
+  /** The shard (path, URL or object name). */
+  readonly shard: string;
+  /** Offset in the tar stream of the member's header block. */
+  readonly offset: number;
+  /** The member name. */
+  readonly member: string;
+  /** The size its header (or pax `size` record) declares, in bytes. */
+  readonly size: number;
+  /** The limit in force, in bytes. */
+  readonly limit: number;
+
+  constructor(shard: string, offset: number, member: string, size: number, limit: number) {
+    super(
+      'RXFEED_ERR_MEMBER_TOO_LARGE',
+      `shard ${shard}: member '${member}' at byte ${offset} declares ${size} bytes, more than maxMemberSize (${limit})`,
+    );
+    this.shard = shard;
+    this.offset = offset;
+    this.member = member;
+    this.size = size;
+    this.limit = limit;
+  }
+}
+
+/**
+ * A member's extension is a name WebDataset reserves for sample metadata (`x.__key__`,
+ * `x.__url__`): reading it would overwrite the sample's key or shard name with bytes, so the
+ * shard is rejected.
+ * @example
+ * ```ts
+ * if (error instanceof ReservedFieldError) console.error(`${error.shard} holds '${error.member}' at ${error.offset}`);
+ * ```
+ * @public
+ */
+export class ReservedFieldError extends RxfeedError {
+  /** The shard (path, URL or object name). */
+  readonly shard: string;
+  /** Offset in the tar stream of the member's header block. */
+  readonly offset: number;
+  /** The member name as stored in the tar header. */
+  readonly member: string;
+  /** The reserved field its extension names (`__key__` or `__url__`). */
+  readonly extension: string;
+
+  constructor(shard: string, offset: number, member: string, extension: string) {
+    super(
+      'RXFEED_ERR_RESERVED_FIELD',
+      `shard ${shard}: member '${member}' at byte ${offset} would overwrite the reserved field '${extension}'`,
+    );
+    this.shard = shard;
+    this.offset = offset;
+    this.member = member;
+    this.extension = extension;
+  }
+}

@@ -9,7 +9,8 @@ import type { Puller, PullContext } from '../core/puller.js';
 import { expandBraces } from '../objectstore/expandBraces.js';
 import type { HttpStoreOptions } from '../objectstore/httpStore.js';
 import type { ObjectStore } from '../objectstore/store.js';
-import { ShardReader, type MissingFieldPolicy, type WebDatasetSample } from './shardReader.js';
+import { RESERVED_FIELDS, ShardReader, type MissingFieldPolicy, type WebDatasetSample } from './shardReader.js';
+import { DEFAULT_MAX_MEMBER_SIZE, MAX_MEMBER_SIZE_LIMIT } from './tarReader.js';
 
 /**
  * Where the shards of a WebDataset are.
@@ -71,6 +72,14 @@ export interface WebDatasetOptions<E extends string = string> {
    */
   readonly chunkSize?: number;
   /**
+   * Largest member read, in bytes (default 1 GiB, at most 4 GiB). A tar header's size is
+   * untrusted: a member declaring more fails with a {@link MemberTooLargeError} (naming shard,
+   * offset and member) before any of its data is buffered. Below the limit, a member's buffer
+   * grows with the bytes that actually arrive, never ahead of them. Members that are skipped
+   * (directories, links, names without an extension) are not buffered and not limited.
+   */
+  readonly maxMemberSize?: number;
+  /**
    * Options of the HTTP store that reads `http(s)://` shards (headers, dispatcher, retry policy,
    * timeouts); see `httpStore` in `rxfeed/objectstore`.
    */
@@ -96,7 +105,8 @@ const DEFAULT_CHUNK = 256 * 1024;
  *
  * Backpressure and memory: a shard is read only while the pipeline pulls, one stream chunk at a
  * time. A reader holds that chunk (`chunkSize` for files), the sample it is assembling (each
- * field copied once, straight from the chunk into a buffer of its size), a 512-byte block for a
+ * field in a buffer of its size, at most `maxMemberSize`; a field spanning chunks grows with the
+ * bytes that arrive, never ahead of them, since tar headers are untrusted), a 512-byte block for a
  * header split across chunks and a pending long-name or pax header (at most 1 MiB); for a gzip
  * shard add one compressed chunk read ahead and the inflater's buffers (at most 16 KiB of
  * compressed input queued, 16 KiB plus one 64 KiB chunk of inflated output). One shard is open
@@ -105,7 +115,9 @@ const DEFAULT_CHUNK = 256 * 1024;
  *
  * Errors name the shard: {@link TruncatedShardError} (with the byte offset where it ended),
  * {@link CorruptShardError}, {@link UnsafeMemberError} (absolute or `..` member names: the shard
- * is rejected), {@link SampleFieldError} (a missing expected extension under `missing: 'error'`,
+ * is rejected), {@link MemberTooLargeError} (a member over `maxMemberSize`),
+ * {@link ReservedFieldError} (a member `x.__key__` or `x.__url__`), {@link SampleFieldError}
+ * (a missing expected extension under `missing: 'error'`,
  * or an extension repeated within one sample).
  *
  * The Observable carries `files` (the shard names) and `selectFiles`, so
@@ -135,6 +147,9 @@ export function fromWebDataset<const E extends string = never>(
   input: WebDatasetInput,
   options: WebDatasetOptions<E> = {},
 ): Observable<WebDatasetSample<E>> {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidArgumentError('fromWebDataset.options', 'expected an options object');
+  }
   // The reader checks the expected fields at run time; here they only become types.
   return openDataset(input, checkOptions(options)) as Observable<WebDatasetSample<E>>;
 }
@@ -143,7 +158,19 @@ function openDataset(input: WebDatasetInput, reading: ReadingOptions): Observabl
   if (typeof input === 'string') return fromShards(expandBraces(input), reading);
   if (isStoreInput(input)) {
     const { store } = input;
-    if ('keys' in input) return fromShards(input.keys.map((key) => store.open(key)), reading);
+    if (typeof store?.open !== 'function' || typeof store.list !== 'function') {
+      throw new InvalidArgumentError('fromWebDataset.input.store', 'expected an ObjectStore');
+    }
+    if ('keys' in input) {
+      const keys: unknown = input.keys;
+      if (!Array.isArray(keys) || !keys.every((key) => typeof key === 'string')) {
+        throw new InvalidArgumentError('fromWebDataset.input.keys', 'expected a list of object keys (strings)');
+      }
+      return fromShards(input.keys.map((key) => store.open(key)), reading);
+    }
+    if (typeof input.prefix !== 'string') {
+      throw new InvalidArgumentError('fromWebDataset.input.prefix', `expected a string, got ${typeof input.prefix}`);
+    }
     return fromPuller<WebDatasetSample>(async (context) => {
       const keys = await listShards(store, input.prefix, context.signal);
       return openShards(keys.map((key) => store.open(key)), reading, context);
@@ -188,6 +215,7 @@ interface ReadingOptions {
   readonly missing: MissingFieldPolicy;
   readonly seed: number | undefined;
   readonly chunkSize: number;
+  readonly maxMemberSize: number;
   /** Opens `http(s)://` shards; one HTTP store per `fromWebDataset` call, made on first use. */
   readonly openUrl: (url: string) => Promise<ByteSource>;
 }
@@ -205,7 +233,22 @@ function checkOptions(options: WebDatasetOptions<string>): ReadingOptions {
   if (options.shuffleShards !== undefined && !Number.isSafeInteger(seed)) {
     throw new InvalidArgumentError('fromWebDataset.shuffleShards.seed', `must be a safe integer, got ${String(seed)}`);
   }
+  const maxMemberSize = options.maxMemberSize ?? DEFAULT_MAX_MEMBER_SIZE;
+  if (!Number.isSafeInteger(maxMemberSize) || maxMemberSize < 0 || maxMemberSize > MAX_MEMBER_SIZE_LIMIT) {
+    throw new InvalidArgumentError(
+      'fromWebDataset.maxMemberSize',
+      `must be an integer from 0 to ${MAX_MEMBER_SIZE_LIMIT}, got ${maxMemberSize}`,
+    );
+  }
+  const given: unknown = options.extensions;
+  if (given !== undefined && (!Array.isArray(given) || !given.every((extension) => typeof extension === 'string'))) {
+    throw new InvalidArgumentError('fromWebDataset.extensions', 'expected a list of extensions (strings)');
+  }
   const extensions = options.extensions?.map((extension) => extension.toLowerCase());
+  const reserved = extensions?.find((extension) => RESERVED_FIELDS.has(extension));
+  if (reserved !== undefined) {
+    throw new InvalidArgumentError('fromWebDataset.extensions', `'${reserved}' is a reserved field of every sample, not an extension`);
+  }
   let store: Promise<ObjectStore> | undefined;
   const openUrl = async (url: string): Promise<ByteSource> => {
     // Loaded on first use, so reading local shards never loads undici.
@@ -215,7 +258,7 @@ function checkOptions(options: WebDatasetOptions<string>): ReadingOptions {
     // The store opens absolute URLs as they are, whatever its base.
     return (await store).open(url);
   };
-  return { extensions: extensions?.length === 0 ? undefined : extensions, missing, seed, chunkSize, openUrl };
+  return { extensions: extensions?.length === 0 ? undefined : extensions, missing, seed, chunkSize, maxMemberSize, openUrl };
 }
 
 function isStoreInput(
@@ -268,7 +311,7 @@ async function openShard(shard: ShardRef, options: ReadingOptions): Promise<Byte
 /** One subscription: the shards read one after another, one open reader at a time. */
 function openShards(shards: readonly ShardRef[], options: ReadingOptions, context: PullContext): Puller<WebDatasetSample> {
   const order = epochOrder(shards, options.seed, context.epoch);
-  const readerOptions = { extensions: options.extensions, missing: options.missing };
+  const readerOptions = { extensions: options.extensions, missing: options.missing, maxMemberSize: options.maxMemberSize };
   let position = 0;
   let reader: ShardReader | undefined;
   /** The close of a finished shard, in flight between two shards. */

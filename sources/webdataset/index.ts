@@ -11,4 +11,11 @@
  */
 export { fromWebDataset, listShards, type WebDatasetInput, type WebDatasetOptions } from './fromWebDataset.js';
 export type { MissingFieldPolicy, WebDatasetSample } from './shardReader.js';
-export { CorruptShardError, SampleFieldError, TruncatedShardError, UnsafeMemberError } from './errors.js';
+export {
+  CorruptShardError,
+  MemberTooLargeError,
+  ReservedFieldError,
+  SampleFieldError,
+  TruncatedShardError,
+  UnsafeMemberError,
+} from './errors.js';

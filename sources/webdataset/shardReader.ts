@@ -6,7 +6,7 @@
 import { Readable, pipeline } from 'node:stream';
 import { createGunzip, type Gunzip } from 'node:zlib';
 import type { ByteSource } from '../core/byteSource.js';
-import { CorruptShardError, SampleFieldError, TruncatedShardError, UnsafeMemberError } from './errors.js';
+import { CorruptShardError, ReservedFieldError, SampleFieldError, TruncatedShardError, UnsafeMemberError } from './errors.js';
 import { isMetaMember, isUnsafeMemberName, splitMemberName } from './memberName.js';
 import { TarParser, type TarHeader } from './tarReader.js';
 
@@ -15,7 +15,10 @@ import { TarParser, type TarHeader } from './tarReader.js';
  *
  * `__key__` is the key (`train/000123` for `train/000123.png`), `__url__` the shard it came from,
  * and every other property the bytes of one member, named by its extension (`png`, `cls`,
- * `seg.png`; lower-cased). Each field owns its own `ArrayBuffer`, exactly its size: safe to keep, to
+ * `seg.png`; lower-cased). Extensions are data: one named `__proto__` or `constructor` is an own
+ * field of that name like any other (the sample is a plain object whose prototype never changes),
+ * and a member whose extension is a reserved name (`x.__key__`) fails the shard with a
+ * `ReservedFieldError`. Each field owns its own `ArrayBuffer`, exactly its size: safe to keep, to
  * transfer to a worker thread, or to hand to a decoder that detaches it.
  *
  * `E` names the extensions `fromWebDataset` was told to expect (its `extensions` option): those
@@ -65,7 +68,12 @@ export interface ShardReaderOptions {
   readonly extensions?: readonly string[];
   /** See {@link MissingFieldPolicy}; used only with `extensions`. */
   readonly missing: MissingFieldPolicy;
+  /** Largest member read, in bytes; see `TarParserOptions.maxMemberSize`. */
+  readonly maxMemberSize?: number;
 }
+
+/** The sample's own metadata fields: a member whose extension is one of these is rejected. */
+export const RESERVED_FIELDS: ReadonlySet<string> = new Set(['__key__', '__url__']);
 
 /** gzip's magic number: a shard starting with it is inflated whatever its name says. */
 const GZIP_MAGIC_0 = 0x1f;
@@ -76,6 +84,14 @@ const EMPTY = new Uint8Array(0);
 const noop = (): void => undefined;
 
 type MutableSample = { __key__: string; __url__: string; [extension: string]: Uint8Array | string };
+
+/**
+ * Set a field as an own data property: an assignment would set the prototype for `__proto__`
+ * (a member `x.__proto__`), where the field must be data like any other.
+ */
+function setField(sample: MutableSample, extension: string, bytes: Uint8Array): void {
+  Object.defineProperty(sample, extension, { value: bytes, enumerable: true, writable: true, configurable: true });
+}
 
 /** A regular member's header, with its name split into the sample key and the field. */
 interface Member {
@@ -97,8 +113,9 @@ class ReaderClosed extends Error {}
  * pipeline pulls again.
  *
  * Memory bound: one stream chunk of the ByteSource (256 KiB for local files), held by reference
- * until parsed; the sample being assembled (each member copied once, straight from the chunk or
- * chunks into a buffer of its size); a 512-byte block for a header split across chunks, and a
+ * until parsed; the sample being assembled (each member in a buffer of its size, at most
+ * `maxMemberSize`, which grows with the bytes that arrive when the member spans chunks, see
+ * {@link TarParser}); a 512-byte block for a header split across chunks, and a
  * pending GNU long name or pax header (at most 1 MiB, see {@link TarParser}). For a gzip shard add
  * one compressed chunk held ahead by `Readable.from`, up to 16 KiB queued at the inflater's input
  * (its default high-water mark) and up to 16 KiB plus one {@link INFLATE_CHUNK} at its output.
@@ -124,7 +141,7 @@ export class ShardReader {
     this.#source = source;
     this.#options = options;
     this.#signal = signal;
-    this.#tar = new TarParser(source.name);
+    this.#tar = new TarParser(source.name, { maxMemberSize: options.maxMemberSize });
   }
 
   /** The shard's name. */
@@ -174,6 +191,9 @@ export class ShardReader {
           if (split === undefined) {
             await this.#skip();
             continue;
+          }
+          if (RESERVED_FIELDS.has(split.extension)) {
+            throw new ReservedFieldError(this.#source.name, header.offset, name, split.extension);
           }
           member = { header, key: split.key, extension: split.extension };
           const current = this.#current;
@@ -225,7 +245,7 @@ export class ShardReader {
     }
     // Its own buffer: the chunk it came from is not pinned by the sample, and the field can be
     // transferred to a worker without detaching its neighbours.
-    sample[extension] = bytes;
+    setField(sample, extension, bytes);
   }
 
   /**
@@ -298,7 +318,7 @@ export class ShardReader {
         if (Object.hasOwn(sample, extension)) continue;
         switch (this.#options.missing) {
           case 'zero':
-            sample[extension] = EMPTY.slice();
+            setField(sample, extension, EMPTY.slice());
             continue;
           case 'skip':
             return undefined;
@@ -322,7 +342,9 @@ export class ShardReader {
     if (code === 'Z_BUF_ERROR') {
       return new TruncatedShardError(this.#source.name, this.#compressedBytes, true, this.#tar.member, { cause: error });
     }
-    if (code === 'Z_DATA_ERROR') {
+    // Z_DATA_ERROR for corrupt data; any other zlib code (Z_NEED_DICT, Z_STREAM_ERROR) is a
+    // stream the inflater cannot read either.
+    if (typeof code === 'string' && code.startsWith('Z_')) {
       const message = error instanceof Error ? error.message : String(error);
       return new CorruptShardError(this.#source.name, this.#compressedBytes, `gzip: ${message}`, { cause: error });
     }

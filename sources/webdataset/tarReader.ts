@@ -1,10 +1,10 @@
 /**
  * A pull-driven tar parser for WebDataset shards: headers decoded in place from the stream's
- * chunks, member data copied once into buffers of their own.
+ * chunks, member data in buffers of their own that grow with the bytes that arrive.
  *
  * @module
  */
-import { CorruptShardError, TruncatedShardError } from './errors.js';
+import { CorruptShardError, MemberTooLargeError, TruncatedShardError } from './errors.js';
 
 /** What a member is, as far as a shard reader cares. */
 export type TarMemberType = 'file' | 'directory' | 'link' | 'symlink' | 'other';
@@ -23,6 +23,21 @@ export interface TarHeader {
 const BLOCK = 512;
 /** Largest GNU long name or pax header kept in memory: real ones are a few hundred bytes. */
 export const MAX_EXTENDED_HEADER = 1024 * 1024;
+/**
+ * Default of {@link TarParserOptions.maxMemberSize}: 1 GiB. WebDataset members are samples
+ * (images, audio clips, short videos, encoded tensors), typically kilobytes to tens of megabytes,
+ * and its shards are themselves recommended at a few hundred megabytes to a gigabyte; a member
+ * larger than that is a corrupt or hostile header far more often than real data.
+ */
+export const DEFAULT_MAX_MEMBER_SIZE = 2 ** 30;
+/** Largest {@link TarParserOptions.maxMemberSize}: 4 GiB, the largest typed array Node 20 allocates. */
+export const MAX_MEMBER_SIZE_LIMIT = 2 ** 32;
+/**
+ * First allocation for a member whose data spans chunks, unless the member is smaller: from there
+ * the buffer doubles as bytes arrive, capped at the declared size. Members up to this size (most
+ * of them) are allocated once at their size.
+ */
+const GROWTH_START = 64 * 1024;
 const EMPTY = new Uint8Array(0);
 const SPACE = 0x20;
 const utf8 = new TextDecoder();
@@ -48,12 +63,26 @@ const enum State {
   End,
 }
 
+/** Options of a {@link TarParser}. */
+export interface TarParserOptions {
+  /**
+   * Largest member, in bytes, whose data {@link TarParser.data} gives: a larger one fails with a
+   * {@link MemberTooLargeError} before any of its data is buffered. Skipping a member buffers
+   * nothing, so no limit applies to {@link TarParser.skip}. Default
+   * {@link DEFAULT_MAX_MEMBER_SIZE} (1 GiB), at most {@link MAX_MEMBER_SIZE_LIMIT} (4 GiB).
+   */
+  readonly maxMemberSize?: number;
+}
+
 /** An extended header (GNU `L`, pax `x`) whose data is being collected. */
 interface Extended {
   readonly type: number;
   /** Offset of its header block in the tar stream, named if a record is malformed. */
   readonly offset: number;
-  readonly bytes: Uint8Array;
+  /** Its declared size. */
+  readonly size: number;
+  /** Its bytes received so far, when they span chunks: grown as they arrive, like member data. */
+  bytes: Uint8Array;
   filled: number;
   /** Padding after its data. */
   readonly padding: number;
@@ -77,11 +106,21 @@ interface Extended {
  *
  * Memory: the chunk it was given (held by reference, never copied, until the next one comes), one 512-byte block for a
  * header split across two chunks, a pending GNU long name or pax header (at most
- * {@link MAX_EXTENDED_HEADER}), and the data of the member being read, allocated once at its
- * size. Headers inside one chunk are decoded in place, with no copy.
+ * {@link MAX_EXTENDED_HEADER}), and the data of the member being read. Sizes come from untrusted
+ * headers, so they never drive an allocation ahead of the bytes: a member wholly inside the
+ * chunk is copied once into a buffer of its size (an extended header is read in place); one that
+ * spans chunks starts in a buffer of at most 64 KiB that doubles as its bytes arrive, capped at
+ * its declared size, so it never holds more than twice the bytes received (or 64 KiB), and a
+ * member's buffer ends exactly its size. A member larger than
+ * {@link TarParserOptions.maxMemberSize} fails at once. Headers inside one chunk are decoded in
+ * place, with no copy.
+ *
+ * Every malformed input ends in a {@link CorruptShardError}, {@link TruncatedShardError} or
+ * {@link MemberTooLargeError} naming the shard and a byte offset.
  */
 export class TarParser {
   readonly #shard: string;
+  readonly #maxMemberSize: number;
   #chunk: Uint8Array = EMPTY;
   /** Read position in `#chunk`. */
   #position = 0;
@@ -105,12 +144,18 @@ export class TarParser {
   #member: TarHeader | undefined;
   /** Data bytes of `#member` not yet consumed. */
   #remaining = 0;
-  /** The member's bytes, when they span chunks. */
+  /** The member's bytes received so far, when they span chunks: grown as they arrive. */
   #target: Uint8Array | undefined;
+  /** Bytes of `#target` filled. */
+  #filled = 0;
 
-  /** @param shard - The shard's name, for errors. */
-  constructor(shard: string) {
+  /**
+   * @param shard - The shard's name, for errors.
+   * @param options - See {@link TarParserOptions}; checked by the caller (`fromWebDataset`).
+   */
+  constructor(shard: string, options: TarParserOptions = {}) {
     this.#shard = shard;
+    this.#maxMemberSize = options.maxMemberSize ?? DEFAULT_MAX_MEMBER_SIZE;
   }
 
   /** Bytes of the tar stream given so far. */
@@ -185,8 +230,10 @@ export class TarParser {
 
   /**
    * The data of the member whose header was just given, in a fresh `Uint8Array` of exactly its
-   * size (its own `ArrayBuffer`, copied once from the chunk or chunks); `undefined` when the next
+   * size (its own `ArrayBuffer`, copied from the chunk or chunks); `undefined` when the next
    * chunk is needed.
+   *
+   * @throws {@link MemberTooLargeError} when the member is larger than `maxMemberSize`.
    */
   data(): Uint8Array | undefined {
     if (this.#state !== State.Data) throw new Error('TarParser: no member data to read');
@@ -195,23 +242,32 @@ export class TarParser {
     const remaining = this.#remaining;
     let target = this.#target;
     if (target === undefined) {
-      const size = this.#member!.size;
-      target = new Uint8Array(size);
+      const member = this.#member!;
+      const size = member.size;
+      if (size > this.#maxMemberSize) {
+        throw new MemberTooLargeError(this.#shard, member.offset, member.name, size, this.#maxMemberSize);
+      }
       if (available >= remaining) {
         // The usual case, the whole member inside one chunk. (A fresh Uint8Array filled by `set`
         // rather than `ArrayBuffer.prototype.slice`: as fast for large members, several times
         // faster for small ones, and never a Buffer whatever the chunk is.)
+        target = new Uint8Array(size);
         target.set(chunk.subarray(this.#position, this.#position + remaining));
         this.#position += remaining;
         this.#finishData(remaining);
         return target;
       }
-      this.#target = target;
+      target = EMPTY;
+      this.#filled = 0;
     }
     const take = Math.min(available, remaining);
-    target.set(chunk.subarray(this.#position, this.#position + take), target.byteLength - remaining);
+    const filled = this.#filled;
+    target = grow(target, filled, filled + take, this.#member!.size);
+    this.#target = target;
+    target.set(chunk.subarray(this.#position, this.#position + take), filled);
     this.#position += take;
     this.#remaining -= take;
+    this.#filled = filled + take;
     if (this.#remaining > 0) return undefined;
     this.#target = undefined;
     this.#finishData(0);
@@ -276,7 +332,7 @@ export class TarParser {
         if (size > MAX_EXTENDED_HEADER) {
           throw this.#corrupt(offset, `extended header of ${size} bytes (at most ${MAX_EXTENDED_HEADER} are read)`);
         }
-        this.#extended = { type: typeflag, offset, bytes: new Uint8Array(size), filled: 0, padding: padding(size) };
+        this.#extended = { type: typeflag, offset, size, bytes: EMPTY, filled: 0, padding: padding(size) };
         return undefined;
       case 0x4b: // 'K': GNU long link name: links are never followed, so it is not needed
       case 0x67: // 'g': pax global header: no record of it applies to reading samples
@@ -323,17 +379,27 @@ export class TarParser {
   /** Collect an extended header's data, then apply it to the next member. */
   #collectExtended(extended: Extended): boolean {
     const chunk = this.#chunk;
-    const take = Math.min(chunk.byteLength - this.#position, extended.bytes.byteLength - extended.filled);
-    extended.bytes.set(chunk.subarray(this.#position, this.#position + take), extended.filled);
-    this.#position += take;
-    extended.filled += take;
-    if (extended.filled < extended.bytes.byteLength) return false;
+    const position = this.#position;
+    const take = Math.min(chunk.byteLength - position, extended.size - extended.filled);
+    let data: Uint8Array;
+    if (extended.filled === 0 && take === extended.size) {
+      // All inside this chunk (the usual case): read in place.
+      data = chunk.subarray(position, position + take);
+      this.#position = position + take;
+    } else {
+      extended.bytes = grow(extended.bytes, extended.filled, extended.filled + take, extended.size);
+      extended.bytes.set(chunk.subarray(position, position + take), extended.filled);
+      this.#position = position + take;
+      extended.filled += take;
+      if (extended.filled < extended.size) return false;
+      data = extended.bytes;
+    }
     this.#extended = undefined;
     this.#padding = extended.padding;
     if (extended.type === 0x4c) {
-      this.#longName = decodeString(extended.bytes, 0, extended.bytes.byteLength);
+      this.#longName = decodeString(data, 0, data.byteLength);
     } else {
-      this.#applyPax(extended.bytes, extended.offset);
+      this.#applyPax(data, extended.offset);
     }
     return this.#padding === 0 || this.#skipPadding();
   }
@@ -384,6 +450,19 @@ export class TarParser {
   #corrupt(offset: number, reason: string): CorruptShardError {
     return new CorruptShardError(this.#shard, offset, reason);
   }
+}
+
+/**
+ * `buffer` (its first `filled` bytes kept) with room for `needed` bytes of an item declaring
+ * `size`: itself when there is room; else a buffer of at least {@link GROWTH_START}, doubled,
+ * and never more than `size`, so the last growth lands exactly on it. Memory follows the bytes
+ * received (at most twice them, or 64 KiB), never the size a header claims.
+ */
+function grow(buffer: Uint8Array, filled: number, needed: number, size: number): Uint8Array {
+  if (needed <= buffer.byteLength) return buffer;
+  const grown = new Uint8Array(Math.min(size, Math.max(GROWTH_START, 2 * buffer.byteLength, needed)));
+  grown.set(buffer.subarray(0, filled));
+  return grown;
 }
 
 /** Bytes of padding after `size` bytes of data, up to the next block. */

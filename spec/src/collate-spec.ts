@@ -669,3 +669,38 @@ describe('collateBatch: padded batches and options', () => {
     assertCollateError(() => collateBatch([{ n: 1 }], { keys: { n: { dtype: 'string' } } }), 'n', "dtype 'string'");
   });
 });
+
+describe('collateBatch: keys are data (issue 9.4)', () => {
+  /** A sample whose own keys are exactly `entries`, `__proto__` included (JSON.parse defines it). */
+  const sample = (entries: Record<string, number>): Record<string, number> => JSON.parse(JSON.stringify(entries)) as Record<string, number>;
+  const withProto = (proto: number, a: number): Record<string, number> => JSON.parse(`{"__proto__": ${proto}, "a": ${a}}`) as Record<string, number>;
+  const int32 = (...values: number[]): HostTensor => ({ data: Int32Array.from(values), shape: [values.length], dtype: 'int32' });
+
+  it('issue 9.4: a sample field __proto__ survives collate as a field of that name', () => {
+    const out = collateBatch([withProto(1, 10), withProto(2, 20)]) as Record<string, unknown>;
+    assert.equal(Object.getPrototypeOf(out), Object.prototype);
+    assert.deepEqual(Object.keys(out), ['__proto__', 'a']);
+    assert.deepEqual(Object.getOwnPropertyDescriptor(out, '__proto__')?.value, int32(1, 2));
+    assert.deepEqual(out.a, int32(10, 20));
+  });
+
+  it('issue 9.4: a field missing from some samples is missing even when Object.prototype has its name', () => {
+    const batch = [withProto(1, 10), sample({ a: 20, toString: 5, constructor: 6 }), sample({ a: 30 })];
+    const out = collateBatch(batch, { missing: 'zero' }) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(out), ['__proto__', 'a', 'toString', 'constructor']);
+    assert.deepEqual(Object.getOwnPropertyDescriptor(out, '__proto__')?.value, int32(1, 0, 0));
+    assert.deepEqual(out.toString, int32(0, 5, 0));
+    assert.deepEqual(out.constructor, int32(0, 6, 0));
+    assertCollateError(() => collateBatch([sample({ a: 1 }), sample({ a: 2, toString: 5 })]), 'toString', 'missing in sample 0');
+    assertCollateError(() => collateBatch([withProto(1, 10), sample({ a: 20 })]), '__proto__', 'missing in sample 1');
+  });
+
+  it("issue 9.4: missing: 'skip' drops the samples lacking a __proto__ or toString field", () => {
+    const batch = [withProto(1, 10), sample({ a: 20 }), withProto(3, 30)];
+    const out = collateBatch(batch, { missing: 'skip' }) as Record<string, unknown>;
+    assert.deepEqual(Object.getOwnPropertyDescriptor(out, '__proto__')?.value, int32(1, 3));
+    assert.deepEqual(out.a, int32(10, 30));
+    const named = collateBatch([sample({ a: 1 }), sample({ a: 2, toString: 7 })], { missing: 'skip' });
+    assert.deepEqual(named, { a: int32(2), toString: int32(7) });
+  });
+});

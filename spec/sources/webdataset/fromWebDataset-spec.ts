@@ -4,11 +4,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { lastValueFrom, toArray, type Observable } from 'rxjs';
+import { InvalidArgumentError } from '../../../src/errors.js';
 import { infoOf } from '../../../src/info.js';
 import { toLoader } from '../../../src/loader.js';
 import { shard } from '../../../operators/shard.js';
 import { zipShards } from '../../../operators/zipShards.js';
 import { fileByteSource } from '../../../sources/core/fileByteSource.js';
+import type { ObjectStore } from '../../../sources/objectstore/store.js';
 import { fromWebDataset, type WebDatasetSample } from '../../../sources/webdataset/index.js';
 import { countingSource, packTar, scratchDir, sharedWebDataset, text } from './tarFixtures.js';
 
@@ -197,6 +199,22 @@ describe('fromWebDataset options', () => {
     assert.throws(() => fromWebDataset(sampleTgz, { chunkSize: 10 }), { code: 'RXFEED_ERR_INVALID_ARG' });
     assert.throws(() => fromWebDataset(sampleTgz, { shuffleShards: { seed: 0.5 } }), { code: 'RXFEED_ERR_INVALID_ARG' });
     assert.throws(() => fromWebDataset([42 as unknown as string]), { code: 'RXFEED_ERR_INVALID_ARG' });
+  });
+
+  it('issue 9.13: wrong-typed options and inputs fail with InvalidArgumentError, never a TypeError', () => {
+    const store = { open: () => undefined, list: () => undefined } as unknown as ObjectStore;
+    const cases: [string, () => unknown][] = [
+      ['fromWebDataset.extensions', () => fromWebDataset(sampleTgz, { extensions: [5] as unknown as string[] })],
+      ['fromWebDataset.extensions', () => fromWebDataset(sampleTgz, { extensions: 'png' as unknown as string[] })],
+      ['fromWebDataset.options', () => fromWebDataset(sampleTgz, null as unknown as object)],
+      ['fromWebDataset.input.keys', () => fromWebDataset({ store, keys: 'a.tar' as unknown as string[] })],
+      ['fromWebDataset.input.keys', () => fromWebDataset({ store, keys: [null as unknown as string] })],
+      ['fromWebDataset.input.prefix', () => fromWebDataset({ store, prefix: 3 as unknown as string })],
+      ['fromWebDataset.input.store', () => fromWebDataset({ store: null as unknown as ObjectStore, keys: [] })],
+    ];
+    for (const [argument, call] of cases) {
+      assert.throws(call, (error: unknown) => error instanceof InvalidArgumentError && error.argument === argument, argument);
+    }
   });
 
   it('lower-cases extensions and keeps multi-dot extensions whole, as WebDataset does', async () => {

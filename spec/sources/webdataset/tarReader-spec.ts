@@ -4,7 +4,8 @@ import { lstatSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from '
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { lastValueFrom, toArray } from 'rxjs';
-import { CorruptShardError, TruncatedShardError } from '../../../sources/webdataset/errors.js';
+import { InvalidArgumentError, RxfeedError } from '../../../src/errors.js';
+import { CorruptShardError, MemberTooLargeError, TruncatedShardError } from '../../../sources/webdataset/errors.js';
 import { fromWebDataset, UnsafeMemberError } from '../../../sources/webdataset/index.js';
 import { parseNumber, TarParser, type TarMemberType } from '../../../sources/webdataset/tarReader.js';
 import { gzip, packTar, scratchDir } from './tarFixtures.js';
@@ -530,5 +531,117 @@ describe('fromWebDataset through the tar parser', () => {
     assert.equal((await read(scratch.write('good.tgz', compressed))).length, 2);
     compressed[compressed.byteLength - 8] ^= 0xff; // the CRC-32 of the gzip trailer
     await assert.rejects(read(scratch.write('bad-crc.tgz', compressed)), CorruptShardError);
+  });
+});
+
+describe('TarParser member sizes from untrusted headers (issue 9.5)', () => {
+  const scratch = scratchDir();
+  after(() => scratch.cleanup());
+  /** A base-256 size field holding `size`. */
+  const base256 = (size: number): Uint8Array => {
+    const field = new Uint8Array(12);
+    let rest = BigInt(size);
+    for (let index = 11; index > 0; index--) {
+      field[index] = Number(rest & 0xffn);
+      rest >>= 8n;
+    }
+    field[0] = 0x80;
+    return field;
+  };
+  /** A 2.5 KB shard: one member whose header claims `size` bytes, followed by 2 KB of it. */
+  const liar = (sizeField: Uint8Array, name = 'huge.bin'): Uint8Array =>
+    concat(craftHeader({ name, sizeField, magic: 'gnu' }), new Uint8Array(2048).fill(0x41));
+  const tooLarge = (error: unknown, offset: number, member: string, size: number): true => {
+    assert.ok(error instanceof MemberTooLargeError && error instanceof RxfeedError, String(error));
+    assert.equal(error.code, 'RXFEED_ERR_MEMBER_TOO_LARGE');
+    assert.deepEqual([error.shard, error.offset, error.member, error.size, error.limit], ['test.tar', offset, member, size, 2 ** 30]);
+    return true;
+  };
+
+  it('issue 9.5: a 2.5 KB shard whose base-256 header claims 4 GiB fails typed, allocating none of it', () => {
+    const before = process.memoryUsage().arrayBuffers;
+    tooLarge(parseError(liar(base256(4 * 2 ** 30))), 0, 'huge.bin', 4 * 2 ** 30);
+    assert.ok(process.memoryUsage().arrayBuffers - before < 2 ** 24);
+  });
+
+  it('issue 9.5: a pax size=3000000000 fails typed, naming the member it applies to', () => {
+    const pax = paxRecords({ size: '3000000000' });
+    const archive = concat(
+      craftHeader({ name: 'PaxHeaders/big', size: pax.byteLength, typeflag: 'x' }),
+      padded(pax),
+      craftHeader({ name: 'big.bin', size: 10 }),
+      padded('0123456789'),
+    );
+    tooLarge(parseError(archive), 1024, 'big.bin', 3_000_000_000);
+  });
+
+  it('issue 9.5: sizes of 2^33 and more fail typed, never with a RangeError', () => {
+    for (const size of [2 ** 33, 2 ** 40, Number.MAX_SAFE_INTEGER]) {
+      for (const chunk of [100, 4096]) tooLarge(parseError(liar(base256(size)), chunksOf(chunk)), 0, 'huge.bin', size);
+    }
+  });
+
+  it('issue 9.5: below the limit, memory follows the bytes that arrive, not the size declared', () => {
+    const declared = 900 * 2 ** 20;
+    const archive = liar(new TextEncoder().encode(`${declared.toString(8).padStart(11, '0')}\0`));
+    const parser = new TarParser('test.tar');
+    const before = process.memoryUsage().arrayBuffers;
+    parser.push(archive.subarray(0, 1024));
+    assert.equal(parser.header()?.size, declared);
+    assert.equal(parser.data(), undefined);
+    parser.push(archive.subarray(1024));
+    assert.equal(parser.data(), undefined);
+    const held = process.memoryUsage().arrayBuffers - before;
+    assert.ok(held < 2 ** 24, `holds ${held} bytes for 2 KB received`);
+    assert.throws(
+      () => parser.end(),
+      (error: unknown) => error instanceof TruncatedShardError && error.offset === archive.byteLength && error.member === 'huge.bin',
+    );
+  });
+
+  it('grows a member that spans many chunks to exactly its size, in its own ArrayBuffer', () => {
+    const data = new Uint8Array(300_000).map((_, index) => (index * 2654435761) >>> 24);
+    const archive = concat(craftHeader({ name: 'grown.bin', size: data.byteLength }), padded(data), zeroBlocks(2));
+    for (const size of [1000, 65_536, 70_000]) {
+      const [member] = parse(archive, chunksOf(size)).members;
+      assert.deepEqual(member!.data, data);
+      assert.equal(member!.data!.buffer.byteLength, data.byteLength);
+    }
+  });
+
+  it('takes maxMemberSize: a member over it fails typed; at it, it is read', () => {
+    const archive = concat(craftHeader({ name: 'm.bin', size: 2000 }), padded(new Uint8Array(2000)), zeroBlocks(2));
+    const read = (maxMemberSize: number): unknown => {
+      const parser = new TarParser('test.tar', { maxMemberSize });
+      parser.push(archive);
+      parser.header();
+      try {
+        return parser.data()?.byteLength;
+      } catch (error) {
+        return error;
+      }
+    };
+    assert.equal(read(2000), 2000);
+    const error = read(1999);
+    assert.ok(error instanceof MemberTooLargeError);
+    assert.deepEqual([error.member, error.size, error.limit], ['m.bin', 2000, 1999]);
+  });
+
+  it('issue 9.5: fromWebDataset fails typed on a lying header, plain and gzip, and checks maxMemberSize', async () => {
+    const archive = liar(base256(4 * 2 ** 30), 'k.bin');
+    for (const [name, bytes] of [['liar.tar', archive], ['liar.tgz', gzip(archive)]] as const) {
+      const path = scratch.write(name, bytes);
+      await assert.rejects(lastValueFrom(fromWebDataset(path).pipe(toArray())), (error: unknown) => {
+        assert.ok(error instanceof MemberTooLargeError);
+        assert.deepEqual([error.shard, error.offset, error.member, error.size, error.limit], [path, 0, 'k.bin', 4 * 2 ** 30, 2 ** 30]);
+        return true;
+      });
+    }
+    const small = scratch.write('small.tar', await packTar([{ name: 'a.bin', data: new Uint8Array(5000) }]));
+    await assert.rejects(lastValueFrom(fromWebDataset(small, { maxMemberSize: 4999 }).pipe(toArray())), MemberTooLargeError);
+    assert.equal((await lastValueFrom(fromWebDataset(small, { maxMemberSize: 5000 }).pipe(toArray()))).length, 1);
+    for (const maxMemberSize of [-1, 1.5, Number.NaN, 2 ** 32 + 1]) {
+      assert.throws(() => fromWebDataset(small, { maxMemberSize }), InvalidArgumentError);
+    }
   });
 });
