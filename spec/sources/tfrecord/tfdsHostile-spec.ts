@@ -6,11 +6,13 @@
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { deflateSync } from 'node:zlib';
 import { after, describe, it } from 'node:test';
 import { lastValueFrom, toArray, type Observable } from 'rxjs';
 import { FileReadError, InvalidArgumentError, sizeOf } from '../../../src/index.js';
 import {
   encodeExample,
+  FeatureError,
   fromTfds,
   readTfdsInfo,
   resolveTfdsSplit,
@@ -156,6 +158,38 @@ describe('issue 9.4: TFDS feature names are data, never prototypes', () => {
       plainWithOwn(step, '__proto__');
       assert.equal(Object.getOwnPropertyDescriptor(step, '__proto__')?.value, ['a', 'b'][i]);
       assert.equal(Object.getOwnPropertyDescriptor(step, 'toString')?.value, BigInt(i + 1));
+    });
+  });
+});
+
+describe('issue 9.13: zlib-encoded TFDS tensors inflate only to their size, and garbage fails typed', () => {
+  const features = dict({ t: { pythonClassName: `${FEATURES}.tensor_feature.Tensor`, tensor: { shape: { dimensions: ['4'] }, dtype: 'float32', encoding: 'zlib' } } });
+  const read = async (stored: Uint8Array, name: string): Promise<TfdsExample[]> => {
+    const dir = dataset(join(tmp.dir, name), info('z', [{ name: 'train', shardLengths: ['1'] }]), features, {
+      'z-train.tfrecord-00000-of-00001': oneRecord({ t: [stored] }),
+    });
+    return all(fromTfds(dir, { split: 'train' }));
+  };
+
+  it('issue 9.13: a well-formed zlib tensor decodes', async () => {
+    const values = Float32Array.of(1, 2, 3, 4);
+    const [example] = await read(deflateSync(new Uint8Array(values.buffer)), 'zlib-ok');
+    assert.deepEqual(example!.t, values);
+  });
+
+  it('issue 9.13: garbage and a zlib bomb are FeatureErrors (decode), not a zlib Error or 10 MB inflated', async () => {
+    const isDecodeError = (error: unknown): boolean => {
+      assert.ok(error instanceof FeatureError, String(error));
+      assert.equal(error.feature, 't');
+      assert.equal(error.mismatch, 'decode');
+      assert.equal(error.location?.record, 0);
+      return true;
+    };
+    await assert.rejects(read(Uint8Array.of(1, 2, 3, 4, 5), 'zlib-garbage'), isDecodeError);
+    await assert.rejects(read(deflateSync(new Uint8Array(10 * 1024 * 1024)), 'zlib-bomb'), (error: unknown) => {
+      isDecodeError(error);
+      assert.match((error as Error).message, /at most 16 bytes/);
+      return true;
     });
   });
 });
