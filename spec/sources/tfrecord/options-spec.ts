@@ -16,6 +16,7 @@ import {
   fromTFRecord,
   parseExample,
   parseSequenceExample,
+  toTFRecord,
   type ExampleInput,
   type FeatureSpec,
   type RawRecordOptions,
@@ -89,6 +90,12 @@ describe('issue 9.13: TFRecord and Example options are validated with typed erro
     const parsed = parseExample(example, spec);
     assert.equal(Object.getPrototypeOf(parsed), Object.prototype);
     assert.deepEqual(Object.getOwnPropertyDescriptor(parsed, '__proto__')?.value, BigInt64Array.of(5n));
+  });
+
+  it('issue 9.13: toTFRecord rejects a non-string path and non-object options at once', () => {
+    assert.throws(() => toTFRecord(5 as unknown as string), isArgument('toTFRecord.path'));
+    assert.throws(() => toTFRecord('x.tfrecord', null as never), isArgument('toTFRecord.options'));
+    assert.throws(() => toTFRecord('x.tfrecord', { highWaterMark: Symbol('x') as never }), isArgument('toTFRecord.highWaterMark'));
   });
 
   it('issue 9.13: encodeExample rejects a non-object and bytes lists of other values with typed errors', () => {
