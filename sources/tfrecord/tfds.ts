@@ -88,6 +88,12 @@ function staysInside(name: string): boolean {
   return name.split('/').every((segment) => segment !== '' && segment !== '.' && segment !== '..');
 }
 
+function checkDataDir(dataDir: unknown): void {
+  if (typeof dataDir !== 'string' || dataDir === '' || dataDir.includes('\0')) {
+    throw new InvalidArgumentError('dataDir', `must be a non-empty path, got ${describe(dataDir)}`);
+  }
+}
+
 /**
  * Reads the metadata of a TFDS prepared directory (the one holding `dataset_info.json`, e.g.
  * `~/tensorflow_datasets/mnist/3.0.1`). Small JSON files (at most 64 MiB each), read
@@ -105,13 +111,12 @@ function staysInside(name: string): boolean {
  * @param dataDir - The dataset version directory.
  * @returns The splits (with shard files and lengths) and the features description.
  * @throws {@link TfdsError} when a file is missing, unreadable, too large or not JSON;
- *   {@link TfdsMetadataError} when `dataset_info.json` is malformed.
+ *   {@link TfdsMetadataError} when `dataset_info.json` is malformed; `InvalidArgumentError`
+ *   for a `dataDir` that is not a path.
  * @public
  */
 export function readTfdsInfo(dataDir: string): TfdsInfo {
-  if (typeof dataDir !== 'string' || dataDir === '') {
-    throw new InvalidArgumentError('dataDir', `must be a non-empty path, got ${describe(dataDir)}`);
-  }
+  checkDataDir(dataDir);
   const info = readJsonFile(dataDir, 'dataset_info.json');
   const features = readJsonFile(dataDir, 'features.json');
   return parseTfdsInfo(dataDir, info, features);
@@ -137,10 +142,12 @@ export function readTfdsInfo(dataDir: string): TfdsInfo {
  * @param features - The parsed `features.json` (kept as given; checked by `fromTfds`).
  * @returns The splits (with shard files and lengths) and the features description.
  * @throws {@link TfdsMetadataError} naming the JSON path of the first malformed value;
- *   {@link TfdsError} for a file format other than tfrecord.
+ *   {@link TfdsError} for a file format other than tfrecord; `InvalidArgumentError` for a
+ *   `dataDir` that is not a path.
  * @public
  */
 export function parseTfdsInfo(dataDir: string, datasetInfo: unknown, features: unknown): TfdsInfo {
+  checkDataDir(dataDir);
   const reader = new JsonReader(dataDir, 'dataset_info.json');
   const info = reader.object(datasetInfo, '');
   const optionalString = (key: string, fallback: string): string => {

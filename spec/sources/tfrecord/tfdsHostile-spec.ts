@@ -14,6 +14,7 @@ import {
   encodeExample,
   FeatureError,
   fromTfds,
+  parseTfdsInfo,
   readTfdsInfo,
   resolveTfdsSplit,
   TfdsError,
@@ -238,6 +239,12 @@ describe('issue 9.13: malformed dataset_info.json fails typed, naming the JSON p
       assert.throws(() => fromTfds(dir, { split: 'train' }), isMetadataError('dataset_info.json', jsonPath, message));
     });
   }
+
+  it('issue 9.13: parseTfdsInfo checks parsed JSON without the disk, and its dataDir', () => {
+    assert.throws(() => parseTfdsInfo('d', null, {}), isMetadataError('dataset_info.json', '', /must be an object, got null/));
+    assert.throws(() => parseTfdsInfo(5 as unknown as string, {}, {}), (error: unknown) => error instanceof InvalidArgumentError && error.argument === 'dataDir');
+    assert.deepEqual([...parseTfdsInfo('d', JSON.parse(readFileSync(join(bridgeDir, 'dataset_info.json'), 'utf8')), null).splits.keys()], ['train', 'val']);
+  });
 
   it('issue 9.13: a file format other than tfrecord, or an unreadable JSON file, is a TfdsError', () => {
     assert.throws(
