@@ -18,7 +18,7 @@ export { fromItems, type ItemsInput, type FromItemsOptions } from '../sources/co
 export * from './distributed.js';
 export * from './executor.js';
 export type { ByteSource } from '../sources/core/byteSource.js';
-export { fileByteSource } from '../sources/core/fileByteSource.js';
+export { fileByteSource, FileReadError, type FileReadErrorCode } from '../sources/core/fileByteSource.js';
 export { parallelMap, type ParallelMapOptions } from '../operators/parallelMap.js';
 export { shard, type ShardOptions } from '../operators/shard.js';
 export { prefetch } from '../operators/prefetch.js';

@@ -1,14 +1,129 @@
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { InvalidArgumentError, RxfeedError } from '../../src/errors.js';
 import type { ByteSource } from './byteSource.js';
 
 /** Bytes read per chunk by {@link fileByteSource}'s stream: the bound on what one read holds. */
 const STREAM_CHUNK = 256 * 1024;
 
 /**
+ * The largest chunk {@link fileByteSource} accepts (1 GiB): one chunk is allocated whole per read.
+ * @internal
+ */
+export const MAX_CHUNK_BYTES = 2 ** 30;
+
+/**
+ * The stable codes of {@link FileReadError}.
+ *
+ * - `RXFEED_ERR_FILE_NOT_FOUND`: no such file (`ENOENT`, or a path component that is not a
+ *   directory, `ENOTDIR`).
+ * - `RXFEED_ERR_FILE_ACCESS`: permission denied (`EACCES`, `EPERM`).
+ * - `RXFEED_ERR_FILE_NOT_REGULAR`: a directory, device, FIFO or socket, not a regular file.
+ * - `RXFEED_ERR_FILE_READ`: any other failure of the file system (`EIO`, `ELOOP`, `EMFILE`, a
+ *   path with a NUL ...); `cause` says which.
+ * @public
+ */
+export type FileReadErrorCode =
+  | 'RXFEED_ERR_FILE_NOT_FOUND'
+  | 'RXFEED_ERR_FILE_ACCESS'
+  | 'RXFEED_ERR_FILE_NOT_REGULAR'
+  | 'RXFEED_ERR_FILE_READ';
+
+/**
+ * A local file could not be opened or read; names the path and, for a read, the byte offset.
+ * `cause` holds the file system's own error (its `code`, e.g. `ENOENT`, is in `errno`).
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await fileByteSource('missing.tfrecord').size();
+ * } catch (error) {
+ *   if (error instanceof FileReadError && error.code === 'RXFEED_ERR_FILE_NOT_FOUND') console.log(error.path);
+ * }
+ * ```
+ * @public
+ */
+export class FileReadError extends RxfeedError {
+  declare readonly code: FileReadErrorCode;
+  /** The file. */
+  readonly path: string;
+  /** The byte offset of the failed read; `undefined` when opening or inspecting the file failed. */
+  readonly offset: number | undefined;
+  /** The file system's error code (`ENOENT`, `EISDIR`, `EIO` ...), when it gave one. */
+  readonly errno: string | undefined;
+
+  /**
+   * @param code - One of {@link FileReadErrorCode}.
+   * @param path - The file.
+   * @param message - What went wrong.
+   * @param offset - The byte offset of the failed read, if any.
+   * @param options - `cause`: the file system's error.
+   */
+  constructor(code: FileReadErrorCode, path: string, message: string, offset?: number, options?: ErrorOptions) {
+    super(code, `${path}: ${message}${offset === undefined ? '' : ` (reading at byte ${offset})`}`, options);
+    this.path = path;
+    this.offset = offset;
+    const errno = (options?.cause as NodeJS.ErrnoException | undefined)?.code;
+    this.errno = typeof errno === 'string' ? errno : undefined;
+  }
+}
+
+const CODES: Readonly<Record<string, FileReadErrorCode>> = {
+  ENOENT: 'RXFEED_ERR_FILE_NOT_FOUND',
+  ENOTDIR: 'RXFEED_ERR_FILE_NOT_FOUND',
+  EACCES: 'RXFEED_ERR_FILE_ACCESS',
+  EPERM: 'RXFEED_ERR_FILE_ACCESS',
+  EISDIR: 'RXFEED_ERR_FILE_NOT_REGULAR',
+};
+
+/** The typed form of a file system failure (an rxfeed error passes unchanged). */
+function fileError(path: string, error: unknown, offset?: number): RxfeedError {
+  if (error instanceof RxfeedError) return error;
+  const errno = (error as NodeJS.ErrnoException | null)?.code;
+  const code = (typeof errno === 'string' && Object.hasOwn(CODES, errno) ? CODES[errno] : undefined) ?? 'RXFEED_ERR_FILE_READ';
+  const reason = error instanceof Error ? error.message : String(error);
+  return new FileReadError(code, path, reason, offset, { cause: error });
+}
+
+/** Opens `path` for reading, refusing anything but a regular file; returns it with its size. */
+async function openRegular(path: string): Promise<{ handle: FileHandle; size: number }> {
+  let handle: FileHandle;
+  try {
+    // Non-blocking: opening a FIFO would otherwise wait for a writer, forever; fstat refuses it next.
+    handle = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+  } catch (error) {
+    throw fileError(path, error);
+  }
+  try {
+    const stats = await handle.stat();
+    if (!stats.isFile()) {
+      const what = stats.isDirectory() ? 'a directory' : 'a device, FIFO or socket';
+      throw new FileReadError('RXFEED_ERR_FILE_NOT_REGULAR', path, `is ${what}, not a regular file`);
+    }
+    return { handle, size: stats.size };
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    throw fileError(path, error);
+  }
+}
+
+function checkOffset(value: number, name: string): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new InvalidArgumentError(name, `must be a non-negative integer, got ${typeof value === 'number' ? value : typeof value}`);
+  }
+}
+
+/**
  * A {@link ByteSource} over a local file.
  *
  * Each `read` and each `stream` opens its own handle and closes it when done, so nothing stays
- * open between reads and a `break` out of a stream closes the file at once.
+ * open between reads and a `break` out of a stream closes the file at once. Only regular files
+ * are read: a directory, device (`/dev/zero`), FIFO or socket is refused. Every failure is a
+ * {@link FileReadError} naming the path (and the offset of a failed read), with the file
+ * system's error as `cause`.
+ *
+ * **Memory bound**: a `read` holds at most `end - start` bytes (clamped to the file's size), a
+ * stream one chunk of `chunkSize` bytes per step.
  *
  * @example
  * ```ts
@@ -17,24 +132,42 @@ const STREAM_CHUNK = 256 * 1024;
  * ```
  *
  * @param path - The file.
- * @param chunkSize - Bytes per streamed chunk (default 256 KiB).
+ * @param chunkSize - Bytes per streamed chunk (default 256 KiB, at most 1 GiB).
  * @returns A ByteSource named by `path`.
+ * @throws `InvalidArgumentError` at once when `path` is not a string or `chunkSize` is out of
+ *   range; its methods reject with {@link FileReadError}, or `InvalidArgumentError` for a
+ *   negative or fractional offset.
  * @public
  */
 export function fileByteSource(path: string, chunkSize = STREAM_CHUNK): ByteSource {
+  if (typeof path !== 'string') throw new InvalidArgumentError('fileByteSource.path', 'must be a string');
+  if (!Number.isSafeInteger(chunkSize) || chunkSize < 1 || chunkSize > MAX_CHUNK_BYTES) {
+    throw new InvalidArgumentError('fileByteSource.chunkSize', `must be an integer in [1, ${MAX_CHUNK_BYTES}]`);
+  }
   return {
     name: path,
-    size: async () => (await stat(path)).size,
+    size: async () => {
+      const { handle, size } = await openRegular(path);
+      await handle.close();
+      return size;
+    },
     read: async (start, end, signal) => {
+      checkOffset(start, 'read.start');
+      checkOffset(end, 'read.end');
       signal?.throwIfAborted();
-      const handle = await open(path, 'r');
+      const { handle, size } = await openRegular(path);
       try {
-        const size = (await handle.stat()).size;
         const last = Math.min(end, size);
+        // Bounded by the file's size, never by the caller's `end` alone.
         const bytes = new Uint8Array(Math.max(0, last - start));
         let filled = 0;
         while (filled < bytes.length) {
-          const { bytesRead } = await handle.read(bytes, filled, bytes.length - filled, start + filled);
+          let bytesRead: number;
+          try {
+            ({ bytesRead } = await handle.read(bytes, filled, bytes.length - filled, start + filled));
+          } catch (error) {
+            throw fileError(path, error, start + filled);
+          }
           if (bytesRead === 0) break;
           filled += bytesRead;
         }
@@ -53,15 +186,21 @@ async function* streamFile(
   chunkSize: number,
   signal: AbortSignal | undefined,
 ): AsyncGenerator<Uint8Array> {
+  checkOffset(start, 'stream.start');
   signal?.throwIfAborted();
-  const handle: FileHandle = await open(path, 'r');
+  const { handle } = await openRegular(path);
   try {
     let position = start;
     for (;;) {
       signal?.throwIfAborted();
       // A fresh array per chunk: consumers may keep or transfer it.
       const chunk = new Uint8Array(chunkSize);
-      const { bytesRead } = await handle.read(chunk, 0, chunkSize, position);
+      let bytesRead: number;
+      try {
+        ({ bytesRead } = await handle.read(chunk, 0, chunkSize, position));
+      } catch (error) {
+        throw fileError(path, error, position);
+      }
       if (bytesRead === 0) return;
       position += bytesRead;
       yield bytesRead === chunkSize ? chunk : chunk.subarray(0, bytesRead);

@@ -156,8 +156,46 @@ export class TfdsError extends RxfeedError {
   /** The dataset directory. */
   readonly dataDir: string;
 
-  constructor(dataDir: string, message: string, options?: ErrorOptions) {
-    super('RXFEED_ERR_TFDS', `TFDS ${dataDir}: ${message}`, options);
+  /**
+   * @param dataDir - The dataset directory.
+   * @param message - What is wrong.
+   * @param options - `cause`: the underlying error.
+   * @param code - The code; `RXFEED_ERR_TFDS` unless a subclass names a narrower one.
+   */
+  constructor(dataDir: string, message: string, options?: ErrorOptions, code = 'RXFEED_ERR_TFDS') {
+    super(code, `TFDS ${dataDir}: ${message}`, options);
     this.dataDir = dataDir;
+  }
+}
+
+/**
+ * `dataset_info.json` or `features.json` is malformed: a value of the wrong type or out of range,
+ * or a shard file name that would leave the dataset directory (a `filepathTemplate`, dataset or
+ * split name with `..`, `/` or `\`). Code `RXFEED_ERR_TFDS_METADATA`; names the file and the JSON
+ * path of the offending value.
+ *
+ * @example
+ * ```ts
+ * // TFDS data/ds/1.0.0: dataset_info.json: splits[0].shardLengths[3] must be a non-negative integer, got "x"
+ * if (error instanceof TfdsMetadataError) console.log(error.file, error.jsonPath);
+ * ```
+ * @public
+ */
+export class TfdsMetadataError extends TfdsError {
+  /** The JSON file: `dataset_info.json` or `features.json`. */
+  readonly file: string;
+  /** Where in the file, e.g. `splits[0].shardLengths[3]`; empty for the whole document. */
+  readonly jsonPath: string;
+
+  /**
+   * @param dataDir - The dataset directory.
+   * @param file - The JSON file.
+   * @param jsonPath - The path of the offending value.
+   * @param message - What is wrong with it.
+   */
+  constructor(dataDir: string, file: string, jsonPath: string, message: string) {
+    super(dataDir, `${file}: ${jsonPath === '' ? '(document)' : jsonPath} ${message}`, undefined, 'RXFEED_ERR_TFDS_METADATA');
+    this.file = file;
+    this.jsonPath = jsonPath;
   }
 }

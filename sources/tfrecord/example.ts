@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { InvalidArgumentError } from '../../src/errors.js';
 import { FeatureError, MalformedExampleError } from './errors.js';
 
 /**
@@ -430,12 +431,27 @@ function decodeFeatures(buf: Uint8Array, start: number, end: number, mode: Int64
   decodeMapField(buf, start, end, out, (s, e, key) => decodeFeature(buf, s, e, mode, key));
 }
 
-function int64ModeOf(options: ExampleDecodeOptions | undefined): Int64Mode {
-  const mode = options?.int64 ?? 'bigint';
+/**
+ * The int64 mode an option asks for (`bigint` when absent), or an `InvalidArgumentError` naming
+ * the option.
+ * @internal
+ */
+export function int64ModeOf(value: unknown, option: string): Int64Mode {
+  const mode = value ?? 'bigint';
   if (mode !== 'bigint' && mode !== 'number' && mode !== 'int32') {
-    throw new TypeError(`int64 mode must be 'bigint', 'number' or 'int32', got ${String(mode)}`);
+    const shown = typeof mode === 'string' ? JSON.stringify(mode.slice(0, 40)) : typeof mode;
+    throw new InvalidArgumentError(option, `must be 'bigint', 'number' or 'int32', got ${shown}`);
   }
   return mode;
+}
+
+/** The bytes and options of a decode call, checked. */
+function decodeArgs(bytes: unknown, options: ExampleDecodeOptions | undefined, caller: string): Int64Mode {
+  if (!(bytes instanceof Uint8Array)) throw new InvalidArgumentError(`${caller}.bytes`, 'must be a Uint8Array');
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    throw new InvalidArgumentError(`${caller}.options`, 'must be an object');
+  }
+  return int64ModeOf(options?.int64, `${caller}.int64`);
 }
 
 /**
@@ -451,11 +467,12 @@ function int64ModeOf(options: ExampleDecodeOptions | undefined): Int64Mode {
  * @param options - See {@link ExampleDecodeOptions}.
  * @returns The features by name, as fresh typed arrays.
  * @throws {@link MalformedExampleError} when the bytes are not a valid message;
- *   {@link FeatureError} (`precision`) when an int64 does not fit the chosen mode.
+ *   {@link FeatureError} (`precision`) when an int64 does not fit the chosen mode;
+ *   `InvalidArgumentError` when `bytes` is not a Uint8Array or `options.int64` is not a mode.
  * @public
  */
 export function decodeExample(bytes: Uint8Array, options?: ExampleDecodeOptions): Example {
-  const mode = int64ModeOf(options);
+  const mode = decodeArgs(bytes, options, 'decodeExample');
   const out: Example = {};
   const end = bytes.length;
   let pos = 0;
@@ -486,11 +503,12 @@ export function decodeExample(bytes: Uint8Array, options?: ExampleDecodeOptions)
  * @param bytes - The serialized message. Only read during the call.
  * @param options - See {@link ExampleDecodeOptions}.
  * @returns The context features and the feature lists, as fresh typed arrays.
- * @throws {@link MalformedExampleError} when the bytes are not a valid message.
+ * @throws {@link MalformedExampleError} when the bytes are not a valid message;
+ *   `InvalidArgumentError` when `bytes` is not a Uint8Array or `options.int64` is not a mode.
  * @public
  */
 export function decodeSequenceExample(bytes: Uint8Array, options?: ExampleDecodeOptions): SequenceExample {
-  const mode = int64ModeOf(options);
+  const mode = decodeArgs(bytes, options, 'decodeSequenceExample');
   const context: Example = {};
   const featureLists: Record<string, FeatureValue[]> = {};
   const end = bytes.length;
@@ -660,7 +678,10 @@ function encodeFeature(writer: ByteWriter, name: string, value: FeatureInput): v
   }
   if (Array.isArray(value)) {
     writer.nested(1, () => {
-      for (const item of value as readonly (Uint8Array | string)[]) {
+      for (const item of value as readonly unknown[]) {
+        if (typeof item !== 'string' && !(item instanceof Uint8Array)) {
+          throw new FeatureError(name, 'dtype', 'a bytes_list holds only Uint8Arrays and strings');
+        }
         const bytes = typeof item === 'string' ? utf8Encoder.encode(item) : item;
         writer.varint((1 << 3) | WIRE_LENGTH);
         writer.varint(bytes.length);
@@ -686,9 +707,14 @@ function encodeFeature(writer: ByteWriter, name: string, value: FeatureInput): v
  *
  * @param features - The features by name (see {@link FeatureInput}); written in key order.
  * @returns The serialized message.
+ * @throws {@link FeatureError} (`dtype`, `precision`) naming a feature that cannot be written;
+ *   `InvalidArgumentError` when `features` is not an object.
  * @public
  */
 export function encodeExample(features: ExampleInput): Uint8Array {
+  if (typeof features !== 'object' || features === null) {
+    throw new InvalidArgumentError('encodeExample.features', 'must be an object of features by name');
+  }
   const writer = new ByteWriter();
   writer.nested(1, () => {
     for (const [name, value] of Object.entries(features)) {

@@ -141,41 +141,93 @@ export function varLenFeature<D extends FeatureDtype>(dtype: D): VarLenFeature &
   return { kind: 'var', dtype };
 }
 
+/** The most values a fixed-length feature may hold (2^31 - 1): its default is allocated whole. */
+const MAX_FIXED_VALUES = 2 ** 31 - 1;
+
+const checked = new WeakSet<object>();
+
+/** A short, throw-free description of an option value. */
+function shown(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === undefined || value === null) return String(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  return Array.isArray(value) ? 'an array' : typeof value;
+}
+
+/** Whether `value` may stand for one element of a default of `dtype`. */
+function fitsDtype(value: unknown, dtype: FeatureDtype): boolean {
+  switch (dtype) {
+    case 'int64':
+      return typeof value === 'bigint' ? BigInt.asIntN(64, value) === value : Number.isSafeInteger(value);
+    case 'float32':
+      return typeof value === 'number';
+    case 'bytes':
+      return typeof value === 'string' || value instanceof Uint8Array;
+    case 'string':
+      if (typeof value === 'string') return true;
+      if (!(value instanceof Uint8Array)) return false;
+      try {
+        utf8.decode(value);
+        return true;
+      } catch {
+        return false;
+      }
+  }
+}
+
 /**
- * Checks a spec once, before any record is read.
+ * Checks a spec once, before any record is read (a spec already checked is remembered).
+ * @throws `InvalidArgumentError` naming the feature and what is wrong with its spec.
  * @internal
  */
 export function validateSpec(spec: FeatureSpec, where: string): void {
+  if (typeof spec !== 'object' || spec === null) throw new InvalidArgumentError(where, `must be an object of feature specs, got ${shown(spec)}`);
+  if (checked.has(spec)) return;
   for (const [name, feature] of Object.entries(spec)) {
     const at = `${where}.${name}`;
+    if (typeof feature !== 'object' || feature === null) throw new InvalidArgumentError(at, `must be a feature spec, got ${shown(feature)}`);
     if (feature.kind !== 'fixed' && feature.kind !== 'var') {
       throw new InvalidArgumentError(at, `kind must be 'fixed' or 'var'`);
     }
     if (!['int64', 'float32', 'bytes', 'string'].includes(feature.dtype)) {
-      throw new InvalidArgumentError(at, `dtype must be int64, float32, bytes or string, got ${String(feature.dtype)}`);
+      throw new InvalidArgumentError(at, `dtype must be int64, float32, bytes or string, got ${shown(feature.dtype)}`);
     }
     if (feature.kind === 'fixed') {
-      if (!feature.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-        throw new InvalidArgumentError(at, `shape must be non-negative integers, got [${feature.shape.join(', ')}]`);
+      if (!Array.isArray(feature.shape) || !feature.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+        throw new InvalidArgumentError(at, `shape must be an array of non-negative integers`);
       }
+      const count = sizeOf(feature.shape);
+      if (count > MAX_FIXED_VALUES) throw new InvalidArgumentError(at, `shape [${feature.shape.join(', ')}] holds more than ${MAX_FIXED_VALUES} values`);
       if (feature.default !== undefined) {
-        const count = sizeOf(feature.shape);
-        const values = defaultValues(feature.default);
+        const values = defaultValues(feature.default, at);
         if (values.length !== 1 && values.length !== count) {
           throw new InvalidArgumentError(at, `default has ${values.length} values; shape needs 1 or ${count}`);
         }
+        const wrong = values.findIndex((value) => !fitsDtype(value, feature.dtype));
+        if (wrong >= 0) throw new InvalidArgumentError(at, `default value ${wrong} (${shown(values[wrong])}) is not a valid ${feature.dtype}`);
       }
     }
   }
+  checked.add(spec);
 }
 
 function sizeOf(shape: readonly number[]): number {
   return shape.reduce((product, d) => product * d, 1);
 }
 
-function defaultValues(value: FeatureDefault): readonly unknown[] {
-  if (typeof value !== 'object' || value instanceof Uint8Array) return [value];
+function defaultValues(value: FeatureDefault, at = 'default'): readonly unknown[] {
+  if (typeof value !== 'object' || value === null || value instanceof Uint8Array) return [value];
+  const { length } = value as ArrayLike<unknown>;
+  if (!Number.isSafeInteger(length) || length < 0 || length > MAX_FIXED_VALUES) {
+    throw new InvalidArgumentError(at, 'default must be one value or an array of values');
+  }
   return Array.from(value as ArrayLike<unknown>);
+}
+
+/** Sets `out[name]` as an own data property, so that a feature named `__proto__` stays data. */
+function setField(out: Record<string, unknown>, name: string, value: unknown): void {
+  if (name === '__proto__') Object.defineProperty(out, name, { value, enumerable: true, writable: true, configurable: true });
+  else out[name] = value;
 }
 
 function kindOf(value: FeatureValue): string {
@@ -283,7 +335,8 @@ function buildDefault(name: string, feature: FixedLenFeature, int64Sample: BigIn
  * @param spec - The features to parse.
  * @param options - The int64 mode the Example was decoded with (for defaults and empty lists).
  * @returns The parsed features, by the spec's names.
- * @throws {@link FeatureError} naming the feature on any mismatch.
+ * @throws {@link FeatureError} naming the feature on any mismatch; `InvalidArgumentError` for a
+ *   malformed spec.
  * @public
  */
 export function parseExample<S extends FeatureSpec>(
@@ -291,6 +344,8 @@ export function parseExample<S extends FeatureSpec>(
   spec: S,
   options?: ExampleDecodeOptions,
 ): ParsedExample<S> {
+  validateSpec(spec, 'parseExample.spec');
+  if (typeof example !== 'object' || example === null) throw new InvalidArgumentError('parseExample.example', 'must be a decoded Example');
   const out: Record<string, unknown> = {};
   const int64Sample = emptyInt64Of(options?.int64 ?? 'bigint');
   const emptyInt64 = (): BigInt64Array | Float64Array | Int32Array => emptyInt64Of(options?.int64 ?? 'bigint');
@@ -298,9 +353,9 @@ export function parseExample<S extends FeatureSpec>(
     const present = Object.prototype.hasOwnProperty.call(example, name);
     if (!present) {
       if (feature.kind === 'var') {
-        out[name] = typed(name, null, feature.dtype, emptyInt64);
+        setField(out, name, typed(name, null, feature.dtype, emptyInt64));
       } else if (feature.default !== undefined) {
-        out[name] = buildDefault(name, feature, int64Sample);
+        setField(out, name, buildDefault(name, feature, int64Sample));
       } else {
         throw new FeatureError(name, 'missing', 'absent from the record and the spec has no default');
       }
@@ -317,7 +372,7 @@ export function parseExample<S extends FeatureSpec>(
         );
       }
     }
-    out[name] = value;
+    setField(out, name, value);
   }
   return out as ParsedExample<S>;
 }
@@ -339,7 +394,8 @@ export function parseExample<S extends FeatureSpec>(
  * @param spec - The context and sequence specs.
  * @param options - The int64 mode the SequenceExample was decoded with.
  * @returns Context features, feature lists and their step counts.
- * @throws {@link FeatureError} naming the feature on any mismatch.
+ * @throws {@link FeatureError} naming the feature on any mismatch; `InvalidArgumentError` for a
+ *   malformed spec.
  * @public
  */
 export function parseSequenceExample<C extends FeatureSpec, Q extends FeatureSpec>(
@@ -347,6 +403,11 @@ export function parseSequenceExample<C extends FeatureSpec, Q extends FeatureSpe
   spec: SequenceFeatureSpec<C, Q>,
   options?: ExampleDecodeOptions,
 ): ParsedSequenceExample<C, Q> {
+  if (typeof spec !== 'object' || spec === null) throw new InvalidArgumentError('parseSequenceExample.spec', 'must be an object');
+  validateSpec(spec.sequence ?? {}, 'parseSequenceExample.spec.sequence');
+  if (typeof example !== 'object' || example === null || typeof example.featureLists !== 'object' || example.featureLists === null) {
+    throw new InvalidArgumentError('parseSequenceExample.example', 'must be a decoded SequenceExample');
+  }
   const context = parseExample(example.context, spec.context ?? ({} as C), options);
   const sequence: Record<string, unknown> = {};
   const lengths: Record<string, number> = {};
@@ -358,9 +419,9 @@ export function parseSequenceExample<C extends FeatureSpec, Q extends FeatureSpe
     }
     const steps = present ? example.featureLists[name]! : [];
     const values = steps.map((step) => typed(name, step, feature.dtype, emptyInt64));
-    lengths[name] = steps.length;
+    setField(lengths, name, steps.length);
     if (feature.kind === 'var') {
-      sequence[name] = values;
+      setField(sequence, name, values);
       continue;
     }
     const per = sizeOf(feature.shape);
@@ -373,7 +434,7 @@ export function parseSequenceExample<C extends FeatureSpec, Q extends FeatureSpe
         );
       }
     });
-    sequence[name] = stack(values, feature.dtype, per, emptyInt64);
+    setField(sequence, name, stack(values, feature.dtype, per, emptyInt64));
   }
   return { context, sequence, lengths } as unknown as ParsedSequenceExample<C, Q>;
 }

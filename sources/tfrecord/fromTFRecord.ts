@@ -8,7 +8,7 @@ import type { Observable } from 'rxjs';
 import { InvalidArgumentError } from '../../src/errors.js';
 import type { DatasetInfo } from '../../src/info.js';
 import type { ByteSource } from '../core/byteSource.js';
-import { fileByteSource } from '../core/fileByteSource.js';
+import { fileByteSource, MAX_CHUNK_BYTES } from '../core/fileByteSource.js';
 import { fromPuller } from '../core/fromPuller.js';
 import type { Chunk, Puller, PullContext } from '../core/puller.js';
 import { ByteWindow, InflateError, inflateChunks } from './byteWindow.js';
@@ -24,6 +24,7 @@ import {
 import {
   decodeExample,
   decodeSequenceExample,
+  int64ModeOf,
   type Example,
   type Int64Mode,
   type SequenceExample,
@@ -38,6 +39,7 @@ import {
   type SequenceFeatureSpec,
 } from './featureSpec.js';
 import { isPromiseLike } from '../../src/isPromiseLike.js';
+import { describe } from './tfdsJson.js';
 
 /**
  * How a file is compressed. `auto` (default) picks `gzip` for names ending in `.gz`, `zlib` for
@@ -122,7 +124,7 @@ export interface TFRecordOptions {
   readonly lengths?: readonly number[];
   /** Records handed to the pipeline per pull (default 8); backpressure is still checked between them. */
   readonly recordsPerPull?: number;
-  /** Bytes per read for inputs given as paths (default 256 KiB). */
+  /** Bytes per read for inputs given as paths (default 256 KiB, at most 1 GiB). */
   readonly chunkBytes?: number;
   /** How int64 values are decoded (default `bigint`); see {@link Int64Mode}. */
   readonly int64?: Int64Mode;
@@ -579,9 +581,11 @@ export type FromTFRecordOptions<T = unknown> =
   | SequenceExampleRecordOptions<FeatureSpec, FeatureSpec, SequenceFeatureSpec | undefined>
   | CustomRecordOptions<T>;
 
-function positiveInteger(value: number | undefined, fallback: number, name: string): number {
+function positiveInteger(value: number | undefined, fallback: number, name: string, max = Number.MAX_SAFE_INTEGER): number {
   const n = value ?? fallback;
-  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(name, `must be a positive integer, got ${n}`);
+  if (!Number.isSafeInteger(n) || n < 1 || n > max) {
+    throw new InvalidArgumentError(name, `must be an integer in [1, ${max}], got ${describe(n)}`);
+  }
   return n;
 }
 
@@ -688,22 +692,37 @@ function prepare(
   inputs: readonly (string | ByteSource)[],
   options: FromTFRecordOptions,
 ): { sources: ByteSource[]; settings: Settings<unknown> } {
-  const chunkBytes = positiveInteger(options.chunkBytes, 256 * 1024, 'fromTFRecord.chunkBytes');
+  if (!Array.isArray(inputs)) throw new InvalidArgumentError('fromTFRecord.inputs', 'must be an array of paths or ByteSources');
+  inputs.forEach((input: unknown, i) => {
+    const source = input as Partial<ByteSource> | null;
+    if (typeof input !== 'string' && (typeof source !== 'object' || source === null || typeof source.stream !== 'function')) {
+      throw new InvalidArgumentError(`fromTFRecord.inputs[${i}]`, 'must be a path or a ByteSource');
+    }
+  });
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('fromTFRecord.options', 'must be an object');
+  const chunkBytes = positiveInteger(options.chunkBytes, 256 * 1024, 'fromTFRecord.chunkBytes', MAX_CHUNK_BYTES);
   const recordsPerPull = positiveInteger(options.recordsPerPull, 8, 'fromTFRecord.recordsPerPull');
   const maxSkipRatio = options.maxSkipRatio ?? 0.01;
-  if (!(maxSkipRatio >= 0 && maxSkipRatio <= 1)) {
-    throw new InvalidArgumentError('fromTFRecord.maxSkipRatio', `must be within [0, 1], got ${maxSkipRatio}`);
+  if (!(typeof maxSkipRatio === 'number' && maxSkipRatio >= 0 && maxSkipRatio <= 1)) {
+    throw new InvalidArgumentError('fromTFRecord.maxSkipRatio', `must be within [0, 1], got ${describe(maxSkipRatio)}`);
   }
   const onCorrupt = options.onCorrupt ?? 'error';
   if (onCorrupt !== 'error' && onCorrupt !== 'skip') {
-    throw new InvalidArgumentError('fromTFRecord.onCorrupt', `must be 'error' or 'skip', got ${String(onCorrupt)}`);
+    throw new InvalidArgumentError('fromTFRecord.onCorrupt', `must be 'error' or 'skip', got ${describe(onCorrupt)}`);
+  }
+  if (options.ledger !== undefined && !(options.ledger instanceof SkipLedger)) {
+    throw new InvalidArgumentError('fromTFRecord.ledger', `must be a SkipLedger, got ${describe(options.ledger)}`);
+  }
+  if (options.onSkip !== undefined && typeof options.onSkip !== 'function') {
+    throw new InvalidArgumentError('fromTFRecord.onSkip', `must be a function, got ${describe(options.onSkip)}`);
   }
   const compression = options.compression ?? 'auto';
   if (!['auto', 'none', 'gzip', 'zlib'].includes(compression)) {
-    throw new InvalidArgumentError('fromTFRecord.compression', `must be auto, none, gzip or zlib, got ${compression}`);
+    throw new InvalidArgumentError('fromTFRecord.compression', `must be auto, none, gzip or zlib, got ${describe(compression)}`);
   }
   const lengths = options.lengths;
   if (lengths !== undefined) {
+    if (!Array.isArray(lengths)) throw new InvalidArgumentError('fromTFRecord.lengths', 'must be an array');
     if (lengths.length !== inputs.length) {
       throw new InvalidArgumentError('fromTFRecord.lengths', `has ${lengths.length} entries for ${inputs.length} inputs`);
     }
@@ -711,7 +730,7 @@ function prepare(
       throw new InvalidArgumentError('fromTFRecord.lengths', 'must be non-negative integers');
     }
   }
-  const int64 = options.int64 ?? 'bigint';
+  const int64 = int64ModeOf(options.int64, 'fromTFRecord.int64');
   const sources = inputs.map((input) => (typeof input === 'string' ? fileByteSource(input, chunkBytes) : input));
   const settings: Settings<unknown> = {
     compression,

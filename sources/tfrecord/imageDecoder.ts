@@ -72,6 +72,17 @@ export async function sharpImageDecoder(encoded: Uint8Array, expected: ImageExpe
  * @internal
  */
 export function checkImage(feature: string, image: DecodedImage, expected: ImageExpectation): DecodedImage {
+  // A custom decoder may answer anything: check the form before reading it.
+  const candidate = image as Partial<DecodedImage> | null;
+  if (
+    typeof candidate !== 'object' ||
+    candidate === null ||
+    !Array.isArray(candidate.shape) ||
+    candidate.shape.length !== 3 ||
+    !candidate.shape.every((d: unknown) => Number.isSafeInteger(d) && (d as number) >= 0)
+  ) {
+    throw new FeatureError(feature, 'decode', 'decoder must return { data, shape: [height, width, channels], dtype }');
+  }
   const { shape, data } = image;
   const matches = expected.shape.length === 3 && expected.shape.every((d, i) => d < 0 || d === shape[i]);
   if (!matches) {

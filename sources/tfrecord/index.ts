@@ -9,6 +9,7 @@ export {
   FeatureError,
   MalformedExampleError,
   TfdsError,
+  TfdsMetadataError,
   TooManyCorruptRecordsError,
   type CorruptionReason,
   type FeatureMismatch,
@@ -60,6 +61,7 @@ export { sharpImageDecoder, type DecodedImage, type ImageDecoder, type ImageExpe
 export type { TfdsExample, TfdsValue } from './tfdsFeatures.js';
 export {
   fromTfds,
+  parseTfdsInfo,
   readTfdsInfo,
   resolveTfdsSplit,
   type FromTfdsOptions,

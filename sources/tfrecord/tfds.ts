@@ -4,15 +4,15 @@
  *
  * @module
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Observable } from 'rxjs';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { TfdsError } from './errors.js';
-import { decodeExample, type Int64Mode } from './example.js';
+import { decodeExample, int64ModeOf, type Int64Mode } from './example.js';
 import { fromTFRecordParts, type TFRecordOptions } from './fromTFRecord.js';
 import { sharpImageDecoder, type ImageDecoder } from './imageDecoder.js';
 import { TfdsFeatures, type TfdsExample } from './tfdsFeatures.js';
+import { describe, JsonReader, own, readJsonFile } from './tfdsJson.js';
 
 /**
  * One split of a TFDS dataset.
@@ -53,35 +53,54 @@ export interface TfdsSplitRange {
 
 const DEFAULT_TEMPLATE = '{DATASET}-{SPLIT}.{FILEFORMAT}-{SHARD_X_OF_Y}';
 
-function readJson(dataDir: string, name: string): unknown {
-  const path = join(dataDir, name);
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new TfdsError(dataDir, `cannot read ${name}: ${(error as Error).message}`, { cause: error });
+/**
+ * Checks a value substituted into `filepathTemplate` (the dataset or a split name): it must not
+ * bring a separator or a `..` into the shard path.
+ */
+function placeholder(reader: JsonReader, value: string, path: string): string {
+  if (/[/\\\0]/.test(value) || value.includes('..')) {
+    reader.fail(path, `must not contain '/', '\\', '..' or NUL (it names shard files), got ${describe(value)}`);
   }
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new TfdsError(dataDir, `${name} is not valid JSON: ${(error as Error).message}`, { cause: error });
-  }
+  return value;
 }
 
-function shardName(template: string, dataset: string, split: string, format: string, index: number, count: number): string {
-  const pad = (n: number): string => String(n).padStart(5, '0');
+/** The template with the placeholders every shard of a split shares filled in. */
+function splitTemplate(template: string, dataset: string, split: string, format: string, count: number): string {
   return template
     .replaceAll('{DATASET}', dataset)
     .replaceAll('{SPLIT}', split)
     .replaceAll('{FILEFORMAT}', format)
-    .replaceAll('{SHARD_X_OF_Y}', `${pad(index)}-of-${pad(count)}`)
-    .replaceAll('{SHARD_INDEX}', pad(index))
+    .replaceAll('{SHARD_X_OF_Y}', '{SHARD_INDEX}-of-{NUM_SHARDS}')
     .replaceAll('{NUM_SHARDS}', pad(count));
+}
+
+function pad(n: number): string {
+  return String(n).padStart(5, '0');
+}
+
+/**
+ * Whether `name` is a relative path that stays inside its directory by its letters alone: no
+ * empty, `.` or `..` segment, no backslash (a separator on Windows), no NUL. Symbolic links
+ * inside the dataset directory are followed as the user laid them out.
+ */
+function staysInside(name: string): boolean {
+  if (name === '' || name.includes('\\') || name.includes('\0')) return false;
+  return name.split('/').every((segment) => segment !== '' && segment !== '.' && segment !== '..');
+}
+
+function checkDataDir(dataDir: unknown): void {
+  if (typeof dataDir !== 'string' || dataDir === '' || dataDir.includes('\0')) {
+    throw new InvalidArgumentError('dataDir', `must be a non-empty path, got ${describe(dataDir)}`);
+  }
 }
 
 /**
  * Reads the metadata of a TFDS prepared directory (the one holding `dataset_info.json`, e.g.
- * `~/tensorflow_datasets/mnist/3.0.1`). Small JSON files, read synchronously.
+ * `~/tensorflow_datasets/mnist/3.0.1`). Small JSON files (at most 64 MiB each), read
+ * synchronously.
+ *
+ * The metadata is untrusted input: every value is checked, and every shard file must resolve
+ * inside `dataDir` (see {@link parseTfdsInfo}).
  *
  * @example
  * ```ts
@@ -91,32 +110,90 @@ function shardName(template: string, dataset: string, split: string, format: str
  *
  * @param dataDir - The dataset version directory.
  * @returns The splits (with shard files and lengths) and the features description.
- * @throws {@link TfdsError} when a file is missing or not understood.
+ * @throws {@link TfdsError} when a file is missing, unreadable, too large or not JSON;
+ *   {@link TfdsMetadataError} when `dataset_info.json` is malformed; `InvalidArgumentError`
+ *   for a `dataDir` that is not a path.
  * @public
  */
 export function readTfdsInfo(dataDir: string): TfdsInfo {
-  const info = readJson(dataDir, 'dataset_info.json') as Record<string, unknown>;
-  const features = readJson(dataDir, 'features.json');
-  const name = String(info.name ?? '');
-  const format = String(info.fileFormat ?? 'tfrecord');
-  if (format !== 'tfrecord') throw new TfdsError(dataDir, `file format ${format} is not supported (only tfrecord)`);
+  checkDataDir(dataDir);
+  const info = readJsonFile(dataDir, 'dataset_info.json');
+  const features = readJsonFile(dataDir, 'features.json');
+  return parseTfdsInfo(dataDir, info, features);
+}
+
+/**
+ * Checks a parsed `dataset_info.json` and resolves its shard files, without touching the disk
+ * (what {@link readTfdsInfo} does after reading the files).
+ *
+ * Only the fields rxfeed reads are checked: `name`, `version`, `fileFormat` (strings), and each
+ * split's `name` (a string), `shardLengths` (non-negative integers, as numbers or decimal strings)
+ * and `filepathTemplate` (a string). Every shard path must stay inside `dataDir`: the template
+ * must be a relative path with no `.` or `..` segment, and the dataset and split names must not
+ * contain `/`, `\`, `..` or NUL.
+ *
+ * @example
+ * ```ts
+ * const info = parseTfdsInfo('data/ds/1.0.0', JSON.parse(infoText), JSON.parse(featuresText));
+ * ```
+ *
+ * @param dataDir - The dataset version directory the shard paths are joined to.
+ * @param datasetInfo - The parsed `dataset_info.json`.
+ * @param features - The parsed `features.json` (kept as given; checked by `fromTfds`).
+ * @returns The splits (with shard files and lengths) and the features description.
+ * @throws {@link TfdsMetadataError} naming the JSON path of the first malformed value;
+ *   {@link TfdsError} for a file format other than tfrecord; `InvalidArgumentError` for a
+ *   `dataDir` that is not a path.
+ * @public
+ */
+export function parseTfdsInfo(dataDir: string, datasetInfo: unknown, features: unknown): TfdsInfo {
+  checkDataDir(dataDir);
+  const reader = new JsonReader(dataDir, 'dataset_info.json');
+  const info = reader.object(datasetInfo, '');
+  const optionalString = (key: string, fallback: string): string => {
+    const value = own(info, key);
+    return value === undefined ? fallback : reader.string(value, key);
+  };
+  const name = placeholder(reader, optionalString('name', ''), 'name');
+  const version = optionalString('version', '');
+  const format = optionalString('fileFormat', 'tfrecord');
+  if (format !== 'tfrecord') throw new TfdsError(dataDir, `file format ${describe(format)} is not supported (only tfrecord)`);
   const splits = new Map<string, TfdsSplitInfo>();
-  for (const split of (info.splits ?? []) as Record<string, unknown>[]) {
-    const splitName = String(split.name);
-    const shardLengths = ((split.shardLengths ?? []) as unknown[]).map((n) => Number(n));
-    if (!shardLengths.every((n) => Number.isSafeInteger(n) && n >= 0)) {
-      throw new TfdsError(dataDir, `split ${splitName}: shardLengths must be non-negative integers`);
+  const directory = join(dataDir, 'x').slice(0, -1);
+  const splitList = own(info, 'splits');
+  const entries = splitList === undefined ? [] : reader.array(splitList, 'splits');
+  for (let s = 0; s < entries.length; s++) {
+    const at = `splits[${s}]`;
+    const split = reader.object(entries[s], at);
+    const splitName = placeholder(reader, reader.string(own(split, 'name'), `${at}.name`), `${at}.name`);
+    if (splits.has(splitName)) reader.fail(`${at}.name`, `repeats split ${describe(splitName)}`);
+    const lengthList = own(split, 'shardLengths');
+    const lengthValues = lengthList === undefined ? [] : reader.array(lengthList, `${at}.shardLengths`);
+    const shardLengths: number[] = [];
+    let numExamples = 0;
+    for (let i = 0; i < lengthValues.length; i++) {
+      const n = reader.integer(lengthValues[i], `${at}.shardLengths[${i}]`, 0);
+      shardLengths.push(n);
+      numExamples += n;
     }
-    const template = String(split.filepathTemplate ?? DEFAULT_TEMPLATE);
-    const files = shardLengths.map((_, i) => join(dataDir, shardName(template, name, splitName, format, i, shardLengths.length)));
-    splits.set(splitName, {
-      name: splitName,
-      shardLengths,
-      files,
-      numExamples: shardLengths.reduce((sum, n) => sum + n, 0),
-    });
+    if (!Number.isSafeInteger(numExamples)) reader.fail(`${at}.shardLengths`, 'add up to more records than a safe integer');
+    const templateValue = own(split, 'filepathTemplate');
+    const template = templateValue === undefined ? DEFAULT_TEMPLATE : reader.string(templateValue, `${at}.filepathTemplate`);
+    const files: string[] = [];
+    const shared = splitTemplate(template, name, splitName, format, shardLengths.length);
+    // Shards differ only in the digits of {SHARD_INDEX}, which cannot make a `.`, `..` or empty
+    // segment: checking one name checks them all.
+    const first = shared.replaceAll('{SHARD_INDEX}', pad(0));
+    if (shardLengths.length > 0 && !staysInside(first)) {
+      reader.fail(`${at}.filepathTemplate`, `makes shard 0 ${describe(first)}, which is not a file path inside the dataset directory`);
+    }
+    for (let i = 0; i < shardLengths.length; i++) {
+      // The name has no `.`, `..` or empty segment, so joining is appending to the normalised directory.
+      files.push(directory + shared.replaceAll('{SHARD_INDEX}', pad(i)));
+    }
+    splits.set(splitName, { name: splitName, shardLengths, files, numExamples });
   }
-  return { dataDir, name, version: String(info.version ?? ''), splits, features };
+  return { dataDir, name, version, splits, features };
 }
 
 /** Python's `round`: halves go to the even neighbour, as TFDS's percent slicing does. */
@@ -126,6 +203,11 @@ function roundHalfEven(x: number): number {
   if (diff > 0.5) return floor + 1;
   if (diff < 0.5) return floor;
   return floor % 2 === 0 ? floor : floor + 1;
+}
+
+/** At most 40 characters of a name, for a message. */
+function clip(text: string): string {
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
 }
 
 const SUB_SPLIT = /^([\w-]+)(?:\[(?:(-?\d+)|(?:(-?\d+(?:%|shard)?)?:(-?\d+(?:%|shard)?)?))\])?(?:\((closest|pct1_dropremainder)\))?$/;
@@ -150,19 +232,22 @@ const SUB_SPLIT = /^([\w-]+)(?:\[(?:(-?\d+)|(?:(-?\d+(?:%|shard)?)?:(-?\d+(?:%|s
  * @public
  */
 export function resolveTfdsSplit(info: TfdsInfo, expression: string): TfdsSplitRange[] {
+  if (typeof expression !== 'string') throw new InvalidArgumentError('split', `must be a string, got ${describe(expression)}`);
   return expression.split('+').map((part) => {
     const text = part.trim();
     const match = SUB_SPLIT.exec(text);
-    if (match === null) throw new InvalidArgumentError('split', `cannot parse '${text}' of '${expression}'`);
+    if (match === null) throw new InvalidArgumentError('split', `cannot parse ${describe(text)} of ${describe(expression)}`);
     const [, name, index, from, to, rounding] = match;
     const split = info.splits.get(name!);
     if (split === undefined) {
-      throw new InvalidArgumentError('split', `no split '${name}' in ${info.dataDir}; it has ${[...info.splits.keys()].join(', ')}`);
+      const names = [...info.splits.keys()];
+      const listed = names.slice(0, 10).map(clip).join(', ') + (names.length > 10 ? `, ... (${names.length} in all)` : '');
+      throw new InvalidArgumentError('split', `no split '${clip(name!)}' in ${info.dataDir}; it has ${listed || 'none'}`);
     }
     const n = split.numExamples;
     if (index !== undefined) {
       const i = Number(index) < 0 ? n + Number(index) : Number(index);
-      if (i < 0 || i >= n) throw new InvalidArgumentError('split', `index ${index} is outside '${name}' (${n} records)`);
+      if (i < 0 || i >= n) throw new InvalidArgumentError('split', `index ${describe(index)} is outside '${name}' (${n} records)`);
       return { split: split.name, start: i, end: i + 1 };
     }
     const boundary = (value: string | undefined, fallback: number): number => {
@@ -170,7 +255,7 @@ export function resolveTfdsSplit(info: TfdsInfo, expression: string): TfdsSplitR
       let absolute: number;
       if (value.endsWith('%')) {
         const percent = Number(value.slice(0, -1));
-        if (Math.abs(percent) > 100) throw new InvalidArgumentError('split', `percent ${value} is outside [-100%, 100%]`);
+        if (Math.abs(percent) > 100) throw new InvalidArgumentError('split', `percent ${describe(value)} is outside [-100%, 100%]`);
         absolute =
           rounding === 'pct1_dropremainder'
             ? percent * Math.floor(n / 100)
@@ -230,18 +315,24 @@ export interface FromTfdsOptions
  * @param dataDir - The dataset version directory (holding `dataset_info.json`).
  * @param options - The split and decoding options.
  * @returns A cold, sized Observable of decoded examples.
- * @throws {@link TfdsError} or `InvalidArgumentError` at once when the directory or split is
- *   wrong; the Observable errors as `fromTFRecord` does, and with a `FeatureError` when a record
+ * @throws {@link TfdsError} (or its {@link TfdsMetadataError}) or `InvalidArgumentError` at once
+ *   when the directory, its metadata, the split or an option is wrong; the Observable errors as `fromTFRecord` does, and with a `FeatureError` when a record
  *   does not match features.json.
  * @public
  */
 export function fromTfds(dataDir: string, options: FromTfdsOptions): Observable<TfdsExample> {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidArgumentError('fromTfds.options', `must be an object with a split, got ${describe(options)}`);
+  }
+  const { decodeImages } = options;
+  if (decodeImages !== undefined && typeof decodeImages !== 'boolean' && typeof decodeImages !== 'function') {
+    throw new InvalidArgumentError('fromTfds.decodeImages', `must be a boolean or an image decoder, got ${describe(decodeImages)}`);
+  }
+  const int64 = int64ModeOf(options.int64, 'fromTfds.int64');
   const info = readTfdsInfo(dataDir);
   const features = new TfdsFeatures(info.features, dataDir);
   const ranges = resolveTfdsSplit(info, options.split);
-  const int64 = options.int64 ?? 'bigint';
-  const imageDecoder =
-    options.decodeImages === true ? sharpImageDecoder : typeof options.decodeImages === 'function' ? options.decodeImages : undefined;
+  const imageDecoder = decodeImages === true ? sharpImageDecoder : typeof decodeImages === 'function' ? decodeImages : undefined;
   const decode = (record: Uint8Array): TfdsExample | Promise<TfdsExample> => {
     const example = decodeExample(record, { int64 });
     const images = imageDecoder === undefined ? undefined : features.decodeImages(example, imageDecoder);
@@ -256,8 +347,9 @@ export function fromTfds(dataDir: string, options: FromTfdsOptions): Observable<
     if (firstFile.has(range.split)) continue;
     const split = info.splits.get(range.split)!;
     firstFile.set(range.split, files.length);
-    files.push(...split.files);
-    lengths.push(...split.shardLengths);
+    // One by one: a spread of a million shards would overflow the stack.
+    for (const file of split.files) files.push(file);
+    for (const length of split.shardLengths) lengths.push(length);
   }
   // Each part of the expression is a range of the global order of `files`.
   const offsets = new Map<string, number>();

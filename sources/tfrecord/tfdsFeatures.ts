@@ -22,6 +22,7 @@
  */
 import { inflateSync } from 'node:zlib';
 import { FeatureError, TfdsError } from './errors.js';
+import { describe, JsonReader, keyPath, own, type JsonObject } from './tfdsJson.js';
 import type { Example, FeatureValue, Int64Mode } from './example.js';
 import { checkImage, type DecodedImage, type ImageDecoder, type ImageExpectation } from './imageDecoder.js';
 
@@ -96,13 +97,16 @@ type FeatureNode = LeafNode | DictNode | SequenceNode;
 const INT_DTYPES = new Set(['bool', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64']);
 const FLOAT_DTYPES = new Set(['float16', 'bfloat16', 'float32', 'float64']);
 
-interface Json {
-  readonly [key: string]: unknown;
-}
+/**
+ * How deep FeaturesDicts may nest in `features.json` (64): far beyond any real dataset, and a
+ * bound on the recursion of building and decoding.
+ */
+const MAX_DEPTH = 64;
 
-function dimensionsOf(shape: unknown): number[] {
-  const dims = (shape as { dimensions?: unknown[] } | undefined)?.dimensions ?? [];
-  return dims.map((d) => Number(d));
+/** Sets `out[name]` as an own data property, so that a feature named `__proto__` stays data. */
+function setField<V>(out: Record<string, V>, name: string, value: V): void {
+  if (name === '__proto__') Object.defineProperty(out, name, { value, enumerable: true, writable: true, configurable: true });
+  else out[name] = value;
 }
 
 /**
@@ -113,10 +117,16 @@ export class TfdsFeatures {
   readonly #root: DictNode;
   readonly #images: { path: string; node: ImageNode }[] = [];
   readonly #dataDir: string;
+  readonly #json: JsonReader;
 
+  /**
+   * @throws {@link TfdsMetadataError} naming the JSON path of a malformed value;
+   *   {@link TfdsError} for a feature type, dtype or layout this reader does not support.
+   */
   constructor(featuresJson: unknown, dataDir: string) {
     this.#dataDir = dataDir;
-    const root = this.#build(featuresJson as Json, '', false);
+    this.#json = new JsonReader(dataDir, 'features.json');
+    const root = this.#build(featuresJson, '', '', false, 0);
     if (root.kind !== 'dict') throw new TfdsError(dataDir, 'features.json: the top-level feature must be a FeaturesDict');
     this.#root = root;
   }
@@ -126,28 +136,55 @@ export class TfdsFeatures {
     return this.#images.map((image) => image.path);
   }
 
-  #build(json: Json, path: string, inSequence: boolean): FeatureNode {
-    const className = String(json.pythonClassName ?? '');
-    const type = className.slice(className.lastIndexOf('.') + 1);
+  /** The dimensions of a `shape` object: integers, `-1` for a dynamic one. */
+  #dimensions(shape: unknown, at: string): number[] {
+    if (shape === undefined) return [];
+    const dims = own(this.#json.object(shape, at), 'dimensions');
+    if (dims === undefined) return [];
+    const list = this.#json.array(dims, `${at}.dimensions`);
+    const out: number[] = [];
+    for (let i = 0; i < list.length; i++) out.push(this.#json.integer(list[i], `${at}.dimensions[${i}]`, -1));
+    return out;
+  }
+
+  /** An optional string field of `object`, or `fallback`. */
+  #text(object: JsonObject, key: string, at: string, fallback: string): string {
+    const value = own(object, key);
+    return value === undefined ? fallback : this.#json.string(value, keyPath(at, key));
+  }
+
+  /** `value` (at JSON path `at`) as the feature at flattened `path`. */
+  #build(value: unknown, at: string, path: string, inSequence: boolean, depth: number): FeatureNode {
     const where = path === '' ? 'the top-level feature' : `feature '${path}'`;
+    if (depth > MAX_DEPTH) this.#json.fail(at, `nests features deeper than ${MAX_DEPTH}`);
+    const json = this.#json.object(value, at);
+    const className = this.#text(json, 'pythonClassName', at, '');
+    const type = className.slice(className.lastIndexOf('.') + 1);
     switch (type) {
       case 'FeaturesDict': {
-        const features = ((json.featuresDict as Json | undefined)?.features ?? {}) as Record<string, Json>;
-        const children = Object.entries(features).map(
-          ([name, child]) => [name, this.#build(child, path === '' ? name : `${path}/${name}`, inSequence)] as const,
+        const dictAt = keyPath(at, 'featuresDict');
+        const dict = own(json, 'featuresDict');
+        const featuresAt = keyPath(dictAt, 'features');
+        const features = dict === undefined ? undefined : own(this.#json.object(dict, dictAt), 'features');
+        const entries = features === undefined ? [] : Object.entries(this.#json.object(features, featuresAt));
+        const children = entries.map(
+          ([name, child]) =>
+            [name, this.#build(child, keyPath(featuresAt, name), path === '' ? name : `${path}/${name}`, inSequence, depth + 1)] as const,
         );
         return { kind: 'dict', children };
       }
       case 'Tensor':
       case 'Scalar': {
-        const tensor = (json.tensor ?? {}) as Json;
-        const dtype = String(tensor.dtype ?? '');
-        const encoding = String(tensor.encoding ?? 'none');
+        const tensorAt = keyPath(at, 'tensor');
+        const tensorValue = own(json, 'tensor');
+        const tensor = tensorValue === undefined ? {} : this.#json.object(tensorValue, tensorAt);
+        const dtype = this.#text(tensor, 'dtype', tensorAt, '');
+        const encoding = this.#text(tensor, 'encoding', tensorAt, 'none');
         if (!INT_DTYPES.has(dtype) && !FLOAT_DTYPES.has(dtype) && dtype !== 'string') {
-          throw new TfdsError(this.#dataDir, `${where}: unsupported dtype ${dtype}`);
+          throw new TfdsError(this.#dataDir, `${where}: unsupported dtype ${describe(dtype)}`);
         }
         if (encoding !== 'none' && encoding !== 'bytes' && encoding !== 'zlib') {
-          throw new TfdsError(this.#dataDir, `${where}: unsupported tensor encoding ${encoding}`);
+          throw new TfdsError(this.#dataDir, `${where}: unsupported tensor encoding ${describe(encoding)}`);
         }
         if (encoding !== 'none' && dtype === 'string') {
           throw new TfdsError(this.#dataDir, `${where}: encoded string tensors are not supported`);
@@ -155,23 +192,28 @@ export class TfdsFeatures {
         if (encoding !== 'none' && inSequence) {
           throw new TfdsError(this.#dataDir, `${where}: encoded tensors inside a Sequence are not supported`);
         }
-        const shape = dimensionsOf(tensor.shape);
+        const shape = this.#dimensions(own(tensor, 'shape'), keyPath(tensorAt, 'shape'));
         if (inSequence && shape.some((d) => d < 0)) {
           throw new TfdsError(this.#dataDir, `${where}: a dynamic dimension inside a Sequence needs ragged decoding, not supported`);
         }
-        return { kind: 'tensor', shape, dtype, encoding: encoding as TensorNode['encoding'] };
+        return { kind: 'tensor', shape, dtype, encoding };
       }
       case 'ClassLabel':
         return { kind: 'classLabel' };
       case 'Text':
         return { kind: 'text' };
       case 'Image': {
-        const image = (json.image ?? {}) as Json;
-        const dtype = String(image.dtype ?? 'uint8');
-        if (dtype !== 'uint8') throw new TfdsError(this.#dataDir, `${where}: only uint8 images are supported, not ${dtype}`);
+        const imageAt = keyPath(at, 'image');
+        const imageValue = own(json, 'image');
+        const image = imageValue === undefined ? {} : this.#json.object(imageValue, imageAt);
+        const dtype = this.#text(image, 'dtype', imageAt, 'uint8');
+        if (dtype !== 'uint8') throw new TfdsError(this.#dataDir, `${where}: only uint8 images are supported, not ${describe(dtype)}`);
         const node: ImageNode = {
           kind: 'image',
-          expected: { shape: dimensionsOf(image.shape), format: String(image.encodingFormat ?? '') },
+          expected: {
+            shape: this.#dimensions(own(image, 'shape'), keyPath(imageAt, 'shape')),
+            format: this.#text(image, 'encodingFormat', imageAt, ''),
+          },
         };
         this.#images.push({ path, node });
         return node;
@@ -181,16 +223,22 @@ export class TfdsFeatures {
         if (inSequence) {
           throw new TfdsError(this.#dataDir, `${where}: a Sequence inside a Sequence needs ragged decoding, not supported`);
         }
-        const sequence = (json.sequence ?? {}) as Json;
+        const sequenceAt = keyPath(at, 'sequence');
+        const sequenceValue = own(json, 'sequence');
+        const sequence = sequenceValue === undefined ? {} : this.#json.object(sequenceValue, sequenceAt);
+        const length = own(sequence, 'length');
         return {
           kind: 'sequence',
           stacked: type === 'Sequence',
-          feature: this.#build((sequence.feature ?? {}) as Json, path, true),
-          length: Number(sequence.length ?? -1),
+          feature: this.#build(own(sequence, 'feature') ?? {}, keyPath(sequenceAt, 'feature'), path, true, depth + 1),
+          length: length === undefined ? -1 : this.#json.integer(length, keyPath(sequenceAt, 'length'), -1),
         };
       }
       default:
-        throw new TfdsError(this.#dataDir, `${where}: feature type ${className || '(none)'} is not supported`);
+        throw new TfdsError(
+          this.#dataDir,
+          `${where}: feature type ${className === '' ? '(none)' : /^[\w.]{1,200}$/.test(className) ? className : describe(className)} is not supported`,
+        );
     }
   }
 
@@ -214,7 +262,8 @@ export class TfdsFeatures {
             try {
               image = await decoder(bytes, node.expected);
             } catch (error) {
-              throw new FeatureError(path, 'decode', `cannot decode ${node.expected.format || 'image'}: ${(error as Error).message}`);
+              const reason = error instanceof Error ? error.message : describe(error);
+              throw new FeatureError(path, 'decode', `cannot decode ${node.expected.format || 'image'}: ${reason}`);
             }
             return checkImage(path, image, node.expected);
           }),
@@ -234,8 +283,7 @@ export class TfdsFeatures {
           : child.kind === 'sequence'
             ? this.#sequence(child, childPath, example, int64, images)
             : leaf(child, childPath, example, int64, images, undefined);
-      if (name === '__proto__') Object.defineProperty(out, name, { value, enumerable: true, writable: true, configurable: true });
-      else out[name] = value;
+      setField(out, name, value);
     }
     return out;
   }
@@ -277,7 +325,7 @@ export class TfdsFeatures {
   ): TfdsValue {
     if (node.kind === 'dict') {
       const out: Record<string, TfdsValue> = {};
-      for (const [name, child] of node.children) out[name] = this.#stacked(child, `${path}/${name}`, example, int64, images);
+      for (const [name, child] of node.children) setField(out, name, this.#stacked(child, `${path}/${name}`, example, int64, images));
       return out;
     }
     if (node.kind === 'sequence') throw new FeatureError(path, 'shape', 'nested sequences are not supported');
@@ -294,7 +342,7 @@ export class TfdsFeatures {
   ): TfdsValue {
     if (node.kind === 'dict') {
       const out: Record<string, TfdsValue> = {};
-      for (const [name, child] of node.children) out[name] = this.#step(child, `${path}/${name}`, example, int64, images, step);
+      for (const [name, child] of node.children) setField(out, name, this.#step(child, `${path}/${name}`, example, int64, images, step));
       return out;
     }
     if (node.kind === 'sequence') throw new FeatureError(path, 'shape', 'nested sequences are not supported');
@@ -403,7 +451,7 @@ function tensor(node: TensorNode, path: string, example: Example, int64: Int64Mo
   } else {
     const raw = bytesOf(path, example);
     if (raw.length !== 1) throw new FeatureError(path, 'shape', `an encoded tensor holds ${raw.length} byte strings, not 1`);
-    values = fromRawBytes(path, node.encoding === 'zlib' ? inflateSync(raw[0]!) : raw[0]!, node.dtype);
+    values = fromRawBytes(path, node.encoding === 'zlib' ? inflateTensor(node, path, raw[0]!) : raw[0]!, node.dtype);
   }
   if (step === undefined) checkCount(path, values.length, node.shape);
   if (node.shape.length === 0) return scalar(values, step ?? 0, node.dtype);
@@ -509,6 +557,34 @@ function numeric(path: string, value: FeatureValue, dtype: string, int64: Int64M
   return out;
 }
 
+/**
+ * Inflates a zlib-encoded tensor. A static shape bounds the output to the tensor's own size (a
+ * zlib bomb stops there); a dynamic one to zlib's own ratio (about 1032 x the input).
+ */
+function inflateTensor(node: TensorNode, path: string, bytes: Uint8Array): Uint8Array {
+  const width = BYTES_PER_VALUE[node.dtype] ?? 1;
+  const expected = node.shape.every((d) => d >= 0) ? product(node.shape) * width : Infinity;
+  const maxOutputLength = Math.max(1, Math.min(expected, 1032 * bytes.length + 1024, 2 ** 31 - 1));
+  try {
+    return inflateSync(bytes, { maxOutputLength });
+  } catch (error) {
+    throw new FeatureError(path, 'decode', `zlib-encoded tensor does not inflate to at most ${maxOutputLength} bytes: ${(error as Error).message}`);
+  }
+}
+
+const BYTES_PER_VALUE: Readonly<Record<string, number>> = {
+  bool: 1,
+  uint8: 1,
+  int8: 1,
+  int16: 2,
+  uint16: 2,
+  int32: 4,
+  uint32: 4,
+  float32: 4,
+  float64: 8,
+  int64: 8,
+};
+
 /** A tensor stored with `encoding: bytes` / `zlib`: the little-endian bytes of the array. */
 function fromRawBytes(path: string, bytes: Uint8Array, dtype: string): NumericArray {
   const Ctor = {
@@ -523,7 +599,7 @@ function fromRawBytes(path: string, bytes: Uint8Array, dtype: string): NumericAr
     float64: Float64Array,
     int64: BigInt64Array,
   }[dtype];
-  if (Ctor === undefined) throw new FeatureError(path, 'dtype', `cannot read ${dtype} from raw bytes`);
+  if (Ctor === undefined || !Object.hasOwn(BYTES_PER_VALUE, dtype)) throw new FeatureError(path, 'dtype', `cannot read ${dtype} from raw bytes`);
   if (bytes.length % Ctor.BYTES_PER_ELEMENT !== 0) {
     throw new FeatureError(path, 'shape', `${bytes.length} bytes is not a whole number of ${dtype} values`);
   }

@@ -9,6 +9,7 @@ import { basename, dirname, join } from 'node:path';
 import { Observable, type OperatorFunction } from 'rxjs';
 import { currentContext, subscribeWithin } from '../../src/context.js';
 import { InvalidArgumentError } from '../../src/errors.js';
+import { describe } from './tfdsJson.js';
 import { maskedCrc32c } from './crc32c.js';
 import { encodeExample, type ExampleInput } from './example.js';
 
@@ -105,9 +106,11 @@ function frameParts(data: Uint8Array): [Uint8Array, Uint8Array] {
  * @public
  */
 export function toTFRecord(path: string, options: ToTFRecordOptions = {}): OperatorFunction<TFRecordInput, TFRecordWritten> {
+  if (typeof path !== 'string' || path === '') throw new InvalidArgumentError('toTFRecord.path', 'must be a non-empty string');
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('toTFRecord.options', 'must be an object');
   const capacity = options.highWaterMark ?? 64;
   if (!Number.isSafeInteger(capacity) || capacity < 1) {
-    throw new InvalidArgumentError('toTFRecord.highWaterMark', `must be a positive integer, got ${capacity}`);
+    throw new InvalidArgumentError('toTFRecord.highWaterMark', `must be a positive integer, got ${describe(capacity)}`);
   }
   return (source) =>
     new Observable<TFRecordWritten>((subscriber) => {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { Observable } from 'rxjs';
 import { RxfeedError } from '../../../src/errors.js';
+import { FileReadError } from '../../../sources/core/fileByteSource.js';
 import {
   CorruptShardError,
   fromWebDataset,
@@ -149,10 +150,11 @@ describe('fromWebDataset shard errors', () => {
     assert.deepEqual([error.code, error.shard, error.key, error.extension], ['RXFEED_ERR_DUPLICATE_FIELD', path, 'a', 'txt']);
   });
 
-  it('fails when a file does not exist, with the fs error', async () => {
+  it('fails when a file does not exist, with a FileReadError naming it (issue 9.13)', async () => {
     const missing = join(scratch.dir, 'nope.tar');
     const { error } = await readUntilError(fromWebDataset(missing));
-    assert.equal((error as NodeJS.ErrnoException).code, 'ENOENT');
+    assert.ok(error instanceof FileReadError, String(error));
+    assert.deepEqual([error.code, error.path, error.errno], ['RXFEED_ERR_FILE_NOT_FOUND', missing, 'ENOENT']);
   });
 });
 
