@@ -144,6 +144,22 @@ describe('decodeImage on hostile input (issue 9.11)', () => {
     }
   });
 
+  it('issue 9.11: corrupt but decodable data decodes with both decoders; only a truncated stream is refused', async () => {
+    const [jpeg] = await digitJpegs(1);
+    const body = jpeg!.subarray(0, jpeg!.length - 2);
+    assert.deepEqual([...jpeg!.subarray(-2)], [0xff, 0xd9], 'the JPEG ends with EOI');
+    // libjpeg warns "3 extraneous bytes before marker 0xd9" and decodes, as PIL does.
+    const extraneous = Uint8Array.from([...body, 1, 2, 3, 0xff, 0xd9]);
+    const trailing = Uint8Array.from([...jpeg!, 9, 9, 9, 9]);
+    for (const decoder of decoders()) {
+      for (const bytes of [extraneous, trailing]) {
+        assert.deepEqual((await decodeImage(bytes.slice(), { options: { decoder } })).shape, [128, 128, 3], decoder);
+      }
+      // Without its EOI marker the stream ends early: refused.
+      await assert.rejects(decodeImage(body.slice(), { index: 0, options: { decoder } }), DecodeError, decoder);
+    }
+  });
+
   it('issue 9.11: maxPixels bounds both decoders, counting the pixels of the encoded image', async () => {
     const [jpeg] = await digitJpegs(1);
     for (const decoder of decoders()) {
