@@ -17,6 +17,13 @@
  * Per-sample randomness (random crop, flip) comes from `(seed, epoch, index)` through
  * `deriveSeed`, so the result does not depend on which thread decodes the item.
  *
+ * Encoded images are untrusted input (scraped datasets hold truncated and corrupt files). Any
+ * byte sequence either decodes or fails with a {@link DecodeError}; an image whose header claims
+ * more than `maxPixels` pixels (default {@link DEFAULT_MAX_PIXELS}) is refused before anything is
+ * allocated for it, so the output buffer of one decode is at most `maxPixels x 3` bytes. A
+ * truncated image is an error, not an image with grey rows; use a skip policy in the pipeline to
+ * skip it.
+ *
  * @module
  */
 import { RxfeedError, InvalidArgumentError } from '../errors.js';
@@ -64,6 +71,17 @@ export interface DecodeImageOptions {
   readonly decoder?: 'auto' | 'turbojpeg' | 'sharp';
   /** libjpeg's fast integer IDCT: slightly less accurate; default false. */
   readonly fastDct?: boolean;
+  /**
+   * Most pixels (width x height of the encoded image, before any resize) an image may have;
+   * default {@link DEFAULT_MAX_PIXELS}. Larger images fail with a {@link DecodeError} before
+   * anything is allocated for them: a 20 kB JPEG can claim 65500x65500 pixels (12.9 GB of RGB).
+   * Applies to both decoders (sharp's `limitInputPixels`). A positive safe integer.
+   *
+   * It bounds memory: the output is 3 bytes per pixel, and the peak of one decode measured at most
+   * about 10 bytes per pixel of the encoded image (36 MP: 9 B/px for a progressive JPEG, whose
+   * coefficients libjpeg keeps whole, and for sharp), so about 0.9 GB at the default, per thread.
+   */
+  readonly maxPixels?: number;
 }
 
 /**
@@ -91,17 +109,57 @@ export interface DecodeContext<O> {
 }
 
 /**
- * An image could not be decoded.
+ * Default of {@link DecodeImageOptions.maxPixels}: 89,478,485 pixels (about 9459 x 9459), Pillow's
+ * `Image.MAX_IMAGE_PIXELS`, so a dataset that opens in PIL opens here. Its RGB output is 256 MiB.
+ * @public
+ */
+export const DEFAULT_MAX_PIXELS = 89_478_485;
+
+/** Longest excerpt of a sample key or a decoder's message that goes into an error message. */
+const EXCERPT = 200;
+
+/**
+ * Options of a {@link DecodeError} besides its message.
+ * @public
+ */
+export interface DecodeErrorOptions extends ErrorOptions {
+  /** The sample's `__key__`, when the image came from a sample. */
+  readonly key?: string | undefined;
+}
+
+/**
+ * An image could not be decoded: its bytes are not an image either decoder reads, it is
+ * truncated, its header claims more than `maxPixels` pixels, or the options do not fit it.
+ * Code `RXFEED_ERR_DECODE`; the message names the item, the sample key when known, and why.
  * @public
  */
 export class DecodeError extends RxfeedError {
   /** Position of the item, when known. */
   readonly index: number | undefined;
+  /** The sample's `__key__`, when the image came from a sample ({@link decodeImageFields}). */
+  readonly key: string | undefined;
+  /** Why, without the item and key prefix of `message`. */
+  readonly reason: string;
 
-  constructor(index: number | undefined, message: string, options?: ErrorOptions) {
-    super('RXFEED_ERR_DECODE', `decode${index === undefined ? '' : ` item ${index}`}: ${message}`, options);
+  constructor(index: number | undefined, reason: string, options?: DecodeErrorOptions) {
+    const key = options?.key;
+    super('RXFEED_ERR_DECODE', `decode${index === undefined ? '' : ` item ${index}`}${key === undefined ? '' : ` (key ${excerpt(key)})`}: ${reason}`, options);
     this.index = index;
+    this.key = key;
+    this.reason = reason;
   }
+}
+
+/** A quoted, single-line excerpt of untrusted text for a message. */
+function excerpt(text: string): string {
+  return JSON.stringify(text.length > EXCERPT ? `${text.slice(0, EXCERPT)}...` : text);
+}
+
+/** A decoder's message on one line, repeated lines once, cut to a bounded excerpt. */
+function decoderMessage(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  const lines = [...new Set(text.split('\n').map((line) => line.trim()).filter((line) => line !== ''))].join('; ');
+  return lines.length > EXCERPT * 2 ? `${lines.slice(0, EXCERPT * 2)}...` : lines;
 }
 
 type Format = 'jpeg' | 'png' | 'other';
@@ -130,7 +188,8 @@ interface Rgb {
  * @param bytes - The encoded image.
  * @param context - Index, epoch and seed (for random crops and flips) and the options.
  * @returns The decoded image; its buffer is its own (moved back whole from a worker).
- * @throws {@link DecodeError} when the bytes are not a readable image or options do not fit it.
+ * @throws {@link DecodeError} when the bytes are not a readable image (truncated, corrupt, more
+ * than `maxPixels` pixels) or the crop does not fit it; {@link InvalidArgumentError} for bad options.
  * @public
  */
 export async function decodeImage(
@@ -142,12 +201,18 @@ export async function decodeImage(
   if (!(bytes instanceof Uint8Array)) {
     throw new DecodeError(context.index, `expected the encoded image as a Uint8Array, got ${describe(bytes)}`);
   }
-  let image = await decodeRgb(bytes, options, context.index);
-  if (options.resize !== undefined) image = resizeBilinear(image, options.resize[0], options.resize[1]);
-  const random = options.crop?.random || options.randomFlip ? randomFor(context) : undefined;
-  if (options.crop !== undefined) image = crop(image, options.crop, random, context.index);
-  if (options.randomFlip && random!.next() < 0.5) flipHorizontal(image);
-  return { data: image.data, shape: [image.height, image.width, 3], dtype: 'uint8' };
+  try {
+    let image = await decodeRgb(bytes, options, context.index);
+    if (options.resize !== undefined) image = resizeBilinear(image, options.resize[0], options.resize[1]);
+    const random = options.crop?.random || options.randomFlip ? randomFor(context) : undefined;
+    if (options.crop !== undefined) image = crop(image, options.crop, random, context.index);
+    if (options.randomFlip && random!.next() < 0.5) flipHorizontal(image);
+    return { data: image.data, shape: [image.height, image.width, 3], dtype: 'uint8' };
+  } catch (error) {
+    // Whatever a decoder or an allocation throws, the caller sees a DecodeError (issue 9.13).
+    if (error instanceof RxfeedError) throw error;
+    throw new DecodeError(context.index, decoderMessage(error), { cause: error });
+  }
 }
 
 /**
@@ -163,7 +228,8 @@ export async function decodeImage(
  * @param sample - An object whose named fields hold encoded images as `Uint8Array`s.
  * @param context - Index, epoch, seed and the options (with `fields`).
  * @returns A copy of the sample with those fields replaced by {@link DecodedImage}s.
- * @throws {@link DecodeError} when none of the fields is present, or one does not decode.
+ * @throws {@link DecodeError} when none of the fields is present, or one does not decode; it names
+ * the sample's `__key__` when the sample has one.
  * @public
  */
 export async function decodeImageFields<S extends object>(
@@ -171,36 +237,44 @@ export async function decodeImageFields<S extends object>(
   context: DecodeContext<DecodeImageFieldsOptions> = {},
 ): Promise<{ [K in keyof S]: S[K] extends Uint8Array ? DecodedImage | S[K] : S[K] }> {
   const options = context.options;
-  if (options === undefined || !Array.isArray(options.fields) || options.fields.length === 0) {
-    throw new InvalidArgumentError('decodeImageFields.fields', 'name at least one field holding an encoded image');
+  if (
+    options === undefined ||
+    !Array.isArray(options.fields) ||
+    options.fields.length === 0 ||
+    !options.fields.every((field) => typeof field === 'string' && field !== '')
+  ) {
+    throw new InvalidArgumentError('decodeImageFields.fields', 'name at least one field holding an encoded image, as non-empty strings');
   }
   const out: Record<string, unknown> = { ...(sample as Record<string, unknown>) };
+  // Sample keys are data (a tar member may be named `x.__proto__`): read and write own properties only.
+  const own = (name: string): unknown => (Object.hasOwn(out, name) ? out[name] : undefined);
+  const sampleKey = own('__key__');
+  const key = typeof sampleKey === 'string' ? sampleKey : undefined;
   let found = 0;
   for (const field of options.fields) {
-    const bytes = out[field];
+    const bytes = own(field);
     if (bytes === undefined) continue;
     found++;
     if (!(bytes instanceof Uint8Array)) {
-      throw new DecodeError(context.index, `field '${field}' holds ${describe(bytes)}, not encoded image bytes`);
+      throw new DecodeError(context.index, `field '${field}' holds ${describe(bytes)}, not encoded image bytes`, { key });
     }
     try {
-      out[field] = await decodeImage(bytes, { ...context, options });
+      const image = await decodeImage(bytes, { ...context, options });
+      Object.defineProperty(out, field, { value: image, enumerable: true, writable: true, configurable: true });
     } catch (error) {
-      if (error instanceof DecodeError) throw new DecodeError(context.index, `field '${field}': ${stripPrefix(error)}`, { cause: error });
+      if (error instanceof DecodeError) throw new DecodeError(context.index, `field '${field}': ${error.reason}`, { cause: error, key });
       throw error;
     }
   }
   if (found === 0) {
+    const has = Object.keys(out).join(', ');
     throw new DecodeError(
       context.index,
-      `the sample has none of the fields ${options.fields.map((f) => `'${f}'`).join(', ')} (it has ${Object.keys(out).join(', ')})`,
+      `the sample has none of the fields ${options.fields.map((f) => `'${f}'`).join(', ')} (it has ${has.length > EXCERPT ? `${has.slice(0, EXCERPT)}...` : has})`,
+      { key },
     );
   }
   return out as { [K in keyof S]: S[K] extends Uint8Array ? DecodedImage | S[K] : S[K] };
-}
-
-function stripPrefix(error: DecodeError): string {
-  return error.message.replace(/^decode( item \d+)?: /, '');
 }
 
 function describe(value: unknown): string {
@@ -221,6 +295,9 @@ function checkOptions(options: DecodeImageOptions): void {
   if (options.decoder !== undefined && !['auto', 'turbojpeg', 'sharp'].includes(options.decoder)) {
     throw new InvalidArgumentError('decodeImage.decoder', `must be 'auto', 'turbojpeg' or 'sharp', got '${options.decoder}'`);
   }
+  if (options.maxPixels !== undefined && !(Number.isSafeInteger(options.maxPixels) && options.maxPixels >= 1)) {
+    throw new InvalidArgumentError('decodeImage.maxPixels', `must be a positive safe integer, got ${options.maxPixels}`);
+  }
 }
 
 function randomFor(context: DecodeContext<unknown>): Random {
@@ -230,23 +307,43 @@ function randomFor(context: DecodeContext<unknown>): Random {
 async function decodeRgb(bytes: Uint8Array, options: DecodeImageOptions, index: number | undefined): Promise<Rgb> {
   const format = formatOf(bytes);
   const decoder = options.decoder ?? 'auto';
+  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   if (format === 'jpeg' && decoder !== 'sharp') {
     const turbo = loadTurboJpeg();
     if (turbo !== undefined) {
+      // CMYK and other rare JPEGs TurboJPEG refuses: let sharp try before giving up.
+      const refused = (error: unknown): Promise<Rgb> => {
+        if (decoder === 'turbojpeg') throw new DecodeError(index, decoderMessage(error), { cause: error });
+        return decodeWithSharp(bytes, maxPixels, index, error);
+      };
+      let width: number;
+      let height: number;
       try {
-        const scale = options.resize === undefined ? 1 : dctScale(turbo.header(bytes), options.resize);
-        return turbo.decode(bytes, scale, options.fastDct ?? false);
+        [width, height] = turbo.header(bytes);
       } catch (error) {
-        // CMYK and other rare JPEGs TurboJPEG refuses: let sharp try before giving up.
-        if (decoder === 'turbojpeg') throw new DecodeError(index, (error as Error).message, { cause: error });
-        return decodeWithSharp(bytes, index, error);
+        return refused(error);
       }
+      // Checked before any allocation: the header is untrusted and may claim 65500x65500.
+      if (width * height > maxPixels) {
+        throw new DecodeError(index, `the image is ${width}x${height} (${width * height} pixels), more than maxPixels ${maxPixels}`);
+      }
+      const scale = options.resize === undefined ? 1 : dctScale([width, height], options.resize);
+      const scaledWidth = Math.ceil(width / scale);
+      const scaledHeight = Math.ceil(height / scale);
+      // At most maxPixels x 3 bytes; allocated here so that failure is a RangeError, not an abort.
+      const data = new Uint8Array(scaledWidth * scaledHeight * 3);
+      try {
+        turbo.decode(bytes, scale, options.fastDct ?? false, data);
+      } catch (error) {
+        return refused(error);
+      }
+      return { data, width: scaledWidth, height: scaledHeight };
     }
     if (decoder === 'turbojpeg') {
       throw new DecodeError(index, "decoder 'turbojpeg' was asked for, but its binding is not built (src/adapters/turbojpeg/build.sh)");
     }
   }
-  return decodeWithSharp(bytes, index, undefined);
+  return decodeWithSharp(bytes, maxPixels, index, undefined);
 }
 
 /** The largest DCT downscale (8, 4, 2) that still leaves at least the target size. */
@@ -260,7 +357,7 @@ function dctScale([width, height]: [number, number], [targetHeight, targetWidth]
 type SharpModule = typeof SharpFunction;
 let sharpModule: Promise<SharpModule> | undefined;
 
-async function decodeWithSharp(bytes: Uint8Array, index: number | undefined, earlier: unknown): Promise<Rgb> {
+async function decodeWithSharp(bytes: Uint8Array, maxPixels: number, index: number | undefined, earlier: unknown): Promise<Rgb> {
   sharpModule ??= import('sharp').then((module) => {
     const sharp = (module as unknown as { default: SharpModule }).default ?? module;
     sharp.cache(false); // every image is decoded once: caching only costs memory
@@ -271,11 +368,18 @@ async function decodeWithSharp(bytes: Uint8Array, index: number | undefined, ear
     sharp = await sharpModule;
   } catch (error) {
     sharpModule = undefined;
-    throw new DecodeError(index, `this image needs sharp (npm install sharp): ${(error as Error).message}`, { cause: error });
+    throw new DecodeError(index, `this image needs sharp (npm install sharp): ${decoderMessage(error)}`, { cause: error });
   }
   try {
-    const { data, info } = await sharp(bytes).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+    // failOn 'truncated': like libjpeg-turbo above, a truncated image fails and a warning about
+    // corrupt but decodable data does not.
+    const { data, info } = await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'truncated' })
+      .removeAlpha()
+      .toColourspace('srgb')
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     const pixels = info.width * info.height;
+    if (data.length !== pixels * info.channels) throw new Error(`sharp returned ${data.length} bytes for ${info.width}x${info.height}x${info.channels}`);
     // sharp's Buffer may be external memory that cannot be transferred: copy into our own array.
     const rgb = new Uint8Array(pixels * 3);
     if (info.channels === 3) rgb.set(data);
@@ -283,8 +387,10 @@ async function decodeWithSharp(bytes: Uint8Array, index: number | undefined, ear
     else throw new Error(`unexpected ${info.channels} channels after conversion to sRGB`);
     return { data: rgb, width: info.width, height: info.height };
   } catch (error) {
-    const before = earlier === undefined ? '' : ` (libjpeg-turbo: ${(earlier as Error).message})`;
-    throw new DecodeError(index, `${(error as Error).message}${before}`, { cause: error });
+    const message = decoderMessage(error);
+    const limit = /pixel limit/i.test(message) ? `the image has more than maxPixels ${maxPixels} pixels (sharp: ${message})` : message;
+    const before = earlier === undefined ? '' : ` (libjpeg-turbo: ${decoderMessage(earlier)})`;
+    throw new DecodeError(index, `${limit}${before}`, { cause: error });
   }
 }
 

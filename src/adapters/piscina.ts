@@ -14,6 +14,11 @@
  * together, up to `batchSize` per message, since posting a message costs about as much as
  * decoding a small JPEG.
  *
+ * A task that kills its thread (`process.exit`, out of memory) loses the answers of every item
+ * the thread held. The thread records each item's progress in shared memory, so the executor
+ * blames the item whose code was running ({@link WorkerExitError}) and reports its neighbours as
+ * lost, naming it; the pool starts a new thread and the executor goes on.
+ *
  * @example
  * ```ts
  * import { parallelMap, toLoader } from 'rxfeed';
@@ -34,6 +39,7 @@ import { Piscina } from 'piscina';
 import { InvalidArgumentError, RxfeedError } from '../errors.js';
 import type { Executor, Task, TaskContext, TaskReference } from '../executor.js';
 import { prepareTransfer } from './transfer.js';
+import { Progress, PROGRESS_HEADER, ProgressCell } from './workerEntry.js';
 import type { RemoteError, WorkerRequest, WorkerResponse } from './workerEntry.js';
 import type { DecodeImageOptions, decodeImage, decodeImageFields, DecodeImageFieldsOptions } from './decodeImage.js';
 
@@ -205,18 +211,43 @@ export class WorkerTaskError extends RxfeedError {
   readonly remoteCode: string | undefined;
 
   /** @internal made by the executor from a worker's answer */
-  constructor(index: number, task: string, remote: RemoteError) {
+  constructor(index: number, task: string, remote: RemoteError, code = 'RXFEED_ERR_WORKER_TASK') {
     const cause = Object.assign(new Error(remote.message), {
       name: remote.name,
       ...(remote.code === undefined ? {} : { code: remote.code }),
     });
     if (remote.stack !== undefined) cause.stack = remote.stack;
-    super('RXFEED_ERR_WORKER_TASK', `worker task ${task} failed on item ${index}: ${remote.name}: ${remote.message}`, {
+    super(code, `worker task ${task} failed on item ${index}: ${remote.name}: ${remote.message}`, {
       cause,
     });
     this.index = index;
     this.task = task;
     this.remoteCode = remote.code;
+  }
+}
+
+/**
+ * The worker thread holding this item died before answering: a task called `process.exit`, the
+ * thread ran out of memory (`remoteCode` `ERR_WORKER_OUT_OF_MEMORY`, see
+ * {@link WorkerExecutorOptions.resourceLimits}), or an exception escaped a task's callbacks. Code
+ * `RXFEED_ERR_WORKER_EXIT`.
+ *
+ * The item whose code was running when the thread died is blamed: its error has
+ * `culprit === index`. The other items the thread held (finished or not) lost their answers with
+ * it; their errors say "lost" and name the culprit. The culprit is exact when the thread died in
+ * a task's synchronous code, or in `process.exit` anywhere; when it ran out of memory while only
+ * asynchronous tasks were in flight, the lowest of those items is blamed and the message lists
+ * them all.
+ * @public
+ */
+export class WorkerExitError extends WorkerTaskError {
+  /** The item blamed for the death, or `undefined` when no item's code was running. */
+  readonly culprit: number | undefined;
+
+  /** @internal made by the executor when a thread dies */
+  constructor(index: number, task: string, remote: RemoteError, culprit: number | undefined) {
+    super(index, task, remote, 'RXFEED_ERR_WORKER_EXIT');
+    this.culprit = culprit;
   }
 }
 
@@ -286,6 +317,13 @@ interface Job {
   state: 'queued' | 'running' | 'dropped' | 'settled';
 }
 
+/** A message whose thread died before answering, with the progress the thread recorded. */
+interface Death {
+  readonly jobs: readonly Job[];
+  readonly progress: Int32Array;
+  readonly error: unknown;
+}
+
 /**
  * An {@link Executor} running module-export tasks on a pool of worker threads. Close it with
  * {@link WorkerExecutor.close} or `await using`.
@@ -308,6 +346,9 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
   #completed = 0;
   #closed = false;
   #idleWaiters: (() => void)[] = [];
+  // Messages of threads that died in this turn: blamed together, since a thread holds up to
+  // `tasksPerThread` messages and all of them fail at once.
+  #deaths: Death[] = [];
 
   /** @internal use {@link workerExecutor} */
   constructor(options: WorkerExecutorOptions = {}) {
@@ -399,6 +440,7 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
     const prepared = this.#transfer
       ? prepareTransfer(jobs.map((job) => job.value))
       : { value: jobs.map((job) => job.value), transferList: [] as ArrayBuffer[] };
+    const progress = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT * (PROGRESS_HEADER + jobs.length)));
     const request: WorkerRequest = {
       module: task.module,
       exportName: task.exportName,
@@ -406,6 +448,7 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
       options: task.options,
       transfer: this.#transfer,
       items: jobs.map((job, i) => ({ value: prepared.value[i], index: job.context.index, epoch: job.context.epoch })),
+      progress,
     };
     // No signal is given to piscina on purpose: aborting a running piscina task kills its thread.
     this.pool.run(request, { transferList: prepared.transferList }).then(
@@ -426,15 +469,54 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
       },
       (error: unknown) => {
         this.#finish();
-        // A failure of the pool itself (a thread that crashed, an uncloneable item).
-        const remote = error instanceof Error ? { name: error.name, message: error.message } : { name: 'Error', message: String(error) };
+        if (Atomics.load(progress, ProgressCell.Received) === 1 || isThreadDeath(error)) {
+          this.#deaths.push({ jobs, progress, error });
+          if (this.#deaths.length === 1) setImmediate(() => this.#blame());
+          return;
+        }
+        // A failure of the pool itself before the thread had the message (an uncloneable item).
         for (const job of jobs) {
           if (job.state !== 'running') continue;
           job.state = 'settled';
-          job.subscriber.error(new WorkerTaskError(job.context.index, taskName(task), remote));
+          job.subscriber.error(new WorkerTaskError(job.context.index, taskName(task), remoteOf(error)));
         }
       },
     );
+  }
+
+  /**
+   * Fail the items of messages whose thread died, the culprit first: `parallelMap` reports the
+   * first error it gets, so that is the one the user sees.
+   */
+  #blame(): void {
+    const deaths = this.#deaths.splice(0);
+    const held = deaths.flatMap(({ jobs, progress, error }) =>
+      jobs.map((job, slot) => ({ job, error, state: Atomics.load(progress, PROGRESS_HEADER + slot), exited: Atomics.load(progress, ProgressCell.Exited) === slot + 1 })),
+    );
+    // Whose code was running: the caller of process.exit; else a synchronous part (a thread runs
+    // one at a time); else, ambiguously, the items awaiting something.
+    let suspects = held.filter((item) => item.exited);
+    if (suspects.length === 0) suspects = held.filter((item) => item.state === Progress.Running);
+    if (suspects.length === 0) suspects = held.filter((item) => item.state === Progress.Pending);
+    suspects.sort((a, b) => a.job.context.index - b.job.context.index);
+    const culprit = suspects[0]?.job.context.index;
+    const others = suspects.length > 1 ? `, with items ${suspects.slice(1).map((s) => s.job.context.index).join(', ')} in progress on it too` : '';
+    const ordered = [...suspects, ...held.filter((item) => !suspects.includes(item)).sort((a, b) => a.job.context.index - b.job.context.index)];
+    for (const { job, error } of ordered) {
+      if (job.state !== 'running') continue;
+      job.state = 'settled';
+      const remote = remoteOf(error);
+      const index = job.context.index;
+      const why =
+        index === culprit
+          ? `its worker thread died running this item${others}`
+          : culprit === undefined
+            ? 'lost: its worker thread died outside any item'
+            : `lost: its worker thread died running item ${culprit}`;
+      job.subscriber.error(
+        new WorkerExitError(index, taskName(job.task), { ...remote, message: `${why} (${remote.message})` }, culprit),
+      );
+    }
   }
 
   #finish(): void {
@@ -492,6 +574,21 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
   }
 }
 
+/** Whether piscina failed a task because its thread is gone (exit, out of memory, uncaught error). */
+function isThreadDeath(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return (
+    (typeof code === 'string' && code.startsWith('ERR_WORKER_')) ||
+    (error instanceof Error && error.message.startsWith('worker exited with code'))
+  );
+}
+
+function remoteOf(error: unknown): RemoteError {
+  if (!(error instanceof Error)) return { name: 'Error', message: String(error) };
+  const code = (error as { code?: unknown }).code;
+  return { name: error.name, message: error.message, ...(typeof code === 'string' ? { code } : {}) };
+}
+
 function taskName(task: WorkerTaskReference<unknown, unknown>): string {
   const file = task.module.slice(task.module.lastIndexOf('/') + 1);
   return `${file}#${task.exportName}`;
@@ -514,5 +611,12 @@ export function workerExecutor(options: WorkerExecutorOptions = {}): WorkerExecu
   return new WorkerExecutor(options);
 }
 
-export { DecodeError, decodeImage, decodeImageFields } from './decodeImage.js';
-export type { DecodeImageOptions, DecodeImageFieldsOptions, DecodedImage, ImageCrop, DecodeContext } from './decodeImage.js';
+export { DecodeError, DEFAULT_MAX_PIXELS, decodeImage, decodeImageFields } from './decodeImage.js';
+export type {
+  DecodeImageOptions,
+  DecodeImageFieldsOptions,
+  DecodedImage,
+  DecodeErrorOptions,
+  ImageCrop,
+  DecodeContext,
+} from './decodeImage.js';

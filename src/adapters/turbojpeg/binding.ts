@@ -10,13 +10,19 @@ import { createRequire } from 'node:module';
 
 /** The functions the native binding exports. @internal */
 export interface TurboJpegBinding {
-  /** Width and height of a JPEG, from its header. */
+  /**
+   * Width and height of a JPEG, from its header; both at least 1 (a stream without a frame, or
+   * an unreadable header, throws).
+   */
   header(bytes: Uint8Array): [width: number, height: number];
   /**
-   * Decode to packed RGB at 1/`scale` of the full size (libjpeg's DCT scaling: 1, 2, 4 or 8).
-   * `fastDct` trades a little accuracy for speed.
+   * Decode to packed RGB at 1/`scale` of the full size (libjpeg's DCT scaling: 1, 2, 4 or 8) into
+   * `out`, which must hold exactly `ceil(width / scale) * ceil(height / scale) * 3` bytes: the
+   * caller allocates it, so a failed allocation is a catchable error and not a process abort.
+   * `fastDct` trades a little accuracy for speed. Throws on any libjpeg error and on a truncated
+   * stream.
    */
-  decode(bytes: Uint8Array, scale: number, fastDct: boolean): { data: Uint8Array; width: number; height: number };
+  decode(bytes: Uint8Array, scale: number, fastDct: boolean, out: Uint8Array): void;
 }
 
 /** Where build.sh puts the binding: beside this file, in dist/. */
