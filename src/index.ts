@@ -10,6 +10,7 @@ export * from './errors.js';
 export * from './flow.js';
 export * from './context.js';
 export * from './info.js';
+export * from './limits.js';
 export * from './dispose.js';
 export * from './loader.js';
 export * from '../sources/core/puller.js';

@@ -9,6 +9,7 @@
  * @module
  */
 import type { Observable } from 'rxjs';
+import { InvalidArgumentError } from './errors.js';
 
 /**
  * Metadata a dataset Observable may carry.
@@ -57,7 +58,7 @@ const infos = new WeakMap<Observable<unknown>, DatasetInfo<unknown>>();
  */
 export function withInfo<T, O extends Observable<T>>(observable: O, info: DatasetInfo<T>): O {
   if (info.size !== undefined && !(Number.isSafeInteger(info.size) && info.size >= 0)) {
-    throw new RangeError(`dataset size must be a non-negative integer, got ${info.size}`);
+    throw new InvalidArgumentError('withInfo.size', `must be a non-negative safe integer, got ${String(info.size)}`);
   }
   infos.set(observable, info as DatasetInfo<unknown>);
   return observable;

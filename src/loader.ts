@@ -7,7 +7,7 @@ import { channel } from 'node:diagnostics_channel';
 import { interval, map, Observable, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
 import { bindContext } from './context.js';
 import { disposeAll } from './dispose.js';
-import { AbortedError, InvalidArgumentError } from './errors.js';
+import { AbortedError, InvalidArgumentError, RxfeedError } from './errors.js';
 import { Flow, type FlowMetrics, type StageHandle } from './flow.js';
 import { infoOf, withInfo } from './info.js';
 
@@ -229,7 +229,10 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
       await this.#flow.released();
       return { value: undefined, done: true };
     }
-    if (this.#waiter !== undefined) throw new Error('rxfeed: next() called again before the previous one settled');
+    if (this.#waiter !== undefined) {
+      // One consumer at a time: `for await` never overlaps calls, so this is a caller's bug.
+      throw new RxfeedError('RXFEED_ERR_CONCURRENT_NEXT', 'toLoader: next() called again before the previous one settled');
+    }
     return new Promise((resolve, reject) => {
       this.#waiter = { resolve, reject, since: this.#flow.scheduler.now() };
     });

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { DEFAULT_MAX_PIXELS } from '../../src/limits.js';
 import { FeatureError } from './errors.js';
 
 /**
@@ -42,7 +43,9 @@ let sharpModule: Promise<Sharp> | undefined;
 /**
  * The default {@link ImageDecoder}: `sharp` (prebuilt libvips; works offline), loaded on first
  * use so that reading TFRecords without images never loads it. The channel count follows the
- * expected shape (1: grey, 3: RGB without alpha, 4: RGBA).
+ * expected shape (1: grey, 3: RGB without alpha, 4: RGBA). An image whose header claims more than
+ * {@link DEFAULT_MAX_PIXELS} pixels, or whose data ends early, is refused before its pixels are
+ * allocated (the caller reports it as a `FeatureError`).
  *
  * @example
  * ```ts
@@ -58,7 +61,7 @@ export async function sharpImageDecoder(encoded: Uint8Array, expected: ImageExpe
   sharpModule ??= import('sharp').then((module) => module.default);
   const sharp = await sharpModule;
   const channels = expected.shape[2] ?? -1;
-  let pipeline = sharp(encoded);
+  let pipeline = sharp(encoded, { limitInputPixels: DEFAULT_MAX_PIXELS, failOn: 'truncated' });
   if (channels === 1) pipeline = pipeline.removeAlpha().toColourspace('b-w');
   else if (channels === 3) pipeline = pipeline.removeAlpha().toColourspace('srgb');
   else if (channels === 4) pipeline = pipeline.ensureAlpha().toColourspace('srgb');

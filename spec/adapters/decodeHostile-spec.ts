@@ -8,32 +8,9 @@ import { loadTurboJpeg, turboJpegLoadError } from '../../src/adapters/turbojpeg/
 import { InvalidArgumentError } from '../../src/errors.js';
 import { Random } from '../../src/random.js';
 import type { ChildInput, ChildOutcome } from './fixtures/decodeChild.js';
-import { digitJpegs } from './fixtures/sampleImages.js';
+import { digitJpegs, sofOffset, withDimensions } from './fixtures/sampleImages.js';
 
 const childScript = fileURLToPath(new URL('./fixtures/decodeChild.js', import.meta.url));
-
-/** Offset of the first SOFn marker segment of a JPEG (0xFFC0..0xFFCF except DHT, JPG, DAC). */
-function sofOffset(jpeg: Uint8Array): number {
-  let at = 2;
-  while (at + 4 <= jpeg.length) {
-    assert.equal(jpeg[at], 0xff, `marker expected at ${at}`);
-    const marker = jpeg[at + 1]!;
-    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) return at;
-    at += 2 + ((jpeg[at + 2]! << 8) | jpeg[at + 3]!);
-  }
-  throw new Error('no SOF marker');
-}
-
-/** A copy of `jpeg` whose frame header claims `height` x `width`. */
-function withDimensions(jpeg: Uint8Array, height: number, width: number): Uint8Array {
-  const copy = jpeg.slice();
-  const sof = sofOffset(copy);
-  copy[sof + 5] = height >> 8;
-  copy[sof + 6] = height & 0xff;
-  copy[sof + 7] = width >> 8;
-  copy[sof + 8] = width & 0xff;
-  return copy;
-}
 
 function randomBytes(length: number, seed: number): Uint8Array {
   const random = new Random(seed);

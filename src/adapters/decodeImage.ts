@@ -27,6 +27,7 @@
  * @module
  */
 import { RxfeedError, InvalidArgumentError } from '../errors.js';
+import { DEFAULT_MAX_PIXELS } from '../limits.js';
 import { deriveSeed, Random } from '../random.js';
 import type SharpFunction from 'sharp';
 import { loadTurboJpeg } from './turbojpeg/binding.js';
@@ -108,12 +109,7 @@ export interface DecodeContext<O> {
   readonly options?: O;
 }
 
-/**
- * Default of {@link DecodeImageOptions.maxPixels}: 89,478,485 pixels (about 9459 x 9459), Pillow's
- * `Image.MAX_IMAGE_PIXELS`, so a dataset that opens in PIL opens here. Its RGB output is 256 MiB.
- * @public
- */
-export const DEFAULT_MAX_PIXELS = 89_478_485;
+export { DEFAULT_MAX_PIXELS } from '../limits.js';
 
 /** Longest excerpt of a sample key or a decoder's message that goes into an error message. */
 const EXCERPT = 200;
