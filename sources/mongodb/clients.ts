@@ -8,11 +8,36 @@
  * Module state is per thread, so every worker thread gets its own registry and clients; a lease
  * checks it is used on the thread that took it (see {@link MongoThreadError}).
  *
+ * A client made here waits {@link DEFAULT_SERVER_SELECTION_TIMEOUT_MS} (not the driver's 30 s) for
+ * a server per operation: rxfeed retries a failed selection itself, so its `retries` decide how
+ * long a dead server is waited for, not the driver.
+ *
  * @module
  */
 import { threadId } from 'node:worker_threads';
 import { MongoClient, type MongoClientOptions } from 'mongodb';
-import { MongoThreadError } from './errors.js';
+import { InvalidArgumentError } from '../../src/errors.js';
+import { describeReason, redactText, redactUri } from './describe.js';
+import { MongoThreadError, MongoUriError } from './errors.js';
+
+/**
+ * `serverSelectionTimeoutMS` of the clients rxfeed creates, unless the connection string or the
+ * client options set it: how long one attempt waits for a usable server. rxfeed retries a failed
+ * selection like any lost read, so with `fromMongo`'s `retries` and `retryDelayMs` a dead server is
+ * reported after about `(retries + 1) x 2 s + sum of min(retryDelayMs x 2^k, 5 s) for k < retries`
+ * (defaults: 6 x 2 s + 1.55 s, about 14 s) as a {@link MongoUnreachableError}.
+ * @public
+ */
+export const DEFAULT_SERVER_SELECTION_TIMEOUT_MS = 2_000;
+
+/**
+ * `connectTimeoutMS` of the clients rxfeed creates, unless the connection string or the client
+ * options set it: the longest a TCP connect plus handshake, or a monitor's check of a server, may
+ * take. A server that stops answering in the middle of a read is found by the monitor's next check
+ * (within `heartbeatFrequencyMS` + this), which interrupts the read; rxfeed then retries it.
+ * @public
+ */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 interface Entry {
   readonly key: string;
@@ -42,12 +67,42 @@ export interface MongoClientLease {
  * @public
  */
 export interface MongoClientStats {
-  /** The connection string the client was made for, its password masked. */
+  /** The connection string the client was made for, its user name and password masked (`***@`). */
   readonly uri: string;
   /** Leases not yet released. */
   readonly refs: number;
   /** Thread that created the client. */
   readonly ownerThreadId: number;
+}
+
+/** The option names a connection string sets, lower-cased (URI options are case-insensitive). */
+function uriOptionNames(uri: string): Set<string> {
+  const query = uri.indexOf('?');
+  if (query < 0) return new Set();
+  return new Set(
+    uri
+      .slice(query + 1)
+      .split('&')
+      .map((pair) => pair.split('=')[0]!.toLowerCase()),
+  );
+}
+
+/** The options a new client gets: rxfeed's timeouts where neither the URI nor `options` set one. */
+function withDefaultTimeouts(uri: string, options: MongoClientOptions): MongoClientOptions {
+  const named = uriOptionNames(uri);
+  const defaults: MongoClientOptions = {};
+  if (!named.has('serverselectiontimeoutms')) defaults.serverSelectionTimeoutMS = DEFAULT_SERVER_SELECTION_TIMEOUT_MS;
+  if (!named.has('connecttimeoutms')) defaults.connectTimeoutMS = DEFAULT_CONNECT_TIMEOUT_MS;
+  return { ...defaults, ...options };
+}
+
+/** A new client, or {@link MongoUriError} (credentials masked) when the driver rejects the string. */
+function createClient(uri: string, options: MongoClientOptions): MongoClient {
+  try {
+    return new MongoClient(uri, withDefaultTimeouts(uri, options));
+  } catch (error) {
+    throw new MongoUriError(redactUri(uri), redactText(describeReason(error), uri), error);
+  }
 }
 
 function keyOf(uri: string, options: MongoClientOptions): string {
@@ -77,7 +132,9 @@ export function assertClientThread(ownerThreadId: number, what: string, currentT
  *
  * The client connects lazily, on its first command. Release the lease when done; the last release
  * closes the client. Clients differing in any option are distinct (options are compared by their
- * JSON form, so pass plain data).
+ * JSON form, so pass plain data). Unless the connection string or `options` say otherwise, the
+ * client gets `serverSelectionTimeoutMS` {@link DEFAULT_SERVER_SELECTION_TIMEOUT_MS} and
+ * `connectTimeoutMS` {@link DEFAULT_CONNECT_TIMEOUT_MS}.
  *
  * @example
  * ```ts
@@ -92,13 +149,16 @@ export function assertClientThread(ownerThreadId: number, what: string, currentT
  * @param uri - MongoDB connection string.
  * @param options - Client options; part of the sharing key.
  * @returns A lease whose `client` is the shared client.
+ * @throws {@link MongoUriError} when the driver rejects the connection string or the options;
+ *   {@link InvalidArgumentError} when `uri` is not a string.
  * @public
  */
 export function acquireMongoClient(uri: string, options: MongoClientOptions = {}): MongoClientLease {
-  const key = keyOf(uri, options);
+  if (typeof uri !== 'string') throw new InvalidArgumentError('MongoDB uri', `must be a connection string, got ${typeof uri}`);
+  const key = keyOf(uri, options ?? {});
   let entry = registry.get(key);
   if (entry === undefined) {
-    entry = { key, uri, client: new MongoClient(uri, options), ownerThreadId: threadId, refs: 0 };
+    entry = { key, uri, client: createClient(uri, options ?? {}), ownerThreadId: threadId, refs: 0 };
     registry.set(key, entry);
   }
   entry.refs += 1;
@@ -106,8 +166,8 @@ export function acquireMongoClient(uri: string, options: MongoClientOptions = {}
   let released: Promise<void> | undefined;
   return {
     get client(): MongoClient {
-      if (released !== undefined) throw new Error('rxfeed: this MongoDB client lease was already released');
-      assertClientThread(held.ownerThreadId, `the MongoClient for ${redact(held.uri)}`);
+      if (released !== undefined) throw new InvalidArgumentError('MongoClientLease.client', 'this lease was already released');
+      assertClientThread(held.ownerThreadId, `the MongoClient for ${redactUri(held.uri)}`);
       return held.client;
     },
     release(): Promise<void> {
@@ -139,7 +199,7 @@ export function acquireMongoClient(uri: string, options: MongoClientOptions = {}
  * @public
  */
 export function mongoClientStats(): MongoClientStats[] {
-  return [...registry.values()].map(({ uri, refs, ownerThreadId }) => ({ uri: redact(uri), refs, ownerThreadId }));
+  return [...registry.values()].map(({ uri, refs, ownerThreadId }) => ({ uri: redactUri(uri), refs, ownerThreadId }));
 }
 
 /**
@@ -155,9 +215,4 @@ export function mongoClientStats(): MongoClientStats[] {
  */
 export async function mongoClientsClosed(): Promise<void> {
   while (closing.size > 0) await Promise.allSettled([...closing]);
-}
-
-/** Drop the password from a connection string, for messages. */
-function redact(uri: string): string {
-  return uri.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@');
 }

@@ -8,7 +8,7 @@
 import { BSON, type Document } from 'mongodb';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { viewSpec, type FromMongoOptions } from './fromMongo.js';
-import { assertCollectionExists, openTarget, type MongoCollectionInput } from './target.js';
+import { checkInput, openTarget, type MongoCollectionInput } from './target.js';
 import { idKey, MongoView, type KeysetBound } from './view.js';
 
 /**
@@ -249,6 +249,8 @@ export async function loadFieldCache(
   fields: readonly string[],
   options: LoadFieldCacheOptions = {},
 ): Promise<FieldCache> {
+  checkInput(input, 'loadFieldCache input');
+  if (!Array.isArray(fields)) throw new InvalidArgumentError('loadFieldCache.fields', 'must be an array of field names');
   if (fields.length === 0) throw new InvalidArgumentError('loadFieldCache.fields', 'name at least one field');
   for (const field of fields) {
     if (typeof field !== 'string' || field === '' || field === '_id' || field.startsWith('$')) {
@@ -264,8 +266,8 @@ export async function loadFieldCache(
   const ids: unknown[] = [];
   const values = fields.map((): unknown[] => []);
   try {
-    await assertCollectionExists(opened.collection);
     const view = new MongoView(opened.collection, spec, opened.namespace);
+    await view.assertExists();
     const take = (page: readonly Document[]): void => {
       for (const document of page) {
         ids.push(document._id);

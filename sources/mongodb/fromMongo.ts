@@ -3,16 +3,17 @@
  *
  * @module
  */
-import type { Document, Filter } from 'mongodb';
+import { BSON, type Document, type Filter } from 'mongodb';
 import type { Observable } from 'rxjs';
 import { InvalidArgumentError } from '../../src/errors.js';
 import type { DatasetInfo } from '../../src/info.js';
 import { fromPuller } from '../core/fromPuller.js';
 import type { Chunk, Puller, PullContext } from '../core/puller.js';
 import { CursorWindow } from './cursorWindow.js';
-import { MongoReadError } from './errors.js';
+import { describeReason } from './describe.js';
+import { MongoDecodeError, MongoReadError } from './errors.js';
 import type { FieldCache } from './fieldCache.js';
-import { assertCollectionExists, openTarget, type MongoCollectionInput } from './target.js';
+import { checkInput, openTarget, type MongoCollectionInput } from './target.js';
 import { idKey, MongoView, type KeysetBound, type ViewSpec } from './view.js';
 
 /**
@@ -74,7 +75,14 @@ export interface FromMongoOptions<T> {
    * flight at most, started only when a page was pulled.
    */
   readonly readAhead?: boolean;
-  /** Attempts after the first for a page lost to the network or a killed cursor; default 5. */
+  /**
+   * Attempts after the first for a read lost to the network or a killed cursor, or for which no
+   * server could be selected; default 5. Each attempt waits for a server at most the client's
+   * `serverSelectionTimeoutMS` (2 s for a client rxfeed creates, see {@link MongoTarget}), so a
+   * dead server is reported, as a {@link MongoUnreachableError}, after about
+   * `(retries + 1) x serverSelectionTimeoutMS + sum over k < retries of min(retryDelayMs x 2^k, 5000)`
+   * milliseconds: 6 x 2 s + 1.55 s with the defaults.
+   */
   readonly retries?: number;
   /** Delay before the first retry, doubled each time (at most 5 s); default 50 ms. */
   readonly retryDelayMs?: number;
@@ -113,7 +121,11 @@ interface Settings<T> {
  * call. Either way it pulls only when the Flow gauge asks for more, with at most one page read
  * ahead. A page lost to the network or a killed cursor is read again from the last delivered
  * `_id` (bounded retries, then a {@link MongoReadError}); a missing collection is a
- * {@link MongoCollectionNotFoundError} and a bad filter a {@link MongoQueryError}.
+ * {@link MongoCollectionNotFoundError}, a bad filter a {@link MongoQueryError}, a dead server a
+ * {@link MongoUnreachableError} (after `retries`, see there for how long), refused credentials a
+ * {@link MongoAuthError}, a rejected connection string a {@link MongoUriError} and a document
+ * `getItem` throws for a {@link MongoDecodeError} naming its `_id`: every failure is an
+ * `RxfeedError` with the driver's error as `cause`, and no message contains the URI's credentials.
  *
  * With a `{ uri, db, collection }` target, each subscription leases the thread's shared client and
  * releases it on completion, error or unsubscribe (the last release closes the client).
@@ -138,7 +150,12 @@ export async function fromMongo<T = Document>(
   input: MongoCollectionInput,
   options: FromMongoOptions<T> = {},
 ): Promise<Observable<T>> {
+  checkInput(input, 'fromMongo input');
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('fromMongo options', 'must be an object');
   const pageSize = positiveInteger(options.pageSize ?? DEFAULT_PAGE_SIZE, 'fromMongo.pageSize');
+  if (options.getItem !== undefined && typeof options.getItem !== 'function') {
+    throw new InvalidArgumentError('fromMongo.getItem', 'must be a function');
+  }
   const getItem = options.getItem;
   if (options.cache !== undefined) {
     for (const name of ['filter', 'pipeline', 'projection', 'sort'] as const) {
@@ -159,8 +176,9 @@ export async function fromMongo<T = Document>(
   const opened = openTarget(input);
   let size: number;
   try {
-    await assertCollectionExists(opened.collection);
-    size = await new MongoView(opened.collection, spec, opened.namespace).count();
+    const view = new MongoView(opened.collection, spec, opened.namespace);
+    await view.assertExists();
+    size = await view.count();
   } finally {
     await opened.release();
   }
@@ -175,8 +193,21 @@ export function viewSpec(
   if (options.pipeline !== undefined && options.filter !== undefined) {
     throw new InvalidArgumentError(`${where}.filter`, 'give a filter or a pipeline, not both (put a $match in the pipeline)');
   }
-  if (options.pipeline !== undefined && !Array.isArray(options.pipeline)) {
-    throw new InvalidArgumentError(`${where}.pipeline`, 'must be an array of stages');
+  if (options.pipeline !== undefined && (!Array.isArray(options.pipeline) || !options.pipeline.every(isDocument))) {
+    throw new InvalidArgumentError(`${where}.pipeline`, 'must be an array of stages (objects)');
+  }
+  for (const name of ['filter', 'projection', 'sort'] as const) {
+    if (options[name] !== undefined && !isDocument(options[name])) {
+      throw new InvalidArgumentError(`${where}.${name}`, 'must be an object');
+    }
+  }
+  // Checked here, before any connection: a query the driver cannot encode fails typed and early,
+  // and a BSON error while reading can then only be a reply that does not decode.
+  try {
+    BSON.serialize({ filter: options.filter ?? {}, pipeline: options.pipeline ?? [], projection: options.projection ?? {} });
+  } catch (error) {
+    const name = options.pipeline === undefined ? 'filter' : 'pipeline';
+    throw new InvalidArgumentError(`${where}.${name}`, `cannot be encoded as BSON: ${describeReason(error)}`);
   }
   const sort = options.sort;
   let idDirection: 1 | -1 = 1;
@@ -421,7 +452,18 @@ function toItems<T>(
   first: number,
 ): T[] {
   if (getItem === undefined) return page.map((document) => view.strip(document)) as T[];
-  return page.map((document, offset) => getItem(view.strip(document), first + offset));
+  return page.map((document, offset) => {
+    const id: unknown = document._id;
+    try {
+      return getItem(view.strip(document), first + offset);
+    } catch (error) {
+      throw new MongoDecodeError(view.namespace, view.query, { documentId: id, index: first + offset }, error);
+    }
+  });
+}
+
+function isDocument(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** A dataset served from a field cache: no database reads at all. */

@@ -25,6 +25,8 @@ export { tapWrite, type SampleUpdate, type TapWriteOptions } from './tapWrite.js
 export {
   acquireMongoClient,
   assertClientThread,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_SERVER_SELECTION_TIMEOUT_MS,
   mongoClientsClosed,
   mongoClientStats,
   type MongoClientLease,
@@ -33,9 +35,13 @@ export {
 export type { MongoCollectionInput, MongoTarget } from './target.js';
 export { MONGO_RETRY_CHANNEL } from './view.js';
 export {
+  MongoAuthError,
   MongoCollectionNotFoundError,
+  MongoDecodeError,
   MongoQueryError,
   MongoReadError,
   MongoThreadError,
+  MongoUnreachableError,
+  MongoUriError,
   MongoWriteError,
 } from './errors.js';

@@ -10,8 +10,8 @@ import { Observable, type OperatorFunction } from 'rxjs';
 import { currentContext } from '../../src/context.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { MongoWriteError } from './errors.js';
-import { openTarget, type MongoCollectionInput, type OpenedTarget } from './target.js';
-import { isRetryable } from './view.js';
+import { checkInput, openTarget, type MongoCollectionInput, type OpenedTarget } from './target.js';
+import { afterSelectionFailure, isRetryable } from './view.js';
 
 /**
  * One update produced from an item by {@link TapWriteOptions.update}.
@@ -81,6 +81,10 @@ export interface TapWriteOptions<T> {
  * @public
  */
 export function tapWrite<T>(target: MongoCollectionInput, options: TapWriteOptions<T>): OperatorFunction<T, T> {
+  checkInput(target, 'tapWrite target');
+  if (typeof options !== 'object' || options === null || typeof options.update !== 'function') {
+    throw new InvalidArgumentError('tapWrite.update', 'must be a function from an item to an update');
+  }
   const batchSize = options.batchSize ?? 500;
   const maxInFlight = options.maxInFlight ?? 2;
   const name = options.name ?? 'default';
@@ -122,8 +126,14 @@ export function tapWrite<T>(target: MongoCollectionInput, options: TapWriteOptio
         if (buffered.length === 0) return;
         const operations = buffered;
         buffered = [];
+        try {
+          opened ??= openTarget(target);
+        } catch (error) {
+          // A rejected connection string: the batch can never be written.
+          fail(error);
+          return;
+        }
         inFlightOps += operations.length;
-        opened ??= openTarget(target);
         const namespace = opened.namespace;
         const write = writeWithRetries(opened, operations, retries)
           .then(
@@ -218,11 +228,13 @@ async function writeWithRetries(
   operations: AnyBulkWriteOperation<Document>[],
   retries: number,
 ): Promise<void> {
+  let previous: unknown;
   for (let attempt = 1; ; attempt++) {
     try {
-      await opened.collection.bulkWrite(operations, { ordered: false });
+      await afterSelectionFailure(opened.collection, previous, () => opened.collection.bulkWrite(operations, { ordered: false }));
       return;
     } catch (error) {
+      previous = error;
       if (attempt > retries || !isRetryable(error)) throw error;
       await sleep(Math.min(50 * 2 ** (attempt - 1), 2_000));
     }

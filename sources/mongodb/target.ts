@@ -5,6 +5,7 @@
  * @module
  */
 import type { Collection, Document, MongoClientOptions } from 'mongodb';
+import { InvalidArgumentError } from '../../src/errors.js';
 import { acquireMongoClient } from './clients.js';
 import { MongoCollectionNotFoundError } from './errors.js';
 
@@ -19,13 +20,21 @@ export interface MongoTarget {
   readonly db: string;
   /** Collection (or view) name. */
   readonly collection: string;
-  /** Options of the shared client; clients are shared per (uri, options). */
+  /**
+   * Options of the shared client; clients are shared per (uri, options). Unless these or the
+   * connection string set them, rxfeed's client waits `serverSelectionTimeoutMS: 2000` for a server
+   * per attempt and `connectTimeoutMS: 10000` for a connection (see
+   * {@link DEFAULT_SERVER_SELECTION_TIMEOUT_MS}): with `retries` attempts after the first, a dead
+   * server is reported after about `(retries + 1) x serverSelectionTimeoutMS` plus the retry delays.
+   */
   readonly clientOptions?: MongoClientOptions;
 }
 
 /**
- * Either a driver `Collection` (its client is yours: rxfeed never closes it) or a
- * {@link MongoTarget} (rxfeed leases the shared client and releases it with each loader).
+ * Either a driver `Collection` (its client is yours: rxfeed never closes it, and that client's
+ * `serverSelectionTimeoutMS`, 30 s by default, governs each attempt: a dead server is reported after
+ * `(retries + 1) x` that) or a {@link MongoTarget} (rxfeed leases the shared client and releases it
+ * with each loader).
  * @public
  */
 export type MongoCollectionInput = Collection<Document> | MongoTarget;
@@ -40,7 +49,36 @@ export interface OpenedTarget {
 
 /** True for a `{ uri, db, collection }` target rather than a driver Collection. */
 export function isMongoTarget(input: MongoCollectionInput): input is MongoTarget {
-  return typeof (input as MongoTarget).uri === 'string';
+  return typeof (input as MongoTarget | undefined)?.uri === 'string';
+}
+
+/** Characters MongoDB refuses in a database name (the driver would quietly use `test` for `''`). */
+const BAD_DB_NAME = /[/\\. "$\0]/;
+
+/**
+ * Check an input's shape before any connection: a driver Collection, or a target whose `db` and
+ * `collection` are names MongoDB accepts.
+ */
+export function checkInput(input: MongoCollectionInput, where: string): void {
+  if (typeof input !== 'object' || input === null) {
+    throw new InvalidArgumentError(where, 'must be a driver Collection or { uri, db, collection }');
+  }
+  if (!isMongoTarget(input)) {
+    const { dbName, collectionName } = input as Partial<Collection<Document>>;
+    if (typeof dbName !== 'string' || typeof collectionName !== 'string') {
+      throw new InvalidArgumentError(where, 'must be a driver Collection or { uri, db, collection } (no string uri given)');
+    }
+    return;
+  }
+  if (typeof input.db !== 'string' || input.db === '' || BAD_DB_NAME.test(input.db)) {
+    throw new InvalidArgumentError(`${where}.db`, `${JSON.stringify(input.db)} is not a database name (non-empty, without / \\ . " $ space or NUL)`);
+  }
+  if (typeof input.collection !== 'string' || input.collection === '' || input.collection.includes('\0') || input.collection.startsWith('$')) {
+    throw new InvalidArgumentError(`${where}.collection`, `${JSON.stringify(input.collection)} is not a collection name (non-empty, not starting with $, without NUL)`);
+  }
+  if (input.clientOptions !== undefined && (typeof input.clientOptions !== 'object' || input.clientOptions === null)) {
+    throw new InvalidArgumentError(`${where}.clientOptions`, 'must be an object of MongoClient options');
+  }
 }
 
 /** `db.collection` of an input, without opening anything. */

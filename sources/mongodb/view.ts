@@ -17,14 +17,26 @@ import {
   BSON,
   MongoError,
   type AbstractCursor,
+  MongoAPIError,
   MongoNetworkError,
+  MongoNotConnectedError,
   MongoServerError,
   MongoServerSelectionError,
+  MongoTopologyClosedError,
   type Collection,
   type Document,
   type Filter,
 } from 'mongodb';
-import { MongoQueryError, MongoReadError } from './errors.js';
+import { RxfeedError } from '../../src/errors.js';
+import { describeReason } from './describe.js';
+import { assertCollectionExists } from './target.js';
+import {
+  MongoAuthError,
+  MongoDecodeError,
+  MongoQueryError,
+  MongoReadError,
+  MongoUnreachableError,
+} from './errors.js';
 
 /**
  * Each retry of a MongoDB read is published on this `node:diagnostics_channel` as
@@ -63,6 +75,67 @@ export function isRetryable(error: unknown): boolean {
     return true;
   }
   return error instanceof MongoServerError && typeof error.code === 'number' && RETRYABLE_CODES.has(error.code);
+}
+
+/** Server codes of a refused login or missing rights: AuthenticationFailed, Unauthorized. */
+const AUTH_CODES = new Set([18, 13]);
+
+/**
+ * True when `error` is a refused login: the server's AuthenticationFailed or Unauthorized, or the
+ * driver failing inside its authentication mechanism (its `cmap/auth` code), as it does with a
+ * plain TypeError when a server answers SASL with an empty payload.
+ */
+export function isAuthFailure(error: unknown): boolean {
+  if (error instanceof MongoServerError) return typeof error.code === 'number' && AUTH_CODES.has(error.code);
+  if (!(error instanceof Error) || error instanceof MongoError) return false;
+  return /[/\\]cmap[/\\]auth[/\\]/.test(error.stack ?? '');
+}
+
+/** True for a failed DNS lookup of a host or an SRV/TXT record (`mongodb+srv://`). */
+function isLookupFailure(error: unknown): boolean {
+  const syscall = (error as { syscall?: unknown } | null)?.syscall;
+  return typeof syscall === 'string' && /^(getaddrinfo|query)/.test(syscall);
+}
+
+/** The `host:port` list a server selection error names (its topology's servers). */
+function serversOf(error: unknown): string[] {
+  const servers = (error as { reason?: { servers?: unknown } } | null)?.reason?.servers;
+  return servers instanceof Map ? [...servers.keys()].map(String) : [];
+}
+
+/**
+ * Turn a driver error into rxfeed's typed error for the dataset `namespace` reading `query`,
+ * after `attempts` attempts, `lastId` being the last `_id` delivered. An RxfeedError is kept.
+ */
+export function wrapDriverError(namespace: string, query: unknown, lastId: unknown, attempts: number, error: unknown): RxfeedError {
+  if (error instanceof RxfeedError) return error;
+  if (isAuthFailure(error)) return new MongoAuthError(namespace, query, error);
+  if (error instanceof MongoServerSelectionError || isLookupFailure(error)) {
+    return new MongoUnreachableError(namespace, query, lastId, attempts, serversOf(error), error);
+  }
+  if (isRetryable(error)) return new MongoReadError(namespace, lastId, query, attempts, describeReason(error), error);
+  if (error instanceof MongoTopologyClosedError || error instanceof MongoNotConnectedError) {
+    return new MongoReadError(namespace, lastId, query, attempts, `the client was closed: ${describeReason(error)}`, error);
+  }
+  // The query was checked for BSON at open, so a BSON error now is a reply that does not decode.
+  if (error instanceof BSON.BSONError) return new MongoDecodeError(namespace, query, { lastId }, error);
+  if (error instanceof MongoServerError || error instanceof MongoAPIError) return new MongoQueryError(namespace, query, error);
+  return new MongoReadError(namespace, lastId, query, attempts, describeReason(error), error);
+}
+
+/**
+ * Run `attempt` on `collection`, first connecting its client again when the last attempt found no
+ * server. The driver closes a client's topology when its first connect fails, and every later
+ * operation then fails with "Topology is closed"; `connect()` builds a new one (and returns at once
+ * when the client is connected), which is what the driver's own first operation does.
+ */
+export async function afterSelectionFailure<R>(
+  collection: Collection<Document>,
+  previous: unknown,
+  attempt: () => Promise<R>,
+): Promise<R> {
+  if (previous instanceof MongoServerSelectionError) await collection.db.client.connect();
+  return attempt();
 }
 
 /** A stable string key for an `_id` value (ObjectId, number, string or anything BSON). */
@@ -128,6 +201,11 @@ export class MongoView {
   strip(document: Document): Document {
     if (this.#dropId) delete document._id;
     return document;
+  }
+
+  /** Throw MongoCollectionNotFoundError unless the collection (or view) exists; retried like a read. */
+  async assertExists(signal?: AbortSignal): Promise<void> {
+    return this.retrying(undefined, signal, () => assertCollectionExists(this.#collection));
   }
 
   /** Exact number of documents the view yields. */
@@ -229,24 +307,23 @@ export class MongoView {
   }
 
   /**
-   * Run one read, again from the same start on a lost connection or cursor (bounded, with
-   * doubling delays); a rejected query becomes a MongoQueryError, exhausted retries a MongoReadError.
-   * `read` must start over from scratch on each call (the same query, or a reopened cursor).
+   * Run one read, again from the same start on a lost connection or cursor, or no server selected
+   * (bounded, with doubling delays); then every failure is typed (see {@link wrapDriverError}): a
+   * rejected query a MongoQueryError, a refused login a MongoAuthError, no server a
+   * MongoUnreachableError, exhausted retries a MongoReadError. `read` must start over from scratch
+   * on each call (the same query, or a reopened cursor).
    */
   async retrying<R>(lastId: unknown, signal: AbortSignal | undefined, read: () => Promise<R>): Promise<R> {
     const { retries, retryDelayMs } = this.#spec;
+    let previous: unknown;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await read();
+        return await afterSelectionFailure(this.#collection, previous, read);
       } catch (error) {
+        previous = error;
         if (signal?.aborted) throw signal.reason;
-        if (!isRetryable(error)) {
-          if (error instanceof MongoServerError) throw new MongoQueryError(this.namespace, this.query, error);
-          throw error;
-        }
-        if (attempt > retries) {
-          const message = error instanceof Error ? error.message : String(error);
-          throw new MongoReadError(this.namespace, lastId, this.query, attempt, message, error);
+        if (error instanceof RxfeedError || isAuthFailure(error) || !isRetryable(error) || attempt > retries) {
+          throw wrapDriverError(this.namespace, this.query, lastId, attempt, error);
         }
         if (retryChannel.hasSubscribers) retryChannel.publish({ namespace: this.namespace, attempt, error, lastId });
         await sleep(Math.min(retryDelayMs * 2 ** (attempt - 1), 5_000), undefined, { signal });

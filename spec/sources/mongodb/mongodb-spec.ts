@@ -53,9 +53,9 @@ describe('rxfeed/mongodb without a server', () => {
     assert.throws(() => a.client, /already released/);
   });
 
-  it('masks passwords in the client stats', async () => {
+  it('masks user names and passwords in the client stats', async () => {
     const lease = acquireMongoClient('mongodb://user:secret@127.0.0.1:9/?directConnection=true');
-    assert.equal(mongoClientStats()[0]!.uri, 'mongodb://user:***@127.0.0.1:9/?directConnection=true');
+    assert.equal(mongoClientStats()[0]!.uri, 'mongodb://***@127.0.0.1:9/?directConnection=true');
     await lease.release();
   });
 
