@@ -232,7 +232,7 @@ describe('issue 9: hostile HTTP servers', () => {
 
     it('issue 9.9: a body slower than minSpeedBytesPerSecond is cut and resumed: every byte exactly once', async () => {
       a.reset(serve((n) => n === 1));
-      const store = httpStore({ baseUrl: `${a.origin}/`, minSpeedBytesPerSecond: 1024, minSpeedWindowMs: 200, ...fast });
+      const store = httpStore({ baseUrl: `${a.origin}/`, minSpeedBytesPerSecond: 1024, minSpeedWindowMs: 400, ...fast });
       const bytes = await collect(store.open('drip.bin').stream());
       assert.ok(bytes.equals(data));
       assert.equal(a.requests.length, 2);
@@ -243,7 +243,7 @@ describe('issue 9: hostile HTTP servers', () => {
 
     it('issue 9.9: a server that only drips fails typed after the configured attempts', async () => {
       a.reset(serve(() => true));
-      const store = httpStore({ baseUrl: `${a.origin}/`, minSpeedBytesPerSecond: 1024, minSpeedWindowMs: 200, ...fast });
+      const store = httpStore({ baseUrl: `${a.origin}/`, minSpeedBytesPerSecond: 1024, minSpeedWindowMs: 400, ...fast });
       await assert.rejects(collect(store.open('drip.bin').stream()), (error: unknown) => {
         assert.ok(error instanceof ObjectStoreError);
         assert.equal(error.code, 'RXFEED_ERR_OBJECT_RETRIES');
@@ -255,7 +255,7 @@ describe('issue 9: hostile HTTP servers', () => {
 
     it('issue 9.9: deadlineMs cuts a request that runs too long and resumes it', async () => {
       a.reset(serve((n) => n === 1));
-      const store = httpStore({ baseUrl: `${a.origin}/`, minSpeedBytesPerSecond: 0, deadlineMs: 300, ...fast });
+      const store = httpStore({ baseUrl: `${a.origin}/`, minSpeedBytesPerSecond: 0, deadlineMs: 500, ...fast });
       const bytes = await collect(store.open('slow.bin').stream());
       assert.ok(bytes.equals(data));
       assert.equal(a.requests.length, 2);
