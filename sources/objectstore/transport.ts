@@ -237,11 +237,18 @@ export class Transport {
   }
 
   /** A whole body, failing typed past `limit` bytes (memory follows the bytes that arrive). */
-  private async readBody(body: Dispatcher.ResponseData['body'], object: string, status: number, limit: number): Promise<Uint8Array> {
+  private async readBody(
+    body: Dispatcher.ResponseData['body'],
+    object: string,
+    status: number,
+    limit: number,
+    speed: SpeedRule,
+  ): Promise<Uint8Array> {
     const chunks: Uint8Array[] = [];
     let length = 0;
     try {
       for await (const chunk of body) {
+        speed.got((chunk as Buffer).byteLength);
         length += (chunk as Buffer).byteLength;
         if (length > limit) {
           throw new ObjectStoreError('RXFEED_ERR_OBJECT_PROTOCOL', object, `answer larger than its ${limit}-byte limit`, status);
@@ -252,6 +259,40 @@ export class Transport {
       if (!body.destroyed) body.destroy();
     }
     return concat(chunks, length);
+  }
+
+  /**
+   * One attempt's own abort, which the speed rule and the deadline pull (never the caller's
+   * signal); `where` says how far the attempt got, for the message. The speed rule starts
+   * waiting at once: sending the request and waiting for its headers count as network time.
+   */
+  private guard(object: string, signal: AbortSignal | undefined, where: () => string): AttemptGuard {
+    const controller = new AbortController();
+    const speed = new SpeedRule((this.minSpeed * this.speedWindow) / 1000, this.speedWindow, (bytes) =>
+      controller.abort(
+        new ObjectStoreError('RXFEED_ERR_OBJECT_SLOW', object, `${bytes} byte(s) in ${this.speedWindow} ms ${where()}, below the minimum ${this.minSpeed} bytes/s`),
+      ),
+    );
+    const deadline = this.deadline;
+    const timer =
+      deadline === undefined
+        ? undefined
+        : setTimeout(() => controller.abort(new ObjectStoreError('RXFEED_ERR_OBJECT_DEADLINE', object, `request still running after ${deadline} ms ${where()}`)), deadline);
+    speed.wait();
+    return {
+      signal: signal === undefined ? controller.signal : AbortSignal.any([signal, controller.signal]),
+      speed,
+      get cut() {
+        return controller.signal.aborted && signal?.aborted !== true;
+      },
+      get reason() {
+        return controller.signal.reason as unknown;
+      },
+      dispose: () => {
+        speed.pause();
+        clearTimeout(timer);
+      },
+    };
   }
 
   /**
@@ -272,29 +313,29 @@ export class Transport {
     for (let attempt = 1; attempt <= this.policy.attempts; attempt++) {
       if (attempt > 1) await this.pause(attempt - 1, retryAfter, signal);
       retryAfter = undefined;
-      let response: Dispatcher.ResponseData;
+      const guard = this.guard(object, signal, () => 'in the answer');
       try {
-        response = await this.send(call, signal);
+        const response = await this.send(call, guard.signal);
+        const { statusCode: status, headers } = response;
+        if (isRetryableStatus(status)) {
+          lastStatus = status;
+          retryAfter = parseRetryAfter(header(headers, 'retry-after'));
+          lastError = statusError(object, call.method, status, await this.explain(response.body));
+          continue;
+        }
+        if ((status < 200 || status > 299) && !accept.includes(status)) {
+          throw statusError(object, call.method, status, call.method === 'HEAD' ? '' : await this.explain(response.body));
+        }
+        return { status, headers, body: await this.readBody(response.body, object, status, limit, guard.speed) };
       } catch (error) {
-        if (!isTransientError(error) || signal?.aborted) throw finalError(error, object, call.method, signal);
+        if (guard.cut) {
+          lastError = guard.reason;
+          continue;
+        }
+        if (error instanceof ObjectStoreError || !isTransientError(error) || signal?.aborted) throw finalError(error, object, call.method, signal);
         lastError = error;
-        continue;
-      }
-      const { statusCode: status, headers } = response;
-      if (isRetryableStatus(status)) {
-        lastStatus = status;
-        retryAfter = parseRetryAfter(header(headers, 'retry-after'));
-        lastError = statusError(object, call.method, status, await this.explain(response.body));
-        continue;
-      }
-      if ((status < 200 || status > 299) && !accept.includes(status)) {
-        throw statusError(object, call.method, status, call.method === 'HEAD' ? '' : await this.explain(response.body));
-      }
-      try {
-        return { status, headers, body: await this.readBody(response.body, object, status, limit) };
-      } catch (error) {
-        if (!isTransientError(error) || signal?.aborted) throw finalError(error, object, call.method, signal);
-        lastError = error;
+      } finally {
+        guard.dispose();
       }
     }
     throw retriesError(object, call.method, this.policy.attempts, lastStatus, lastError);
@@ -359,39 +400,13 @@ export class Transport {
         headers.range = `bytes=${position}-${end === undefined ? '' : end - 1}`;
         if (validator !== undefined) headers['if-range'] = validator;
       }
-      // Each attempt has its own controller, so the speed rule and the deadline cut only it.
-      const attempt = new AbortController();
-      const attemptSignal = signal === undefined ? attempt.signal : AbortSignal.any([signal, attempt.signal]);
+      // Each attempt has its own guard, so the speed rule and the deadline cut only it.
+      const guard = this.guard(object, signal, () => `at byte ${position}`);
+      const { speed } = guard;
       const failuresBefore = failures;
-      const speed = new SpeedRule((this.minSpeed * this.speedWindow) / 1000, this.speedWindow, (bytes) =>
-        attempt.abort(
-          new ObjectStoreError(
-            'RXFEED_ERR_OBJECT_SLOW',
-            object,
-            `${bytes} byte(s) in ${this.speedWindow} ms at byte ${position}, below the minimum ${this.minSpeed} bytes/s`,
-          ),
-        ),
-      );
-      const deadlineTimer =
-        this.deadline === undefined
-          ? undefined
-          : setTimeout(() => {
-              attempt.abort(new ObjectStoreError('RXFEED_ERR_OBJECT_DEADLINE', object, `request still running after ${this.deadline} ms at byte ${position}`));
-            }, this.deadline);
-      const cut = (error: unknown): void => {
-        if (attempt.signal.aborted && !signal?.aborted) {
-          // Slow or past its deadline: transient, but progress made by such an attempt does not
-          // earn a fresh set of attempts, or a drip would never end.
-          lastError = attempt.signal.reason;
-          failures = failuresBefore + 1;
-          return;
-        }
-        transient(error);
-      };
       let body: Dispatcher.ResponseData['body'] | undefined;
       try {
-        speed.wait();
-        const response = await this.send({ ...base, headers }, attemptSignal);
+        const response = await this.send({ ...base, headers }, guard.signal);
         body = response.body;
         const { statusCode: status } = response;
         if (status === 416) {
@@ -473,10 +488,16 @@ export class Transport {
         }
         return;
       } catch (error) {
-        cut(error);
+        if (guard.cut) {
+          // Slow or past its deadline: transient, but progress made by such an attempt does not
+          // earn a fresh set of attempts, or a drip would never end.
+          lastError = guard.reason;
+          failures = failuresBefore + 1;
+        } else {
+          transient(error);
+        }
       } finally {
-        speed.pause();
-        clearTimeout(deadlineTimer);
+        guard.dispose();
         if (body !== undefined && !body.destroyed) body.destroy();
       }
     }
@@ -500,6 +521,16 @@ export class Transport {
       stream: (start = 0, signal) => this.rangedGet(object, makeCall, start, undefined, signal),
     };
   }
+}
+
+/** What {@link Transport} hands each attempt: its signal, its speed rule, and why it was cut. */
+interface AttemptGuard {
+  readonly signal: AbortSignal;
+  readonly speed: SpeedRule;
+  /** The attempt was cut by the speed rule or the deadline, not by the caller. */
+  readonly cut: boolean;
+  readonly reason: unknown;
+  dispose(): void;
 }
 
 /**
@@ -530,12 +561,13 @@ class SpeedRule {
     }, this.windowMs - this.waited);
   }
 
-  /** `count` bytes arrived. */
+  /** `count` bytes arrived; still waiting for more until {@link SpeedRule.pause}. */
   got(count: number): void {
     this.bytes += count;
     if (this.timer === undefined) return;
     this.pause();
-    if (this.waited >= this.windowMs) this.closeWindow();
+    if (this.waited >= this.windowMs && !this.closeWindow()) return;
+    this.wait();
   }
 
   /** Not waiting (the consumer holds a chunk, or the attempt is over). */

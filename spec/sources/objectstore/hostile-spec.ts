@@ -253,6 +253,24 @@ describe('issue 9: hostile HTTP servers', () => {
       assert.equal(a.requests.length, 3);
     });
 
+    it('issue 9.9: a listing that drips fails typed after the configured attempts', async () => {
+      a.reset((_req, res) => {
+        const index = Buffer.from(JSON.stringify(Array.from({ length: 200 }, (_, i) => `shard-${i}.tar`)));
+        res.writeHead(200, { 'content-length': index.length });
+        let at = 0;
+        const timer = setInterval(() => (at < index.length && !res.destroyed ? res.write(index.subarray(at, ++at)) : clearInterval(timer)), 100);
+        res.on('close', () => clearInterval(timer));
+      });
+      const store = httpStore({ baseUrl: `${a.origin}/`, index: 'index.json', minSpeedBytesPerSecond: 1024, minSpeedWindowMs: 400, ...fast });
+      await assert.rejects(all(store.list('')), (error: unknown) => {
+        assert.ok(error instanceof ObjectStoreError);
+        assert.equal(error.code, 'RXFEED_ERR_OBJECT_RETRIES');
+        assert.equal((error.cause as ObjectStoreError).code, 'RXFEED_ERR_OBJECT_SLOW');
+        return true;
+      });
+      assert.equal(a.requests.length, 3);
+    });
+
     it('issue 9.9: deadlineMs cuts a request that runs too long and resumes it', async () => {
       a.reset(serve((n) => n === 1));
       const store = httpStore({ baseUrl: `${a.origin}/`, minSpeedBytesPerSecond: 0, deadlineMs: 500, ...fast });
