@@ -8,7 +8,7 @@ import type { ByteSource } from '../core/byteSource.js';
 import { excerpt, ObjectStoreError } from './errors.js';
 import { listAll, type ObjectEntry, type ObjectHead, type ObjectPage, type ObjectStore } from './store.js';
 import { header, Transport, type HttpAnswer, type HttpCall, type TransportOptions } from './transport.js';
-import { encodeKey, uriEncode } from './uri.js';
+import { checkOptions, encodeKey, parseEndpoint, uriEncode } from './uri.js';
 
 /**
  * Options of {@link aisStore}.
@@ -87,6 +87,7 @@ interface AisListEntry {
  * @public
  */
 export function aisStore(options: AisStoreOptions): AisStore {
+  checkOptions('aisStore', options);
   const env = options.env ?? process.env;
   const endpointText = options.endpoint ?? env.AIS_ENDPOINT;
   if (endpointText === undefined || endpointText === '') {
@@ -101,7 +102,7 @@ export function aisStore(options: AisStoreOptions): AisStore {
   if (!Number.isSafeInteger(pageSize) || pageSize < 0) {
     throw new InvalidArgumentError('aisStore.pageSize', `must be a non-negative integer, got ${pageSize}`);
   }
-  const endpoint = new URL(endpointText);
+  const endpoint = parseEndpoint('aisStore.endpoint', endpointText);
   const basePath = endpoint.pathname.replace(/\/+$/, '');
   const name = `${provider}://${bucket}`;
   const transport = new Transport(options, {

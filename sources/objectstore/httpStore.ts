@@ -9,7 +9,7 @@ import { excerpt, ObjectStoreError } from './errors.js';
 import { parseJsonIndex, parseNginxAutoindex } from './listings.js';
 import { listAll, type ObjectEntry, type ObjectHead, type ObjectPage, type ObjectStore } from './store.js';
 import { header, Transport, type HttpCall, type TransportOptions } from './transport.js';
-import { encodeKey, redactUrl } from './uri.js';
+import { checkOptions, encodeKey, parseEndpoint, redactUrl } from './uri.js';
 
 /** How deep the nginx listing walks below the listed directory: deeper is a loop (a symlink cycle). */
 export const MAX_LISTING_DEPTH = 32;
@@ -70,16 +70,13 @@ export interface HttpStoreOptions extends TransportOptions {
  * @public
  */
 export function httpStore(options: HttpStoreOptions): ObjectStore {
-  let base: URL;
-  try {
-    base = new URL(options.baseUrl.endsWith('/') ? options.baseUrl : `${options.baseUrl}/`);
-  } catch (error) {
-    throw new InvalidArgumentError('httpStore.baseUrl', `not a URL: ${excerpt(JSON.stringify(options.baseUrl) ?? '')} (${(error as Error).message})`);
-  }
-  if (base.protocol !== 'http:' && base.protocol !== 'https:') {
-    throw new InvalidArgumentError('httpStore.baseUrl', `must be http(s), got ${base.protocol}`);
-  }
+  checkOptions('httpStore', options);
+  const { baseUrl } = options;
+  const base = parseEndpoint('httpStore.baseUrl', typeof baseUrl === 'string' && !baseUrl.endsWith('/') ? `${baseUrl}/` : baseUrl);
   const origins = new Set<string>();
+  if (options.origins !== undefined && !Array.isArray(options.origins)) {
+    throw new InvalidArgumentError('httpStore.origins', 'must be an array of origins');
+  }
   for (const origin of options.origins ?? []) {
     let parsed: URL | undefined;
     try {

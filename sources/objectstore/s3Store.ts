@@ -10,7 +10,7 @@ import { ObjectStoreError } from './errors.js';
 import { presignQuery, sha256Hex, signHeaders, type SigV4Credentials } from './sigv4.js';
 import { listAll, type ObjectHead, type ObjectPage, type ObjectStore } from './store.js';
 import { header, Transport, type HttpCall, type TransportOptions } from './transport.js';
-import { encodeKey, uriEncode } from './uri.js';
+import { checkOptions, encodeKey, parseEndpoint, uriEncode } from './uri.js';
 import { describeS3Error, parseListObjectsV2 } from './xml.js';
 
 /**
@@ -84,6 +84,7 @@ const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b78
  * @public
  */
 export function s3Store(options: S3StoreOptions): S3Store {
+  checkOptions('s3Store', options);
   const env = options.env ?? process.env;
   const { bucket } = options;
   if (typeof bucket !== 'string' || bucket === '' || bucket.includes('/')) {
@@ -91,7 +92,7 @@ export function s3Store(options: S3StoreOptions): S3Store {
   }
   const region = options.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1';
   const customEndpoint = options.endpoint ?? env.AWS_ENDPOINT_URL;
-  const endpoint = new URL(customEndpoint ?? `https://s3.${region}.amazonaws.com`);
+  const endpoint = parseEndpoint('s3Store.endpoint', customEndpoint ?? `https://s3.${region}.amazonaws.com`);
   const pathStyle = options.forcePathStyle ?? customEndpoint !== undefined;
   const pageSize = options.pageSize ?? 1000;
   if (!Number.isSafeInteger(pageSize) || pageSize < 1 || pageSize > 1000) {

@@ -54,3 +54,33 @@ export function redactUrl(url: string): string {
     });
   return `${scheme}${rest}?${parameters.join('&')}`;
 }
+
+/**
+ * An http(s) endpoint option as a URL, or an {@link InvalidArgumentError} naming the option
+ * (the text quoted without any user name or password).
+ * @internal
+ */
+export function parseEndpoint(option: string, text: unknown): URL {
+  let url: URL | undefined;
+  try {
+    url = typeof text === 'string' ? new URL(text) : undefined;
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    const shown = typeof text === 'string' ? JSON.stringify(redactUrl(text)).slice(0, 200) : typeof text;
+    throw new InvalidArgumentError(option, `must be an http(s) URL, got ${shown}`);
+  }
+  return url;
+}
+
+/**
+ * The options argument of a store factory, or an {@link InvalidArgumentError}.
+ * @internal
+ */
+export function checkOptions<T>(factory: string, options: T): T {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidArgumentError(factory, `options must be an object, got ${options === null ? 'null' : typeof options}`);
+  }
+  return options;
+}

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { lastValueFrom, toArray } from 'rxjs';
 import { Agent } from 'undici';
 import { InvalidArgumentError, RxfeedError } from '../../../src/errors.js';
-import { expandBraces, fromObjects, httpStore, ObjectStoreError, s3Store } from '../../../sources/objectstore/index.js';
+import { aisStore, expandBraces, fromObjects, httpStore, ObjectStoreError, s3Store } from '../../../sources/objectstore/index.js';
 import { parseJsonIndex, parseNginxAutoindex } from '../../../sources/objectstore/listings.js';
 import { decodeEntities, parseListObjectsV2, parseXml } from '../../../sources/objectstore/xml.js';
 
@@ -293,11 +293,22 @@ describe('issue 9: hostile HTTP servers', () => {
   });
 
   describe('9.13 typed errors, bounded and without credentials', () => {
-    it('issue 9.13: bad transport options fail with InvalidArgumentError, not RangeError', () => {
+    it('issue 9.13: bad transport options fail with InvalidArgumentError, not RangeError', async () => {
       const bad = [{ retry: { attempts: 0 } }, { headersTimeoutMs: -1 }, { minSpeedWindowMs: 0 }, { deadlineMs: Number.NaN }, { retry: { maxDelayMs: -5 } }];
       for (const options of bad) {
         assert.throws(() => httpStore({ baseUrl: a.origin, ...options }), InvalidArgumentError, JSON.stringify(options));
       }
+      const untyped = (value: unknown): never => value as never;
+      assert.throws(() => s3Store({ bucket: 'a', endpoint: 'not a url' }), InvalidArgumentError);
+      assert.throws(() => s3Store({ bucket: 'a', endpoint: 'http://user:pa55word@[::' }), (error: unknown) => {
+        assert.ok(error instanceof InvalidArgumentError && !error.message.includes('pa55word'), String(error));
+        return true;
+      });
+      assert.throws(() => aisStore({ bucket: 'a', endpoint: 'ftp://x' }), InvalidArgumentError);
+      assert.throws(() => httpStore({ baseUrl: untyped(5) }), InvalidArgumentError);
+      assert.throws(() => httpStore({ baseUrl: a.origin, origins: ['not an origin'] }), InvalidArgumentError);
+      assert.throws(() => s3Store(untyped(undefined)), InvalidArgumentError);
+      await assert.rejects(s3Store({ bucket: 'a', endpoint: a.origin }).open(untyped(7)).read(0, 1), InvalidArgumentError);
     });
 
     it("issue 9.13: an HTML error page is quoted as a bounded excerpt", async () => {
