@@ -5,10 +5,10 @@
  */
 import { InvalidArgumentError } from '../../src/errors.js';
 import type { ByteSource } from '../core/byteSource.js';
-import { ObjectStoreError } from './errors.js';
+import { excerpt, ObjectStoreError } from './errors.js';
 import { listAll, type ObjectEntry, type ObjectHead, type ObjectPage, type ObjectStore } from './store.js';
 import { header, Transport, type HttpAnswer, type HttpCall, type TransportOptions } from './transport.js';
-import { encodeKey, uriEncode } from './uri.js';
+import { checkOptions, encodeKey, parseEndpoint, uriEncode } from './uri.js';
 
 /**
  * Options of {@link aisStore}.
@@ -87,6 +87,7 @@ interface AisListEntry {
  * @public
  */
 export function aisStore(options: AisStoreOptions): AisStore {
+  checkOptions('aisStore', options);
   const env = options.env ?? process.env;
   const endpointText = options.endpoint ?? env.AIS_ENDPOINT;
   if (endpointText === undefined || endpointText === '') {
@@ -101,7 +102,7 @@ export function aisStore(options: AisStoreOptions): AisStore {
   if (!Number.isSafeInteger(pageSize) || pageSize < 0) {
     throw new InvalidArgumentError('aisStore.pageSize', `must be a non-negative integer, got ${pageSize}`);
   }
-  const endpoint = new URL(endpointText);
+  const endpoint = parseEndpoint('aisStore.endpoint', endpointText);
   const basePath = endpoint.pathname.replace(/\/+$/, '');
   const name = `${provider}://${bucket}`;
   const transport = new Transport(options, {
@@ -109,21 +110,27 @@ export function aisStore(options: AisStoreOptions): AisStore {
       header(headers, 'etag') ?? header(headers, 'ais-version') ?? header(headers, 'ais-checksum-value'),
   });
 
-  const url = (path: string, extra: readonly (readonly [string, string])[] = []): URL => {
-    const target = new URL(`${endpoint.origin}${basePath}${path}`);
+  // Paths are built as strings and sent as they are: a URL object would resolve the dot segments
+  // of a key like `../other-bucket/k` and read another bucket.
+  const call = (
+    method: HttpCall['method'],
+    path: string,
+    extra: readonly (readonly [string, string])[] = [],
+    headers: Record<string, string> = {},
+    body?: Uint8Array,
+  ): HttpCall => {
     const query: (readonly [string, string])[] = [['provider', provider]];
     if (options.namespace !== undefined) query.push(['namespace', options.namespace]);
     query.push(...extra);
-    target.search = query.map(([k, v]) => `${uriEncode(k)}=${uriEncode(v)}`).join('&');
-    return target;
+    const search = query.map(([k, v]) => `${uriEncode(k)}=${uriEncode(v)}`).join('&');
+    return { method, origin: endpoint.origin, path: `${basePath}${path}?${search}`, headers, body };
   };
-  const objectUrl = (key: string, extra: readonly (readonly [string, string])[] = []): URL =>
-    url(`/v1/objects/${uriEncode(bucket)}/${encodeKey(key)}`, extra);
+  const objectPath = (key: string): string => `/v1/objects/${uriEncode(bucket)}/${encodeKey(key)}`;
   const etlQuery: (readonly [string, string])[] = options.etl === undefined ? [] : [['etl_name', options.etl]];
   const objectName = (key: string): string => `${name}/${key}`;
 
   const head = async (key: string, signal?: AbortSignal): Promise<ObjectHead> => {
-    const answer = await transport.fetch({ method: 'HEAD', url: objectUrl(key), headers: {} }, objectName(key), signal);
+    const answer = await transport.fetch(call('HEAD', objectPath(key)), objectName(key), signal);
     const size = header(answer.headers, 'ais-size') ?? header(answer.headers, 'content-length');
     const atime = header(answer.headers, 'ais-atime') ?? header(answer.headers, 'last-modified');
     const parsed = atime === undefined ? undefined : /^\d+$/.test(atime) ? new Date(Number(atime) / 1e6) : new Date(atime);
@@ -137,17 +144,18 @@ export function aisStore(options: AisStoreOptions): AisStore {
 
   const listPage = async (prefix: string, continuation?: string, signal?: AbortSignal): Promise<ObjectPage> => {
     // Our continuation carries AIStore's listing uuid too: the cluster resumes a listing by both.
-    const [uuid, token] = continuation === undefined ? ['', ''] : (JSON.parse(continuation) as [string, string]);
+    const listing = `${name}/${prefix}*`;
+    const [uuid, token] = continuation === undefined ? ['', ''] : parseContinuation(continuation, listing);
     const value: Record<string, unknown> = { prefix, props: 'name,size,checksum,version', uuid, continuation_token: token };
     if (pageSize > 0) value.pagesize = pageSize;
-    const listing = `${name}/${prefix}*`;
     const answer = await transport.fetch(
-      {
-        method: 'GET',
-        url: url(`/v1/buckets/${uriEncode(bucket)}`),
-        headers: { 'content-type': 'application/json', accept: 'application/json' },
-        body: new TextEncoder().encode(JSON.stringify({ action: 'list', value })),
-      },
+      call(
+        'GET',
+        `/v1/buckets/${uriEncode(bucket)}`,
+        [],
+        { 'content-type': 'application/json', accept: 'application/json' },
+        new TextEncoder().encode(JSON.stringify({ action: 'list', value })),
+      ),
       listing,
       signal,
     );
@@ -155,12 +163,15 @@ export function aisStore(options: AisStoreOptions): AisStore {
     try {
       result = JSON.parse(Buffer.from(answer.body).toString('utf8')) as typeof result;
     } catch (error) {
-      throw new ObjectStoreError('RXFEED_ERR_OBJECT_PROTOCOL', listing, `unreadable listing: ${(error as Error).message}`, answer.status, { cause: error });
+      throw new ObjectStoreError('RXFEED_ERR_OBJECT_PROTOCOL', listing, `unreadable listing: ${excerpt((error as Error).message)}`, answer.status, { cause: error });
+    }
+    if (typeof result !== 'object' || result === null) {
+      throw new ObjectStoreError('RXFEED_ERR_OBJECT_PROTOCOL', listing, 'a listing must be a JSON object', answer.status);
     }
     const entries: ObjectEntry[] = [];
     for (const entry of (Array.isArray(result.entries) ? result.entries : []) as AisListEntry[]) {
       if (typeof entry?.name !== 'string') {
-        throw new ObjectStoreError('RXFEED_ERR_OBJECT_PROTOCOL', listing, `listing entry without a name: ${JSON.stringify(entry)}`);
+        throw new ObjectStoreError('RXFEED_ERR_OBJECT_PROTOCOL', listing, `listing entry without a name: ${excerpt(String(JSON.stringify(entry)))}`);
       }
       const size = typeof entry.size === 'number' ? entry.size : -1;
       const etag = typeof entry.version === 'string' && entry.version !== '' ? entry.version : typeof entry.checksum === 'string' ? entry.checksum : undefined;
@@ -171,24 +182,37 @@ export function aisStore(options: AisStoreOptions): AisStore {
     return { entries, continuation: JSON.stringify([typeof result.uuid === 'string' ? result.uuid : '', next]) };
   };
 
-  const getCall = (key: string): HttpCall => ({ method: 'GET', url: objectUrl(key, etlQuery), headers: {} });
+  const getCall = (key: string): HttpCall => call('GET', objectPath(key), etlQuery);
 
   return {
     name,
     listPage,
-    list: (prefix, signal) => listAll(listPage, prefix, signal),
+    list: (prefix, signal) => listAll(listPage, prefix, `${name}/${prefix}*`, signal),
     head,
     open: (key): ByteSource => transport.byteSource(objectName(key), () => getCall(key), async (signal) => (await head(key, signal)).size),
     put: async (key, body, signal) => {
-      await transport.fetch({ method: 'PUT', url: objectUrl(key), headers: {}, body }, objectName(key), signal);
+      await transport.fetch(call('PUT', objectPath(key), [], {}, body), objectName(key), signal);
     },
     getMember: async (key, member, signal) => {
       const answer = await transport.fetch(
-        { method: 'GET', url: objectUrl(key, [['archpath', member], ...etlQuery]), headers: {} },
+        call('GET', objectPath(key), [['archpath', member], ...etlQuery]),
         `${objectName(key)}/${member}`,
         signal,
       );
       return answer.body;
     },
   };
+}
+
+/** Our continuation string back into AIStore's listing uuid and token, or a typed error. */
+function parseContinuation(continuation: string, listing: string): [string, string] {
+  try {
+    const parsed: unknown = JSON.parse(continuation);
+    if (Array.isArray(parsed) && parsed.length === 2 && typeof parsed[0] === 'string' && typeof parsed[1] === 'string') {
+      return [parsed[0], parsed[1]];
+    }
+  } catch {
+    // Reported below, with the other malformed shapes.
+  }
+  throw new InvalidArgumentError('continuation', `${listing}: not a continuation this store returned: ${excerpt(continuation)}`);
 }

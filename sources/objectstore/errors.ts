@@ -16,7 +16,22 @@ import { RxfeedError } from '../../src/errors.js';
  * - `RXFEED_ERR_OBJECT_RETRIES`: every attempt failed with a transient fault (5xx, 429, reset,
  *   timeout); `cause` holds the last one.
  * - `RXFEED_ERR_OBJECT_PROTOCOL`: the server answered something malformed (unparsable listing,
- *   a `Content-Range` that does not match the request).
+ *   a `Content-Range` that does not match the request, a listing whose continuation token
+ *   repeats or whose directories nest deeper than 32 levels, an answer over its size limit).
+ * - `RXFEED_ERR_OBJECT_UNVERIFIABLE`: a read broke after delivering bytes and the server sent
+ *   no ETag or Last-Modified, so a resumed read could splice two versions of the object.
+ * - `RXFEED_ERR_OBJECT_SLOW`: an attempt received less than the store's minimum speed
+ *   (`minSpeedBytesPerSecond`); retried, and found as the `cause` of `RXFEED_ERR_OBJECT_RETRIES`.
+ * - `RXFEED_ERR_OBJECT_DEADLINE`: an attempt ran past the store's `deadlineMs`; retried, and
+ *   found as the `cause` of `RXFEED_ERR_OBJECT_RETRIES`.
+ * - `RXFEED_ERR_OBJECT_KEY`: a key is not a literal name inside the store: it would leave the
+ *   store's base path (a `.` or `..` segment where the server normalises paths, a same-origin
+ *   URL outside the base path).
+ * - `RXFEED_ERR_OBJECT_ORIGIN`: a key or listing entry names a URL on an origin the store was
+ *   not given (`httpStore`'s `origins`): refused, so the store's headers and network reach stay
+ *   where they were configured.
+ * - `RXFEED_ERR_OBJECT_NETWORK`: the request failed below HTTP in a way a retry would not fix
+ *   (an unknown host, a header value undici refuses); `cause` holds the underlying error.
  * @public
  */
 export type ObjectStoreErrorCode =
@@ -25,7 +40,13 @@ export type ObjectStoreErrorCode =
   | 'RXFEED_ERR_OBJECT_REQUEST'
   | 'RXFEED_ERR_OBJECT_CHANGED'
   | 'RXFEED_ERR_OBJECT_RETRIES'
-  | 'RXFEED_ERR_OBJECT_PROTOCOL';
+  | 'RXFEED_ERR_OBJECT_PROTOCOL'
+  | 'RXFEED_ERR_OBJECT_UNVERIFIABLE'
+  | 'RXFEED_ERR_OBJECT_SLOW'
+  | 'RXFEED_ERR_OBJECT_DEADLINE'
+  | 'RXFEED_ERR_OBJECT_KEY'
+  | 'RXFEED_ERR_OBJECT_ORIGIN'
+  | 'RXFEED_ERR_OBJECT_NETWORK';
 
 /**
  * A request to an object store failed; names the object (or listing) and the HTTP status.
@@ -66,6 +87,19 @@ export class ObjectStoreError extends RxfeedError {
     this.object = object;
     this.status = status;
   }
+}
+
+/** Characters of server output (or of an untrusted name) that an error message may quote. */
+export const EXCERPT_LIMIT = 200;
+
+/**
+ * At most {@link EXCERPT_LIMIT} characters of untrusted text for a message: control characters
+ * and runs of whitespace collapsed to one space, the cut marked with `…`.
+ * @internal
+ */
+export function excerpt(text: string, limit = EXCERPT_LIMIT): string {
+  const flat = text.slice(0, limit * 4).replace(/[\s\p{Cc}]+/gu, ' ').trim();
+  return flat.length > limit || text.length > limit * 4 ? `${flat.slice(0, limit)}…` : flat;
 }
 
 /**

@@ -4,9 +4,13 @@
  * @module
  */
 import { InvalidArgumentError } from '../../src/errors.js';
+import { excerpt } from './errors.js';
 
 /** The most names one pattern may expand to: a typo like `{0..99999999}` fails instead of filling memory. */
 const MAX_EXPANSION = 1_000_000;
+
+/** The most characters all names together may hold (64 Mi): a long pattern times many names is bounded too. */
+const MAX_EXPANSION_CHARS = 64 * 1024 * 1024;
 
 /**
  * Expand shard patterns as WebDataset does: `{000000..000099}` is a numeric range, zero-padded
@@ -21,8 +25,8 @@ const MAX_EXPANSION = 1_000_000;
  *
  * @param pattern - A name or URL with `{a..b}` / `{x,y}` groups (no nesting).
  * @returns Every name, in order; the pattern itself when it has no group.
- * @throws InvalidArgumentError on an unbalanced or nested brace, a descending range, or more than
- * 1,000,000 names.
+ * @throws InvalidArgumentError on an unbalanced or nested brace, a descending range, more than
+ * 1,000,000 names, or more than 64 Mi characters in all.
  * @public
  */
 export function expandBraces(pattern: string): string[] {
@@ -30,7 +34,7 @@ export function expandBraces(pattern: string): string[] {
   let literal = '';
   for (let i = 0; i < pattern.length; i++) {
     const char = pattern[i]!;
-    if (char === '}') throw new InvalidArgumentError('expandBraces', `unbalanced '}' at ${i} in ${JSON.stringify(pattern)}`);
+    if (char === '}') throw new InvalidArgumentError('expandBraces', `unbalanced '}' at ${i} in ${excerpt(JSON.stringify(pattern))}`);
     if (char !== '{') {
       literal += char;
       continue;
@@ -38,7 +42,7 @@ export function expandBraces(pattern: string): string[] {
     const close = pattern.indexOf('}', i);
     const body = close < 0 ? '' : pattern.slice(i + 1, close);
     if (close < 0 || body.includes('{')) {
-      throw new InvalidArgumentError('expandBraces', `unbalanced or nested '{' at ${i} in ${JSON.stringify(pattern)}`);
+      throw new InvalidArgumentError('expandBraces', `unbalanced or nested '{' at ${i} in ${excerpt(JSON.stringify(pattern))}`);
     }
     parts.push([literal]);
     literal = '';
@@ -48,7 +52,12 @@ export function expandBraces(pattern: string): string[] {
   parts.push([literal]);
   const total = parts.reduce((count, options) => count * options.length, 1);
   if (total > MAX_EXPANSION) {
-    throw new InvalidArgumentError('expandBraces', `${JSON.stringify(pattern)} expands to ${total} names (limit ${MAX_EXPANSION})`);
+    throw new InvalidArgumentError('expandBraces', `${excerpt(JSON.stringify(pattern))} expands to ${total} names (limit ${MAX_EXPANSION})`);
+  }
+  // Each name is at most as long as the pattern's literals plus its longest option per group.
+  const longest = parts.reduce((length, options) => length + options.reduce((most, option) => Math.max(most, option.length), 0), 0);
+  if (total * longest > MAX_EXPANSION_CHARS) {
+    throw new InvalidArgumentError('expandBraces', `${excerpt(JSON.stringify(pattern))} expands to about ${total * longest} characters (limit ${MAX_EXPANSION_CHARS})`);
   }
   let names = [''];
   for (const options of parts) {
@@ -67,7 +76,7 @@ function expandGroup(body: string, pattern: string): string[] {
     const [, from, to] = range as unknown as [string, string, string];
     const first = Number(from);
     const last = Number(to);
-    if (last < first) throw new InvalidArgumentError('expandBraces', `descending range {${body}} in ${JSON.stringify(pattern)}`);
+    if (last < first) throw new InvalidArgumentError('expandBraces', `descending range {${body}} in ${excerpt(JSON.stringify(pattern))}`);
     if (last - first + 1 > MAX_EXPANSION) {
       throw new InvalidArgumentError('expandBraces', `{${body}} has more than ${MAX_EXPANSION} names`);
     }

@@ -7,7 +7,7 @@ import type { Observable } from 'rxjs';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { fromPuller } from '../core/fromPuller.js';
 import type { Puller } from '../core/puller.js';
-import type { ObjectEntry, ObjectStore } from './store.js';
+import { continuationGuard, type ObjectEntry, type ObjectStore } from './store.js';
 import { readAll } from './transport.js';
 
 /**
@@ -71,6 +71,7 @@ export function fromObjects(store: ObjectStore, options: FromObjectsOptions = {}
     let pageIndex = 0;
     let continuation: string | undefined;
     let listed = false; // the current prefix has been listed at least once
+    let guard = continuationGuard(`${store.name}/${prefixes[0]}*`);
     const nextEntry = async (): Promise<ObjectEntry | undefined> => {
       for (;;) {
         while (pageIndex < page.length) {
@@ -80,6 +81,7 @@ export function fromObjects(store: ObjectStore, options: FromObjectsOptions = {}
         if (listed && continuation === undefined) {
           prefixIndex++;
           listed = false;
+          if (prefixIndex < prefixes.length) guard = continuationGuard(`${store.name}/${prefixes[prefixIndex]}*`);
         }
         if (prefixIndex >= prefixes.length) return undefined;
         const next = await store.listPage(prefixes[prefixIndex]!, continuation, abort.signal);
@@ -87,6 +89,7 @@ export function fromObjects(store: ObjectStore, options: FromObjectsOptions = {}
         page = next.entries;
         pageIndex = 0;
         continuation = next.continuation;
+        if (continuation !== undefined) guard(continuation);
       }
     };
     return {

@@ -5,10 +5,14 @@
  * @module
  */
 import { InvalidArgumentError } from '../../src/errors.js';
-import { ObjectStoreError } from './errors.js';
+import { excerpt, ObjectStoreError } from './errors.js';
+import { parseJsonIndex, parseNginxAutoindex } from './listings.js';
 import { listAll, type ObjectEntry, type ObjectHead, type ObjectPage, type ObjectStore } from './store.js';
 import { header, Transport, type HttpCall, type TransportOptions } from './transport.js';
-import { encodeKey } from './uri.js';
+import { checkOptions, encodeKey, parseEndpoint, redactUrl } from './uri.js';
+
+/** How deep the nginx listing walks below the listed directory: deeper is a loop (a symlink cycle). */
+export const MAX_LISTING_DEPTH = 32;
 
 /**
  * Options of {@link httpStore}.
@@ -25,14 +29,28 @@ export interface HttpStoreOptions extends TransportOptions {
    * (WebDataset's shard lists). Unset: the store cannot list.
    */
   readonly index?: 'nginx-json' | (string & {});
-  /** Headers sent with every request, e.g. `{ authorization: 'Bearer ...' }`. */
+  /**
+   * Headers sent with every request to `baseUrl`'s origin, e.g. `{ authorization: 'Bearer ...' }`.
+   * They are never sent to another origin: not to an allowed one in `origins`, and redirects
+   * are not followed (a 3xx fails with `RXFEED_ERR_OBJECT_REQUEST`).
+   */
   readonly headers?: Readonly<Record<string, string>>;
+  /**
+   * Other origins (`https://cdn.example.com`) whose absolute URLs a key, listing or index entry
+   * may name; they are fetched without `headers`. Default: none, so an entry naming another
+   * host fails with `RXFEED_ERR_OBJECT_ORIGIN` instead of sending requests (and credentials)
+   * wherever a listing points.
+   */
+  readonly origins?: readonly string[];
 }
 
 /**
  * An {@link ObjectStore} over static HTTP(S) files. Keys are paths relative to `baseUrl`
- * (percent-encoded per segment); a key that is itself an absolute `http(s)://` URL is used as
- * is, so brace-expanded shard URLs can be opened directly.
+ * (percent-encoded per segment) and cannot leave it: a key with a `.` or `..` segment fails
+ * with `RXFEED_ERR_OBJECT_KEY` (web servers resolve them, even percent-encoded). A key that is
+ * itself an absolute `http(s)://` URL is used as is, so brace-expanded shard URLs can be
+ * opened directly, when it lies under `baseUrl` or on one of `origins`; anything else fails
+ * with `RXFEED_ERR_OBJECT_ORIGIN`. `headers` go to `baseUrl`'s origin only.
  *
  * Reads use byte ranges and resume broken bodies with `If-Range` against the ETag (nginx and
  * every CDN serve both); a server that ignores ranges still works, the skipped bytes being
@@ -52,109 +70,140 @@ export interface HttpStoreOptions extends TransportOptions {
  * @public
  */
 export function httpStore(options: HttpStoreOptions): ObjectStore {
-  let base: URL;
-  try {
-    base = new URL(options.baseUrl.endsWith('/') ? options.baseUrl : `${options.baseUrl}/`);
-  } catch (error) {
-    throw new InvalidArgumentError('httpStore.baseUrl', `not a URL: ${JSON.stringify(options.baseUrl)} (${(error as Error).message})`);
+  checkOptions('httpStore', options);
+  const { baseUrl } = options;
+  const base = parseEndpoint('httpStore.baseUrl', typeof baseUrl === 'string' && !baseUrl.endsWith('/') ? `${baseUrl}/` : baseUrl);
+  const origins = new Set<string>();
+  if (options.origins !== undefined && !Array.isArray(options.origins)) {
+    throw new InvalidArgumentError('httpStore.origins', 'must be an array of origins');
   }
-  if (base.protocol !== 'http:' && base.protocol !== 'https:') {
-    throw new InvalidArgumentError('httpStore.baseUrl', `must be http(s), got ${base.protocol}`);
+  for (const origin of options.origins ?? []) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed === undefined || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
+      throw new InvalidArgumentError('httpStore.origins', `not an http(s) origin: ${excerpt(String(origin))}`);
+    }
+    origins.add(parsed.origin);
   }
   const extraHeaders = { ...options.headers };
   const transport = new Transport(options);
-  const urlOf = (key: string): URL => (/^https?:\/\//i.test(key) ? new URL(key) : new URL(encodeKey(key), base));
-  const call = (method: HttpCall['method'], key: string, body?: Uint8Array): HttpCall => ({
-    method,
-    url: urlOf(key),
-    headers: { ...extraHeaders },
-    body,
-  });
+  const name = redactUrl(base.href);
+
+  /** Where a key is fetched: origin, raw path, whether the store's headers go along, and its name in errors. */
+  interface Target {
+    readonly origin: string;
+    readonly path: string;
+    readonly trusted: boolean;
+    readonly name: string;
+  }
+  const targetOf = (key: string): Target => {
+    if (typeof key !== 'string') throw new InvalidArgumentError('key', `must be a string, got ${typeof key}`);
+    if (/^https?:\/\//i.test(key)) {
+      // WHATWG URL parsing resolves dot segments (and %2E forms, and backslashes): look first.
+      const raw = key.replace(/^https?:\/\/[^/?#\\]*/i, '');
+      if (/(?:^|[/\\])(?:\.|%2e){1,2}(?=[/\\?#]|$)/i.test(raw)) {
+        throw new ObjectStoreError('RXFEED_ERR_OBJECT_KEY', redactUrl(key), 'a URL with a . or .. segment is not a literal name');
+      }
+      let url: URL;
+      try {
+        url = new URL(key);
+      } catch {
+        throw new ObjectStoreError('RXFEED_ERR_OBJECT_KEY', redactUrl(key), 'not a URL');
+      }
+      const path = `${url.pathname}${url.search}`;
+      const named = redactUrl(url.href);
+      if (url.origin === base.origin) {
+        if (!url.pathname.startsWith(base.pathname)) {
+          throw new ObjectStoreError('RXFEED_ERR_OBJECT_KEY', named, `outside the store's base path ${base.pathname}`);
+        }
+        return { origin: url.origin, path, trusted: true, name: named };
+      }
+      if (origins.has(url.origin)) return { origin: url.origin, path, trusted: false, name: named };
+      throw new ObjectStoreError(
+        'RXFEED_ERR_OBJECT_ORIGIN',
+        named,
+        `on ${url.origin}, not the store's origin ${base.origin}; list it in httpStore's origins to allow it (its requests never carry the store's headers)`,
+      );
+    }
+    if (key.split('/').some((segment) => segment === '.' || segment === '..')) {
+      throw new ObjectStoreError('RXFEED_ERR_OBJECT_KEY', `${name}${excerpt(key)}`, 'a key with a . or .. segment would leave the base path');
+    }
+    // Appended to the base path as a string: a URL reference would let `/x` or `//host/x` escape.
+    const path = `${base.pathname}${encodeKey(key)}`;
+    return { origin: base.origin, path, trusted: true, name: redactUrl(`${base.origin}${path}`) };
+  };
+  const call = (method: HttpCall['method'], target: Target, body?: Uint8Array, accept?: string): HttpCall => {
+    const headers: Record<string, string> = target.trusted ? { ...extraHeaders } : {};
+    if (accept !== undefined) headers.accept = accept;
+    return { method, origin: target.origin, path: target.path, headers, body };
+  };
 
   const head = async (key: string, signal?: AbortSignal): Promise<ObjectHead> => {
-    const answer = await transport.fetch(call('HEAD', key), urlOf(key).href, signal);
+    const target = targetOf(key);
+    const answer = await transport.fetch(call('HEAD', target), target.name, signal);
     const length = header(answer.headers, 'content-length');
     const lastModified = header(answer.headers, 'last-modified');
     return {
       key,
-      size: length === undefined ? -1 : Number(length),
+      size: length === undefined || !/^\d+$/.test(length) ? -1 : Number(length),
       etag: header(answer.headers, 'etag'),
       lastModified: lastModified === undefined ? undefined : new Date(lastModified),
     };
   };
 
-  const getJson = async (url: URL, signal?: AbortSignal): Promise<unknown> => {
-    const answer = await transport.fetch({ method: 'GET', url, headers: { ...extraHeaders, accept: 'application/json' } }, url.href, signal);
-    try {
-      return JSON.parse(Buffer.from(answer.body).toString('utf8'));
-    } catch (error) {
-      throw new ObjectStoreError('RXFEED_ERR_OBJECT_PROTOCOL', url.href, `not a JSON listing: ${(error as Error).message}`, answer.status, { cause: error });
-    }
+  const getText = async (target: Target, signal?: AbortSignal): Promise<string> => {
+    const answer = await transport.fetch(call('GET', target, undefined, 'application/json'), target.name, signal);
+    return Buffer.from(answer.body).toString('utf8');
   };
 
-  // nginx `autoindex_format json`: [{ "name", "type": "file" | "directory", "mtime", "size" }].
-  const listNginx = async (directory: string, prefix: string, out: ObjectEntry[], signal?: AbortSignal): Promise<void> => {
-    const url = new URL(encodeKey(directory), base);
-    const listing = await getJson(url, signal);
-    if (!Array.isArray(listing)) {
-      throw new ObjectStoreError('RXFEED_ERR_OBJECT_PROTOCOL', url.href, 'an nginx JSON autoindex must be an array');
+  // nginx `autoindex_format json`, walked depth-first into sub-directories under the prefix.
+  const listNginx = async (directory: string, prefix: string, depth: number, out: ObjectEntry[], signal?: AbortSignal): Promise<void> => {
+    const target = targetOf(directory);
+    if (depth > MAX_LISTING_DEPTH) {
+      throw new ObjectStoreError('RXFEED_ERR_OBJECT_PROTOCOL', target.name, `directories nest deeper than ${MAX_LISTING_DEPTH} levels below the listed one (a loop?)`);
     }
-    for (const item of listing as { name?: unknown; type?: unknown; size?: unknown }[]) {
-      if (typeof item?.name !== 'string') continue;
+    for (const item of parseNginxAutoindex(await getText(target, signal), target.name)) {
       const key = `${directory}${item.name}`;
       if (item.type === 'directory') {
         const child = `${key}/`;
-        if (child.startsWith(prefix) || prefix.startsWith(child)) await listNginx(child, prefix, out, signal);
-      } else if (item.type === 'file' && key.startsWith(prefix)) {
-        out.push({ key, size: typeof item.size === 'number' ? item.size : -1 });
+        if (child.startsWith(prefix) || prefix.startsWith(child)) await listNginx(child, prefix, depth + 1, out, signal);
+      } else if (key.startsWith(prefix)) {
+        out.push({ key, size: item.size });
       }
     }
-  };
-
-  const listIndex = async (indexUrl: string, prefix: string, signal?: AbortSignal): Promise<ObjectEntry[]> => {
-    const url = new URL(indexUrl, base);
-    const document = await getJson(url, signal);
-    const list = Array.isArray(document)
-      ? document
-      : ['files', 'keys', 'objects', 'shardlist']
-          .map((field) => (document as Record<string, unknown> | null)?.[field])
-          .find(Array.isArray);
-    if (!Array.isArray(list)) {
-      throw new ObjectStoreError('RXFEED_ERR_OBJECT_PROTOCOL', url.href, 'a JSON index must be an array, or hold one under files, keys, objects or shardlist');
-    }
-    const entries: ObjectEntry[] = [];
-    for (const item of list as unknown[]) {
-      const record = (typeof item === 'object' && item !== null ? item : {}) as Record<string, unknown>;
-      const key = typeof item === 'string' ? item : [record.key, record.name, record.url, record.path].find((v) => typeof v === 'string');
-      if (typeof key !== 'string') {
-        throw new ObjectStoreError('RXFEED_ERR_OBJECT_PROTOCOL', url.href, `index entry without a key: ${JSON.stringify(item)}`);
-      }
-      if (!key.startsWith(prefix)) continue;
-      entries.push({ key, size: typeof record.size === 'number' ? record.size : -1 });
-    }
-    return entries;
   };
 
   const listPage = async (prefix: string, _continuation?: string, signal?: AbortSignal): Promise<ObjectPage> => {
     const { index } = options;
     if (index === undefined) {
-      throw new InvalidArgumentError('httpStore.index', `${base.href} cannot be listed without an index ('nginx-json' or the URL of a JSON index)`);
+      throw new InvalidArgumentError('httpStore.index', `${name} cannot be listed without an index ('nginx-json' or the URL of a JSON index)`);
     }
-    if (index !== 'nginx-json') return { entries: await listIndex(index, prefix, signal) };
+    if (index !== 'nginx-json') {
+      const target = targetOf(index);
+      return { entries: parseJsonIndex(await getText(target, signal), target.name).filter((entry) => entry.key.startsWith(prefix)) };
+    }
     const entries: ObjectEntry[] = [];
-    await listNginx(prefix.slice(0, prefix.lastIndexOf('/') + 1), prefix, entries, signal);
+    await listNginx(prefix.slice(0, prefix.lastIndexOf('/') + 1), prefix, 0, entries, signal);
     entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     return { entries };
   };
 
   return {
-    name: base.href,
+    name,
     listPage,
-    list: (prefix, signal) => listAll(listPage, prefix, signal),
+    list: (prefix, signal) => listAll(listPage, prefix, `${name}${prefix}*`, signal),
     head,
-    open: (key) => transport.byteSource(urlOf(key).href, () => call('GET', key), async (signal) => (await head(key, signal)).size),
+    open: (key) => {
+      const target = targetOf(key);
+      return transport.byteSource(target.name, () => call('GET', target), async (signal) => (await head(key, signal)).size);
+    },
     put: async (key, body, signal) => {
-      await transport.fetch(call('PUT', key, body), urlOf(key).href, signal);
+      const target = targetOf(key);
+      await transport.fetch(call('PUT', target, body), target.name, signal);
     },
   };
 }

@@ -88,6 +88,9 @@ export function isTransientError(error: unknown): boolean {
     const { code, name } = current as { code?: unknown; name?: unknown };
     if (name === 'AbortError' || code === 'UND_ERR_ABORTED' || code === 'ABORT_ERR') return false;
     if (typeof code === 'string' && transientCodes.has(code)) return true;
+    // undici's HTTPParserError: bytes the connection should not hold (a body longer than its
+    // Content-Length, garbage before the next answer). A fresh connection does not have them.
+    if (name === 'HTTPParserError' || (typeof code === 'string' && code.startsWith('HPE_'))) return true;
     current = (current as { cause?: unknown }).cause;
   }
   return false;

@@ -10,7 +10,7 @@ import { ObjectStoreError } from './errors.js';
 import { presignQuery, sha256Hex, signHeaders, type SigV4Credentials } from './sigv4.js';
 import { listAll, type ObjectHead, type ObjectPage, type ObjectStore } from './store.js';
 import { header, Transport, type HttpCall, type TransportOptions } from './transport.js';
-import { encodeKey, uriEncode } from './uri.js';
+import { checkOptions, encodeKey, parseEndpoint, uriEncode } from './uri.js';
 import { describeS3Error, parseListObjectsV2 } from './xml.js';
 
 /**
@@ -84,6 +84,7 @@ const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b78
  * @public
  */
 export function s3Store(options: S3StoreOptions): S3Store {
+  checkOptions('s3Store', options);
   const env = options.env ?? process.env;
   const { bucket } = options;
   if (typeof bucket !== 'string' || bucket === '' || bucket.includes('/')) {
@@ -91,7 +92,7 @@ export function s3Store(options: S3StoreOptions): S3Store {
   }
   const region = options.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1';
   const customEndpoint = options.endpoint ?? env.AWS_ENDPOINT_URL;
-  const endpoint = new URL(customEndpoint ?? `https://s3.${region}.amazonaws.com`);
+  const endpoint = parseEndpoint('s3Store.endpoint', customEndpoint ?? `https://s3.${region}.amazonaws.com`);
   const pathStyle = options.forcePathStyle ?? customEndpoint !== undefined;
   const pageSize = options.pageSize ?? 1000;
   if (!Number.isSafeInteger(pageSize) || pageSize < 1 || pageSize > 1000) {
@@ -100,37 +101,44 @@ export function s3Store(options: S3StoreOptions): S3Store {
   const credentials = resolveCredentials(options.credentials, env);
   const name = `s3://${bucket}`;
 
-  // Path under the endpoint's own path (an endpoint may be mounted below /).
+  // Path under the endpoint's own path (an endpoint may be mounted below /), already encoded by URL.
   const basePath = endpoint.pathname.replace(/\/+$/, '');
   const origin = pathStyle ? endpoint.origin : `${endpoint.protocol}//${bucket}.${endpoint.host}`;
-  const objectPath = (key: string): string =>
-    key === '' && pathStyle ? `${basePath}/${bucket}` : `${basePath}${pathStyle ? `/${bucket}` : ''}/${key}`;
+  const host = new URL(origin).host;
+  const bucketPath = `${basePath}${pathStyle ? `/${uriEncode(bucket)}` : ''}`;
+  // The key is a literal name: every segment encoded, dot segments as %2E, and the path is never
+  // normalised (no URL object), so `../b/k` stays a key of this bucket.
+  const objectPath = (key: string): string => (key === '' && pathStyle ? bucketPath : `${bucketPath}/${encodeKey(key)}`);
 
-  const url = (key: string, query: readonly (readonly [string, string])[] = []): URL => {
-    const target = new URL(`${origin}${encodeKey(objectPath(key))}`);
+  const call = (method: HttpCall['method'], key: string, query: readonly (readonly [string, string])[] = [], body?: Uint8Array): HttpCall => {
     // Encoded here (not by URLSearchParams, which writes spaces as '+') so the server decodes
     // exactly the values that were signed.
-    target.search = query.map(([k, v]) => `${uriEncode(k)}=${uriEncode(v)}`).join('&');
-    return target;
+    const search = query.map(([k, v]) => `${uriEncode(k)}=${uriEncode(v)}`).join('&');
+    return { method, origin, path: search === '' ? objectPath(key) : `${objectPath(key)}?${search}`, headers: {}, body };
   };
 
-  const sign = (call: HttpCall): HttpCall => {
-    if (credentials === null) return call;
-    const payloadHash = call.body === undefined ? EMPTY_SHA256 : sha256Hex(call.body);
+  const sign = (request: HttpCall): HttpCall => {
+    if (credentials === null) return request;
+    const payloadHash = request.body === undefined ? EMPTY_SHA256 : sha256Hex(request.body);
+    const question = request.path.indexOf('?');
+    const path = question < 0 ? request.path : request.path.slice(0, question);
+    const search = question < 0 ? '' : request.path.slice(question);
+    // SigV4 canonicalises the decoded path with its own encoding, under which `.` is unreserved:
+    // RGW (and S3) decode the %2E we send and sign `..` the same way.
     const signed = signHeaders(
-      { method: call.method, path: decodePath(call.url.pathname), query: decodeQuery(call.url.search), headers: [['host', call.url.host]], payloadHash },
+      { method: request.method, path: decodePath(path), query: decodeQuery(search), headers: [['host', host]], payloadHash },
       { credentials, region, service: 's3', date: new Date(), contentSha256Header: true },
     );
-    const headers = { ...call.headers };
+    const headers = { ...request.headers };
     for (const [key, value] of signed.headers) headers[key] = value;
-    return { ...call, headers };
+    return { ...request, headers };
   };
 
   const transport = new Transport(options, { sign, describe: describeS3Error });
   const objectName = (key: string): string => `${name}/${key}`;
 
   const head = async (key: string, signal?: AbortSignal): Promise<ObjectHead> => {
-    const answer = await transport.fetch({ method: 'HEAD', url: url(key), headers: {} }, objectName(key), signal);
+    const answer = await transport.fetch(call('HEAD', key), objectName(key), signal);
     const lastModified = header(answer.headers, 'last-modified');
     return {
       key,
@@ -148,40 +156,35 @@ export function s3Store(options: S3StoreOptions): S3Store {
     ];
     if (continuation !== undefined) query.push(['continuation-token', continuation]);
     const listing = `${name}/${prefix}*`;
-    const answer = await transport.fetch({ method: 'GET', url: url('', query), headers: {} }, listing, signal);
-    try {
-      return parseListObjectsV2(Buffer.from(answer.body).toString('utf8'));
-    } catch (error) {
-      throw new ObjectStoreError('RXFEED_ERR_OBJECT_PROTOCOL', listing, `unreadable ListObjectsV2 answer: ${(error as Error).message}`, answer.status, { cause: error });
-    }
+    const answer = await transport.fetch(call('GET', '', query), listing, signal);
+    return parseListObjectsV2(Buffer.from(answer.body).toString('utf8'), listing);
   };
 
   return {
     name,
     listPage,
-    list: (prefix, signal) => listAll(listPage, prefix, signal),
+    list: (prefix, signal) => listAll(listPage, prefix, `${name}/${prefix}*`, signal),
     head,
-    open: (key: string): ByteSource =>
-      transport.byteSource(objectName(key), () => ({ method: 'GET', url: url(key), headers: {} }), async (signal) => (await head(key, signal)).size),
+    open: (key: string): ByteSource => transport.byteSource(objectName(key), () => call('GET', key), async (signal) => (await head(key, signal)).size),
     put: async (key, body, signal) => {
-      await transport.fetch({ method: 'PUT', url: url(key), headers: {}, body }, objectName(key), signal);
+      await transport.fetch(call('PUT', key, [], body), objectName(key), signal);
     },
     createBucket: async (signal) => {
-      const answer = await transport.fetch({ method: 'PUT', url: url(''), headers: {} }, name, signal, [409]);
+      const answer = await transport.fetch(call('PUT', ''), name, signal, [409]);
       if (answer.status === 409 && !Buffer.from(answer.body).toString('utf8').includes('BucketAlreadyOwnedByYou')) {
         throw new ObjectStoreError('RXFEED_ERR_OBJECT_REQUEST', name, `CreateBucket answered 409: ${describeS3Error(Buffer.from(answer.body).toString('utf8'))}`, 409);
       }
     },
     presign: (key, expiresInSeconds = 3600) => {
-      const target = url(key);
-      if (credentials === null) return target.href;
+      // A string, not a URL object: the %2E of dot segments must survive.
+      const target = `${origin}${objectPath(key)}`;
+      if (credentials === null) return target;
       const { queryString } = presignQuery(
-        { method: 'GET', path: objectPath(key), headers: [['host', target.host]], payloadHash: 'UNSIGNED-PAYLOAD' },
+        { method: 'GET', path: decodePath(objectPath(key)), headers: [['host', host]], payloadHash: 'UNSIGNED-PAYLOAD' },
         { credentials, region, service: 's3', date: new Date() },
         expiresInSeconds,
       );
-      target.search = queryString;
-      return target.href;
+      return `${target}?${queryString}`;
     },
   };
 }

@@ -5,6 +5,7 @@
  * @module
  */
 import { createHash, createHmac } from 'node:crypto';
+import { InvalidArgumentError } from '../../src/errors.js';
 import { uriEncode } from './uri.js';
 
 /**
@@ -159,7 +160,7 @@ export function signHeaders(request: SigV4Request, options: SigV4Options): SigV4
  */
 export function presignQuery(request: SigV4Request, options: SigV4Options, expiresInSeconds: number): SigV4SignedQuery {
   if (!Number.isSafeInteger(expiresInSeconds) || expiresInSeconds < 1 || expiresInSeconds > 604_800) {
-    throw new RangeError(`presign expiry must be 1 to 604800 seconds, got ${expiresInSeconds}`);
+    throw new InvalidArgumentError('expiresInSeconds', `presign expiry must be 1 to 604800 seconds, got ${String(expiresInSeconds)}`);
   }
   const amzDate = formatAmzDate(options.date);
   const { canonical, signedNames } = canonicalHeaders(request.headers);

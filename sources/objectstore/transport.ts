@@ -4,9 +4,10 @@
  *
  * @module
  */
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
+import { InvalidArgumentError, RxfeedError } from '../../src/errors.js';
 import type { ByteSource } from '../core/byteSource.js';
-import { ObjectStoreError, statusError } from './errors.js';
+import { excerpt, ObjectStoreError, statusError } from './errors.js';
 import {
   defaultRetryPolicy,
   isRetryableStatus,
@@ -33,6 +34,33 @@ export interface TransportOptions {
   readonly headersTimeoutMs?: number;
   /** Longest silence inside a body before the attempt counts as a timeout and resumes (default 30 s). */
   readonly bodyTimeoutMs?: number;
+  /**
+   * The slowest body worth waiting for, in bytes per second (default 1024; 0 turns the rule
+   * off). Like curl's `--speed-limit`: an attempt that receives fewer than
+   * `minSpeedBytesPerSecond * minSpeedWindowMs / 1000` bytes in any window of
+   * `minSpeedWindowMs` is cut and the read resumes from the next byte, as a transient fault; a
+   * cut for slowness never resets the attempt count, so a server that only drips fails after
+   * `retry.attempts` windows with `RXFEED_ERR_OBJECT_RETRIES` (its `cause` coded
+   * `RXFEED_ERR_OBJECT_SLOW`).
+   */
+  readonly minSpeedBytesPerSecond?: number;
+  /** The window of {@link TransportOptions.minSpeedBytesPerSecond} (default 30 s; curl's `--speed-time`). */
+  readonly minSpeedWindowMs?: number;
+  /**
+   * Longest one request for an object may take, from sending it to its last byte (like curl's
+   * `--max-time`, default: no deadline). When it passes, the body is cut and the read resumes
+   * from the next byte as a transient fault that does not reset the attempt count (`cause` coded
+   * `RXFEED_ERR_OBJECT_DEADLINE`).
+   */
+  readonly deadlineMs?: number;
+  /**
+   * Resume a cut body even when the server sent neither ETag nor Last-Modified (default false).
+   * Without a validator a resumed read cannot be checked against the bytes already delivered,
+   * so an object replaced in between would be spliced from two versions; by default such a
+   * read fails with `RXFEED_ERR_OBJECT_UNVERIFIABLE` instead. Set this only for objects that
+   * never change.
+   */
+  readonly resumeWithoutValidator?: boolean;
 }
 
 /** Connections the shared agent keeps per origin: enough for parallel shard streams, bounded. */
@@ -64,10 +92,17 @@ export function sharedAgent(): Agent {
   return shared;
 }
 
-/** One HTTP request as a store describes it, before signing. */
+/**
+ * One HTTP request as a store describes it, before signing. The path is sent exactly as given:
+ * it never passes through URL parsing, which would collapse `.` and `..` segments (and their
+ * `%2E` forms) and so let a key name another object.
+ */
 export interface HttpCall {
   readonly method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'DELETE';
-  readonly url: URL;
+  /** `http://host:port`, no path. */
+  readonly origin: string;
+  /** The percent-encoded path and query, e.g. `/bucket/%2E%2E/k?x=1`. */
+  readonly path: string;
   readonly headers: Record<string, string>;
   readonly body?: Uint8Array;
 }
@@ -104,6 +139,33 @@ export function header(headers: HttpAnswer['headers'], name: string): string | u
 const ERROR_BODY_LIMIT = 8 * 1024;
 
 /**
+ * The largest answer {@link Transport.fetch} holds by default (a listing page, an index, an
+ * S3 error): 64 MiB, far above any real listing page, so a hostile server cannot fill memory.
+ */
+export const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
+
+/** A finite number at least `min`, or an {@link InvalidArgumentError} naming the option. */
+function checkNumber(name: string, value: number | undefined, fallback: number, min = 0): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+    throw new InvalidArgumentError(name, `must be a finite number >= ${min}, got ${String(value)}`);
+  }
+  return value;
+}
+
+/**
+ * The error a call ends with when it is not retried: RxfeedErrors and the consumer's own abort
+ * as they are, anything else (a malformed answer undici refused, an invalid header value, an
+ * unknown host) wrapped so it names the object.
+ */
+function finalError(error: unknown, object: string, method: string, signal: AbortSignal | undefined): unknown {
+  if (error instanceof RxfeedError || (signal?.aborted === true && error === signal.reason)) return error;
+  if (signal?.aborted === true) return signal.reason;
+  const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return new ObjectStoreError('RXFEED_ERR_OBJECT_NETWORK', object, `${method} failed: ${excerpt(reason)}`, undefined, { cause: error });
+}
+
+/**
  * Sends requests for one store: retries transient faults per {@link RetryPolicy}, turns final
  * statuses into {@link ObjectStoreError}s, and streams ranged bodies that resume where they broke.
  * @internal
@@ -113,27 +175,41 @@ export class Transport {
   private readonly dispatcher: Dispatcher;
   private readonly headersTimeout: number;
   private readonly bodyTimeout: number;
+  private readonly minSpeed: number;
+  private readonly speedWindow: number;
+  private readonly deadline: number | undefined;
+  private readonly resumeWithoutValidator: boolean;
   private readonly hooks: TransportHooks;
 
   constructor(options: TransportOptions = {}, hooks: TransportHooks = {}) {
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidArgumentError('options', `must be an object, got ${String(options)}`);
+    }
     this.policy = { ...defaultRetryPolicy, ...options.retry };
     if (!Number.isSafeInteger(this.policy.attempts) || this.policy.attempts < 1) {
-      throw new RangeError(`retry.attempts must be a positive integer, got ${this.policy.attempts}`);
+      throw new InvalidArgumentError('retry.attempts', `must be a positive integer, got ${String(this.policy.attempts)}`);
     }
+    checkNumber('retry.baseDelayMs', this.policy.baseDelayMs, 0);
+    checkNumber('retry.maxDelayMs', this.policy.maxDelayMs, 0);
     this.dispatcher = options.dispatcher ?? sharedAgent();
-    this.headersTimeout = options.headersTimeoutMs ?? 30_000;
-    this.bodyTimeout = options.bodyTimeoutMs ?? 30_000;
+    this.headersTimeout = checkNumber('headersTimeoutMs', options.headersTimeoutMs, 30_000);
+    this.bodyTimeout = checkNumber('bodyTimeoutMs', options.bodyTimeoutMs, 30_000);
+    this.minSpeed = checkNumber('minSpeedBytesPerSecond', options.minSpeedBytesPerSecond, 1024);
+    this.speedWindow = checkNumber('minSpeedWindowMs', options.minSpeedWindowMs, 30_000, 1);
+    this.deadline = options.deadlineMs === undefined ? undefined : checkNumber('deadlineMs', options.deadlineMs, 0, 1);
+    this.resumeWithoutValidator = options.resumeWithoutValidator === true;
     this.hooks = hooks;
   }
 
   /** One attempt, signed; the caller owns the body. */
   private send(call: HttpCall, signal: AbortSignal | undefined): Promise<Dispatcher.ResponseData> {
     const signed = this.hooks.sign ? this.hooks.sign(call) : call;
-    return request(signed.url, {
+    return this.dispatcher.request({
+      origin: signed.origin,
+      path: signed.path,
       method: signed.method,
       headers: signed.headers,
       body: signed.body === undefined ? null : Buffer.from(signed.body.buffer, signed.body.byteOffset, signed.body.byteLength),
-      dispatcher: this.dispatcher,
       signal,
       headersTimeout: this.headersTimeout,
       bodyTimeout: this.bodyTimeout,
@@ -156,44 +232,110 @@ export class Transport {
     } finally {
       body.destroy();
     }
-    return this.hooks.describe ? this.hooks.describe(text) : text.slice(0, 200).trim();
+    // An HTML error page is cut to its text; either way only a bounded excerpt reaches the message.
+    return excerpt(this.hooks.describe ? this.hooks.describe(text) : text.replace(/<[^>]*>/g, ' '));
+  }
+
+  /** A whole body, failing typed past `limit` bytes (memory follows the bytes that arrive). */
+  private async readBody(
+    body: Dispatcher.ResponseData['body'],
+    object: string,
+    status: number,
+    limit: number,
+    speed: SpeedRule,
+  ): Promise<Uint8Array> {
+    const chunks: Uint8Array[] = [];
+    let length = 0;
+    try {
+      for await (const chunk of body) {
+        speed.got((chunk as Buffer).byteLength);
+        length += (chunk as Buffer).byteLength;
+        if (length > limit) {
+          throw new ObjectStoreError('RXFEED_ERR_OBJECT_PROTOCOL', object, `answer larger than its ${limit}-byte limit`, status);
+        }
+        chunks.push(chunk as Buffer);
+      }
+    } finally {
+      if (!body.destroyed) body.destroy();
+    }
+    return concat(chunks, length);
+  }
+
+  /**
+   * One attempt's own abort, which the speed rule and the deadline pull (never the caller's
+   * signal); `where` says how far the attempt got, for the message. The speed rule starts
+   * waiting at once: sending the request and waiting for its headers count as network time.
+   */
+  private guard(object: string, signal: AbortSignal | undefined, where: () => string): AttemptGuard {
+    const controller = new AbortController();
+    const speed = new SpeedRule((this.minSpeed * this.speedWindow) / 1000, this.speedWindow, (bytes) =>
+      controller.abort(
+        new ObjectStoreError('RXFEED_ERR_OBJECT_SLOW', object, `${bytes} byte(s) in ${this.speedWindow} ms ${where()}, below the minimum ${this.minSpeed} bytes/s`),
+      ),
+    );
+    const deadline = this.deadline;
+    const timer =
+      deadline === undefined
+        ? undefined
+        : setTimeout(() => controller.abort(new ObjectStoreError('RXFEED_ERR_OBJECT_DEADLINE', object, `request still running after ${deadline} ms ${where()}`)), deadline);
+    speed.wait();
+    return {
+      signal: signal === undefined ? controller.signal : AbortSignal.any([signal, controller.signal]),
+      speed,
+      get cut() {
+        return controller.signal.aborted && signal?.aborted !== true;
+      },
+      get reason() {
+        return controller.signal.reason as unknown;
+      },
+      dispose: () => {
+        speed.pause();
+        clearTimeout(timer);
+      },
+    };
   }
 
   /**
    * A request whose whole answer is read, retried on transient faults; 2xx (and statuses in
-   * `accept`) return, any other final status throws a typed error naming `object`.
+   * `accept`) return, any other final status throws a typed error naming `object`. An answer
+   * longer than `limit` bytes (default {@link MAX_ANSWER_BYTES}) fails typed.
    */
-  async fetch(call: HttpCall, object: string, signal?: AbortSignal, accept: readonly number[] = []): Promise<HttpAnswer> {
+  async fetch(
+    call: HttpCall,
+    object: string,
+    signal?: AbortSignal,
+    accept: readonly number[] = [],
+    limit = MAX_ANSWER_BYTES,
+  ): Promise<HttpAnswer> {
     let lastError: unknown;
     let lastStatus: number | undefined;
     let retryAfter: number | undefined;
     for (let attempt = 1; attempt <= this.policy.attempts; attempt++) {
       if (attempt > 1) await this.pause(attempt - 1, retryAfter, signal);
       retryAfter = undefined;
-      let response: Dispatcher.ResponseData;
+      const guard = this.guard(object, signal, () => 'in the answer');
       try {
-        response = await this.send(call, signal);
+        const response = await this.send(call, guard.signal);
+        const { statusCode: status, headers } = response;
+        if (isRetryableStatus(status)) {
+          lastStatus = status;
+          retryAfter = parseRetryAfter(header(headers, 'retry-after'));
+          lastError = statusError(object, call.method, status, await this.explain(response.body));
+          continue;
+        }
+        if ((status < 200 || status > 299) && !accept.includes(status)) {
+          throw statusError(object, call.method, status, call.method === 'HEAD' ? '' : await this.explain(response.body));
+        }
+        return { status, headers, body: await this.readBody(response.body, object, status, limit, guard.speed) };
       } catch (error) {
-        if (!isTransientError(error) || signal?.aborted) throw error;
+        if (guard.cut) {
+          lastError = guard.reason;
+          continue;
+        }
+        if (error instanceof ObjectStoreError || !isTransientError(error) || signal?.aborted) throw finalError(error, object, call.method, signal);
         lastError = error;
-        continue;
-      }
-      const { statusCode: status, headers } = response;
-      if (isRetryableStatus(status)) {
-        lastStatus = status;
-        retryAfter = parseRetryAfter(header(headers, 'retry-after'));
-        lastError = statusError(object, call.method, status, await this.explain(response.body));
-        continue;
-      }
-      if ((status < 200 || status > 299) && !accept.includes(status)) {
-        throw statusError(object, call.method, status, call.method === 'HEAD' ? '' : await this.explain(response.body));
-      }
-      try {
-        const body = new Uint8Array(await response.body.arrayBuffer());
-        return { status, headers, body };
-      } catch (error) {
-        if (!isTransientError(error) || signal?.aborted) throw error;
-        lastError = error;
+      } finally {
+        guard.dispose();
       }
     }
     throw retriesError(object, call.method, this.policy.attempts, lastStatus, lastError);
@@ -201,10 +343,13 @@ export class Transport {
 
   /**
    * The bytes `[start, end)` of an object (to its end when `end` is undefined), as chunks read
-   * only as fast as the iteration pulls. A body that breaks resumes with
-   * `Range: bytes=<next>-` and `If-Range: <validator>`, so no byte is delivered twice; if the
-   * object changed in between, it fails with `RXFEED_ERR_OBJECT_CHANGED`. Breaking out of the
-   * iteration, or aborting `signal`, destroys the body at once.
+   * only as fast as the iteration pulls. A body that breaks (reset, timeout, a protocol error,
+   * slower than {@link TransportOptions.minSpeedBytesPerSecond}, past
+   * {@link TransportOptions.deadlineMs}) resumes with `Range: bytes=<next>-` and
+   * `If-Range: <validator>`, so no byte is delivered twice; if the object changed in between,
+   * it fails with `RXFEED_ERR_OBJECT_CHANGED`, and if the server gave no validator to check,
+   * with `RXFEED_ERR_OBJECT_UNVERIFIABLE`. Breaking out of the iteration, or aborting `signal`,
+   * destroys the body at once.
    *
    * @param object - Named in errors.
    * @param makeCall - The plain GET of the object; range headers are added here.
@@ -226,7 +371,7 @@ export class Transport {
     let retryAfter: number | undefined;
     let answered = false;
     const transient = (error: unknown): void => {
-      if (signal?.aborted || error instanceof ObjectStoreError || !isTransientError(error)) throw error;
+      if (signal?.aborted || error instanceof ObjectStoreError || !isTransientError(error)) throw finalError(error, object, 'GET', signal);
       lastError = error;
       failures++;
     };
@@ -236,6 +381,17 @@ export class Transport {
       if (failures >= this.policy.attempts) {
         throw retriesError(object, 'GET', failures, lastStatus, lastError, position);
       }
+      if (failures > 0 && position > start && version === undefined && !this.resumeWithoutValidator) {
+        // Nothing can tell whether the bytes after `position` belong to the version already
+        // delivered: resuming could splice two versions without anyone noticing.
+        throw new ObjectStoreError(
+          'RXFEED_ERR_OBJECT_UNVERIFIABLE',
+          object,
+          `cut at byte ${position} and cannot be resumed safely: the server sent no ETag or Last-Modified to check the rest against (resumeWithoutValidator accepts the risk)`,
+          lastStatus,
+          { cause: lastError },
+        );
+      }
       if (failures > 0) await this.pause(failures, retryAfter, signal);
       retryAfter = undefined;
       const base = makeCall();
@@ -244,15 +400,15 @@ export class Transport {
         headers.range = `bytes=${position}-${end === undefined ? '' : end - 1}`;
         if (validator !== undefined) headers['if-range'] = validator;
       }
-      let response: Dispatcher.ResponseData;
+      // Each attempt has its own guard, so the speed rule and the deadline cut only it.
+      const guard = this.guard(object, signal, () => `at byte ${position}`);
+      const { speed } = guard;
+      const failuresBefore = failures;
+      let body: Dispatcher.ResponseData['body'] | undefined;
       try {
-        response = await this.send({ ...base, headers }, signal);
-      } catch (error) {
-        transient(error);
-        continue;
-      }
-      const { statusCode: status, body } = response;
-      try {
+        const response = await this.send({ ...base, headers }, guard.signal);
+        body = response.body;
+        const { statusCode: status } = response;
         if (status === 416) {
           // Asked from at or past the end: nothing left (an empty object, or a cut after the last byte).
           const size = parseContentRange(header(response.headers, 'content-range'))?.total;
@@ -280,7 +436,7 @@ export class Transport {
           throw new ObjectStoreError(
             'RXFEED_ERR_OBJECT_CHANGED',
             object,
-            `changed while being read: was ${version ?? '(no version)'}, now ${tag ?? '(no version)'} at byte ${position}`,
+            `changed while being read: was ${excerpt(version ?? '(no version)')}, now ${excerpt(tag ?? '(no version)')} at byte ${position}`,
             status,
           );
         }
@@ -292,7 +448,7 @@ export class Transport {
             throw new ObjectStoreError(
               'RXFEED_ERR_OBJECT_PROTOCOL',
               object,
-              `asked for bytes ${position}- and got Content-Range ${header(response.headers, 'content-range') ?? '(none)'}`,
+              `asked for bytes ${position}- and got Content-Range ${excerpt(header(response.headers, 'content-range') ?? '(none)')}`,
               status,
             );
           }
@@ -300,11 +456,12 @@ export class Transport {
         } else {
           skip = position;
           const length = header(response.headers, 'content-length');
-          if (length !== undefined) total = Number(length);
+          if (length !== undefined && /^\d+$/.test(length)) total = Number(length);
         }
         let remaining = Math.min(end ?? Infinity, total ?? Infinity) - position;
         for await (const chunk of body) {
           let bytes = chunk as Buffer;
+          speed.got(bytes.length);
           if (skip > 0) {
             if (bytes.length <= skip) {
               skip -= bytes.length;
@@ -318,8 +475,11 @@ export class Transport {
           position += bytes.length;
           remaining -= bytes.length;
           failures = 0;
+          // The consumer's time is not the server's: the speed rule waits while it holds the chunk.
+          speed.pause();
           yield new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
           if (remaining <= 0) return;
+          speed.wait();
         }
         if (position < Math.min(end ?? Infinity, total ?? Infinity) && total !== undefined) {
           // The body ended early without the client noticing (no length framing): resume.
@@ -328,9 +488,17 @@ export class Transport {
         }
         return;
       } catch (error) {
-        transient(error);
+        if (guard.cut) {
+          // Slow or past its deadline: transient, but progress made by such an attempt does not
+          // earn a fresh set of attempts, or a drip would never end.
+          lastError = guard.reason;
+          failures = failuresBefore + 1;
+        } else {
+          transient(error);
+        }
       } finally {
-        if (!body.destroyed) body.destroy();
+        guard.dispose();
+        if (body !== undefined && !body.destroyed) body.destroy();
       }
     }
   }
@@ -355,6 +523,72 @@ export class Transport {
   }
 }
 
+/** What {@link Transport} hands each attempt: its signal, its speed rule, and why it was cut. */
+interface AttemptGuard {
+  readonly signal: AbortSignal;
+  readonly speed: SpeedRule;
+  /** The attempt was cut by the speed rule or the deadline, not by the caller. */
+  readonly cut: boolean;
+  readonly reason: unknown;
+  dispose(): void;
+}
+
+/**
+ * curl's `--speed-limit`/`--speed-time` over the time spent waiting for the network: fewer
+ * than `minBytes` in a window of `windowMs` of waiting calls `onSlow`. Time the consumer holds
+ * a chunk is not counted, so a slow training step never cuts a healthy download.
+ */
+class SpeedRule {
+  private bytes = 0;
+  private waited = 0;
+  private since = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly minBytes: number,
+    private readonly windowMs: number,
+    private readonly onSlow: (bytes: number) => void,
+  ) {}
+
+  /** Waiting for the network from now on. */
+  wait(): void {
+    if (this.minBytes <= 0 || this.timer !== undefined) return;
+    this.since = performance.now();
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.waited = this.windowMs;
+      if (this.closeWindow()) this.wait();
+    }, this.windowMs - this.waited);
+  }
+
+  /** `count` bytes arrived; still waiting for more until {@link SpeedRule.pause}. */
+  got(count: number): void {
+    this.bytes += count;
+    if (this.timer === undefined) return;
+    this.pause();
+    if (this.waited >= this.windowMs && !this.closeWindow()) return;
+    this.wait();
+  }
+
+  /** Not waiting (the consumer holds a chunk, or the attempt is over). */
+  pause(): void {
+    if (this.timer === undefined) return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.waited += performance.now() - this.since;
+  }
+
+  /** Judge the window just ended and start a fresh one; false when it was too slow. */
+  private closeWindow(): boolean {
+    const slow = this.bytes < this.minBytes;
+    const bytes = this.bytes;
+    this.bytes = 0;
+    this.waited = 0;
+    if (slow) this.onSlow(bytes);
+    return !slow;
+  }
+}
+
 function retriesError(
   object: string,
   method: string,
@@ -368,7 +602,7 @@ function retriesError(
   return new ObjectStoreError(
     'RXFEED_ERR_OBJECT_RETRIES',
     object,
-    `${method} failed ${attempts} time(s)${at}; last: ${reason}`,
+    `${method} failed ${attempts} time(s)${at}; last: ${excerpt(reason)}`,
     status,
     { cause },
   );

@@ -4,7 +4,15 @@
  *
  * @module
  */
+import { excerpt, ObjectStoreError } from './errors.js';
 import type { ObjectEntry, ObjectPage } from './store.js';
+
+/** What a parser names in its errors when the caller does not say which listing it parses. */
+const UNNAMED = '(ListObjectsV2 answer)';
+
+function malformed(document: string, what: string): ObjectStoreError {
+  return new ObjectStoreError('RXFEED_ERR_OBJECT_PROTOCOL', document, `unreadable ListObjectsV2 answer: ${what}`);
+}
 
 /** One element: its local name (namespace prefix dropped), child elements and text content. */
 export interface XmlElement {
@@ -17,30 +25,42 @@ const NAMED_ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quo
 
 /**
  * Decode XML character and entity references (`&amp;`, `&#38;`, `&#x26;` ...).
+ * @param document - Named in errors.
+ * @throws ObjectStoreError (`RXFEED_ERR_OBJECT_PROTOCOL`) on an unknown entity or a reference
+ * to no Unicode code point.
  * @internal
  */
-export function decodeEntities(text: string): string {
+export function decodeEntities(text: string, document = UNNAMED): string {
   return text.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[a-zA-Z]+);/g, (whole, ref: string) => {
-    if (ref.startsWith('#x')) return String.fromCodePoint(Number.parseInt(ref.slice(2), 16));
-    if (ref.startsWith('#')) return String.fromCodePoint(Number.parseInt(ref.slice(1), 10));
-    const named = NAMED_ENTITIES[ref];
-    if (named === undefined) throw new SyntaxError(`unknown XML entity ${whole}`);
+    if (ref.startsWith('#')) {
+      const code = ref.startsWith('#x') ? Number.parseInt(ref.slice(2), 16) : Number.parseInt(ref.slice(1), 10);
+      if (!(code <= 0x10ffff)) throw malformed(document, `${excerpt(whole)} is no Unicode code point`);
+      return String.fromCodePoint(code);
+    }
+    const named = Object.hasOwn(NAMED_ENTITIES, ref) ? NAMED_ENTITIES[ref] : undefined;
+    if (named === undefined) throw malformed(document, `unknown XML entity ${excerpt(whole)}`);
     return named;
   });
 }
 
+/** A start tag; attribute values may hold '>' so they are skipped as quoted strings. */
+const START_TAG = /<([^\s/>]+)(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*(\/?)>/y;
+
 /**
- * Parse an XML document into its root element.
- * @throws SyntaxError when the document is not well-formed (unclosed or mismatched tags, text
- * outside the root, an unknown entity).
+ * Parse an XML document into its root element. Total: any string gives an element or a typed
+ * error, with work and memory linear in its length.
+ * @param document - Named in errors.
+ * @throws ObjectStoreError (`RXFEED_ERR_OBJECT_PROTOCOL`) when the document is not well-formed
+ * (unclosed or mismatched tags, text outside the root, an unknown entity).
  * @internal
  */
-export function parseXml(xml: string): XmlElement {
+export function parseXml(xml: string, document = UNNAMED): XmlElement {
+  if (typeof xml !== 'string') throw malformed(document, `expected text, got ${typeof xml}`);
   const stack: XmlElement[] = [];
   let root: XmlElement | undefined;
   let position = 0;
   const fail = (what: string): never => {
-    throw new SyntaxError(`XML: ${what} at offset ${position}`);
+    throw malformed(document, `XML: ${excerpt(what)} at offset ${position}`);
   };
   while (position < xml.length) {
     const lt = xml.indexOf('<', position);
@@ -48,7 +68,7 @@ export function parseXml(xml: string): XmlElement {
     if (textEnd > position) {
       const text = xml.slice(position, textEnd);
       const parent = stack[stack.length - 1];
-      if (parent !== undefined) parent.text += decodeEntities(text);
+      if (parent !== undefined) parent.text += decodeEntities(text, document);
       else if (text.trim() !== '') fail('text outside the root element');
       position = textEnd;
       continue;
@@ -68,8 +88,9 @@ export function parseXml(xml: string): XmlElement {
       parent!.text += xml.slice(position + 9, end);
       position = end + 3;
     } else if (xml.startsWith('<!', position)) {
-      if (xml.slice(position, position + 9).toUpperCase() === '<!DOCTYPE' && !xml.slice(position, xml.indexOf('>', position)).includes('[')) {
-        position = xml.indexOf('>', position) + 1;
+      const close = xml.indexOf('>', position);
+      if (close > 0 && xml.slice(position, position + 9).toUpperCase() === '<!DOCTYPE' && !xml.slice(position, close).includes('[')) {
+        position = close + 1;
       } else {
         fail('unsupported markup declaration');
       }
@@ -81,8 +102,8 @@ export function parseXml(xml: string): XmlElement {
       if (open === undefined || open.name !== name) fail(`</${name}> does not close <${open?.name ?? '(nothing)'}>`);
       position = end + 1;
     } else {
-      // A start tag; attribute values may hold '>' so they are skipped as quoted strings.
-      const tag = /^<([^\s/>]+)(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*(\/?)>/.exec(xml.slice(position));
+      START_TAG.lastIndex = position;
+      const tag = START_TAG.exec(xml);
       if (tag === null) fail('malformed start tag');
       const element: XmlElement = { name: localName(tag![1]!), children: [], text: '' };
       const parent = stack[stack.length - 1];
@@ -110,20 +131,22 @@ function childText(element: XmlElement, name: string): string | undefined {
 
 /**
  * A ListObjectsV2 answer (`ListBucketResult`) as a page of entries; `continuation` is set while
- * `IsTruncated` is true.
- * @throws SyntaxError when the document is not a ListBucketResult or an entry lacks Key or Size.
+ * `IsTruncated` is true. Total: any string gives a page or a typed error.
+ * @param document - The listing, named in errors (e.g. `s3://bucket/prefix*`).
+ * @throws ObjectStoreError (`RXFEED_ERR_OBJECT_PROTOCOL`) when the document is not a
+ * well-formed ListBucketResult, or an entry lacks its Key or a Size that is a safe integer.
  * @internal
  */
-export function parseListObjectsV2(xml: string): ObjectPage {
-  const root = parseXml(xml);
-  if (root.name !== 'ListBucketResult') throw new SyntaxError(`expected <ListBucketResult>, got <${root.name}>`);
+export function parseListObjectsV2(xml: string, document = UNNAMED): ObjectPage {
+  const root = parseXml(xml, document);
+  if (root.name !== 'ListBucketResult') throw malformed(document, `expected <ListBucketResult>, got <${excerpt(root.name)}>`);
   const entries: ObjectEntry[] = [];
   for (const contents of root.children) {
     if (contents.name !== 'Contents') continue;
     const key = childText(contents, 'Key');
     const size = childText(contents, 'Size');
-    if (key === undefined || size === undefined || !/^\d+$/.test(size.trim())) {
-      throw new SyntaxError(`a <Contents> entry without a valid <Key> and <Size> (key ${key ?? '(none)'})`);
+    if (key === undefined || size === undefined || !/^\d+$/.test(size.trim()) || !Number.isSafeInteger(Number(size))) {
+      throw malformed(document, `a <Contents> entry without a valid <Key> and <Size> (key ${excerpt(key ?? '(none)')})`);
     }
     const etag = childText(contents, 'ETag');
     entries.push(etag === undefined ? { key, size: Number(size) } : { key, size: Number(size), etag });
@@ -131,7 +154,7 @@ export function parseListObjectsV2(xml: string): ObjectPage {
   const truncated = childText(root, 'IsTruncated')?.trim() === 'true';
   const token = childText(root, 'NextContinuationToken');
   if (truncated && (token === undefined || token === '')) {
-    throw new SyntaxError('IsTruncated is true but there is no NextContinuationToken');
+    throw malformed(document, 'IsTruncated is true but there is no NextContinuationToken');
   }
   return truncated ? { entries, continuation: token } : { entries };
 }
@@ -146,10 +169,10 @@ export function describeS3Error(body: string): string {
     if (root.name === 'Error') {
       const code = childText(root, 'Code') ?? 'Error';
       const message = childText(root, 'Message');
-      return message === undefined || message === '' ? code : `${code}: ${message}`;
+      return excerpt(message === undefined || message === '' ? code : `${code}: ${message}`);
     }
   } catch {
     // Not XML: fall through to the raw text.
   }
-  return body.slice(0, 200).trim();
+  return excerpt(body.replace(/<[^>]*>/g, ' '));
 }

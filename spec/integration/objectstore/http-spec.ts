@@ -111,4 +111,19 @@ describe('httpStore against nginx', { skip: env === undefined ? 'RXFEED_HTTP_END
     await assert.rejects(store.put('new.tar', new Uint8Array(3)), { code: 'RXFEED_ERR_OBJECT_REQUEST', status: 405 });
     await assert.rejects(store.listPage(''), { code: 'RXFEED_ERR_INVALID_ARG' });
   });
+
+  it('issue 9.2: a key cannot climb out of the base path, though nginx resolves even %2E%2E', async () => {
+    // nginx serves /www/<run>/%2E%2E/%2E%2E/shared/... as /shared/...: encoding the dots is not enough here.
+    const store = httpStore({ baseUrl: `${endpoint}/www/${run}/` });
+    for (const key of [
+      '../../shared/webdataset/compressed.tar',
+      `${endpoint}/www/${run}/../../shared/webdataset/compressed.tar`,
+      `${endpoint}/www/${run}/%2E%2E/%2E%2E/shared/webdataset/compressed.tar`,
+      `${endpoint}/shared/webdataset/compressed.tar`,
+    ]) {
+      assert.throws(() => store.open(key), { code: 'RXFEED_ERR_OBJECT_KEY' }, key);
+    }
+    // A key whose segments only contain dots is a literal name under the base.
+    await assert.rejects(store.open('..x/...').read(0, 10), { code: 'RXFEED_ERR_OBJECT_NOT_FOUND', object: `${endpoint}/www/${run}/..x/...` });
+  });
 });

@@ -117,6 +117,38 @@ describe('s3Store against Ceph RGW', { skip: env === undefined ? 'RXFEED_S3_ENDP
     assert.equal(denied.statusCode, 403);
   });
 
+  it('issue 9.1: keys with dot segments round-trip inside their bucket and never touch another', async () => {
+    const other = s3Store({
+      endpoint: env!.RXFEED_S3_ENDPOINT,
+      bucket: `${bucket}-b`,
+      region: env!.RXFEED_S3_REGION,
+      credentials: { accessKeyId: env!.RXFEED_S3_ACCESS_KEY, secretAccessKey: env!.RXFEED_S3_SECRET_KEY },
+    });
+    await other.createBucket();
+    await other.put('secret', new TextEncoder().encode('bucket b secret'));
+    await other.put('k', new TextEncoder().encode('bucket b k'));
+    const dotted = store.name.slice('s3://'.length); // this bucket, addressed through the other's name below
+    // Read: before the fix each of these named bucket b's objects.
+    for (const key of [`../${bucket}-b/secret`, `x/../../${bucket}-b/secret`, `./../${bucket}-b/secret`]) {
+      await assert.rejects(store.open(key).read(0, 100), expectStoreError('RXFEED_ERR_OBJECT_NOT_FOUND', `s3://${dotted}/${key}`), key);
+    }
+    // Write and read back: each key is a literal name in this bucket.
+    const keys = ['..', `../${bucket}-b/k`, 'a/./b', '%2e%2e/k', `x/../../${bucket}-b/k`, `./../${bucket}-b/k`];
+    for (const key of keys) await store.put(key, new TextEncoder().encode(`literal ${key}`));
+    for (const key of keys) assert.equal(Buffer.from(await store.open(key).read(0, 1000)).toString(), `literal ${key}`, key);
+    for (const key of keys) assert.equal((await store.head(key)).size, `literal ${key}`.length, key);
+    const listed: string[] = [];
+    for await (const entry of store.list('')) if (!entry.key.startsWith('many/') && !entry.key.startsWith('blob/') && !entry.key.startsWith('odd/')) listed.push(entry.key);
+    assert.deepEqual(listed, [...keys].sort());
+    const inOther: string[] = [];
+    for await (const entry of other.list('')) inOther.push(entry.key);
+    assert.deepEqual(inOther, ['k', 'secret']);
+    assert.equal(Buffer.from(await other.open('k').read(0, 100)).toString(), 'bucket b k');
+    // A presigned URL keeps the %2E too, and reads the literal key.
+    const presigned = store.presign('a/./b');
+    assert.ok(presigned.includes('/a/%2E/b?'), presigned);
+  });
+
   it('breaking out of a stream stops reading at once', async () => {
     let seen = 0;
     for await (const chunk of store.open('blob/random.bin').stream()) {

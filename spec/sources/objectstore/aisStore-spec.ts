@@ -12,6 +12,8 @@ import { aisStore, fromObjects, ObjectStoreError, type AisStore } from '../../..
 
 interface Recorded {
   method: string;
+  /** The request target exactly as it arrived, before any URL parsing. */
+  raw: string;
   path: string;
   query: Record<string, string>;
   headers: IncomingMessage['headers'];
@@ -97,6 +99,7 @@ describe('aisStore: AIStore native HTTP API request shapes', () => {
         const url = new URL(req.url!, 'http://x');
         const record: Recorded = {
           method: req.method!,
+          raw: req.url!,
           path: url.pathname,
           query: Object.fromEntries(url.searchParams),
           headers: req.headers,
@@ -178,6 +181,16 @@ describe('aisStore: AIStore native HTTP API request shapes', () => {
       ['GET', '/v1/buckets/shards'],
       ['GET', '/v1/objects/shards/train/a.bin'],
     ]);
+  });
+
+  it('issue 9.1: sends dot segments of a key as %2E, so ../other/k stays a key of this bucket', async () => {
+    requests.length = 0;
+    await store.put('../other/k', new TextEncoder().encode('x')).catch(() => undefined);
+    await store.open('a/./b').read(0, 1).catch(() => undefined);
+    assert.deepEqual(
+      requests.map((r) => r.raw),
+      ['/v1/objects/shards/%2E%2E/other/k?provider=ais', '/v1/objects/shards/a/%2E/b?provider=ais'],
+    );
   });
 
   it('names the object in a typed 404, and needs an endpoint', async () => {

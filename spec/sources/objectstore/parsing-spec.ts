@@ -67,11 +67,11 @@ describe('XML: ListObjectsV2', () => {
   });
 
   it('rejects malformed documents and inconsistent listings', () => {
-    assert.throws(() => parseXml('<a><b></a></b>'), SyntaxError);
-    assert.throws(() => parseXml('<a>'), SyntaxError);
-    assert.throws(() => parseXml('<a/><b/>'), SyntaxError);
-    assert.throws(() => decodeEntities('&nbsp;'), SyntaxError);
-    assert.throws(() => parseListObjectsV2('<Error><Code>X</Code></Error>'), SyntaxError);
+    assert.throws(() => parseXml('<a><b></a></b>'), { code: 'RXFEED_ERR_OBJECT_PROTOCOL' });
+    assert.throws(() => parseXml('<a>'), { code: 'RXFEED_ERR_OBJECT_PROTOCOL' });
+    assert.throws(() => parseXml('<a/><b/>'), { code: 'RXFEED_ERR_OBJECT_PROTOCOL' });
+    assert.throws(() => decodeEntities('&nbsp;'), { code: 'RXFEED_ERR_OBJECT_PROTOCOL' });
+    assert.throws(() => parseListObjectsV2('<Error><Code>X</Code></Error>'), { code: 'RXFEED_ERR_OBJECT_PROTOCOL' });
     assert.throws(() => parseListObjectsV2('<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>'), /NextContinuationToken/);
     assert.throws(() => parseListObjectsV2('<ListBucketResult><Contents><Key>k</Key></Contents></ListBucketResult>'), /Size/);
   });

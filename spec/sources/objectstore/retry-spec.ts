@@ -106,7 +106,7 @@ describe('Transport against a scripted loopback server', () => {
   const server = new ScriptedServer();
   const data = randomBytes(200_000);
   let transport: Transport;
-  const call = (): HttpCall => ({ method: 'GET', url: server.url, headers: {} });
+  const call = (): HttpCall => ({ method: 'GET', origin: server.url.origin, path: server.url.pathname, headers: {} });
   const collect = async (iterable: AsyncIterable<Uint8Array>): Promise<Buffer> => {
     const chunks: Uint8Array[] = [];
     for await (const chunk of iterable) chunks.push(chunk);
