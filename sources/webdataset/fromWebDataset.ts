@@ -81,7 +81,7 @@ export interface WebDatasetOptions<E extends string = string> {
   readonly maxMemberSize?: number;
   /**
    * Options of the HTTP store that reads `http(s)://` shards (headers, dispatcher, retry policy,
-   * timeouts); see `httpStore` in `rxfeed/objectstore`.
+   * timeouts), applied to each origin that the listed URLs name; see `httpStore` in `rxfeed/objectstore`.
    */
   readonly http?: Omit<HttpStoreOptions, 'baseUrl' | 'index'>;
 }
@@ -249,13 +249,17 @@ function checkOptions(options: WebDatasetOptions<string>): ReadingOptions {
   if (reserved !== undefined) {
     throw new InvalidArgumentError('fromWebDataset.extensions', `'${reserved}' is a reserved field of every sample, not an extension`);
   }
-  let store: Promise<ObjectStore> | undefined;
+  // One store per origin the user's URLs name: an httpStore sends nothing to, and opens nothing on,
+  // an origin other than its own, and these URLs are the user's own list, not a server's answer.
+  const stores = new Map<string, Promise<ObjectStore>>();
   const openUrl = async (url: string): Promise<ByteSource> => {
-    // Loaded on first use, so reading local shards never loads undici.
-    store ??= import('../objectstore/httpStore.js').then(({ httpStore }) =>
-      httpStore({ ...options.http, baseUrl: new URL('/', url).href }),
-    );
-    // The store opens absolute URLs as they are, whatever its base.
+    const origin = new URL(url).origin;
+    let store = stores.get(origin);
+    if (store === undefined) {
+      // Loaded on first use, so reading local shards never loads undici.
+      store = import('../objectstore/httpStore.js').then(({ httpStore }) => httpStore({ ...options.http, baseUrl: `${origin}/` }));
+      stores.set(origin, store);
+    }
     return (await store).open(url);
   };
   return { extensions: extensions?.length === 0 ? undefined : extensions, missing, seed, chunkSize, maxMemberSize, openUrl };

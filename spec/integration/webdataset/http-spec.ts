@@ -32,6 +32,20 @@ describe('fromWebDataset over HTTP from nginx', { skip: env === undefined ? 'RXF
     });
   }
 
+  it('reads a URL list that names two origins, each shard from its own origin', async () => {
+    // 127.0.0.1 and localhost are two origins of the same nginx: a store per origin, since an
+    // httpStore refuses URLs of another origin (issue 9.2).
+    const other = `${shared.replace('127.0.0.1', 'localhost')}compressed.tar`;
+    assert.notEqual(new URL(other).origin, new URL(shared).origin);
+    const urls = [`${shared}compressed.tar`, other];
+    const samples = await readAll(fromWebDataset(urls));
+    assert.deepEqual(
+      samples.map((sample) => sample.__url__),
+      [...Array<string>(3).fill(urls[0]!), ...Array<string>(3).fill(urls[1]!)],
+    );
+    assert.deepEqual(withoutUrl(samples.slice(3)), withoutUrl(samples.slice(0, 3)));
+  });
+
   it('expands brace patterns of shard URLs, in order', async () => {
     const pattern = `${endpoint}/www/${folder}/shard-{0..3}.tar`;
     const dataset = fromWebDataset(pattern);
