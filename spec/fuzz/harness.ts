@@ -220,6 +220,8 @@ export class Tally {
   largest = { bytes: 0, inputBytes: 0 };
   /** Largest `(allocation - constant) / input bytes`: the per-byte factor actually needed. */
   perByte = 0;
+  /** Largest `allocation / input bytes` over inputs of 4 KiB or more (below, the constant dominates). */
+  perInputByte = 0;
   readonly #started = performance.now();
 
   constructor(parser: string) {
@@ -232,6 +234,7 @@ export class Tally {
     if (outcome.code !== undefined) this.codes[outcome.code] = (this.codes[outcome.code] ?? 0) + 1;
     if (outcome.largest > this.largest.bytes) this.largest = { bytes: outcome.largest, inputBytes: outcome.inputBytes };
     if (outcome.inputBytes > 0) this.perByte = Math.max(this.perByte, (outcome.largest - bound.constant) / outcome.inputBytes);
+    if (outcome.inputBytes >= 4096) this.perInputByte = Math.max(this.perInputByte, outcome.largest / outcome.inputBytes);
   }
 
   get seconds(): number {
@@ -247,8 +250,8 @@ export class Tally {
       .join(', ');
     return (
       `fuzz ${this.parser}: ${this.cases} cases in ${this.seconds.toFixed(1)} s (${(this.cases / this.seconds).toFixed(0)}/s); ${kinds}` +
-      `${codes === '' ? '' : ` [${codes}]`}; largest allocation ${this.largest.bytes} B (input ${this.largest.inputBytes} B), ` +
-      `per input byte beyond the constant ${Math.max(0, this.perByte).toFixed(3)}`
+      `${codes === '' ? '' : ` [${codes}]`}; largest allocation ${this.largest.bytes} B (input ${this.largest.inputBytes} B); ` +
+      `per input byte: ${this.perInputByte.toFixed(3)} (inputs >= 4 KiB), ${Math.max(0, this.perByte).toFixed(3)} beyond the constant`
     );
   }
 }
