@@ -44,13 +44,14 @@ describe('fuzz: image decoding (decodeImage, libjpeg-turbo and sharp)', () => {
   }
 
   it('issue 9: mutated real JPEGs and PNGs, and hostile frame sizes, end typed within 256 MiB with both decoders', async () => {
-    const seeds: Seed[] = [...jpegs, ...pngs];
+    const seeds: Seed[] = [...jpegs, ...pngs, ...Object.entries(fixtures).map(([name, bytes]) => ({ name, bytes }))];
     const mutated = mutatedBytes(seeds, 4);
     const resized = fc
       .record({ seed: fc.nat(seeds.length - 1), height: fc.oneof(fc.nat(70), fc.nat(65535)), width: fc.oneof(fc.nat(70), fc.nat(65535)) })
       .map(({ seed, height, width }) => {
         const source = seeds[seed]!;
         const png = source.name.endsWith('.png');
+        // (Fixtures are JPEGs or not images at all: their frame header is patched as a JPEG's.)
         const bytes = png ? withPngSize(source.bytes, height, width) : withJpegSize(source.bytes, height, width);
         return labelled({ bytes }, `${source.name} claiming ${height}x${width}`);
       });

@@ -32,6 +32,8 @@ const realListing = [listObjectsPage(['a/0.tar', 'a/1.tar'], 'page-2'), listObje
 
 const pages = fc.oneof(
   { weight: 2, arbitrary: fc.array(page, { minLength: 1, maxLength: 4 }) },
+  // The fixtures, with generated pages in front of them.
+  { weight: 1, arbitrary: fc.tuple(fc.array(page, { maxLength: 2 }), fc.constantFrom(...Object.values(fixtures))).map(([before, fixture]) => [...before, ...fixture.pages]) },
   {
     weight: 1,
     arbitrary: fc.tuple(fc.nat(2), fc.array(mutation(1), { minLength: 1, maxLength: 4 })).map(([which, mutations]) =>

@@ -55,7 +55,12 @@ describe('fuzz: nginx JSON listings and JSON indexes (httpStore.list)', () => {
   }
 
   it('issue 9: hostile nginx listings and JSON indexes end, typed, within 2 x listing bytes + 1 MiB', async () => {
-    const arbitrary = fc.oneof({ weight: 3, arbitrary: nginxCase }, { weight: 2, arbitrary: indexCase }, { weight: 1, arbitrary: rawCase });
+    // The fixtures' listings, JSON-mutated like the autoindex tree.
+    const fixtureCase = fc.record({ fixture: fc.constantFrom(...Object.keys(fixtures)), mutations: fc.array(jsonMutation, { maxLength: 3 }) }).map(({ fixture, mutations }) => {
+      const documents = Object.fromEntries(Object.entries(fixtures[fixture]!.documents).map(([path, text]) => [path, applyJsonMutations(JSON.parse(text) as Json, mutations)]));
+      return labelled({ documents, index: 'nginx-json' as const }, `${fixture} ${describeJsonMutations(mutations)}`);
+    });
+    const arbitrary = fc.oneof({ weight: 3, arbitrary: nginxCase }, { weight: 2, arbitrary: indexCase }, { weight: 1, arbitrary: rawCase }, { weight: 1, arbitrary: fixtureCase });
     await fuzzProperty({ parser: 'nginx-listing', target: 'nginxListing', arbitrary, bound, runs: 200, runner });
   });
 });

@@ -21,8 +21,19 @@ const seeds = tfdsSeeds() as { info: Json; features: Json };
 const fixtures = tfdsFixtures(seeds.info, seeds.features);
 const split = fc.oneof({ weight: 4, arbitrary: fc.constant('train') }, { weight: 1, arbitrary: fc.constantFrom('val', 'train[:1]', 'train[-1:]+val[3:4]') });
 
-const mutatedInfo = fc.record({ mutations: fc.array(jsonMutation, { minLength: 1, maxLength: 4 }), split }).map(({ mutations, split }) =>
-  labelled({ info: applyJsonMutations(seeds.info, mutations), features: JSON.stringify(seeds.features), split }, `dataset_info.json ${describeJsonMutations(mutations)} split ${split}`),
+/** The real dataset_info.json and the fixtures' (but the million-shard one, which is slow to mutate), parsed. */
+const infoSeeds: [string, Json][] = [
+  ['dataset_info.json', seeds.info],
+  ...Object.entries(fixtures)
+    .filter(([name]) => !name.endsWith('1e6') && !name.startsWith('tfds-features'))
+    .map(([name, fixture]): [string, Json] => [name, JSON.parse(fixture.info) as Json]),
+];
+
+const mutatedInfo = fc.record({ seed: fc.nat(infoSeeds.length - 1), mutations: fc.array(jsonMutation, { minLength: 1, maxLength: 4 }), split }).map(({ seed, mutations, split }) =>
+  labelled(
+    { info: applyJsonMutations(infoSeeds[seed]![1], mutations), features: JSON.stringify(seeds.features), split },
+    `${infoSeeds[seed]![0]} ${describeJsonMutations(mutations)} split ${split}`,
+  ),
 );
 
 const mutatedFeatures = fc.record({ mutations: fc.array(jsonMutation, { minLength: 1, maxLength: 4 }), split }).map(({ mutations, split }) =>
