@@ -10,6 +10,8 @@
 //   RXFEED_FUZZ_PATH     replay one failing path fast-check printed (with its seed)
 //   RXFEED_FUZZ_REPORT   folder for stats and counterexamples (default .tmp/fuzz/<time>)
 //   RXFEED_FUZZ_DEADLINE_MS  per-case deadline (default 2000)
+//   RXFEED_FUZZ_KEEP_GOING=1 survey: do not stop at the first failure of a property; count each
+//                        kind of failure over the whole budget and save its first input
 // Exits non-zero when any case was untyped, hung, crashed, broke an invariant or over-allocated;
 // each failure names its seed and path and the file holding its shrunk counterexample.
 import { spawn } from 'node:child_process';
@@ -88,8 +90,8 @@ if (failed.length > 0) {
   console.log('\nfailures:');
   for (const { file, output, log } of failed) {
     console.log(`  ${file} (full log: ${relative(root, log)})`);
-    const lines = output.split('\n').filter((line) => /\{ seed: |Counterexample:|counterexample saved|\[cause\]: Error|^\s*Error: /.test(line));
-    for (const line of [...new Set(lines.map((line) => line.trim()))].slice(0, 12)) console.log(`    ${line.slice(0, 400)}`);
+    const lines = output.split('\n').filter((line) => /\{ seed: |Counterexample:|counterexample saved|\[cause\]: Error|^\s*Error: |^\s+\d+ x |first: |saved: /.test(line));
+    for (const line of [...new Set(lines.map((line) => line.trim()))].slice(0, 40)) console.log(`    ${line.slice(0, 400)}`);
   }
   console.log(`\nreplay one with RXFEED_FUZZ_SEED=<seed> RXFEED_FUZZ_PATH=<path> node --test dist/spec/fuzz/<file>`);
   process.exit(1);

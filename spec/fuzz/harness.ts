@@ -42,6 +42,11 @@ export interface FuzzConfig {
   readonly reportDir: string;
   /** Replay one failing path that fast-check printed. */
   readonly path: string | undefined;
+  /**
+   * Survey mode: do not stop (nor shrink) at the first failing case; count every kind of failure
+   * over the whole budget and save the first input of each.
+   */
+  readonly keepGoing: boolean;
 }
 
 /** The CI seed: fixed, so the suite runs the same cases every time. */
@@ -64,6 +69,7 @@ export function fuzzConfig(): FuzzConfig {
     deadlineMs: intFromEnv('RXFEED_FUZZ_DEADLINE_MS') ?? 2000,
     reportDir: process.env.RXFEED_FUZZ_REPORT ?? join(process.cwd(), '.tmp', 'fuzz'),
     path: process.env.RXFEED_FUZZ_PATH || undefined,
+    keepGoing: process.env.RXFEED_FUZZ_KEEP_GOING === '1',
   };
 }
 
@@ -214,6 +220,8 @@ export class Tally {
   cases = 0;
   /** Cases that broke an invariant. */
   broken = 0;
+  /** In survey mode (`RXFEED_FUZZ_KEEP_GOING`), each kind of failure: how often, and its first input. */
+  readonly failures: Record<string, { count: number; example: string; file: string }> = {};
   readonly outcomes: Record<string, number> = {};
   readonly codes: Record<string, number> = {};
   /** Largest single allocation seen, and the input size it was seen with. */
@@ -305,6 +313,20 @@ export async function fuzzProperty<I>(options: PropertyOptions<I>): Promise<Tall
     if (process.env.RXFEED_FUZZ_DEBUG) console.log(`${(performance.now() - started).toFixed(0)} ms at ${started.toFixed(0)} ${outcome.kind} ${(input as { label?: string }).label?.slice(0, 200)}`);
     tally.add(outcome, options.bound);
     const broken = violation(outcome, options.bound);
+    if (broken !== undefined && config.keepGoing) {
+      // Survey mode: count each kind of failure, keep its first input, and go on.
+      tally.broken++;
+      const signature = broken.replace(/\d+/g, '#').slice(0, 160);
+      const seen = tally.failures[signature];
+      if (seen !== undefined) {
+        seen.count++;
+      } else {
+        const file = join(config.reportDir, `${options.parser}-failure-${Object.keys(tally.failures).length + 1}.json`);
+        writeFileSync(file, serialise({ parser: options.parser, seed: config.seed, broken, label: (input as { label?: string }).label, input }));
+        tally.failures[signature] = { count: 1, example: (input as { label?: string }).label ?? '', file };
+      }
+      return;
+    }
     if (broken !== undefined) {
       tally.broken++;
       // Rewritten at each failure: the last one written is fast-check's final, shrunk counterexample.
@@ -320,6 +342,10 @@ export async function fuzzProperty<I>(options: PropertyOptions<I>): Promise<Tall
     await fc.assert(property, parameters);
     // A campaign's time limit can land while a case is in flight, and fast-check then drops that
     // case's result: the tally still saw it, and a failure it saw is never let pass.
+    if (tally.broken > 0 && config.keepGoing) {
+      const kinds = Object.entries(tally.failures).map(([signature, { count, example, file }]) => `  ${count} x ${signature}\n    first: ${example.slice(0, 300)}\n    saved: ${file}`);
+      throw new Error(`${options.parser}: ${tally.broken} case(s) broke an invariant:\n${kinds.join('\n')}`);
+    }
     if (tally.broken > 0) throw new Error(`${options.parser}: ${tally.broken} case(s) broke an invariant (the last is in ${counterexample})`);
   } catch (error) {
     (error as Error).message += `\ncounterexample saved to ${counterexample}`;

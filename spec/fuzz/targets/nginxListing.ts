@@ -21,7 +21,15 @@ export const target: FuzzTarget<NginxInput> = {
   setup: async () => {
     loopbackOnlyDns();
     ({ server, url } = await loopback((request, response) => {
-      const path = decodeURIComponent(new URL(request.url ?? '/', 'http://x').pathname);
+      // The request line is whatever the store made of a hostile name (`//`, `%zz`): read it
+      // without throwing, since a throw here would kill the worker and blame the store.
+      const raw = (request.url ?? '/').split('?')[0]!;
+      let path = raw;
+      try {
+        path = decodeURIComponent(raw);
+      } catch {
+        // Not percent-encoded validly: served (or not found) under its raw form.
+      }
       const document = Object.hasOwn(documents, path) ? documents[path] : undefined;
       if (document === undefined) response.writeHead(404).end('<html>not found</html>');
       else response.writeHead(200, { 'content-type': 'application/json' }).end(document);
