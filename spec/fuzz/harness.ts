@@ -60,7 +60,7 @@ function intFromEnv(name: string): number | undefined {
   return value;
 }
 
-/** The settings, read once. */
+/** The settings, from the environment as it is now. */
 export function fuzzConfig(): FuzzConfig {
   return {
     seed: intFromEnv('RXFEED_FUZZ_SEED') ?? CI_SEED,
