@@ -14,6 +14,7 @@
  * @module
  */
 import { CollateError, InvalidArgumentError } from './errors.js';
+import { setField } from './fields.js';
 
 /**
  * Element type of a {@link HostTensor}.
@@ -761,13 +762,7 @@ function collateObject(
       const value = values[i] as Record<string, unknown> | null | undefined;
       column[i] = value === undefined || value === null ? undefined : fieldOf(value, key, inherited);
     }
-    // Defined, not assigned: `out.__proto__ = ...` would set the prototype, not a field.
-    Object.defineProperty(out, key, {
-      value: collateNode(column, childPath(path, key), policy, settings),
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
+    setField(out, key, collateNode(column, childPath(path, key), policy, settings));
   }
   return out;
 }

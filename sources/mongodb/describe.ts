@@ -5,13 +5,11 @@
  * @internal
  */
 import { BSON } from 'mongodb';
+import { excerpt } from '../../src/excerpt.js';
 
 /** The longest rendering or excerpt put into an error message, in characters. */
 const MAX_SHOWN = 300;
 
-function cut(text: string): string {
-  return text.length > MAX_SHOWN ? `${text.slice(0, MAX_SHOWN)}...` : text;
-}
 
 /**
  * Render `value` as relaxed Extended JSON (so an ObjectId reads `{"$oid":"..."}`), cut to a
@@ -25,7 +23,7 @@ export function describeValue(value: unknown): string {
   } catch {
     text = String(value);
   }
-  return cut(text);
+  return excerpt(text, MAX_SHOWN);
 }
 
 /**
@@ -40,7 +38,7 @@ export function describeReason(cause: unknown): string {
   } catch {
     text = 'unknown error';
   }
-  return cut(text);
+  return excerpt(text, MAX_SHOWN);
 }
 
 /**

@@ -89,18 +89,7 @@ export class ObjectStoreError extends RxfeedError {
   }
 }
 
-/** Characters of server output (or of an untrusted name) that an error message may quote. */
-export const EXCERPT_LIMIT = 200;
-
-/**
- * At most {@link EXCERPT_LIMIT} characters of untrusted text for a message: control characters
- * and runs of whitespace collapsed to one space, the cut marked with `…`.
- * @internal
- */
-export function excerpt(text: string, limit = EXCERPT_LIMIT): string {
-  const flat = text.slice(0, limit * 4).replace(/[\s\p{Cc}]+/gu, ' ').trim();
-  return flat.length > limit || text.length > limit * 4 ? `${flat.slice(0, limit)}…` : flat;
-}
+export { EXCERPT_LIMIT, excerpt } from '../../src/excerpt.js';
 
 /**
  * The typed error for a final (non-retried) HTTP status, with the server's own explanation.

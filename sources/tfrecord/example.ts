@@ -10,6 +10,7 @@
  * @module
  */
 import { InvalidArgumentError } from '../../src/errors.js';
+import { setField } from '../../src/fields.js';
 import { FeatureError, MalformedExampleError } from './errors.js';
 
 /**
@@ -341,12 +342,6 @@ function decodeFeature(buf: Uint8Array, start: number, end: number, mode: Int64M
   return value;
 }
 
-function setEntry<V>(target: Record<string, V>, key: string, value: V): void {
-  // A feature named `__proto__` must be an own property, not the prototype.
-  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
-  else target[key] = value;
-}
-
 function decodeKey(buf: Uint8Array, start: number, end: number): string {
   // Feature names are short ASCII almost always: skip the TextDecoder call for those.
   if (end - start <= 64) {
@@ -418,7 +413,7 @@ function decodeMapField<V>(
     if (tag === ((1 << 3) | WIRE_LENGTH)) {
       pos = readDelimited(buf, pos, end);
       const stop = fieldEnd;
-      decodeMapEntry(buf, pos, stop, (key, s, e) => setEntry(out, key, decodeValue(s, e, key)));
+      decodeMapEntry(buf, pos, stop, (key, s, e) => setField(out, key, decodeValue(s, e, key)));
       pos = stop;
     } else {
       pos = skipField(buf, pos, end, tag & 7);

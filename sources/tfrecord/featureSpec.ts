@@ -5,6 +5,7 @@
  * @module
  */
 import { InvalidArgumentError } from '../../src/errors.js';
+import { setField } from '../../src/fields.js';
 import { FeatureError } from './errors.js';
 import type { Example, ExampleDecodeOptions, FeatureValue, Int64Mode, SequenceExample } from './example.js';
 
@@ -225,11 +226,6 @@ function defaultValues(value: FeatureDefault, at = 'default'): readonly unknown[
 }
 
 /** Sets `out[name]` as an own data property, so that a feature named `__proto__` stays data. */
-function setField(out: Record<string, unknown>, name: string, value: unknown): void {
-  if (name === '__proto__') Object.defineProperty(out, name, { value, enumerable: true, writable: true, configurable: true });
-  else out[name] = value;
-}
-
 function kindOf(value: FeatureValue): string {
   if (value === null) return 'an empty feature';
   if (value instanceof Float32Array) return 'a float_list';

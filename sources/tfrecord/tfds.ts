@@ -7,12 +7,14 @@
 import { join } from 'node:path';
 import type { Observable } from 'rxjs';
 import { InvalidArgumentError } from '../../src/errors.js';
+import { excerpt } from '../../src/excerpt.js';
+import { ownField } from '../../src/fields.js';
 import { TfdsError } from './errors.js';
 import { decodeExample, int64ModeOf, type Int64Mode } from './example.js';
 import { fromTFRecordParts, type TFRecordOptions } from './fromTFRecord.js';
 import { sharpImageDecoder, type ImageDecoder } from './imageDecoder.js';
 import { TfdsFeatures, type TfdsExample } from './tfdsFeatures.js';
-import { describe, JsonReader, own, readJsonFile } from './tfdsJson.js';
+import { describe, JsonReader, readJsonFile } from './tfdsJson.js';
 
 /**
  * One split of a TFDS dataset.
@@ -151,7 +153,7 @@ export function parseTfdsInfo(dataDir: string, datasetInfo: unknown, features: u
   const reader = new JsonReader(dataDir, 'dataset_info.json');
   const info = reader.object(datasetInfo, '');
   const optionalString = (key: string, fallback: string): string => {
-    const value = own(info, key);
+    const value = ownField(info, key);
     return value === undefined ? fallback : reader.string(value, key);
   };
   const name = placeholder(reader, optionalString('name', ''), 'name');
@@ -160,14 +162,14 @@ export function parseTfdsInfo(dataDir: string, datasetInfo: unknown, features: u
   if (format !== 'tfrecord') throw new TfdsError(dataDir, `file format ${describe(format)} is not supported (only tfrecord)`);
   const splits = new Map<string, TfdsSplitInfo>();
   const directory = join(dataDir, 'x').slice(0, -1);
-  const splitList = own(info, 'splits');
+  const splitList = ownField(info, 'splits');
   const entries = splitList === undefined ? [] : reader.array(splitList, 'splits');
   for (let s = 0; s < entries.length; s++) {
     const at = `splits[${s}]`;
     const split = reader.object(entries[s], at);
-    const splitName = placeholder(reader, reader.string(own(split, 'name'), `${at}.name`), `${at}.name`);
+    const splitName = placeholder(reader, reader.string(ownField(split, 'name'), `${at}.name`), `${at}.name`);
     if (splits.has(splitName)) reader.fail(`${at}.name`, `repeats split ${describe(splitName)}`);
-    const lengthList = own(split, 'shardLengths');
+    const lengthList = ownField(split, 'shardLengths');
     const lengthValues = lengthList === undefined ? [] : reader.array(lengthList, `${at}.shardLengths`);
     const shardLengths: number[] = [];
     let numExamples = 0;
@@ -177,7 +179,7 @@ export function parseTfdsInfo(dataDir: string, datasetInfo: unknown, features: u
       numExamples += n;
     }
     if (!Number.isSafeInteger(numExamples)) reader.fail(`${at}.shardLengths`, 'add up to more records than a safe integer');
-    const templateValue = own(split, 'filepathTemplate');
+    const templateValue = ownField(split, 'filepathTemplate');
     const template = templateValue === undefined ? DEFAULT_TEMPLATE : reader.string(templateValue, `${at}.filepathTemplate`);
     const files: string[] = [];
     const shared = splitTemplate(template, name, splitName, format, shardLengths.length);
@@ -205,10 +207,6 @@ function roundHalfEven(x: number): number {
   return floor % 2 === 0 ? floor : floor + 1;
 }
 
-/** At most 40 characters of a name, for a message. */
-function clip(text: string): string {
-  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
-}
 
 const SUB_SPLIT = /^([\w-]+)(?:\[(?:(-?\d+)|(?:(-?\d+(?:%|shard)?)?:(-?\d+(?:%|shard)?)?))\])?(?:\((closest|pct1_dropremainder)\))?$/;
 
@@ -241,8 +239,8 @@ export function resolveTfdsSplit(info: TfdsInfo, expression: string): TfdsSplitR
     const split = info.splits.get(name!);
     if (split === undefined) {
       const names = [...info.splits.keys()];
-      const listed = names.slice(0, 10).map(clip).join(', ') + (names.length > 10 ? `, ... (${names.length} in all)` : '');
-      throw new InvalidArgumentError('split', `no split '${clip(name!)}' in ${info.dataDir}; it has ${listed || 'none'}`);
+      const listed = names.slice(0, 10).map((split) => excerpt(split, 40)).join(', ') + (names.length > 10 ? `, ... (${names.length} in all)` : '');
+      throw new InvalidArgumentError('split', `no split '${excerpt(name!, 40)}' in ${info.dataDir}; it has ${listed || 'none'}`);
     }
     const n = split.numExamples;
     if (index !== undefined) {

@@ -21,8 +21,9 @@
  * @module
  */
 import { inflateSync } from 'node:zlib';
+import { ownField, setField } from '../../src/fields.js';
 import { FeatureError, TfdsError } from './errors.js';
-import { describe, JsonReader, keyPath, own, type JsonObject } from './tfdsJson.js';
+import { describe, JsonReader, keyPath, type JsonObject } from './tfdsJson.js';
 import type { Example, FeatureValue, Int64Mode } from './example.js';
 import { checkImage, type DecodedImage, type ImageDecoder, type ImageExpectation } from './imageDecoder.js';
 
@@ -103,12 +104,6 @@ const FLOAT_DTYPES = new Set(['float16', 'bfloat16', 'float32', 'float64']);
  */
 const MAX_DEPTH = 64;
 
-/** Sets `out[name]` as an own data property, so that a feature named `__proto__` stays data. */
-function setField<V>(out: Record<string, V>, name: string, value: V): void {
-  if (name === '__proto__') Object.defineProperty(out, name, { value, enumerable: true, writable: true, configurable: true });
-  else out[name] = value;
-}
-
 /**
  * The decoding plan of a `features.json` document.
  * @internal
@@ -139,7 +134,7 @@ export class TfdsFeatures {
   /** The dimensions of a `shape` object: integers, `-1` for a dynamic one. */
   #dimensions(shape: unknown, at: string): number[] {
     if (shape === undefined) return [];
-    const dims = own(this.#json.object(shape, at), 'dimensions');
+    const dims = ownField(this.#json.object(shape, at), 'dimensions');
     if (dims === undefined) return [];
     const list = this.#json.array(dims, `${at}.dimensions`);
     const out: number[] = [];
@@ -149,7 +144,7 @@ export class TfdsFeatures {
 
   /** An optional string field of `object`, or `fallback`. */
   #text(object: JsonObject, key: string, at: string, fallback: string): string {
-    const value = own(object, key);
+    const value = ownField(object, key);
     return value === undefined ? fallback : this.#json.string(value, keyPath(at, key));
   }
 
@@ -163,9 +158,9 @@ export class TfdsFeatures {
     switch (type) {
       case 'FeaturesDict': {
         const dictAt = keyPath(at, 'featuresDict');
-        const dict = own(json, 'featuresDict');
+        const dict = ownField(json, 'featuresDict');
         const featuresAt = keyPath(dictAt, 'features');
-        const features = dict === undefined ? undefined : own(this.#json.object(dict, dictAt), 'features');
+        const features = dict === undefined ? undefined : ownField(this.#json.object(dict, dictAt), 'features');
         const entries = features === undefined ? [] : Object.entries(this.#json.object(features, featuresAt));
         const children = entries.map(
           ([name, child]) =>
@@ -176,7 +171,7 @@ export class TfdsFeatures {
       case 'Tensor':
       case 'Scalar': {
         const tensorAt = keyPath(at, 'tensor');
-        const tensorValue = own(json, 'tensor');
+        const tensorValue = ownField(json, 'tensor');
         const tensor = tensorValue === undefined ? {} : this.#json.object(tensorValue, tensorAt);
         const dtype = this.#text(tensor, 'dtype', tensorAt, '');
         const encoding = this.#text(tensor, 'encoding', tensorAt, 'none');
@@ -192,7 +187,7 @@ export class TfdsFeatures {
         if (encoding !== 'none' && inSequence) {
           throw new TfdsError(this.#dataDir, `${where}: encoded tensors inside a Sequence are not supported`);
         }
-        const shape = this.#dimensions(own(tensor, 'shape'), keyPath(tensorAt, 'shape'));
+        const shape = this.#dimensions(ownField(tensor, 'shape'), keyPath(tensorAt, 'shape'));
         if (inSequence && shape.some((d) => d < 0)) {
           throw new TfdsError(this.#dataDir, `${where}: a dynamic dimension inside a Sequence needs ragged decoding, not supported`);
         }
@@ -204,14 +199,14 @@ export class TfdsFeatures {
         return { kind: 'text' };
       case 'Image': {
         const imageAt = keyPath(at, 'image');
-        const imageValue = own(json, 'image');
+        const imageValue = ownField(json, 'image');
         const image = imageValue === undefined ? {} : this.#json.object(imageValue, imageAt);
         const dtype = this.#text(image, 'dtype', imageAt, 'uint8');
         if (dtype !== 'uint8') throw new TfdsError(this.#dataDir, `${where}: only uint8 images are supported, not ${describe(dtype)}`);
         const node: ImageNode = {
           kind: 'image',
           expected: {
-            shape: this.#dimensions(own(image, 'shape'), keyPath(imageAt, 'shape')),
+            shape: this.#dimensions(ownField(image, 'shape'), keyPath(imageAt, 'shape')),
             format: this.#text(image, 'encodingFormat', imageAt, ''),
           },
         };
@@ -224,13 +219,13 @@ export class TfdsFeatures {
           throw new TfdsError(this.#dataDir, `${where}: a Sequence inside a Sequence needs ragged decoding, not supported`);
         }
         const sequenceAt = keyPath(at, 'sequence');
-        const sequenceValue = own(json, 'sequence');
+        const sequenceValue = ownField(json, 'sequence');
         const sequence = sequenceValue === undefined ? {} : this.#json.object(sequenceValue, sequenceAt);
-        const length = own(sequence, 'length');
+        const length = ownField(sequence, 'length');
         return {
           kind: 'sequence',
           stacked: type === 'Sequence',
-          feature: this.#build(own(sequence, 'feature') ?? {}, keyPath(sequenceAt, 'feature'), path, true, depth + 1),
+          feature: this.#build(ownField(sequence, 'feature') ?? {}, keyPath(sequenceAt, 'feature'), path, true, depth + 1),
           length: length === undefined ? -1 : this.#json.integer(length, keyPath(sequenceAt, 'length'), -1),
         };
       }

@@ -9,6 +9,7 @@
  */
 import { readSync, openSync, fstatSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
+import { excerpt } from '../../src/excerpt.js';
 import { TfdsError, TfdsMetadataError } from './errors.js';
 
 /**
@@ -27,8 +28,8 @@ const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
 const EXCERPT = 40;
 
 /** `"abc…"`: at most {@link EXCERPT} characters of a string, quoted. */
-function excerpt(text: string): string {
-  return JSON.stringify(text.length > EXCERPT ? `${text.slice(0, EXCERPT)}…` : text);
+function quoted(text: string): string {
+  return JSON.stringify(excerpt(text, EXCERPT));
 }
 
 /**
@@ -41,7 +42,7 @@ export function describe(value: unknown): string {
   if (value === null) return 'null';
   switch (typeof value) {
     case 'string':
-      return excerpt(value);
+      return quoted(value);
     case 'number':
     case 'boolean':
       return String(value);
@@ -59,7 +60,7 @@ export function describe(value: unknown): string {
 /** The JSON path of `key` inside `path`: `a.b`, or `a["odd key"]` for a key that is not an identifier. */
 export function keyPath(path: string, key: string): string {
   if (IDENTIFIER.test(key)) return path === '' ? key : `${path}.${key}`;
-  return `${path}[${excerpt(key)}]`;
+  return `${path}[${quoted(key)}]`;
 }
 
 /** Checked access to one JSON document. @internal */
@@ -103,10 +104,6 @@ export class JsonReader {
   }
 }
 
-/** The own property `key` of `object`, or `undefined`: never an inherited member. */
-export function own(object: JsonObject, key: string): unknown {
-  return Object.hasOwn(object, key) ? object[key] : undefined;
-}
 
 /**
  * Reads and parses a JSON file of the dataset directory: a regular file of at most

@@ -5,6 +5,7 @@
  */
 import { Readable, pipeline } from 'node:stream';
 import { createGunzip, type Gunzip } from 'node:zlib';
+import { setField } from '../../src/fields.js';
 import type { ByteSource } from '../core/byteSource.js';
 import { CorruptShardError, ReservedFieldError, SampleFieldError, TruncatedShardError, UnsafeMemberError } from './errors.js';
 import { isMetaMember, isUnsafeMemberName, splitMemberName } from './memberName.js';
@@ -84,14 +85,6 @@ const EMPTY = new Uint8Array(0);
 const noop = (): void => undefined;
 
 type MutableSample = { __key__: string; __url__: string; [extension: string]: Uint8Array | string };
-
-/**
- * Set a field as an own data property: an assignment would set the prototype for `__proto__`
- * (a member `x.__proto__`), where the field must be data like any other.
- */
-function setField(sample: MutableSample, extension: string, bytes: Uint8Array): void {
-  Object.defineProperty(sample, extension, { value: bytes, enumerable: true, writable: true, configurable: true });
-}
 
 /** A regular member's header, with its name split into the sample key and the field. */
 interface Member {

@@ -27,6 +27,8 @@
  * @module
  */
 import { RxfeedError, InvalidArgumentError } from '../errors.js';
+import { excerpt } from '../excerpt.js';
+import { ownField, setField } from '../fields.js';
 import { DEFAULT_MAX_PIXELS } from '../limits.js';
 import { deriveSeed, Random } from '../random.js';
 import type SharpFunction from 'sharp';
@@ -139,7 +141,7 @@ export class DecodeError extends RxfeedError {
 
   constructor(index: number | undefined, reason: string, options?: DecodeErrorOptions) {
     const key = options?.key;
-    super('RXFEED_ERR_DECODE', `decode${index === undefined ? '' : ` item ${index}`}${key === undefined ? '' : ` (key ${excerpt(key)})`}: ${reason}`, options);
+    super('RXFEED_ERR_DECODE', `decode${index === undefined ? '' : ` item ${index}`}${key === undefined ? '' : ` (key ${quoted(key)})`}: ${reason}`, options);
     this.index = index;
     this.key = key;
     this.reason = reason;
@@ -147,15 +149,15 @@ export class DecodeError extends RxfeedError {
 }
 
 /** A quoted, single-line excerpt of untrusted text for a message. */
-function excerpt(text: string): string {
-  return JSON.stringify(text.length > EXCERPT ? `${text.slice(0, EXCERPT)}...` : text);
+function quoted(text: string): string {
+  return JSON.stringify(excerpt(text, EXCERPT));
 }
 
 /** A decoder's message on one line, repeated lines once, cut to a bounded excerpt. */
 function decoderMessage(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
   const lines = [...new Set(text.split('\n').map((line) => line.trim()).filter((line) => line !== ''))].join('; ');
-  return lines.length > EXCERPT * 2 ? `${lines.slice(0, EXCERPT * 2)}...` : lines;
+  return excerpt(lines, EXCERPT * 2);
 }
 
 type Format = 'jpeg' | 'png' | 'other';
@@ -243,12 +245,11 @@ export async function decodeImageFields<S extends object>(
   }
   const out: Record<string, unknown> = { ...(sample as Record<string, unknown>) };
   // Sample keys are data (a tar member may be named `x.__proto__`): read and write own properties only.
-  const own = (name: string): unknown => (Object.hasOwn(out, name) ? out[name] : undefined);
-  const sampleKey = own('__key__');
+  const sampleKey = ownField(out, '__key__');
   const key = typeof sampleKey === 'string' ? sampleKey : undefined;
   let found = 0;
   for (const field of options.fields) {
-    const bytes = own(field);
+    const bytes = ownField(out, field);
     if (bytes === undefined) continue;
     found++;
     if (!(bytes instanceof Uint8Array)) {
@@ -256,7 +257,7 @@ export async function decodeImageFields<S extends object>(
     }
     try {
       const image = await decodeImage(bytes, { ...context, options });
-      Object.defineProperty(out, field, { value: image, enumerable: true, writable: true, configurable: true });
+      setField(out, field, image);
     } catch (error) {
       if (error instanceof DecodeError) throw new DecodeError(context.index, `field '${field}': ${error.reason}`, { cause: error, key });
       throw error;
@@ -266,7 +267,7 @@ export async function decodeImageFields<S extends object>(
     const has = Object.keys(out).join(', ');
     throw new DecodeError(
       context.index,
-      `the sample has none of the fields ${options.fields.map((f) => `'${f}'`).join(', ')} (it has ${has.length > EXCERPT ? `${has.slice(0, EXCERPT)}...` : has})`,
+      `the sample has none of the fields ${options.fields.map((f) => `'${f}'`).join(', ')} (it has ${excerpt(has, EXCERPT)})`,
       { key },
     );
   }
