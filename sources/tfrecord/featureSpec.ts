@@ -5,6 +5,7 @@
  * @module
  */
 import { InvalidArgumentError } from '../../src/errors.js';
+import { describe } from '../../src/excerpt.js';
 import { setField } from '../../src/fields.js';
 import { FeatureError } from './errors.js';
 import type { Example, ExampleDecodeOptions, FeatureValue, Int64Mode, SequenceExample } from './example.js';
@@ -147,14 +148,6 @@ const MAX_FIXED_VALUES = 2 ** 31 - 1;
 
 const checked = new WeakSet<object>();
 
-/** A short, throw-free description of an option value. */
-function shown(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value === undefined || value === null) return String(value);
-  if (typeof value === 'bigint') return `${value}n`;
-  return Array.isArray(value) ? 'an array' : typeof value;
-}
-
 /** Whether `value` may stand for one element of a default of `dtype`. */
 function fitsDtype(value: unknown, dtype: FeatureDtype): boolean {
   switch (dtype) {
@@ -182,16 +175,16 @@ function fitsDtype(value: unknown, dtype: FeatureDtype): boolean {
  * @internal
  */
 export function validateSpec(spec: FeatureSpec, where: string): void {
-  if (typeof spec !== 'object' || spec === null) throw new InvalidArgumentError(where, `must be an object of feature specs, got ${shown(spec)}`);
+  if (typeof spec !== 'object' || spec === null) throw new InvalidArgumentError(where, `must be an object of feature specs, got ${describe(spec)}`);
   if (checked.has(spec)) return;
   for (const [name, feature] of Object.entries(spec)) {
     const at = `${where}.${name}`;
-    if (typeof feature !== 'object' || feature === null) throw new InvalidArgumentError(at, `must be a feature spec, got ${shown(feature)}`);
+    if (typeof feature !== 'object' || feature === null) throw new InvalidArgumentError(at, `must be a feature spec, got ${describe(feature)}`);
     if (feature.kind !== 'fixed' && feature.kind !== 'var') {
       throw new InvalidArgumentError(at, `kind must be 'fixed' or 'var'`);
     }
     if (!['int64', 'float32', 'bytes', 'string'].includes(feature.dtype)) {
-      throw new InvalidArgumentError(at, `dtype must be int64, float32, bytes or string, got ${shown(feature.dtype)}`);
+      throw new InvalidArgumentError(at, `dtype must be int64, float32, bytes or string, got ${describe(feature.dtype)}`);
     }
     if (feature.kind === 'fixed') {
       if (!Array.isArray(feature.shape) || !feature.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
@@ -205,7 +198,7 @@ export function validateSpec(spec: FeatureSpec, where: string): void {
           throw new InvalidArgumentError(at, `default has ${values.length} values; shape needs 1 or ${count}`);
         }
         const wrong = values.findIndex((value) => !fitsDtype(value, feature.dtype));
-        if (wrong >= 0) throw new InvalidArgumentError(at, `default value ${wrong} (${shown(values[wrong])}) is not a valid ${feature.dtype}`);
+        if (wrong >= 0) throw new InvalidArgumentError(at, `default value ${wrong} (${describe(values[wrong])}) is not a valid ${feature.dtype}`);
       }
     }
   }

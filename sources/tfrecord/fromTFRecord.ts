@@ -6,6 +6,7 @@
  */
 import type { Observable } from 'rxjs';
 import { InvalidArgumentError } from '../../src/errors.js';
+import { describe } from '../../src/excerpt.js';
 import type { DatasetInfo } from '../../src/info.js';
 import type { ByteSource } from '../core/byteSource.js';
 import { fileByteSource, MAX_CHUNK_BYTES } from '../core/fileByteSource.js';
@@ -39,7 +40,6 @@ import {
   type SequenceFeatureSpec,
 } from './featureSpec.js';
 import { isPromiseLike } from '../../src/isPromiseLike.js';
-import { describe } from './tfdsJson.js';
 
 /**
  * How a file is compressed. `auto` (default) picks `gzip` for names ending in `.gz`, `zlib` for

@@ -7,14 +7,14 @@
 import { join } from 'node:path';
 import type { Observable } from 'rxjs';
 import { InvalidArgumentError } from '../../src/errors.js';
-import { excerpt } from '../../src/excerpt.js';
+import { describe, excerpt } from '../../src/excerpt.js';
 import { ownField } from '../../src/fields.js';
 import { TfdsError } from './errors.js';
 import { decodeExample, int64ModeOf, type Int64Mode } from './example.js';
 import { fromTFRecordParts, type TFRecordOptions } from './fromTFRecord.js';
 import { sharpImageDecoder, type ImageDecoder } from './imageDecoder.js';
 import { TfdsFeatures, type TfdsExample } from './tfdsFeatures.js';
-import { describe, JsonReader, readJsonFile } from './tfdsJson.js';
+import { JsonReader, readJsonFile } from './tfdsJson.js';
 
 /**
  * One split of a TFDS dataset.

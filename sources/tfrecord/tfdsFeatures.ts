@@ -20,10 +20,11 @@
  *
  * @module
  */
+import { describe } from '../../src/excerpt.js';
 import { inflateSync } from 'node:zlib';
 import { ownField, setField } from '../../src/fields.js';
 import { FeatureError, TfdsError } from './errors.js';
-import { describe, JsonReader, keyPath, type JsonObject } from './tfdsJson.js';
+import { JsonReader, keyPath, type JsonObject } from './tfdsJson.js';
 import type { Example, FeatureValue, Int64Mode } from './example.js';
 import { checkImage, type DecodedImage, type ImageDecoder, type ImageExpectation } from './imageDecoder.js';
 

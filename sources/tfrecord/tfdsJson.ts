@@ -9,7 +9,7 @@
  */
 import { readSync, openSync, fstatSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
-import { excerpt } from '../../src/excerpt.js';
+import { describe, quoted } from '../../src/excerpt.js';
 import { TfdsError, TfdsMetadataError } from './errors.js';
 
 /**
@@ -25,38 +25,6 @@ export interface JsonObject {
 }
 
 const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
-const EXCERPT = 40;
-
-/** `"abc…"`: at most {@link EXCERPT} characters of a string, quoted. */
-function quoted(text: string): string {
-  return JSON.stringify(excerpt(text, EXCERPT));
-}
-
-/**
- * A short description of a value for an error message: bounded whatever the value, and never a
- * throw (no `toString` of the value is called).
- * @internal
- */
-export function describe(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  if (value === null) return 'null';
-  switch (typeof value) {
-    case 'string':
-      return quoted(value);
-    case 'number':
-    case 'boolean':
-      return String(value);
-    case 'bigint':
-      return `${value}n`;
-    case 'symbol':
-      return 'a symbol';
-    case 'function':
-      return 'a function';
-  }
-  if (Array.isArray(value)) return `an array of ${value.length}`;
-  return 'an object';
-}
-
 /** The JSON path of `key` inside `path`: `a.b`, or `a["odd key"]` for a key that is not an identifier. */
 export function keyPath(path: string, key: string): string {
   if (IDENTIFIER.test(key)) return path === '' ? key : `${path}.${key}`;

@@ -9,7 +9,7 @@ import { basename, dirname, join } from 'node:path';
 import { Observable, type OperatorFunction } from 'rxjs';
 import { currentContext, subscribeWithin } from '../../src/context.js';
 import { InvalidArgumentError } from '../../src/errors.js';
-import { describe } from './tfdsJson.js';
+import { describe } from '../../src/excerpt.js';
 import { maskedCrc32c } from './crc32c.js';
 import { encodeExample, type ExampleInput } from './example.js';
 

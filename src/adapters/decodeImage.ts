@@ -27,7 +27,7 @@
  * @module
  */
 import { RxfeedError, InvalidArgumentError } from '../errors.js';
-import { excerpt } from '../excerpt.js';
+import { excerpt, quoted } from '../excerpt.js';
 import { ownField, setField } from '../fields.js';
 import { DEFAULT_MAX_PIXELS } from '../limits.js';
 import { deriveSeed, Random } from '../random.js';
@@ -141,17 +141,13 @@ export class DecodeError extends RxfeedError {
 
   constructor(index: number | undefined, reason: string, options?: DecodeErrorOptions) {
     const key = options?.key;
-    super('RXFEED_ERR_DECODE', `decode${index === undefined ? '' : ` item ${index}`}${key === undefined ? '' : ` (key ${quoted(key)})`}: ${reason}`, options);
+    super('RXFEED_ERR_DECODE', `decode${index === undefined ? '' : ` item ${index}`}${key === undefined ? '' : ` (key ${quoted(key, EXCERPT)})`}: ${reason}`, options);
     this.index = index;
     this.key = key;
     this.reason = reason;
   }
 }
 
-/** A quoted, single-line excerpt of untrusted text for a message. */
-function quoted(text: string): string {
-  return JSON.stringify(excerpt(text, EXCERPT));
-}
 
 /** A decoder's message on one line, repeated lines once, cut to a bounded excerpt. */
 function decoderMessage(error: unknown): string {
