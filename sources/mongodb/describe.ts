@@ -5,11 +5,13 @@
  * @internal
  */
 import { BSON } from 'mongodb';
-import { excerpt } from '../../src/excerpt.js';
 
 /** The longest rendering or excerpt put into an error message, in characters. */
 const MAX_SHOWN = 300;
 
+function cut(text: string): string {
+  return text.length > MAX_SHOWN ? `${text.slice(0, MAX_SHOWN)}...` : text;
+}
 
 /**
  * Render `value` as relaxed Extended JSON (so an ObjectId reads `{"$oid":"..."}`), cut to a
@@ -23,7 +25,7 @@ export function describeValue(value: unknown): string {
   } catch {
     text = String(value);
   }
-  return excerpt(text, MAX_SHOWN);
+  return cut(text);
 }
 
 /**
@@ -38,7 +40,7 @@ export function describeReason(cause: unknown): string {
   } catch {
     text = 'unknown error';
   }
-  return excerpt(text, MAX_SHOWN);
+  return cut(text);
 }
 
 /**
