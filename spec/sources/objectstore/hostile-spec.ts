@@ -8,6 +8,7 @@ import { Agent } from 'undici';
 import { InvalidArgumentError, RxfeedError } from '../../../src/errors.js';
 import { aisStore, expandBraces, fromObjects, httpStore, ObjectStoreError, s3Store } from '../../../sources/objectstore/index.js';
 import { parseJsonIndex, parseNginxAutoindex } from '../../../sources/objectstore/listings.js';
+import { MAX_ANSWER_BYTES } from '../../../sources/objectstore/transport.js';
 import { decodeEntities, parseListObjectsV2, parseXml } from '../../../sources/objectstore/xml.js';
 
 // Issue 9: hostile servers on loopback, each producing one fault the real servers will not.
@@ -160,6 +161,30 @@ describe('issue 9: hostile HTTP servers', () => {
       const store = httpStore({ baseUrl: `${a.origin}/`, index: 'nginx-json', ...fast });
       await assert.rejects(all(store.list('')), storeError('RXFEED_ERR_OBJECT_PROTOCOL'));
       assert.equal(a.requests.length, 33);
+    });
+
+    it('issue 9.6: a listing answer longer than MAX_ANSWER_BYTES fails typed once that many bytes have arrived', async () => {
+      // An endless JSON array of spaces: only the 64 MiB cap ends it.
+      const chunk = Buffer.alloc(1024 * 1024, 0x20);
+      let sent = 0;
+      a.reset((_req, res) => {
+        res.write('[');
+        const more = (): void => {
+          while (!res.destroyed && sent <= MAX_ANSWER_BYTES) {
+            sent += chunk.length;
+            if (!res.write(chunk)) return void res.once('drain', more);
+          }
+          res.end(']');
+        };
+        more();
+      });
+      const store = httpStore({ baseUrl: `${a.origin}/`, index: 'nginx-json', ...fast });
+      await assert.rejects(all(store.list('')), (error: unknown) => {
+        assert.ok(error instanceof ObjectStoreError && error.code === 'RXFEED_ERR_OBJECT_PROTOCOL', String(error));
+        assert.match(error.message, new RegExp(`larger than its ${MAX_ANSWER_BYTES}-byte limit`));
+        return true;
+      });
+      assert.equal(a.requests.length, 1);
     });
   });
 
