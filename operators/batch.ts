@@ -1,8 +1,8 @@
-import { Observable, type OperatorFunction } from 'rxjs';
-import { currentContext, subscribeWithin } from '../src/context.js';
+import type { OperatorFunction } from 'rxjs';
 import { disposeAll } from '../src/dispose.js';
 import { InvalidArgumentError } from '../src/errors.js';
-import { sizeOf, withInfo } from '../src/info.js';
+import type { StreamInfo } from '../src/info.js';
+import { operate } from '../src/operate.js';
 
 /** Options of {@link batch}. */
 export interface BatchOptions {
@@ -43,43 +43,42 @@ export function batch<T>(size: number, options: BatchOptions = {}): OperatorFunc
     throw new InvalidArgumentError('batch.size', `must be a positive integer, got ${String(size)}`);
   }
   const dropRemainder = options.dropRemainder ?? false;
-  return (source) => {
-    const batched = new Observable<T[]>((subscriber) => {
-      const context = currentContext();
-      let partial: T[] = [];
-      const upstream = subscribeWithin(
-        context,
-        source,
-        {
+  return (source) =>
+    operate<T, T[]>(
+      source,
+      (op) => {
+        let partial: T[] = [];
+        op.subscribe(source, {
           next: (item) => {
             partial.push(item);
             if (partial.length < size) return;
             const full = partial;
             partial = [];
-            subscriber.next(full);
+            op.next(full);
           },
-          error: (error: unknown) => subscriber.error(error),
           complete: () => {
             const rest = partial;
             partial = [];
             if (rest.length > 0) {
               if (dropRemainder) disposeAll(rest);
-              else subscriber.next(rest);
+              else op.next(rest);
             }
-            subscriber.complete();
+            op.complete();
           },
-        },
-        subscriber,
-      );
-      return () => {
-        upstream.unsubscribe();
-        const dropped = partial;
-        partial = [];
-        disposeAll(dropped);
-      };
-    });
-    const count = sizeOf(source);
-    if (count === undefined) return batched;
-    return withInfo(batched, { size: dropRemainder ? Math.floor(count / size) : Math.ceil(count / size) });
-  };
+        });
+        op.finalize(() => disposeAll(partial.splice(0)));
+      },
+      (input) => batchedInfo(input, size, dropRemainder),
+    );
+}
+
+/**
+ * What batching a stream described by `input` gives: `ceil(n / size)` batches, or
+ * `floor(n / size)` with `dropRemainder`. Used by `hooks` too.
+ * @internal
+ */
+export function batchedInfo(input: StreamInfo, size: number, dropRemainder: boolean): StreamInfo {
+  const count = input.size;
+  if (count === undefined) return {};
+  return { size: dropRemainder ? Math.floor(count / size) : Math.ceil(count / size) };
 }

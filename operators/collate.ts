@@ -1,4 +1,4 @@
-import { Observable, type OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
 import {
   collateWith,
   resolveCollateOptions,
@@ -6,9 +6,8 @@ import {
   type CollateResult,
   type PaddedBatch,
 } from '../src/collate.js';
-import { currentContext, subscribeWithin } from '../src/context.js';
 import { disposeItem } from '../src/dispose.js';
-import { sizeOf, withInfo } from '../src/info.js';
+import { operate } from '../src/operate.js';
 
 /**
  * Turn each batch (an array of samples from `batch`, or a `PaddedBatch` from `padToBatch`) into one
@@ -43,32 +42,21 @@ export function collate<B extends readonly unknown[] | PaddedBatch<unknown>>(
   options: CollateOptions = {},
 ): OperatorFunction<B, CollateResult<B>> {
   const settings = resolveCollateOptions(options);
-  return (source) => {
-    const collated = new Observable<CollateResult<B>>((subscriber) => {
-      const context = currentContext();
-      return subscribeWithin(
-        context,
-        source,
-        {
-          next: (batch) => {
-            let out: CollateResult<B>;
-            try {
-              out = collateWith(batch, settings) as CollateResult<B>;
-            } catch (error) {
-              if (Array.isArray(batch)) for (const sample of batch as readonly unknown[]) disposeItem(sample);
-              else for (const row of (batch as PaddedBatch<unknown>).rows) disposeItem(row);
-              subscriber.error(error);
-              return;
-            }
-            subscriber.next(out);
-          },
-          error: (error: unknown) => subscriber.error(error),
-          complete: () => subscriber.complete(),
+  return (source) =>
+    operate<B, CollateResult<B>>(source, (op) => {
+      op.subscribe(source, {
+        next: (batch) => {
+          let out: CollateResult<B>;
+          try {
+            out = collateWith(batch, settings) as CollateResult<B>;
+          } catch (error) {
+            // The batch is this operator's to release: nothing downstream will see it.
+            if (Array.isArray(batch)) for (const sample of batch as readonly unknown[]) disposeItem(sample);
+            else for (const row of (batch as PaddedBatch<unknown>).rows) disposeItem(row);
+            throw error;
+          }
+          op.next(out);
         },
-        subscriber,
-      );
+      });
     });
-    const count = sizeOf(source);
-    return count === undefined ? collated : withInfo(collated, { size: count });
-  };
 }

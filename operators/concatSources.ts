@@ -1,6 +1,6 @@
-import { Observable, type Subscription } from 'rxjs';
-import { currentContext, subscribeWithin } from '../src/context.js';
-import { sizeOf, withInfo } from '../src/info.js';
+import type { Observable, Subscription } from 'rxjs';
+import { sizeOf } from '../src/info.js';
+import { produce } from '../src/operate.js';
 
 /**
  * Read sources one after the other: each is subscribed only when the previous one completes.
@@ -29,51 +29,46 @@ import { sizeOf, withInfo } from '../src/info.js';
 export function concatSources<T>(...sources: Observable<T>[]): Observable<T> {
   const inputs = [...sources];
 
-  const concatenated = new Observable<T>((subscriber) => {
-    const context = currentContext();
-    let nextInput = 0;
-    let current: Subscription | undefined;
-    let active = false; // a source is subscribed and has not completed
-    let subscribing = false;
-
-    // A loop rather than recursion from `complete`: sources that complete synchronously would
-    // otherwise nest one call per source.
-    const openNext = (): void => {
-      while (!active && !subscriber.closed) {
-        if (nextInput >= inputs.length) {
-          subscriber.complete();
-          return;
-        }
-        const source = inputs[nextInput++]!;
-        active = true;
-        subscribing = true;
-        current = subscribeWithin(
-          context,
-          source,
-          {
-            next: (value) => subscriber.next(value),
-            error: (error: unknown) => subscriber.error(error),
-            complete: () => {
-              active = false;
-              current = undefined;
-              if (!subscribing) openNext();
-            },
-          },
-          subscriber,
-        );
-        subscribing = false;
-        if (!active) current = undefined;
-      }
-    };
-
-    openNext();
-    return () => {
-      current?.unsubscribe();
-      current = undefined;
-    };
-  });
-
   const sizes = inputs.map((source) => sizeOf(source));
   const size = sizes.every((one) => one !== undefined) ? sizes.reduce((sum, one) => sum + one, 0) : undefined;
-  return withInfo(concatenated, { size });
+  return produce<T>(
+    (op) => {
+      let nextInput = 0;
+      let current: Subscription | undefined;
+      let active = false; // a source is subscribed and has not completed
+      let subscribing = false;
+
+      // A loop rather than recursion from `complete`: sources that complete synchronously would
+      // otherwise nest one call per source.
+      const openNext = (): void => {
+        while (!active && !op.closed) {
+          if (nextInput >= inputs.length) {
+            op.complete();
+            return;
+          }
+          const source = inputs[nextInput++]!;
+          active = true;
+          subscribing = true;
+          current = op.subscribe(
+            source,
+            {
+              next: (value) => op.next(value),
+              complete: () => {
+                active = false;
+                current = undefined;
+                if (!subscribing) openNext();
+              },
+            },
+            { describe: false },
+          );
+          subscribing = false;
+          if (!active) current = undefined;
+        }
+      };
+
+      openNext();
+      op.finalize(() => current?.unsubscribe());
+    },
+    { size },
+  );
 }

@@ -1,13 +1,21 @@
-import { Observable, type MonoTypeOperatorFunction, type Subscription } from 'rxjs';
-import { currentContext, subscribeWithin } from '../src/context.js';
+import type { MonoTypeOperatorFunction, Subscription } from 'rxjs';
 import { InvalidArgumentError } from '../src/errors.js';
-import { infoOf, withInfo } from '../src/info.js';
+import type { StreamInfo } from '../src/info.js';
+import { operate } from '../src/operate.js';
 
 /** Options of {@link epochs}. */
 export interface EpochsOptions {
-  /** Number of the first epoch (default 0); set it when resuming a run at a later epoch. */
+  /**
+   * Number of the first epoch (default 0); set it when resuming a run at a later epoch. Iteration
+   * `i` of a loader (see `Loader.epoch`) reads epochs `start + i * count` onwards when `count` is
+   * finite.
+   */
   readonly start?: number;
-  /** Called at the start of each epoch, before its source is subscribed. */
+  /**
+   * Called at the start of each epoch, before its source is subscribed: for every epoch after the
+   * first, once the consumer has received every item of the one before (so the items it receives
+   * after `onEpoch(e)` are epoch `e`'s).
+   */
   readonly onEpoch?: (epoch: number) => void;
 }
 
@@ -19,6 +27,14 @@ export interface EpochsOptions {
  * so `shuffleBuffer` and shard-order shuffles reseed from `(seed, epoch, ...)` and reshuffle every
  * epoch, deterministically; the Flow gauge carries over, so memory stays bounded across epochs.
  * Use it instead of RxJS's `repeat`, which re-subscribes without an epoch number.
+ *
+ * Stages downstream that read the epoch when an item arrives (`tapWrite`, `onEpoch`) see the
+ * item's epoch: the next epoch starts only when no stage holds an item of the previous one, that
+ * is when the consumer has received them all. That costs one pipeline refill per epoch, as
+ * PyTorch's DataLoader pays at each epoch's new iterator.
+ *
+ * A loader is re-iterable without it: each `for await` over a loader is the next epoch (see
+ * `Loader.epoch`).
  *
  * @example
  * ```ts
@@ -38,45 +54,61 @@ export function epochs<T>(count = Infinity, options: EpochsOptions = {}): MonoTy
   if (!Number.isSafeInteger(start) || start < 0) {
     throw new InvalidArgumentError('epochs.start', `must be a non-negative integer, got ${start}`);
   }
-  return (source) => {
-    const repeated = new Observable<T>((subscriber) => {
-      const { flow } = currentContext();
-      let current: Subscription | undefined;
-      let epoch = start;
-      // A trampoline rather than recursion: a synchronous source completes inside `subscribe`,
-      // and a thousand epochs must not mean a thousand nested stack frames.
-      let subscribing = false;
-      let completedWhileSubscribing = false;
-      const next = (): void => {
-        while (!subscriber.closed) {
-          if (epoch >= start + count) {
-            subscriber.complete();
-            return;
-          }
-          options.onEpoch?.(epoch);
-          completedWhileSubscribing = false;
-          subscribing = true;
-          current = subscribeWithin(
-            { flow, epoch: epoch++ },
-            source,
-            {
-              next: (value) => subscriber.next(value),
-              error: (error: unknown) => subscriber.error(error),
-              complete: () => {
-                if (subscribing) completedWhileSubscribing = true;
-                else next();
+  const describe = (input: StreamInfo): StreamInfo => ({
+    size: input.size !== undefined && count !== Infinity ? input.size * count : undefined,
+  });
+  return (source) =>
+    operate<T, T>(
+      source,
+      (op) => {
+        const { context } = op;
+        // Re-iterating a loader reads the next `count` epochs, not the same ones again.
+        const first = start + (count === Infinity ? 0 : context.epoch * count);
+        let epoch = first;
+        let current: Subscription | undefined;
+        let cancelWait: (() => void) | undefined;
+        // A trampoline rather than recursion: a synchronous source completes inside `subscribe`,
+        // and a thousand epochs must not mean a thousand nested stack frames.
+        let subscribing = false;
+        let completedWhileSubscribing = false;
+        const next = (): void => {
+          cancelWait = undefined;
+          while (!op.closed) {
+            if (epoch >= first + count) {
+              op.complete();
+              return;
+            }
+            // The next epoch starts once the consumer has received everything of this one, so
+            // `onEpoch(e)` and the epoch stages downstream read fall between the two.
+            if (epoch > first && !context.flow.idle()) {
+              cancelWait = context.flow.whenIdle(op.guard(next));
+              return;
+            }
+            options.onEpoch?.(epoch);
+            context.enterEpoch(epoch);
+            completedWhileSubscribing = false;
+            subscribing = true;
+            current = op.subscribe(
+              source,
+              {
+                next: (value) => op.next(value),
+                complete: () => {
+                  if (subscribing) completedWhileSubscribing = true;
+                  else next();
+                },
               },
-            },
-            subscriber,
-          );
-          subscribing = false;
-          if (!completedWhileSubscribing) return;
-        }
-      };
-      next();
-      return () => current?.unsubscribe();
-    });
-    const size = infoOf(source).size;
-    return withInfo(repeated, { size: size !== undefined && count !== Infinity ? size * count : undefined });
-  };
+              { context: context.forEpoch(epoch++), describe },
+            );
+            subscribing = false;
+            if (!completedWhileSubscribing) return;
+          }
+        };
+        next();
+        op.finalize(() => {
+          cancelWait?.();
+          current?.unsubscribe();
+        });
+      },
+      describe,
+    );
 }

@@ -1,8 +1,8 @@
-import { Observable, type OperatorFunction } from 'rxjs';
-import { currentContext, subscribeWithin } from '../src/context.js';
+import type { MonoTypeOperatorFunction, OperatorFunction } from 'rxjs';
 import { disposeAll, disposeItem } from '../src/dispose.js';
 import { InvalidArgumentError } from '../src/errors.js';
-import { infoOf, withInfo } from '../src/info.js';
+import { operate } from '../src/operate.js';
+import { batch, batchedInfo } from './batch.js';
 
 /**
  * Thrown from `afterItem` (or `beforeBatch` callbacks inspecting items) to drop the current item,
@@ -70,58 +70,58 @@ export function hooks<T, B = T[]>(batchSize: number, options: HooksOptions<T, B>
     throw new InvalidArgumentError('hooks.batchSize', `must be a positive integer, got ${batchSize}`);
   }
   const collate = options.collate ?? ((items: T[]) => items as unknown as B);
+  const { beforeIter, afterItem, beforeBatch, afterBatch, afterIter } = options;
+  const batchItems = batch<T>(batchSize, { dropRemainder: options.dropRemainder });
   return (source) => {
-    const batched = new Observable<B>((subscriber) => {
-      const context = currentContext();
-      let pending: T[] = [];
-      const emitBatch = (): void => {
-        const items = options.beforeBatch ? options.beforeBatch(pending) : pending;
-        pending = [];
-        const batch = collate(items);
-        subscriber.next(options.afterBatch ? options.afterBatch(batch) : batch);
-      };
-      try {
-        options.beforeIter?.();
-      } catch (error) {
-        subscriber.error(error);
-        return undefined;
-      }
-      const upstream = subscribeWithin(
-        context,
-        source,
-        {
-          next: (value) => {
-            let item = value;
+    const items = afterItem === undefined ? source : source.pipe(mapItems(afterItem));
+    return operate<T, B>(
+      source,
+      (op) => {
+        beforeIter?.();
+        op.subscribe(items.pipe(batchItems), {
+          next: (list) => {
+            let out: B;
             try {
-              if (options.afterItem) item = options.afterItem(value);
+              const batched = collate(beforeBatch ? beforeBatch(list) : list);
+              out = afterBatch ? afterBatch(batched) : batched;
             } catch (error) {
-              if (error instanceof SkipItem) {
-                disposeItem(value);
-                return;
-              }
-              subscriber.error(error);
+              disposeAll(list);
+              throw error;
+            }
+            op.next(out);
+          },
+          complete: () => {
+            afterIter?.();
+            op.complete();
+          },
+        });
+      },
+      // Skipped items make the count unknown.
+      (input) => (afterItem === undefined ? batchedInfo(input, batchSize, options.dropRemainder ?? false) : {}),
+    );
+  };
+}
+
+/** `afterItem` applied to each item; a {@link SkipItem} drops (and disposes) the item. */
+function mapItems<T>(afterItem: (item: T) => T): MonoTypeOperatorFunction<T> {
+  return (source) =>
+    operate<T, T>(
+      source,
+      (op) => {
+        op.subscribe(source, {
+          next: (value) => {
+            let item: T;
+            try {
+              item = afterItem(value);
+            } catch (error) {
+              if (!(error instanceof SkipItem)) throw error;
+              disposeItem(value);
               return;
             }
-            pending.push(item);
-            if (pending.length === batchSize) emitBatch();
+            op.next(item);
           },
-          error: (error: unknown) => subscriber.error(error),
-          complete: () => {
-            if (pending.length > 0 && !options.dropRemainder) emitBatch();
-            options.afterIter?.();
-            subscriber.complete();
-          },
-        },
-        subscriber,
-      );
-      return () => {
-        upstream.unsubscribe();
-        disposeAll(pending.splice(0));
-      };
-    });
-    const size = options.afterItem === undefined ? infoOf(source).size : undefined;
-    const batches =
-      size === undefined ? undefined : options.dropRemainder ? Math.floor(size / batchSize) : Math.ceil(size / batchSize);
-    return withInfo(batched, { size: batches });
-  };
+        });
+      },
+      () => ({}),
+    );
 }

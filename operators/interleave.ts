@@ -1,8 +1,8 @@
-import { Observable } from 'rxjs';
-import { currentContext } from '../src/context.js';
+import type { Observable } from 'rxjs';
 import { InvalidArgumentError } from '../src/errors.js';
-import { FanInDriver, InnerSource } from '../src/fanIn.js';
-import { sizeOf, withInfo } from '../src/info.js';
+import { InnerSource } from '../src/fanIn.js';
+import { sizeOf } from '../src/info.js';
+import { produce } from '../src/operate.js';
 
 /**
  * One input of {@link interleave}: an Observable, or a function making one when its turn to be
@@ -65,90 +65,69 @@ export function interleave<T>(sources: readonly InterleaveSource<T>[], options: 
   }
   const inputs = [...sources];
 
-  const interleaved = new Observable<T>((subscriber) => {
-    const context = currentContext();
-    const slots = Array.from({ length: Math.min(cycleLength, inputs.length) }, (): InnerSource<T> | undefined => undefined);
-    let nextInput = 0;
-    let cycleIndex = 0;
-    let blockIndex = 0;
-    let ended = false;
-
-    const fail = (error: unknown): void => {
-      if (ended) return;
-      ended = true;
-      subscriber.error(error);
-    };
-
-    /** Put the next unopened source into `slots[index]`, or leave it empty when none is left. */
-    const open = (index: number): void => {
-      slots[index] = undefined;
-      if (nextInput >= inputs.length) return;
-      const input = inputs[nextInput++]!;
-      let source: Observable<T>;
-      try {
-        source = typeof input === 'function' ? input() : input;
-      } catch (error) {
-        fail(error);
-        return;
-      }
-      slots[index] = new InnerSource(context, source, subscriber, driver.drive, fail);
-    };
-
-    const advance = (): void => {
-      blockIndex = 0;
-      cycleIndex = (cycleIndex + 1) % slots.length;
-    };
-
-    const step = (): void => {
-      while (!ended && !subscriber.closed) {
-        if (nextInput >= inputs.length && slots.every((slot) => slot === undefined)) {
-          ended = true;
-          subscriber.complete();
-          return;
-        }
-        const slot = slots[cycleIndex];
-        if (slot === undefined) {
-          advance();
-          continue;
-        }
-        if (slot.queue.length > 0) {
-          if (context.flow.saturated()) {
-            driver.park();
-            return;
-          }
-          const value = slot.take();
-          if (++blockIndex === blockLength) advance();
-          subscriber.next(value);
-          continue;
-        }
-        if (slot.done) {
-          slot.release();
-          open(cycleIndex);
-          advance();
-          continue;
-        }
-        return; // wait for this source's next item (or its end)
-      }
-    };
-    const driver = new FanInDriver(context.flow, step, () => ended);
-
-    if (slots.length === 0) {
-      subscriber.complete();
-      return undefined;
-    }
-    // Open the whole first cycle before visiting any of it.
-    driver.openThenDrive(() => {
-      for (let index = 0; index < slots.length && !ended; index++) open(index);
-    });
-
-    return () => {
-      ended = true;
-      driver.stop();
-      for (const slot of slots) slot?.release();
-    };
-  });
-
   const sizes = inputs.map((input) => (typeof input === 'function' ? undefined : sizeOf(input)));
   const size = sizes.every((one) => one !== undefined) ? sizes.reduce((sum, one) => sum + one, 0) : undefined;
-  return withInfo(interleaved, { size });
+  return produce<T>(
+    (op) => {
+      const slots = Array.from({ length: Math.min(cycleLength, inputs.length) }, (): InnerSource<T> | undefined => undefined);
+      let nextInput = 0;
+      let cycleIndex = 0;
+      let blockIndex = 0;
+
+      /** Put the next unopened source into `slots[index]`, or leave it empty when none is left. */
+      const open = (index: number): void => {
+        slots[index] = undefined;
+        if (nextInput >= inputs.length) return;
+        const input = inputs[nextInput++]!;
+        const source = typeof input === 'function' ? input() : input;
+        slots[index] = new InnerSource(op, source, pump.run);
+      };
+
+      const advance = (): void => {
+        blockIndex = 0;
+        cycleIndex = (cycleIndex + 1) % slots.length;
+      };
+
+      const pump = op.pump(() => {
+        while (!op.closed) {
+          if (nextInput >= inputs.length && slots.every((slot) => slot === undefined)) {
+            op.complete();
+            return;
+          }
+          const slot = slots[cycleIndex];
+          if (slot === undefined) {
+            advance();
+            continue;
+          }
+          if (slot.queue.length > 0) {
+            if (!pump.ready()) return;
+            const value = slot.take();
+            if (++blockIndex === blockLength) advance();
+            op.next(value);
+            continue;
+          }
+          if (slot.done) {
+            slot.release();
+            open(cycleIndex);
+            advance();
+            continue;
+          }
+          return; // wait for this source's next item (or its end)
+        }
+      });
+      op.finalize(() => {
+        for (const slot of slots) slot?.release();
+      });
+
+      if (slots.length === 0) {
+        op.complete();
+        return;
+      }
+      // Open the whole first cycle before visiting any of it.
+      pump.runAfter(() => {
+        for (let index = 0; index < slots.length && !op.closed; index++) open(index);
+      });
+    },
+    { size },
+  );
 }

@@ -1,8 +1,8 @@
-import { Observable } from 'rxjs';
-import { currentContext } from '../src/context.js';
+import type { Observable } from 'rxjs';
 import { InvalidArgumentError } from '../src/errors.js';
-import { FanInDriver, InnerSource } from '../src/fanIn.js';
-import { sizeOf, withInfo } from '../src/info.js';
+import { InnerSource } from '../src/fanIn.js';
+import { sizeOf } from '../src/info.js';
+import { produce } from '../src/operate.js';
 import { deriveSeed, Random, randomSeed } from '../src/random.js';
 
 /** Options of {@link mix}. */
@@ -78,96 +78,75 @@ export function mix<T>(
   const inputs = [...sources];
   const baseWeights = [...weights];
 
-  const mixed = new Observable<T>((subscriber) => {
-    const context = currentContext();
-    const random = new Random(seed === undefined ? randomSeed() : deriveSeed(seed, context.epoch));
-    const live = [...baseWeights]; // 0 once a source is dropped
-    const slots: (InnerSource<T> | undefined)[] = inputs.map(() => undefined);
-    let choice: number | undefined;
-    let ended = false;
-
-    const finish = (): void => {
-      if (ended) return;
-      ended = true;
-      subscriber.complete();
-    };
-
-    const fail = (error: unknown): void => {
-      if (ended) return;
-      ended = true;
-      subscriber.error(error);
-    };
-
-    /** A source index drawn with the live weights, or undefined when none is left. */
-    const choose = (): number | undefined => {
-      // Summed afresh each time (not decremented), so dropping sources accumulates no rounding.
-      const total = live.reduce((sum, weight) => sum + weight, 0);
-      if (total === 0) return undefined;
-      let point = random.next() * total;
-      let last: number | undefined;
-      for (let index = 0; index < live.length; index++) {
-        const weight = live[index]!;
-        if (weight === 0) continue;
-        last = index;
-        point -= weight;
-        if (point < 0) return index;
-      }
-      return last; // only reached through rounding, when `point` lands on `total` itself
-    };
-
-    const step = (): void => {
-      while (!ended && !subscriber.closed) {
-        choice ??= choose();
-        if (choice === undefined) {
-          finish();
-          return;
-        }
-        const slot = slots[choice]!;
-        if (slot.queue.length > 0) {
-          if (context.flow.saturated()) {
-            driver.park();
-            return;
-          }
-          const value = slot.take();
-          choice = undefined;
-          subscriber.next(value);
-          continue;
-        }
-        if (slot.done) {
-          if (stopOnEmpty) {
-            finish();
-            return;
-          }
-          live[choice] = 0;
-          slot.release();
-          choice = undefined;
-          continue;
-        }
-        return; // wait for the chosen source's next item (or its end)
-      }
-    };
-
-    const driver = new FanInDriver(context.flow, step, () => ended);
-
-    // Open every source before drawing the first choice.
-    driver.openThenDrive(() => {
-      inputs.forEach((source, index) => {
-        if (ended || live[index] === 0) return;
-        slots[index] = new InnerSource(context, source, subscriber, driver.drive, fail);
-      });
-    });
-
-    return () => {
-      ended = true;
-      driver.stop();
-      for (const slot of slots) slot?.release();
-    };
-  });
-
   let size: number | undefined;
   if (!stopOnEmpty) {
     const sizes = inputs.filter((_, index) => baseWeights[index]! > 0).map((source) => sizeOf(source));
     if (sizes.every((one) => one !== undefined)) size = sizes.reduce((sum, one) => sum + one, 0);
   }
-  return withInfo(mixed, { size });
+  return produce<T>(
+    (op) => {
+      const random = new Random(seed === undefined ? randomSeed() : deriveSeed(seed, op.context.epoch));
+      const live = [...baseWeights]; // 0 once a source is dropped
+      const slots: (InnerSource<T> | undefined)[] = inputs.map(() => undefined);
+      let choice: number | undefined;
+
+      /** A source index drawn with the live weights, or undefined when none is left. */
+      const choose = (): number | undefined => {
+        // Summed afresh each time (not decremented), so dropping sources accumulates no rounding.
+        const total = live.reduce((sum, weight) => sum + weight, 0);
+        if (total === 0) return undefined;
+        let point = random.next() * total;
+        let last: number | undefined;
+        for (let index = 0; index < live.length; index++) {
+          const weight = live[index]!;
+          if (weight === 0) continue;
+          last = index;
+          point -= weight;
+          if (point < 0) return index;
+        }
+        return last; // only reached through rounding, when `point` lands on `total` itself
+      };
+
+      const pump = op.pump(() => {
+        while (!op.closed) {
+          choice ??= choose();
+          if (choice === undefined) {
+            op.complete();
+            return;
+          }
+          const slot = slots[choice]!;
+          if (slot.queue.length > 0) {
+            if (!pump.ready()) return;
+            const value = slot.take();
+            choice = undefined;
+            op.next(value);
+            continue;
+          }
+          if (slot.done) {
+            if (stopOnEmpty) {
+              op.complete();
+              return;
+            }
+            live[choice] = 0;
+            slot.release();
+            choice = undefined;
+            continue;
+          }
+          return; // wait for the chosen source's next item (or its end)
+        }
+      });
+      op.finalize(() => {
+        for (const slot of slots) slot?.release();
+      });
+
+      // Open every source before drawing the first choice.
+      pump.runAfter(() => {
+        inputs.forEach((source, index) => {
+          if (op.closed || live[index] === 0) return;
+          slots[index] = new InnerSource(op, source, pump.run);
+        });
+      });
+    },
+    { size },
+  );
 }

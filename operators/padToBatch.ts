@@ -1,10 +1,10 @@
-import { Observable, type OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
 import type { PaddedBatch } from '../src/collate.js';
-import { currentContext, subscribeWithin } from '../src/context.js';
 import { resolvePlacement } from '../src/distributed.js';
 import { disposeAll } from '../src/dispose.js';
 import { InvalidArgumentError, RxfeedError, UnknownSizeError } from '../src/errors.js';
-import { infoOf, withInfo } from '../src/info.js';
+import { infoOf, streamInfoOf, type SplitInfo, type StreamInfo } from '../src/info.js';
+import { operate } from '../src/operate.js';
 
 /**
  * A rank received more samples than the dataset size said any rank would, so padding it to the
@@ -21,7 +21,8 @@ export class SizeMismatchError extends RxfeedError {
     super(
       'RXFEED_ERR_SIZE_MISMATCH',
       `${where}: this rank received ${received} samples, more than the ${expected} any rank should ` +
-        `receive (${detail}); the size given or recorded for the dataset is wrong`,
+        `receive (${detail}); the size given or recorded for the dataset is wrong, or a plain operator ` +
+        'between shard and padToBatch (mergeMap, say) emits more items than it receives',
     );
     this.received = received;
     this.expected = expected;
@@ -56,9 +57,11 @@ export interface PadToBatchOptions<T> {
    */
   readonly size?: number;
   /**
-   * The global index of a real row. Default: `item.index` when the item is an object with a
-   * numeric `index`, else the item itself when it is a number, else `position`: the row's
-   * position among the samples THIS rank received (0-based), which is not global across ranks.
+   * The global index of a real row, given the row and its position among the samples THIS rank
+   * received (0-based). Default: after `shard`, the index its split gives the row whatever the
+   * row is (`start + position` for a contiguous range, `rank + position * worldSize` for a
+   * strided split); with no split, `item.index` when the item is an object with a numeric
+   * `index`, else the item itself when it is a number, else `position`.
    */
   readonly indexOf?: (item: T, position: number) => number;
   /**
@@ -82,7 +85,12 @@ export interface PadToBatchOptions<T> {
  * 1. the split `shard` records on its output (`infoOf(source).split`);
  * 2. `size` (the global dataset size N) and `worldSize`: `ceil(N / worldSize)`;
  * 3. with `worldSize` 1, the input's own size, when known.
- * With none of these it throws {@link UnknownSizeError} as soon as it is applied to its input.
+ * The split and sizes are what the input recorded when piped or, when it is subscribed, what the
+ * nearest rxfeed stage upstream announces, so plain RxJS operators such as `map` may sit between
+ * `shard` and `padToBatch`. One that drops items (`filter`) leaves the batch count right (every rank
+ * still emits the same number) but shifts the global indices of the rows after a dropped one; one
+ * that adds items (`mergeMap`) fails with {@link SizeMismatchError}.
+ * With none of these the stream fails with {@link UnknownSizeError} when it is subscribed.
  *
  * If a rank receives more than `maxRankSize` samples, the stream fails with a
  * {@link SizeMismatchError} at the first sample too many, before any batch with a wrong count is
@@ -126,109 +134,144 @@ export function padToBatch<T>(
   if (worldSize !== undefined && !(Number.isSafeInteger(worldSize) && worldSize >= 1)) {
     throw new InvalidArgumentError('padToBatch.worldSize', `must be a positive integer, got ${String(worldSize)}`);
   }
-  const indexOf = options.indexOf ?? defaultIndexOf;
+  const { indexOf } = options;
+
+  /** The plan for an input described by `input`, on a rank of `worldSize` (when the input has no split). */
+  const planFor = (input: StreamInfo, defaultWorldSize: () => number): Plan => {
+    const plan = planOf(input, size, worldSize, defaultWorldSize);
+    return { ...plan, batches: Math.ceil(plan.maxRankSize / batchSize) };
+  };
 
   return (source) => {
-    const { maxRankSize, detail } = maxRankSizeOf(source, size, worldSize);
-    const batches = Math.ceil(maxRankSize / batchSize);
-    const padded = new Observable<PaddedBatch<T>>((subscriber) => {
-      const context = currentContext();
-      let rows: T[] = [];
-      let index = new Float64Array(batchSize);
-      let received = 0;
-      let emitted = 0;
-      let template: { row: T } | undefined; // the rank's first row
-      let cancelPark: (() => void) | undefined;
+    // At pipe time, from what the input recorded: a contradiction fails here, at once. An input
+    // whose size is known only when it is subscribed (after a plain `map`, say) is planned then.
+    let piped: Plan | undefined;
+    try {
+      piped = planFor(streamInfoOf(infoOf(source)), () => resolvePlacement({}, 'padToBatch').worldSize);
+    } catch (error) {
+      // Only a contradiction with the recorded split is the caller's at pipe time; an unknown size
+      // or a bad RANK/WORLD_SIZE is reported when the stream is subscribed.
+      const contradiction =
+        error instanceof InvalidArgumentError && ['padToBatch.size', 'padToBatch.worldSize'].includes(error.argument);
+      if (contradiction) throw error;
+    }
+    return operate<T, PaddedBatch<T>>(
+      source,
+      (op) => {
+        let plan: Plan | undefined;
+        let rows: T[] = [];
+        let index = new Float64Array(batchSize);
+        let received = 0;
+        let emitted = 0;
+        let template: { row: T } | undefined; // the rank's first row
 
-      const padRow = (batchTemplate: { row: T } | undefined): T => {
-        const base = batchTemplate ?? template;
-        if (base === undefined) {
-          if (fill === undefined) throw new NoPadTemplateError(batches - emitted);
-          return fill();
-        }
-        return fill === undefined ? base.row : fill(base.row);
-      };
+        // Planned from what the upstream announced when it was subscribed, before its first item.
+        const planned = (): Plan =>
+          (plan ??= planFor(op.input, () => op.context.placement({}, 'padToBatch').worldSize));
 
-      /** Emit the rows gathered so far, topped up with pad rows to a full batch. */
-      const emitBatch = (): void => {
-        const real = rows.length;
-        const batchTemplate = real > 0 ? { row: rows[0] } : undefined;
-        const mask = new Uint8Array(batchSize);
-        mask.fill(1, 0, real);
-        // Pads are made before touching `rows`: if `fill` throws, teardown disposes real rows only.
-        const pads: T[] = [];
-        for (let k = real; k < batchSize; k++) pads.push(padRow(batchTemplate));
-        index.fill(-1, real);
-        rows.push(...pads);
-        const out: PaddedBatch<T> = { rows, mask, index };
-        rows = [];
-        index = new Float64Array(batchSize);
-        emitted++;
-        subscriber.next(out);
-      };
+        const padRow = (batchTemplate: { row: T } | undefined): T => {
+          const base = batchTemplate ?? template;
+          if (base === undefined) {
+            if (fill === undefined) throw new NoPadTemplateError(planned().batches - emitted);
+            return fill();
+          }
+          return fill === undefined ? base.row : fill(base.row);
+        };
 
-      /** At the end: the partial batch, then the all-pad batches this rank still owes. */
-      const drain = (): void => {
-        cancelPark = undefined;
-        try {
+        /** Emit the rows gathered so far, topped up with pad rows to a full batch. */
+        const emitBatch = (): void => {
+          const real = rows.length;
+          const batchTemplate = real > 0 ? { row: rows[0] } : undefined;
+          const mask = new Uint8Array(batchSize);
+          mask.fill(1, 0, real);
+          // Pads are made before touching `rows`: if `fill` throws, teardown disposes real rows only.
+          const pads: T[] = [];
+          for (let k = real; k < batchSize; k++) pads.push(padRow(batchTemplate));
+          index.fill(-1, real);
+          rows.push(...pads);
+          const out: PaddedBatch<T> = { rows, mask, index };
+          rows = [];
+          index = new Float64Array(batchSize);
+          emitted++;
+          op.next(out);
+        };
+
+        /** At the end: the partial batch, then the all-pad batches this rank still owes. */
+        const drain = op.pump(() => {
           if (rows.length > 0) emitBatch();
-          while (emitted < batches && !subscriber.closed) {
-            // Owed batches are produced here, not pulled: respect the gauge as a source would.
-            if (context.flow.saturated()) {
-              cancelPark = context.flow.whenReady(drain);
-              return;
-            }
+          // Owed batches are produced here, not pulled: the gauge is respected as a source would.
+          while (emitted < planned().batches) {
+            if (!drain.ready()) return;
             emitBatch();
           }
-        } catch (error) {
-          subscriber.error(error);
-          return;
-        }
-        subscriber.complete();
-      };
+          op.complete();
+        });
 
-      const upstream = subscribeWithin(
-        context,
-        source,
-        {
-          next: (item) => {
-            if (received >= maxRankSize) {
-              disposeAll([item]);
-              subscriber.error(new SizeMismatchError('padToBatch', received + 1, maxRankSize, detail));
-              return;
-            }
-            let at: number;
-            try {
-              at = indexOf(item, received);
-            } catch (error) {
-              disposeAll([item]);
-              subscriber.error(error);
-              return;
-            }
-            received++;
-            template ??= { row: item };
-            index[rows.length] = at;
-            rows.push(item);
-            if (rows.length === batchSize) emitBatch(); // a full batch: no pad rows, nothing can throw
+        op.subscribe(
+          source,
+          {
+            next: (item) => {
+              const { maxRankSize, detail, split } = planned();
+              if (received >= maxRankSize) {
+                disposeAll([item]);
+                throw new SizeMismatchError('padToBatch', received + 1, maxRankSize, detail);
+              }
+              let at: number;
+              try {
+                at = indexOf !== undefined ? indexOf(item, received) : globalIndex(item, received, split);
+              } catch (error) {
+                disposeAll([item]);
+                throw error;
+              }
+              received++;
+              template ??= { row: item };
+              index[rows.length] = at;
+              rows.push(item);
+              if (rows.length === batchSize) emitBatch(); // a full batch: no pad rows, nothing can throw
+            },
+            complete: drain.run,
           },
-          error: (error: unknown) => subscriber.error(error),
-          complete: drain,
-        },
-        subscriber,
-      );
-      return () => {
-        upstream.unsubscribe();
-        cancelPark?.();
-        const dropped = rows;
-        rows = [];
-        disposeAll(dropped);
-      };
-    });
-    return withInfo(padded, { size: batches });
+          {
+            describe: (input) => {
+              try {
+                return { size: planFor(input, () => op.context.placement({}, 'padToBatch').worldSize).batches };
+              } catch {
+                return {}; // reported when the stream needs the plan
+              }
+            },
+          },
+        );
+        // Nothing announced a size and none was given: say so now rather than at the first item.
+        if (!op.closed) planned();
+        op.finalize(() => {
+          const dropped = rows;
+          rows = [];
+          disposeAll(dropped);
+        });
+      },
+      () => ({ size: piped?.batches }),
+    );
   };
 }
 
-function defaultIndexOf(item: unknown, position: number): number {
+/** How many batches a rank owes and how its rows get their global index. */
+interface Plan {
+  /** The most samples any rank receives. */
+  readonly maxRankSize: number;
+  /** How `maxRankSize` was found, for error messages. */
+  readonly detail: string;
+  /** The split recorded by `shard`, which gives global indices. */
+  readonly split: SplitInfo | undefined;
+  readonly batches: number;
+}
+
+/**
+ * The global index of the row at `position` of this rank's stream: from the split `shard`
+ * recorded, whatever the row is; without one, the row's own `index`, the row itself when it is a
+ * number, or else its position.
+ */
+function globalIndex(item: unknown, position: number, split: SplitInfo | undefined): number {
+  if (split !== undefined) return split.firstIndex + position * split.stride;
   if (typeof item === 'number') return item;
   if (typeof item === 'object' && item !== null && typeof (item as { index?: unknown }).index === 'number') {
     return (item as { index: number }).index;
@@ -237,14 +280,15 @@ function defaultIndexOf(item: unknown, position: number): number {
 }
 
 /** The most samples any rank receives, and how it was found (for error messages). */
-function maxRankSizeOf(
-  source: Observable<unknown>,
+function planOf(
+  input: StreamInfo,
   size: number | undefined,
   worldSizeOption: number | undefined,
-): { maxRankSize: number; detail: string } {
-  const { split, size: ownSize } = infoOf(source);
+  defaultWorldSize: () => number,
+): Omit<Plan, 'batches'> {
+  const { split, size: ownSize } = input;
   if (split !== undefined) {
-    if (size !== undefined && size !== split.globalSize) {
+    if (size !== undefined && split.globalSize !== undefined && size !== split.globalSize) {
       throw new InvalidArgumentError(
         'padToBatch.size',
         `${size} contradicts the dataset size ${split.globalSize} recorded by shard`,
@@ -256,20 +300,22 @@ function maxRankSizeOf(
         `${worldSizeOption} contradicts the world size ${split.worldSize} recorded by shard`,
       );
     }
-    return {
-      maxRankSize: split.maxRankSize,
-      detail: `split by shard: ${split.globalSize} samples over ${split.worldSize} rank(s)`,
-    };
+    const globalSize = split.globalSize ?? size;
+    if (split.maxRankSize !== undefined || globalSize !== undefined) {
+      return {
+        maxRankSize: split.maxRankSize ?? Math.ceil(globalSize! / split.worldSize),
+        detail: `split by shard: ${globalSize} samples over ${split.worldSize} rank(s)`,
+        split,
+      };
+    }
+    throw new UnknownSizeError('padToBatch');
   }
-  const worldSize = worldSizeOption ?? resolvePlacement({}, 'padToBatch').worldSize;
+  const worldSize = worldSizeOption ?? defaultWorldSize();
   if (size !== undefined) {
-    return {
-      maxRankSize: Math.ceil(size / worldSize),
-      detail: `size ${size} over ${worldSize} rank(s)`,
-    };
+    return { maxRankSize: Math.ceil(size / worldSize), detail: `size ${size} over ${worldSize} rank(s)`, split };
   }
   if (worldSize === 1 && ownSize !== undefined) {
-    return { maxRankSize: ownSize, detail: `the input's size ${ownSize} on a single rank` };
+    return { maxRankSize: ownSize, detail: `the input's size ${ownSize} on a single rank`, split };
   }
   throw new UnknownSizeError('padToBatch');
 }

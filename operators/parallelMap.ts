@@ -1,10 +1,9 @@
-import { from, Observable, type OperatorFunction, type Subscription } from 'rxjs';
-import { currentContext, subscribeWithin } from '../src/context.js';
+import { from, type OperatorFunction, type Subscription } from 'rxjs';
 import { disposeAll } from '../src/dispose.js';
 import { InvalidArgumentError, TaskError } from '../src/errors.js';
 import { inProcessExecutor, type Executor, type Task } from '../src/executor.js';
-import { infoOf, withInfo } from '../src/info.js';
 import { isPromiseLike } from '../src/isPromiseLike.js';
+import { operate } from '../src/operate.js';
 
 /** Options of {@link parallelMap}. */
 export interface ParallelMapOptions {
@@ -56,9 +55,9 @@ export function parallelMap<T, R>(task: Task<T, R>, options: ParallelMapOptions 
   if (!Number.isSafeInteger(concurrency) || concurrency < 1) {
     throw new InvalidArgumentError('parallelMap.concurrency', `must be a positive integer, got ${concurrency}`);
   }
-  return (source) => {
-    const mapped = new Observable<R>((subscriber) => {
-      const context = currentContext();
+  return (source) =>
+    operate<T, R>(source, (op) => {
+      const { context } = op;
       type Slot = { abort: AbortController; subscription?: Subscription; settled?: Promise<unknown> };
       const running = new Map<number, Slot>();
       const finished = new Map<number, R>(); // ordered mode: results waiting for an earlier one
@@ -66,35 +65,27 @@ export function parallelMap<T, R>(task: Task<T, R>, options: ParallelMapOptions 
       let nextIndex = 0;
       let nextToEmit = 0;
       let upstreamDone = false;
-      let ended = false;
 
-      const stage = context.flow.register({
+      const stage = op.register({
         name: 'parallelMap',
         capacity: concurrency,
         occupancy: () => running.size + finished.size + waiting.length,
       });
 
-      const fail = (error: unknown): void => {
-        if (ended) return;
-        ended = true;
-        subscriber.error(error);
-      };
-
       const emit = (value: R): void => {
         stage.left();
-        subscriber.next(value);
+        op.next(value);
       };
 
       const maybeComplete = (): void => {
-        if (upstreamDone && running.size === 0 && finished.size === 0 && waiting.length === 0 && !ended) {
-          ended = true;
-          subscriber.complete();
-        }
+        if (upstreamDone && running.size === 0 && finished.size === 0 && waiting.length === 0) op.complete();
       };
 
-      const settle = (index: number, value: R): void => {
+      // Runs in a task's callback, outside any upstream call: guarded, so a throw downstream (a
+      // user's callback after this operator) ends the stream instead of being lost.
+      const settle = op.guard((index: number, value: R): void => {
         running.delete(index);
-        if (ended) {
+        if (op.closed) {
           disposeAll([value]);
           return;
         }
@@ -102,7 +93,7 @@ export function parallelMap<T, R>(task: Task<T, R>, options: ParallelMapOptions 
           emit(value);
         } else {
           finished.set(index, value);
-          while (finished.has(nextToEmit) && !ended) {
+          while (finished.has(nextToEmit) && !op.closed) {
             const next = finished.get(nextToEmit)!;
             finished.delete(nextToEmit);
             nextToEmit++;
@@ -111,7 +102,7 @@ export function parallelMap<T, R>(task: Task<T, R>, options: ParallelMapOptions 
         }
         startWaiting();
         maybeComplete();
-      };
+      });
 
       const start = (index: number, value: T): void => {
         const abort = new AbortController();
@@ -122,14 +113,14 @@ export function parallelMap<T, R>(task: Task<T, R>, options: ParallelMapOptions 
         try {
           answer = executor.run(task, value, { index, epoch: context.epoch, signal: abort.signal });
         } catch (error) {
-          fail(new TaskError(index, error));
+          op.fail(new TaskError(index, error));
           return;
         }
         if (isPromiseLike(answer)) {
           // Kept to wait for on teardown: a promise cannot be cancelled, its late result is disposed.
           slot.settled = Promise.resolve(answer).then(
             (result) => {
-              if (ended) disposeAll([result]);
+              if (op.closed) disposeAll([result]);
             },
             () => undefined,
           );
@@ -140,38 +131,35 @@ export function parallelMap<T, R>(task: Task<T, R>, options: ParallelMapOptions 
             got = true;
             settle(index, result);
           },
-          error: (error: unknown) => fail(error instanceof TaskError ? error : new TaskError(index, error)),
+          error: (error: unknown) => op.fail(error instanceof TaskError ? error : new TaskError(index, error)),
           complete: () => {
-            if (!got) fail(new TaskError(index, new Error('the task completed without a result')));
+            if (!got) op.fail(new TaskError(index, 'the task completed without a result'));
           },
         });
         if (running.has(index)) slot.subscription = subscription;
       };
 
       const startWaiting = (): void => {
-        while (!ended && waiting.length > 0 && running.size + finished.size < concurrency) {
+        while (!op.closed && waiting.length > 0 && running.size + finished.size < concurrency) {
           const [index, value] = waiting.shift()!;
           start(index, value);
         }
       };
 
-      const upstream = subscribeWithin(context, source, {
+      op.subscribe(source, {
         next: (value) => {
           stage.entered();
           const index = nextIndex++;
           if (running.size + finished.size < concurrency && waiting.length === 0) start(index, value);
           else waiting.push([index, value]);
         },
-        error: fail,
         complete: () => {
           upstreamDone = true;
           maybeComplete();
         },
-      }, subscriber);
+      });
 
-      return () => {
-        ended = true;
-        upstream.unsubscribe();
+      op.finalize(() => {
         // Running tasks are told to stop. An Observable answer is unsubscribed, which cancels it; a
         // promise runs on (a worker thread finishes its task), and the loader's `break` waits for it
         // so no task is still busy when the loop has left.
@@ -185,9 +173,6 @@ export function parallelMap<T, R>(task: Task<T, R>, options: ParallelMapOptions 
         finished.clear();
         disposeAll(waiting.map(([, value]) => value));
         waiting.length = 0;
-        stage.unregister();
-      };
+      });
     });
-    return withInfo(mapped, { size: infoOf(source).size });
-  };
 }

@@ -1,8 +1,7 @@
-import { Observable, type MonoTypeOperatorFunction, type Subscription } from 'rxjs';
-import { currentContext, subscribeWithin } from '../src/context.js';
+import type { MonoTypeOperatorFunction, Subscription } from 'rxjs';
 import { disposeAll } from '../src/dispose.js';
 import { InvalidArgumentError } from '../src/errors.js';
-import { infoOf, withInfo } from '../src/info.js';
+import { operate } from '../src/operate.js';
 
 /**
  * Decouple the work downstream from the work upstream with a bounded buffer.
@@ -27,54 +26,43 @@ export function prefetch<T>(bufferSize: number): MonoTypeOperatorFunction<T> {
   if (!Number.isSafeInteger(bufferSize) || bufferSize < 1) {
     throw new InvalidArgumentError('prefetch.bufferSize', `must be a positive integer, got ${bufferSize}`);
   }
-  return (source) => {
-    const buffered = new Observable<T>((subscriber) => {
-      const context = currentContext();
+  return (source) =>
+    operate<T, T>(source, (op) => {
       const queue: T[] = [];
       let completed = false;
       let delivery: Subscription | undefined;
-      const stage = context.flow.register({ name: 'prefetch', capacity: bufferSize, occupancy: () => queue.length });
+      const stage = op.register({ name: 'prefetch', capacity: bufferSize, occupancy: () => queue.length });
 
-      const deliver = (): void => {
+      const deliver = op.guard((): void => {
         delivery = undefined;
         if (queue.length > 0) {
           const value = queue.shift()!;
           stage.left();
-          subscriber.next(value);
+          op.next(value);
         }
         if (queue.length > 0) schedule();
-        else if (completed) subscriber.complete();
-      };
+        else if (completed) op.complete();
+      });
       const schedule = (): void => {
-        if (delivery === undefined && !subscriber.closed) delivery = context.flow.scheduler.schedule(deliver);
+        if (delivery === undefined && !op.closed) delivery = op.context.flow.scheduler.schedule(deliver);
       };
 
-      const upstream = subscribeWithin(
-        context,
-        source,
-        {
-          next: (value) => {
-            stage.entered();
-            queue.push(value);
-            schedule();
-          },
-          // An error is not delayed behind queued items: the pipeline is failing either way.
-          error: (error: unknown) => subscriber.error(error),
-          complete: () => {
-            completed = true;
-            if (queue.length === 0) subscriber.complete();
-            else schedule();
-          },
+      op.subscribe(source, {
+        next: (value) => {
+          stage.entered();
+          queue.push(value);
+          schedule();
         },
-        subscriber,
-      );
-      return () => {
-        upstream.unsubscribe();
+        // An error is not delayed behind queued items: the pipeline is failing either way.
+        complete: () => {
+          completed = true;
+          if (queue.length === 0) op.complete();
+          else schedule();
+        },
+      });
+      op.finalize(() => {
         delivery?.unsubscribe();
         disposeAll(queue.splice(0));
-        stage.unregister();
-      };
+      });
     });
-    return withInfo(buffered, { size: infoOf(source).size });
-  };
 }

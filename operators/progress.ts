@@ -1,6 +1,5 @@
-import { Observable, type MonoTypeOperatorFunction } from 'rxjs';
-import { currentContext, subscribeWithin } from '../src/context.js';
-import { infoOf, withInfo } from '../src/info.js';
+import type { MonoTypeOperatorFunction } from 'rxjs';
+import { operate } from '../src/operate.js';
 
 /** Where {@link progress} writes: a stream with an optional `isTTY`, like `process.stderr`. */
 export interface ProgressOutput {
@@ -58,12 +57,9 @@ function formatDuration(ms: number): string {
  * @public
  */
 export function progress<T>(options: ProgressOptions<T> = {}): MonoTypeOperatorFunction<T> {
-  return (source) => {
-    // The dataset size counts items; with a weight the units differ, so only an explicit total.
-    const total = options.total ?? (options.weight === undefined ? infoOf(source).size : undefined);
-    const reported = new Observable<T>((subscriber) => {
-      const context = currentContext();
-      const scheduler = context.flow.scheduler;
+  return (source) =>
+    operate<T, T>(source, (op) => {
+      const scheduler = op.context.flow.scheduler;
       const output = options.output ?? process.stderr;
       const tty = output.isTTY === true;
       const interval = options.intervalMs ?? (tty ? 200 : 10_000);
@@ -71,16 +67,21 @@ export function progress<T>(options: ProgressOptions<T> = {}): MonoTypeOperatorF
       const started = scheduler.now();
       let count = 0;
       let lastReport = started;
+      // The dataset size counts items; with a weight the units differ, so only an explicit total.
+      const total = (): number | undefined => options.total ?? (options.weight === undefined ? op.input.size : undefined);
 
       const line = (): string => {
         const elapsed = scheduler.now() - started;
         const rate = elapsed > 0 ? (count * 1000) / elapsed : 0;
+        const expected = total();
         let text = `${label}: ${formatCount(count)}`;
-        if (total !== undefined && total > 0) {
-          text += `/${formatCount(total)} (${((100 * count) / total).toFixed(1)}%)`;
+        if (expected !== undefined && expected > 0) {
+          text += `/${formatCount(expected)} (${((100 * count) / expected).toFixed(1)}%)`;
         }
         text += ` ${formatCount(rate)}/s elapsed ${formatDuration(elapsed)}`;
-        if (total !== undefined && rate > 0 && count < total) text += ` eta ${formatDuration(((total - count) / rate) * 1000)}`;
+        if (expected !== undefined && rate > 0 && count < expected) {
+          text += ` eta ${formatDuration(((expected - count) / rate) * 1000)}`;
+        }
         return text;
       };
       const report = (final: boolean): void => {
@@ -89,28 +90,24 @@ export function progress<T>(options: ProgressOptions<T> = {}): MonoTypeOperatorF
         else output.write(`${line()}\n`);
       };
 
-      const upstream = subscribeWithin(
-        context,
-        source,
-        {
-          next: (value) => {
-            count += options.weight ? options.weight(value) : 1;
-            if (scheduler.now() - lastReport >= interval) report(false);
-            subscriber.next(value);
-          },
-          error: (error: unknown) => {
-            report(true);
-            subscriber.error(error);
-          },
-          complete: () => {
-            report(true);
-            subscriber.complete();
-          },
+      op.subscribe(source, {
+        next: (value) => {
+          count += options.weight ? options.weight(value) : 1;
+          if (scheduler.now() - lastReport >= interval) report(false);
+          op.next(value);
         },
-        subscriber,
-      );
-      return upstream;
+        error: (error: unknown) => {
+          try {
+            report(true);
+          } finally {
+            // The upstream's error is the one to report, whatever the last write did.
+            op.fail(error);
+          }
+        },
+        complete: () => {
+          report(true);
+          op.complete();
+        },
+      });
     });
-    return withInfo(reported, { size: infoOf(source).size });
-  };
 }

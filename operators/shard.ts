@@ -1,7 +1,9 @@
-import { filter, skip, take, type MonoTypeOperatorFunction, type Observable } from 'rxjs';
-import { resolvePlacement, type Placement } from '../src/distributed.js';
+import type { MonoTypeOperatorFunction } from 'rxjs';
+import { checkPlacementOptions, resolvePlacement, type Placement } from '../src/distributed.js';
+import { disposeItem } from '../src/dispose.js';
 import { InvalidArgumentError, TooFewShardsError } from '../src/errors.js';
-import { infoOf, withInfo, type SplitInfo } from '../src/info.js';
+import { infoOf, streamInfoOf, type DatasetInfo, type SplitInfo, type StreamInfo } from '../src/info.js';
+import { operate } from '../src/operate.js';
 
 /** Options of {@link shard}. Rank and world size default to torchrun's `RANK` and `WORLD_SIZE`. */
 export interface ShardOptions extends Partial<Placement> {
@@ -43,15 +45,62 @@ export interface ShardOptions extends Partial<Placement> {
  * @public
  */
 export function shard<T>(options: ShardOptions = {}): MonoTypeOperatorFunction<T> {
-  const placement = resolvePlacement(options, 'shard');
+  checkPlacementOptions(options, 'shard');
   const mode = options.mode ?? 'element';
   if (mode !== 'element' && mode !== 'file') {
     throw new InvalidArgumentError('shard.mode', `must be 'element' or 'file', got '${String(mode)}'`);
   }
   return (source) => {
-    if (mode === 'file') return shardFiles(source, placement);
-    const size = infoOf(source).size;
-    return size === undefined ? shardStrided(source, placement) : shardContiguous(source, size, placement);
+    const recorded = infoOf(source);
+    if (mode === 'file') checkFileMode(recorded, options);
+    // What the output records at pipe time: computed with the environment's placement, when it is
+    // valid; the subscription resolves the placement again, once, from its context.
+    let piped: Placement | undefined;
+    try {
+      piped = resolvePlacement(options, 'shard');
+    } catch {
+      piped = undefined;
+    }
+    const pipedInfo = piped === undefined ? {} : describeShare(streamInfoOf(recorded), piped, mode, recorded);
+    return operate<T, T>(
+      source,
+      (op) => {
+        const placement = op.context.placement(options, 'shard');
+        if (mode === 'file') {
+          const part = recorded.selectFiles!(filesOf(recorded, placement));
+          op.subscribe(part, { next: (value) => op.next(value) }, { describe: () => streamInfoOf(infoOf(part)) });
+          return;
+        }
+        if (recorded.size !== undefined && recorded.selectRange !== undefined) {
+          // The source can read a range without the rest: re-open it over this share.
+          const [start, end] = shareRange(recorded.size, placement);
+          op.subscribe(
+            recorded.selectRange(start, end),
+            { next: (value) => op.next(value) },
+            { describe: () => describeShare({ size: recorded.size }, placement, mode, recorded) },
+          );
+          return;
+        }
+        // Otherwise read the input and keep this share, contiguous when the input announced its
+        // size before its first item (it may cross plain operators to get here), else strided.
+        let keep: ReturnType<typeof keeperOf> | undefined;
+        let position = 0;
+        op.subscribe(
+          source,
+          {
+            next: (value) => {
+              keep ??= keeperOf(op.input.size, placement);
+              const verdict = keep(position++);
+              if (verdict === 'keep' || verdict === 'last') op.next(value);
+              else disposeItem(value);
+              if (verdict === 'last' || verdict === 'end') op.complete();
+            },
+          },
+          { describe: (input) => describeShare(input, placement, mode, recorded) },
+        );
+      },
+      () => pipedInfo,
+    );
   };
 }
 
@@ -60,49 +109,79 @@ function evenRange(count: number, index: number, parts: number): [number, number
   return [Math.floor((index * count) / parts), Math.floor(((index + 1) * count) / parts)];
 }
 
-function shardContiguous<T>(source: Observable<T>, size: number, placement: Placement): Observable<T> {
+/** The global range `[start, end)` of this rank x worker, nested: by rank, then by worker. */
+function shareRange(size: number, placement: Placement): [number, number] {
   const { rank, worldSize, workerIndex, numWorkers } = placement;
   const [rankStart, rankEnd] = evenRange(size, rank, worldSize);
   const [from, to] = evenRange(rankEnd - rankStart, workerIndex, numWorkers);
-  const start = rankStart + from;
-  const end = rankStart + to;
-  // The split describes a whole rank's stream, which padToBatch pads: a worker's part is not one,
-  // so it is recorded only when this output is the rank's whole share.
-  const split: SplitInfo | undefined =
-    numWorkers === 1 ? { globalSize: size, worldSize, rank, maxRankSize: Math.ceil(size / worldSize) } : undefined;
-  const { selectRange } = infoOf(source);
-  if (selectRange !== undefined) {
-    const part = selectRange(start, end);
-    return withInfo(part, { ...infoOf(part), size: end - start, split });
+  return [rankStart + from, rankStart + to];
+}
+
+/**
+ * Decides, by position in the input, which items are this share's: `last` keeps the item and
+ * stops reading (also a synchronous source); `end` drops it and stops (an empty share).
+ */
+function keeperOf(
+  size: number | undefined,
+  placement: Placement,
+): (position: number) => 'skip' | 'keep' | 'last' | 'end' {
+  const { rank, worldSize, workerIndex, numWorkers } = placement;
+  if (size !== undefined) {
+    const [start, end] = shareRange(size, placement);
+    return (position) =>
+      position >= end ? 'end' : position === end - 1 ? 'last' : position >= start ? 'keep' : 'skip';
   }
-  // take() stops reading at `end`, also for a synchronous source.
-  return withInfo(source.pipe(take(end), skip(start)), { size: end - start, split });
-}
-
-function shardStrided<T>(source: Observable<T>, placement: Placement): Observable<T> {
-  const { rank, worldSize, workerIndex, numWorkers } = placement;
   // Element i goes to rank i % W; within the rank's subsequence, its j-th element to worker j % K.
-  return source.pipe(
-    filter((_, i) => i % worldSize === rank && Math.floor(i / worldSize) % numWorkers === workerIndex),
-  );
+  return (position) =>
+    position % worldSize === rank && Math.floor(position / worldSize) % numWorkers === workerIndex ? 'keep' : 'skip';
 }
 
-function shardFiles<T>(source: Observable<T>, placement: Placement): Observable<T> {
-  const { rank, worldSize, workerIndex, numWorkers } = placement;
-  const { files, selectFiles } = infoOf(source);
-  if (files === undefined || selectFiles === undefined) {
+/** What this share is: its size, and the split when it is the rank's whole share (one worker). */
+function describeShare<T>(
+  input: StreamInfo,
+  placement: Placement,
+  mode: 'element' | 'file',
+  recorded: DatasetInfo<T>,
+): StreamInfo {
+  const { rank, worldSize, numWorkers } = placement;
+  if (mode === 'file') return { size: infoOf(recorded.selectFiles!(filesOf(recorded, placement))).size };
+  // The split describes a whole rank's stream, which padToBatch pads: a worker's part is not one.
+  const whole = numWorkers === 1;
+  if (input.size === undefined) {
+    return { split: whole ? { worldSize, rank, firstIndex: rank, stride: worldSize } : undefined };
+  }
+  const [start, end] = shareRange(input.size, placement);
+  const split: SplitInfo | undefined = whole
+    ? { globalSize: input.size, worldSize, rank, maxRankSize: Math.ceil(input.size / worldSize), firstIndex: start, stride: 1 }
+    : undefined;
+  return { size: end - start, split };
+}
+
+function checkFileMode<T>(recorded: DatasetInfo<T>, options: ShardOptions): void {
+  if (recorded.files === undefined || recorded.selectFiles === undefined) {
     throw new InvalidArgumentError(
       'shard.mode',
       "'file' needs a file-backed source (one that lists its files, such as fromTFRecord or fromWebDataset); " +
         "use mode 'element' for this one",
     );
   }
+  // Known at pipe time only when the world size is given; else checked when subscribed.
+  if (options.worldSize !== undefined) {
+    const slots = options.worldSize * (options.numWorkers ?? 1);
+    if (recorded.files.length < slots) throw new TooFewShardsError(recorded.files.length, slots);
+  }
+}
+
+/** This rank x worker's files, as WebDataset's split_by_node then split_by_worker. */
+function filesOf<T>(recorded: DatasetInfo<T>, placement: Placement): number[] {
+  const { rank, worldSize, workerIndex, numWorkers } = placement;
+  const files = recorded.files!;
   const slots = worldSize * numWorkers;
   if (files.length < slots) throw new TooFewShardsError(files.length, slots);
-  // As WebDataset's split_by_node then split_by_worker: files[rank::W], then [worker::K] of those.
+  // files[rank::W], then [worker::K] of those.
   const mine: number[] = [];
   for (let i = rank, j = 0; i < files.length; i += worldSize, j++) {
     if (j % numWorkers === workerIndex) mine.push(i);
   }
-  return selectFiles(mine);
+  return mine;
 }

@@ -1,9 +1,7 @@
-import { Observable, type MonoTypeOperatorFunction } from 'rxjs';
-import { currentContext, subscribeWithin } from '../src/context.js';
-import { resolvePlacement } from '../src/distributed.js';
+import type { MonoTypeOperatorFunction } from 'rxjs';
 import { disposeAll } from '../src/dispose.js';
 import { InvalidArgumentError } from '../src/errors.js';
-import { infoOf, withInfo } from '../src/info.js';
+import { operate } from '../src/operate.js';
 import { deriveSeed, Random, randomSeed } from '../src/random.js';
 
 /** Options of {@link shuffleBuffer}. */
@@ -22,7 +20,10 @@ export interface ShuffleBufferOptions {
    * emits (it takes two for each one out, as WebDataset does), so the mix improves as it fills.
    */
   readonly initial?: number;
-  /** This process's rank, mixed into the seed; default from `RANK` (torchrun), else 0. */
+  /**
+   * This process's rank, mixed into the seed; default the subscription's placement (`RANK`, as
+   * torchrun sets it, read once per loader subscription), else 0.
+   */
   readonly rank?: number;
   /** This loading worker's index, mixed into the seed; default 0. */
   readonly workerIndex?: number;
@@ -78,17 +79,17 @@ export function shuffleBuffer<T>(size: number, options: ShuffleBufferOptions = {
       throw new InvalidArgumentError(`shuffleBuffer.${name}`, `must be a non-negative integer, got ${value}`);
     }
   }
-  const rank = options.rank ?? resolvePlacement({}, 'shuffleBuffer').rank;
   const workerIndex = options.workerIndex ?? 0;
 
-  return (source) => {
-    const shuffled = new Observable<T>((subscriber) => {
-      const context = currentContext();
+  return (source) =>
+    // Only the size and split travel: re-opening files or ranges of the input would skip the shuffle.
+    operate<T, T>(source, (op) => {
+      const { context } = op;
+      const rank = options.rank ?? context.placement({}, 'shuffleBuffer').rank;
       const random = new Random(seed === undefined ? randomSeed() : deriveSeed(seed, context.epoch, rank, workerIndex));
       const buffer: T[] = [];
       let filled = false; // reached `initial` once
       let growing = 0; // arrivals since then while below `size`: every second one emits
-      let cancelPark: (() => void) | undefined;
 
       /** Remove a random item from the buffer (swap with the last: order inside does not matter). */
       const takeRandom = (): T => {
@@ -99,52 +100,33 @@ export function shuffleBuffer<T>(size: number, options: ShuffleBufferOptions = {
         return taken;
       };
 
-      const drain = (): void => {
-        cancelPark = undefined;
-        while (buffer.length > 0 && !subscriber.closed) {
-          // The drain is the one place this operator produces items on its own: respect the gauge.
-          if (context.flow.saturated()) {
-            cancelPark = context.flow.whenReady(drain);
+      // The drain is the one place this operator produces items on its own: it respects the gauge.
+      const drain = op.pump(() => {
+        while (buffer.length > 0) {
+          if (!drain.ready()) return;
+          op.next(takeRandom());
+        }
+        op.complete();
+      });
+
+      op.subscribe(source, {
+        next: (value) => {
+          if (buffer.length === size) {
+            const index = random.int(size);
+            const out = buffer[index]!;
+            buffer[index] = value;
+            op.next(out);
             return;
           }
-          subscriber.next(takeRandom());
-        }
-        subscriber.complete();
-      };
-
-      const upstream = subscribeWithin(
-        context,
-        source,
-        {
-          next: (value) => {
-            if (buffer.length === size) {
-              const index = random.int(size);
-              const out = buffer[index]!;
-              buffer[index] = value;
-              subscriber.next(out);
-              return;
-            }
-            buffer.push(value);
-            if (!filled) {
-              if (buffer.length < initial) return;
-              filled = true;
-            }
-            if (++growing % 2 === 0) subscriber.next(takeRandom());
-          },
-          error: (error: unknown) => subscriber.error(error),
-          complete: drain,
+          buffer.push(value);
+          if (!filled) {
+            if (buffer.length < initial) return;
+            filled = true;
+          }
+          if (++growing % 2 === 0) op.next(takeRandom());
         },
-        subscriber,
-      );
-
-      return () => {
-        upstream.unsubscribe();
-        cancelPark?.();
-        disposeAll(buffer.splice(0));
-      };
+        complete: drain.run,
+      });
+      op.finalize(() => disposeAll(buffer.splice(0)));
     });
-    // Only the size travels: re-opening files or ranges of the input would skip the shuffle.
-    const { size: count, split } = infoOf(source);
-    return withInfo(shuffled, { size: count, split });
-  };
 }

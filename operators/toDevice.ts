@@ -1,9 +1,8 @@
-import { Observable, type OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
 import type { HostTensor } from '../src/collate.js';
-import { currentContext, subscribeWithin } from '../src/context.js';
 import { InvalidArgumentError, RxfeedError } from '../src/errors.js';
-import { infoOf, withInfo } from '../src/info.js';
 import { isPromiseLike } from '../src/isPromiseLike.js';
+import { operate } from '../src/operate.js';
 
 /**
  * Turns host tensors into device tensors: the seam between rxfeed and a tensor library.
@@ -137,69 +136,55 @@ export function toDevice<C, Tensor>(
     throw new InvalidArgumentError('toDevice.prefetch', `must be a positive integer, got ${prefetch}`);
   }
   const hostPaths = new Set(options.host ?? []);
-  return (source) => {
-    const converted = new Observable<DeviceBatch<C, Tensor>>((subscriber) => {
-      const context = currentContext();
+  return (source) =>
+    operate<C, DeviceBatch<C, Tensor>>(source, (op) => {
       // Conversions in input order; each settles to a batch, or to an error.
       const pending: Conversion<Tensor>[] = [];
       let completed = false;
-      let ended = false;
-      const stage = context.flow.register({ name: 'toDevice', capacity: prefetch, occupancy: () => pending.length });
+      const stage = op.register({ name: 'toDevice', capacity: prefetch, occupancy: () => pending.length });
 
       const drain = (): void => {
-        while (!ended && pending.length > 0 && pending[0]!.state !== 'running') {
+        while (!op.closed && pending.length > 0 && pending[0]!.state !== 'running') {
           const head = pending.shift()!;
           stage.left();
           if (head.state === 'failed') {
-            ended = true;
-            subscriber.error(head.error);
+            op.fail(head.error);
             return;
           }
-          subscriber.next(head.batch as DeviceBatch<C, Tensor>);
+          op.next(head.batch as DeviceBatch<C, Tensor>);
         }
-        if (!ended && completed && pending.length === 0) {
-          ended = true;
-          subscriber.complete();
-        }
+        if (completed && pending.length === 0) op.complete();
       };
 
-      const upstream = subscribeWithin(
-        context,
-        source,
-        {
-          next: (batch) => {
-            stage.entered();
-            let queued = false; // a synchronous conversion settles before it is queued
-            const conversion = convertBatch(adapter, batch, hostPaths, () => {
+      op.subscribe(source, {
+        next: (batch) => {
+          stage.entered();
+          let queued = false; // a synchronous conversion settles before it is queued
+          const conversion = convertBatch(
+            adapter,
+            batch,
+            hostPaths,
+            // Settles in a promise callback: guarded, so a throw downstream ends the stream.
+            op.guard(() => {
               if (!queued) return;
-              if (ended) conversion.discard();
+              if (op.closed) conversion.discard();
               else drain();
-            });
-            queued = true;
-            pending.push(conversion);
-            drain();
-          },
-          error: (error: unknown) => {
-            ended = true;
-            subscriber.error(error);
-          },
-          complete: () => {
-            completed = true;
-            drain();
-          },
+            }),
+          );
+          queued = true;
+          pending.push(conversion);
+          drain();
         },
-        subscriber,
-      );
+        complete: () => {
+          completed = true;
+          drain();
+        },
+      });
 
-      return () => {
-        ended = true;
-        upstream.unsubscribe();
+      op.finalize(() => {
         for (const conversion of pending.splice(0)) conversion.discard();
-        stage.unregister();
-      };
+      });
     });
-    return withInfo(converted, { size: infoOf(source).size });
-  };
 }
 
 interface Conversion<Tensor> {

@@ -1,7 +1,7 @@
-import { Observable } from 'rxjs';
-import { currentContext } from '../src/context.js';
-import { FanInDriver, InnerSource } from '../src/fanIn.js';
-import { sizeOf, withInfo } from '../src/info.js';
+import type { Observable } from 'rxjs';
+import { InnerSource } from '../src/fanIn.js';
+import { sizeOf } from '../src/info.js';
+import { produce } from '../src/operate.js';
 
 /**
  * Read several sources in lockstep and emit one tuple `[a, b, ...]` per step, one item from each:
@@ -32,55 +32,39 @@ import { sizeOf, withInfo } from '../src/info.js';
 export function zipShards<T extends readonly unknown[]>(sources: readonly [...{ [K in keyof T]: Observable<T[K]> }]): Observable<T> {
   const inputs: readonly Observable<unknown>[] = [...sources];
 
-  const zipped = new Observable<T>((subscriber) => {
-    if (inputs.length === 0) {
-      // Like RxJS's zip([]): no tuple can be made.
-      subscriber.complete();
-      return undefined;
-    }
-    const context = currentContext();
-    const slots: InnerSource<unknown>[] = [];
-    let ended = false;
-
-    const fail = (error: unknown): void => {
-      if (ended) return;
-      ended = true;
-      subscriber.error(error);
-    };
-
-    const step = (): void => {
-      while (!ended && !subscriber.closed) {
-        if (slots.some((slot) => slot.exhausted)) {
-          ended = true;
-          subscriber.complete(); // teardown disposes what the other sources had waiting
-          return;
-        }
-        if (!slots.every((slot) => slot.queue.length > 0)) return; // wait for the missing items
-        if (context.flow.saturated()) {
-          driver.park();
-          return;
-        }
-        subscriber.next(slots.map((slot) => slot.take()) as unknown as T);
-      }
-    };
-    const driver = new FanInDriver(context.flow, step, () => ended);
-
-    // Open every source before the first tuple.
-    driver.openThenDrive(() => {
-      for (const source of inputs) {
-        if (ended) break;
-        slots.push(new InnerSource(context, source, subscriber, driver.drive, fail));
-      }
-    });
-
-    return () => {
-      ended = true;
-      driver.stop();
-      for (const slot of slots) slot.release();
-    };
-  });
-
   const sizes = inputs.map((source) => sizeOf(source));
   const size = inputs.length > 0 && sizes.every((one) => one !== undefined) ? Math.min(...sizes) : undefined;
-  return withInfo(zipped, { size: inputs.length === 0 ? 0 : size });
+  return produce<T>(
+    (op) => {
+      if (inputs.length === 0) {
+        // Like RxJS's zip([]): no tuple can be made.
+        op.complete();
+        return;
+      }
+      const slots: InnerSource<unknown>[] = [];
+      const pump = op.pump(() => {
+        while (!op.closed) {
+          if (slots.some((slot) => slot.exhausted)) {
+            op.complete(); // teardown disposes what the other sources had waiting
+            return;
+          }
+          if (!slots.every((slot) => slot.queue.length > 0)) return; // wait for the missing items
+          if (!pump.ready()) return;
+          op.next(slots.map((slot) => slot.take()) as unknown as T);
+        }
+      });
+      op.finalize(() => {
+        for (const slot of slots) slot.release();
+      });
+
+      // Open every source before the first tuple.
+      pump.runAfter(() => {
+        for (const source of inputs) {
+          if (op.closed) break;
+          slots.push(new InnerSource(op, source, pump.run));
+        }
+      });
+    },
+    { size: inputs.length === 0 ? 0 : size },
+  );
 }

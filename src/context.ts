@@ -2,28 +2,122 @@
  * The subscription context: what a sink hands up to sources while RxJS subscribes.
  *
  * RxJS subscribes synchronously from the sink towards the source, so a value made current for the
- * duration of `source.subscribe(...)` is seen by every operator and source on the way up. rxfeed
- * uses that to pass the {@link Flow} gauge and the epoch number, as Reactor passes its Context.
- * Operators that subscribe an inner source later (fan-in, `epochs`) capture the context when they
- * are subscribed and bind it again around each later subscription.
+ * duration of `source.subscribe(...)` is seen by every operator and source on the way up, plain
+ * RxJS operators included. rxfeed uses that to pass, as Reactor passes its Context:
+ * - the {@link Flow} gauge of the subscription;
+ * - the epoch being read, which `epochs` advances for what lies downstream of it;
+ * - the placement (rank and world size), read from the environment once per loader subscription;
+ * - a way for each source and operator to announce its {@link StreamInfo} (size, split) to the
+ *   nearest rxfeed operator downstream, so that information crosses plain `map`/`tap` operators,
+ *   which a WeakMap keyed by Observable identity could not do.
+ *
+ * The current context lives in one slot on `globalThis` under a versioned `Symbol.for` key, as
+ * undici keeps its global dispatcher: two installed copies of rxfeed in one process (a library
+ * bringing its own) still see each other's context.
  *
  * @module
  */
-import { Subscription, type Observable, type Observer } from 'rxjs';
+import type { Observable, Observer } from 'rxjs';
+import { Subscription } from 'rxjs';
+import { resolvePlacementWithin, type Placement, type PlacementOptions } from './distributed.js';
 import { Flow } from './flow.js';
+import type { StreamInfo } from './info.js';
+
+/** What a context is made from; everything but the Flow has a default. */
+export interface PipelineContextInit {
+  /** The backpressure gauge of this subscription. */
+  readonly flow: Flow;
+  /** The epoch being read; default 0. */
+  readonly epoch?: number;
+}
+
+/** The environment's placement values, read at most once per loader subscription. */
+type EnvironmentPlacement = Partial<Record<keyof Placement, number>>;
+
+/** The parts of a context that derived contexts share. */
+interface SharedParts {
+  readonly epoch: { value: number };
+  readonly environment: { read?: EnvironmentPlacement };
+  readonly listener: ((info: StreamInfo) => void) | undefined;
+}
 
 /**
  * What a subscription of a pipeline carries from the sink to its sources.
+ *
+ * Operators built with the operator kit ({@link operate}) receive it; a source written by hand
+ * reads it with {@link currentContext} while it is being subscribed.
  * @public
  */
-export interface PipelineContext {
+export class PipelineContext {
   /** The backpressure gauge of this subscription. */
   readonly flow: Flow;
-  /** The epoch being read (0 for the first pass; set by `epochs`). */
-  readonly epoch: number;
+  readonly #shared: SharedParts;
+
+  /**
+   * @param init - The Flow, and the epoch (default 0).
+   * @param shared - Internal: the epoch cell, environment reading and listener of a parent context.
+   */
+  constructor(init: PipelineContextInit, shared?: SharedParts) {
+    this.flow = init.flow;
+    this.#shared = shared ?? { epoch: { value: init.epoch ?? 0 }, environment: {}, listener: undefined };
+  }
+
+  /**
+   * The epoch of the items passing here now: fixed for a source's subscription, and advanced by
+   * `epochs` for the stages downstream of it, so a stage that reads it when an item arrives sees
+   * that item's epoch.
+   */
+  get epoch(): number {
+    return this.#shared.epoch.value;
+  }
+
+  /**
+   * The placement for `where` (e.g. `shard`): explicit `options` win, then `RANK` and
+   * `WORLD_SIZE`, read from the environment once for this subscription, then rank 0 of 1.
+   * Errors name each value's origin: `shard.rank: 3 (from RANK) is not below worldSize 2 (from
+   * WORLD_SIZE)`.
+   */
+  placement(options: PlacementOptions, where: string): Placement {
+    return resolvePlacementWithin(options, where, this.#shared.environment);
+  }
+
+  /**
+   * Tell the nearest rxfeed operator downstream what this subscription will emit. Sources and
+   * operators call it when subscribed, before their first item; a later call replaces an earlier
+   * one.
+   */
+  announce(info: StreamInfo): void {
+    this.#shared.listener?.(info);
+  }
+
+  /** @internal A context for an upstream subscription whose announcements go to `listener`. */
+  listening(listener: (info: StreamInfo) => void): PipelineContext {
+    return new PipelineContext({ flow: this.flow }, { ...this.#shared, listener });
+  }
+
+  /** @internal The same context gauged by `flow` instead (a fan-in operator's child Flow). */
+  withFlow(flow: Flow): PipelineContext {
+    return new PipelineContext({ flow }, this.#shared);
+  }
+
+  /** @internal A context for a subscription reading epoch `epoch` (what `epochs` subscribes). */
+  forEpoch(epoch: number): PipelineContext {
+    return new PipelineContext({ flow: this.flow }, { ...this.#shared, epoch: { value: epoch } });
+  }
+
+  /** @internal Advance the epoch seen by every stage sharing this context (`epochs` does). */
+  enterEpoch(epoch: number): void {
+    this.#shared.epoch.value = epoch;
+  }
 }
 
-let current: PipelineContext | undefined;
+/** The slot's key: versioned, so a future incompatible context gets a slot of its own. */
+const SLOT = Symbol.for('rxfeed.context.v1');
+interface ContextSlot {
+  current: PipelineContext | undefined;
+}
+const slot: ContextSlot = ((globalThis as Record<symbol, unknown>)[SLOT] as ContextSlot | undefined) ??
+  ((globalThis as Record<symbol, unknown>)[SLOT] = { current: undefined } as ContextSlot);
 
 /**
  * The context bound by the nearest enclosing {@link bindContext}, or a fresh one (new Flow, epoch
@@ -31,21 +125,30 @@ let current: PipelineContext | undefined;
  * @public
  */
 export function currentContext(): PipelineContext {
-  return current ?? { flow: new Flow(), epoch: 0 };
+  return slot.current ?? new PipelineContext({ flow: new Flow() });
 }
 
 /**
  * Run `subscribe` with `context` current, so sources and operators subscribed inside see it.
+ *
+ * @param context - A context, or the Flow and epoch to make one from.
+ * @param subscribe - Subscribes the pipeline.
+ * @returns What `subscribe` returns.
  * @public
  */
-export function bindContext<R>(context: PipelineContext, subscribe: () => R): R {
-  const previous = current;
-  current = context;
+export function bindContext<R>(context: PipelineContext | PipelineContextInit, subscribe: () => R): R {
+  const previous = slot.current;
+  slot.current = isContext(context) ? context : new PipelineContext(context);
   try {
     return subscribe();
   } finally {
-    current = previous;
+    slot.current = previous;
   }
+}
+
+/** A context, possibly made by another installed copy of rxfeed (so not by `instanceof`). */
+function isContext(value: PipelineContext | PipelineContextInit): value is PipelineContext {
+  return typeof (value as Partial<PipelineContext>).announce === 'function';
 }
 
 /**
@@ -80,9 +183,9 @@ class LinkedObserver<T> extends Subscription implements Observer<T> {
 }
 
 /**
- * Subscribe to `source` with `context` bound: the usual way an rxfeed operator subscribes its
- * upstream. When `downstream` (the operator's own subscriber) is given, the upstream subscription
- * ends the moment the downstream does, so a synchronous source stops pushing at once.
+ * Subscribe to `source` with `context` bound. When `downstream` (an operator's own subscriber) is
+ * given, the upstream subscription ends the moment the downstream does, so a synchronous source
+ * stops pushing at once. Operators use the kit's `subscribe`, which also catches throws.
  *
  * @param context - The context to bind while subscribing.
  * @param source - The upstream Observable.
@@ -92,7 +195,7 @@ class LinkedObserver<T> extends Subscription implements Observer<T> {
  * @public
  */
 export function subscribeWithin<T>(
-  context: PipelineContext,
+  context: PipelineContext | PipelineContextInit,
   source: Observable<T>,
   observer: Partial<Observer<T>>,
   downstream?: Subscription,

@@ -1,14 +1,14 @@
 /**
- * The machinery shared by the fan-in operators (`interleave`, `mix`, `zipShards`): inner sources
- * that each hold at most one item under their own gated child Flow, and a re-entrancy-safe loop
- * that hands their items downstream.
+ * The inner source shared by the fan-in operators (`interleave`, `mix`, `zipShards`): each holds
+ * at most one item under its own gated child Flow, and the operator's {@link Pump} hands the
+ * items downstream.
  *
  * @module
  */
 import type { Observable, Subscription } from 'rxjs';
-import { subscribeWithin, type PipelineContext } from './context.js';
 import { disposeAll } from './dispose.js';
 import { Flow } from './flow.js';
+import type { Operation } from './operate.js';
 
 /**
  * One open inner source of a fan-in operator.
@@ -29,38 +29,30 @@ export class InnerSource<T> {
   readonly #subscription: Subscription;
 
   /**
-   * Subscribe `source` now.
+   * Subscribe `source` now, through the fan-in operator's operation: its error ends the stream.
    *
-   * @param context - The fan-in operator's own context; its Flow becomes the child's parent.
+   * @param op - The fan-in operator's operation; its Flow becomes the child's parent.
    * @param source - The inner source.
-   * @param downstream - The fan-in operator's subscriber: its end ends this subscription too.
-   * @param changed - Called when an item arrives or the source completes.
-   * @param failed - Called with the source's error.
+   * @param changed - Called when an item arrives or the source completes (the operator's pump).
    */
-  constructor(
-    context: PipelineContext,
-    source: Observable<T>,
-    downstream: Subscription,
-    changed: () => void,
-    failed: (error: unknown) => void,
-  ) {
+  constructor(op: Pick<Operation<unknown>, 'context' | 'subscribe'>, source: Observable<T>, changed: () => void) {
     const queue = this.queue;
-    this.flow = new Flow({ parent: context.flow, gate: () => queue.length >= 1 });
-    this.#subscription = subscribeWithin(
-      { flow: this.flow, epoch: context.epoch },
+    this.flow = new Flow({ parent: op.context.flow, gate: () => queue.length >= 1 });
+    // Its own epoch cell: an `epochs` inside one input advances that input only.
+    const context = op.context.forEpoch(op.context.epoch).withFlow(this.flow);
+    this.#subscription = op.subscribe(
       source,
       {
         next: (value) => {
           queue.push(value);
           changed();
         },
-        error: failed,
         complete: () => {
           this.done = true;
           changed();
         },
       },
-      downstream,
+      { context, describe: false },
     );
   }
 
@@ -81,68 +73,5 @@ export class InnerSource<T> {
     this.#subscription.unsubscribe();
     this.flow.dispose();
     disposeAll(this.queue.splice(0));
-  }
-}
-
-/**
- * Runs a fan-in operator's `step` loop. Inner sources call {@link FanInDriver.drive} on every
- * arrival; a call made while the loop runs (a source answering synchronously) only asks for another
- * pass, so one loop at a time walks the sources. `step` calls {@link FanInDriver.park} and returns
- * when a stage downstream is full.
- * @internal
- */
-export class FanInDriver {
-  readonly #step: () => void;
-  readonly #flow: Flow;
-  readonly #ended: () => boolean;
-  #driving = false;
-  #again = false;
-  #cancelPark: (() => void) | undefined;
-
-  constructor(flow: Flow, step: () => void, ended: () => boolean) {
-    this.#flow = flow;
-    this.#step = step;
-    this.#ended = ended;
-  }
-
-  /** Run the loop now, or ask the running loop for another pass. */
-  readonly drive = (): void => {
-    if (this.#driving) {
-      this.#again = true;
-      return;
-    }
-    this.#driving = true;
-    try {
-      do {
-        this.#again = false;
-        this.#cancelPark?.();
-        this.#cancelPark = undefined;
-        this.#step();
-      } while (this.#again && !this.#ended());
-    } finally {
-      this.#driving = false;
-    }
-  };
-
-  /** Wait until no stage downstream is full, then drive again. */
-  park(): void {
-    this.#cancelPark = this.#flow.whenReady(this.drive);
-  }
-
-  /** Run `open` (subscribing inner sources) without stepping in between, then drive once. */
-  openThenDrive(open: () => void): void {
-    this.#driving = true;
-    try {
-      open();
-    } finally {
-      this.#driving = false;
-    }
-    this.drive();
-  }
-
-  /** Stop waiting (on teardown). */
-  stop(): void {
-    this.#cancelPark?.();
-    this.#cancelPark = undefined;
   }
 }

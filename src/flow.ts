@@ -106,6 +106,7 @@ export class Flow {
   readonly #gate: (() => boolean) | undefined;
   readonly #stages = new Set<StageRecord>();
   readonly #waiters = new Set<() => void>();
+  readonly #idleWaiters = new Set<() => void>();
   readonly #children = new Set<Flow>();
   readonly #releases = new Set<Promise<unknown>>();
   #drain: Subscription | undefined;
@@ -180,6 +181,28 @@ export class Flow {
     };
   }
 
+  /** True when no stage holds an item: everything produced so far has reached the consumer. */
+  idle(): boolean {
+    for (const { stage } of this.root.#stages) {
+      if (stage.occupancy() > 0) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Park `resume` until no stage holds an item ({@link Flow.idle}); it is called once, from a
+   * scheduled drain. `epochs` waits so before starting the next epoch, so that what the consumer
+   * receives after `onEpoch(e)` belongs to epoch `e`. Returns a function that cancels the wait.
+   */
+  whenIdle(resume: () => void): () => void {
+    const root = this.root;
+    root.#idleWaiters.add(resume);
+    root.notify();
+    return () => {
+      root.#idleWaiters.delete(resume);
+    };
+  }
+
   /**
    * Tell the Flow a stage shrank (or a gate opened). Schedules one coalesced drain that resumes
    * the parked sources of this Flow and its children; never runs them synchronously, so a stage
@@ -205,6 +228,11 @@ export class Flow {
       for (const resume of waiters) resume();
     }
     for (const child of this.#children) child.#resume();
+    if (this.#idleWaiters.size > 0 && this.idle()) {
+      const waiters = [...this.#idleWaiters];
+      this.#idleWaiters.clear();
+      for (const resume of waiters) resume();
+    }
   }
 
   /** Detach a child Flow from its parent (fan-in operators call this on teardown). */
@@ -212,6 +240,7 @@ export class Flow {
     this.#drain?.unsubscribe();
     this.#drain = undefined;
     this.#waiters.clear();
+    this.#idleWaiters.clear();
     if (this.#parent !== undefined) this.#parent.#children.delete(this);
   }
 

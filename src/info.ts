@@ -1,10 +1,19 @@
 /**
  * What a dataset knows about itself: its size, and for file-backed sources how to re-open a part.
  *
- * Like tfjs-data's `Dataset.size`, the size travels with the Observable through rxfeed's own
- * operators (a plain RxJS `map` cannot carry it, so pass `size` explicitly after one). It lives in
- * a WeakMap beside the Observable rather than in a subclass, so any Observable can carry it and
- * `pipe` keeps its ordinary types.
+ * It travels two ways:
+ * - at pipe time, beside the Observable: {@link withInfo} records it in a WeakMap (rather than a
+ *   subclass, so any Observable can carry it and `pipe` keeps its ordinary types), and rxfeed's
+ *   operators derive their own output's info from their input's, as tfjs-data's `Dataset.size`
+ *   does. {@link sizeOf} reads it before anything is subscribed. A plain RxJS operator returns a
+ *   new Observable the WeakMap knows nothing of.
+ * - at subscribe time, through the subscription context: each rxfeed source and operator
+ *   announces its {@link StreamInfo} to the nearest rxfeed operator downstream before its first
+ *   item (see `PipelineContext.announce`). That crosses plain RxJS operators, so
+ *   `shard()`, `map(...)`, `padToBatch(64)` works. A plain operator is taken to keep one output
+ *   per input (`map`, `tap`); one that drops or adds items (`filter`, `take`, `mergeMap`) makes the
+ *   announced size an upper bound, or wrong: give such a pipeline's size explicitly where it
+ *   matters (`padToBatch`'s `size`).
  *
  * @module
  */
@@ -38,16 +47,37 @@ export interface DatasetInfo<T> {
 }
 
 /**
- * How `shard` split a dataset.
+ * How `shard` split a dataset by rank: which global indices this rank's elements have, and how
+ * many any rank receives.
  * @public
  */
 export interface SplitInfo {
-  /** Size of the dataset before the split. */
-  readonly globalSize: number;
+  /** Size of the dataset before the split; unknown for a strided split of an unsized dataset. */
+  readonly globalSize?: number;
   readonly worldSize: number;
   readonly rank: number;
-  /** The most elements any rank receives. */
-  readonly maxRankSize: number;
+  /** The most elements any rank receives, when the global size is known. */
+  readonly maxRankSize?: number;
+  /** Global index of this rank's first element. */
+  readonly firstIndex: number;
+  /**
+   * Step between the global indices of consecutive elements of this rank: 1 for a contiguous
+   * range, `worldSize` for a strided split. Element `k` of the rank has global index
+   * `firstIndex + k * stride`.
+   */
+  readonly stride: number;
+}
+
+/**
+ * What a subscription announces to the operators downstream of it; see
+ * `PipelineContext.announce`.
+ * @public
+ */
+export interface StreamInfo {
+  /** Exact number of elements this subscription emits, when known. */
+  readonly size?: number;
+  /** How `shard` split the dataset, when this is one rank's whole share. */
+  readonly split?: SplitInfo;
 }
 
 const infos = new WeakMap<Observable<unknown>, DatasetInfo<unknown>>();
@@ -57,9 +87,7 @@ const infos = new WeakMap<Observable<unknown>, DatasetInfo<unknown>>();
  * @public
  */
 export function withInfo<T, O extends Observable<T>>(observable: O, info: DatasetInfo<T>): O {
-  if (info.size !== undefined && !(Number.isSafeInteger(info.size) && info.size >= 0)) {
-    throw new InvalidArgumentError('withInfo.size', `must be a non-negative safe integer, got ${String(info.size)}`);
-  }
+  checkSize(info.size, 'withInfo.size');
   infos.set(observable, info as DatasetInfo<unknown>);
   return observable;
 }
@@ -78,4 +106,22 @@ export function infoOf<T>(observable: Observable<T>): DatasetInfo<T> {
  */
 export function sizeOf(observable: Observable<unknown>): number | undefined {
   return infos.get(observable)?.size;
+}
+
+/**
+ * Check a size given by a caller: a non-negative safe integer, or undefined.
+ * @internal
+ */
+export function checkSize(size: number | undefined, argument: string): void {
+  if (size !== undefined && !(Number.isSafeInteger(size) && size >= 0)) {
+    throw new InvalidArgumentError(argument, `must be a non-negative safe integer, got ${String(size)}`);
+  }
+}
+
+/**
+ * The part of a dataset's info that a subscription announces.
+ * @internal
+ */
+export function streamInfoOf(info: DatasetInfo<unknown>): StreamInfo {
+  return { size: info.size, split: info.split };
 }

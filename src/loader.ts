@@ -50,6 +50,8 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
   readonly #signal: AbortSignal | undefined;
   readonly #scheduler: SchedulerLike | undefined;
   readonly #active = new Set<{ flow: Flow; end: () => void }>();
+  #epoch = 0;
+  #epochTaken = false; // an iteration or subscription has read `#epoch`
 
   /** @internal use {@link toLoader} */
   constructor(source: Observable<T>, options: LoaderOptions = {}) {
@@ -63,6 +65,34 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
     }
   }
 
+  /**
+   * The epoch being read by the latest iteration or subscription, or to be read by the next one.
+   *
+   * Each new `for await` over the loader (or subscription of it) reads the next epoch: 0, then 1,
+   * 2 ..., so seeded stages (`shuffleBuffer`, `mix`, shuffled sources) reshuffle every time the
+   * loader is iterated again, as tfjs's `model.fitDataset` and any `for (epoch ...) for await`
+   * loop do. Set it to resume at epoch `k`: the next iteration reads `k`, as PyTorch's
+   * `DistributedSampler.set_epoch(k)`.
+   */
+  get epoch(): number {
+    return this.#epoch;
+  }
+
+  set epoch(epoch: number) {
+    if (!Number.isSafeInteger(epoch) || epoch < 0) {
+      throw new InvalidArgumentError('Loader.epoch', `must be a non-negative integer, got ${String(epoch)}`);
+    }
+    this.#epoch = epoch;
+    this.#epochTaken = false;
+  }
+
+  /** The epoch a new iteration or subscription reads: the one set, else the one after the last. */
+  #takeEpoch(): number {
+    if (this.#epochTaken) this.#epoch++;
+    this.#epochTaken = true;
+    return this.#epoch;
+  }
+
   #subscribePlain(subscriber: Subscriber<T>): Subscription | undefined {
     const flow = new Flow({ scheduler: this.#scheduler });
     const signal = this.#signal;
@@ -74,7 +104,7 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
     const onAbort = (): void => subscriber.error(new AbortedError(signal?.reason));
     signal?.addEventListener('abort', onAbort, { once: true });
     this.#active.add(entry);
-    const subscription = bindContext({ flow, epoch: 0 }, () => this.#source.subscribe(subscriber));
+    const subscription = bindContext({ flow, epoch: this.#takeEpoch() }, () => this.#source.subscribe(subscriber));
     subscription.add(() => {
       signal?.removeEventListener('abort', onAbort);
       this.#active.delete(entry);
@@ -85,6 +115,7 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
   /** Iterate with `for await`; see the class description for `break` and error semantics. */
   [Symbol.asyncIterator](): AsyncIterableIterator<T> {
     return new LoaderIterator(this.#source, {
+      takeEpoch: () => this.#takeEpoch(),
       prefetch: this.#prefetch,
       signal: this.#signal,
       scheduler: this.#scheduler,
@@ -115,6 +146,7 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
 }
 
 interface IteratorSettings {
+  readonly takeEpoch: () => number;
   readonly prefetch: number;
   readonly signal: AbortSignal | undefined;
   readonly scheduler: SchedulerLike | undefined;
@@ -162,7 +194,7 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
     active.add(this.#entry);
     const queue = this.#queue;
     this.#stage = this.#flow.register({ name: 'loader', capacity: prefetch, occupancy: () => queue.length });
-    this.#subscription = bindContext({ flow: this.#flow, epoch: 0 }, () =>
+    this.#subscription = bindContext({ flow: this.#flow, epoch: this.#settings.takeEpoch() }, () =>
       this.#source.subscribe({
         next: (value) => {
           if (this.#finished) {

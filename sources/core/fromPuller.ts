@@ -1,9 +1,10 @@
-import { Observable, type Subscription } from 'rxjs';
-import { currentContext } from '../../src/context.js';
+import type { Observable, Subscription } from 'rxjs';
 import { disposeAll } from '../../src/dispose.js';
-import { withInfo, type DatasetInfo } from '../../src/info.js';
-import type { Chunk, Puller, PullerFactory } from './puller.js';
+import { RxfeedError } from '../../src/errors.js';
+import type { DatasetInfo } from '../../src/info.js';
 import { isPromiseLike } from '../../src/isPromiseLike.js';
+import { produce } from '../../src/operate.js';
+import type { Chunk, Puller, PullerFactory } from './puller.js';
 
 /**
  * Turn a {@link Puller} into an Observable that pulls only as fast as the pipeline consumes.
@@ -29,17 +30,15 @@ import { isPromiseLike } from '../../src/isPromiseLike.js';
  * @public
  */
 export function fromPuller<T>(open: PullerFactory<T>, info: DatasetInfo<T> = {}): Observable<T> {
-  const source = new Observable<T>((subscriber) => {
-    const { flow, epoch } = currentContext();
+  return produce<T>((op) => {
+    const { flow, epoch } = op.context;
     const abort = new AbortController();
     let puller: Puller<T> | undefined;
     let chunk: readonly T[] = [];
     let position = 0;
     let waiting = false; // an open or pull is in flight
     let exhausted = false;
-    let ended = false; // completed, errored or unsubscribed: emit nothing more
     let closeStarted = false;
-    let cancelPark: (() => void) | undefined;
     let answer: Subscription | undefined;
 
     const close = (): void | PromiseLike<void> => {
@@ -48,29 +47,18 @@ export function fromPuller<T>(open: PullerFactory<T>, info: DatasetInfo<T> = {})
       return puller.close?.();
     };
 
-    const fail = (error: unknown): void => {
-      if (ended) return;
-      ended = true;
-      subscriber.error(error);
-    };
-
+    // Completion waits for the puller's close, so a loop that ends has released what it read.
     const finish = (): void => {
-      ended = true;
-      let closing: void | PromiseLike<void>;
-      try {
-        closing = close();
-      } catch (error) {
-        subscriber.error(error);
-        return;
-      }
+      pump.stop();
+      const closing = close();
       if (closing === undefined) {
-        subscriber.complete();
+        op.complete();
         return;
       }
       flow.trackRelease(closing);
       closing.then(
-        () => subscriber.complete(),
-        (error: unknown) => subscriber.error(error),
+        () => op.complete(),
+        (error: unknown) => op.fail(error),
       );
     };
 
@@ -81,9 +69,7 @@ export function fromPuller<T>(open: PullerFactory<T>, info: DatasetInfo<T> = {})
     };
 
     // An answer that is a promise or an Observable. An Observable may answer synchronously, inside
-    // `subscribe`: then `pump` takes the chunk inline instead of recursing into itself.
-    let inlineChunk: { chunk: Chunk<T> } | undefined;
-    let subscribing = false;
+    // `subscribe`: the pump is then running, so `run` only asks it for another pass.
     const awaitChunk = (pending: PromiseLike<Chunk<T>> | Observable<Chunk<T>>): void => {
       waiting = true;
       if (isPromiseLike(pending)) {
@@ -92,65 +78,54 @@ export function fromPuller<T>(open: PullerFactory<T>, info: DatasetInfo<T> = {})
         Promise.resolve(pending).then(
           (value) => {
             waiting = false;
-            if (ended) {
+            if (op.closed) {
               if (value !== null) disposeAll(value);
               return;
             }
             accept(value);
-            pump();
+            pump.run();
           },
           (error: unknown) => {
             waiting = false;
-            fail(error);
+            op.fail(error);
           },
         );
         return;
       }
       let got = false;
-      subscribing = true;
       answer = pending.subscribe({
         next: (value) => {
           if (got) return;
           got = true;
           waiting = false;
-          if (subscribing) {
-            inlineChunk = { chunk: value };
+          answer?.unsubscribe();
+          if (op.closed) {
+            if (value !== null) disposeAll(value);
             return;
           }
-          answer?.unsubscribe();
           accept(value);
-          pump();
+          pump.run();
         },
         error: (error: unknown) => {
           waiting = false;
-          fail(error);
+          op.fail(error);
         },
         complete: () => {
           if (!got) {
             waiting = false;
-            fail(new Error('rxfeed: a puller answered with an Observable that completed without a chunk'));
+            op.fail(new RxfeedError('RXFEED_ERR_PULLER', 'fromPuller: a puller answered with an Observable that completed without a chunk'));
           }
         },
       });
-      subscribing = false;
       if (got) answer.unsubscribe();
     };
 
-    const pump = (): void => {
-      cancelPark = undefined;
-      // `subscriber.closed`: a downstream operator may end the subscription from inside `next`.
-      while (!ended && !subscriber.closed) {
+    // Emit the pulled chunk while the Flow allows, pulling the next one when it is spent.
+    const pump = op.pump(() => {
+      while (!op.closed) {
         if (position < chunk.length) {
-          if (flow.saturated()) {
-            cancelPark = flow.whenReady(pump);
-            return;
-          }
-          subscriber.next(chunk[position++]!);
-          continue;
-        }
-        if (inlineChunk !== undefined) {
-          accept(inlineChunk.chunk);
-          inlineChunk = undefined;
+          if (!pump.ready()) return;
+          op.next(chunk[position++]!);
           continue;
         }
         if (exhausted) {
@@ -158,17 +133,8 @@ export function fromPuller<T>(open: PullerFactory<T>, info: DatasetInfo<T> = {})
           return;
         }
         if (waiting || puller === undefined) return;
-        if (flow.saturated()) {
-          cancelPark = flow.whenReady(pump);
-          return;
-        }
-        let next: ReturnType<Puller<T>['pull']>;
-        try {
-          next = puller.pull();
-        } catch (error) {
-          fail(error);
-          return;
-        }
+        if (!pump.ready()) return;
+        const next = puller.pull();
         if (next === null || Array.isArray(next)) {
           accept(next as Chunk<T>);
           continue;
@@ -176,15 +142,18 @@ export function fromPuller<T>(open: PullerFactory<T>, info: DatasetInfo<T> = {})
         awaitChunk(next as PromiseLike<Chunk<T>> | Observable<Chunk<T>>);
         if (waiting) return;
       }
-    };
+    });
 
-    let opened: Puller<T> | PromiseLike<Puller<T>>;
-    try {
-      opened = open({ signal: abort.signal, epoch });
-    } catch (error) {
-      subscriber.error(error);
-      return;
-    }
+    op.finalize(() => {
+      answer?.unsubscribe();
+      abort.abort();
+      disposeAll(chunk.slice(position));
+      chunk = [];
+      const closing = close();
+      if (closing !== undefined) flow.trackRelease(closing);
+    });
+
+    const opened = open({ signal: abort.signal, epoch });
     if (isPromiseLike(opened)) {
       waiting = true;
       const opening = Promise.resolve(opened).then(
@@ -192,12 +161,12 @@ export function fromPuller<T>(open: PullerFactory<T>, info: DatasetInfo<T> = {})
           puller = value;
           waiting = false;
           // Unsubscribed while opening: close what was just opened.
-          if (ended) return close();
-          pump();
+          if (op.closed) return close();
+          pump.run();
         },
         (error: unknown) => {
           waiting = false;
-          fail(error);
+          op.fail(error);
         },
       );
       // A `break` during the open waits for it and for the close that follows.
@@ -205,22 +174,6 @@ export function fromPuller<T>(open: PullerFactory<T>, info: DatasetInfo<T> = {})
     } else {
       puller = opened;
     }
-    pump();
-
-    return () => {
-      ended = true;
-      cancelPark?.();
-      answer?.unsubscribe();
-      abort.abort();
-      disposeAll(chunk.slice(position));
-      chunk = [];
-      try {
-        const closing = close();
-        if (closing !== undefined) flow.trackRelease(closing);
-      } catch {
-        // Errors after the consumer left are nobody's concern.
-      }
-    };
-  });
-  return withInfo(source, info);
+    pump.run();
+  }, info);
 }

@@ -6,9 +6,9 @@
 import type { AnyBulkWriteOperation, Document, UpdateFilter } from 'mongodb';
 import { MongoBulkWriteError } from 'mongodb';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Observable, type OperatorFunction } from 'rxjs';
-import { currentContext } from '../../src/context.js';
+import type { OperatorFunction } from 'rxjs';
 import { InvalidArgumentError } from '../../src/errors.js';
+import { operate } from '../../src/operate.js';
 import { MongoWriteError } from './errors.js';
 import { checkInput, openTarget, type MongoCollectionInput, type OpenedTarget } from './target.js';
 import { afterSelectionFailure, isRetryable } from './view.js';
@@ -37,8 +37,9 @@ export interface TapWriteOptions<T> {
    */
   readonly name?: string;
   /**
-   * Epoch the writes belong to; default the pipeline's epoch (`currentContext().epoch`). Give it
-   * explicitly when a restarted run counts epochs itself.
+   * Epoch the writes belong to; default the epoch of each item as it passes (set by `epochs`
+   * upstream, or the loader's iteration). Give it explicitly when a restarted run counts epochs
+   * itself.
    */
   readonly epoch?: number;
   /** Updates per `bulkWrite`; default 500. */
@@ -103,23 +104,25 @@ export function tapWrite<T>(target: MongoCollectionInput, options: TapWriteOptio
   }
   const marker = `rxfeed.writes.${name}`;
   return (source) =>
-    new Observable<T>((subscriber) => {
-      const context = currentContext();
+    operate<T, T>(source, (op) => {
+      const { context } = op;
       const flow = context.flow;
-      const epoch = options.epoch ?? context.epoch;
       let opened: OpenedTarget | undefined;
       let buffered: AnyBulkWriteOperation<Document>[] = [];
       let inFlightOps = 0;
       const inFlight = new Set<Promise<void>>();
       let failed = false;
       let sourceDone = false;
-      let finished = false;
-      const stage = flow.register({ name: 'tapWrite', capacity: batchSize * (maxInFlight + 1), occupancy: () => buffered.length + inFlightOps });
+      const stage = op.register({
+        name: 'tapWrite',
+        capacity: batchSize * (maxInFlight + 1),
+        occupancy: () => buffered.length + inFlightOps,
+      });
 
       const fail = (error: unknown): void => {
-        if (failed || finished) return;
+        if (op.closed) return;
         failed = true;
-        subscriber.error(error);
+        op.fail(error);
       };
 
       const send = (): void => {
@@ -149,10 +152,13 @@ export function tapWrite<T>(target: MongoCollectionInput, options: TapWriteOptio
           });
         inFlight.add(write);
         write.then(
-          () => {
+          op.guard(() => {
+            // After teardown nothing more is sent: the teardown flushed (or, after a failure,
+            // dropped) what was buffered, and released the target once those writes settle.
+            if (op.closed) return;
             if (sourceDone) completeWhenIdle();
             else pump();
-          },
+          }),
           fail,
         );
       };
@@ -161,48 +167,42 @@ export function tapWrite<T>(target: MongoCollectionInput, options: TapWriteOptio
       const pump = (): void => {
         while (buffered.length >= batchSize && inFlight.size < maxInFlight) {
           const rest = buffered.splice(batchSize);
-          const batch = buffered;
-          buffered = batch;
           send();
           buffered = rest;
         }
       };
 
       const completeWhenIdle = (): void => {
-        if (failed || finished) return;
+        if (op.closed) return;
         if (buffered.length > 0 && inFlight.size < maxInFlight) send();
-        if (buffered.length === 0 && inFlight.size === 0) {
-          finished = true;
-          subscriber.complete();
-        }
+        if (buffered.length === 0 && inFlight.size === 0) op.complete();
       };
 
-      const subscription = source.subscribe({
+      op.subscribe(source, {
         next: (item) => {
           let change: SampleUpdate | undefined;
           try {
             change = options.update(item);
           } catch (error) {
-            fail(error);
+            fail(error); // as a failed write: what is buffered is not sent
             return;
           }
           if (change !== undefined) {
-            buffered.push(idempotentUpdate(change, marker, epoch));
+            // The epoch of this item: `epochs` upstream advances it as the items of each epoch pass.
+            buffered.push(idempotentUpdate(change, marker, options.epoch ?? context.epoch));
             stage.entered();
             pump();
           }
-          subscriber.next(item);
+          op.next(item);
         },
-        error: (error: unknown) => fail(error),
+        error: fail,
         complete: () => {
           sourceDone = true;
           completeWhenIdle();
         },
       });
 
-      return () => {
-        subscription.unsubscribe();
-        stage.unregister();
+      op.finalize(() => {
         // Leaving early: what was buffered still gets written, and the release waits for all of it.
         if (!failed) {
           while (buffered.length > 0) {
@@ -215,10 +215,8 @@ export function tapWrite<T>(target: MongoCollectionInput, options: TapWriteOptio
         const held = opened;
         opened = undefined;
         if (pending.length === 0 && held === undefined) return;
-        flow.trackRelease(
-          Promise.allSettled(pending).then(() => held?.release()),
-        );
-      };
+        flow.trackRelease(Promise.allSettled(pending).then(() => held?.release()));
+      });
     });
 }
 

@@ -6,10 +6,10 @@
 import { randomUUID } from 'node:crypto';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { Observable, type OperatorFunction } from 'rxjs';
-import { currentContext, subscribeWithin } from '../../src/context.js';
+import type { OperatorFunction, Subscription } from 'rxjs';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { describe } from '../../src/excerpt.js';
+import { operate } from '../../src/operate.js';
 import { maskedCrc32c } from './crc32c.js';
 import { encodeExample, type ExampleInput } from './example.js';
 
@@ -113,8 +113,8 @@ export function toTFRecord(path: string, options: ToTFRecordOptions = {}): Opera
     throw new InvalidArgumentError('toTFRecord.highWaterMark', `must be a positive integer, got ${describe(capacity)}`);
   }
   return (source) =>
-    new Observable<TFRecordWritten>((subscriber) => {
-      const context = currentContext();
+    operate<TFRecordInput, TFRecordWritten>(source, (op) => {
+      const { context } = op;
       const temp = join(dirname(path), `.${basename(path)}.${randomUUID()}.tmp`);
       const queue: Uint8Array[] = [];
       let queuedRecords = 0;
@@ -124,7 +124,7 @@ export function toTFRecord(path: string, options: ToTFRecordOptions = {}): Opera
       let finished = false; // completed, failed or unsubscribed
       let failure: { error: unknown } | undefined;
       let writing: Promise<void> | undefined;
-      const stage = context.flow.register({ name: 'toTFRecord', capacity, occupancy: () => queuedRecords });
+      const stage = op.register({ name: 'toTFRecord', capacity, occupancy: () => queuedRecords });
       const opened: Promise<FileHandle> = open(temp, 'w');
       // Keep an open failure from being unhandled before the first write awaits it.
       opened.catch(() => undefined);
@@ -144,7 +144,8 @@ export function toTFRecord(path: string, options: ToTFRecordOptions = {}): Opera
         failure = { error };
         stage.unregister();
         upstream?.unsubscribe();
-        const release = discard().then(() => subscriber.error(error));
+        // The error is reported once the temporary file is gone: nothing half-written remains.
+        const release = discard().then(() => op.fail(error));
         context.flow.trackRelease(release);
       };
 
@@ -162,8 +163,8 @@ export function toTFRecord(path: string, options: ToTFRecordOptions = {}): Opera
           stage.unregister();
           await handle.close();
           await rename(temp, path);
-          subscriber.next({ path, records, bytes });
-          subscriber.complete();
+          op.next({ path, records, bytes });
+          op.complete();
         }
       };
 
@@ -182,8 +183,8 @@ export function toTFRecord(path: string, options: ToTFRecordOptions = {}): Opera
       };
 
       // Assigned after the subscribe call returns: a synchronous failure during it finds undefined.
-      let upstream: ReturnType<typeof subscribeWithin> | undefined = undefined;
-      upstream = subscribeWithin(context, source, {
+      let upstream: Subscription | undefined = undefined;
+      upstream = op.subscribe(source, {
         next: (item: TFRecordInput) => {
           if (finished) return;
           let data: Uint8Array;
@@ -209,13 +210,11 @@ export function toTFRecord(path: string, options: ToTFRecordOptions = {}): Opera
       });
       if (finished) upstream.unsubscribe();
 
-      return () => {
-        upstream?.unsubscribe();
+      op.finalize(() => {
         if (finished) return;
         // Unsubscribed before completion: no file at `path`, and no temporary file left behind.
         finished = true;
-        stage.unregister();
         context.flow.trackRelease((writing ?? Promise.resolve()).then(discard, discard));
-      };
+      });
     });
 }

@@ -19,11 +19,18 @@ import {
 
 const testScheduler = () => new TestScheduler((actual, expected) => assert.deepEqual(actual, expected));
 
-const split = (globalSize: number, worldSize: number, rank: number): SplitInfo => ({
+const split = (
+  globalSize: number,
+  worldSize: number,
+  rank: number,
+  layout: 'contiguous' | 'strided' = 'contiguous',
+): SplitInfo => ({
   globalSize,
   worldSize,
   rank,
   maxRankSize: Math.ceil(globalSize / worldSize),
+  firstIndex: layout === 'strided' ? rank : Math.floor((rank * globalSize) / worldSize),
+  stride: layout === 'strided' ? worldSize : 1,
 });
 
 const padded = <T>(rows: T[], mask: number[], index: number[]): PaddedBatch<T> => ({
@@ -64,10 +71,11 @@ describe('padToBatch', () => {
     testScheduler().run(({ cold, expectObservable }) => {
       // maxRankSize 5 with batch 2: every rank emits 3 batches; this rank got only 2 samples.
       const source = withInfo(cold('ab|', { a: 7, b: 8 }), {
-        split: { globalSize: 9, worldSize: 2, rank: 1, maxRankSize: 5 },
+        split: { globalSize: 9, worldSize: 2, rank: 1, maxRankSize: 5, firstIndex: 4, stride: 1 },
       });
+      // Global indices come from the split (rank 1 holds 4..8), not from the rows' values.
       expectObservable(source.pipe(padToBatch(2))).toBe('-x(yz|)', {
-        x: padded([7, 8], [1, 1], [7, 8]),
+        x: padded([7, 8], [1, 1], [4, 5]),
         y: padded([7, 7], [0, 0], [-1, -1]),
         z: padded([7, 7], [0, 0], [-1, -1]),
       });
@@ -112,13 +120,14 @@ describe('padToBatch', () => {
     }
   });
 
-  it('throws UnknownSizeError when applied to an input of unknown size with no size option', () => {
+  it('fails with UnknownSizeError when subscribed to an input of unknown size with no size option', async () => {
     const saved = process.env['WORLD_SIZE'];
     process.env['WORLD_SIZE'] = '2';
     try {
-      assert.throws(() => of(1, 2).pipe(padToBatch(2)), UnknownSizeError);
-      assert.throws(
-        () => withInfo(of(1, 2), { size: 2 }).pipe(padToBatch(2)),
+      // Known only at subscribe time: a plain operator may sit between a sized source and padToBatch.
+      await assert.rejects(lastValueFrom(of(1, 2).pipe(padToBatch(2))), UnknownSizeError);
+      await assert.rejects(
+        lastValueFrom(withInfo(of(1, 2), { size: 2 }).pipe(padToBatch(2))),
         (error: unknown) => {
           assert.ok(error instanceof RxfeedError);
           assert.equal(error.code, 'RXFEED_ERR_UNKNOWN_SIZE');
@@ -186,7 +195,7 @@ describe('padToBatch', () => {
   it('fill(template) makes pad rows from the batch, or the rank, first real row', () => {
     testScheduler().run(({ cold, expectObservable }) => {
       const source = withInfo(cold('abc|', { a: { id: 'a' }, b: { id: 'b' }, c: { id: 'c' } }), {
-        split: { globalSize: 16, worldSize: 2, rank: 0, maxRankSize: 8 },
+        split: { globalSize: 16, worldSize: 2, rank: 0, maxRankSize: 8, firstIndex: 0, stride: 1 },
       });
       const fill = (template?: { id: string }) => ({ id: `pad of ${template?.id}` });
       expectObservable(source.pipe(padToBatch(2, { fill, indexOf: (_, position) => 100 + position }))).toBe(
@@ -245,7 +254,7 @@ describe('padToBatch', () => {
       let held = 0;
       flow.register({ name: 'consumer', capacity: 1, occupancy: () => held });
       const source = withInfo(cold('a|', { a: 5 }), {
-        split: { globalSize: 8, worldSize: 2, rank: 1, maxRankSize: 4 },
+        split: { globalSize: 8, worldSize: 2, rank: 1, maxRankSize: 4, firstIndex: 4, stride: 1 },
       });
       const consumed = source.pipe(
         padToBatch(1),
@@ -261,7 +270,7 @@ describe('padToBatch', () => {
         bindContext({ flow, epoch: 0 }, () => consumed.subscribe(subscriber)),
       );
       expectObservable(bound).toBe('a--b--c--(d|)', {
-        a: padded([5], [1], [5]),
+        a: padded([5], [1], [4]),
         b: padded([5], [0], [-1]),
         c: padded([5], [0], [-1]),
         d: padded([5], [0], [-1]),
@@ -317,7 +326,7 @@ describe('padToBatch: exactly-once coverage over ranks (property)', () => {
                 const samples = from(rows.map((index) => ({ index })));
                 const input =
                   sizeFrom === 'split'
-                    ? withInfo(samples, { size: rows.length, split: split(n, worldSize, rank) })
+                    ? withInfo(samples, { size: rows.length, split: split(n, worldSize, rank, layout) })
                     : samples;
                 const operator = padToBatch<{ index: number }>(batchSize, {
                   ...(sizeFrom === 'options' ? { size: n, worldSize } : {}),

@@ -39,7 +39,7 @@ describe('shard', () => {
     const part = source.pipe(shard({ rank: 1, worldSize: 3 }));
     assert.equal(sizeOf(part), 3);
     assert.deepEqual(await collect(part), [3, 4, 5]);
-    assert.deepEqual(infoOf(part).split, { globalSize: 10, worldSize: 3, rank: 1, maxRankSize: 4 });
+    assert.deepEqual(infoOf(part).split, { globalSize: 10, worldSize: 3, rank: 1, maxRankSize: 4, firstIndex: 3, stride: 1 });
     assert.deepEqual(pulled, [0, 1, 2, 3, 4, 5]);
   });
 
@@ -53,11 +53,13 @@ describe('shard', () => {
       },
     });
     const part = source.pipe(shard({ rank: 2, worldSize: 4, workerIndex: 1, numWorkers: 2 }));
-    assert.deepEqual(asked, [[62, 75]]);
     assert.equal(sizeOf(part), 13);
     // A worker's part is not a rank's stream: no split for padToBatch to misread.
     assert.equal(infoOf(part).split, undefined);
+    // The range is opened when the pipeline is subscribed, with the placement resolved then.
+    assert.deepEqual(asked, []);
     assert.equal((await collect(part))[0], 'item 62');
+    assert.deepEqual(asked, [[62, 75]]);
   });
 
   it('covers every element exactly once over ranks x workers, with imbalance of at most one', async () => {
@@ -126,8 +128,12 @@ describe('shard', () => {
     process.env.WORLD_SIZE = '3';
     try {
       assert.deepEqual(await collect(fromItems(range(9)).pipe(shard())), [6, 7, 8]);
+      // Resolved when the pipeline is subscribed (once per loader), and the error names each origin.
       process.env.RANK = '3';
-      assert.throws(() => shard(), /shard.rank: 3 is not below worldSize 3/);
+      await assert.rejects(
+        collect(fromItems(range(9)).pipe(shard())),
+        /shard\.rank: 3 \(from RANK\) is not below worldSize 3 \(from WORLD_SIZE\)/,
+      );
     } finally {
       for (const [key, value] of Object.entries(saved)) {
         if (value === undefined) delete process.env[key];

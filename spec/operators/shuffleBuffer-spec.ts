@@ -107,18 +107,18 @@ describe('shuffleBuffer', () => {
     assert.deepEqual(await order({ seed: 3 }, 1), variants[1]);
   });
 
-  it('takes the rank from RANK (torchrun) when none is given', async () => {
+  it('takes the rank from RANK (torchrun) when none is given, read when subscribed', async () => {
     const saved = process.env.RANK;
     const savedWorld = process.env.WORLD_SIZE;
     try {
-      process.env.RANK = '2';
-      process.env.WORLD_SIZE = '4';
       const fromEnv = shuffleBuffer<number>(20, { seed: 9 });
-      delete process.env.RANK;
-      delete process.env.WORLD_SIZE;
       const explicit = shuffleBuffer<number>(20, { seed: 9, rank: 2 });
       const rankZero = shuffleBuffer<number>(20, { seed: 9 });
+      process.env.RANK = '2';
+      process.env.WORLD_SIZE = '4';
       const a = await collect(fromItems(range(100)).pipe(fromEnv));
+      delete process.env.RANK;
+      delete process.env.WORLD_SIZE;
       assert.deepEqual(await collect(fromItems(range(100)).pipe(explicit)), a);
       assert.notDeepEqual(await collect(fromItems(range(100)).pipe(rankZero)), a);
     } finally {
