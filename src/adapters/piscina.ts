@@ -211,7 +211,7 @@ export class WorkerTaskError extends RxfeedError {
   readonly remoteCode: string | undefined;
 
   /** @internal made by the executor from a worker's answer */
-  constructor(index: number, task: string, remote: RemoteError, code = 'RXFEED_ERR_WORKER_TASK') {
+  constructor(index: number, task: string, remote: RemoteError, code: 'RXFEED_ERR_WORKER_TASK' | 'RXFEED_ERR_WORKER_EXIT' = 'RXFEED_ERR_WORKER_TASK') {
     const cause = Object.assign(new Error(remote.message), {
       name: remote.name,
       ...(remote.code === undefined ? {} : { code: remote.code }),
