@@ -1,34 +1,39 @@
 /**
- * The errors of worker-thread tasks: a task that failed, a thread that died, a closed executor.
+ * The errors of worker-thread tasks. They are {@link TaskError}s, so the error a `for await` loop
+ * sees when a worker task fails carries the item's `index`, the task's name and its own error's
+ * `code` (as `remoteCode`), as an in-thread task's would.
  *
  * @module
  */
-import { RxfeedError } from '../errors.js';
+import { RxfeedError, TaskError } from '../errors.js';
 import type { RemoteError } from './workerEntry.js';
 
 /**
- * A worker task failed; `cause` holds the task's own error as rebuilt from the worker thread.
+ * A worker task failed: code `RXFEED_ERR_WORKER_TASK`. `cause` holds the task's own error as
+ * rebuilt from the worker thread (its `name`, `message`, `stack` and `code`); the code is also in
+ * `remoteCode`. It is a {@link TaskError}, so `parallelMap` passes it on unwrapped.
  * @public
  */
-export class WorkerTaskError extends RxfeedError {
-  /** Position of the failing item in `parallelMap`'s input (0-based). */
-  readonly index: number;
+export class WorkerTaskError extends TaskError {
   /** The task, as `module#export`. */
   readonly task: string;
   /** The `code` of the task's error, when it had one (e.g. `RXFEED_ERR_DECODE`). */
   readonly remoteCode: string | undefined;
 
   /** @internal made by the executor from a worker's answer */
-  constructor(index: number, task: string, remote: RemoteError, code: 'RXFEED_ERR_WORKER_TASK' | 'RXFEED_ERR_WORKER_EXIT' = 'RXFEED_ERR_WORKER_TASK') {
+  constructor(
+    index: number,
+    task: string,
+    remote: RemoteError,
+    code: 'RXFEED_ERR_WORKER_TASK' | 'RXFEED_ERR_WORKER_EXIT' = 'RXFEED_ERR_WORKER_TASK',
+  ) {
+    // The task's error crossed threads as data; rebuilt as an Error to be the `cause`, never thrown.
     const cause = Object.assign(new Error(remote.message), {
       name: remote.name,
       ...(remote.code === undefined ? {} : { code: remote.code }),
     });
     if (remote.stack !== undefined) cause.stack = remote.stack;
-    super(code, `worker task ${task} failed on item ${index}: ${remote.name}: ${remote.message}`, {
-      cause,
-    });
-    this.index = index;
+    super(index, cause, code, `worker task ${task} failed on item ${index}: ${remote.name}: ${remote.message}`);
     this.task = task;
     this.remoteCode = remote.code;
   }
