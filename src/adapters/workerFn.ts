@@ -7,6 +7,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import type { TaskReference } from '../executor.js';
+import { describe, EXCERPT_LIMIT, quoted } from '../excerpt.js';
 import type { DecodeImageOptions, decodeImage, decodeImageFields, DecodeImageFieldsOptions } from './decodeImage.js';
 
 /**
@@ -104,16 +105,25 @@ export function workerFn<F extends WorkerTaskFunction>(
 function moduleUrl(module: URL | string): string {
   if (module instanceof URL) {
     if (module.protocol !== 'file:') {
-      throw new InvalidArgumentError('workerFn.module', `must be a file: URL, got ${module.href}`);
+      throw new InvalidArgumentError('workerFn.module', `must be a file: URL, got ${quoted(module.href, EXCERPT_LIMIT)}`);
     }
     return module.href;
   }
-  if (module.startsWith('file:')) return new URL(module).href;
-  if (module.startsWith('/')) return new URL(`file://${encodeURI(module)}`).href;
-  throw new InvalidArgumentError(
-    'workerFn.module',
-    `'${module}' is relative; pass new URL('./task.js', import.meta.url) or an absolute path`,
-  );
+  if (typeof module !== 'string') {
+    throw new InvalidArgumentError('workerFn.module', `must be a URL or a string, got ${describe(module)}`);
+  }
+  if (!module.startsWith('file:') && !module.startsWith('/')) {
+    throw new InvalidArgumentError(
+      'workerFn.module',
+      `'${module}' is relative; pass new URL('./task.js', import.meta.url) or an absolute path`,
+    );
+  }
+  try {
+    return module.startsWith('file:') ? new URL(module).href : new URL(`file://${encodeURI(module)}`).href;
+  } catch (error) {
+    // new URL throws a TypeError for an unparsable URL, encodeURI a URIError for a lone surrogate.
+    throw new InvalidArgumentError('workerFn.module', `${quoted(module, EXCERPT_LIMIT)} is not a valid file URL or path: ${(error as Error).message}`);
+  }
 }
 
 /**

@@ -240,6 +240,16 @@ describe('workerExecutor lifecycle and arguments', () => {
     assert.throws(() => workerExecutor({ threads: 0 }), InvalidArgumentError);
   });
 
+  it('issue 10: refuses a module that is no valid file URL or path with InvalidArgumentError, not a TypeError or URIError', () => {
+    for (const module of ['file://host:99999999/tasks.js', '/tasks\uD800.js', 42 as unknown as string]) {
+      assert.throws(
+        () => workerFn(module, 'mix'),
+        (error: unknown) => error instanceof InvalidArgumentError && error.argument === 'workerFn.module',
+        String(module),
+      );
+    }
+  });
+
   it('reports a missing export with the module and export names', async () => {
     const task = workerFn(tasksModule, 'noSuchExport');
     await assert.rejects(firstValueFrom(from(executor.run(task, 1, signalContext(6)))), (error: unknown) => {
