@@ -1,18 +1,17 @@
 import type { MonoTypeOperatorFunction, OperatorFunction } from 'rxjs';
 import { disposeAll, disposeItem } from '../src/dispose.js';
-import { InvalidArgumentError } from '../src/errors.js';
+import { InvalidArgumentError, RxfeedError } from '../src/errors.js';
 import { operate } from '../src/operate.js';
 import { batch, batchedInfo } from './batch.js';
 
 /**
  * Thrown from `afterItem` (or `beforeBatch` callbacks inspecting items) to drop the current item,
- * as fastai's `SkipItemException`. Any other error ends the pipeline.
+ * as fastai's `SkipItemException`. Any other error ends the pipeline. Code `RXFEED_ERR_SKIP_ITEM`.
  * @public
  */
-export class SkipItem extends Error {
+export class SkipItem extends RxfeedError {
   constructor(reason = 'item skipped') {
-    super(reason);
-    this.name = 'SkipItem';
+    super('RXFEED_ERR_SKIP_ITEM', reason);
   }
 }
 

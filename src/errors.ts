@@ -1,35 +1,68 @@
 /**
  * Error classes with stable codes.
  *
- * Every error rxfeed raises is an {@link RxfeedError} with a `code` that never changes between
- * versions (`RXFEED_ERR_*`), so callers branch on `error.code`, not on messages. The classes are
- * branded with `Symbol.for` so `instanceof` works across duplicate installs of the package, as
- * undici does.
+ * Every error rxfeed raises is an {@link RxfeedError} with a `code` from the one registry of codes
+ * ({@link ERROR_CODES}, the union {@link RxfeedErrorCode}) that never changes between versions, so
+ * callers branch on `error.code`, not on messages.
+ *
+ * Every class is branded with `Symbol.for('rxfeed.error.<ClassName>')`, as undici brands its own,
+ * so `instanceof` works across two installed copies of rxfeed (a dependency bringing its own):
+ * an error from either copy is an instance of the same-named class and its parents in the other.
+ * The brand is set once, in {@link RxfeedError}, so a new class gets it by extending.
  *
  * @module
  */
+import type { RxfeedErrorCode } from './errorCodes.js';
+import { describe } from './excerpt.js';
 
-const brand = Symbol.for('rxfeed.error');
+export { ERROR_CODES, type RxfeedErrorCode } from './errorCodes.js';
+
+// One global symbol per class name: the registry of `Symbol.for` is shared by every copy of rxfeed
+// in the process, where the classes themselves are not.
+const brands = new WeakMap<object, symbol>();
+
+function brandOf(errorClass: abstract new (...args: never[]) => unknown): symbol {
+  let brand = brands.get(errorClass);
+  if (brand === undefined) {
+    brand = Symbol.for(`rxfeed.error.${errorClass.name}`);
+    brands.set(errorClass, brand);
+  }
+  return brand;
+}
 
 /**
  * Base class of every error rxfeed raises.
+ *
+ * `instanceof` tests the brand of the class, not its prototype, so it holds across installed copies;
+ * the brand follows the class name, so a bundler that renames classes must keep the names of
+ * rxfeed's error classes (esbuild `keepNames`, terser `keep_classnames`).
  * @public
  */
 export class RxfeedError extends Error {
-  /** A stable, machine-readable code such as `RXFEED_ERR_INVALID_ARG`. */
-  readonly code: string;
+  /** A stable, machine-readable code such as `RXFEED_ERR_INVALID_ARG`: one of `ERROR_CODES` (exported by `rxfeed`). */
+  readonly code: RxfeedErrorCode;
 
-  constructor(code: string, message: string, options?: ErrorOptions) {
+  /**
+   * @param code - The error's code, one of {@link ERROR_CODES}.
+   * @param message - What went wrong, naming the option, file, offset, object or document.
+   * @param options - `cause`: the underlying error.
+   */
+  constructor(code: RxfeedErrorCode, message: string, options?: ErrorOptions) {
     super(message, options);
     this.code = code;
     this.name = new.target.name;
-    Object.defineProperty(this, brand, { value: true });
+    // Brand each prototype of the chain once, the first time an instance of the class is made: a
+    // subclass instance then carries its parents' brands and none of its siblings'.
+    for (let prototype: object = new.target.prototype; prototype !== Error.prototype; prototype = Object.getPrototypeOf(prototype) as object) {
+      const brand = brandOf((prototype as { constructor: abstract new () => unknown }).constructor);
+      if (Object.hasOwn(prototype, brand)) break;
+      Object.defineProperty(prototype, brand, { value: true });
+    }
   }
 
+  /** Whether `value` is an instance of this class, made by any installed copy of rxfeed. */
   static override [Symbol.hasInstance](value: unknown): boolean {
-    if (typeof value !== 'object' || value === null || !(brand in value)) return false;
-    // Subclasses keep the ordinary prototype check, so `instanceof CorruptRecordError` stays precise.
-    return this === RxfeedError || Function.prototype[Symbol.hasInstance].call(this, value);
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brandOf(this)] === true;
   }
 }
 
@@ -90,17 +123,34 @@ export class CollateError extends RxfeedError {
 }
 
 /**
- * A task run by `parallelMap` failed; `cause` holds the task's own error.
+ * A task run by `parallelMap` failed; `cause` holds the task's own error. A task on a worker
+ * thread fails with the subclass `WorkerTaskError` (`rxfeed/workers`), which names the task and
+ * keeps its error's own code.
  * @public
  */
 export class TaskError extends RxfeedError {
   /** Position of the failing item in the operator's input (0-based). */
   readonly index: number;
 
-  constructor(index: number, cause: unknown) {
-    const reason = cause instanceof Error ? cause.message : String(cause);
-    super('RXFEED_ERR_TASK', `task failed on item ${index}: ${reason}`, { cause });
+  /**
+   * @param index - Position of the failing item.
+   * @param cause - The task's own error.
+   * @param code - A narrower code for a subclass; default `RXFEED_ERR_TASK`.
+   * @param message - A subclass's own message; default `task failed on item <index>: <cause's message>`.
+   */
+  constructor(index: number, cause: unknown, code: RxfeedErrorCode = 'RXFEED_ERR_TASK', message?: string) {
+    super(code, message ?? `task failed on item ${index}: ${reasonOf(cause)}`, { cause });
     this.index = index;
+  }
+}
+
+/** What a task threw, for a message: its `String()` (a task may throw anything), or a description when that throws. */
+function reasonOf(cause: unknown): string {
+  if (cause instanceof Error) return cause.message;
+  try {
+    return String(cause);
+  } catch {
+    return describe(cause);
   }
 }
 

@@ -162,7 +162,7 @@ export class TfdsError extends RxfeedError {
    * @param options - `cause`: the underlying error.
    * @param code - The code; `RXFEED_ERR_TFDS` unless a subclass names a narrower one.
    */
-  constructor(dataDir: string, message: string, options?: ErrorOptions, code = 'RXFEED_ERR_TFDS') {
+  constructor(dataDir: string, message: string, options?: ErrorOptions, code: 'RXFEED_ERR_TFDS' | 'RXFEED_ERR_TFDS_METADATA' = 'RXFEED_ERR_TFDS') {
     super(code, `TFDS ${dataDir}: ${message}`, options);
     this.dataDir = dataDir;
   }

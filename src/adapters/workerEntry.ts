@@ -15,6 +15,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
+import { InvalidArgumentError } from '../errors.js';
 import { prepareTransfer } from './transfer.js';
 
 /** What the main thread posts: one task export, run on a batch of items. @internal */
@@ -83,9 +84,7 @@ function load(module: string, exportName: string): Promise<TaskExport> {
     task = import(module).then((namespace: Record<string, unknown>) => {
       const found = namespace[exportName];
       if (typeof found !== 'function') {
-        throw Object.assign(new Error(`${module} has no function export '${exportName}'`), {
-          code: 'RXFEED_ERR_INVALID_ARG',
-        });
+        throw new InvalidArgumentError('workerFn.exportName', `${module} has no function export '${exportName}'`);
       }
       return found as TaskExport;
     });

@@ -107,20 +107,26 @@ describe('workerExecutor under parallelMap', () => {
     assert.equal(executor.stats().threads, 2);
   });
 
-  it('a task error surfaces as a TaskError with the sample index, the worker error as its cause', async () => {
+  it('issue 10: a failing worker task reaches the for-await loop as a WorkerTaskError, a TaskError with its codes', async () => {
     const task = workerFn<typeof failAt>(tasksModule, 'failAt', { options: { at: 3 } });
     await assert.rejects(
-      lastValueFrom(fromItems([10, 11, 12, 13, 14, 15]).pipe(parallelMap(task, { executor, concurrency: 2 }))),
+      (async () => {
+        for await (const value of toLoader(fromItems([10, 11, 12, 13, 14, 15]).pipe(parallelMap(task, { executor, concurrency: 2 })))) {
+          assert.ok(value < 13);
+        }
+      })(),
       (error: unknown) => {
+        assert.ok(error instanceof WorkerTaskError, String(error));
         assert.ok(error instanceof TaskError);
+        assert.equal(error.code, 'RXFEED_ERR_WORKER_TASK');
         assert.equal(error.index, 3);
-        const cause = error.cause;
-        assert.ok(cause instanceof WorkerTaskError);
-        assert.equal(cause.code, 'RXFEED_ERR_WORKER_TASK');
-        assert.equal(cause.index, 3);
-        assert.equal(cause.task, 'tasks.js#failAt');
-        assert.equal(cause.remoteCode, 'RXFEED_ERR_DECODE');
-        assert.match(cause.message, /failed on item 3: Error: bad item 13/);
+        assert.equal(error.task, 'tasks.js#failAt');
+        assert.equal(error.remoteCode, 'RXFEED_ERR_DECODE');
+        assert.equal(error.message, 'worker task tasks.js#failAt failed on item 3: Error: bad item 13');
+        // The task's own error, rebuilt from the worker thread.
+        const cause = error.cause as Error & { code?: string };
+        assert.equal(cause.message, 'bad item 13');
+        assert.equal(cause.code, 'RXFEED_ERR_DECODE');
         return true;
       },
     );
@@ -134,11 +140,10 @@ describe('workerExecutor under parallelMap', () => {
     await assert.rejects(
       lastValueFrom(fromItems(items).pipe(parallelMap(decodeImageFieldsTask({ fields: ['png'] }), { executor }))),
       (error: unknown) => {
-        assert.ok(error instanceof TaskError);
+        assert.ok(error instanceof WorkerTaskError);
         assert.equal(error.index, 2);
-        assert.ok(error.cause instanceof WorkerTaskError);
-        assert.equal(error.cause.remoteCode, 'RXFEED_ERR_DECODE');
-        assert.match(error.cause.message, /decode item 2: field 'png'/);
+        assert.equal(error.remoteCode, 'RXFEED_ERR_DECODE');
+        assert.match(error.message, /decode item 2: field 'png'/);
         return true;
       },
     );
@@ -235,11 +240,22 @@ describe('workerExecutor lifecycle and arguments', () => {
     assert.throws(() => workerExecutor({ threads: 0 }), InvalidArgumentError);
   });
 
+  it('issue 10: refuses a module that is no valid file URL or path with InvalidArgumentError, not a TypeError or URIError', () => {
+    for (const module of ['file://host:99999999/tasks.js', '/tasks\uD800.js', 42 as unknown as string]) {
+      assert.throws(
+        () => workerFn(module, 'mix'),
+        (error: unknown) => error instanceof InvalidArgumentError && error.argument === 'workerFn.module',
+        String(module),
+      );
+    }
+  });
+
   it('reports a missing export with the module and export names', async () => {
     const task = workerFn(tasksModule, 'noSuchExport');
     await assert.rejects(firstValueFrom(from(executor.run(task, 1, signalContext(6)))), (error: unknown) => {
       assert.ok(error instanceof WorkerTaskError);
       assert.equal(error.index, 6);
+      assert.equal(error.remoteCode, 'RXFEED_ERR_INVALID_ARG');
       assert.match(error.message, /has no function export 'noSuchExport'/);
       return true;
     });

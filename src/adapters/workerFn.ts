@@ -1,0 +1,175 @@
+/**
+ * Naming a worker task: {@link workerFn} binds a module export, its seed and options into a
+ * {@link WorkerTaskReference} that a {@link WorkerExecutor} runs on its threads, and the built-in
+ * image decode tasks are named the same way.
+ *
+ * @module
+ */
+import { InvalidArgumentError } from '../errors.js';
+import type { TaskReference } from '../executor.js';
+import { describe, EXCERPT_LIMIT, quoted } from '../excerpt.js';
+import type { DecodeImageOptions, decodeImage, decodeImageFields, DecodeImageFieldsOptions } from './decodeImage.js';
+
+/**
+ * What a worker task receives besides its item. Per-sample randomness must come from
+ * `(seed, epoch, index)`, never from state of the thread that runs it (see `deriveSeed`).
+ * @public
+ */
+export interface WorkerTaskContext<O = unknown> {
+  /** Position of the item in `parallelMap`'s input for this epoch (0-based). */
+  readonly index: number;
+  /** The epoch being read. */
+  readonly epoch: number;
+  /** The seed bound by {@link workerFn} (0 when none was given). */
+  readonly seed: number;
+  /** The options bound by {@link workerFn} (structured-cloned to the worker with each task). */
+  readonly options: O;
+}
+
+/**
+ * The shape of a function a worker thread can run: an export of an ES module.
+ * @public
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a bound for any task's parameters
+export type WorkerTaskFunction = (value: any, context: WorkerTaskContext<any>) => unknown;
+
+/**
+ * The options type a worker task reads from `context.options`, e.g. `DecodeImageOptions` for
+ * `decodeImage`.
+ * @public
+ */
+export type WorkerTaskOptions<F extends WorkerTaskFunction> =
+  NonNullable<Parameters<F>[1]> extends { readonly options?: infer O } ? NonNullable<O> : unknown;
+
+/**
+ * A task named by module URL and export, with its bound seed and options.
+ * @public
+ */
+export interface WorkerTaskReference<T, R, O = unknown> extends TaskReference<T, R> {
+  /** `file:` URL of the compiled ES module. */
+  readonly module: string;
+  readonly exportName: string;
+  readonly seed: number;
+  readonly options: O;
+}
+
+/**
+ * What {@link workerFn} binds to a task besides its module and export.
+ * @public
+ */
+export interface WorkerFnBinding<O> {
+  /** Seed handed to every call in `context.seed`; default 0. */
+  readonly seed?: number;
+  /** Options handed to every call in `context.options` (structured-cloneable). */
+  readonly options?: O;
+}
+
+/**
+ * Name a worker task by module URL and export, typed from the export.
+ *
+ * The module is imported by each worker thread, so it must be compiled JavaScript: resolve it
+ * relative to the compiled caller, `new URL('./decode.js', import.meta.url)`. The export is called
+ * as `fn(item, { index, epoch, seed, options })` and may return a promise.
+ *
+ * @example
+ * ```ts
+ * import type { resizeTask } from './tasks.js';
+ * const resize = workerFn<typeof resizeTask>(new URL('./tasks.js', import.meta.url), 'resizeTask', {
+ *   seed: 1,
+ *   options: { size: 64 },
+ * });
+ * items.pipe(parallelMap(resize, { executor: workerExecutor() }));
+ * ```
+ *
+ * @param module - The module: a `URL`, a `file:` URL string, or an absolute path.
+ * @param exportName - The name of the function export.
+ * @param binding - Seed and options passed to every call.
+ * @returns A task reference for `parallelMap` with a {@link WorkerExecutor}.
+ * @public
+ */
+export function workerFn<F extends WorkerTaskFunction>(
+  module: URL | string,
+  exportName: string,
+  binding: WorkerFnBinding<WorkerTaskOptions<F>> = {},
+): WorkerTaskReference<Parameters<F>[0], Awaited<ReturnType<F>>, WorkerTaskOptions<F>> {
+  const seed = binding.seed ?? 0;
+  if (!Number.isSafeInteger(seed)) {
+    throw new InvalidArgumentError('workerFn.seed', `must be a safe integer, got ${seed}`);
+  }
+  if (typeof exportName !== 'string' || exportName === '') {
+    throw new InvalidArgumentError('workerFn.exportName', 'must name an export of the module');
+  }
+  return { module: moduleUrl(module), exportName, seed, options: binding.options as WorkerTaskOptions<F> };
+}
+
+function moduleUrl(module: URL | string): string {
+  if (module instanceof URL) {
+    if (module.protocol !== 'file:') {
+      throw new InvalidArgumentError('workerFn.module', `must be a file: URL, got ${quoted(module.href, EXCERPT_LIMIT)}`);
+    }
+    return module.href;
+  }
+  if (typeof module !== 'string') {
+    throw new InvalidArgumentError('workerFn.module', `must be a URL or a string, got ${describe(module)}`);
+  }
+  if (!module.startsWith('file:') && !module.startsWith('/')) {
+    throw new InvalidArgumentError(
+      'workerFn.module',
+      `'${module}' is relative; pass new URL('./task.js', import.meta.url) or an absolute path`,
+    );
+  }
+  try {
+    return module.startsWith('file:') ? new URL(module).href : new URL(`file://${encodeURI(module)}`).href;
+  } catch (error) {
+    // new URL throws a TypeError for an unparsable URL, encodeURI a URIError for a lone surrogate.
+    throw new InvalidArgumentError('workerFn.module', `${quoted(module, EXCERPT_LIMIT)} is not a valid file URL or path: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * The built-in image decode task ({@link decodeImage}) as a worker task: JPEG/PNG bytes to an RGB
+ * `Uint8Array` with its shape, resized, cropped and flipped as `options` say.
+ *
+ * @example
+ * ```ts
+ * items.pipe(parallelMap(decodeImageTask({ resize: [128, 128], crop: { size: [112, 112], random: true } }, { seed: 3 }), { executor }));
+ * ```
+ *
+ * @param options - Decode options (see {@link DecodeImageOptions}).
+ * @param binding - The seed of the random crop and flip.
+ * @returns A task reference for `parallelMap`.
+ * @public
+ */
+export function decodeImageTask(
+  options: DecodeImageOptions = {},
+  binding: { readonly seed?: number } = {},
+): WorkerTaskReference<Parameters<typeof decodeImage>[0], Awaited<ReturnType<typeof decodeImage>>, DecodeImageOptions> {
+  return workerFn<typeof decodeImage>(new URL('./decodeImage.js', import.meta.url), 'decodeImage', {
+    ...binding,
+    options,
+  });
+}
+
+/**
+ * The built-in sample decode task ({@link decodeImageFields}) as a worker task: decodes the named
+ * image fields of a sample object (e.g. WebDataset's `jpg`/`png`) and passes the others through.
+ *
+ * @example
+ * ```ts
+ * samples.pipe(parallelMap(decodeImageFieldsTask({ fields: ['png'], resize: [32, 32] }), { executor }));
+ * ```
+ *
+ * @param options - Fields to decode and decode options (see {@link DecodeImageFieldsOptions}).
+ * @param binding - The seed of the random crop and flip.
+ * @returns A task reference for `parallelMap`.
+ * @public
+ */
+export function decodeImageFieldsTask<S extends object>(
+  options: DecodeImageFieldsOptions,
+  binding: { readonly seed?: number } = {},
+): WorkerTaskReference<S, Awaited<ReturnType<typeof decodeImageFields<S>>>, DecodeImageFieldsOptions> {
+  return workerFn<typeof decodeImageFields<S>>(new URL('./decodeImage.js', import.meta.url), 'decodeImageFields', {
+    ...binding,
+    options,
+  });
+}

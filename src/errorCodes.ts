@@ -1,0 +1,151 @@
+/**
+ * The one registry of rxfeed's error codes.
+ *
+ * Every `code` an rxfeed error can carry is a key of {@link ERROR_CODES}, and
+ * {@link RxfeedErrorCode} is their union: `RxfeedError`'s constructor takes only these, so a
+ * misspelt code fails to compile. A code never changes meaning between versions; callers branch on
+ * it, not on messages. Grouped by where they are raised; the class that carries each is named.
+ *
+ * @module
+ */
+
+/**
+ * Every rxfeed error code, each mapped to itself (so `ERROR_CODES.RXFEED_ERR_TASK` can be
+ * compared with `error.code` in plain JavaScript too).
+ *
+ * @example
+ * ```ts
+ * if (error instanceof RxfeedError && error.code === ERROR_CODES.RXFEED_ERR_OBJECT_NOT_FOUND) skip();
+ * ```
+ * @public
+ */
+export const ERROR_CODES = Object.freeze({
+  // Core (src/, operators/)
+  /** An option or argument is out of its documented range (`InvalidArgumentError`). */
+  RXFEED_ERR_INVALID_ARG: 'RXFEED_ERR_INVALID_ARG',
+  /** An operator needs the dataset size and none is known (`UnknownSizeError`). */
+  RXFEED_ERR_UNKNOWN_SIZE: 'RXFEED_ERR_UNKNOWN_SIZE',
+  /** File-level sharding got fewer files than rank x worker slots (`TooFewShardsError`). */
+  RXFEED_ERR_TOO_FEW_SHARDS: 'RXFEED_ERR_TOO_FEW_SHARDS',
+  /** A batch could not be collated: ragged shapes, mixed types or a missing key (`CollateError`). */
+  RXFEED_ERR_COLLATE: 'RXFEED_ERR_COLLATE',
+  /** A task run by `parallelMap` in this thread failed; `cause` is its error (`TaskError`). */
+  RXFEED_ERR_TASK: 'RXFEED_ERR_TASK',
+  /** A loader was aborted through its `AbortSignal` (`AbortedError`). */
+  RXFEED_ERR_ABORTED: 'RXFEED_ERR_ABORTED',
+  /** A loader's `next()` was called again before the previous call settled (`RxfeedError`). */
+  RXFEED_ERR_CONCURRENT_NEXT: 'RXFEED_ERR_CONCURRENT_NEXT',
+  /** A `Puller` broke its contract: it answered a pull with an Observable that completed without a chunk (`RxfeedError`). */
+  RXFEED_ERR_PULLER: 'RXFEED_ERR_PULLER',
+  /** An item was dropped on purpose by a `hooks` callback (`SkipItem`); never ends a pipeline. */
+  RXFEED_ERR_SKIP_ITEM: 'RXFEED_ERR_SKIP_ITEM',
+  /** A rank received more samples than the dataset size allows any rank (`SizeMismatchError`). */
+  RXFEED_ERR_SIZE_MISMATCH: 'RXFEED_ERR_SIZE_MISMATCH',
+  /** `padToBatch` owes a padded batch and has no row to repeat nor `fill` (`NoPadTemplateError`). */
+  RXFEED_ERR_NO_PAD_TEMPLATE: 'RXFEED_ERR_NO_PAD_TEMPLATE',
+  /** A batch leaf could not be turned into a device tensor (`DeviceConversionError`). */
+  RXFEED_ERR_DEVICE_CONVERSION: 'RXFEED_ERR_DEVICE_CONVERSION',
+
+  // Worker threads and image decoding (src/adapters/)
+  /** A worker-thread task failed; `remoteCode` is its own error's code (`WorkerTaskError`). */
+  RXFEED_ERR_WORKER_TASK: 'RXFEED_ERR_WORKER_TASK',
+  /** The worker thread holding an item died before answering (`WorkerExitError`). */
+  RXFEED_ERR_WORKER_EXIT: 'RXFEED_ERR_WORKER_EXIT',
+  /** A task was given to a closed worker executor (`ExecutorClosedError`). */
+  RXFEED_ERR_EXECUTOR_CLOSED: 'RXFEED_ERR_EXECUTOR_CLOSED',
+  /** An image could not be decoded, or claims more than `maxPixels` pixels (`DecodeError`). */
+  RXFEED_ERR_DECODE: 'RXFEED_ERR_DECODE',
+
+  // Local files (sources/core/)
+  /** A file does not exist (`ENOENT`, `ENOTDIR`) (`FileReadError`). */
+  RXFEED_ERR_FILE_NOT_FOUND: 'RXFEED_ERR_FILE_NOT_FOUND',
+  /** Permission to a file was denied (`EACCES`, `EPERM`) (`FileReadError`). */
+  RXFEED_ERR_FILE_ACCESS: 'RXFEED_ERR_FILE_ACCESS',
+  /** A path names a directory, device, FIFO or socket, not a regular file (`FileReadError`). */
+  RXFEED_ERR_FILE_NOT_REGULAR: 'RXFEED_ERR_FILE_NOT_REGULAR',
+  /** Any other file system failure opening or reading a file; `cause` says which (`FileReadError`). */
+  RXFEED_ERR_FILE_READ: 'RXFEED_ERR_FILE_READ',
+
+  // TFRecord and TFDS (sources/tfrecord/)
+  /** A TFRecord frame failed its length or data CRC, or was cut short (`CorruptRecordError`). */
+  RXFEED_ERR_CORRUPT_RECORD: 'RXFEED_ERR_CORRUPT_RECORD',
+  /** More TFRecord records were skipped as corrupt than `maxSkipRatio` allows (`TooManyCorruptRecordsError`). */
+  RXFEED_ERR_TOO_MANY_CORRUPT: 'RXFEED_ERR_TOO_MANY_CORRUPT',
+  /** A record's feature does not match the feature spec (`FeatureError`). */
+  RXFEED_ERR_FEATURE: 'RXFEED_ERR_FEATURE',
+  /** A record is not a well-formed `tf.train.Example` / `SequenceExample` (`MalformedExampleError`). */
+  RXFEED_ERR_MALFORMED_EXAMPLE: 'RXFEED_ERR_MALFORMED_EXAMPLE',
+  /** A TFDS prepared directory is incomplete or not understood (`TfdsError`). */
+  RXFEED_ERR_TFDS: 'RXFEED_ERR_TFDS',
+  /** A TFDS `dataset_info.json` or `features.json` value is malformed (`TfdsMetadataError`). */
+  RXFEED_ERR_TFDS_METADATA: 'RXFEED_ERR_TFDS_METADATA',
+
+  // WebDataset tar shards (sources/webdataset/)
+  /** A shard's tar or gzip stream ended early (`TruncatedShardError`). */
+  RXFEED_ERR_TRUNCATED_SHARD: 'RXFEED_ERR_TRUNCATED_SHARD',
+  /** A shard is not a readable tar stream: bad checksum, malformed header, corrupt gzip (`CorruptShardError`). */
+  RXFEED_ERR_CORRUPT_SHARD: 'RXFEED_ERR_CORRUPT_SHARD',
+  /** A member name is absolute or has a `..` segment (`UnsafeMemberError`). */
+  RXFEED_ERR_UNSAFE_MEMBER: 'RXFEED_ERR_UNSAFE_MEMBER',
+  /** A sample lacks an expected extension under `missing: 'error'` (`SampleFieldError`). */
+  RXFEED_ERR_MISSING_FIELD: 'RXFEED_ERR_MISSING_FIELD',
+  /** A sample holds one extension twice (`SampleFieldError`). */
+  RXFEED_ERR_DUPLICATE_FIELD: 'RXFEED_ERR_DUPLICATE_FIELD',
+  /** A member is larger than `maxMemberSize` (`MemberTooLargeError`). */
+  RXFEED_ERR_MEMBER_TOO_LARGE: 'RXFEED_ERR_MEMBER_TOO_LARGE',
+  /** A member's extension is a reserved metadata name such as `__key__` (`ReservedFieldError`). */
+  RXFEED_ERR_RESERVED_FIELD: 'RXFEED_ERR_RESERVED_FIELD',
+
+  // Object stores (sources/objectstore/), all `ObjectStoreError`
+  /** 404, or an S3 `NoSuchKey` / `NoSuchBucket`. */
+  RXFEED_ERR_OBJECT_NOT_FOUND: 'RXFEED_ERR_OBJECT_NOT_FOUND',
+  /** 401 or 403: missing or wrong credentials, a bad signature. */
+  RXFEED_ERR_OBJECT_ACCESS: 'RXFEED_ERR_OBJECT_ACCESS',
+  /** Any other 4xx except 429: the request itself is wrong; not retried. */
+  RXFEED_ERR_OBJECT_REQUEST: 'RXFEED_ERR_OBJECT_REQUEST',
+  /** The object changed (ETag or Last-Modified) while it was being read. */
+  RXFEED_ERR_OBJECT_CHANGED: 'RXFEED_ERR_OBJECT_CHANGED',
+  /** Every attempt failed with a transient fault; `cause` holds the last one. */
+  RXFEED_ERR_OBJECT_RETRIES: 'RXFEED_ERR_OBJECT_RETRIES',
+  /** The server answered something malformed or over its size limit. */
+  RXFEED_ERR_OBJECT_PROTOCOL: 'RXFEED_ERR_OBJECT_PROTOCOL',
+  /** A read broke after delivering bytes and the server sent no validator to resume against. */
+  RXFEED_ERR_OBJECT_UNVERIFIABLE: 'RXFEED_ERR_OBJECT_UNVERIFIABLE',
+  /** An attempt received less than the store's minimum speed. */
+  RXFEED_ERR_OBJECT_SLOW: 'RXFEED_ERR_OBJECT_SLOW',
+  /** An attempt ran past the store's `deadlineMs`. */
+  RXFEED_ERR_OBJECT_DEADLINE: 'RXFEED_ERR_OBJECT_DEADLINE',
+  /** A key is not a literal name inside the store (it would leave the base path). */
+  RXFEED_ERR_OBJECT_KEY: 'RXFEED_ERR_OBJECT_KEY',
+  /** A key or listing entry names a URL on an origin the store was not given. */
+  RXFEED_ERR_OBJECT_ORIGIN: 'RXFEED_ERR_OBJECT_ORIGIN',
+  /** The request failed below HTTP in a way a retry would not fix (unknown host ...). */
+  RXFEED_ERR_OBJECT_NETWORK: 'RXFEED_ERR_OBJECT_NETWORK',
+
+  // MongoDB (sources/mongodb/)
+  /** The collection or view a dataset names does not exist (`MongoCollectionNotFoundError`). */
+  RXFEED_ERR_MONGO_NO_COLLECTION: 'RXFEED_ERR_MONGO_NO_COLLECTION',
+  /** The dataset's filter, pipeline, projection or sort was rejected (`MongoQueryError`). */
+  RXFEED_ERR_MONGO_QUERY: 'RXFEED_ERR_MONGO_QUERY',
+  /** Reading failed after its retries, or the view broke the ordering contract (`MongoReadError`). */
+  RXFEED_ERR_MONGO_READ: 'RXFEED_ERR_MONGO_READ',
+  /** A batch of write-back updates failed (`MongoWriteError`). */
+  RXFEED_ERR_MONGO_WRITE: 'RXFEED_ERR_MONGO_WRITE',
+  /** A MongoDB client was used from a thread other than the one that made it (`MongoThreadError`). */
+  RXFEED_ERR_MONGO_THREAD: 'RXFEED_ERR_MONGO_THREAD',
+  /** No MongoDB server could be selected within the retries (`MongoUnreachableError`). */
+  RXFEED_ERR_MONGO_UNREACHABLE: 'RXFEED_ERR_MONGO_UNREACHABLE',
+  /** The server refused the credentials (`MongoAuthError`). */
+  RXFEED_ERR_MONGO_AUTH: 'RXFEED_ERR_MONGO_AUTH',
+  /** The driver rejected a connection string before connecting (`MongoUriError`). */
+  RXFEED_ERR_MONGO_URI: 'RXFEED_ERR_MONGO_URI',
+  /** A document could not be turned into an element, or a reply not decoded (`MongoDecodeError`). */
+  RXFEED_ERR_MONGO_DECODE: 'RXFEED_ERR_MONGO_DECODE',
+} as const);
+
+/**
+ * The union of every rxfeed error code: the type of `RxfeedError.code`. See {@link ERROR_CODES}
+ * for what each means.
+ * @public
+ */
+export type RxfeedErrorCode = keyof typeof ERROR_CODES;
