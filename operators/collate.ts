@@ -1,14 +1,10 @@
 import { Observable, type OperatorFunction } from 'rxjs';
-import {
-  collateWith,
-  resolveCollateOptions,
-  type CollateOptions,
-  type CollateResult,
-  type PaddedBatch,
-} from '../src/collate.js';
+import { collateWith, type CollateResult } from '../src/collate.js';
+import { resolveCollateOptions, type CollateOptions } from '../src/collateOptions.js';
 import { currentContext, subscribeWithin } from '../src/context.js';
 import { disposeItem } from '../src/dispose.js';
 import { sizeOf, withInfo } from '../src/info.js';
+import type { PaddedBatch } from '../src/tensor.js';
 
 /**
  * Turn each batch (an array of samples from `batch`, or a `PaddedBatch` from `padToBatch`) into one

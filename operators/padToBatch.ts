@@ -1,5 +1,5 @@
 import { Observable, type OperatorFunction } from 'rxjs';
-import type { PaddedBatch } from '../src/collate.js';
+import type { PaddedBatch } from '../src/tensor.js';
 import { currentContext, subscribeWithin } from '../src/context.js';
 import { resolvePlacement } from '../src/distributed.js';
 import { disposeAll } from '../src/dispose.js';

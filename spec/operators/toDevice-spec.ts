@@ -6,15 +6,10 @@ import '@tensorflow/tfjs-backend-wasm';
 import { concat, lastValueFrom, map, take, throwError, toArray } from 'rxjs';
 import { batch } from '../../operators/batch.js';
 import { collate } from '../../operators/collate.js';
-import {
-  DeviceConversionError,
-  deviceExtras,
-  toDevice,
-  typedArrayAdapter,
-  type DeviceAdapter,
-} from '../../operators/toDevice.js';
+import { toDevice } from '../../operators/toDevice.js';
+import { DeviceConversionError, deviceExtras, typedArrayAdapter, type DeviceAdapter } from '../../src/device.js';
 import { tfjsAdapter } from '../../src/adapters/tfjs.js';
-import type { HostTensor } from '../../src/collate.js';
+import type { HostTensor } from '../../src/tensor.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { Flow } from '../../src/flow.js';
 import { bindContext } from '../../src/context.js';
