@@ -306,3 +306,37 @@ describe('toDevice arguments and the typed-array adapter', () => {
     assert.throws(() => tfjsAdapter(tf, { dtypes: { uint8: 'bool' as 'int32' } }), InvalidArgumentError);
   });
 });
+
+describe('toDevice walks batches with the shared tree walk (issue 10)', () => {
+  it('issue 10: a field named __proto__ stays a field of the converted batch, not its prototype', async () => {
+    const batch = JSON.parse('{"__proto__": {"w": 1}, "x": 2}') as Record<string, unknown>;
+    const leaf = { data: Float32Array.of(1), shape: [1], dtype: 'float32' };
+    Object.defineProperty(batch, '__proto__', { value: { w: leaf }, enumerable: true });
+    const [out] = await lastValueFrom(fromItems([batch]).pipe(toDevice(typedArrayAdapter(), { prefetch: 1 }), toArray()));
+    const converted = out as Record<string, unknown>;
+    assert.equal(Object.getPrototypeOf(converted), Object.prototype);
+    assert.deepEqual(Object.keys(converted), ['__proto__', 'x']);
+    const field = Object.getOwnPropertyDescriptor(converted, '__proto__')?.value as { w: { data: Float32Array } };
+    assert.equal(field.w.data, leaf.data);
+  });
+
+  it('issue 10: asynchronous conversions land in place, with host paths and extras, in nested objects and tuples', async () => {
+    const adapter: DeviceAdapter<{ readonly path: string }> = {
+      name: 'async',
+      toTensor: (_host, path) => Promise.resolve({ path }),
+      dispose: () => undefined,
+    };
+    const leaf = (n: number): HostTensor => ({ data: Int32Array.of(n), shape: [1], dtype: 'int32' });
+    const padded = { ...leaf(3), lengths: Int32Array.of(1) };
+    const kept = leaf(4);
+    const [out] = await lastValueFrom(
+      fromItems([{ a: leaf(1), pair: [leaf(2), { deep: padded }], keep: kept, n: 5 }]).pipe(
+        toDevice(adapter, { prefetch: 1, host: ['keep'] }),
+        toArray(),
+      ),
+    );
+    assert.deepEqual(out, { a: { path: 'a' }, pair: [{ path: 'pair.0' }, { deep: { path: 'pair.1.deep' } }], keep: kept, n: 5 });
+    assert.equal(out!.keep, kept);
+    assert.deepEqual(deviceExtras(out!.pair[1].deep), { lengths: { path: 'pair.1.deep.lengths' } });
+  });
+});
