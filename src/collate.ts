@@ -312,26 +312,30 @@ function collator(settings: Settings): (values: readonly unknown[], path: string
           "set missing: 'zero' | 'mask' | 'skip' to allow it",
       );
     }
-    const leaf = (tensor: HostTensor): TreeStep<Policy> => ({ recurse: false, value: withMask(tensor, values, policy) });
+    let tensor: HostTensor;
     switch (kind) {
       case 'object':
         return { recurse: true, context: policy };
       case 'array':
-        return isTensorArray(values)
-          ? leaf(collateRowsOf(values, 'nested', path, policy, settings))
-          : { recurse: true, context: policy };
+        if (!isTensorArray(values)) return { recurse: true, context: policy };
+        tensor = collateRowsOf(values, 'nested', path, policy, settings);
+        break;
       case 'bytes':
-        if (policy.dtype === 'bytes' || (policy.dtype === undefined && settings.bytes === 'list')) {
-          return leaf(collateBytesList(values));
-        }
-        return leaf(collateRowsOf(values, 'typed', path, policy, settings));
+        tensor =
+          policy.dtype === 'bytes' || (policy.dtype === undefined && settings.bytes === 'list')
+            ? collateBytesList(values)
+            : collateRowsOf(values, 'typed', path, policy, settings);
+        break;
       case 'typed':
-        return leaf(collateRowsOf(values, 'typed', path, policy, settings));
+        tensor = collateRowsOf(values, 'typed', path, policy, settings);
+        break;
       case 'shaped':
-        return leaf(collateRowsOf(values, 'shaped', path, policy, settings));
+        tensor = collateRowsOf(values, 'shaped', path, policy, settings);
+        break;
       default:
-        return leaf(collateScalars(values, kind, path, policy, settings));
+        tensor = collateScalars(values, kind, path, policy, settings);
     }
+    return { recurse: false, value: withMask(tensor, values, policy) };
   };
 }
 

@@ -76,9 +76,9 @@ export function isPlainContainer(value: unknown): value is Record<string, unknow
 /**
  * Walk `trees` in lockstep. Where the zipper asks to recurse, the children are the positions of
  * the arrays among the values (as many as the longest has) or the union of the objects' own keys
- * (in first-seen order); a tree that lacks a child, or holds no container there, gives
- * `undefined` for it. The zipper is asked to recurse only where the first present value is an
- * array or an object.
+ * (in first-seen order); a tree that lacks a child, or holds a scalar there, gives `undefined`
+ * for it. Whether the first present value is an array decides which; a zipper that recurses
+ * where the trees mix arrays and objects gets what each holds under the other's keys.
  *
  * @param trees - The trees, e.g. the samples of a batch.
  * @param zipper - Decides each node, given its values, path and the context from its parent.
@@ -141,10 +141,7 @@ function zipNode<C>(values: readonly unknown[], path: string, context: C, zipper
     const inherited = isInherited(key);
     for (let i = 0; i < values.length; i++) {
       const value = values[i];
-      column[i] =
-        typeof value === 'object' && value !== null && !Array.isArray(value)
-          ? fieldOf(value as Record<string, unknown>, key, inherited)
-          : undefined;
+      column[i] = typeof value === 'object' && value !== null ? fieldOf(value as Record<string, unknown>, key, inherited) : undefined;
     }
     setField(out, key, zipNode(column, join(path, key), inner, zipper, join));
   }
