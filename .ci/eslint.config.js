@@ -7,6 +7,10 @@ const drivers = {
   group: ['mongodb', 'undici', 'tar-stream', 'piscina', '@tensorflow/*', 'sharp', '@node-rs/*'],
   message: 'drivers are reached only through their own subpath export (sources/<kind>, src/adapters)',
 };
+const operators = {
+  group: ['../operators/*', '../../operators/*'],
+  message: 'src/ is the core that operators build on: what both need (the device port, the tensor vocabulary) lives in src/',
+};
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', '.tmp/**', 'docs/**'] },
@@ -31,6 +35,16 @@ export default tseslint.config(
         },
       ],
     },
+  },
+  {
+    // Only the barrels may reach up into operators/ (issue 10).
+    files: ['src/**/*.ts'],
+    ignores: ['src/index.ts', 'src/testing/**', 'src/adapters/**'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [internalRxjs, drivers, operators] }] },
+  },
+  {
+    files: ['src/adapters/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [internalRxjs, operators] }] },
   },
   {
     files: ['operators/**/*.ts'],

@@ -19,7 +19,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { lastValueFrom, reduce } from 'rxjs';
 import { toDevice } from '../operators/toDevice.js';
 import { tfjsAdapter } from '../src/adapters/tfjs.js';
-import type { HostTensor } from '../src/collate.js';
+import type { HostTensor } from '../src/tensor.js';
 import { fromItems } from '../src/index.js';
 
 const MIB = 1024 * 1024;

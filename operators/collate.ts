@@ -1,13 +1,9 @@
 import type { OperatorFunction } from 'rxjs';
-import {
-  collateWith,
-  resolveCollateOptions,
-  type CollateOptions,
-  type CollateResult,
-  type PaddedBatch,
-} from '../src/collate.js';
+import { collateWith, type CollateResult } from '../src/collate.js';
+import { resolveCollateOptions, type CollateOptions } from '../src/collateOptions.js';
 import { disposeItem } from '../src/dispose.js';
 import { operate } from '../src/operate.js';
+import type { PaddedBatch } from '../src/tensor.js';
 
 /**
  * Turn each batch (an array of samples from `batch`, or a `PaddedBatch` from `padToBatch`) into one

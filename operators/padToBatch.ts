@@ -1,5 +1,5 @@
 import type { OperatorFunction } from 'rxjs';
-import type { PaddedBatch } from '../src/collate.js';
+import type { PaddedBatch } from '../src/tensor.js';
 import { resolvePlacement } from '../src/distributed.js';
 import { disposeAll } from '../src/dispose.js';
 import { InvalidArgumentError, RxfeedError, UnknownSizeError } from '../src/errors.js';

@@ -7,26 +7,35 @@
  *
  * @module
  */
+import { isPlainContainer, mapTree, type TreeStep } from './treeWalk.js';
 
 /**
- * Dispose `value` if it is disposable: `Symbol.dispose`, else a `dispose()` method (tfjs tensors);
- * an array (a batch) has each of its elements disposed. Errors from a disposer are swallowed:
- * teardown must go on for the other items.
+ * Dispose `value` if it is disposable: `Symbol.dispose`, else a `dispose()` method (tfjs tensors).
+ * Arrays (a batch) and plain objects (a sample `{ image, label }`) that are not disposable
+ * themselves have what they hold disposed, as `tf.dispose` walks a container; an object is visited
+ * once however often it is referred to. Errors from a disposer are swallowed: teardown must go on
+ * for the other items.
  * @public
  */
 export function disposeItem(value: unknown): void {
-  if (typeof value !== 'object' || value === null) return;
-  if (Array.isArray(value)) {
-    for (const element of value) disposeItem(element);
-    return;
-  }
-  try {
-    const disposable = value as { [Symbol.dispose]?: () => void; dispose?: () => void };
-    if (typeof disposable[Symbol.dispose] === 'function') disposable[Symbol.dispose]!();
-    else if (typeof disposable.dispose === 'function') disposable.dispose();
-  } catch {
-    // A failing disposer must not stop the release of the rest.
-  }
+  const seen = new Set<object>();
+  mapTree(
+    value,
+    (node): TreeStep<undefined> => {
+      if (typeof node !== 'object' || node === null || seen.has(node)) return { recurse: false };
+      seen.add(node);
+      const disposable = node as { [Symbol.dispose]?: () => void; dispose?: () => void };
+      try {
+        if (typeof disposable[Symbol.dispose] === 'function') disposable[Symbol.dispose]!();
+        else if (typeof disposable.dispose === 'function') disposable.dispose();
+        else return { recurse: isPlainContainer(node) };
+      } catch {
+        // A failing disposer must not stop the release of the rest.
+      }
+      return { recurse: false };
+    },
+    undefined,
+  );
 }
 
 /**

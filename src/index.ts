@@ -33,22 +33,30 @@ export { interleave, type InterleaveOptions, type InterleaveSource } from '../op
 export { mix, type MixOptions } from '../operators/mix.js';
 export { zipShards } from '../operators/zipShards.js';
 export {
-  collateBatch,
   isPaddedBatch,
   type DType,
   type NumericDType,
   type DTypeStorage,
   type HostTensor,
   type PaddedBatch,
-  type CollatedPaddedBatch,
-  type Collated,
-  type CollateResult,
+} from './tensor.js';
+export { collateBatch, type CollatedPaddedBatch, type Collated, type CollateResult } from './collate.js';
+export {
   type RaggedPolicy,
   type MissingPolicy,
   type FieldCollateOptions,
   type CollateOptions,
-} from './collate.js';
+} from './collateOptions.js';
 export { batch, type BatchOptions } from '../operators/batch.js';
 export { collate } from '../operators/collate.js';
 export { padToBatch, SizeMismatchError, NoPadTemplateError, type PadToBatchOptions } from '../operators/padToBatch.js';
+export {
+  DeviceConversionError,
+  deviceExtras,
+  typedArrayAdapter,
+  type DeviceAdapter,
+  type DeviceBatch,
+  type DeviceExtras,
+  type TypedArrayTensor,
+} from './device.js';
 export * from '../operators/toDevice.js';

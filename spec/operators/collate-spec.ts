@@ -4,7 +4,7 @@ import { lastValueFrom, toArray, type Observable } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { batch } from '../../operators/batch.js';
 import { collate } from '../../operators/collate.js';
-import type { HostTensor, PaddedBatch } from '../../src/collate.js';
+import type { HostTensor, PaddedBatch } from '../../src/tensor.js';
 import { CollateError, fromItems, InvalidArgumentError, sizeOf, withInfo } from '../../src/index.js';
 
 const testScheduler = () => new TestScheduler((actual, expected) => assert.deepEqual(actual, expected));

@@ -4,7 +4,7 @@ import { from, lastValueFrom, Observable, of, tap, toArray } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { collate } from '../../operators/collate.js';
 import { NoPadTemplateError, padToBatch, SizeMismatchError } from '../../operators/padToBatch.js';
-import type { PaddedBatch } from '../../src/collate.js';
+import type { PaddedBatch } from '../../src/tensor.js';
 import {
   bindContext,
   Flow,

@@ -6,15 +6,10 @@ import '@tensorflow/tfjs-backend-wasm';
 import { concat, lastValueFrom, map, take, throwError, toArray } from 'rxjs';
 import { batch } from '../../operators/batch.js';
 import { collate } from '../../operators/collate.js';
-import {
-  DeviceConversionError,
-  deviceExtras,
-  toDevice,
-  typedArrayAdapter,
-  type DeviceAdapter,
-} from '../../operators/toDevice.js';
+import { toDevice } from '../../operators/toDevice.js';
+import { DeviceConversionError, deviceExtras, typedArrayAdapter, type DeviceAdapter } from '../../src/device.js';
 import { tfjsAdapter } from '../../src/adapters/tfjs.js';
-import type { HostTensor } from '../../src/collate.js';
+import type { HostTensor } from '../../src/tensor.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { Flow } from '../../src/flow.js';
 import { bindContext } from '../../src/context.js';
@@ -309,5 +304,39 @@ describe('toDevice arguments and the typed-array adapter', () => {
       DeviceConversionError,
     );
     assert.throws(() => tfjsAdapter(tf, { dtypes: { uint8: 'bool' as 'int32' } }), InvalidArgumentError);
+  });
+});
+
+describe('toDevice walks batches with the shared tree walk (issue 10)', () => {
+  it('issue 10: a field named __proto__ stays a field of the converted batch, not its prototype', async () => {
+    const batch = JSON.parse('{"__proto__": {"w": 1}, "x": 2}') as Record<string, unknown>;
+    const leaf = { data: Float32Array.of(1), shape: [1], dtype: 'float32' };
+    Object.defineProperty(batch, '__proto__', { value: { w: leaf }, enumerable: true });
+    const [out] = await lastValueFrom(fromItems([batch]).pipe(toDevice(typedArrayAdapter(), { prefetch: 1 }), toArray()));
+    const converted = out as Record<string, unknown>;
+    assert.equal(Object.getPrototypeOf(converted), Object.prototype);
+    assert.deepEqual(Object.keys(converted), ['__proto__', 'x']);
+    const field = Object.getOwnPropertyDescriptor(converted, '__proto__')?.value as { w: { data: Float32Array } };
+    assert.equal(field.w.data, leaf.data);
+  });
+
+  it('issue 10: asynchronous conversions land in place, with host paths and extras, in nested objects and tuples', async () => {
+    const adapter: DeviceAdapter<{ readonly path: string }> = {
+      name: 'async',
+      toTensor: (_host, path) => Promise.resolve({ path }),
+      dispose: () => undefined,
+    };
+    const leaf = (n: number): HostTensor => ({ data: Int32Array.of(n), shape: [1], dtype: 'int32' });
+    const padded = { ...leaf(3), lengths: Int32Array.of(1) };
+    const kept = leaf(4);
+    const [out] = await lastValueFrom(
+      fromItems([{ a: leaf(1), pair: [leaf(2), { deep: padded }], keep: kept, n: 5 }]).pipe(
+        toDevice(adapter, { prefetch: 1, host: ['keep'] }),
+        toArray(),
+      ),
+    );
+    assert.deepEqual(out, { a: { path: 'a' }, pair: [{ path: 'pair.0' }, { deep: { path: 'pair.1.deep' } }], keep: kept, n: 5 });
+    assert.equal(out!.keep, kept);
+    assert.deepEqual(deviceExtras(out!.pair[1].deep), { lengths: { path: 'pair.1.deep.lengths' } });
   });
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { collateBatch, isPaddedBatch, type HostTensor, type PaddedBatch } from '../../src/collate.js';
+import { collateBatch } from '../../src/collate.js';
+import { isPaddedBatch, type HostTensor, type PaddedBatch } from '../../src/tensor.js';
 import { CollateError, InvalidArgumentError, RxfeedError } from '../../src/errors.js';
 
 /** Assert `fn` throws a CollateError at `path` whose message contains every fragment. */
@@ -702,5 +703,25 @@ describe('collateBatch: keys are data (issue 9.4)', () => {
     assert.deepEqual(out.a, int32(10, 30));
     const named = collateBatch([sample({ a: 1 }), sample({ a: 2, toString: 7 })], { missing: 'skip' });
     assert.deepEqual(named, { a: int32(2), toString: int32(7) });
+  });
+});
+
+describe('collateBatch: one walk for collation and its skip pass (issue 10)', () => {
+  it("issue 10: a field under missing: 'skip' drops a sample whose parent object is missing", () => {
+    const samples = [{ meta: { lang: 'en' }, x: 1 }, { x: 2 }, { meta: { lang: 'de' }, x: 3 }];
+    const options = { missing: 'zero', keys: { 'meta.lang': { missing: 'skip' } } } as const;
+    assert.deepEqual(collateBatch(samples, options), {
+      meta: { lang: { data: ['en', 'de'], shape: [2], dtype: 'string' } },
+      x: { data: Int32Array.of(1, 3), shape: [2], dtype: 'int32' },
+    });
+  });
+
+  it("issue 10: the same inside a tuple position that a sample lacks", () => {
+    const samples = [[Uint8Array.of(1), { w: 0.5 }], [Uint8Array.of(2)], [Uint8Array.of(3), { w: 1.5 }]];
+    const options = { missing: 'zero', keys: { '[1].w': { missing: 'skip' } } } as const;
+    assert.deepEqual(collateBatch(samples, options), [
+      { data: Uint8Array.of(1, 3), shape: [2, 1], dtype: 'uint8' },
+      { w: { data: Float64Array.of(0.5, 1.5), shape: [2], dtype: 'float64' } },
+    ]);
   });
 });

@@ -88,16 +88,37 @@ export interface DecodeImageOptions {
 }
 
 /**
- * Options of {@link decodeImageFields}.
+ * Options of {@link decodeImageFields}; `F` is the union of the field names, when the types know it.
  * @public
  */
-export interface DecodeImageFieldsOptions extends DecodeImageOptions {
+export interface DecodeImageFieldsOptions<F extends string = string> extends DecodeImageOptions {
   /**
    * Names of the fields holding encoded images (e.g. `['jpg', 'png']`). Fields absent from a
    * sample are skipped; a sample with none of them fails.
    */
-  readonly fields: readonly string[];
+  readonly fields: readonly F[];
 }
+
+/**
+ * A sample of type `S` after {@link decodeImageFields} decoded its fields `F`: each of those that
+ * holds bytes is a {@link DecodedImage}, every other field keeps its type. When the names are not
+ * known to the types (`F` is `string`), every `Uint8Array` field may be either.
+ *
+ * @example
+ * ```ts
+ * type Decoded = DecodedImageFields<{ jpg: Uint8Array; cls: Uint8Array }, 'jpg'>;
+ * // { jpg: DecodedImage; cls: Uint8Array }
+ * ```
+ * @public
+ */
+export type DecodedImageFields<S, F extends string = string> = string extends F
+  ? { [K in keyof S]: S[K] extends Uint8Array ? DecodedImage | S[K] : S[K] }
+  : {
+      // Bytes become an image; what else the field may hold (undefined, when optional) stays.
+      [K in keyof S]: K extends F
+        ? Exclude<S[K], Uint8Array> | ([Extract<S[K], Uint8Array>] extends [never] ? never : DecodedImage)
+        : S[K];
+    };
 
 /**
  * The per-call context of a decode task; every field is optional so it can be called directly.
@@ -220,16 +241,17 @@ export async function decodeImage(
  * ```
  *
  * @param sample - An object whose named fields hold encoded images as `Uint8Array`s.
- * @param context - Index, epoch, seed and the options (with `fields`).
+ * @param context - Index, epoch, seed and the options (with `fields`; written in place, their names
+ *   type only those fields as decoded, see {@link DecodedImageFields}).
  * @returns A copy of the sample with those fields replaced by {@link DecodedImage}s.
  * @throws {@link DecodeError} when none of the fields is present, or one does not decode; it names
  * the sample's `__key__` when the sample has one.
  * @public
  */
-export async function decodeImageFields<S extends object>(
+export async function decodeImageFields<S extends object, const F extends string = string>(
   sample: S,
-  context: DecodeContext<DecodeImageFieldsOptions> = {},
-): Promise<{ [K in keyof S]: S[K] extends Uint8Array ? DecodedImage | S[K] : S[K] }> {
+  context: DecodeContext<DecodeImageFieldsOptions<F>> = {},
+): Promise<DecodedImageFields<S, F>> {
   const options = context.options;
   if (
     options === undefined ||
@@ -267,7 +289,7 @@ export async function decodeImageFields<S extends object>(
       { key },
     );
   }
-  return out as { [K in keyof S]: S[K] extends Uint8Array ? DecodedImage | S[K] : S[K] };
+  return out as DecodedImageFields<S, F>;
 }
 
 function describe(value: unknown): string {

@@ -36,6 +36,7 @@ export { DecodeError, DEFAULT_MAX_PIXELS, decodeImage, decodeImageFields } from 
 export type {
   DecodeImageOptions,
   DecodeImageFieldsOptions,
+  DecodedImageFields,
   DecodedImage,
   DecodeErrorOptions,
   ImageCrop,

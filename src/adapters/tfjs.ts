@@ -13,9 +13,9 @@
  * @module
  */
 import type * as tfc from '@tensorflow/tfjs-core';
-import type { DType, HostTensor } from '../collate.js';
+import { DeviceConversionError, type DeviceAdapter } from '../device.js';
 import { InvalidArgumentError } from '../errors.js';
-import { DeviceConversionError, type DeviceAdapter } from '../../operators/toDevice.js';
+import type { DType, HostTensor } from '../tensor.js';
 import { WebGpuStagingRing, type GpuDeviceLike, type WebGpuUploadOptions } from './webgpuUpload.js';
 
 export type { WebGpuUploadOptions } from './webgpuUpload.js';

@@ -159,16 +159,19 @@ export function decodeImageTask(
  * samples.pipe(parallelMap(decodeImageFieldsTask({ fields: ['png'], resize: [32, 32] }), { executor }));
  * ```
  *
+ * Name the fields in the types too, `decodeImageFieldsTask<Sample, 'jpg'>({ fields: ['jpg'] })`,
+ * so that only they are typed as decoded (see {@link DecodedImageFields}).
+ *
  * @param options - Fields to decode and decode options (see {@link DecodeImageFieldsOptions}).
  * @param binding - The seed of the random crop and flip.
  * @returns A task reference for `parallelMap`.
  * @public
  */
-export function decodeImageFieldsTask<S extends object>(
-  options: DecodeImageFieldsOptions,
+export function decodeImageFieldsTask<S extends object, const F extends string = string>(
+  options: DecodeImageFieldsOptions<F>,
   binding: { readonly seed?: number } = {},
-): WorkerTaskReference<S, Awaited<ReturnType<typeof decodeImageFields<S>>>, DecodeImageFieldsOptions> {
-  return workerFn<typeof decodeImageFields<S>>(new URL('./decodeImage.js', import.meta.url), 'decodeImageFields', {
+): WorkerTaskReference<S, Awaited<ReturnType<typeof decodeImageFields<S, F>>>, DecodeImageFieldsOptions> {
+  return workerFn<typeof decodeImageFields<S, F>>(new URL('./decodeImage.js', import.meta.url), 'decodeImageFields', {
     ...binding,
     options,
   });
