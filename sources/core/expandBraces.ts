@@ -4,7 +4,7 @@
  * @module
  */
 import { InvalidArgumentError } from '../../src/errors.js';
-import { excerpt } from './errors.js';
+import { excerpt } from '../../src/excerpt.js';
 
 /** The most names one pattern may expand to: a typo like `{0..99999999}` fails instead of filling memory. */
 const MAX_EXPANSION = 1_000_000;
