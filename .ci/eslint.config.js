@@ -8,6 +8,14 @@ const drivers = {
   message: 'drivers are reached only through their own subpath export (sources/<kind>, src/adapters)',
 };
 
+// Source kinds are independent plugins over sources/core: none imports another (issue 10), so a
+// new kind is a few files over ByteSource and the shared pieces in sources/core.
+const kinds = ['tfrecord', 'webdataset', 'mongodb', 'objectstore'];
+const kindsBut = (kind) => ({
+  group: kinds.filter((other) => other !== kind).flatMap((other) => [`../${other}`, `../${other}/**`, `**/sources/${other}/**`]),
+  message: 'no source kind (nor sources/core) imports another kind: what two kinds need belongs in sources/core',
+});
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', '.tmp/**', 'docs/**'] },
   ...tseslint.configs.recommended,
@@ -46,5 +54,15 @@ export default tseslint.config(
         },
       ],
     },
+  },
+  ...kinds.map((kind) => ({
+    files: [`sources/${kind}/**/*.ts`],
+    rules: { 'no-restricted-imports': ['error', { patterns: [internalRxjs, kindsBut(kind)] }] },
+  })),
+  {
+    // The core imports no kind; httpUrls.ts alone loads the HTTP store lazily (see its header).
+    files: ['sources/core/**/*.ts'],
+    ignores: ['sources/core/httpUrls.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [internalRxjs, drivers, kindsBut('core')] }] },
   },
 );
