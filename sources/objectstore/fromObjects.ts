@@ -8,7 +8,7 @@ import { InvalidArgumentError } from '../../src/errors.js';
 import { fromPuller } from '../core/fromPuller.js';
 import type { Puller } from '../core/puller.js';
 import { continuationGuard, type ObjectEntry, type ObjectStore } from './store.js';
-import { readAll } from './transport.js';
+import { readAll } from './http.js';
 
 /**
  * One object with its bytes, as {@link fromObjects} and {@link objectMap} deliver it

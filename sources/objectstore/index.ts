@@ -7,7 +7,7 @@
 export type { ObjectEntry, ObjectHead, ObjectPage, ObjectStore } from './store.js';
 export { ObjectStoreError, type ObjectStoreErrorCode } from './errors.js';
 export { defaultRetryPolicy, type RetryPolicy } from './retry.js';
-export { sharedAgent, type TransportOptions } from './transport.js';
+export { sharedAgent, type TransportOptions } from './http.js';
 export {
   presignQuery,
   sha256Hex,

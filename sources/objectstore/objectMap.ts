@@ -6,7 +6,7 @@
 import { InvalidArgumentError } from '../../src/errors.js';
 import type { StoredObject } from './fromObjects.js';
 import type { ObjectStore } from './store.js';
-import { readAll } from './transport.js';
+import { readAll } from './http.js';
 
 /**
  * Random access to a fixed list of objects by index (AIStore's `AISMapDataset`).

@@ -9,7 +9,8 @@ import type { ByteSource } from '../core/byteSource.js';
 import { ObjectStoreError } from './errors.js';
 import { presignQuery, sha256Hex, signHeaders, type SigV4Credentials } from './sigv4.js';
 import { listAll, type ObjectHead, type ObjectPage, type ObjectStore } from './store.js';
-import { header, Transport, type HttpCall, type TransportOptions } from './transport.js';
+import { header, type HttpCall, type TransportOptions } from './http.js';
+import { Transport } from './transport.js';
 import { checkOptions, encodeKey, parseEndpoint, uriEncode } from './uri.js';
 import { describeS3Error, parseListObjectsV2 } from './xml.js';
 
