@@ -7,7 +7,7 @@
  */
 import type { Dispatcher } from 'undici';
 import { InvalidArgumentError, RxfeedError } from '../../src/errors.js';
-import type { ByteSource } from '../core/byteSource.js';
+import { checkOffset, type ByteSource } from '../core/byteSource.js';
 import { excerpt, ObjectStoreError, statusError } from './errors.js';
 import {
   concat,
@@ -256,6 +256,7 @@ export class Transport {
     end: number | undefined,
     signal?: AbortSignal,
   ): AsyncGenerator<Uint8Array> {
+    checkOffset(start, 'stream.start');
     let position = start;
     let version: string | undefined; // identifies the object version of the first answer
     let validator: string | undefined; // ETag (or Last-Modified) of the first answer, for If-Range
@@ -406,7 +407,9 @@ export class Transport {
       name: object,
       size,
       read: async (start, end, signal) => {
-        if (!(end > start)) return new Uint8Array(0);
+        checkOffset(start, 'read.start');
+        checkOffset(end, 'read.end');
+        if (end <= start) return new Uint8Array(0);
         const chunks: Uint8Array[] = [];
         let length = 0;
         for await (const chunk of this.rangedGet(object, makeCall, start, end, signal)) {

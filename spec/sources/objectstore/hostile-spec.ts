@@ -473,3 +473,22 @@ describe('issue 10: s3Store options never build a request for another host', () 
     );
   });
 });
+
+describe('issue 10: a store ByteSource checks its offsets as a file ByteSource does', () => {
+  const server = new Hostile();
+  before(() => server.start());
+  after(() => server.stop());
+
+  it('issue 10: a negative, fractional or NaN offset rejects with InvalidArgumentError and sends nothing', async () => {
+    server.reset((_req, res) => res.end('0123456789'));
+    const source = httpStore({ baseUrl: `${server.origin}/`, ...fast }).open('k');
+    const isOffsetError = (argument: string) => (error: unknown): boolean =>
+      error instanceof InvalidArgumentError && error.argument === argument;
+    await assert.rejects(source.read(-1, 4), isOffsetError('read.start'));
+    await assert.rejects(source.read(0.5, 4), isOffsetError('read.start'));
+    await assert.rejects(source.read(0, Number.NaN), isOffsetError('read.end'));
+    await assert.rejects(all(source.stream(-3)), isOffsetError('stream.start'));
+    assert.equal(server.requests.length, 0);
+    assert.equal(Buffer.from(await source.read(2, 5)).toString(), '234');
+  });
+});
