@@ -5,6 +5,8 @@
  *
  * @module
  */
+import { InvalidArgumentError } from '../../src/errors.js';
+import { describe } from '../../src/excerpt.js';
 import type { ByteSource } from './byteSource.js';
 
 /**
@@ -53,4 +55,23 @@ export interface ObjectStore {
   /** A ByteSource over one object: ranged reads and a resumable stream. */
   open(key: string): ByteSource;
   put(key: string, body: Uint8Array, signal?: AbortSignal): Promise<void>;
+}
+
+/**
+ * Check that a value given as an object store has the methods a caller is about to use.
+ * @param store - The value given.
+ * @param argument - The argument named in the error, e.g. `fromObjects.store`.
+ * @param methods - The methods the caller uses.
+ * @throws InvalidArgumentError when one is missing.
+ * @internal
+ */
+export function checkObjectStore(
+  store: unknown,
+  argument: string,
+  methods: readonly ('listPage' | 'list' | 'head' | 'open' | 'put')[],
+): asserts store is ObjectStore {
+  const missing = methods.find((method) => typeof (store as Partial<Record<string, unknown>> | null)?.[method] !== 'function');
+  if (typeof store !== 'object' || store === null || missing !== undefined) {
+    throw new InvalidArgumentError(argument, `expected an ObjectStore (with ${methods.join(', ')}), got ${describe(store)}`);
+  }
 }

@@ -7,7 +7,7 @@ import { fromPuller } from '../core/fromPuller.js';
 import { checkPathOrUrl, pathOrUrlOpener, type HttpUrlOptions } from '../core/httpUrls.js';
 import type { Puller, PullContext } from '../core/puller.js';
 import { partsInfo, type Part } from '../core/selection.js';
-import type { ObjectStore } from '../core/store.js';
+import { checkObjectStore, type ObjectStore } from '../core/store.js';
 import { RESERVED_FIELDS, ShardReader, type MissingFieldPolicy, type WebDatasetSample } from './shardReader.js';
 import { DEFAULT_MAX_MEMBER_SIZE, MAX_MEMBER_SIZE_LIMIT } from './tarReader.js';
 
@@ -157,9 +157,7 @@ function openDataset(input: WebDatasetInput, reading: ReadingOptions): Observabl
   if (typeof input === 'string') return fromShards(expandBraces(input), reading);
   if (isStoreInput(input)) {
     const { store } = input;
-    if (typeof store?.open !== 'function' || typeof store.list !== 'function') {
-      throw new InvalidArgumentError('fromWebDataset.input.store', 'expected an ObjectStore');
-    }
+    checkObjectStore(store, 'fromWebDataset.input.store', ['open', 'list']);
     if ('keys' in input) {
       const keys: unknown = input.keys;
       if (!Array.isArray(keys) || !keys.every((key) => typeof key === 'string')) {
@@ -202,6 +200,8 @@ function openDataset(input: WebDatasetInput, reading: ReadingOptions): Observabl
  * @public
  */
 export async function listShards(store: ObjectStore, prefix: string, signal?: AbortSignal): Promise<string[]> {
+  checkObjectStore(store, 'listShards.store', ['list']);
+  if (typeof prefix !== 'string') throw new InvalidArgumentError('listShards.prefix', `must be a string, got ${typeof prefix}`);
   const keys: string[] = [];
   for await (const entry of store.list(prefix, signal)) {
     if (SHARD_NAME.test(entry.key)) keys.push(entry.key);
