@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InvalidArgumentError } from '../../src/errors.js';
+import { assertClientThread } from '../../sources/mongodb/index.js';
 import { expandBraces, fromObjects, objectMap, presignQuery, sha256Hex, signHeaders, type ObjectStore } from '../../sources/objectstore/index.js';
 import { maskedCrc32c, resolveTfdsSplit, sharpImageDecoder, type TfdsInfo } from '../../sources/tfrecord/index.js';
 import { listShards } from '../../sources/webdataset/index.js';
@@ -53,12 +54,14 @@ describe('issue 10: wrong-typed arguments of public source functions', () => {
     for (const [argument, call] of cases) assert.throws(call, isArgumentError(argument), argument);
   });
 
-  it('issue 10: tfrecord and webdataset functions fail with InvalidArgumentError naming the argument, never a TypeError', async () => {
+  it('issue 10: tfrecord, webdataset and mongodb functions fail with InvalidArgumentError naming the argument, never a TypeError', async () => {
     const cases: [string, () => unknown][] = [
       ['maskedCrc32c.bytes', () => maskedCrc32c(wrong(null))],
       ['maskedCrc32c.bytes', () => maskedCrc32c(wrong('abc'))],
       ['resolveTfdsSplit.info', () => resolveTfdsSplit(wrong<TfdsInfo>(null), 'train')],
       ['resolveTfdsSplit.info', () => resolveTfdsSplit(wrong<TfdsInfo>({}), 'train')],
+      ['assertClientThread.ownerThreadId', () => assertClientThread(wrong(Symbol('thread')), 'the client')],
+      ['assertClientThread.currentThreadId', () => assertClientThread(0, 'the client', wrong('main'))],
     ];
     for (const [argument, call] of cases) assert.throws(call, isArgumentError(argument), argument);
     const asyncCases: [string, () => Promise<unknown>][] = [
