@@ -35,7 +35,8 @@ export interface InflateOptions {
   readonly chunkSize?: number;
   /**
    * Stops the inflater at once, even while it waits for input or output: the iteration then
-   * ends (a pending `next()` resolves done) and the input is returned.
+   * throws the abort reason (never a silent end, which a reader would take for a cut stream) and
+   * the input is returned.
    */
   readonly signal?: AbortSignal;
 }
@@ -49,7 +50,8 @@ export interface InflateOptions {
  * stream default) plus one output chunk of `chunkSize`, so a highly compressed chunk (a "zip
  * bomb") never inflates ahead of the consumer.
  *
- * @throws InflateError from the iteration when the compressed stream is damaged or cut.
+ * @throws InflateError from the iteration when the compressed stream is damaged or cut; the
+ *   abort reason once `signal` aborts.
  * @internal
  */
 export async function* inflateChunks(
@@ -89,7 +91,7 @@ export async function* inflateChunks(
   let inputDone = false;
   try {
     for (;;) {
-      if (signal?.aborted === true) return;
+      signal?.throwIfAborted();
       // Paused mode: read() hands over what zlib holds, and zlib holds at most its high-water mark.
       const output = zlib.read() as Buffer | null;
       if (output !== null) {
