@@ -12,6 +12,14 @@ const operators = {
   message: 'src/ is the core that operators build on: what both need (the device port, the tensor vocabulary) lives in src/',
 };
 
+// Source kinds are independent plugins over sources/core: none imports another (issue 10), so a
+// new kind is a few files over ByteSource and the shared pieces in sources/core.
+const kinds = ['tfrecord', 'webdataset', 'mongodb', 'objectstore'];
+const kindsBut = (kind) => ({
+  group: kinds.filter((other) => other !== kind).flatMap((other) => [`../${other}`, `../${other}/**`, `**/sources/${other}/**`]),
+  message: 'no source kind (nor sources/core) imports another kind: what two kinds need belongs in sources/core',
+});
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', '.tmp/**', 'docs/**'] },
   ...tseslint.configs.recommended,
@@ -60,5 +68,15 @@ export default tseslint.config(
         },
       ],
     },
+  },
+  ...kinds.map((kind) => ({
+    files: [`sources/${kind}/**/*.ts`],
+    rules: { 'no-restricted-imports': ['error', { patterns: [internalRxjs, kindsBut(kind)] }] },
+  })),
+  {
+    // The core imports no kind; httpUrls.ts alone loads the HTTP store lazily (see its header).
+    files: ['sources/core/**/*.ts'],
+    ignores: ['sources/core/httpUrls.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [internalRxjs, drivers, kindsBut('core')] }] },
   },
 );

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { InvalidArgumentError } from '../../src/errors.js';
 
 /**
  * The bytes of one file or object.
@@ -16,7 +17,10 @@ export interface ByteSource {
   readonly name: string;
   /** Total length in bytes. */
   size(signal?: AbortSignal): Promise<number>;
-  /** Bytes `[start, end)`; `end` is clamped to the size. */
+  /**
+   * Bytes `[start, end)`; `end` is clamped to the size. Offsets are non-negative integers: any
+   * other rejects with an `InvalidArgumentError` before anything is read.
+   */
   read(start: number, end: number, signal?: AbortSignal): Promise<Uint8Array>;
   /**
    * The bytes from `start` to the end as a stream of chunks, read only as fast as the iteration
@@ -24,4 +28,17 @@ export interface ByteSource {
    * connection at once.
    */
   stream(start?: number, signal?: AbortSignal): AsyncIterable<Uint8Array>;
+}
+
+/**
+ * The check every ByteSource makes of a `start` or `end` argument: a non-negative safe integer.
+ * @param value - The offset given.
+ * @param name - The argument named in the error, e.g. `read.start`.
+ * @throws InvalidArgumentError otherwise.
+ * @internal
+ */
+export function checkOffset(value: number, name: string): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new InvalidArgumentError(name, `must be a non-negative integer, got ${typeof value === 'number' ? value : typeof value}`);
+  }
 }

@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { InvalidArgumentError, RxfeedError } from '../../src/errors.js';
-import type { ByteSource } from './byteSource.js';
+import { checkOffset, type ByteSource } from './byteSource.js';
 
 /** Bytes read per chunk by {@link fileByteSource}'s stream: the bound on what one read holds. */
 const STREAM_CHUNK = 256 * 1024;
@@ -104,12 +104,6 @@ async function openRegular(path: string): Promise<{ handle: FileHandle; size: nu
   } catch (error) {
     await handle.close().catch(() => undefined);
     throw fileError(path, error);
-  }
-}
-
-function checkOffset(value: number, name: string): void {
-  if (!Number.isSafeInteger(value) || value < 0) {
-    throw new InvalidArgumentError(name, `must be a non-negative integer, got ${typeof value === 'number' ? value : typeof value}`);
   }
 }
 

@@ -116,7 +116,8 @@ function keyOf(uri: string, options: MongoClientOptions): string {
  * @param ownerThreadId - `worker_threads.threadId` recorded when the client was created.
  * @param what - What is being used, for the message (e.g. `the MongoClient for mongodb://...`).
  * @param currentThreadId - The thread using it; the current one unless given.
- * @returns Nothing; throws {@link MongoThreadError} on a mismatch.
+ * @returns Nothing; throws {@link MongoThreadError} on a mismatch, `InvalidArgumentError` when an
+ *   id is not an integer.
  * @example
  * ```ts
  * assertClientThread(lease.ownerThreadId, 'the MongoClient'); // throws on another thread
@@ -124,6 +125,9 @@ function keyOf(uri: string, options: MongoClientOptions): string {
  * @public
  */
 export function assertClientThread(ownerThreadId: number, what: string, currentThreadId: number = threadId): void {
+  for (const [name, id] of [['ownerThreadId', ownerThreadId], ['currentThreadId', currentThreadId]] as const) {
+    if (!Number.isSafeInteger(id)) throw new InvalidArgumentError(`assertClientThread.${name}`, 'must be a thread id (an integer)');
+  }
   if (ownerThreadId !== currentThreadId) throw new MongoThreadError(what, ownerThreadId, currentThreadId);
 }
 

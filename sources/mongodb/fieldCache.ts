@@ -7,9 +7,9 @@
  */
 import { BSON, type Document } from 'mongodb';
 import { InvalidArgumentError } from '../../src/errors.js';
-import { viewSpec, type FromMongoOptions } from './fromMongo.js';
 import { checkInput, openTarget, type MongoCollectionInput } from './target.js';
 import { idKey, MongoView, type KeysetBound } from './view.js';
+import { viewSpec, type MongoViewOptions } from './viewOptions.js';
 
 /**
  * How a column is stored.
@@ -218,10 +218,10 @@ export class FieldCache {
  * dataset's order) and its reading options.
  * @public
  */
-export type LoadFieldCacheOptions = Pick<
-  FromMongoOptions<unknown>,
-  'filter' | 'pipeline' | 'sort' | 'pageSize' | 'batchSize' | 'retries' | 'retryDelayMs'
->;
+export interface LoadFieldCacheOptions extends Omit<MongoViewOptions, 'projection'> {
+  /** Documents per page (or id block) while loading; default 5000. */
+  readonly pageSize?: number;
+}
 
 /**
  * Load `fields` of every document of a view into a {@link FieldCache}: one cursor-safe pass of

@@ -12,6 +12,7 @@
  * @packageDocumentation
  */
 export { fromMongo, type FromMongoOptions } from './fromMongo.js';
+export type { MongoViewOptions } from './viewOptions.js';
 export {
   FieldCache,
   loadFieldCache,

@@ -6,8 +6,9 @@
 import { InvalidArgumentError } from '../../src/errors.js';
 import type { ByteSource } from '../core/byteSource.js';
 import { excerpt, ObjectStoreError } from './errors.js';
+import { header, type HttpAnswer, type HttpCall, type TransportOptions } from './http.js';
 import { listAll, type ObjectEntry, type ObjectHead, type ObjectPage, type ObjectStore } from './store.js';
-import { header, Transport, type HttpAnswer, type HttpCall, type TransportOptions } from './transport.js';
+import { Transport } from './transport.js';
 import { checkOptions, encodeKey, parseEndpoint, uriEncode } from './uri.js';
 
 /**

@@ -7,8 +7,9 @@ import type { Observable } from 'rxjs';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { fromPuller } from '../core/fromPuller.js';
 import type { Puller } from '../core/puller.js';
+import { checkObjectStore } from '../core/store.js';
 import { continuationGuard, type ObjectEntry, type ObjectStore } from './store.js';
-import { readAll } from './transport.js';
+import { readAll } from './http.js';
 
 /**
  * One object with its bytes, as {@link fromObjects} and {@link objectMap} deliver it
@@ -56,6 +57,8 @@ export interface FromObjectsOptions {
  * @public
  */
 export function fromObjects(store: ObjectStore, options: FromObjectsOptions = {}): Observable<StoredObject> {
+  checkObjectStore(store, 'fromObjects.store', ['listPage', 'open']);
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('fromObjects.options', 'must be an object');
   const prefixes = options.prefixes ?? [''];
   if (!Array.isArray(prefixes) || prefixes.some((prefix) => typeof prefix !== 'string')) {
     throw new InvalidArgumentError('fromObjects.prefixes', 'must be an array of strings');

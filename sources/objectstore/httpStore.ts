@@ -6,9 +6,10 @@
  */
 import { InvalidArgumentError } from '../../src/errors.js';
 import { excerpt, ObjectStoreError } from './errors.js';
+import { header, type HttpCall, type TransportOptions } from './http.js';
 import { parseJsonIndex, parseNginxAutoindex } from './listings.js';
 import { listAll, type ObjectEntry, type ObjectHead, type ObjectPage, type ObjectStore } from './store.js';
-import { header, Transport, type HttpCall, type TransportOptions } from './transport.js';
+import { Transport } from './transport.js';
 import { checkOptions, encodeKey, parseEndpoint, redactUrl } from './uri.js';
 
 /** How deep the nginx listing walks below the listed directory: deeper is a loop (a symlink cycle). */

@@ -7,7 +7,7 @@
 export type { ObjectEntry, ObjectHead, ObjectPage, ObjectStore } from './store.js';
 export { ObjectStoreError, type ObjectStoreErrorCode } from './errors.js';
 export { defaultRetryPolicy, type RetryPolicy } from './retry.js';
-export { sharedAgent, type TransportOptions } from './transport.js';
+export { sharedAgent, type TransportOptions } from './http.js';
 export {
   presignQuery,
   sha256Hex,
@@ -22,6 +22,6 @@ export {
 export { s3Store, type S3Store, type S3StoreOptions } from './s3Store.js';
 export { aisStore, type AisStore, type AisStoreOptions } from './aisStore.js';
 export { httpStore, type HttpStoreOptions } from './httpStore.js';
-export { expandBraces } from './expandBraces.js';
+export { expandBraces } from '../core/expandBraces.js';
 export { fromObjects, type FromObjectsOptions, type StoredObject } from './fromObjects.js';
 export { objectMap, type ObjectMap } from './objectMap.js';

@@ -4,9 +4,9 @@
  * @module
  */
 import { InvalidArgumentError } from '../../src/errors.js';
+import { checkObjectStore, type ObjectStore } from '../core/store.js';
 import type { StoredObject } from './fromObjects.js';
-import type { ObjectStore } from './store.js';
-import { readAll } from './transport.js';
+import { readAll } from './http.js';
 
 /**
  * Random access to a fixed list of objects by index (AIStore's `AISMapDataset`).
@@ -42,6 +42,10 @@ export interface ObjectMap {
  * @public
  */
 export function objectMap(store: ObjectStore, keys: readonly string[]): ObjectMap {
+  checkObjectStore(store, 'objectMap.store', ['open']);
+  if (!Array.isArray(keys) || !keys.every((key) => typeof key === 'string')) {
+    throw new InvalidArgumentError('objectMap.keys', 'must be an array of object keys (strings)');
+  }
   const frozen = Object.freeze([...keys]);
   return {
     length: frozen.length,

@@ -5,11 +5,13 @@
  * @module
  */
 import { InvalidArgumentError } from '../../src/errors.js';
+import { quoted } from '../../src/excerpt.js';
 import type { ByteSource } from '../core/byteSource.js';
 import { ObjectStoreError } from './errors.js';
+import { header, type HttpCall, type TransportOptions } from './http.js';
 import { presignQuery, sha256Hex, signHeaders, type SigV4Credentials } from './sigv4.js';
 import { listAll, type ObjectHead, type ObjectPage, type ObjectStore } from './store.js';
-import { header, Transport, type HttpCall, type TransportOptions } from './transport.js';
+import { Transport } from './transport.js';
 import { checkOptions, encodeKey, parseEndpoint, uriEncode } from './uri.js';
 import { describeS3Error, parseListObjectsV2 } from './xml.js';
 
@@ -35,7 +37,9 @@ export interface S3StoreOptions extends TransportOptions {
   /**
    * Address the bucket in the path (`endpoint/bucket/key`) rather than the host name
    * (`bucket.endpoint/key`). Default: true for a custom endpoint (RGW, MinIO, AIStore need it),
-   * false for AWS.
+   * false for AWS. In the host name the bucket must be a DNS name (letters, digits, hyphens and
+   * dots between labels); any other name fails with an `InvalidArgumentError` rather than address
+   * another host.
    */
   readonly forcePathStyle?: boolean;
   /** Keys per ListObjectsV2 page (`max-keys`, 1 to 1000; default 1000). */
@@ -101,8 +105,19 @@ export function s3Store(options: S3StoreOptions): S3Store {
   const credentials = resolveCredentials(options.credentials, env);
   const name = `s3://${bucket}`;
 
+  // Virtual-hosted style puts the bucket in the host name: only DNS labels may go there, or a
+  // bucket like `evil.example?x` would send the signed request to another host.
+  if (!pathStyle && !DNS_NAME.test(bucket)) {
+    throw new InvalidArgumentError(
+      's3Store.bucket',
+      `${quoted(bucket, 80)} is not a DNS name, so it cannot be a virtual host; set forcePathStyle`,
+    );
+  }
   // Path under the endpoint's own path (an endpoint may be mounted below /), already encoded by URL.
   const basePath = endpoint.pathname.replace(/\/+$/, '');
+  if (!decodes(basePath)) {
+    throw new InvalidArgumentError('s3Store.endpoint', `its path ${quoted(basePath, 80)} is not valid percent-encoding`);
+  }
   const origin = pathStyle ? endpoint.origin : `${endpoint.protocol}//${bucket}.${endpoint.host}`;
   const host = new URL(origin).host;
   const bucketPath = `${basePath}${pathStyle ? `/${uriEncode(bucket)}` : ''}`;
@@ -199,6 +214,19 @@ function resolveCredentials(
   if (accessKeyId === undefined || secretAccessKey === undefined) return null;
   const sessionToken = env.AWS_SESSION_TOKEN;
   return sessionToken === undefined || sessionToken === '' ? { accessKeyId, secretAccessKey } : { accessKeyId, secretAccessKey, sessionToken };
+}
+
+/** Dot-separated DNS labels (letters, digits, inner hyphens): what a virtual-hosted bucket may be. */
+const DNS_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+
+/** Whether every segment of an encoded path decodes (so signing it cannot throw). */
+function decodes(pathname: string): boolean {
+  try {
+    decodePath(pathname);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function decodePath(pathname: string): string {

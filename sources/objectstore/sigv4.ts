@@ -6,6 +6,7 @@
  */
 import { createHash, createHmac } from 'node:crypto';
 import { InvalidArgumentError } from '../../src/errors.js';
+import { describe } from '../../src/excerpt.js';
 import { uriEncode } from './uri.js';
 
 /**
@@ -114,6 +115,7 @@ const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b78
  * @public
  */
 export function signHeaders(request: SigV4Request, options: SigV4Options): SigV4SignedHeaders {
+  checkSigning(request, options, 'signHeaders');
   const amzDate = formatAmzDate(options.date);
   const payloadHash = request.payloadHash ?? EMPTY_SHA256;
   const added: [string, string][] = [['x-amz-date', amzDate]];
@@ -159,6 +161,7 @@ export function signHeaders(request: SigV4Request, options: SigV4Options): SigV4
  * @public
  */
 export function presignQuery(request: SigV4Request, options: SigV4Options, expiresInSeconds: number): SigV4SignedQuery {
+  checkSigning(request, options, 'presignQuery');
   if (!Number.isSafeInteger(expiresInSeconds) || expiresInSeconds < 1 || expiresInSeconds > 604_800) {
     throw new InvalidArgumentError('expiresInSeconds', `presign expiry must be 1 to 604800 seconds, got ${String(expiresInSeconds)}`);
   }
@@ -208,7 +211,44 @@ export function presignQuery(request: SigV4Request, options: SigV4Options, expir
  * @public
  */
 export function sha256Hex(body: Uint8Array | string): string {
+  if (typeof body !== 'string' && !(body instanceof Uint8Array)) {
+    throw new InvalidArgumentError('sha256Hex.body', `must be a string or a Uint8Array, got ${describe(body)}`);
+  }
   return createHash('sha256').update(body).digest('hex');
+}
+
+/** The shapes a signer reads, checked before any of it is: a wrong type fails typed, naming the field. */
+function checkSigning(request: SigV4Request, options: SigV4Options, caller: string): void {
+  const pairs = (value: unknown): boolean =>
+    Array.isArray(value) && value.every((pair) => Array.isArray(pair) && typeof pair[0] === 'string' && typeof pair[1] === 'string');
+  if (
+    typeof request !== 'object' ||
+    request === null ||
+    typeof request.method !== 'string' ||
+    typeof request.path !== 'string' ||
+    !pairs(request.headers) ||
+    (request.query !== undefined && !pairs(request.query)) ||
+    (request.payloadHash !== undefined && typeof request.payloadHash !== 'string')
+  ) {
+    throw new InvalidArgumentError(`${caller}.request`, 'must be { method, path, headers: [name, value][], query?, payloadHash? } of strings');
+  }
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${caller}.options`, 'must be an object');
+  const { credentials } = options;
+  if (
+    typeof credentials !== 'object' ||
+    credentials === null ||
+    typeof credentials.accessKeyId !== 'string' ||
+    typeof credentials.secretAccessKey !== 'string' ||
+    (credentials.sessionToken !== undefined && typeof credentials.sessionToken !== 'string')
+  ) {
+    // Never quoted: it holds a secret.
+    throw new InvalidArgumentError(`${caller}.options.credentials`, 'must be { accessKeyId, secretAccessKey, sessionToken? } of strings');
+  }
+  if (typeof options.region !== 'string') throw new InvalidArgumentError(`${caller}.options.region`, 'must be a string');
+  if (typeof options.service !== 'string') throw new InvalidArgumentError(`${caller}.options.service`, 'must be a string');
+  if (!(options.date instanceof Date) || Number.isNaN(options.date.getTime())) {
+    throw new InvalidArgumentError(`${caller}.options.date`, 'must be a valid Date');
+  }
 }
 
 function sign(canonicalRequest: string, amzDate: string, options: SigV4Options): SigV4Signature {

@@ -1,59 +1,15 @@
 /**
- * The ObjectStore interface shared by the S3, AIStore and HTTP stores.
+ * Listing helpers shared by the S3, AIStore and HTTP stores. The port they implement,
+ * {@link ObjectStore}, lives in `sources/core/store.ts` (every source kind may depend on it);
+ * it is re-exported here so that `rxfeed/objectstore` keeps exporting it.
  *
  * @module
  */
 import { createHash } from 'node:crypto';
-import type { ByteSource } from '../core/byteSource.js';
+import type { ObjectEntry, ObjectStore } from '../core/store.js';
 import { excerpt, ObjectStoreError } from './errors.js';
 
-/**
- * One entry of a listing.
- * @public
- */
-export interface ObjectEntry {
-  readonly key: string;
-  /** Bytes; -1 when the listing does not say (a JSON index without sizes). */
-  readonly size: number;
-  readonly etag?: string;
-}
-
-/**
- * One page of a listing; pass `continuation` back to get the next.
- * @public
- */
-export interface ObjectPage {
-  readonly entries: readonly ObjectEntry[];
-  readonly continuation?: string;
-}
-
-/**
- * Metadata of one object.
- * @public
- */
-export interface ObjectHead {
-  readonly key: string;
-  readonly size: number;
-  readonly etag?: string;
-  readonly lastModified?: Date;
-}
-
-/**
- * An object store: list, head, ranged get, put.
- * @public
- */
-export interface ObjectStore {
-  /** Scheme-like name used in error messages and `__url__`, e.g. `s3://bucket`. */
-  readonly name: string;
-  /** One page of keys under `prefix`. */
-  listPage(prefix: string, continuation?: string, signal?: AbortSignal): Promise<ObjectPage>;
-  /** Every key under `prefix`, page after page. */
-  list(prefix: string, signal?: AbortSignal): AsyncIterable<ObjectEntry>;
-  head(key: string, signal?: AbortSignal): Promise<ObjectHead>;
-  /** A ByteSource over one object: ranged reads and a resumable stream. */
-  open(key: string): ByteSource;
-  put(key: string, body: Uint8Array, signal?: AbortSignal): Promise<void>;
-}
+export type { ObjectEntry, ObjectHead, ObjectPage, ObjectStore } from '../core/store.js';
 
 /**
  * A check that a listing's continuation tokens never repeat: a server that hands back a token it

@@ -1,13 +1,24 @@
 /**
- * The HTTP layer under the three stores: a shared undici Agent, retried requests, and the
- * resumable ranged GET behind every {@link ByteSource} they open.
+ * The HTTP layer under the three stores: retried requests and the resumable ranged GET behind
+ * every {@link ByteSource} they open. The shared undici Agent and the request and answer types
+ * are in `http.ts`, the per-attempt speed rule in `speedRule.ts`.
  *
  * @module
  */
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { InvalidArgumentError, RxfeedError } from '../../src/errors.js';
-import type { ByteSource } from '../core/byteSource.js';
+import { checkOffset, type ByteSource } from '../core/byteSource.js';
 import { excerpt, ObjectStoreError, statusError } from './errors.js';
+import {
+  concat,
+  header,
+  parseContentRange,
+  sharedAgent,
+  type HttpAnswer,
+  type HttpCall,
+  type TransportHooks,
+  type TransportOptions,
+} from './http.js';
 import {
   defaultRetryPolicy,
   isRetryableStatus,
@@ -17,123 +28,7 @@ import {
   sleep,
   type RetryPolicy,
 } from './retry.js';
-
-/**
- * How a store talks HTTP: which connection pool, how it retries, how long it waits.
- * @public
- */
-export interface TransportOptions {
-  /**
-   * The undici dispatcher (an `Agent`, a `Pool`, a `ProxyAgent`, a `MockAgent` ...). Default: the
-   * process-wide {@link sharedAgent}.
-   */
-  readonly dispatcher?: Dispatcher;
-  /** Retry policy; unset fields take {@link defaultRetryPolicy}'s values. */
-  readonly retry?: Partial<RetryPolicy>;
-  /** Longest wait for response headers before the attempt counts as a timeout (default 30 s). */
-  readonly headersTimeoutMs?: number;
-  /** Longest silence inside a body before the attempt counts as a timeout and resumes (default 30 s). */
-  readonly bodyTimeoutMs?: number;
-  /**
-   * The slowest body worth waiting for, in bytes per second (default 1024; 0 turns the rule
-   * off). Like curl's `--speed-limit`: an attempt that receives fewer than
-   * `minSpeedBytesPerSecond * minSpeedWindowMs / 1000` bytes in any window of
-   * `minSpeedWindowMs` is cut and the read resumes from the next byte, as a transient fault; a
-   * cut for slowness never resets the attempt count, so a server that only drips fails after
-   * `retry.attempts` windows with `RXFEED_ERR_OBJECT_RETRIES` (its `cause` coded
-   * `RXFEED_ERR_OBJECT_SLOW`).
-   */
-  readonly minSpeedBytesPerSecond?: number;
-  /** The window of {@link TransportOptions.minSpeedBytesPerSecond} (default 30 s; curl's `--speed-time`). */
-  readonly minSpeedWindowMs?: number;
-  /**
-   * Longest one request for an object may take, from sending it to its last byte (like curl's
-   * `--max-time`, default: no deadline). When it passes, the body is cut and the read resumes
-   * from the next byte as a transient fault that does not reset the attempt count (`cause` coded
-   * `RXFEED_ERR_OBJECT_DEADLINE`).
-   */
-  readonly deadlineMs?: number;
-  /**
-   * Resume a cut body even when the server sent neither ETag nor Last-Modified (default false).
-   * Without a validator a resumed read cannot be checked against the bytes already delivered,
-   * so an object replaced in between would be spliced from two versions; by default such a
-   * read fails with `RXFEED_ERR_OBJECT_UNVERIFIABLE` instead. Set this only for objects that
-   * never change.
-   */
-  readonly resumeWithoutValidator?: boolean;
-}
-
-/** Connections the shared agent keeps per origin: enough for parallel shard streams, bounded. */
-const CONNECTIONS_PER_ORIGIN = 32;
-
-let shared: Agent | undefined;
-
-/**
- * The undici Agent every store uses unless given another dispatcher: keep-alive connections
- * (idle ones close after 10 s and never hold the process open), at most 32 per origin, no
- * pipelining (a cut connection then loses one request only).
- *
- * @example
- * ```ts
- * import { sharedAgent } from 'rxfeed/objectstore';
- * process.on('beforeExit', () => void sharedAgent().close());
- * ```
- *
- * @returns The process-wide Agent, made on first use.
- * @public
- */
-export function sharedAgent(): Agent {
-  shared ??= new Agent({
-    connections: CONNECTIONS_PER_ORIGIN,
-    pipelining: 1,
-    keepAliveTimeout: 10_000,
-    keepAliveMaxTimeout: 60_000,
-  });
-  return shared;
-}
-
-/**
- * One HTTP request as a store describes it, before signing. The path is sent exactly as given:
- * it never passes through URL parsing, which would collapse `.` and `..` segments (and their
- * `%2E` forms) and so let a key name another object.
- */
-export interface HttpCall {
-  readonly method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'DELETE';
-  /** `http://host:port`, no path. */
-  readonly origin: string;
-  /** The percent-encoded path and query, e.g. `/bucket/%2E%2E/k?x=1`. */
-  readonly path: string;
-  readonly headers: Record<string, string>;
-  readonly body?: Uint8Array;
-}
-
-/** A complete (non-streamed) answer. */
-export interface HttpAnswer {
-  readonly status: number;
-  readonly headers: Record<string, string | string[] | undefined>;
-  readonly body: Uint8Array;
-}
-
-/** What a store plugs into the transport. */
-export interface TransportHooks {
-  /** Called for every attempt (S3 signs here: a retry needs a fresh date). */
-  readonly sign?: (call: HttpCall) => HttpCall;
-  /** The server's explanation in an error body, e.g. S3's `<Code>` and `<Message>`. */
-  readonly describe?: (body: string) => string;
-  /** Randomness for jitter; specs pin it. */
-  readonly random?: () => number;
-  /**
-   * What identifies the version of an object in an answer's headers; a resumed read must see the
-   * same. Default: ETag, else Last-Modified.
-   */
-  readonly version?: (headers: HttpAnswer['headers']) => string | undefined;
-}
-
-/** The first value of a header. */
-export function header(headers: HttpAnswer['headers'], name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
+import { SpeedRule, type AttemptGuard } from './speedRule.js';
 
 /** Bytes of an error body kept for the message: enough for S3's `<Code>` and `<Message>`. */
 const ERROR_BODY_LIMIT = 8 * 1024;
@@ -361,6 +256,7 @@ export class Transport {
     end: number | undefined,
     signal?: AbortSignal,
   ): AsyncGenerator<Uint8Array> {
+    checkOffset(start, 'stream.start');
     let position = start;
     let version: string | undefined; // identifies the object version of the first answer
     let validator: string | undefined; // ETag (or Last-Modified) of the first answer, for If-Range
@@ -482,7 +378,9 @@ export class Transport {
           speed.wait();
         }
         if (position < Math.min(end ?? Infinity, total ?? Infinity) && total !== undefined) {
-          // The body ended early without the client noticing (no length framing): resume.
+          // The body ended early without the client noticing (no length framing): resume. The
+          // plain Error is only a retry's cause, never thrown as is: retries run out as a typed
+          // RXFEED_ERR_OBJECT_RETRIES with it as `cause`.
           transient(Object.assign(new Error(`body ended at byte ${position} of ${total}`), { code: 'UND_ERR_SOCKET' }));
           continue;
         }
@@ -509,7 +407,9 @@ export class Transport {
       name: object,
       size,
       read: async (start, end, signal) => {
-        if (!(end > start)) return new Uint8Array(0);
+        checkOffset(start, 'read.start');
+        checkOffset(end, 'read.end');
+        if (end <= start) return new Uint8Array(0);
         const chunks: Uint8Array[] = [];
         let length = 0;
         for await (const chunk of this.rangedGet(object, makeCall, start, end, signal)) {
@@ -520,72 +420,6 @@ export class Transport {
       },
       stream: (start = 0, signal) => this.rangedGet(object, makeCall, start, undefined, signal),
     };
-  }
-}
-
-/** What {@link Transport} hands each attempt: its signal, its speed rule, and why it was cut. */
-interface AttemptGuard {
-  readonly signal: AbortSignal;
-  readonly speed: SpeedRule;
-  /** The attempt was cut by the speed rule or the deadline, not by the caller. */
-  readonly cut: boolean;
-  readonly reason: unknown;
-  dispose(): void;
-}
-
-/**
- * curl's `--speed-limit`/`--speed-time` over the time spent waiting for the network: fewer
- * than `minBytes` in a window of `windowMs` of waiting calls `onSlow`. Time the consumer holds
- * a chunk is not counted, so a slow training step never cuts a healthy download.
- */
-class SpeedRule {
-  private bytes = 0;
-  private waited = 0;
-  private since = 0;
-  private timer: NodeJS.Timeout | undefined;
-
-  constructor(
-    private readonly minBytes: number,
-    private readonly windowMs: number,
-    private readonly onSlow: (bytes: number) => void,
-  ) {}
-
-  /** Waiting for the network from now on. */
-  wait(): void {
-    if (this.minBytes <= 0 || this.timer !== undefined) return;
-    this.since = performance.now();
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.waited = this.windowMs;
-      if (this.closeWindow()) this.wait();
-    }, this.windowMs - this.waited);
-  }
-
-  /** `count` bytes arrived; still waiting for more until {@link SpeedRule.pause}. */
-  got(count: number): void {
-    this.bytes += count;
-    if (this.timer === undefined) return;
-    this.pause();
-    if (this.waited >= this.windowMs && !this.closeWindow()) return;
-    this.wait();
-  }
-
-  /** Not waiting (the consumer holds a chunk, or the attempt is over). */
-  pause(): void {
-    if (this.timer === undefined) return;
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    this.waited += performance.now() - this.since;
-  }
-
-  /** Judge the window just ended and start a fresh one; false when it was too slow. */
-  private closeWindow(): boolean {
-    const slow = this.bytes < this.minBytes;
-    const bytes = this.bytes;
-    this.bytes = 0;
-    this.waited = 0;
-    if (slow) this.onSlow(bytes);
-    return !slow;
   }
 }
 
@@ -608,37 +442,3 @@ function retriesError(
   );
 }
 
-/** `bytes 0-9/100` (or `bytes *\/100`) as numbers. */
-export function parseContentRange(value: string | undefined): { first?: number; last?: number; total?: number } | undefined {
-  if (value === undefined) return undefined;
-  const match = /^bytes\s+(?:(\d+)-(\d+)|\*)\/(\d+|\*)$/i.exec(value.trim());
-  if (match === null) return undefined;
-  return {
-    first: match[1] === undefined ? undefined : Number(match[1]),
-    last: match[2] === undefined ? undefined : Number(match[2]),
-    total: match[3] === '*' ? undefined : Number(match[3]),
-  };
-}
-
-/** Join chunks into one array (no copy when there is one chunk). */
-export function concat(chunks: readonly Uint8Array[], length: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
-}
-
-/** The whole content of a ByteSource, streamed (so a size the listing did not know is no obstacle). */
-export async function readAll(source: ByteSource, signal: AbortSignal | undefined): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let length = 0;
-  for await (const chunk of source.stream(0, signal)) {
-    chunks.push(chunk);
-    length += chunk.byteLength;
-  }
-  return concat(chunks, length);
-}

@@ -6,6 +6,8 @@
  * @module
  */
 import { crc32c } from '@node-rs/crc32';
+import { InvalidArgumentError } from '../../src/errors.js';
+import { describe } from '../../src/excerpt.js';
 
 /** Added after the rotation, as TensorFlow's `crc32c::Mask` does. */
 const MASK_DELTA = 0xa282ead8;
@@ -59,5 +61,6 @@ export function maskedCrc32cOf(bytes: Uint8Array, start: number, end: number): n
  * @public
  */
 export function maskedCrc32c(bytes: Uint8Array): number {
+  if (!(bytes instanceof Uint8Array)) throw new InvalidArgumentError('maskedCrc32c.bytes', `must be a Uint8Array, got ${describe(bytes)}`);
   return maskedCrc32cOf(bytes, 0, bytes.length);
 }

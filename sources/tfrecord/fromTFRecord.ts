@@ -7,19 +7,16 @@
 import type { Observable } from 'rxjs';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { describe } from '../../src/excerpt.js';
-import type { DatasetInfo } from '../../src/info.js';
+import { isPromiseLike } from '../../src/isPromiseLike.js';
 import type { ByteSource } from '../core/byteSource.js';
 import { fileByteSource, MAX_CHUNK_BYTES } from '../core/fileByteSource.js';
 import { fromPuller } from '../core/fromPuller.js';
 import type { Chunk, Puller, PullContext } from '../core/puller.js';
-import { ByteWindow, InflateError, inflateChunks } from './byteWindow.js';
-import { maskedCrc32cOf } from './crc32c.js';
+import { carveParts, partsInfo } from '../core/selection.js';
 import {
-  CorruptRecordError,
   FeatureError,
   MalformedExampleError,
   TooManyCorruptRecordsError,
-  type CorruptionReason,
   type RecordLocation,
 } from './errors.js';
 import {
@@ -39,43 +36,19 @@ import {
   type ParsedSequenceExample,
   type SequenceFeatureSpec,
 } from './featureSpec.js';
-import { isPromiseLike } from '../../src/isPromiseLike.js';
+import {
+  NEED,
+  RECORD,
+  SegmentCursor,
+  SkipLedger,
+  type Counters,
+  type Segment,
+  type Settings,
+  type SkippedRecord,
+  type TFRecordCompression,
+} from './segmentCursor.js';
 
-/**
- * How a file is compressed. `auto` (default) picks `gzip` for names ending in `.gz`, `zlib` for
- * `.zz` / `.zlib`, none otherwise. A compressed file cannot be seeked: element ranges that start
- * inside one read it from its beginning and skip the records before the range.
- * @public
- */
-export type TFRecordCompression = 'auto' | 'none' | 'gzip' | 'zlib';
-
-/**
- * One record skipped under `onCorrupt: 'skip'`.
- * @public
- */
-export interface SkippedRecord extends RecordLocation {
-  readonly reason: CorruptionReason;
-  /** What exactly was wrong, e.g. `stored 0x1234abcd, computed 0x...`. */
-  readonly detail: string;
-}
-
-/**
- * The record of every corrupt record skipped under `onCorrupt: 'skip'`. Pass one in the options
- * and read it during or after the iteration; it accumulates over every subscription (epoch).
- *
- * @example
- * ```ts
- * const ledger = new SkipLedger();
- * const records = fromTFRecord(files, { onCorrupt: 'skip', ledger });
- * // ... after reading:
- * for (const skip of ledger.skipped) console.warn(`${skip.file}#${skip.record}: ${skip.reason}`);
- * ```
- * @public
- */
-export class SkipLedger {
-  /** Every skip, in reading order. */
-  readonly skipped: SkippedRecord[] = [];
-}
+export { SkipLedger, type SkippedRecord, type TFRecordCompression } from './segmentCursor.js';
 
 /**
  * Decodes one record. `record` is a view of the reader's buffer, valid only during the
@@ -129,295 +102,6 @@ export interface TFRecordOptions {
   /** How int64 values are decoded (default `bigint`); see {@link Int64Mode}. */
   readonly int64?: Int64Mode;
 }
-
-/** One input read from record `first` up to (excluding) `end`, or to its end when unknown. */
-interface Segment {
-  readonly source: ByteSource;
-  readonly first: number;
-  readonly end: number | undefined;
-}
-
-/** Per-file record offsets (8 bytes per record), built while reading and reused for seeks. */
-class RecordIndex {
-  #offsets = new Float64Array(64);
-  count = 0;
-
-  /** Records offset of `record`, if it is the next one not yet indexed. */
-  note(record: number, offset: number): void {
-    if (record !== this.count) return;
-    if (this.count === this.#offsets.length) {
-      const grown = new Float64Array(this.#offsets.length * 2);
-      grown.set(this.#offsets);
-      this.#offsets = grown;
-    }
-    this.#offsets[this.count++] = offset;
-  }
-
-  /** The indexed record closest to `record` from below, and its offset. */
-  seek(record: number): { record: number; offset: number } {
-    if (this.count === 0) return { record: 0, offset: 0 };
-    const known = Math.min(record, this.count - 1);
-    return { record: known, offset: this.#offsets[known]! };
-  }
-}
-
-/** Everything a subscription needs besides the segments. */
-interface Settings<T> {
-  readonly compression: TFRecordCompression;
-  readonly verify: boolean;
-  readonly skip: boolean;
-  readonly maxSkipRatio: number;
-  readonly ledger: SkipLedger | undefined;
-  readonly onSkip: ((skip: SkippedRecord) => void) | undefined;
-  readonly recordsPerPull: number;
-  readonly decode: (record: Uint8Array, cursor: SegmentCursor) => T | PromiseLike<T>;
-  /** Per-file record indexes, shared by every source derived from one `fromTFRecord` call. */
-  readonly indexes: Map<string, RecordIndex> | undefined;
-}
-
-/** Counts of one subscription, for `maxSkipRatio`. */
-interface Counters {
-  seen: number;
-  skipped: number;
-  lastSkip: string;
-}
-
-const RECORD = 0;
-const NEED = 1;
-const DONE = 2;
-type Status = typeof RECORD | typeof NEED | typeof DONE;
-
-const HEADER = 12;
-const FOOTER = 4;
-
-function u32(buf: Uint8Array, at: number): number {
-  return (buf[at]! | (buf[at + 1]! << 8) | (buf[at + 2]! << 16) | (buf[at + 3]! << 24)) >>> 0;
-}
-
-function hex(value: number): string {
-  return `0x${value.toString(16).padStart(8, '0')}`;
-}
-
-function compressionOf(name: string, option: TFRecordCompression): 'none' | 'gzip' | 'zlib' {
-  if (option !== 'auto') return option;
-  if (/\.gz(ip)?$/i.test(name)) return 'gzip';
-  if (/\.(zz|zlib)$/i.test(name)) return 'zlib';
-  return 'none';
-}
-
-/** Reads the frames of one segment for one subscription. */
-class SegmentCursor {
-  readonly file: string;
-  readonly #segment: Segment;
-  readonly #settings: Settings<unknown>;
-  readonly #counters: Counters;
-  readonly #index: RecordIndex | undefined;
-  readonly #window: ByteWindow;
-  /** Number of the next frame in the file. */
-  #record: number;
-  /** Bytes the next frame needs in the window. */
-  #need = HEADER;
-  #resyncing = false;
-  /** The compressed stream broke: nothing after the current position can be read. */
-  #inflateFailure: InflateError | undefined;
-  /** The frame being skipped without reading (records before `first`), for a truncation report. */
-  #skippedFrame: RecordLocation | undefined;
-  /** Location of the record last returned by {@link SegmentCursor.next}. */
-  frameOffset = 0;
-  frameRecord = 0;
-  /** Bounds of that record's data in {@link SegmentCursor.buffer}. */
-  dataStart = 0;
-  dataEnd = 0;
-
-  constructor(segment: Segment, settings: Settings<unknown>, counters: Counters, signal: AbortSignal) {
-    this.#segment = segment;
-    this.#settings = settings;
-    this.#counters = counters;
-    this.file = segment.source.name;
-    const compression = compressionOf(this.file, settings.compression);
-    if (compression !== 'none') {
-      this.#index = undefined;
-      this.#record = 0;
-      this.#window = new ByteWindow(inflateChunks(segment.source.stream(0, signal), compression), 0);
-      return;
-    }
-    let index = settings.indexes?.get(this.file);
-    if (settings.indexes !== undefined && index === undefined) {
-      index = new RecordIndex();
-      settings.indexes.set(this.file, index);
-    }
-    this.#index = index;
-    // Seek to the indexed frame closest to `first`; the rest of the way is skipped frame by frame.
-    const start = index?.seek(segment.first) ?? { record: 0, offset: 0 };
-    this.#record = start.record;
-    this.#window = new ByteWindow(segment.source.stream(start.offset, signal), start.offset);
-  }
-
-  get buffer(): Uint8Array {
-    return this.#window.buffer;
-  }
-
-  /** Where the record last returned sits. */
-  location(): RecordLocation {
-    return { file: this.file, offset: this.frameOffset, record: this.frameRecord };
-  }
-
-  /**
-   * Advance to the next record of the segment, synchronously, from the bytes already buffered.
-   * `RECORD`: one is ready ({@link SegmentCursor.dataStart} ...); `NEED`: call
-   * {@link SegmentCursor.fetch} first; `DONE`: the segment is over.
-   */
-  next(): Status {
-    const window = this.#window;
-    const end = this.#segment.end;
-    for (;;) {
-      if (end !== undefined && this.#record >= end) return DONE;
-      if (this.#inflateFailure !== undefined) {
-        const failure = this.#inflateFailure;
-        this.#inflateFailure = undefined;
-        this.#corrupt(this.#here(), failure.truncated ? 'truncated' : 'data-crc', `the compressed stream is damaged: ${failure.message}`);
-        return DONE;
-      }
-      const available = window.available();
-      if (this.#resyncing) {
-        if (!this.#resync()) {
-          if (!window.eof) {
-            this.#need = HEADER;
-            return NEED;
-          }
-          window.consume(window.available());
-          this.#resyncing = false;
-        }
-        continue;
-      }
-      if (available < HEADER) {
-        if (!window.eof) {
-          this.#need = HEADER;
-          return NEED;
-        }
-        if (window.endedInsideSkip) {
-          const skipped = this.#skippedFrame!;
-          this.#skippedFrame = undefined;
-          this.#corrupt(skipped, 'truncated', 'the file ends inside this frame');
-          return DONE;
-        }
-        if (available > 0) {
-          const here = this.#here();
-          window.consume(available);
-          this.#corrupt(here, 'truncated', `${available} byte(s) left, a frame header needs ${HEADER}`);
-          continue;
-        }
-        if (end !== undefined && this.#record < end) {
-          const here = this.#here();
-          this.#record = end;
-          this.#corrupt(here, 'truncated', `the file ends after ${here.record} record(s); ${end} were declared`);
-        }
-        return DONE;
-      }
-      const buf = window.buffer;
-      const at = window.position;
-      if (this.#settings.verify) {
-        const stored = u32(buf, at + 8);
-        const computed = maskedCrc32cOf(buf, at, at + 8);
-        if (stored !== computed) {
-          const here = this.#here();
-          this.#corrupt(here, 'length-crc', `stored ${hex(stored)}, computed ${hex(computed)}`);
-          // The length cannot be trusted: look for the next frame whose length checks.
-          this.#record++;
-          this.#resyncing = true;
-          window.consume(1);
-          continue;
-        }
-      }
-      const length = u32(buf, at + 4) * 4294967296 + u32(buf, at);
-      const frame = HEADER + length + FOOTER;
-      this.#index?.note(this.#record, window.offset);
-      if (this.#record < this.#segment.first) {
-        this.#skippedFrame = this.#here();
-        window.skip(frame);
-        this.#record++;
-        continue;
-      }
-      if (available < frame) {
-        if (!window.eof) {
-          this.#need = frame;
-          return NEED;
-        }
-        const here = this.#here();
-        window.consume(available);
-        this.#corrupt(here, 'truncated', `the frame needs ${frame} bytes, ${available} are left`);
-        continue;
-      }
-      const dataStart = at + HEADER;
-      const dataEnd = dataStart + length;
-      if (this.#settings.verify) {
-        const stored = u32(buf, dataEnd);
-        const computed = maskedCrc32cOf(buf, dataStart, dataEnd);
-        if (stored !== computed) {
-          const here = this.#here();
-          window.consume(frame);
-          this.#record++;
-          this.#corrupt(here, 'data-crc', `stored ${hex(stored)}, computed ${hex(computed)}`);
-          continue;
-        }
-      }
-      this.frameOffset = window.offset;
-      this.frameRecord = this.#record;
-      this.dataStart = dataStart;
-      this.dataEnd = dataEnd;
-      window.consume(frame);
-      this.#record++;
-      this.#counters.seen++;
-      return RECORD;
-    }
-  }
-
-  /** Wait for the bytes the last `NEED` asked for (or the end of the file). */
-  async fetch(): Promise<void> {
-    try {
-      await this.#window.fill(this.#need);
-    } catch (error) {
-      if (!(error instanceof InflateError)) throw error;
-      this.#inflateFailure = error;
-    }
-  }
-
-  close(): Promise<void> {
-    return this.#window.close();
-  }
-
-  #here(): RecordLocation {
-    return { file: this.file, offset: this.#window.offset, record: this.#record };
-  }
-
-  /** Scans the window for a frame header whose length CRC checks; true when the window sits on one. */
-  #resync(): boolean {
-    const window = this.#window;
-    const buf = window.buffer;
-    const at = window.position;
-    const last = at + window.available() - HEADER;
-    for (let i = at; i <= last; i++) {
-      if (maskedCrc32cOf(buf, i, i + 8) === u32(buf, i + 8)) {
-        window.consume(i - at);
-        this.#resyncing = false;
-        return true;
-      }
-    }
-    if (last >= at) window.consume(last - at + 1);
-    return false;
-  }
-
-  #corrupt(location: RecordLocation, reason: CorruptionReason, detail: string): void {
-    if (!this.#settings.skip) throw new CorruptRecordError(location, reason, detail);
-    const skip: SkippedRecord = { ...location, reason, detail };
-    this.#counters.seen++;
-    this.#counters.skipped++;
-    this.#counters.lastSkip = `${location.file} (record ${location.record} at byte ${location.offset})`;
-    this.#settings.ledger?.skipped.push(skip);
-    this.#settings.onSkip?.(skip);
-  }
-}
-
 
 function locate(error: unknown, location: RecordLocation): unknown {
   if (error instanceof FeatureError && error.location === undefined) return error.at(location);
@@ -501,43 +185,11 @@ function openPuller<T>(segments: readonly Segment[], settings: Settings<T>, cont
 
 /** The source over `segments`, with the metadata `shard` uses. */
 function openSegments<T>(segments: readonly Segment[], settings: Settings<T>): Observable<T> {
-  const known = segments.every((segment) => segment.end !== undefined);
-  const lengths = segments.map((segment) => (segment.end ?? 0) - segment.first);
-  const size = known ? lengths.reduce((sum, n) => sum + n, 0) : undefined;
-  const info: DatasetInfo<T> = {
-    files: segments.map((segment) => segment.source.name),
-    selectFiles: (indices) =>
-      openSegments(
-        indices.map((i) => {
-          const segment = segments[i];
-          if (segment === undefined) {
-            throw new InvalidArgumentError('selectFiles', `no file at position ${i} of ${segments.length}`);
-          }
-          return segment;
-        }),
-        settings,
-      ),
-    ...(size === undefined
-      ? {}
-      : {
-          size,
-          selectRange: (start: number, end: number) => {
-            if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || start > end || end > size) {
-              throw new InvalidArgumentError('selectRange', `[${start}, ${end}) is not a range of [0, ${size})`);
-            }
-            const carved: Segment[] = [];
-            let before = 0;
-            segments.forEach((segment, i) => {
-              const length = lengths[i]!;
-              const from = Math.max(start - before, 0);
-              const to = Math.min(end - before, length);
-              if (from < to) carved.push({ source: segment.source, first: segment.first + from, end: segment.first + to });
-              before += length;
-            });
-            return openSegments(carved, settings);
-          },
-        }),
-  };
+  const info = partsInfo<ByteSource, T>(segments, {
+    where: 'fromTFRecord',
+    open: (parts) => openSegments(parts, settings),
+    fileName: (source) => source.name,
+  });
   return fromPuller<T>((context) => openPuller(segments, settings, context), info);
 }
 
@@ -657,7 +309,7 @@ export function fromTFRecord(
   const { sources, settings } = prepare(inputs, options);
   const lengths = options.lengths;
   return openSegments(
-    sources.map((source, i) => ({ source, first: 0, end: lengths?.[i] })),
+    sources.map((source, i) => ({ input: source, first: 0, end: lengths?.[i] })),
     settings,
   );
 }
@@ -674,17 +326,8 @@ export function fromTFRecordParts<T>(
   parts: readonly { readonly start: number; readonly end: number }[],
 ): Observable<T> {
   const { sources, settings } = prepare(inputs, options);
-  const segments: Segment[] = [];
-  for (const { start, end } of parts) {
-    let before = 0;
-    sources.forEach((source, i) => {
-      const length = options.lengths[i]!;
-      const from = Math.max(start - before, 0);
-      const to = Math.min(end - before, length);
-      if (from < to) segments.push({ source, first: from, end: to });
-      before += length;
-    });
-  }
+  const files: Segment[] = sources.map((source, i) => ({ input: source, first: 0, end: options.lengths[i]! }));
+  const segments = parts.flatMap(({ start, end }) => carveParts(files, start, end));
   return openSegments(segments, settings as Settings<T>);
 }
 

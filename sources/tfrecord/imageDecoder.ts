@@ -3,6 +3,8 @@
  *
  * @module
  */
+import { InvalidArgumentError } from '../../src/errors.js';
+import { describe } from '../../src/excerpt.js';
 import { DEFAULT_MAX_PIXELS } from '../../src/limits.js';
 import { FeatureError } from './errors.js';
 
@@ -58,6 +60,12 @@ let sharpModule: Promise<Sharp> | undefined;
  * @public
  */
 export async function sharpImageDecoder(encoded: Uint8Array, expected: ImageExpectation): Promise<DecodedImage> {
+  if (!(encoded instanceof Uint8Array)) {
+    throw new InvalidArgumentError('sharpImageDecoder.encoded', `must be a Uint8Array, got ${describe(encoded)}`);
+  }
+  if (typeof expected !== 'object' || expected === null || !Array.isArray(expected.shape)) {
+    throw new InvalidArgumentError('sharpImageDecoder.expected', `must be { shape, format }, got ${describe(expected)}`);
+  }
   sharpModule ??= import('sharp').then((module) => module.default);
   const sharp = await sharpModule;
   const channels = expected.shape[2] ?? -1;

@@ -19,15 +19,13 @@ export { maskedCrc32c } from './crc32c.js';
 export {
   decodeExample,
   decodeSequenceExample,
-  encodeExample,
   type Example,
   type ExampleDecodeOptions,
-  type ExampleInput,
-  type FeatureInput,
   type FeatureValue,
   type Int64Mode,
   type SequenceExample,
 } from './example.js';
+export { encodeExample, type ExampleInput, type FeatureInput } from './exampleEncoder.js';
 export {
   fixedLenFeature,
   parseExample,

@@ -230,6 +230,9 @@ const SUB_SPLIT = /^([\w-]+)(?:\[(?:(-?\d+)|(?:(-?\d+(?:%|shard)?)?:(-?\d+(?:%|s
  * @public
  */
 export function resolveTfdsSplit(info: TfdsInfo, expression: string): TfdsSplitRange[] {
+  if (!(info?.splits instanceof Map)) {
+    throw new InvalidArgumentError('resolveTfdsSplit.info', `must be a TfdsInfo (from readTfdsInfo or parseTfdsInfo), got ${describe(info)}`);
+  }
   if (typeof expression !== 'string') throw new InvalidArgumentError('split', `must be a string, got ${describe(expression)}`);
   return expression.split('+').map((part) => {
     const text = part.trim();

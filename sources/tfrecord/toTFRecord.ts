@@ -11,7 +11,7 @@ import { InvalidArgumentError } from '../../src/errors.js';
 import { describe } from '../../src/excerpt.js';
 import { operate } from '../../src/operate.js';
 import { maskedCrc32c } from './crc32c.js';
-import { encodeExample, type ExampleInput } from './example.js';
+import { encodeExample, type ExampleInput } from './exampleEncoder.js';
 
 /**
  * What {@link toTFRecord} writes: serialized records as they are, or Examples to encode.

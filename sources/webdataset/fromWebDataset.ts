@@ -1,14 +1,13 @@
 import type { Observable } from 'rxjs';
 import { InvalidArgumentError } from '../../src/errors.js';
-import type { DatasetInfo } from '../../src/info.js';
 import { deriveSeed, permutation } from '../../src/random.js';
 import type { ByteSource } from '../core/byteSource.js';
-import { fileByteSource } from '../core/fileByteSource.js';
+import { expandBraces } from '../core/expandBraces.js';
 import { fromPuller } from '../core/fromPuller.js';
+import { checkPathOrUrl, pathOrUrlOpener, type HttpUrlOptions } from '../core/httpUrls.js';
 import type { Puller, PullContext } from '../core/puller.js';
-import { expandBraces } from '../objectstore/expandBraces.js';
-import type { HttpStoreOptions } from '../objectstore/httpStore.js';
-import type { ObjectStore } from '../objectstore/store.js';
+import { partsInfo, type Part } from '../core/selection.js';
+import { checkObjectStore, type ObjectStore } from '../core/store.js';
 import { RESERVED_FIELDS, ShardReader, type MissingFieldPolicy, type WebDatasetSample } from './shardReader.js';
 import { DEFAULT_MAX_MEMBER_SIZE, MAX_MEMBER_SIZE_LIMIT } from './tarReader.js';
 
@@ -83,7 +82,7 @@ export interface WebDatasetOptions<E extends string = string> {
    * Options of the HTTP store that reads `http(s)://` shards (headers, dispatcher, retry policy,
    * timeouts), applied to each origin that the listed URLs name; see `httpStore` in `rxfeed/objectstore`.
    */
-  readonly http?: Omit<HttpStoreOptions, 'baseUrl' | 'index'>;
+  readonly http?: HttpUrlOptions;
 }
 
 /** A shard to read: a ByteSource, or a path or URL opened when its turn comes. */
@@ -108,8 +107,8 @@ const DEFAULT_CHUNK = 256 * 1024;
  * field in a buffer of its size, at most `maxMemberSize`; a field spanning chunks grows with the
  * bytes that arrive, never ahead of them, since tar headers are untrusted), a 512-byte block for a
  * header split across chunks and a pending long-name or pax header (at most 1 MiB); for a gzip
- * shard add one compressed chunk read ahead and the inflater's buffers (at most 16 KiB of
- * compressed input queued, 16 KiB plus one 64 KiB chunk of inflated output). One shard is open
+ * shard add the compressed chunk being inflated and the inflater's output (its 16 KiB stream
+ * high-water mark plus one 64 KiB chunk). One shard is open
  * at a time. Unsubscribing (a `break`, `take`) destroys the inflater and the byte stream at once
  * and closes the file or HTTP body.
  *
@@ -158,9 +157,7 @@ function openDataset(input: WebDatasetInput, reading: ReadingOptions): Observabl
   if (typeof input === 'string') return fromShards(expandBraces(input), reading);
   if (isStoreInput(input)) {
     const { store } = input;
-    if (typeof store?.open !== 'function' || typeof store.list !== 'function') {
-      throw new InvalidArgumentError('fromWebDataset.input.store', 'expected an ObjectStore');
-    }
+    checkObjectStore(store, 'fromWebDataset.input.store', ['open', 'list']);
     if ('keys' in input) {
       const keys: unknown = input.keys;
       if (!Array.isArray(keys) || !keys.every((key) => typeof key === 'string')) {
@@ -203,6 +200,8 @@ function openDataset(input: WebDatasetInput, reading: ReadingOptions): Observabl
  * @public
  */
 export async function listShards(store: ObjectStore, prefix: string, signal?: AbortSignal): Promise<string[]> {
+  checkObjectStore(store, 'listShards.store', ['list']);
+  if (typeof prefix !== 'string') throw new InvalidArgumentError('listShards.prefix', `must be a string, got ${typeof prefix}`);
   const keys: string[] = [];
   for await (const entry of store.list(prefix, signal)) {
     if (SHARD_NAME.test(entry.key)) keys.push(entry.key);
@@ -214,10 +213,9 @@ interface ReadingOptions {
   readonly extensions: readonly string[] | undefined;
   readonly missing: MissingFieldPolicy;
   readonly seed: number | undefined;
-  readonly chunkSize: number;
   readonly maxMemberSize: number;
-  /** Opens `http(s)://` shards; one HTTP store per `fromWebDataset` call, made on first use. */
-  readonly openUrl: (url: string) => Promise<ByteSource>;
+  /** Opens paths and `http(s)://` shards; one HTTP store per origin per `fromWebDataset` call, made on first use. */
+  readonly open: (name: string) => Promise<ByteSource>;
 }
 
 function checkOptions(options: WebDatasetOptions<string>): ReadingOptions {
@@ -249,20 +247,8 @@ function checkOptions(options: WebDatasetOptions<string>): ReadingOptions {
   if (reserved !== undefined) {
     throw new InvalidArgumentError('fromWebDataset.extensions', `'${reserved}' is a reserved field of every sample, not an extension`);
   }
-  // One store per origin the user's URLs name: an httpStore sends nothing to, and opens nothing on,
-  // an origin other than its own, and these URLs are the user's own list, not a server's answer.
-  const stores = new Map<string, Promise<ObjectStore>>();
-  const openUrl = async (url: string): Promise<ByteSource> => {
-    const origin = new URL(url).origin;
-    let store = stores.get(origin);
-    if (store === undefined) {
-      // Loaded on first use, so reading local shards never loads undici.
-      store = import('../objectstore/httpStore.js').then(({ httpStore }) => httpStore({ ...options.http, baseUrl: `${origin}/` }));
-      stores.set(origin, store);
-    }
-    return (await store).open(url);
-  };
-  return { extensions: extensions?.length === 0 ? undefined : extensions, missing, seed, chunkSize, maxMemberSize, openUrl };
+  const open = pathOrUrlOpener(chunkSize, options.http);
+  return { extensions: extensions?.length === 0 ? undefined : extensions, missing, seed, maxMemberSize, open };
 }
 
 function isStoreInput(
@@ -274,24 +260,25 @@ function isStoreInput(
 /** A source over a known list of shards, with `files` and `selectFiles` for file sharding. */
 function fromShards(shards: readonly ShardRef[], options: ReadingOptions): Observable<WebDatasetSample> {
   shards.forEach((shard, index) => {
-    if (typeof shard !== 'string' && typeof shard?.stream !== 'function') {
+    if (typeof shard === 'string') checkPathOrUrl(shard, `fromWebDataset.input[${index}]`);
+    else if (typeof shard?.stream !== 'function') {
       throw new InvalidArgumentError(`fromWebDataset.input[${index}]`, 'expected a path, a URL or a ByteSource');
     }
   });
-  const info: DatasetInfo<WebDatasetSample> = {
-    files: shards.map(shardName),
-    selectFiles: (indices) =>
-      fromShards(
-        indices.map((index) => {
-          const shard = shards[index];
-          if (shard === undefined) {
-            throw new InvalidArgumentError('fromWebDataset.selectFiles', `no shard at position ${index} of ${shards.length}`);
-          }
-          return shard;
-        }),
-        options,
-      ),
-  };
+  return openParts(
+    shards.map((shard) => ({ input: shard, first: 0, end: undefined })),
+    options,
+  );
+}
+
+/** The source over `parts` (whole shards, their sample counts unknown). */
+function openParts(parts: readonly Part<ShardRef>[], options: ReadingOptions): Observable<WebDatasetSample> {
+  const info = partsInfo<ShardRef, WebDatasetSample>(parts, {
+    where: 'fromWebDataset',
+    open: (selected) => openParts(selected, options),
+    fileName: shardName,
+  });
+  const shards = parts.map((part) => part.input);
   return fromPuller<WebDatasetSample>((context) => openShards(shards, options, context), info);
 }
 
@@ -303,13 +290,6 @@ function shardName(shard: ShardRef): string {
 function epochOrder(shards: readonly ShardRef[], seed: number | undefined, epoch: number): readonly ShardRef[] {
   if (seed === undefined || shards.length < 2) return shards;
   return Array.from(permutation(shards.length, deriveSeed(seed, epoch)), (index) => shards[index]!);
-}
-
-/** Open a path or URL as a ByteSource. URLs load the HTTP store (and undici) only when needed. */
-async function openShard(shard: ShardRef, options: ReadingOptions): Promise<ByteSource> {
-  if (typeof shard !== 'string') return shard;
-  if (/^https?:\/\//i.test(shard)) return options.openUrl(shard);
-  return fileByteSource(shard, options.chunkSize);
 }
 
 /** One subscription: the shards read one after another, one open reader at a time. */
@@ -325,7 +305,8 @@ function openShards(shards: readonly ShardRef[], options: ReadingOptions, contex
     for (;;) {
       if (reader === undefined) {
         if (position >= order.length) return null;
-        const source = await openShard(order[position++]!, options);
+        const shard = order[position++]!;
+        const source = typeof shard === 'string' ? await options.open(shard) : shard;
         if (context.signal.aborted) return null;
         reader = new ShardReader(source, readerOptions, context.signal);
       }

@@ -11,6 +11,7 @@
  */
 export { fromWebDataset, listShards, type WebDatasetInput, type WebDatasetOptions } from './fromWebDataset.js';
 export type { MissingFieldPolicy, WebDatasetSample } from './shardReader.js';
+export type { HttpUrlOptions } from '../core/httpUrls.js';
 export {
   CorruptShardError,
   MemberTooLargeError,

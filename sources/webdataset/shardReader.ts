@@ -3,10 +3,9 @@
  *
  * @module
  */
-import { Readable, pipeline } from 'node:stream';
-import { createGunzip, type Gunzip } from 'node:zlib';
 import { setField } from '../../src/fields.js';
 import type { ByteSource } from '../core/byteSource.js';
+import { InflateError, inflateChunks } from '../core/inflate.js';
 import { CorruptShardError, ReservedFieldError, SampleFieldError, TruncatedShardError, UnsafeMemberError } from './errors.js';
 import { isMetaMember, isUnsafeMemberName, splitMemberName } from './memberName.js';
 import { TarParser, type TarHeader } from './tarReader.js';
@@ -110,8 +109,8 @@ class ReaderClosed extends Error {}
  * `maxMemberSize`, which grows with the bytes that arrive when the member spans chunks, see
  * {@link TarParser}); a 512-byte block for a header split across chunks, and a
  * pending GNU long name or pax header (at most 1 MiB, see {@link TarParser}). For a gzip shard add
- * one compressed chunk held ahead by `Readable.from`, up to 16 KiB queued at the inflater's input
- * (its default high-water mark) and up to 16 KiB plus one {@link INFLATE_CHUNK} at its output.
+ * the one compressed chunk being inflated and the inflater's output (its stream high-water mark
+ * plus one {@link INFLATE_CHUNK}; see `inflateChunks` in `sources/core/inflate.ts`).
  */
 export class ShardReader {
   readonly #source: ByteSource;
@@ -120,7 +119,8 @@ export class ShardReader {
   readonly #tar: TarParser;
   #input: AsyncIterator<Uint8Array> | undefined;
   #raw: AsyncIterator<Uint8Array> | undefined;
-  #gunzip: Gunzip | undefined;
+  /** Stops the inflater of a gzip shard at once on close, even mid-read. */
+  readonly #inflaterStop = new AbortController();
   #compressedBytes = 0;
   #inputDone = false;
   #current: MutableSample | undefined;
@@ -161,7 +161,7 @@ export class ShardReader {
     this.#closed = true;
     this.#held = undefined;
     this.#current = undefined;
-    this.#gunzip?.destroy();
+    this.#inflaterStop.abort();
     // The raw stream first: with gzip, #input is the inflater's iterator and #raw the file's.
     const releases = [this.#raw, this.#input].map((iterator) => iterator?.return?.().then(noop, noop));
     return Promise.all(releases).then(noop);
@@ -291,11 +291,7 @@ export class ShardReader {
         yield next.value;
       }
     }.call(this);
-    // Readable.from holds one chunk ahead; the inflater's readable side holds at most one output chunk.
-    const gunzip = createGunzip({ chunkSize: INFLATE_CHUNK });
-    this.#gunzip = gunzip;
-    pipeline(Readable.from(counted), gunzip, noop);
-    const input = gunzip[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
+    const input = inflateChunks(counted, 'gzip', { chunkSize: INFLATE_CHUNK, signal: this.#inflaterStop.signal });
     this.#input = input;
     return input.next();
   }
@@ -331,16 +327,13 @@ export class ShardReader {
 
   /** Name an error of the inflater (zlib) or of the ByteSource. */
   #inputError(error: unknown): unknown {
-    const code = (error as { code?: unknown } | null)?.code;
-    if (code === 'Z_BUF_ERROR') {
-      return new TruncatedShardError(this.#source.name, this.#compressedBytes, true, this.#tar.member, { cause: error });
+    if (!(error instanceof InflateError)) return error;
+    if (error.truncated) {
+      return new TruncatedShardError(this.#source.name, this.#compressedBytes, true, this.#tar.member, { cause: error.cause });
     }
     // Z_DATA_ERROR for corrupt data; any other zlib code (Z_NEED_DICT, Z_STREAM_ERROR) is a
     // stream the inflater cannot read either.
-    if (typeof code === 'string' && code.startsWith('Z_')) {
-      const message = error instanceof Error ? error.message : String(error);
-      return new CorruptShardError(this.#source.name, this.#compressedBytes, `gzip: ${message}`, { cause: error });
-    }
+    return new CorruptShardError(this.#source.name, this.#compressedBytes, error.message, { cause: error.cause });
     return error;
   }
 }

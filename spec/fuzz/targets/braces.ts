@@ -1,4 +1,4 @@
-import { expandBraces } from '../../../sources/objectstore/expandBraces.js';
+import { expandBraces } from '../../../sources/core/expandBraces.js';
 import { FuzzInvariantError } from './memorySource.js';
 import type { FuzzTarget } from './target.js';
 

@@ -451,3 +451,44 @@ describe('issue 9: listing parsers are total', () => {
     }
   });
 });
+
+describe('issue 10: s3Store options never build a request for another host', () => {
+  const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' };
+  const isBucketError = (error: unknown): boolean => error instanceof InvalidArgumentError && error.argument === 's3Store.bucket';
+
+  it('issue 10: a virtual-hosted bucket that is not a DNS name fails with InvalidArgumentError, never a TypeError or a request elsewhere', () => {
+    for (const bucket of ['my bucket', 'evil.example?x', 'evil.example#', 'a@evil.example', 'b:80', 'b\\c', '.b', 'b.', 'b..c']) {
+      assert.throws(() => s3Store({ bucket, credentials }), isBucketError, bucket);
+      assert.throws(() => s3Store({ bucket, credentials, endpoint: 'http://127.0.0.1:9', forcePathStyle: false }), isBucketError, bucket);
+    }
+    assert.equal(s3Store({ bucket: 'my-bucket.v2', credentials }).name, 's3://my-bucket.v2');
+    // Path style puts the bucket in the path, percent-encoded: any name stays on the endpoint.
+    assert.equal(s3Store({ bucket: 'evil.example?x', credentials, endpoint: 'http://127.0.0.1:9' }).name, 's3://evil.example?x');
+  });
+
+  it('issue 10: an endpoint path that is not valid percent-encoding fails at once with InvalidArgumentError', () => {
+    assert.throws(
+      () => s3Store({ bucket: 'b', credentials, endpoint: 'http://127.0.0.1:9/%zz/' }),
+      (error: unknown) => error instanceof InvalidArgumentError && error.argument === 's3Store.endpoint',
+    );
+  });
+});
+
+describe('issue 10: a store ByteSource checks its offsets as a file ByteSource does', () => {
+  const server = new Hostile();
+  before(() => server.start());
+  after(() => server.stop());
+
+  it('issue 10: a negative, fractional or NaN offset rejects with InvalidArgumentError and sends nothing', async () => {
+    server.reset((_req, res) => res.end('0123456789'));
+    const source = httpStore({ baseUrl: `${server.origin}/`, ...fast }).open('k');
+    const isOffsetError = (argument: string) => (error: unknown): boolean =>
+      error instanceof InvalidArgumentError && error.argument === argument;
+    await assert.rejects(source.read(-1, 4), isOffsetError('read.start'));
+    await assert.rejects(source.read(0.5, 4), isOffsetError('read.start'));
+    await assert.rejects(source.read(0, Number.NaN), isOffsetError('read.end'));
+    await assert.rejects(all(source.stream(-3)), isOffsetError('stream.start'));
+    assert.equal(server.requests.length, 0);
+    assert.equal(Buffer.from(await source.read(2, 5)).toString(), '234');
+  });
+});

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InvalidArgumentError } from '../../../src/errors.js';
-import { expandBraces } from '../../../sources/objectstore/expandBraces.js';
-import { parseContentRange } from '../../../sources/objectstore/transport.js';
+import { expandBraces } from '../../../sources/core/expandBraces.js';
+import { parseContentRange } from '../../../sources/objectstore/http.js';
 import { decodeEntities, describeS3Error, parseListObjectsV2, parseXml } from '../../../sources/objectstore/xml.js';
 
 describe('expandBraces', () => {

@@ -11,7 +11,8 @@ import {
   parseRetryAfter,
   retryDelay,
 } from '../../../sources/objectstore/retry.js';
-import { Transport, type HttpCall } from '../../../sources/objectstore/transport.js';
+import type { HttpCall } from '../../../sources/objectstore/http.js';
+import { Transport } from '../../../sources/objectstore/transport.js';
 
 describe('retry policy', () => {
   it('backs off exponentially with full jitter, capped', () => {

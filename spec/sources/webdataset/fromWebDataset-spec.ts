@@ -10,7 +10,7 @@ import { toLoader } from '../../../src/loader.js';
 import { shard } from '../../../operators/shard.js';
 import { zipShards } from '../../../operators/zipShards.js';
 import { fileByteSource } from '../../../sources/core/fileByteSource.js';
-import type { ObjectStore } from '../../../sources/objectstore/store.js';
+import type { ObjectStore } from '../../../sources/core/store.js';
 import { fromWebDataset, type WebDatasetSample } from '../../../sources/webdataset/index.js';
 import { countingSource, packTar, scratchDir, sharedWebDataset, text } from './tarFixtures.js';
 
@@ -211,6 +211,17 @@ describe('fromWebDataset options', () => {
       ['fromWebDataset.input.keys', () => fromWebDataset({ store, keys: [null as unknown as string] })],
       ['fromWebDataset.input.prefix', () => fromWebDataset({ store, prefix: 3 as unknown as string })],
       ['fromWebDataset.input.store', () => fromWebDataset({ store: null as unknown as ObjectStore, keys: [] })],
+    ];
+    for (const [argument, call] of cases) {
+      assert.throws(call, (error: unknown) => error instanceof InvalidArgumentError && error.argument === argument, argument);
+    }
+  });
+
+  it('issue 10: a malformed http(s) URL fails at once with InvalidArgumentError naming the input, never a TypeError', () => {
+    const cases: [string, () => unknown][] = [
+      ['fromWebDataset.input[0]', () => fromWebDataset(['http://[::1/shard.tar'])],
+      ['fromWebDataset.input[0]', () => fromWebDataset('https://exa mple.com/shard-{0..1}.tar')],
+      ['fromWebDataset.input[1]', () => fromWebDataset([sampleTgz, 'http://'])],
     ];
     for (const [argument, call] of cases) {
       assert.throws(call, (error: unknown) => error instanceof InvalidArgumentError && error.argument === argument, argument);

@@ -7,7 +7,8 @@ import { lastValueFrom, toArray } from 'rxjs';
 import { InvalidArgumentError, RxfeedError } from '../../../src/errors.js';
 import { CorruptShardError, MemberTooLargeError, TruncatedShardError } from '../../../sources/webdataset/errors.js';
 import { fromWebDataset, UnsafeMemberError } from '../../../sources/webdataset/index.js';
-import { parseNumber, TarParser, type TarMemberType } from '../../../sources/webdataset/tarReader.js';
+import { parseNumber } from '../../../sources/webdataset/tarHeader.js';
+import { TarParser, type TarMemberType } from '../../../sources/webdataset/tarReader.js';
 import { gzip, packTar, scratchDir } from './tarFixtures.js';
 
 /** What the parser gave for one member: file data as bytes, other members without. */

@@ -4,7 +4,7 @@
  * @module
  */
 import { InvalidArgumentError } from '../../src/errors.js';
-import { excerpt } from './errors.js';
+import { describe, excerpt } from '../../src/excerpt.js';
 
 /** The most names one pattern may expand to: a typo like `{0..99999999}` fails instead of filling memory. */
 const MAX_EXPANSION = 1_000_000;
@@ -25,11 +25,12 @@ const MAX_EXPANSION_CHARS = 64 * 1024 * 1024;
  *
  * @param pattern - A name or URL with `{a..b}` / `{x,y}` groups (no nesting).
  * @returns Every name, in order; the pattern itself when it has no group.
- * @throws InvalidArgumentError on an unbalanced or nested brace, a descending range, more than
- * 1,000,000 names, or more than 64 Mi characters in all.
+ * @throws InvalidArgumentError on a pattern that is not a string, an unbalanced or nested brace,
+ * a descending range, more than 1,000,000 names, or more than 64 Mi characters in all.
  * @public
  */
 export function expandBraces(pattern: string): string[] {
+  if (typeof pattern !== 'string') throw new InvalidArgumentError('expandBraces.pattern', `must be a string, got ${describe(pattern)}`);
   const parts: string[][] = [];
   let literal = '';
   for (let i = 0; i < pattern.length; i++) {

@@ -1,6 +1,6 @@
 /**
- * A bounded read window over a stream of chunks: the buffer the TFRecord reader parses frames
- * from.
+ * A bounded read window over a stream of chunks: the buffer a framed-record reader (TFRecord
+ * today) parses frames from.
  *
  * Frames are parsed in place from the chunk the stream handed over. Only a frame that straddles
  * two chunks is assembled in a scratch buffer owned by the window, and only that frame's bytes
@@ -15,8 +15,6 @@
  * @module
  * @internal
  */
-import { createGunzip, createInflate, type Gunzip, type Inflate } from 'node:zlib';
-
 const EMPTY = new Uint8Array(0);
 
 /** @internal */
@@ -159,83 +157,5 @@ export class ByteWindow {
     await this.#ahead?.catch(() => undefined);
     this.#ahead = undefined;
     await this.#chunks.return?.();
-  }
-}
-
-/**
- * The compressed stream itself is damaged: it ends early (`truncated`) or fails its own checks.
- * @internal
- */
-export class InflateError extends Error {
-  readonly truncated: boolean;
-
-  constructor(format: string, cause: Error & { code?: string }) {
-    super(`${format}: ${cause.message}`, { cause });
-    this.truncated = cause.code === 'Z_BUF_ERROR' || /unexpected end/i.test(cause.message);
-  }
-}
-
-/**
- * Decompresses a stream of gzip or zlib chunks, reading the input only as fast as the output is
- * pulled. Returning early (or an error) stops the input iteration, which closes its handle.
- * @internal
- */
-export async function* inflateChunks(
-  input: AsyncIterable<Uint8Array>,
-  format: 'gzip' | 'zlib',
-): AsyncGenerator<Uint8Array> {
-  const iterator = input[Symbol.asyncIterator]();
-  const zlib: Gunzip | Inflate = format === 'gzip' ? createGunzip() : createInflate();
-  const outputs: Uint8Array[] = [];
-  let ended = false;
-  let failure: unknown;
-  let wake: (() => void) | undefined;
-  zlib.on('data', (data: Buffer) => {
-    outputs.push(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    wake?.();
-  });
-  zlib.on('end', () => {
-    ended = true;
-    wake?.();
-  });
-  zlib.on('error', (error: Error) => {
-    failure = error;
-    wake?.();
-  });
-  const waitForOutput = (): Promise<void> =>
-    new Promise<void>((resolve) => {
-      wake = () => {
-        wake = undefined;
-        resolve();
-      };
-    });
-  let inputDone = false;
-  try {
-    for (;;) {
-      if (outputs.length > 0) {
-        yield outputs.shift()!;
-        continue;
-      }
-      if (failure !== undefined) throw new InflateError(format, failure as Error);
-      if (ended) return;
-      if (inputDone) {
-        await waitForOutput();
-        continue;
-      }
-      // Feed one input chunk and wait until zlib has turned it into output (or asks for more).
-      const next = await iterator.next();
-      if (next.done === true) {
-        inputDone = true;
-        const waiting = waitForOutput();
-        zlib.end();
-        await waiting;
-        continue;
-      }
-      const written = new Promise<void>((resolve) => zlib.write(next.value, () => resolve()));
-      await Promise.race([written, waitForOutput()]);
-    }
-  } finally {
-    zlib.destroy();
-    await iterator.return?.();
   }
 }
