@@ -32,6 +32,12 @@ export interface Stage {
   readonly capacity: number;
   /** Items held now. */
   occupancy(): number;
+  /**
+   * Items this stage handed on that are still being worked on (the item a `for await` body is
+   * processing); they do not count against the capacity, but the Flow is not idle while any is
+   * held (see {@link Flow.idle}). Default 0.
+   */
+  held?(): number;
 }
 
 /** Counters kept for each registered stage; read through {@link Flow.snapshot}. */
@@ -181,12 +187,20 @@ export class Flow {
     };
   }
 
-  /** True when no stage holds an item: everything produced so far has reached the consumer. */
+  /**
+   * True when no stage holds an item, nor has one in hand: everything produced so far has been
+   * received and processed by the consumer.
+   */
   idle(): boolean {
     for (const { stage } of this.root.#stages) {
-      if (stage.occupancy() > 0) return false;
+      if (stage.occupancy() > 0 || (stage.held?.() ?? 0) > 0) return false;
     }
     return true;
+  }
+
+  /** True while something waits for {@link Flow.idle} (a stage that stops holding should notify). */
+  get awaitingIdle(): boolean {
+    return this.root.#idleWaiters.size > 0;
   }
 
   /**

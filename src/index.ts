@@ -9,6 +9,8 @@
 export * from './errors.js';
 export * from './flow.js';
 export * from './context.js';
+export * from './operate.js';
+export { Pump } from './pump.js';
 export * from './info.js';
 export * from './limits.js';
 export * from './dispose.js';

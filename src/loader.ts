@@ -159,6 +159,7 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
   readonly #flow: Flow;
   readonly #queue: T[] = [];
   #stage: StageHandle | undefined;
+  #inHand = false; // the consumer is processing the item it received last
   #subscription: Subscription | undefined;
   #started = false;
   #finished = false; // the source completed or errored, or the consumer left
@@ -193,7 +194,14 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
     signal?.addEventListener('abort', this.#onAbort, { once: true });
     active.add(this.#entry);
     const queue = this.#queue;
-    this.#stage = this.#flow.register({ name: 'loader', capacity: prefetch, occupancy: () => queue.length });
+    this.#stage = this.#flow.register({
+      name: 'loader',
+      capacity: prefetch,
+      occupancy: () => queue.length,
+      // Until the loop asks for the next item, the last one is still being processed: `epochs`
+      // starts the next epoch only after that (see Flow.idle).
+      held: () => (this.#inHand ? 1 : 0),
+    });
     this.#subscription = bindContext({ flow: this.#flow, epoch: this.#settings.takeEpoch() }, () =>
       this.#source.subscribe({
         next: (value) => {
@@ -207,6 +215,7 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
             this.#waiter = undefined;
             this.#stage!.left();
             this.#flow.recordUpstreamWait(this.#flow.scheduler.now() - waiter.since);
+            this.#inHand = true;
             waiter.resolve({ value, done: false });
           } else {
             queue.push(value);
@@ -248,8 +257,13 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
 
   async next(): Promise<IteratorResult<T>> {
     if (!this.#started) this.#start();
+    if (this.#inHand) {
+      this.#inHand = false;
+      if (this.#flow.awaitingIdle) this.#flow.notify();
+    }
     if (this.#queue.length > 0) {
       const value = this.#queue.shift()!;
+      this.#inHand = true;
       this.#stage?.left();
       return { value, done: false };
     }
@@ -271,6 +285,7 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
   }
 
   async return(): Promise<IteratorResult<T>> {
+    this.#inHand = false;
     if (!this.#finished) {
       this.#finished = true;
       this.#subscription?.unsubscribe();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { from, lastValueFrom, Observable, of, tap, toArray } from 'rxjs';
+import { from, lastValueFrom, map, Observable, of, tap, toArray } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { collate } from '../../operators/collate.js';
 import { NoPadTemplateError, padToBatch, SizeMismatchError } from '../../operators/padToBatch.js';
@@ -11,6 +11,7 @@ import {
   fromItems,
   InvalidArgumentError,
   RxfeedError,
+  shard,
   sizeOf,
   UnknownSizeError,
   withInfo,
@@ -367,5 +368,40 @@ describe('padToBatch: exactly-once coverage over ranks (property)', () => {
       }
     }
     assert.equal(cases, 41 * 6 * 7 * 4);
+  });
+});
+
+describe('padToBatch: global indices for any row type after shard (issue 10.4)', () => {
+  it('object rows over 1..5 ranks, contiguous and strided, with and without a map between', async () => {
+    for (let worldSize = 1; worldSize <= 5; worldSize++) {
+      for (const n of [0, 1, 7, 13]) {
+        for (const layout of ['contiguous', 'strided'] as const) {
+          for (const between of ['nothing', 'a plain map'] as const) {
+            const label = `W=${worldSize} N=${n} ${layout}, ${between} between`;
+            // Episodes, documents: objects with no index of their own.
+            const rows = Array.from({ length: n }, (_, i) => ({ name: `row ${i}` }));
+            const covered: number[] = [];
+            const batchCounts: number[] = [];
+            for (let rank = 0; rank < worldSize; rank++) {
+              // A sized source splits into contiguous ranges; an unsized one is strided.
+              const source = layout === 'contiguous' ? fromItems(rows) : fromItems(() => rows);
+              const part = source.pipe(shard({ rank, worldSize }));
+              const mapped = between === 'nothing' ? part : part.pipe(map((row) => ({ ...row })));
+              const batches = await lastValueFrom(mapped.pipe(padToBatch(3, { size: n, fill: (template) => template ?? { name: 'pad' } }), toArray()));
+              batchCounts.push(batches.length);
+              for (const batch of batches) {
+                batch.rows.forEach((row, k) => {
+                  if (batch.mask[k] === 0) return;
+                  assert.equal(row.name, `row ${batch.index[k]}`, `${label}: rank ${rank} labels its row with its global index`);
+                  covered.push(batch.index[k]!);
+                });
+              }
+            }
+            assert.deepEqual(covered.sort((a, b) => a - b), rows.map((_, i) => i), `${label}: every index once`);
+            assert.equal(new Set(batchCounts).size <= 1, true, `${label}: every rank emits as many batches`);
+          }
+        }
+      }
+    }
   });
 });

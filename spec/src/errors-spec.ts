@@ -1,38 +1,12 @@
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { expectTypeOf } from 'expect-type';
 import { ERROR_CODES, InvalidArgumentError, RxfeedError, TaskError, type RxfeedErrorCode } from '../../src/index.js';
-
-// This spec runs from dist/spec/src/: the built library is dist/, the package manifest the root's.
-const dist = fileURLToPath(new URL('../../', import.meta.url));
-const root = fileURLToPath(new URL('../../../', import.meta.url));
+import { installSecondCopy, root, type Library } from './secondCopy.js';
 
 type Constructor = abstract new (...args: never[]) => unknown;
-/** Every export of the package's entry points, by name. */
-type Library = Record<string, unknown>;
-
-/** The built files of each subpath export (`.`, `./testing`, `./tfrecord` ...), relative to the package root. */
-function entryPoints(): string[] {
-  const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
-    exports: Record<string, string | { default: string }>;
-  };
-  return Object.values(manifest.exports)
-    .filter((entry): entry is { default: string } => typeof entry === 'object')
-    .map((entry) => entry.default);
-}
-
-/** Imports every entry point of the package installed at `packageRoot` into one namespace. */
-async function load(packageRoot: string): Promise<Library> {
-  const library: Library = {};
-  for (const entry of entryPoints()) {
-    Object.assign(library, await import(pathToFileURL(join(packageRoot, entry)).href));
-  }
-  return library;
-}
 
 function classOf(library: Library, name: string): Constructor {
   const found = library[name];
@@ -53,14 +27,7 @@ describe('error classes across two installed copies of rxfeed (issue 10)', () =>
   let theirs: Library;
 
   before(async () => {
-    copyDir = mkdtempSync(join(tmpdir(), 'rxfeed-copy-'));
-    const packageRoot = join(copyDir, 'dist');
-    for (const part of ['src', 'operators', 'sources']) cpSync(join(dist, part), join(packageRoot, part), { recursive: true });
-    writeFileSync(join(copyDir, 'package.json'), JSON.stringify({ type: 'module' }));
-    // The copy shares rxfeed's dependencies (rxjs, piscina ...), as two installs of it in one tree do.
-    symlinkSync(join(root, 'node_modules'), join(copyDir, 'node_modules'), 'dir');
-    mine = await load(join(root));
-    theirs = await load(join(copyDir));
+    ({ mine, theirs, copyDir } = await installSecondCopy());
     assert.notEqual(mine.RxfeedError, theirs.RxfeedError, 'two distinct copies were loaded');
   });
 

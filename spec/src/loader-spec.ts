@@ -10,6 +10,7 @@ import {
   InvalidArgumentError,
   METRICS_CHANNEL,
   parallelMap,
+  shuffleBuffer,
   sizeOf,
   toLoader,
   type FlowMetrics,
@@ -156,5 +157,64 @@ describe('toLoader', () => {
 
   it('rejects a bad prefetch', () => {
     assert.throws(() => toLoader(fromItems([1]), { prefetch: 0 }), InvalidArgumentError);
+  });
+});
+
+describe('toLoader: every iteration is the next epoch (issue 10.2)', () => {
+  const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+  const shuffled = () => fromItems(range(100)).pipe(shuffleBuffer<number>(100, { seed: 5 }));
+
+  async function iterate<T>(loader: AsyncIterable<T>): Promise<T[]> {
+    const out: T[] = [];
+    for await (const item of loader) out.push(item);
+    return out;
+  }
+
+  it('for await twice over the same loader: epochs 0 then 1, reshuffled', async () => {
+    const loader = toLoader(shuffled());
+    assert.equal(loader.epoch, 0);
+    const first = await iterate(loader);
+    assert.equal(loader.epoch, 0);
+    const second = await iterate(loader);
+    assert.equal(loader.epoch, 1);
+    assert.notDeepEqual(second, first);
+    assert.deepEqual([...second].sort((a, b) => a - b), range(100));
+    // The same epochs read through a fresh loader give the same orders: reproducible.
+    const again = toLoader(shuffled());
+    assert.deepEqual(await iterate(again), first);
+    assert.deepEqual(await iterate(again), second);
+  });
+
+  it('loader.epoch = k resumes at epoch k, as DistributedSampler.set_epoch', async () => {
+    const reference = toLoader(shuffled());
+    const orders = [await iterate(reference), await iterate(reference), await iterate(reference)];
+    const resumed = toLoader(shuffled());
+    resumed.epoch = 2;
+    assert.deepEqual(await iterate(resumed), orders[2]);
+    resumed.epoch = 1;
+    assert.deepEqual(await iterate(resumed), orders[1]);
+    assert.deepEqual(await iterate(resumed), orders[2]);
+    assert.throws(() => (resumed.epoch = -1), InvalidArgumentError);
+  });
+
+  it("tfjs-data's generator pattern: a new iterator per epoch, driven by next()", async () => {
+    const loader = toLoader(shuffled());
+    // What tf.data.generator(() => loader[Symbol.asyncIterator]()) does once per fitDataset epoch.
+    const epoch = async (): Promise<number[]> => {
+      const iterator = loader[Symbol.asyncIterator]();
+      const out: number[] = [];
+      for (let step = await iterator.next(); !step.done; step = await iterator.next()) out.push(step.value);
+      return out;
+    };
+    const orders = [await epoch(), await epoch(), await epoch()];
+    assert.equal(new Set(orders.map((order) => order.join())).size, 3, 'three different orders');
+  });
+
+  it('plain subscriptions advance the epoch too', async () => {
+    const loader = toLoader(shuffled());
+    const first = await lastValueFrom(loader.pipe(toArray()));
+    const second = await lastValueFrom(loader.pipe(toArray()));
+    assert.notDeepEqual(second, first);
+    assert.equal(loader.epoch, 1);
   });
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Db, Document, MongoClient } from 'mongodb';
 import { lastValueFrom, map, take, toArray } from 'rxjs';
-import { bindContext, Flow, toLoader } from '../../../src/index.js';
+import { bindContext, epochs, Flow, toLoader } from '../../../src/index.js';
 import { fromMongo, mongoClientStats, MongoWriteError, tapWrite, type MongoTarget } from '../../../sources/mongodb/index.js';
 import { insertGenerated, mongo, requireUri, specClient, specDbName } from './server.js';
 
@@ -104,5 +104,26 @@ describe('tapWrite: batched, idempotent write-back', { skip: mongo.skip }, () =>
       assert.equal(error.namespace, `${dbName}.samples`);
       return true;
     });
+  });
+
+  it('issue 10.3: placed after epochs(), it writes each epoch once, with that epoch as marker', async () => {
+    const dataset = await fromMongo(target, { projection: { i: 1 } });
+    const written = dataset.pipe(
+      epochs(3),
+      tapWrite(target, {
+        name: 'each_epoch',
+        batchSize: 100,
+        update: (document: Document) => ({ id: document._id, update: { $inc: { epochVisits: 1 } } }),
+      }),
+    );
+    let seen = 0;
+    for await (const _ of toLoader(written)) seen++;
+    assert.equal(seen, 3 * COUNT);
+    const documents = await db.collection('samples').find({}).toArray();
+    for (const document of documents) {
+      assert.equal(document.epochVisits, 3, `sample ${document.i} written once in each of 3 epochs`);
+      assert.equal(((document.rxfeed as Document).writes as Document).each_epoch, 2);
+    }
+    assert.deepEqual(mongoClientStats(), []);
   });
 });
