@@ -35,6 +35,9 @@ const tapFile = join(root, '.tmp', 'test-results.tap');
 const result = spawnSync(
   process.execPath,
   [
+    // An unhandled rejection is a lost error (the bug class of issue 10.1). Node's runner already
+    // fails the test (or file) it happens in; strict mode keeps it an error whatever the runner does.
+    '--unhandled-rejections=strict',
     '--test',
     '--test-concurrency=2',
     '--test-timeout=300000',

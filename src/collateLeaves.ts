@@ -5,6 +5,8 @@
  * leaves and nested arrays of scalars give `[B, ...]`, padded or checked as the policy says.
  *
  * The walk that finds the columns, and the kinds of values it tells apart, are in `./collate.ts`.
+ * Kept whole at about 500 lines: the column fillers share the one dtype-and-shape inference and
+ * its error messages, and read best side by side.
  *
  * @module
  * @internal

@@ -51,15 +51,19 @@ interface SharedParts {
 export class PipelineContext {
   /** The backpressure gauge of this subscription. */
   readonly flow: Flow;
-  readonly #shared: SharedParts;
+  #shared: SharedParts;
 
-  /**
-   * @param init - The Flow, and the epoch (default 0).
-   * @param shared - Internal: the epoch cell, environment reading and listener of a parent context.
-   */
-  constructor(init: PipelineContextInit, shared?: SharedParts) {
+  /** @param init - The Flow, and the epoch (default 0). */
+  constructor(init: PipelineContextInit) {
     this.flow = init.flow;
-    this.#shared = shared ?? { epoch: { value: init.epoch ?? 0 }, environment: {}, listener: undefined };
+    this.#shared = { epoch: { value: init.epoch ?? 0 }, environment: {}, listener: undefined };
+  }
+
+  /** A context over `flow` sharing `shared` (the epoch cell, environment reading, listener). */
+  static #derive(flow: Flow, shared: SharedParts): PipelineContext {
+    const context = new PipelineContext({ flow });
+    context.#shared = shared;
+    return context;
   }
 
   /**
@@ -92,17 +96,17 @@ export class PipelineContext {
 
   /** @internal A context for an upstream subscription whose announcements go to `listener`. */
   listening(listener: (info: StreamInfo) => void): PipelineContext {
-    return new PipelineContext({ flow: this.flow }, { ...this.#shared, listener });
+    return PipelineContext.#derive(this.flow, { ...this.#shared, listener });
   }
 
   /** @internal The same context gauged by `flow` instead (a fan-in operator's child Flow). */
   withFlow(flow: Flow): PipelineContext {
-    return new PipelineContext({ flow }, this.#shared);
+    return PipelineContext.#derive(flow, this.#shared);
   }
 
   /** @internal A context for a subscription reading epoch `epoch` (what `epochs` subscribes). */
   forEpoch(epoch: number): PipelineContext {
-    return new PipelineContext({ flow: this.flow }, { ...this.#shared, epoch: { value: epoch } });
+    return PipelineContext.#derive(this.flow, { ...this.#shared, epoch: { value: epoch } });
   }
 
   /** @internal Advance the epoch seen by every stage sharing this context (`epochs` does). */

@@ -88,8 +88,9 @@ export class UnknownSizeError extends RxfeedError {
   constructor(operator: string) {
     super(
       'RXFEED_ERR_UNKNOWN_SIZE',
-      `${operator} needs the dataset size, and none is known here: pass \`size\`, or apply it ` +
-        'directly after a source or rxfeed operator that knows its size (see sizeOf).',
+      `${operator} needs the dataset size, and none is known here: pass \`size\`, or read a source ` +
+        'that knows its size (see sizeOf). Sizes reach it through rxfeed operators and plain ones ' +
+        'such as map; a filter or mergeMap in between changes the count, so give `size` after one.',
     );
   }
 }

@@ -8,6 +8,9 @@
  * decodes never share state. They are registers rather than returned objects because this is
  * the hot path of every decoded record: a varint read allocates nothing.
  *
+ * Kept whole at about 500 lines: it is one decoder over one wire format, whose message, feature
+ * and value readers call each other; split, each part would only make sense beside the others.
+ *
  * Decoded values are fresh copies: they never alias the record bytes, so the reader may reuse its
  * buffer and a value may be transferred to a worker thread.
  *

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { filter, lastValueFrom, map, tap, toArray, type Observable } from 'rxjs';
-import { fromItems, fromPuller, padToBatch, shard, toLoader, type Loader } from '../../src/index.js';
+import { fromItems, padToBatch, shard, toLoader, type fromPuller, type Loader } from '../../src/index.js';
 import { installSecondCopy, type Library } from './secondCopy.js';
 
 describe('the subscription context across two installed copies of rxfeed (issue 10)', () => {
