@@ -68,17 +68,15 @@ export function shard<T>(options: ShardOptions = {}): MonoTypeOperatorFunction<T
         const placement = op.context.placement(options, 'shard');
         if (mode === 'file') {
           const part = recorded.selectFiles!(filesOf(recorded, placement));
-          op.subscribe(part, { next: (value) => op.next(value) }, { describe: () => streamInfoOf(infoOf(part)) });
+          op.delegate(part, { describe: () => streamInfoOf(infoOf(part)) });
           return;
         }
         if (recorded.size !== undefined && recorded.selectRange !== undefined) {
           // The source can read a range without the rest: re-open it over this share.
           const [start, end] = shareRange(recorded.size, placement);
-          op.subscribe(
-            recorded.selectRange(start, end),
-            { next: (value) => op.next(value) },
-            { describe: () => describeShare({ size: recorded.size }, placement, mode, recorded) },
-          );
+          op.delegate(recorded.selectRange(start, end), {
+            describe: () => describeShare({ size: recorded.size }, placement, mode, recorded),
+          });
           return;
         }
         // Otherwise read the input and keep this share, contiguous when the input announced its

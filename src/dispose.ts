@@ -18,6 +18,7 @@ import { isPlainContainer, mapTree, type TreeStep } from './treeWalk.js';
  * @public
  */
 export function disposeItem(value: unknown): void {
+  if (typeof value !== 'object' || value === null || holdsNothingDisposable(value)) return;
   const seen = new Set<object>();
   mapTree(
     value,
@@ -44,4 +45,24 @@ export function disposeItem(value: unknown): void {
  */
 export function disposeAll(values: Iterable<unknown>): void {
   for (const value of values) disposeItem(value);
+}
+
+/**
+ * True for the common sample that cannot hold anything disposable: a plain object or array whose
+ * values are primitives and typed arrays. Operators that drop items (`shard`, `batch` with
+ * `dropRemainder`) dispose each one, so this keeps them from walking every dropped sample.
+ */
+function holdsNothingDisposable(node: object): boolean {
+  if (!isPlainContainer(node) || typeof (node as { [Symbol.dispose]?: unknown })[Symbol.dispose] === 'function') {
+    return false;
+  }
+  for (const key in node) {
+    const field = (node as Record<string, unknown>)[key];
+    if (typeof field === 'function') return false; // a `dispose` method, say
+    if (typeof field !== 'object' || field === null) continue;
+    if (!ArrayBuffer.isView(field) || typeof (field as { [Symbol.dispose]?: unknown })[Symbol.dispose] === 'function') {
+      return false;
+    }
+  }
+  return true;
 }

@@ -20,8 +20,8 @@
  *
  * @module
  */
-import { Observable, type Subscriber, type Subscription } from 'rxjs';
-import { currentContext, subscribeWithin, type PipelineContext } from './context.js';
+import { Observable, Subscription, type Observer, type Subscriber } from 'rxjs';
+import { bindContext, currentContext, type PipelineContext } from './context.js';
 import type { Stage, StageHandle } from './flow.js';
 import { infoOf, streamInfoOf, withInfo, type DatasetInfo, type StreamInfo } from './info.js';
 import { Pump } from './pump.js';
@@ -124,30 +124,34 @@ export class Operation<R> {
    * @returns The upstream subscription (unsubscribed with this stream in any case).
    */
   subscribe<T>(source: Observable<T>, observer: UpstreamObserver<T>, options: SubscribeOptions = {}): Subscription {
+    const within = this.#listeningContext(source, options);
+    const upstream = new GuardedObserver(observer, this);
+    this.#subscriber.add(upstream);
+    return bindContext(within, () => source.subscribe(upstream));
+  }
+
+  /**
+   * Hand this stream over to `source`: its items, error and completion go straight downstream,
+   * with no step per item (as `shard` does with the range it re-opens). Its announcements are
+   * received and described as {@link Operation.subscribe}'s are.
+   */
+  delegate(source: Observable<R>, options: SubscribeOptions = {}): void {
+    const within = this.#listeningContext(source, options);
+    bindContext(within, () => source.subscribe(this.#subscriber));
+  }
+
+  /** The context to subscribe `source` under, receiving and describing its announcements. */
+  #listeningContext(source: Observable<unknown>, options: SubscribeOptions): PipelineContext {
     const describe = options.describe ?? ((input: StreamInfo) => input);
     const context = options.context ?? this.context;
-    let within = context;
-    if (describe !== false) {
-      const received = (input: StreamInfo): void => {
-        this.#input = input;
-        this.context.announce(describe(input));
-      };
-      received(streamInfoOf(infoOf(source)));
-      within = context.listening(this.guard(received));
-    } else {
-      // An inner source's announcements are not this operator's output: keep them from going on.
-      within = context.listening(() => undefined);
-    }
-    return subscribeWithin(
-      within,
-      source,
-      {
-        next: this.guard((value: T) => observer.next(value)),
-        error: this.guard((error: unknown) => (observer.error ? observer.error(error) : this.fail(error))),
-        complete: this.guard(() => (observer.complete ? observer.complete() : this.complete())),
-      },
-      this.#subscriber,
-    );
+    // An inner source's announcements are not this operator's output: they go no further.
+    if (describe === false) return context.listening(() => undefined);
+    const received = (input: StreamInfo): void => {
+      this.#input = input;
+      this.context.announce(describe(input));
+    };
+    received(streamInfoOf(infoOf(source)));
+    return context.listening(this.guard(received));
   }
 
   /**
@@ -183,6 +187,54 @@ export class Operation<R> {
       } catch {
         // A failure while releasing after the consumer left is nobody's concern.
       }
+    }
+  }
+}
+
+/**
+ * The observer an operation hands its upstream: RxJS's `OperatorSubscriber` in small. It is a
+ * Subscription too, so RxJS hands the source this very object (no wrapper per item) and the
+ * source sees it closed as soon as the downstream ends, even while it is still emitting inside
+ * `subscribe`. Each notification is guarded: a throw ends the operation's stream with it.
+ */
+class GuardedObserver<T> extends Subscription implements Observer<T> {
+  readonly #observer: UpstreamObserver<T>;
+  readonly #operation: Operation<unknown>;
+
+  constructor(observer: UpstreamObserver<T>, operation: Operation<unknown>) {
+    super();
+    this.#observer = observer;
+    this.#operation = operation;
+  }
+
+  next(value: T): void {
+    if (this.closed) return;
+    try {
+      this.#observer.next(value);
+    } catch (error) {
+      this.#operation.fail(error);
+    }
+  }
+
+  error(error: unknown): void {
+    if (this.closed) return;
+    this.unsubscribe();
+    try {
+      if (this.#observer.error) this.#observer.error(error);
+      else this.#operation.fail(error);
+    } catch (thrown) {
+      this.#operation.fail(thrown);
+    }
+  }
+
+  complete(): void {
+    if (this.closed) return;
+    this.unsubscribe();
+    try {
+      if (this.#observer.complete) this.#observer.complete();
+      else this.#operation.complete();
+    } catch (error) {
+      this.#operation.fail(error);
     }
   }
 }

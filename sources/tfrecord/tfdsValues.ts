@@ -20,15 +20,7 @@ export type TfdsValue =
   | bigint
   | boolean
   | string
-  | Uint8Array
-  | Int8Array
-  | Int16Array
-  | Int32Array
-  | Uint16Array
-  | Uint32Array
-  | Float32Array
-  | Float64Array
-  | BigInt64Array
+  | NumericArray
   | DecodedImage
   | readonly TfdsValue[]
   | { readonly [name: string]: TfdsValue };
@@ -39,6 +31,7 @@ export type TfdsValue =
  */
 export type TfdsExample = { readonly [name: string]: TfdsValue };
 
+/** The typed arrays a TFDS tensor or scalar sequence decodes to. */
 export type NumericArray =
   | Uint8Array
   | Int8Array

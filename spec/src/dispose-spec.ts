@@ -52,3 +52,19 @@ describe('disposeItem', () => {
     assert.deepEqual(Object.fromEntries(counts), {});
   });
 });
+
+describe('disposeItem: the fast path for samples with nothing to dispose (issue 10)', () => {
+  it('still disposes a plain object with a dispose method, or one under Symbol.dispose', () => {
+    let disposed = 0;
+    disposeItem({ label: 1, dispose: () => disposed++ });
+    disposeItem({ label: 1, [Symbol.dispose]: () => disposed++ });
+    assert.equal(disposed, 2);
+  });
+
+  it('still disposes a typed array that carries its own disposer, next to plain fields', () => {
+    let disposed = 0;
+    const tensor = Object.assign(new Float32Array(2), { [Symbol.dispose]: () => disposed++ });
+    disposeItem({ features: tensor, label: 3, plain: new Int32Array(1) });
+    assert.equal(disposed, 1);
+  });
+});
