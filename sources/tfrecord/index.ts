@@ -56,7 +56,7 @@ export {
 } from './fromTFRecord.js';
 export { toTFRecord, tfrecordFrame, type TFRecordInput, type TFRecordWritten, type ToTFRecordOptions } from './toTFRecord.js';
 export { sharpImageDecoder, type DecodedImage, type ImageDecoder, type ImageExpectation } from './imageDecoder.js';
-export type { TfdsExample, TfdsValue } from './tfdsFeatures.js';
+export type { TfdsExample, TfdsNumericArray, TfdsValue } from './tfdsFeatures.js';
 export {
   fromTfds,
   parseTfdsInfo,

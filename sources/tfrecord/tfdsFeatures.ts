@@ -43,7 +43,7 @@ import {
   type TfdsValue,
 } from './tfdsValues.js';
 
-export type { TfdsExample, TfdsValue } from './tfdsValues.js';
+export type { TfdsExample, TfdsNumericArray, TfdsValue } from './tfdsValues.js';
 
 /**
  * How deep FeaturesDicts may nest in `features.json` (64): far beyond any real dataset, and a

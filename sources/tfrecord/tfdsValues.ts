@@ -20,7 +20,7 @@ export type TfdsValue =
   | bigint
   | boolean
   | string
-  | NumericArray
+  | TfdsNumericArray
   | DecodedImage
   | readonly TfdsValue[]
   | { readonly [name: string]: TfdsValue };
@@ -32,7 +32,7 @@ export type TfdsValue =
 export type TfdsExample = { readonly [name: string]: TfdsValue };
 
 /** The typed arrays a TFDS tensor or scalar sequence decodes to. */
-export type NumericArray =
+export type TfdsNumericArray =
   | Uint8Array
   | Int8Array
   | Int16Array
@@ -172,7 +172,7 @@ function tensor(node: TensorNode, path: string, example: Example, int64: Int64Mo
     const mine = step === undefined ? values : values.slice(step * per, (step + 1) * per);
     return node.shape.length === 0 ? mine[0]! : mine;
   }
-  let values: NumericArray;
+  let values: TfdsNumericArray;
   if (node.encoding === 'none') {
     values = numeric(path, stored(path, example), node.dtype, int64);
   } else {
@@ -182,7 +182,7 @@ function tensor(node: TensorNode, path: string, example: Example, int64: Int64Mo
   }
   if (step === undefined) checkCount(path, values.length, node.shape);
   if (node.shape.length === 0) return scalar(values, step ?? 0, node.dtype);
-  return step === undefined ? values : (values.slice(step * per, (step + 1) * per) as NumericArray);
+  return step === undefined ? values : (values.slice(step * per, (step + 1) * per) as TfdsNumericArray);
 }
 
 export function stackedLeaf(
@@ -213,7 +213,7 @@ function checkCount(path: string, count: number, shape: readonly number[]): void
   if (!ok) throw new FeatureError(path, 'shape', `holds ${count} value(s); shape [${shape.join(', ')}] does not fit`);
 }
 
-function scalar(values: NumericArray, index: number, dtype: string): TfdsValue {
+function scalar(values: TfdsNumericArray, index: number, dtype: string): TfdsValue {
   const value = values[index]!;
   if (dtype === 'bool') return value !== 0;
   return value;
@@ -229,7 +229,7 @@ const INT_RANGES: Record<string, readonly [number, number]> = {
   uint32: [0, 4294967295],
 };
 
-function intArray(dtype: string, length: number): Exclude<NumericArray, Float32Array | Float64Array | BigInt64Array> {
+function intArray(dtype: string, length: number): Exclude<TfdsNumericArray, Float32Array | Float64Array | BigInt64Array> {
   switch (dtype) {
     case 'int8':
       return new Int8Array(length);
@@ -247,7 +247,7 @@ function intArray(dtype: string, length: number): Exclude<NumericArray, Float32A
 }
 
 /** A stored list converted to the typed array of `dtype`, range-checked. */
-function numeric(path: string, value: FeatureValue, dtype: string, int64: Int64Mode): NumericArray {
+function numeric(path: string, value: FeatureValue, dtype: string, int64: Int64Mode): TfdsNumericArray {
   if (FLOAT_DTYPES.has(dtype)) {
     if (value === null) return dtype === 'float64' ? new Float64Array(0) : new Float32Array(0);
     if (!(value instanceof Float32Array)) throw new FeatureError(path, 'dtype', `expected a float_list for ${dtype}`);
@@ -259,7 +259,7 @@ function numeric(path: string, value: FeatureValue, dtype: string, int64: Int64M
   if (!(value instanceof BigInt64Array || value instanceof Float64Array || value instanceof Int32Array)) {
     throw new FeatureError(path, 'dtype', `expected an int64_list for ${dtype}`);
   }
-  if (dtype === 'int64' || dtype === 'uint64') return value as NumericArray;
+  if (dtype === 'int64' || dtype === 'uint64') return value as TfdsNumericArray;
   const [min, max] = INT_RANGES[dtype]!;
   const out = intArray(dtype, value.length);
   if (value instanceof BigInt64Array) {
@@ -313,7 +313,7 @@ const BYTES_PER_VALUE: Readonly<Record<string, number>> = {
 };
 
 /** A tensor stored with `encoding: bytes` / `zlib`: the little-endian bytes of the array. */
-function fromRawBytes(path: string, bytes: Uint8Array, dtype: string): NumericArray {
+function fromRawBytes(path: string, bytes: Uint8Array, dtype: string): TfdsNumericArray {
   const Ctor = {
     bool: Uint8Array,
     uint8: Uint8Array,
