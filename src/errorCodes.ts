@@ -53,6 +53,8 @@ export const ERROR_CODES = Object.freeze({
   RXFEED_ERR_WORKER_EXIT: 'RXFEED_ERR_WORKER_EXIT',
   /** A task was given to a closed worker executor (`ExecutorClosedError`). */
   RXFEED_ERR_EXECUTOR_CLOSED: 'RXFEED_ERR_EXECUTOR_CLOSED',
+  /** An upload was asked of a WebGPU staging ring after it was destroyed (`RxfeedError`). */
+  RXFEED_ERR_UPLOAD_RING_DESTROYED: 'RXFEED_ERR_UPLOAD_RING_DESTROYED',
   /** An image could not be decoded, or claims more than `maxPixels` pixels (`DecodeError`). */
   RXFEED_ERR_DECODE: 'RXFEED_ERR_DECODE',
 

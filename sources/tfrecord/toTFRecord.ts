@@ -62,6 +62,9 @@ const RECORDS_PER_WRITE = 256;
  * @public
  */
 export function tfrecordFrame(data: Uint8Array): Uint8Array {
+  if (!(data instanceof Uint8Array)) {
+    throw new InvalidArgumentError('tfrecordFrame.data', `must be a Uint8Array, got ${describe(data)}`);
+  }
   const [header, footer] = frameParts(data);
   const frame = new Uint8Array(header.length + data.length + footer.length);
   frame.set(header, 0);

@@ -105,6 +105,12 @@ describe('WebGpuStagingRing (simulated device)', () => {
     assert.ok(device.buffers.every((b) => b.destroyed));
   });
 
+  it('issue 10: an upload after destroy fails with a typed error, not a plain Error', async () => {
+    const ring = new WebGpuStagingRing(new SimulatedDevice(), 2);
+    await ring.destroy();
+    await assert.rejects(ring.upload(Uint8Array.of(1), () => undefined), { code: 'RXFEED_ERR_UPLOAD_RING_DESTROYED' });
+  });
+
   it('a different size replaces the slot buffers, destroying the old ones', async () => {
     const device = new SimulatedDevice();
     const ring = new WebGpuStagingRing(device, 1);

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { assertClientThread } from '../../sources/mongodb/index.js';
 import { expandBraces, fromObjects, objectMap, presignQuery, sha256Hex, signHeaders, type ObjectStore } from '../../sources/objectstore/index.js';
-import { maskedCrc32c, resolveTfdsSplit, sharpImageDecoder, type TfdsInfo } from '../../sources/tfrecord/index.js';
+import { maskedCrc32c, resolveTfdsSplit, sharpImageDecoder, tfrecordFrame, type TfdsInfo } from '../../sources/tfrecord/index.js';
 import { listShards } from '../../sources/webdataset/index.js';
 
 // Issue 10: "no plain Error/TypeError/RangeError from a public function". Wrong-typed arguments of
@@ -58,6 +58,8 @@ describe('issue 10: wrong-typed arguments of public source functions', () => {
     const cases: [string, () => unknown][] = [
       ['maskedCrc32c.bytes', () => maskedCrc32c(wrong(null))],
       ['maskedCrc32c.bytes', () => maskedCrc32c(wrong('abc'))],
+      ['tfrecordFrame.data', () => tfrecordFrame(wrong(null))],
+      ['tfrecordFrame.data', () => tfrecordFrame(wrong('abc'))],
       ['resolveTfdsSplit.info', () => resolveTfdsSplit(wrong<TfdsInfo>(null), 'train')],
       ['resolveTfdsSplit.info', () => resolveTfdsSplit(wrong<TfdsInfo>({}), 'train')],
       ['assertClientThread.ownerThreadId', () => assertClientThread(wrong(Symbol('thread')), 'the client')],

@@ -19,6 +19,7 @@
  * @module
  * @internal
  */
+import { RxfeedError } from '../errors.js';
 
 /** The parts of a `GPUBuffer` used here. @internal */
 export interface GpuBufferLike {
@@ -87,7 +88,7 @@ export class WebGpuStagingRing {
    * into its own pool); the slot is reused once that GPU work is done.
    */
   async upload<T>(bytes: Uint8Array, adopt: (storage: GpuBufferLike) => T): Promise<T> {
-    if (this.#destroyed) throw new Error('the WebGPU staging ring was destroyed');
+    if (this.#destroyed) throw new RxfeedError('RXFEED_ERR_UPLOAD_RING_DESTROYED', 'the WebGPU staging ring was destroyed');
     const slot = this.#slots[this.#next]!;
     this.#next = (this.#next + 1) % this.#slots.length;
     // Claim the slot before awaiting: a later upload landing on this slot waits for `ready`, which
