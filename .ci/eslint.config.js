@@ -1,6 +1,9 @@
 // ESLint flat config. It lives in .ci/ because the repository's top level is fixed; package.json's
 // `lint` script points at it.
+import { fileURLToPath } from 'node:url';
 import tseslint from 'typescript-eslint';
+
+const repositoryRoot = fileURLToPath(new URL('..', import.meta.url));
 
 const internalRxjs = { group: ['rxjs/internal/*'], message: 'rxjs/internal has no semver promise' };
 const drivers = {
@@ -24,8 +27,22 @@ export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', '.tmp/**', 'docs/**'] },
   ...tseslint.configs.recommended,
   {
+    // Type-aware rules (issue 10): a promise nobody awaits loses its rejection, and a promise passed
+    // where a void callback is expected (an event listener, forEach, a subscriber) is never awaited.
+    // Every .ts file is in tsconfig.json's program (a new one outside its include fails lint with
+    // "not found by the project service": add it there); the .js scripts are linted without types.
     files: ['**/*.ts'],
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: repositoryRoot },
+    },
     rules: {
+      // node:test tracks the promise that `describe` and `it` return (a failure fails the run), so
+      // registering a test is safe to leave unawaited; `t.test` subtests and everything else are not.
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['describe', 'it'] }] },
+      ],
+      '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports', disallowTypeAnnotations: false }],
       'no-restricted-imports': ['error', { patterns: [internalRxjs] }],

@@ -96,7 +96,9 @@ export function openTarget(input: MongoCollectionInput): OpenedTarget {
     const collection = lease.client.db(input.db).collection(input.collection);
     return { collection, namespace: namespaceOf(input), release: () => lease.release() };
   } catch (error) {
-    void lease.release();
+    // The open error is the one to report; a close that fails after it must not surface as an
+    // unhandled rejection, which `void` would leave it to be.
+    lease.release().catch(() => undefined);
     throw error;
   }
 }
