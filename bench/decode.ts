@@ -56,7 +56,9 @@ async function makeData(): Promise<{ jpegs: Uint8Array[]; shard: string }> {
           pixels[o + 1] = (y * 2 + (i >> 3)) & 255;
           pixels[o + 2] = (x + y + noise * 2) & 255;
         }
-      const jpeg = await sharp(pixels, { raw: { width: SIZE, height: SIZE, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+      const jpeg = await sharp(pixels, { raw: { width: SIZE, height: SIZE, channels: 3 } })
+        .jpeg({ quality: 90 })
+        .toBuffer();
       writeFileSync(path, jpeg);
     }
     jpegs.push(new Uint8Array(readFileSync(path)));
@@ -126,8 +128,11 @@ async function workers(jpegs: Uint8Array[], threads: number): Promise<void> {
     try {
       await lastValueFrom(fromItems(copies(jpegs, 1).slice(0, 64)).pipe(parallelMap(decodeImageTask({ decoder }), { executor }))); // warm-up
       const items = copies(jpegs, decoder === 'sharp' ? 2 : 6);
-      await timed(decoder === 'turbojpeg' ? 'libjpeg-turbo binding' : 'sharp', `${threads} worker thread(s), parallelMap`, items.length, () =>
-        lastValueFrom(fromItems(items).pipe(parallelMap(decodeImageTask({ decoder }), { executor }))),
+      await timed(
+        decoder === 'turbojpeg' ? 'libjpeg-turbo binding' : 'sharp',
+        `${threads} worker thread(s), parallelMap`,
+        items.length,
+        () => lastValueFrom(fromItems(items).pipe(parallelMap(decodeImageTask({ decoder }), { executor }))),
       );
     } finally {
       await executor.close();
@@ -180,7 +185,9 @@ print(n / (time.perf_counter() - t))
 }
 
 async function main(): Promise<void> {
-  console.error(`decode bench: ${COUNT} JPEGs ${SIZE}x${SIZE}, ${availableParallelism()} cores, libjpeg-turbo binding ${loadTurboJpeg() ? 'built' : 'absent (sharp only)'}`);
+  console.error(
+    `decode bench: ${COUNT} JPEGs ${SIZE}x${SIZE}, ${availableParallelism()} cores, libjpeg-turbo binding ${loadTurboJpeg() ? 'built' : 'absent (sharp only)'}`,
+  );
   const { jpegs, shard } = await makeData();
   const pilRate = pil();
   await mainThread(jpegs);
@@ -192,10 +199,17 @@ async function main(): Promise<void> {
 
   const bytes = jpegs.reduce((total, jpeg) => total + jpeg.byteLength, 0);
   console.log(`\nJPEG decode, ${COUNT} images ${SIZE}x${SIZE} (mean ${Math.round(bytes / COUNT)} bytes), ${availableParallelism()} cores`);
-  console.log(`load average at the end: ${loadavg().map((n) => n.toFixed(1)).join(' ')} (figures drop when other processes share the cores)`);
+  console.log(
+    `load average at the end: ${loadavg()
+      .map((n) => n.toFixed(1))
+      .join(' ')} (figures drop when other processes share the cores)`,
+  );
   console.log('| decoder / stage | where | images | images/s | vs PIL (1 core) | CPU us/image (all threads) |');
   console.log('|---|---|---|---|---|---|');
-  if (pilRate !== undefined) console.log(`| PIL (python3-pil) | python, 1 at a time | ${COUNT * 4} | ${Math.round(pilRate)} | 1.00x | ${Math.round(1e6 / pilRate)} |`);
+  if (pilRate !== undefined)
+    console.log(
+      `| PIL (python3-pil) | python, 1 at a time | ${COUNT * 4} | ${Math.round(pilRate)} | 1.00x | ${Math.round(1e6 / pilRate)} |`,
+    );
   for (const row of rows) {
     const rate = row.images / row.seconds;
     const ratio = pilRate === undefined ? 'n/a' : `${(rate / pilRate).toFixed(2)}x`;
@@ -205,7 +219,9 @@ async function main(): Promise<void> {
   const pipelines = rows.filter((r) => r.what.startsWith('tar + decode'));
   const best = Math.max(...pipelines.map((r) => r.images / r.seconds));
   const leanest = Math.min(...pipelines.map((r) => r.cpuSeconds / r.images));
-  console.log(`\ntar + decode pipeline: best ${Math.round(best)} samples/s measured (goal >= 6500 on 2 cores): ${best >= 6500 ? 'met' : 'NOT met'}`);
+  console.log(
+    `\ntar + decode pipeline: best ${Math.round(best)} samples/s measured (goal >= 6500 on 2 cores): ${best >= 6500 ? 'met' : 'NOT met'}`,
+  );
   console.log(
     `CPU cost ${Math.round(leanest * 1e6)} us/sample over all threads: at most ${Math.round(availableParallelism() / leanest)} samples/s on ${availableParallelism()} otherwise idle cores`,
   );

@@ -94,7 +94,9 @@ async function measure(name: string, run: () => number | Promise<number>): Promi
   return median;
 }
 
-console.log(`operators: ${N.toLocaleString('en-US')} items of ${FEATURES} float32 + a label, rank 0 of ${WORLD}, shuffle ${SHUFFLE}, batch ${BATCH}; median of ${ROUNDS}`);
+console.log(
+  `operators: ${N.toLocaleString('en-US')} items of ${FEATURES} float32 + a label, rank 0 of ${WORLD}, shuffle ${SHUFFLE}, batch ${BATCH}; median of ${ROUNDS}`,
+);
 const raw = await measure('raw for-loop (reference)', rawLoop);
 const piped = await measure('shard + shuffleBuffer + batch + collate', pipeline);
 console.log(`${'ratio pipeline / raw'.padEnd(44)} ${(piped / raw).toFixed(2).padStart(12)}x`);

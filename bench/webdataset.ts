@@ -71,7 +71,10 @@ async function shardPaths(): Promise<string[]> {
     const path = join(dir, `bench-${String(shard).padStart(6, '0')}.tar`);
     const first = Math.floor((shard * SAMPLES) / SHARDS);
     const last = Math.floor(((shard + 1) * SAMPLES) / SHARDS);
-    const exists = await stat(path).then(() => true, () => false);
+    const exists = await stat(path).then(
+      () => true,
+      () => false,
+    );
     if (!exists) await packShard(path, first, last);
     paths.push(path);
   }
@@ -237,7 +240,10 @@ async function publishToNginx(paths: readonly string[]): Promise<string[]> {
     const name = path.slice(path.lastIndexOf('/') + 1);
     const target = join(www, name);
     const size = (await stat(path)).size;
-    const present = await stat(target).then((info) => info.size === size, () => false);
+    const present = await stat(target).then(
+      (info) => info.size === size,
+      () => false,
+    );
     if (!present) await link(path, target).catch(() => copyFile(path, target));
     names.push(`wds-bench/${name}`);
   }
@@ -251,7 +257,10 @@ async function publishToS3(store: ObjectStore & { createBucket(): Promise<void> 
   for (const path of paths) {
     const key = `wds/${path.slice(path.lastIndexOf('/') + 1)}`;
     const size = (await stat(path)).size;
-    const present = await store.head(key).then((head) => head.size === size, () => false);
+    const present = await store.head(key).then(
+      (head) => head.size === size,
+      () => false,
+    );
     if (!present) {
       const bytes = new Uint8Array(size);
       let offset = 0;
@@ -279,7 +288,9 @@ async function main(): Promise<void> {
   const paths = await shardPaths();
   let total = 0;
   for (const path of paths) total += (await stat(path)).size;
-  console.log(`${SHARDS} shards, ${SAMPLES} samples, ${(total / 1e6).toFixed(1)} MB, best of ${rounds} interleaved rounds after a warm-up\n`);
+  console.log(
+    `${SHARDS} shards, ${SAMPLES} samples, ${(total / 1e6).toFixed(1)} MB, best of ${rounds} interleaved rounds after a warm-up\n`,
+  );
 
   const files = paths.map((path) => fileByteSource(path));
   await measure([

@@ -44,7 +44,9 @@ async function setUpWebGpu(): Promise<void> {
     // Only resolved here: the backend registers itself at import only if navigator.gpu exists.
     import.meta.resolve(backendName);
   } catch (error) {
-    console.error(`webgpu-upload: ${(error as Error).message}; install webgpu@0.6.2 and @tensorflow/tfjs-backend-webgpu@4.22 (see ../shared/GPU.md)`);
+    console.error(
+      `webgpu-upload: ${(error as Error).message}; install webgpu@0.6.2 and @tensorflow/tfjs-backend-webgpu@4.22 (see ../shared/GPU.md)`,
+    );
     process.exit(2);
   }
   Object.assign(globalThis, webgpu.globals);

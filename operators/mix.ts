@@ -54,11 +54,7 @@ export interface MixOptions {
  * a safe integer.
  * @public
  */
-export function mix<T>(
-  sources: readonly Observable<T>[],
-  weights: readonly number[],
-  options: MixOptions = {},
-): Observable<T> {
+export function mix<T>(sources: readonly Observable<T>[], weights: readonly number[], options: MixOptions = {}): Observable<T> {
   if (weights.length !== sources.length) {
     throw new InvalidArgumentError('mix.weights', `needs one weight per source: ${sources.length} source(s), ${weights.length} weight(s)`);
   }

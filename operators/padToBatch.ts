@@ -120,10 +120,7 @@ export interface PadToBatchOptions<T> {
  * contradicts the recorded split; {@link UnknownSizeError} when no size is known.
  * @public
  */
-export function padToBatch<T>(
-  batchSize: number,
-  options: PadToBatchOptions<T> = {},
-): OperatorFunction<T, PaddedBatch<T>> {
+export function padToBatch<T>(batchSize: number, options: PadToBatchOptions<T> = {}): OperatorFunction<T, PaddedBatch<T>> {
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
     throw new InvalidArgumentError('padToBatch.batchSize', `must be a positive integer, got ${String(batchSize)}`);
   }
@@ -151,8 +148,7 @@ export function padToBatch<T>(
     } catch (error) {
       // Only a contradiction with the recorded split is the caller's at pipe time; an unknown size
       // or a bad RANK/WORLD_SIZE is reported when the stream is subscribed.
-      const contradiction =
-        error instanceof InvalidArgumentError && ['padToBatch.size', 'padToBatch.worldSize'].includes(error.argument);
+      const contradiction = error instanceof InvalidArgumentError && ['padToBatch.size', 'padToBatch.worldSize'].includes(error.argument);
       if (contradiction) throw error;
     }
     return operate<T, PaddedBatch<T>>(
@@ -166,8 +162,7 @@ export function padToBatch<T>(
         let template: { row: T } | undefined; // the rank's first row
 
         // Planned from what the upstream announced when it was subscribed, before its first item.
-        const planned = (): Plan =>
-          (plan ??= planFor(op.input, () => op.context.placement({}, 'padToBatch').worldSize));
+        const planned = (): Plan => (plan ??= planFor(op.input, () => op.context.placement({}, 'padToBatch').worldSize));
 
         const padRow = (batchTemplate: { row: T } | undefined): T => {
           const base = batchTemplate ?? template;
@@ -289,10 +284,7 @@ function planOf(
   const { split, size: ownSize } = input;
   if (split !== undefined) {
     if (size !== undefined && split.globalSize !== undefined && size !== split.globalSize) {
-      throw new InvalidArgumentError(
-        'padToBatch.size',
-        `${size} contradicts the dataset size ${split.globalSize} recorded by shard`,
-      );
+      throw new InvalidArgumentError('padToBatch.size', `${size} contradicts the dataset size ${split.globalSize} recorded by shard`);
     }
     if (worldSizeOption !== undefined && worldSizeOption !== split.worldSize) {
       throw new InvalidArgumentError(

@@ -119,28 +119,18 @@ function shareRange(size: number, placement: Placement): [number, number] {
  * Decides, by position in the input, which items are this share's: `last` keeps the item and
  * stops reading (also a synchronous source); `end` drops it and stops (an empty share).
  */
-function keeperOf(
-  size: number | undefined,
-  placement: Placement,
-): (position: number) => 'skip' | 'keep' | 'last' | 'end' {
+function keeperOf(size: number | undefined, placement: Placement): (position: number) => 'skip' | 'keep' | 'last' | 'end' {
   const { rank, worldSize, workerIndex, numWorkers } = placement;
   if (size !== undefined) {
     const [start, end] = shareRange(size, placement);
-    return (position) =>
-      position >= end ? 'end' : position === end - 1 ? 'last' : position >= start ? 'keep' : 'skip';
+    return (position) => (position >= end ? 'end' : position === end - 1 ? 'last' : position >= start ? 'keep' : 'skip');
   }
   // Element i goes to rank i % W; within the rank's subsequence, its j-th element to worker j % K.
-  return (position) =>
-    position % worldSize === rank && Math.floor(position / worldSize) % numWorkers === workerIndex ? 'keep' : 'skip';
+  return (position) => (position % worldSize === rank && Math.floor(position / worldSize) % numWorkers === workerIndex ? 'keep' : 'skip');
 }
 
 /** What this share is: its size, and the split when it is the rank's whole share (one worker). */
-function describeShare<T>(
-  input: StreamInfo,
-  placement: Placement,
-  mode: 'element' | 'file',
-  recorded: DatasetInfo<T>,
-): StreamInfo {
+function describeShare<T>(input: StreamInfo, placement: Placement, mode: 'element' | 'file', recorded: DatasetInfo<T>): StreamInfo {
   const { rank, worldSize, numWorkers } = placement;
   if (mode === 'file') return { size: infoOf(recorded.selectFiles!(filesOf(recorded, placement))).size };
   // The split describes a whole rank's stream, which padToBatch pads: a worker's part is not one.

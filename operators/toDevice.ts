@@ -49,10 +49,7 @@ export interface ToDeviceOptions {
  * @throws `InvalidArgumentError` (`RXFEED_ERR_INVALID_ARG`) when `prefetch` is not a positive integer.
  * @public
  */
-export function toDevice<C, Tensor>(
-  adapter: DeviceAdapter<Tensor>,
-  options: ToDeviceOptions,
-): OperatorFunction<C, DeviceBatch<C, Tensor>> {
+export function toDevice<C, Tensor>(adapter: DeviceAdapter<Tensor>, options: ToDeviceOptions): OperatorFunction<C, DeviceBatch<C, Tensor>> {
   const prefetch = options?.prefetch;
   if (!Number.isSafeInteger(prefetch) || prefetch < 1) {
     throw new InvalidArgumentError('toDevice.prefetch', `must be a positive integer, got ${prefetch}`);

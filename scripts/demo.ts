@@ -55,7 +55,11 @@ async function makeJpegs(): Promise<Buffer[][]> {
     for (let v = 0; v < 16; v++) {
       const pixels = Buffer.alloc(SIDE * SIDE * 3);
       for (let i = 0; i < pixels.length; i++) pixels[i] = 5 + 22 * label + noise();
-      forLabel.push(await sharp(pixels, { raw: { width: SIDE, height: SIDE, channels: 3 } }).jpeg({ quality: 90 }).toBuffer());
+      forLabel.push(
+        await sharp(pixels, { raw: { width: SIDE, height: SIDE, channels: 3 } })
+          .jpeg({ quality: 90 })
+          .toBuffer(),
+      );
     }
     variants.push(forLabel);
   }

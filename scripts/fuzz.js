@@ -32,7 +32,9 @@ if (!(seconds > 0)) {
 const seed = process.env.RXFEED_FUZZ_SEED ?? String(Math.floor(Math.random() * 2 ** 31));
 const report = process.env.RXFEED_FUZZ_REPORT ?? join(root, '.tmp', 'fuzz', new Date().toISOString().replace(/[:.]/g, '-'));
 mkdirSync(report, { recursive: true });
-const files = readdirSync(specDir).filter((name) => name.endsWith('-spec.js')).sort();
+const files = readdirSync(specDir)
+  .filter((name) => name.endsWith('-spec.js'))
+  .sort();
 const perFileMs = Math.floor((seconds * 1000) / files.length);
 console.log(`fuzz campaign: ${seconds} s over ${files.length} spec files (${(perFileMs / 1000).toFixed(0)} s each), seed ${seed}`);
 console.log(`reproduce with RXFEED_FUZZ_SEED=${seed} RXFEED_FUZZ_SECONDS=${seconds}; report in ${relative(root, report)}\n`);
@@ -49,10 +51,13 @@ function runFile(file) {
     let output = '';
     child.stdout.on('data', (chunk) => (output += chunk));
     child.stderr.on('data', (chunk) => (output += chunk));
-    const limit = setTimeout(() => {
-      output += `\nfuzz.js: killed after ${(2 * perFileMs + 180_000) / 1000} s\n`;
-      child.kill('SIGKILL');
-    }, 2 * perFileMs + 180_000);
+    const limit = setTimeout(
+      () => {
+        output += `\nfuzz.js: killed after ${(2 * perFileMs + 180_000) / 1000} s\n`;
+        child.kill('SIGKILL');
+      },
+      2 * perFileMs + 180_000,
+    );
     child.on('close', (code) => {
       clearTimeout(limit);
       writeFileSync(log, output);
@@ -77,7 +82,9 @@ const stats = readdirSync(report)
 const kinds = ['ok', 'typed', 'untyped', 'invariant', 'hang', 'crash', 'over-allocation'];
 for (const s of stats) {
   const outcomes = kinds.map((kind) => `${kind} ${s.outcomes[kind] ?? 0}`).join(', ');
-  const codes = Object.entries(s.codes).map(([code, count]) => `${code.replace('RXFEED_ERR_', '')} ${count}`).join(', ');
+  const codes = Object.entries(s.codes)
+    .map(([code, count]) => `${code.replace('RXFEED_ERR_', '')} ${count}`)
+    .join(', ');
   console.log(
     `  ${s.parser.padEnd(20)} ${String(s.cases).padStart(8)} cases ${String(Math.round(s.cases / s.seconds)).padStart(6)}/s  ${outcomes}` +
       `${codes ? ` [${codes}]` : ''}; largest allocation ${s.largest.bytes} B for ${s.largest.inputBytes} B; ` +
@@ -90,7 +97,11 @@ if (failed.length > 0) {
   console.log('\nfailures:');
   for (const { file, output, log } of failed) {
     console.log(`  ${file} (full log: ${relative(root, log)})`);
-    const lines = output.split('\n').filter((line) => /\{ seed: |Counterexample:|counterexample saved|\[cause\]: Error|^\s*Error: |^\s+\d+ x |first: |saved: /.test(line));
+    const lines = output
+      .split('\n')
+      .filter((line) =>
+        /\{ seed: |Counterexample:|counterexample saved|\[cause\]: Error|^\s*Error: |^\s+\d+ x |first: |saved: /.test(line),
+      );
     for (const line of [...new Set(lines.map((line) => line.trim()))].slice(0, 40)) console.log(`    ${line.slice(0, 400)}`);
   }
   console.log(`\nreplay one with RXFEED_FUZZ_SEED=<seed> RXFEED_FUZZ_PATH=<path> node --test dist/spec/fuzz/<file>`);

@@ -41,15 +41,10 @@ export interface CollatedPaddedBatch<T> {
   index: HostTensor<'float64'>;
 }
 
-
 type Scalar = number | bigint | boolean | string;
 
 /** True when nested arrays of `E` bottom out in scalars, i.e. collate to one tensor. */
-type IsTensorElement<E> = [E] extends [Scalar]
-  ? true
-  : [E] extends [readonly (infer F)[]]
-    ? IsTensorElement<NonNullable<F>>
-    : false;
+type IsTensorElement<E> = [E] extends [Scalar] ? true : [E] extends [readonly (infer F)[]] ? IsTensorElement<NonNullable<F>> : false;
 
 type CollatedFields<O> = { -readonly [K in keyof O]: Collated<O[K]> };
 
@@ -80,7 +75,6 @@ export type Collated<T> = [NonNullable<T>] extends [never]
  */
 export type CollateResult<B> =
   B extends PaddedBatch<infer T> ? CollatedPaddedBatch<T> : B extends readonly (infer T)[] ? Collated<T> : never;
-
 
 const UNSUPPORTED_OBJECTS: readonly (abstract new (...args: never[]) => unknown)[] = [
   Map,
@@ -195,10 +189,7 @@ export function collateWith(batch: readonly unknown[] | PaddedBatch<unknown>, se
   }
   let { rows, mask, index } = batch;
   if (mask.length !== rows.length || index.length !== rows.length) {
-    throw new CollateError(
-      '',
-      `PaddedBatch has ${rows.length} rows but mask ${mask.length} and index ${index.length} entries`,
-    );
+    throw new CollateError('', `PaddedBatch has ${rows.length} rows but mask ${mask.length} and index ${index.length} entries`);
   }
   const keep = settings.anySkip ? rowsToKeep(rows, settings) : undefined;
   if (keep !== undefined) {
@@ -298,18 +289,14 @@ function collator(settings: Settings): (values: readonly unknown[], path: string
       }
     }
     if (kind === undefined) {
-      throw new CollateError(
-        path,
-        `missing in every sample of the batch (${values.length}): nothing to infer its type from`,
-      );
+      throw new CollateError(path, `missing in every sample of the batch (${values.length}): nothing to infer its type from`);
     }
     if (firstMissing >= 0 && (policy.missing === 'error' || policy.missing === 'skip')) {
       // 'skip' reaches here only for a field whose policy differs between the pre-pass and now,
       // which cannot happen; report it as a missing field rather than emit a wrong batch.
       throw new CollateError(
         path,
-        `missing in sample ${firstMissing} (present in sample ${first}); ` +
-          "set missing: 'zero' | 'mask' | 'skip' to allow it",
+        `missing in sample ${firstMissing} (present in sample ${first}); ` + "set missing: 'zero' | 'mask' | 'skip' to allow it",
       );
     }
     let tensor: HostTensor;

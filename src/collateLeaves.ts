@@ -60,13 +60,7 @@ function targetDtype(path: string, policy: Policy, wanted: DType | undefined, fa
  * Scalars (numbers, bigints, booleans, strings) into one tensor of shape `[B]`.
  * @internal
  */
-export function collateScalars(
-  values: readonly unknown[],
-  kind: Kind,
-  path: string,
-  policy: Policy,
-  settings: Settings,
-): HostTensor {
+export function collateScalars(values: readonly unknown[], kind: Kind, path: string, policy: Policy, settings: Settings): HostTensor {
   const n = values.length;
   if (kind === 'string') {
     targetDtype(path, policy, undefined, 'string', 'string');
@@ -91,13 +85,7 @@ export function collateScalars(
     }
   }
   const fallback = kind === 'bigint' ? 'int64' : kind === 'boolean' ? 'bool' : 'float64';
-  const dtype = targetDtype(
-    path,
-    policy,
-    kind === 'number' ? settings.numberDtype : undefined,
-    fallback,
-    kind,
-  ) as NumericDType;
+  const dtype = targetDtype(path, policy, kind === 'number' ? settings.numberDtype : undefined, fallback, kind) as NumericDType;
   const data = new CONSTRUCTORS[dtype](n);
   const write = scalarWriter(data, dtype, kind, path);
   for (let i = 0; i < n; i++) {
@@ -167,10 +155,7 @@ function rowOf(value: unknown, source: RowSource, path: string, sample: number):
     let size = 1;
     for (const dim of dims) {
       if (!Number.isSafeInteger(dim) || dim < 0) {
-        throw new CollateError(
-          path,
-          `sample ${sample}: shape [${dims.join(', ')}] is not a list of non-negative integers`,
-        );
+        throw new CollateError(path, `sample ${sample}: shape [${dims.join(', ')}] is not a list of non-negative integers`);
       }
       size *= dim;
     }
@@ -241,13 +226,7 @@ function elementTypeOf(value: unknown, source: RowSource, path: string, sample: 
  * Typed arrays, shaped leaves or nested arrays into one tensor of shape `[B, ...]`.
  * @internal
  */
-export function collateRowsOf(
-  values: readonly unknown[],
-  source: RowSource,
-  path: string,
-  policy: Policy,
-  settings: Settings,
-): HostTensor {
+export function collateRowsOf(values: readonly unknown[], source: RowSource, path: string, policy: Policy, settings: Settings): HostTensor {
   const n = values.length;
   const rows = new Array<Row | undefined>(n);
   let reference = -1; // first present, non-truncated sample: its shape and element type are the rule
@@ -264,10 +243,7 @@ export function collateRowsOf(
       firstAt = i;
       firstType = type;
     } else if (source !== 'nested' && type.dtype !== firstType.dtype) {
-      throw new CollateError(
-        path,
-        `mixed dtypes: sample ${firstAt} is '${firstType.dtype}', sample ${i} '${type.dtype}'`,
-      );
+      throw new CollateError(path, `mixed dtypes: sample ${firstAt} is '${firstType.dtype}', sample ${i} '${type.dtype}'`);
     }
     if (reference < 0 && !row.truncated) {
       reference = i;
@@ -311,9 +287,7 @@ export function collateRowsOf(
       path,
       `ragged first dimension: sample ${reference} has length ${refDims[0]}, sample ${ragged} has length ` +
         `${rows[ragged]!.dims[0]}; set ragged: 'pad' to pad to the batch maximum` +
-        (source === 'typed' && element!.kind === 'number' && values[reference] instanceof Uint8Array
-          ? " (or bytes: 'list')"
-          : ''),
+        (source === 'typed' && element!.kind === 'number' && values[reference] instanceof Uint8Array ? " (or bytes: 'list')" : ''),
     );
   }
 
@@ -328,13 +302,7 @@ export function collateRowsOf(
   const infer = type.dtype === undefined && policy.dtype === undefined && settings.numberDtype === undefined;
   const dtype: DType = infer
     ? 'float64'
-    : targetDtype(
-        path,
-        policy,
-        type.kind === 'number' ? settings.numberDtype : undefined,
-        type.dtype ?? 'float64',
-        type.kind,
-      );
+    : targetDtype(path, policy, type.kind === 'number' ? settings.numberDtype : undefined, type.dtype ?? 'float64', type.kind);
   if (type.kind === 'bytes' && dtype !== 'bytes') {
     throw new CollateError(path, `cannot store bytes values as dtype '${dtype}'`);
   }
@@ -449,25 +417,9 @@ function writeNested(
     for (let k = 0; k < expected; k++) {
       const child = value[k];
       if (!Array.isArray(child)) {
-        throw new CollateError(
-          path,
-          `sample ${sample}: element ${where}[${k}] is not an array; the shape is [${dims.join(', ')}]`,
-        );
+        throw new CollateError(path, `sample ${sample}: element ${where}[${k}] is not an array; the shape is [${dims.join(', ')}]`);
       }
-      offset = writeNested(
-        child,
-        dims,
-        depth + 1,
-        out,
-        dtype,
-        offset,
-        kind,
-        infer,
-        state,
-        path,
-        sample,
-        `${where}[${k}]`,
-      );
+      offset = writeNested(child, dims, depth + 1, out, dtype, offset, kind, infer, state, path, sample, `${where}[${k}]`);
     }
     return offset;
   }

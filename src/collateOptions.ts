@@ -99,8 +99,7 @@ export interface Settings {
 }
 
 /** An option value as an error message shows it. */
-const shown = (value: unknown): string =>
-  typeof value === 'string' ? `'${value}'` : (JSON.stringify(value) ?? typeof value);
+const shown = (value: unknown): string => (typeof value === 'string' ? `'${value}'` : (JSON.stringify(value) ?? typeof value));
 
 function checkDtype(where: string, dtype: unknown, numeric: boolean): void {
   if (dtype === undefined) return;
@@ -111,10 +110,7 @@ function checkDtype(where: string, dtype: unknown, numeric: boolean): void {
 
 function checkChoice(where: string, value: unknown, choices: readonly string[]): void {
   if (value !== undefined && !choices.includes(value as string)) {
-    throw new InvalidArgumentError(
-      where,
-      `must be one of ${choices.map((c) => `'${c}'`).join(', ')}, got ${shown(value)}`,
-    );
+    throw new InvalidArgumentError(where, `must be one of ${choices.map((c) => `'${c}'`).join(', ')}, got ${shown(value)}`);
   }
 }
 

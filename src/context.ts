@@ -120,7 +120,8 @@ const SLOT = Symbol.for('rxfeed.context.v1');
 interface ContextSlot {
   current: PipelineContext | undefined;
 }
-const slot: ContextSlot = ((globalThis as Record<symbol, unknown>)[SLOT] as ContextSlot | undefined) ??
+const slot: ContextSlot =
+  ((globalThis as Record<symbol, unknown>)[SLOT] as ContextSlot | undefined) ??
   ((globalThis as Record<symbol, unknown>)[SLOT] = { current: undefined } as ContextSlot);
 
 /**

@@ -85,9 +85,7 @@ const extrasOfTensor = new WeakMap<object, DeviceExtras<unknown>>();
  * @public
  */
 export function deviceExtras<Tensor>(tensor: Tensor): DeviceExtras<Tensor> | undefined {
-  return typeof tensor === 'object' && tensor !== null
-    ? (extrasOfTensor.get(tensor) as DeviceExtras<Tensor> | undefined)
-    : undefined;
+  return typeof tensor === 'object' && tensor !== null ? (extrasOfTensor.get(tensor) as DeviceExtras<Tensor> | undefined) : undefined;
 }
 
 /**
@@ -153,9 +151,7 @@ export function convertBatch<Tensor>(
     if (conversion.state === 'failed') return;
     conversion.state = 'failed';
     conversion.error =
-      error instanceof RxfeedError
-        ? error
-        : new DeviceConversionError(path, (error as Error)?.message ?? String(error), { cause: error });
+      error instanceof RxfeedError ? error : new DeviceConversionError(path, (error as Error)?.message ?? String(error), { cause: error });
   };
 
   /** The tensor of `host`, a placeholder while the adapter's promise is pending, or nothing on failure. */
@@ -192,10 +188,7 @@ export function convertBatch<Tensor>(
       host.lengths === undefined
         ? undefined
         : make({ data: host.lengths, shape: [host.lengths.length], dtype: 'int32' }, `${path}.lengths`);
-    const mask =
-      host.mask === undefined
-        ? undefined
-        : make({ data: host.mask, shape: [host.mask.length], dtype: 'bool' }, `${path}.mask`);
+    const mask = host.mask === undefined ? undefined : make({ data: host.mask, shape: [host.mask.length], dtype: 'bool' }, `${path}.mask`);
     if (lengths !== undefined || mask !== undefined) {
       extras.push(() => {
         const tensor = made(main);
@@ -245,7 +238,6 @@ export function convertBatch<Tensor>(
   else void Promise.all(waits).then(finish);
   return conversion;
 }
-
 
 /**
  * Give the emitted batch a non-enumerable `Symbol.dispose` releasing every tensor it holds, so

@@ -98,10 +98,7 @@ export function resolvePlacementWithin(
     throw new InvalidArgumentError(`${where}.rank`, `${shown('rank')} is not below worldSize ${shown('worldSize')}`);
   }
   if (values.workerIndex >= values.numWorkers) {
-    throw new InvalidArgumentError(
-      `${where}.workerIndex`,
-      `${shown('workerIndex')} is not below numWorkers ${shown('numWorkers')}`,
-    );
+    throw new InvalidArgumentError(`${where}.workerIndex`, `${shown('workerIndex')} is not below numWorkers ${shown('numWorkers')}`);
   }
   return values;
 }

@@ -53,7 +53,11 @@ export class RxfeedError extends Error {
     this.name = new.target.name;
     // Brand each prototype of the chain once, the first time an instance of the class is made: a
     // subclass instance then carries its parents' brands and none of its siblings'.
-    for (let prototype: object = new.target.prototype; prototype !== Error.prototype; prototype = Object.getPrototypeOf(prototype) as object) {
+    for (
+      let prototype: object = new.target.prototype;
+      prototype !== Error.prototype;
+      prototype = Object.getPrototypeOf(prototype) as object
+    ) {
       const brand = brandOf((prototype as { constructor: abstract new () => unknown }).constructor);
       if (Object.hasOwn(prototype, brand)) break;
       Object.defineProperty(prototype, brand, { value: true });

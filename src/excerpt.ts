@@ -15,7 +15,10 @@ export const EXCERPT_LIMIT = 200;
  * @internal
  */
 export function excerpt(text: string, limit = EXCERPT_LIMIT): string {
-  const flat = text.slice(0, limit * 4).replace(/[\s\p{Cc}]+/gu, ' ').trim();
+  const flat = text
+    .slice(0, limit * 4)
+    .replace(/[\s\p{Cc}]+/gu, ' ')
+    .trim();
   return flat.length > limit || text.length > limit * 4 ? `${flat.slice(0, limit)}…` : flat;
 }
 

@@ -73,7 +73,7 @@ export const inProcessExecutor: Executor = {
       throw new InvalidArgumentError(
         'parallelMap.task',
         `${task.module}#${task.exportName} names a module export: run it with a worker-thread executor ` +
-          "(rxfeed/workers), or pass a function",
+          '(rxfeed/workers), or pass a function',
       );
     }
     try {
@@ -86,8 +86,5 @@ export const inProcessExecutor: Executor = {
 };
 
 function isObservableInput<R>(value: unknown): value is ObservableInput<R> {
-  return (
-    isPromiseLike(value) ||
-    typeof (value as { subscribe?: unknown } | null)?.subscribe === 'function'
-  );
+  return isPromiseLike(value) || typeof (value as { subscribe?: unknown } | null)?.subscribe === 'function';
 }

@@ -34,21 +34,9 @@ export { concatSources } from '../operators/concatSources.js';
 export { interleave, type InterleaveOptions, type InterleaveSource } from '../operators/interleave.js';
 export { mix, type MixOptions } from '../operators/mix.js';
 export { zipShards } from '../operators/zipShards.js';
-export {
-  isPaddedBatch,
-  type DType,
-  type NumericDType,
-  type DTypeStorage,
-  type HostTensor,
-  type PaddedBatch,
-} from './tensor.js';
+export { isPaddedBatch, type DType, type NumericDType, type DTypeStorage, type HostTensor, type PaddedBatch } from './tensor.js';
 export { collateBatch, type CollatedPaddedBatch, type Collated, type CollateResult } from './collate.js';
-export {
-  type RaggedPolicy,
-  type MissingPolicy,
-  type FieldCollateOptions,
-  type CollateOptions,
-} from './collateOptions.js';
+export { type RaggedPolicy, type MissingPolicy, type FieldCollateOptions, type CollateOptions } from './collateOptions.js';
 export { batch, type BatchOptions } from '../operators/batch.js';
 export { collate } from '../operators/collate.js';
 export { padToBatch, SizeMismatchError, NoPadTemplateError, type PadToBatchOptions } from '../operators/padToBatch.js';

@@ -159,7 +159,12 @@ export class Operation<R> {
    * on teardown.
    */
   pump(step: () => void): Pump {
-    const pump = new Pump(this.context.flow, step, (error) => this.fail(error), () => this.closed);
+    const pump = new Pump(
+      this.context.flow,
+      step,
+      (error) => this.fail(error),
+      () => this.closed,
+    );
     this.finalize(() => pump.stop());
     return pump;
   }

@@ -77,15 +77,8 @@ export class Random {
    * @throws {@link InvalidArgumentError} when `state` is not such an array.
    */
   static fromState(state: RandomState | readonly number[]): Random {
-    if (
-      !Array.isArray(state) ||
-      state.length !== 4 ||
-      !state.every((word) => Number.isInteger(word) && word >= 0 && word < TWO_POW_32)
-    ) {
-      throw new InvalidArgumentError(
-        'Random.fromState',
-        `a state is four unsigned 32-bit integers, got ${JSON.stringify(state)}`,
-      );
+    if (!Array.isArray(state) || state.length !== 4 || !state.every((word) => Number.isInteger(word) && word >= 0 && word < TWO_POW_32)) {
+      throw new InvalidArgumentError('Random.fromState', `a state is four unsigned 32-bit integers, got ${JSON.stringify(state)}`);
     }
     if (state.every((word) => word === 0)) {
       throw new InvalidArgumentError('Random.fromState', 'the all-zero state is not a valid xoshiro128** state');

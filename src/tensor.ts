@@ -14,18 +14,7 @@
  * @public
  */
 export type DType =
-  | 'float32'
-  | 'float64'
-  | 'int8'
-  | 'int16'
-  | 'int32'
-  | 'int64'
-  | 'uint8'
-  | 'uint16'
-  | 'uint32'
-  | 'bool'
-  | 'string'
-  | 'bytes';
+  'float32' | 'float64' | 'int8' | 'int16' | 'int32' | 'int64' | 'uint8' | 'uint16' | 'uint32' | 'bool' | 'string' | 'bytes';
 
 /**
  * A {@link DType} whose elements are numbers (or bigints) stored in a typed array.
@@ -109,9 +98,7 @@ export interface PaddedBatch<T> {
 export function isPaddedBatch(value: unknown): value is PaddedBatch<unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const candidate = value as Partial<PaddedBatch<unknown>>;
-  return (
-    Array.isArray(candidate.rows) && candidate.mask instanceof Uint8Array && candidate.index instanceof Float64Array
-  );
+  return Array.isArray(candidate.rows) && candidate.mask instanceof Uint8Array && candidate.index instanceof Float64Array;
 }
 
 /**
@@ -121,11 +108,7 @@ export function isPaddedBatch(value: unknown): value is PaddedBatch<unknown> {
 export function isHostTensor(value: unknown): value is HostTensor {
   if (typeof value !== 'object' || value === null) return false;
   const leaf = value as Partial<HostTensor>;
-  return (
-    Array.isArray(leaf.shape) &&
-    typeof leaf.dtype === 'string' &&
-    (ArrayBuffer.isView(leaf.data) || Array.isArray(leaf.data))
-  );
+  return Array.isArray(leaf.shape) && typeof leaf.dtype === 'string' && (ArrayBuffer.isView(leaf.data) || Array.isArray(leaf.data));
 }
 
 /**
@@ -170,7 +153,6 @@ const DTYPES: ReadonlySet<string> = new Set<DType>([
   'bytes',
 ]);
 
-
 /**
  * Whether `dtype` names a {@link DType}.
  * @internal
@@ -205,7 +187,6 @@ export const CONSTRUCTORS: { readonly [D in NumericDType]: new (length: number) 
   uint32: Uint32Array,
   bool: Uint8Array,
 };
-
 
 /**
  * Dtype of a typed array by its constructor; `undefined` for ones rxfeed has no dtype for.

@@ -87,12 +87,7 @@ export function isPlainContainer(value: unknown): value is Record<string, unknow
  * @returns The root's result.
  * @internal
  */
-export function zipTrees<C>(
-  trees: readonly unknown[],
-  zipper: TreeZipper<C>,
-  context: C,
-  join: PathJoin = keyPath,
-): unknown {
+export function zipTrees<C>(trees: readonly unknown[], zipper: TreeZipper<C>, context: C, join: PathJoin = keyPath): unknown {
   return zipNode(trees, '', context, zipper, join);
 }
 

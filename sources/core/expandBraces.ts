@@ -53,12 +53,18 @@ export function expandBraces(pattern: string): string[] {
   parts.push([literal]);
   const total = parts.reduce((count, options) => count * options.length, 1);
   if (total > MAX_EXPANSION) {
-    throw new InvalidArgumentError('expandBraces', `${excerpt(JSON.stringify(pattern))} expands to ${total} names (limit ${MAX_EXPANSION})`);
+    throw new InvalidArgumentError(
+      'expandBraces',
+      `${excerpt(JSON.stringify(pattern))} expands to ${total} names (limit ${MAX_EXPANSION})`,
+    );
   }
   // Each name is at most as long as the pattern's literals plus its longest option per group.
   const longest = parts.reduce((length, options) => length + options.reduce((most, option) => Math.max(most, option.length), 0), 0);
   if (total * longest > MAX_EXPANSION_CHARS) {
-    throw new InvalidArgumentError('expandBraces', `${excerpt(JSON.stringify(pattern))} expands to about ${total * longest} characters (limit ${MAX_EXPANSION_CHARS})`);
+    throw new InvalidArgumentError(
+      'expandBraces',
+      `${excerpt(JSON.stringify(pattern))} expands to about ${total * longest} characters (limit ${MAX_EXPANSION_CHARS})`,
+    );
   }
   let names = [''];
   for (const options of parts) {

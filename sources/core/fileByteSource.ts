@@ -24,10 +24,7 @@ export const MAX_CHUNK_BYTES = 2 ** 30;
  * @public
  */
 export type FileReadErrorCode =
-  | 'RXFEED_ERR_FILE_NOT_FOUND'
-  | 'RXFEED_ERR_FILE_ACCESS'
-  | 'RXFEED_ERR_FILE_NOT_REGULAR'
-  | 'RXFEED_ERR_FILE_READ';
+  'RXFEED_ERR_FILE_NOT_FOUND' | 'RXFEED_ERR_FILE_ACCESS' | 'RXFEED_ERR_FILE_NOT_REGULAR' | 'RXFEED_ERR_FILE_READ';
 
 /**
  * A local file could not be opened or read; names the path and, for a read, the byte offset.
@@ -174,12 +171,7 @@ export function fileByteSource(path: string, chunkSize = STREAM_CHUNK): ByteSour
   };
 }
 
-async function* streamFile(
-  path: string,
-  start: number,
-  chunkSize: number,
-  signal: AbortSignal | undefined,
-): AsyncGenerator<Uint8Array> {
+async function* streamFile(path: string, start: number, chunkSize: number, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
   checkOffset(start, 'stream.start');
   signal?.throwIfAborted();
   const { handle } = await openRegular(path);

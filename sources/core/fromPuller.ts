@@ -113,7 +113,9 @@ export function fromPuller<T>(open: PullerFactory<T>, info: DatasetInfo<T> = {})
         complete: () => {
           if (!got) {
             waiting = false;
-            op.fail(new RxfeedError('RXFEED_ERR_PULLER', 'fromPuller: a puller answered with an Observable that completed without a chunk'));
+            op.fail(
+              new RxfeedError('RXFEED_ERR_PULLER', 'fromPuller: a puller answered with an Observable that completed without a chunk'),
+            );
           }
         },
       });

@@ -125,7 +125,10 @@ function keyOf(uri: string, options: MongoClientOptions): string {
  * @public
  */
 export function assertClientThread(ownerThreadId: number, what: string, currentThreadId: number = threadId): void {
-  for (const [name, id] of [['ownerThreadId', ownerThreadId], ['currentThreadId', currentThreadId]] as const) {
+  for (const [name, id] of [
+    ['ownerThreadId', ownerThreadId],
+    ['currentThreadId', currentThreadId],
+  ] as const) {
     if (!Number.isSafeInteger(id)) throw new InvalidArgumentError(`assertClientThread.${name}`, 'must be a thread id (an integer)');
   }
   if (ownerThreadId !== currentThreadId) throw new MongoThreadError(what, ownerThreadId, currentThreadId);

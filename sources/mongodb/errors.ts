@@ -65,8 +65,7 @@ export class MongoReadError extends RxfeedError {
     const last = lastId === undefined ? 'null' : describeValue(lastId);
     super(
       'RXFEED_ERR_MONGO_READ',
-      `reading '${namespace}' ${describeValue(query)} failed after the document with _id ${last} ` +
-        `(${attempts} attempt(s)): ${message}`,
+      `reading '${namespace}' ${describeValue(query)} failed after the document with _id ${last} ` + `(${attempts} attempt(s)): ${message}`,
       cause === undefined ? undefined : { cause },
     );
     this.namespace = namespace;

@@ -165,7 +165,8 @@ export class FieldCache {
   get(index: number, field: string): unknown {
     this.#check(index);
     const read = this.#readers.get(field);
-    if (read === undefined) throw new InvalidArgumentError('FieldCache.get', `field '${field}' is not cached (cached: ${this.fields.join(', ')})`);
+    if (read === undefined)
+      throw new InvalidArgumentError('FieldCache.get', `field '${field}' is not cached (cached: ${this.fields.join(', ')})`);
     return read(index);
   }
 

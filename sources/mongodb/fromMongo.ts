@@ -101,10 +101,7 @@ const DEFAULT_CURSOR_WINDOW_MS = 30_000;
  * @returns The sized dataset Observable; cold: every subscription reads the view again.
  * @public
  */
-export async function fromMongo<T = Document>(
-  input: MongoCollectionInput,
-  options: FromMongoOptions<T> = {},
-): Promise<Observable<T>> {
+export async function fromMongo<T = Document>(input: MongoCollectionInput, options: FromMongoOptions<T> = {}): Promise<Observable<T>> {
   checkInput(input, 'fromMongo input');
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('fromMongo options', 'must be an object');
   const pageSize = positiveInteger(options.pageSize ?? DEFAULT_PAGE_SIZE, 'fromMongo.pageSize');
@@ -184,4 +181,3 @@ function cacheRange<T>(
     };
   }, info);
 }
-

@@ -221,11 +221,7 @@ export function tapWrite<T>(target: MongoCollectionInput, options: TapWriteOptio
 }
 
 /** One unordered bulkWrite, again on a retryable failure (the marker makes a replay a no-op). */
-async function writeWithRetries(
-  opened: OpenedTarget,
-  operations: AnyBulkWriteOperation<Document>[],
-  retries: number,
-): Promise<void> {
+async function writeWithRetries(opened: OpenedTarget, operations: AnyBulkWriteOperation<Document>[], retries: number): Promise<void> {
   let previous: unknown;
   for (let attempt = 1; ; attempt++) {
     try {

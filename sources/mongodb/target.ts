@@ -71,10 +71,21 @@ export function checkInput(input: MongoCollectionInput, where: string): void {
     return;
   }
   if (typeof input.db !== 'string' || input.db === '' || BAD_DB_NAME.test(input.db)) {
-    throw new InvalidArgumentError(`${where}.db`, `${JSON.stringify(input.db)} is not a database name (non-empty, without / \\ . " $ space or NUL)`);
+    throw new InvalidArgumentError(
+      `${where}.db`,
+      `${JSON.stringify(input.db)} is not a database name (non-empty, without / \\ . " $ space or NUL)`,
+    );
   }
-  if (typeof input.collection !== 'string' || input.collection === '' || input.collection.includes('\0') || input.collection.startsWith('$')) {
-    throw new InvalidArgumentError(`${where}.collection`, `${JSON.stringify(input.collection)} is not a collection name (non-empty, not starting with $, without NUL)`);
+  if (
+    typeof input.collection !== 'string' ||
+    input.collection === '' ||
+    input.collection.includes('\0') ||
+    input.collection.startsWith('$')
+  ) {
+    throw new InvalidArgumentError(
+      `${where}.collection`,
+      `${JSON.stringify(input.collection)} is not a collection name (non-empty, not starting with $, without NUL)`,
+    );
   }
   if (input.clientOptions !== undefined && (typeof input.clientOptions !== 'object' || input.clientOptions === null)) {
     throw new InvalidArgumentError(`${where}.clientOptions`, 'must be an object of MongoClient options');
@@ -105,8 +116,6 @@ export function openTarget(input: MongoCollectionInput): OpenedTarget {
 
 /** Throw {@link MongoCollectionNotFoundError} unless the collection or view exists. */
 export async function assertCollectionExists(collection: Collection<Document>, signal?: AbortSignal): Promise<void> {
-  const found = await collection.db
-    .listCollections({ name: collection.collectionName }, { nameOnly: true, signal })
-    .toArray();
+  const found = await collection.db.listCollections({ name: collection.collectionName }, { nameOnly: true, signal }).toArray();
   if (found.length === 0) throw new MongoCollectionNotFoundError(`${collection.dbName}.${collection.collectionName}`);
 }

@@ -30,13 +30,7 @@ import {
 import { RxfeedError } from '../../src/errors.js';
 import { describeReason } from './describe.js';
 import { assertCollectionExists } from './target.js';
-import {
-  MongoAuthError,
-  MongoDecodeError,
-  MongoQueryError,
-  MongoReadError,
-  MongoUnreachableError,
-} from './errors.js';
+import { MongoAuthError, MongoDecodeError, MongoQueryError, MongoReadError, MongoUnreachableError } from './errors.js';
 
 /**
  * Each retry of a MongoDB read is published on this `node:diagnostics_channel` as
@@ -129,11 +123,7 @@ export function wrapDriverError(namespace: string, query: unknown, lastId: unkno
  * operation then fails with "Topology is closed"; `connect()` builds a new one (and returns at once
  * when the client is connected), which is what the driver's own first operation does.
  */
-export async function afterSelectionFailure<R>(
-  collection: Collection<Document>,
-  previous: unknown,
-  attempt: () => Promise<R>,
-): Promise<R> {
+export async function afterSelectionFailure<R>(collection: Collection<Document>, previous: unknown, attempt: () => Promise<R>): Promise<R> {
   if (previous instanceof MongoServerSelectionError) await collection.db.client.connect();
   return attempt();
 }
@@ -213,9 +203,7 @@ export class MongoView {
     return this.retrying(undefined, signal, async () => {
       const { filter, pipeline } = this.#spec;
       if (pipeline === undefined) return this.#collection.countDocuments(filter);
-      const [row] = await this.#collection
-        .aggregate([...pipeline, { $count: 'n' }])
-        .toArray();
+      const [row] = await this.#collection.aggregate([...pipeline, { $count: 'n' }]).toArray();
       return typeof row?.n === 'number' ? row.n : 0;
     });
   }
@@ -233,13 +221,9 @@ export class MongoView {
       const { filter, pipeline, idDirection } = this.#spec;
       const rows =
         pipeline === undefined
-          ? await this.#collection
-              .find(filter, { projection: { _id: 1 }, sort: { _id: idDirection }, skip: position, limit: 1 })
-              .toArray()
+          ? await this.#collection.find(filter, { projection: { _id: 1 }, sort: { _id: idDirection }, skip: position, limit: 1 }).toArray()
           : await this.#collection
-              .aggregate(
-                [...pipeline, { $sort: { _id: idDirection } }, { $skip: position }, { $limit: 1 }, { $project: { _id: 1 } }],
-              )
+              .aggregate([...pipeline, { $sort: { _id: idDirection } }, { $skip: position }, { $limit: 1 }, { $project: { _id: 1 } }])
               .toArray();
       return rows[0]?._id;
     });
@@ -253,9 +237,7 @@ export class MongoView {
       const rows =
         pipeline === undefined
           ? await this.#collection.find(filter, { projection: { _id: 1 }, sort: order, batchSize: 100_000 }).toArray()
-          : await this.#collection
-              .aggregate([...pipeline, { $sort: order }, { $project: { _id: 1 } }], { batchSize: 100_000 })
-              .toArray();
+          : await this.#collection.aggregate([...pipeline, { $sort: order }, { $project: { _id: 1 } }], { batchSize: 100_000 }).toArray();
       return rows.map((row) => row._id);
     });
   }
@@ -267,9 +249,7 @@ export class MongoView {
       const match = { _id: { $in: [...ids] } };
       const projection = this.#projection;
       if (pipeline === undefined) {
-        return this.#collection
-          .find(and(filter, match), { projection, batchSize: batchSize ?? Math.max(ids.length, 1) })
-          .toArray();
+        return this.#collection.find(and(filter, match), { projection, batchSize: batchSize ?? Math.max(ids.length, 1) }).toArray();
       }
       const stages: Document[] = [...pipeline, { $match: match }];
       if (projection !== undefined) stages.push({ $project: projection });

@@ -164,7 +164,13 @@ export function aisStore(options: AisStoreOptions): AisStore {
     try {
       result = JSON.parse(Buffer.from(answer.body).toString('utf8')) as typeof result;
     } catch (error) {
-      throw new ObjectStoreError('RXFEED_ERR_OBJECT_PROTOCOL', listing, `unreadable listing: ${excerpt((error as Error).message)}`, answer.status, { cause: error });
+      throw new ObjectStoreError(
+        'RXFEED_ERR_OBJECT_PROTOCOL',
+        listing,
+        `unreadable listing: ${excerpt((error as Error).message)}`,
+        answer.status,
+        { cause: error },
+      );
     }
     if (typeof result !== 'object' || result === null) {
       throw new ObjectStoreError('RXFEED_ERR_OBJECT_PROTOCOL', listing, 'a listing must be a JSON object', answer.status);
@@ -172,10 +178,19 @@ export function aisStore(options: AisStoreOptions): AisStore {
     const entries: ObjectEntry[] = [];
     for (const entry of (Array.isArray(result.entries) ? result.entries : []) as AisListEntry[]) {
       if (typeof entry?.name !== 'string') {
-        throw new ObjectStoreError('RXFEED_ERR_OBJECT_PROTOCOL', listing, `listing entry without a name: ${excerpt(String(JSON.stringify(entry)))}`);
+        throw new ObjectStoreError(
+          'RXFEED_ERR_OBJECT_PROTOCOL',
+          listing,
+          `listing entry without a name: ${excerpt(String(JSON.stringify(entry)))}`,
+        );
       }
       const size = typeof entry.size === 'number' ? entry.size : -1;
-      const etag = typeof entry.version === 'string' && entry.version !== '' ? entry.version : typeof entry.checksum === 'string' ? entry.checksum : undefined;
+      const etag =
+        typeof entry.version === 'string' && entry.version !== ''
+          ? entry.version
+          : typeof entry.checksum === 'string'
+            ? entry.checksum
+            : undefined;
       entries.push(etag === undefined ? { key: entry.name, size } : { key: entry.name, size, etag });
     }
     const next = typeof result.continuation_token === 'string' ? result.continuation_token : '';
@@ -190,7 +205,12 @@ export function aisStore(options: AisStoreOptions): AisStore {
     listPage,
     list: (prefix, signal) => listAll(listPage, prefix, `${name}/${prefix}*`, signal),
     head,
-    open: (key): ByteSource => transport.byteSource(objectName(key), () => getCall(key), async (signal) => (await head(key, signal)).size),
+    open: (key): ByteSource =>
+      transport.byteSource(
+        objectName(key),
+        () => getCall(key),
+        async (signal) => (await head(key, signal)).size,
+      ),
     put: async (key, body, signal) => {
       await transport.fetch(call('PUT', objectPath(key), [], {}, body), objectName(key), signal);
     },

@@ -76,13 +76,7 @@ export class ObjectStoreError extends RxfeedError {
    * @param status - The HTTP status, if any.
    * @param options - `cause`: the underlying error.
    */
-  constructor(
-    code: ObjectStoreErrorCode,
-    object: string,
-    message: string,
-    status?: number,
-    options?: ErrorOptions,
-  ) {
+  constructor(code: ObjectStoreErrorCode, object: string, message: string, status?: number, options?: ErrorOptions) {
     super(code, `${object}: ${message}`, options);
     this.object = object;
     this.status = status;

@@ -131,7 +131,11 @@ export function httpStore(options: HttpStoreOptions): ObjectStore {
       );
     }
     if (key.split('/').some((segment) => segment === '.' || segment === '..')) {
-      throw new ObjectStoreError('RXFEED_ERR_OBJECT_KEY', `${name}${excerpt(key)}`, 'a key with a . or .. segment would leave the base path');
+      throw new ObjectStoreError(
+        'RXFEED_ERR_OBJECT_KEY',
+        `${name}${excerpt(key)}`,
+        'a key with a . or .. segment would leave the base path',
+      );
     }
     // Appended to the base path as a string: a URL reference would let `/x` or `//host/x` escape.
     const path = `${base.pathname}${encodeKey(key)}`;
@@ -165,7 +169,11 @@ export function httpStore(options: HttpStoreOptions): ObjectStore {
   const listNginx = async (directory: string, prefix: string, depth: number, out: ObjectEntry[], signal?: AbortSignal): Promise<void> => {
     const target = targetOf(directory);
     if (depth > MAX_LISTING_DEPTH) {
-      throw new ObjectStoreError('RXFEED_ERR_OBJECT_PROTOCOL', target.name, `directories nest deeper than ${MAX_LISTING_DEPTH} levels below the listed one (a loop?)`);
+      throw new ObjectStoreError(
+        'RXFEED_ERR_OBJECT_PROTOCOL',
+        target.name,
+        `directories nest deeper than ${MAX_LISTING_DEPTH} levels below the listed one (a loop?)`,
+      );
     }
     for (const item of parseNginxAutoindex(await getText(target, signal), target.name)) {
       const key = `${directory}${item.name}`;
@@ -181,7 +189,10 @@ export function httpStore(options: HttpStoreOptions): ObjectStore {
   const listPage = async (prefix: string, _continuation?: string, signal?: AbortSignal): Promise<ObjectPage> => {
     const { index } = options;
     if (index === undefined) {
-      throw new InvalidArgumentError('httpStore.index', `${name} cannot be listed without an index ('nginx-json' or the URL of a JSON index)`);
+      throw new InvalidArgumentError(
+        'httpStore.index',
+        `${name} cannot be listed without an index ('nginx-json' or the URL of a JSON index)`,
+      );
     }
     if (index !== 'nginx-json') {
       const target = targetOf(index);
@@ -200,7 +211,11 @@ export function httpStore(options: HttpStoreOptions): ObjectStore {
     head,
     open: (key) => {
       const target = targetOf(key);
-      return transport.byteSource(target.name, () => call('GET', target), async (signal) => (await head(key, signal)).size);
+      return transport.byteSource(
+        target.name,
+        () => call('GET', target),
+        async (signal) => (await head(key, signal)).size,
+      );
     },
     put: async (key, body, signal) => {
       const target = targetOf(key);

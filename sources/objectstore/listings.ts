@@ -28,9 +28,15 @@ function parseJson(text: string, listing: string, what: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
-    throw new ObjectStoreError('RXFEED_ERR_OBJECT_PROTOCOL', listing, `${what} is not JSON: ${excerpt((error as Error).message)}`, undefined, {
-      cause: error,
-    });
+    throw new ObjectStoreError(
+      'RXFEED_ERR_OBJECT_PROTOCOL',
+      listing,
+      `${what} is not JSON: ${excerpt((error as Error).message)}`,
+      undefined,
+      {
+        cause: error,
+      },
+    );
   }
 }
 
@@ -85,7 +91,9 @@ export function parseJsonIndex(text: string, listing: string): ObjectEntry[] {
   const list = Array.isArray(document)
     ? document
     : typeof document === 'object' && document !== null
-      ? ['files', 'keys', 'objects', 'shardlist'].map((field) => (Object.hasOwn(document, field) ? (document as Record<string, unknown>)[field] : undefined)).find(Array.isArray)
+      ? ['files', 'keys', 'objects', 'shardlist']
+          .map((field) => (Object.hasOwn(document, field) ? (document as Record<string, unknown>)[field] : undefined))
+          .find(Array.isArray)
       : undefined;
   if (!Array.isArray(list)) {
     throw malformed(listing, 'a JSON index must be an array, or hold one under files, keys, objects or shardlist');
@@ -96,7 +104,9 @@ export function parseJsonIndex(text: string, listing: string): ObjectEntry[] {
     const key =
       typeof item === 'string'
         ? item
-        : ['key', 'name', 'url', 'path'].map((field) => (Object.hasOwn(record, field) ? record[field] : undefined)).find((v) => typeof v === 'string');
+        : ['key', 'name', 'url', 'path']
+            .map((field) => (Object.hasOwn(record, field) ? record[field] : undefined))
+            .find((v) => typeof v === 'string');
     if (typeof key !== 'string') {
       throw malformed(listing, `index entry without a key: ${excerpt(String(JSON.stringify(item)))}`);
     }

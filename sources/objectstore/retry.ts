@@ -36,12 +36,7 @@ export const defaultRetryPolicy: RetryPolicy = Object.freeze({ attempts: 6, base
  * longer (still capped).
  * @internal
  */
-export function retryDelay(
-  policy: RetryPolicy,
-  retry: number,
-  random: () => number = Math.random,
-  retryAfterMs?: number,
-): number {
+export function retryDelay(policy: RetryPolicy, retry: number, random: () => number = Math.random, retryAfterMs?: number): number {
   const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, retry - 1));
   const jittered = Math.floor(random() * ceiling);
   if (retryAfterMs !== undefined && retryAfterMs > jittered) return Math.min(policy.maxDelayMs, retryAfterMs);

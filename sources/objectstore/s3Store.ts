@@ -125,7 +125,12 @@ export function s3Store(options: S3StoreOptions): S3Store {
   // normalised (no URL object), so `../b/k` stays a key of this bucket.
   const objectPath = (key: string): string => (key === '' && pathStyle ? bucketPath : `${bucketPath}/${encodeKey(key)}`);
 
-  const call = (method: HttpCall['method'], key: string, query: readonly (readonly [string, string])[] = [], body?: Uint8Array): HttpCall => {
+  const call = (
+    method: HttpCall['method'],
+    key: string,
+    query: readonly (readonly [string, string])[] = [],
+    body?: Uint8Array,
+  ): HttpCall => {
     // Encoded here (not by URLSearchParams, which writes spaces as '+') so the server decodes
     // exactly the values that were signed.
     const search = query.map(([k, v]) => `${uriEncode(k)}=${uriEncode(v)}`).join('&');
@@ -180,14 +185,24 @@ export function s3Store(options: S3StoreOptions): S3Store {
     listPage,
     list: (prefix, signal) => listAll(listPage, prefix, `${name}/${prefix}*`, signal),
     head,
-    open: (key: string): ByteSource => transport.byteSource(objectName(key), () => call('GET', key), async (signal) => (await head(key, signal)).size),
+    open: (key: string): ByteSource =>
+      transport.byteSource(
+        objectName(key),
+        () => call('GET', key),
+        async (signal) => (await head(key, signal)).size,
+      ),
     put: async (key, body, signal) => {
       await transport.fetch(call('PUT', key, [], body), objectName(key), signal);
     },
     createBucket: async (signal) => {
       const answer = await transport.fetch(call('PUT', ''), name, signal, [409]);
       if (answer.status === 409 && !Buffer.from(answer.body).toString('utf8').includes('BucketAlreadyOwnedByYou')) {
-        throw new ObjectStoreError('RXFEED_ERR_OBJECT_REQUEST', name, `CreateBucket answered 409: ${describeS3Error(Buffer.from(answer.body).toString('utf8'))}`, 409);
+        throw new ObjectStoreError(
+          'RXFEED_ERR_OBJECT_REQUEST',
+          name,
+          `CreateBucket answered 409: ${describeS3Error(Buffer.from(answer.body).toString('utf8'))}`,
+          409,
+        );
       }
     },
     presign: (key, expiresInSeconds = 3600) => {
@@ -213,7 +228,9 @@ function resolveCredentials(
   const secretAccessKey = env.AWS_SECRET_ACCESS_KEY;
   if (accessKeyId === undefined || secretAccessKey === undefined) return null;
   const sessionToken = env.AWS_SESSION_TOKEN;
-  return sessionToken === undefined || sessionToken === '' ? { accessKeyId, secretAccessKey } : { accessKeyId, secretAccessKey, sessionToken };
+  return sessionToken === undefined || sessionToken === ''
+    ? { accessKeyId, secretAccessKey }
+    : { accessKeyId, secretAccessKey, sessionToken };
 }
 
 /** Dot-separated DNS labels (letters, digits, inner hyphens): what a virtual-hosted bucket may be. */

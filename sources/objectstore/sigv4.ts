@@ -230,7 +230,10 @@ function checkSigning(request: SigV4Request, options: SigV4Options, caller: stri
     (request.query !== undefined && !pairs(request.query)) ||
     (request.payloadHash !== undefined && typeof request.payloadHash !== 'string')
   ) {
-    throw new InvalidArgumentError(`${caller}.request`, 'must be { method, path, headers: [name, value][], query?, payloadHash? } of strings');
+    throw new InvalidArgumentError(
+      `${caller}.request`,
+      'must be { method, path, headers: [name, value][], query?, payloadHash? } of strings',
+    );
   }
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${caller}.options`, 'must be an object');
   const { credentials } = options;
@@ -278,7 +281,10 @@ function signingKey(secret: string, day: string, region: string, service: string
 
 /** `20150830T123600Z`. */
 function formatAmzDate(date: Date): string {
-  return date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  return date
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
 }
 
 /** The path with each segment percent-encoded; optionally with dot segments and empty segments removed. */

@@ -19,15 +19,7 @@ import {
   type TransportHooks,
   type TransportOptions,
 } from './http.js';
-import {
-  defaultRetryPolicy,
-  isRetryableStatus,
-  isTransientError,
-  parseRetryAfter,
-  retryDelay,
-  sleep,
-  type RetryPolicy,
-} from './retry.js';
+import { defaultRetryPolicy, isRetryableStatus, isTransientError, parseRetryAfter, retryDelay, sleep, type RetryPolicy } from './retry.js';
 import { SpeedRule, type AttemptGuard } from './speedRule.js';
 
 /** Bytes of an error body kept for the message: enough for S3's `<Code>` and `<Message>`. */
@@ -165,14 +157,24 @@ export class Transport {
     const controller = new AbortController();
     const speed = new SpeedRule((this.minSpeed * this.speedWindow) / 1000, this.speedWindow, (bytes) =>
       controller.abort(
-        new ObjectStoreError('RXFEED_ERR_OBJECT_SLOW', object, `${bytes} byte(s) in ${this.speedWindow} ms ${where()}, below the minimum ${this.minSpeed} bytes/s`),
+        new ObjectStoreError(
+          'RXFEED_ERR_OBJECT_SLOW',
+          object,
+          `${bytes} byte(s) in ${this.speedWindow} ms ${where()}, below the minimum ${this.minSpeed} bytes/s`,
+        ),
       ),
     );
     const deadline = this.deadline;
     const timer =
       deadline === undefined
         ? undefined
-        : setTimeout(() => controller.abort(new ObjectStoreError('RXFEED_ERR_OBJECT_DEADLINE', object, `request still running after ${deadline} ms ${where()}`)), deadline);
+        : setTimeout(
+            () =>
+              controller.abort(
+                new ObjectStoreError('RXFEED_ERR_OBJECT_DEADLINE', object, `request still running after ${deadline} ms ${where()}`),
+              ),
+            deadline,
+          );
     speed.wait();
     return {
       signal: signal === undefined ? controller.signal : AbortSignal.any([signal, controller.signal]),
@@ -227,7 +229,8 @@ export class Transport {
           lastError = guard.reason;
           continue;
         }
-        if (error instanceof ObjectStoreError || !isTransientError(error) || signal?.aborted) throw finalError(error, object, call.method, signal);
+        if (error instanceof ObjectStoreError || !isTransientError(error) || signal?.aborted)
+          throw finalError(error, object, call.method, signal);
         lastError = error;
       } finally {
         guard.dispose();
@@ -441,4 +444,3 @@ function retriesError(
     { cause },
   );
 }
-

@@ -46,8 +46,7 @@ export class CorruptRecordError extends RxfeedError implements RecordLocation {
   constructor(location: RecordLocation, reason: CorruptionReason, detail: string) {
     super(
       'RXFEED_ERR_CORRUPT_RECORD',
-      `corrupt TFRecord in ${location.file}: record ${location.record} at byte ${location.offset}: ` +
-        `${reason} (${detail})`,
+      `corrupt TFRecord in ${location.file}: record ${location.record} at byte ${location.offset}: ` + `${reason} (${detail})`,
     );
     this.file = location.file;
     this.offset = location.offset;
@@ -71,8 +70,7 @@ export class TooManyCorruptRecordsError extends RxfeedError {
   constructor(skipped: number, seen: number, maxSkipRatio: number, last: string) {
     super(
       'RXFEED_ERR_TOO_MANY_CORRUPT',
-      `skipped ${skipped} corrupt TFRecord record(s) of ${seen} seen, more than maxSkipRatio ` +
-        `${maxSkipRatio}; last in ${last}`,
+      `skipped ${skipped} corrupt TFRecord record(s) of ${seen} seen, more than maxSkipRatio ` + `${maxSkipRatio}; last in ${last}`,
     );
     this.skipped = skipped;
     this.seen = seen;
@@ -162,7 +160,12 @@ export class TfdsError extends RxfeedError {
    * @param options - `cause`: the underlying error.
    * @param code - The code; `RXFEED_ERR_TFDS` unless a subclass names a narrower one.
    */
-  constructor(dataDir: string, message: string, options?: ErrorOptions, code: 'RXFEED_ERR_TFDS' | 'RXFEED_ERR_TFDS_METADATA' = 'RXFEED_ERR_TFDS') {
+  constructor(
+    dataDir: string,
+    message: string,
+    options?: ErrorOptions,
+    code: 'RXFEED_ERR_TFDS' | 'RXFEED_ERR_TFDS_METADATA' = 'RXFEED_ERR_TFDS',
+  ) {
     super(code, `TFDS ${dataDir}: ${message}`, options);
     this.dataDir = dataDir;
   }

@@ -16,13 +16,7 @@ const utf8Encoder = new TextEncoder();
  * no list.
  * @public
  */
-export type FeatureInput =
-  | BigInt64Array
-  | Int32Array
-  | Float64Array
-  | Float32Array
-  | readonly (Uint8Array | string)[]
-  | null;
+export type FeatureInput = BigInt64Array | Int32Array | Float64Array | Float32Array | readonly (Uint8Array | string)[] | null;
 
 /**
  * The features of an Example to encode, by name.

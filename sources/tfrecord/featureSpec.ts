@@ -23,13 +23,7 @@ export type FeatureDtype = 'int64' | 'float32' | 'bytes' | 'string';
  * @public
  */
 export type FeatureDefault =
-  | number
-  | bigint
-  | string
-  | Uint8Array
-  | readonly (number | bigint | string | Uint8Array)[]
-  | ArrayLike<number>
-  | ArrayLike<bigint>;
+  number | bigint | string | Uint8Array | readonly (number | bigint | string | Uint8Array)[] | ArrayLike<number> | ArrayLike<bigint>;
 
 /**
  * A feature with exactly `product(shape)` values in every record, like `tf.io.FixedLenFeature`.
@@ -175,11 +169,13 @@ function fitsDtype(value: unknown, dtype: FeatureDtype): boolean {
  * @internal
  */
 export function validateSpec(spec: FeatureSpec, where: string): void {
-  if (typeof spec !== 'object' || spec === null) throw new InvalidArgumentError(where, `must be an object of feature specs, got ${describe(spec)}`);
+  if (typeof spec !== 'object' || spec === null)
+    throw new InvalidArgumentError(where, `must be an object of feature specs, got ${describe(spec)}`);
   if (checked.has(spec)) return;
   for (const [name, feature] of Object.entries(spec)) {
     const at = `${where}.${name}`;
-    if (typeof feature !== 'object' || feature === null) throw new InvalidArgumentError(at, `must be a feature spec, got ${describe(feature)}`);
+    if (typeof feature !== 'object' || feature === null)
+      throw new InvalidArgumentError(at, `must be a feature spec, got ${describe(feature)}`);
     if (feature.kind !== 'fixed' && feature.kind !== 'var') {
       throw new InvalidArgumentError(at, `kind must be 'fixed' or 'var'`);
     }
@@ -191,14 +187,16 @@ export function validateSpec(spec: FeatureSpec, where: string): void {
         throw new InvalidArgumentError(at, `shape must be an array of non-negative integers`);
       }
       const count = sizeOf(feature.shape);
-      if (count > MAX_FIXED_VALUES) throw new InvalidArgumentError(at, `shape [${feature.shape.join(', ')}] holds more than ${MAX_FIXED_VALUES} values`);
+      if (count > MAX_FIXED_VALUES)
+        throw new InvalidArgumentError(at, `shape [${feature.shape.join(', ')}] holds more than ${MAX_FIXED_VALUES} values`);
       if (feature.default !== undefined) {
         const values = defaultValues(feature.default, at);
         if (values.length !== 1 && values.length !== count) {
           throw new InvalidArgumentError(at, `default has ${values.length} values; shape needs 1 or ${count}`);
         }
         const wrong = values.findIndex((value) => !fitsDtype(value, feature.dtype));
-        if (wrong >= 0) throw new InvalidArgumentError(at, `default value ${wrong} (${describe(values[wrong])}) is not a valid ${feature.dtype}`);
+        if (wrong >= 0)
+          throw new InvalidArgumentError(at, `default value ${wrong} (${describe(values[wrong])}) is not a valid ${feature.dtype}`);
       }
     }
   }
@@ -238,7 +236,12 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 const utf8Encoder = new TextEncoder();
 
 /** The feature's values as the dtype asks, or a FeatureError. `null` stands for an empty list. */
-function typed(name: string, value: FeatureValue, dtype: FeatureDtype, emptyInt64: () => BigInt64Array | Float64Array | Int32Array): unknown {
+function typed(
+  name: string,
+  value: FeatureValue,
+  dtype: FeatureDtype,
+  emptyInt64: () => BigInt64Array | Float64Array | Int32Array,
+): unknown {
   switch (dtype) {
     case 'int64':
       if (value === null) return emptyInt64();
@@ -328,11 +331,7 @@ function buildDefault(name: string, feature: FixedLenFeature, int64Sample: BigIn
  *   malformed spec.
  * @public
  */
-export function parseExample<S extends FeatureSpec>(
-  example: Example,
-  spec: S,
-  options?: ExampleDecodeOptions,
-): ParsedExample<S> {
+export function parseExample<S extends FeatureSpec>(example: Example, spec: S, options?: ExampleDecodeOptions): ParsedExample<S> {
   validateSpec(spec, 'parseExample.spec');
   if (typeof example !== 'object' || example === null) throw new InvalidArgumentError('parseExample.example', 'must be a decoded Example');
   const out: Record<string, unknown> = {};
@@ -354,11 +353,7 @@ export function parseExample<S extends FeatureSpec>(
     if (feature.kind === 'fixed') {
       const expected = sizeOf(feature.shape);
       if (lengthOf(value) !== expected) {
-        throw new FeatureError(
-          name,
-          'shape',
-          `has ${lengthOf(value)} value(s); shape [${feature.shape.join(', ')}] needs ${expected}`,
-        );
+        throw new FeatureError(name, 'shape', `has ${lengthOf(value)} value(s); shape [${feature.shape.join(', ')}] needs ${expected}`);
       }
     }
     setField(out, name, value);
@@ -428,12 +423,7 @@ export function parseSequenceExample<C extends FeatureSpec, Q extends FeatureSpe
   return { context, sequence, lengths } as unknown as ParsedSequenceExample<C, Q>;
 }
 
-function stack(
-  values: unknown[],
-  dtype: FeatureDtype,
-  per: number,
-  emptyInt64: () => BigInt64Array | Float64Array | Int32Array,
-): unknown {
+function stack(values: unknown[], dtype: FeatureDtype, per: number, emptyInt64: () => BigInt64Array | Float64Array | Int32Array): unknown {
   if (dtype === 'bytes' || dtype === 'string') return (values as unknown[][]).flat();
   const sample = dtype === 'float32' ? new Float32Array(0) : emptyInt64();
   const Ctor = sample.constructor as Float32ArrayConstructor;

@@ -13,20 +13,8 @@ import { fileByteSource, MAX_CHUNK_BYTES } from '../core/fileByteSource.js';
 import { fromPuller } from '../core/fromPuller.js';
 import type { Chunk, Puller, PullContext } from '../core/puller.js';
 import { carveParts, partsInfo } from '../core/selection.js';
-import {
-  FeatureError,
-  MalformedExampleError,
-  TooManyCorruptRecordsError,
-  type RecordLocation,
-} from './errors.js';
-import {
-  decodeExample,
-  decodeSequenceExample,
-  int64ModeOf,
-  type Example,
-  type Int64Mode,
-  type SequenceExample,
-} from './example.js';
+import { FeatureError, MalformedExampleError, TooManyCorruptRecordsError, type RecordLocation } from './errors.js';
+import { decodeExample, decodeSequenceExample, int64ModeOf, type Example, type Int64Mode, type SequenceExample } from './example.js';
 import {
   parseExample,
   parseSequenceExample,
@@ -287,10 +275,7 @@ export function fromTFRecord<S extends FeatureSpec>(
   inputs: readonly (string | ByteSource)[],
   options: ExampleRecordOptions<S> & { readonly features: S },
 ): Observable<ParsedExample<S>>;
-export function fromTFRecord(
-  inputs: readonly (string | ByteSource)[],
-  options: ExampleRecordOptions<undefined>,
-): Observable<Example>;
+export function fromTFRecord(inputs: readonly (string | ByteSource)[], options: ExampleRecordOptions<undefined>): Observable<Example>;
 export function fromTFRecord<C extends FeatureSpec, Q extends FeatureSpec>(
   inputs: readonly (string | ByteSource)[],
   options: SequenceExampleRecordOptions<C, Q, SequenceFeatureSpec<C, Q>> & {
@@ -302,10 +287,7 @@ export function fromTFRecord(
   options: SequenceExampleRecordOptions<FeatureSpec, FeatureSpec, undefined>,
 ): Observable<SequenceExample>;
 export function fromTFRecord<T>(inputs: readonly (string | ByteSource)[], options: CustomRecordOptions<T>): Observable<T>;
-export function fromTFRecord(
-  inputs: readonly (string | ByteSource)[],
-  options: FromTFRecordOptions = {},
-): Observable<unknown> {
+export function fromTFRecord(inputs: readonly (string | ByteSource)[], options: FromTFRecordOptions = {}): Observable<unknown> {
   const { sources, settings } = prepare(inputs, options);
   const lengths = options.lengths;
   return openSegments(
@@ -389,10 +371,7 @@ function prepare(
   return { sources, settings };
 }
 
-function decoderOf(
-  options: FromTFRecordOptions,
-  int64: Int64Mode,
-): (record: Uint8Array, cursor: SegmentCursor) => unknown {
+function decoderOf(options: FromTFRecordOptions, int64: Int64Mode): (record: Uint8Array, cursor: SegmentCursor) => unknown {
   const decode = options.decode ?? 'raw';
   const decodeOptions = { int64 };
   if (decode === 'raw') return (record) => record.slice();
@@ -403,8 +382,7 @@ function decoderOf(
     return (record) => parseExample(decodeExample(record, decodeOptions), spec, decodeOptions);
   }
   if (decode === 'sequence-example') {
-    const spec = (options as SequenceExampleRecordOptions<FeatureSpec, FeatureSpec, SequenceFeatureSpec | undefined>)
-      .sequenceFeatures;
+    const spec = (options as SequenceExampleRecordOptions<FeatureSpec, FeatureSpec, SequenceFeatureSpec | undefined>).sequenceFeatures;
     if (spec === undefined) return (record) => decodeSequenceExample(record, decodeOptions);
     validateSpec(spec.context ?? {}, 'fromTFRecord.sequenceFeatures.context');
     validateSpec(spec.sequence ?? {}, 'fromTFRecord.sequenceFeatures.sequence');

@@ -97,11 +97,7 @@ export function checkImage(feature: string, image: DecodedImage, expected: Image
   const { shape, data } = image;
   const matches = expected.shape.length === 3 && expected.shape.every((d, i) => d < 0 || d === shape[i]);
   if (!matches) {
-    throw new FeatureError(
-      feature,
-      'shape',
-      `decoded image is [${shape.join(', ')}], features.json says [${expected.shape.join(', ')}]`,
-    );
+    throw new FeatureError(feature, 'shape', `decoded image is [${shape.join(', ')}], features.json says [${expected.shape.join(', ')}]`);
   }
   if (image.dtype !== 'uint8' || !(data instanceof Uint8Array)) {
     throw new FeatureError(feature, 'decode', 'decoder must return uint8 pixels in a Uint8Array');

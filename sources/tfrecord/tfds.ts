@@ -207,7 +207,6 @@ function roundHalfEven(x: number): number {
   return floor % 2 === 0 ? floor : floor + 1;
 }
 
-
 const SUB_SPLIT = /^([\w-]+)(?:\[(?:(-?\d+)|(?:(-?\d+(?:%|shard)?)?:(-?\d+(?:%|shard)?)?))\])?(?:\((closest|pct1_dropremainder)\))?$/;
 
 /**
@@ -231,7 +230,10 @@ const SUB_SPLIT = /^([\w-]+)(?:\[(?:(-?\d+)|(?:(-?\d+(?:%|shard)?)?:(-?\d+(?:%|s
  */
 export function resolveTfdsSplit(info: TfdsInfo, expression: string): TfdsSplitRange[] {
   if (!(info?.splits instanceof Map)) {
-    throw new InvalidArgumentError('resolveTfdsSplit.info', `must be a TfdsInfo (from readTfdsInfo or parseTfdsInfo), got ${describe(info)}`);
+    throw new InvalidArgumentError(
+      'resolveTfdsSplit.info',
+      `must be a TfdsInfo (from readTfdsInfo or parseTfdsInfo), got ${describe(info)}`,
+    );
   }
   if (typeof expression !== 'string') throw new InvalidArgumentError('split', `must be a string, got ${describe(expression)}`);
   return expression.split('+').map((part) => {
@@ -242,7 +244,11 @@ export function resolveTfdsSplit(info: TfdsInfo, expression: string): TfdsSplitR
     const split = info.splits.get(name!);
     if (split === undefined) {
       const names = [...info.splits.keys()];
-      const listed = names.slice(0, 10).map((split) => excerpt(split, 40)).join(', ') + (names.length > 10 ? `, ... (${names.length} in all)` : '');
+      const listed =
+        names
+          .slice(0, 10)
+          .map((split) => excerpt(split, 40))
+          .join(', ') + (names.length > 10 ? `, ... (${names.length} in all)` : '');
       throw new InvalidArgumentError('split', `no split '${excerpt(name!, 40)}' in ${info.dataDir}; it has ${listed || 'none'}`);
     }
     const n = split.numExamples;
@@ -282,8 +288,10 @@ export function resolveTfdsSplit(info: TfdsInfo, expression: string): TfdsSplitR
  * Options of {@link fromTfds}.
  * @public
  */
-export interface FromTfdsOptions
-  extends Pick<TFRecordOptions, 'verify' | 'onCorrupt' | 'maxSkipRatio' | 'ledger' | 'onSkip' | 'recordsPerPull' | 'chunkBytes'> {
+export interface FromTfdsOptions extends Pick<
+  TFRecordOptions,
+  'verify' | 'onCorrupt' | 'maxSkipRatio' | 'ledger' | 'onSkip' | 'recordsPerPull' | 'chunkBytes'
+> {
   /** A TFDS split expression, e.g. `train`, `train[:10%]`, `train[-5%:]`, `train+val`. */
   readonly split: string;
   /**

@@ -215,7 +215,13 @@ export class TfdsFeatures {
     ).then((entries) => new Map(entries));
   }
 
-  #dict(node: DictNode, path: string, example: Example, int64: Int64Mode, images: ReadonlyMap<string, readonly DecodedImage[]> | undefined): TfdsValue {
+  #dict(
+    node: DictNode,
+    path: string,
+    example: Example,
+    int64: Int64Mode,
+    images: ReadonlyMap<string, readonly DecodedImage[]> | undefined,
+  ): TfdsValue {
     const out: Record<string, TfdsValue> = {};
     for (const [name, child] of node.children) {
       const childPath = path === '' ? name : `${path}/${name}`;

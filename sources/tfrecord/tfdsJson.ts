@@ -72,7 +72,6 @@ export class JsonReader {
   }
 }
 
-
 /**
  * Reads and parses a JSON file of the dataset directory: a regular file of at most
  * {@link MAX_JSON_BYTES}, else a {@link TfdsError} naming it.

@@ -16,14 +16,7 @@ import type { DecodedImage, ImageExpectation } from './imageDecoder.js';
  * @public
  */
 export type TfdsValue =
-  | number
-  | bigint
-  | boolean
-  | string
-  | TfdsNumericArray
-  | DecodedImage
-  | readonly TfdsValue[]
-  | { readonly [name: string]: TfdsValue };
+  number | bigint | boolean | string | TfdsNumericArray | DecodedImage | readonly TfdsValue[] | { readonly [name: string]: TfdsValue };
 
 /**
  * One decoded TFDS example: the top-level FeaturesDict.
@@ -33,15 +26,7 @@ export type TfdsExample = { readonly [name: string]: TfdsValue };
 
 /** The typed arrays a TFDS tensor or scalar sequence decodes to. */
 export type TfdsNumericArray =
-  | Uint8Array
-  | Int8Array
-  | Int16Array
-  | Int32Array
-  | Uint16Array
-  | Uint32Array
-  | Float32Array
-  | Float64Array
-  | BigInt64Array;
+  Uint8Array | Int8Array | Int16Array | Int32Array | Uint16Array | Uint32Array | Float32Array | Float64Array | BigInt64Array;
 
 export interface TensorNode {
   readonly kind: 'tensor';
@@ -147,7 +132,8 @@ export function leaf(
     case 'image': {
       const decoded = images?.get(path);
       if (decoded !== undefined) {
-        if (step === undefined && decoded.length !== 1) throw new FeatureError(path, 'shape', `Image holds ${decoded.length} values, not 1`);
+        if (step === undefined && decoded.length !== 1)
+          throw new FeatureError(path, 'shape', `Image holds ${decoded.length} values, not 1`);
         return decoded[index]!;
       }
       const values = bytesOf(path, example);
@@ -156,7 +142,8 @@ export function leaf(
     }
     case 'classLabel': {
       const values = numeric(path, stored(path, example), 'int64', int64);
-      if (step === undefined && values.length !== 1) throw new FeatureError(path, 'shape', `ClassLabel holds ${values.length} values, not 1`);
+      if (step === undefined && values.length !== 1)
+        throw new FeatureError(path, 'shape', `ClassLabel holds ${values.length} values, not 1`);
       return Number(values[index]!);
     }
     case 'tensor':
@@ -254,7 +241,13 @@ function numeric(path: string, value: FeatureValue, dtype: string, int64: Int64M
     return dtype === 'float64' ? Float64Array.from(value) : value;
   }
   if (value === null) {
-    return dtype === 'int64' || dtype === 'uint64' ? (int64 === 'bigint' ? new BigInt64Array(0) : int64 === 'number' ? new Float64Array(0) : new Int32Array(0)) : intArray(dtype, 0);
+    return dtype === 'int64' || dtype === 'uint64'
+      ? int64 === 'bigint'
+        ? new BigInt64Array(0)
+        : int64 === 'number'
+          ? new Float64Array(0)
+          : new Int32Array(0)
+      : intArray(dtype, 0);
   }
   if (!(value instanceof BigInt64Array || value instanceof Float64Array || value instanceof Int32Array)) {
     throw new FeatureError(path, 'dtype', `expected an int64_list for ${dtype}`);
@@ -295,7 +288,11 @@ function inflateTensor(node: TensorNode, path: string, bytes: Uint8Array): Uint8
   try {
     return inflateSync(bytes, { maxOutputLength });
   } catch (error) {
-    throw new FeatureError(path, 'decode', `zlib-encoded tensor does not inflate to at most ${maxOutputLength} bytes: ${(error as Error).message}`);
+    throw new FeatureError(
+      path,
+      'decode',
+      `zlib-encoded tensor does not inflate to at most ${maxOutputLength} bytes: ${(error as Error).message}`,
+    );
   }
 }
 
@@ -326,7 +323,8 @@ function fromRawBytes(path: string, bytes: Uint8Array, dtype: string): TfdsNumer
     float64: Float64Array,
     int64: BigInt64Array,
   }[dtype];
-  if (Ctor === undefined || !Object.hasOwn(BYTES_PER_VALUE, dtype)) throw new FeatureError(path, 'dtype', `cannot read ${dtype} from raw bytes`);
+  if (Ctor === undefined || !Object.hasOwn(BYTES_PER_VALUE, dtype))
+    throw new FeatureError(path, 'dtype', `cannot read ${dtype} from raw bytes`);
   if (bytes.length % Ctor.BYTES_PER_ELEMENT !== 0) {
     throw new FeatureError(path, 'shape', `${bytes.length} bytes is not a whole number of ${dtype} values`);
   }

@@ -78,10 +78,7 @@ export class UnsafeMemberError extends RxfeedError {
   readonly member: string;
 
   constructor(shard: string, member: string) {
-    super(
-      'RXFEED_ERR_UNSAFE_MEMBER',
-      `shard ${shard} has member '${member}' with an absolute path or a '..' segment; refusing to read it`,
-    );
+    super('RXFEED_ERR_UNSAFE_MEMBER', `shard ${shard} has member '${member}' with an absolute path or a '..' segment; refusing to read it`);
     this.shard = shard;
     this.member = member;
   }
@@ -106,10 +103,7 @@ export class SampleFieldError extends RxfeedError {
   readonly extension: string;
 
   constructor(code: 'RXFEED_ERR_MISSING_FIELD' | 'RXFEED_ERR_DUPLICATE_FIELD', shard: string, key: string, extension: string) {
-    const what =
-      code === 'RXFEED_ERR_MISSING_FIELD'
-        ? `has no member '${key}.${extension}'`
-        : `has member '${key}.${extension}' twice`;
+    const what = code === 'RXFEED_ERR_MISSING_FIELD' ? `has no member '${key}.${extension}'` : `has member '${key}.${extension}' twice`;
     super(code, `shard ${shard}: sample '${key}' ${what}`);
     this.shard = shard;
     this.key = key;

@@ -163,22 +163,30 @@ function openDataset(input: WebDatasetInput, reading: ReadingOptions): Observabl
       if (!Array.isArray(keys) || !keys.every((key) => typeof key === 'string')) {
         throw new InvalidArgumentError('fromWebDataset.input.keys', 'expected a list of object keys (strings)');
       }
-      return fromShards(input.keys.map((key) => store.open(key)), reading);
+      return fromShards(
+        input.keys.map((key) => store.open(key)),
+        reading,
+      );
     }
     if (typeof input.prefix !== 'string') {
       throw new InvalidArgumentError('fromWebDataset.input.prefix', `expected a string, got ${typeof input.prefix}`);
     }
     return fromPuller<WebDatasetSample>(async (context) => {
       const keys = await listShards(store, input.prefix, context.signal);
-      return openShards(keys.map((key) => store.open(key)), reading, context);
+      return openShards(
+        keys.map((key) => store.open(key)),
+        reading,
+        context,
+      );
     });
   }
   if (!Array.isArray(input)) {
-    throw new InvalidArgumentError('fromWebDataset.input', 'expected a path or URL, a list of them or of ByteSources, or { store, keys | prefix }');
+    throw new InvalidArgumentError(
+      'fromWebDataset.input',
+      'expected a path or URL, a list of them or of ByteSources, or { store, keys | prefix }',
+    );
   }
-  const shards = (input as readonly ShardRef[]).flatMap((shard): ShardRef[] =>
-    typeof shard === 'string' ? expandBraces(shard) : [shard],
-  );
+  const shards = (input as readonly ShardRef[]).flatMap((shard): ShardRef[] => (typeof shard === 'string' ? expandBraces(shard) : [shard]));
   return fromShards(shards, reading);
 }
 

@@ -5,7 +5,18 @@
  * @module
  */
 import { CorruptShardError, MemberTooLargeError, TruncatedShardError } from './errors.js';
-import { BLOCK, checksumMatches, decodeString, headerName, isZeroBlock, parseNumber, SIZE, SIZE_LENGTH, SPACE, TYPEFLAG } from './tarHeader.js';
+import {
+  BLOCK,
+  checksumMatches,
+  decodeString,
+  headerName,
+  isZeroBlock,
+  parseNumber,
+  SIZE,
+  SIZE_LENGTH,
+  SPACE,
+  TYPEFLAG,
+} from './tarHeader.js';
 
 /** What a member is, as far as a shard reader cares. */
 export type TarMemberType = 'file' | 'directory' | 'link' | 'symlink' | 'other';

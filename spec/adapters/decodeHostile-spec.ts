@@ -27,7 +27,9 @@ async function hostileImages(): Promise<Fixture[]> {
   const [real] = await digitJpegs(1);
   const jpeg = real!;
   const onePixel = new Uint8Array(
-    await sharp({ create: { width: 1, height: 1, channels: 3, background: { r: 200, g: 10, b: 30 } } }).jpeg().toBuffer(),
+    await sharp({ create: { width: 1, height: 1, channels: 3, background: { r: 200, g: 10, b: 30 } } })
+      .jpeg()
+      .toBuffer(),
   );
   const sof = sofOffset(jpeg);
   return [
@@ -53,7 +55,9 @@ async function hostileImages(): Promise<Fixture[]> {
  * child's address space is capped at 4 GiB so that a regression dies alone (as the issue's
  * `FATAL ERROR: ... Allocation failed`) instead of filling the machine's memory.
  */
-function decodeInChild(input: ChildInput): Promise<{ status: number | null; signal: string | null; outcomes: ChildOutcome[]; stderr: string }> {
+function decodeInChild(
+  input: ChildInput,
+): Promise<{ status: number | null; signal: string | null; outcomes: ChildOutcome[]; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn('/bin/sh', ['-c', 'ulimit -v 4194304 && exec "$0" "$@"', process.execPath, childScript], {
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -142,12 +146,15 @@ describe('decodeImage on hostile input (issue 9.11)', () => {
     for (const decoder of decoders()) {
       const exact = await decodeImage(jpeg!.slice(), { options: { decoder, maxPixels: 128 * 128, resize: [16, 16] } });
       assert.deepEqual(exact.shape, [16, 16, 3], decoder);
-      await assert.rejects(decodeImage(jpeg!.slice(), { index: 2, options: { decoder, maxPixels: 128 * 128 - 1, resize: [16, 16] } }), (error: unknown) => {
-        assert.ok(error instanceof DecodeError, decoder);
-        assert.equal(error.index, 2);
-        assert.match(error.message, /maxPixels 16383/, decoder);
-        return true;
-      });
+      await assert.rejects(
+        decodeImage(jpeg!.slice(), { index: 2, options: { decoder, maxPixels: 128 * 128 - 1, resize: [16, 16] } }),
+        (error: unknown) => {
+          assert.ok(error instanceof DecodeError, decoder);
+          assert.equal(error.index, 2);
+          assert.match(error.message, /maxPixels 16383/, decoder);
+          return true;
+        },
+      );
     }
     for (const maxPixels of [0, -1, 1.5, Number.NaN, 2 ** 53]) {
       await assert.rejects(decodeImage(jpeg!.slice(), { options: { maxPixels } }), InvalidArgumentError, String(maxPixels));
@@ -167,13 +174,16 @@ describe('decodeImage on hostile input (issue 9.11)', () => {
     });
     // A hostile key is quoted and cut to a bounded excerpt.
     const longKey = `${'k'.repeat(1000)}\n`;
-    await assert.rejects(decodeImageFields({ __key__: longKey, jpg: new Uint8Array(3) }, { options: { fields: ['jpg'] } }), (error: unknown) => {
-      assert.ok(error instanceof DecodeError);
-      assert.equal(error.key, longKey);
-      assert.ok(error.message.length < 500, `message of ${error.message.length} chars`);
-      assert.ok(!error.message.includes('\n'));
-      return true;
-    });
+    await assert.rejects(
+      decodeImageFields({ __key__: longKey, jpg: new Uint8Array(3) }, { options: { fields: ['jpg'] } }),
+      (error: unknown) => {
+        assert.ok(error instanceof DecodeError);
+        assert.equal(error.key, longKey);
+        assert.ok(error.message.length < 500, `message of ${error.message.length} chars`);
+        assert.ok(!error.message.includes('\n'));
+        return true;
+      },
+    );
   });
 
   it('issue 9.13: wrong inputs and wrong fields end in typed errors, never a plain Error', async () => {
@@ -184,6 +194,9 @@ describe('decodeImage on hostile input (issue 9.11)', () => {
       await assert.rejects(decodeImageFields(sample as unknown as object, { options: { fields: ['jpg'] } }), DecodeError, String(sample));
     }
     await assert.rejects(decodeImageFields({ jpg: 'not bytes' }, { options: { fields: ['jpg'] } }), DecodeError);
-    await assert.rejects(decodeImageFields({ jpg: new Uint8Array(1) }, { options: { fields: ['jpg', 3 as unknown as string] } }), InvalidArgumentError);
+    await assert.rejects(
+      decodeImageFields({ jpg: new Uint8Array(1) }, { options: { fields: ['jpg', 3 as unknown as string] } }),
+      InvalidArgumentError,
+    );
   });
 });

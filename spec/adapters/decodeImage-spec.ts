@@ -111,7 +111,10 @@ describe('decodeImage', () => {
       return true;
     });
     const [sample] = await digitSamples();
-    await assert.rejects(decodeImage(sample!.png, { index: 4, options: { crop: { size: [29, 10] } } }), /decode item 4: crop 29x10 is larger than the image \(28x28\); resize first/);
+    await assert.rejects(
+      decodeImage(sample!.png, { index: 4, options: { crop: { size: [29, 10] } } }),
+      /decode item 4: crop 29x10 is larger than the image \(28x28\); resize first/,
+    );
     await assert.rejects(decodeImage(sample!.png, { options: { resize: [0, 3] } }), InvalidArgumentError);
   });
 });

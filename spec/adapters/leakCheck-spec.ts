@@ -27,6 +27,9 @@ describe('leakCheck', () => {
   });
 
   it("lets the function's own error through unchanged", async () => {
-    await assert.rejects(leakCheck(tf, () => Promise.reject(new Error('boom'))), /^Error: boom$/);
+    await assert.rejects(
+      leakCheck(tf, () => Promise.reject(new Error('boom'))),
+      /^Error: boom$/,
+    );
   });
 });

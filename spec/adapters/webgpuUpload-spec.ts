@@ -96,10 +96,18 @@ describe('WebGpuStagingRing (simulated device)', () => {
     const device = new SimulatedDevice();
     const ring = new WebGpuStagingRing(device, 2);
     const uploads = Array.from({ length: 9 }, (_, i) =>
-      ring.upload(Uint8Array.from({ length: 16 }, (_, j) => i * 16 + j), (storage) => [...(storage as SimulatedBuffer).bytes]),
+      ring.upload(
+        Uint8Array.from({ length: 16 }, (_, j) => i * 16 + j),
+        (storage) => [...(storage as SimulatedBuffer).bytes],
+      ),
     );
     const results = await Promise.all(uploads);
-    results.forEach((bytes, i) => assert.deepEqual(bytes, Array.from({ length: 16 }, (_, j) => i * 16 + j)));
+    results.forEach((bytes, i) =>
+      assert.deepEqual(
+        bytes,
+        Array.from({ length: 16 }, (_, j) => i * 16 + j),
+      ),
+    );
     assert.equal(device.buffers.length, 4, 'two slots of one staging and one storage buffer each');
     await ring.destroy();
     assert.ok(device.buffers.every((b) => b.destroyed));
@@ -108,7 +116,10 @@ describe('WebGpuStagingRing (simulated device)', () => {
   it('issue 10: an upload after destroy fails with a typed error, not a plain Error', async () => {
     const ring = new WebGpuStagingRing(new SimulatedDevice(), 2);
     await ring.destroy();
-    await assert.rejects(ring.upload(Uint8Array.of(1), () => undefined), { code: 'RXFEED_ERR_UPLOAD_RING_DESTROYED' });
+    await assert.rejects(
+      ring.upload(Uint8Array.of(1), () => undefined),
+      { code: 'RXFEED_ERR_UPLOAD_RING_DESTROYED' },
+    );
   });
 
   it('a different size replaces the slot buffers, destroying the old ones', async () => {
@@ -126,7 +137,10 @@ describe('WebGpuStagingRing (simulated device)', () => {
       ],
     );
     await ring.destroy();
-    await assert.rejects(ring.upload(new Uint8Array(4), () => undefined), /destroyed/);
+    await assert.rejects(
+      ring.upload(new Uint8Array(4), () => undefined),
+      /destroyed/,
+    );
   });
 
   it('an adopter that throws frees the slot for the next upload', async () => {

@@ -26,7 +26,11 @@ describe('fuzz: image decoding (decodeImage, libjpeg-turbo and sharp)', () => {
   const runner = new CaseRunner('image');
   let fixtures: Record<string, Uint8Array> = {};
   before(async () => {
-    const onePixel = new Uint8Array(await sharp({ create: { width: 1, height: 1, channels: 3, background: '#c04010' } }).jpeg().toBuffer());
+    const onePixel = new Uint8Array(
+      await sharp({ create: { width: 1, height: 1, channels: 3, background: '#c04010' } })
+        .jpeg()
+        .toBuffer(),
+    );
     fixtures = imageFixtures(jpegs[0]!.bytes, onePixel);
   });
   after(() => runner.close());
@@ -36,7 +40,9 @@ describe('fuzz: image decoding (decodeImage, libjpeg-turbo and sharp)', () => {
       const failures: string[] = [];
       for (const [name, bytes] of Object.entries(fixtures)) {
         for (const resize of [undefined, [32, 32] as const]) {
-          await checkFixture(runner, { bytes, decoder, resize }, bound).catch((error: Error) => failures.push(`${name}${resize ? ' resized' : ''}: ${error.message}`));
+          await checkFixture(runner, { bytes, decoder, resize }, bound).catch((error: Error) =>
+            failures.push(`${name}${resize ? ' resized' : ''}: ${error.message}`),
+          );
         }
       }
       if (failures.length > 0) throw new Error(failures.join('\n'));
@@ -61,7 +67,10 @@ describe('fuzz: image decoding (decodeImage, libjpeg-turbo and sharp)', () => {
     const arbitrary = fc
       .tuple(fc.oneof({ weight: 3, arbitrary: mutated }, { weight: 1, arbitrary: resized }), fc.constantFrom(...decoders), resize)
       .map(([input, decoder, size]) =>
-        labelled({ bytes: input.bytes, decoder, resize: size ?? undefined }, `${label(input)} with ${decoder}${size === null ? '' : ` resized to ${size.join('x')}`}`),
+        labelled(
+          { bytes: input.bytes, decoder, resize: size ?? undefined },
+          `${label(input)} with ${decoder}${size === null ? '' : ` resized to ${size.join('x')}`}`,
+        ),
       );
     await fuzzProperty({ parser: 'image', target: 'image', arbitrary, bound, runs: 200, runner });
   });

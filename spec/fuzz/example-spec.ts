@@ -71,7 +71,11 @@ const { message } = fc.letrec<{ message: PbField[]; field: PbField }>((tie) => (
       fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
       tie('message'),
     ) as fc.Arbitrary<PbField['value']>,
-    lengthDelta: fc.oneof({ weight: 6, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: -3, max: 3 }) }, { weight: 1, arbitrary: fc.constant(2 ** 31) }),
+    lengthDelta: fc.oneof(
+      { weight: 6, arbitrary: fc.constant(0) },
+      { weight: 1, arbitrary: fc.integer({ min: -3, max: 3 }) },
+      { weight: 1, arbitrary: fc.constant(2 ** 31) },
+    ),
   }),
 }));
 
@@ -82,12 +86,10 @@ const mutatedExamples = fc
   .record({ input: fc.oneof(mutatedBytes(exampleSeeds()), mutatedBytes(sequenceExampleSeeds())), kind, int64 })
   .map(({ input, kind, int64 }) => labelled({ bytes: input.bytes, kind, int64 }, `${label(input)} as ${kind} ${int64}`));
 
-const structured = fc
-  .record({ fields: message, kind, int64 })
-  .map(({ fields, kind, int64 }) => {
-    const bytes = encode(fields);
-    return labelled({ bytes, kind, int64 }, `protobuf ${Buffer.from(bytes).toString('hex').slice(0, 400)} as ${kind} ${int64}`);
-  });
+const structured = fc.record({ fields: message, kind, int64 }).map(({ fields, kind, int64 }) => {
+  const bytes = encode(fields);
+  return labelled({ bytes, kind, int64 }, `protobuf ${Buffer.from(bytes).toString('hex').slice(0, 400)} as ${kind} ${int64}`);
+});
 
 describe('fuzz: Example / SequenceExample decoding', () => {
   const runner = new CaseRunner('example');

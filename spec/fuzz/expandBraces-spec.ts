@@ -11,7 +11,10 @@ import { CaseRunner, fuzzProperty, labelled, type AllocationBound } from './harn
 
 const bound: AllocationBound = { perByte: 0, constant: 64 * 1024 };
 
-const bound10 = fc.oneof(fc.integer({ min: -20, max: 2000 }).map(String), fc.constantFrom('000000', '000099', '99999999', '1e3', '-0', '0x10', '9007199254740993', '99999999999999999999'));
+const bound10 = fc.oneof(
+  fc.integer({ min: -20, max: 2000 }).map(String),
+  fc.constantFrom('000000', '000099', '99999999', '1e3', '-0', '0x10', '9007199254740993', '99999999999999999999'),
+);
 const group = fc.oneof(
   fc.tuple(bound10, bound10).map(([from, to]) => `{${from}..${to}}`),
   fc.array(fc.string({ maxLength: 4 }), { minLength: 1, maxLength: 5 }).map((items) => `{${items.join(',')}}`),
@@ -30,7 +33,9 @@ describe('fuzz: brace expansion (expandBraces)', () => {
   after(() => runner.close());
 
   it('issue 9: brace patterns end, typed, with at most 1,000,000 names', async () => {
-    const arbitrary = pattern.map((text) => labelled({ pattern: text }, JSON.stringify(text.length > 300 ? `${text.slice(0, 300)}...` : text)));
+    const arbitrary = pattern.map((text) =>
+      labelled({ pattern: text }, JSON.stringify(text.length > 300 ? `${text.slice(0, 300)}...` : text)),
+    );
     await fuzzProperty({ parser: 'braces', target: 'braces', arbitrary, bound, runs: 400, runner });
   });
 });

@@ -22,7 +22,13 @@ import type { WorkerOutcome, WorkerRequest } from './worker.js';
 /** How one case ended. */
 export type Outcome =
   | WorkerOutcome
-  | { readonly kind: 'hang' | 'crash'; readonly error: string; readonly largest: number; readonly inputBytes: number; readonly code?: undefined };
+  | {
+      readonly kind: 'hang' | 'crash';
+      readonly error: string;
+      readonly largest: number;
+      readonly inputBytes: number;
+      readonly code?: undefined;
+    };
 
 /** The allocation bound of a parser: the largest single allocation may be `perByte x input bytes + constant`. */
 export interface AllocationBound {
@@ -173,7 +179,12 @@ export class CaseRunner {
       const onExit = (code: number | null, signal: string | null): void => {
         this.#child = undefined;
         this.#ready = undefined;
-        finish({ kind: 'crash', error: `worker died (exit ${code}, signal ${signal}): ${this.#stderr.trim().slice(-600)}`, largest: 0, inputBytes: -1 });
+        finish({
+          kind: 'crash',
+          error: `worker died (exit ${code}, signal ${signal}): ${this.#stderr.trim().slice(-600)}`,
+          largest: 0,
+          inputBytes: -1,
+        });
       };
       child.on('message', onMessage);
       child.once('exit', onExit);
@@ -251,7 +262,9 @@ export class Tally {
 
   /** One line for the log. */
   summary(): string {
-    const kinds = ['ok', 'typed', 'untyped', 'invariant', 'hang', 'crash', 'over-allocation'].map((kind) => `${kind} ${this.outcomes[kind] ?? 0}`).join(', ');
+    const kinds = ['ok', 'typed', 'untyped', 'invariant', 'hang', 'crash', 'over-allocation']
+      .map((kind) => `${kind} ${this.outcomes[kind] ?? 0}`)
+      .join(', ');
     const codes = Object.entries(this.codes)
       .sort((a, b) => b[1] - a[1])
       .map(([code, count]) => `${code} ${count}`)
@@ -268,7 +281,8 @@ export class Tally {
 function serialise(value: unknown): string {
   return JSON.stringify(
     value,
-    (_key, item: unknown) => (item instanceof Uint8Array ? { base64: Buffer.from(item).toString('base64') } : typeof item === 'bigint' ? String(item) : item),
+    (_key, item: unknown) =>
+      item instanceof Uint8Array ? { base64: Buffer.from(item).toString('base64') } : typeof item === 'bigint' ? String(item) : item,
     1,
   );
 }
@@ -310,7 +324,10 @@ export async function fuzzProperty<I>(options: PropertyOptions<I>): Promise<Tall
   const property = fc.asyncProperty(options.arbitrary, async (input) => {
     const started = performance.now();
     const outcome = await runner.run(input, config.deadlineMs);
-    if (process.env.RXFEED_FUZZ_DEBUG) console.log(`${(performance.now() - started).toFixed(0)} ms at ${started.toFixed(0)} ${outcome.kind} ${(input as { label?: string }).label?.slice(0, 200)}`);
+    if (process.env.RXFEED_FUZZ_DEBUG)
+      console.log(
+        `${(performance.now() - started).toFixed(0)} ms at ${started.toFixed(0)} ${outcome.kind} ${(input as { label?: string }).label?.slice(0, 200)}`,
+      );
     tally.add(outcome, options.bound);
     const broken = violation(outcome, options.bound);
     if (broken !== undefined && config.keepGoing) {
@@ -322,7 +339,10 @@ export async function fuzzProperty<I>(options: PropertyOptions<I>): Promise<Tall
         seen.count++;
       } else {
         const file = join(config.reportDir, `${options.parser}-failure-${Object.keys(tally.failures).length + 1}.json`);
-        writeFileSync(file, serialise({ parser: options.parser, seed: config.seed, broken, label: (input as { label?: string }).label, input }));
+        writeFileSync(
+          file,
+          serialise({ parser: options.parser, seed: config.seed, broken, label: (input as { label?: string }).label, input }),
+        );
         tally.failures[signature] = { count: 1, example: (input as { label?: string }).label ?? '', file };
       }
       return;
@@ -330,23 +350,35 @@ export async function fuzzProperty<I>(options: PropertyOptions<I>): Promise<Tall
     if (broken !== undefined) {
       tally.broken++;
       // Rewritten at each failure: the last one written is fast-check's final, shrunk counterexample.
-      writeFileSync(counterexample, serialise({ parser: options.parser, seed: config.seed, broken, label: (input as { label?: string }).label, input }));
+      writeFileSync(
+        counterexample,
+        serialise({ parser: options.parser, seed: config.seed, broken, label: (input as { label?: string }).label, input }),
+      );
       throw new Error(`${options.parser}: ${broken}`);
     }
   });
   const parameters: fc.Parameters<[I]> =
     config.timeLimitMs === undefined
       ? { seed: config.seed, numRuns: config.numRuns ?? options.runs, path: config.path }
-      : { seed: config.seed, numRuns: Number.MAX_SAFE_INTEGER, interruptAfterTimeLimit: Math.max(1000, Math.round(config.timeLimitMs * (options.share ?? 1))), markInterruptAsFailure: false, path: config.path };
+      : {
+          seed: config.seed,
+          numRuns: Number.MAX_SAFE_INTEGER,
+          interruptAfterTimeLimit: Math.max(1000, Math.round(config.timeLimitMs * (options.share ?? 1))),
+          markInterruptAsFailure: false,
+          path: config.path,
+        };
   try {
     await fc.assert(property, parameters);
     // A campaign's time limit can land while a case is in flight, and fast-check then drops that
     // case's result: the tally still saw it, and a failure it saw is never let pass.
     if (tally.broken > 0 && config.keepGoing) {
-      const kinds = Object.entries(tally.failures).map(([signature, { count, example, file }]) => `  ${count} x ${signature}\n    first: ${example.slice(0, 300)}\n    saved: ${file}`);
+      const kinds = Object.entries(tally.failures).map(
+        ([signature, { count, example, file }]) => `  ${count} x ${signature}\n    first: ${example.slice(0, 300)}\n    saved: ${file}`,
+      );
       throw new Error(`${options.parser}: ${tally.broken} case(s) broke an invariant:\n${kinds.join('\n')}`);
     }
-    if (tally.broken > 0) throw new Error(`${options.parser}: ${tally.broken} case(s) broke an invariant (the last is in ${counterexample})`);
+    if (tally.broken > 0)
+      throw new Error(`${options.parser}: ${tally.broken} case(s) broke an invariant (the last is in ${counterexample})`);
   } catch (error) {
     (error as Error).message += `\ncounterexample saved to ${counterexample}`;
     throw error;

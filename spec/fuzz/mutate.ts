@@ -35,9 +35,26 @@ export function mutation(seeds: number): fc.Arbitrary<Mutation> {
     { weight: 4, arbitrary: fc.record({ op: fc.constant('set' as const), at: position, value: hostileByte }) },
     { weight: 2, arbitrary: fc.record({ op: fc.constant('insert' as const), at: position, bytes: fc.uint8Array({ maxLength: 600 }) }) },
     { weight: 2, arbitrary: fc.record({ op: fc.constant('delete' as const), at: position, length: fc.integer({ min: 1, max: 1024 }) }) },
-    { weight: 1, arbitrary: fc.record({ op: fc.constant('duplicate' as const), at: position, length: fc.integer({ min: 1, max: 2048 }), to: position }) },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        op: fc.constant('duplicate' as const),
+        at: position,
+        length: fc.integer({ min: 1, max: 2048 }),
+        to: position,
+      }),
+    },
     { weight: 1, arbitrary: fc.record({ op: fc.constant('truncate' as const), at: position }) },
-    { weight: 1, arbitrary: fc.record({ op: fc.constant('splice' as const), at: position, other: fc.nat(seeds - 1), from: position, length: fc.integer({ min: 1, max: 4096 }) }) },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        op: fc.constant('splice' as const),
+        at: position,
+        other: fc.nat(seeds - 1),
+        from: position,
+        length: fc.integer({ min: 1, max: 4096 }),
+      }),
+    },
   );
 }
 
@@ -131,7 +148,25 @@ export type JsonMutation =
 
 /** Values that break readers of JSON: wrong types, huge and odd numbers, long and dotted strings. */
 const hostileJson: fc.Arbitrary<Json> = fc.oneof(
-  fc.constantFrom<Json>(null, true, false, 0, -1, 1.5, 1e308, -1e308, 2 ** 53 + 2, 2 ** 31, '', '25', '-1', '..', '../../../../etc/passwd', '__proto__', 'x'.repeat(5000)),
+  fc.constantFrom<Json>(
+    null,
+    true,
+    false,
+    0,
+    -1,
+    1.5,
+    1e308,
+    -1e308,
+    2 ** 53 + 2,
+    2 ** 31,
+    '',
+    '25',
+    '-1',
+    '..',
+    '../../../../etc/passwd',
+    '__proto__',
+    'x'.repeat(5000),
+  ),
   fc.integer(),
   fc.string({ maxLength: 20 }),
   fc.constantFrom<Json>([], {}, [null], { __proto__: null } as unknown as Json),
@@ -144,10 +179,33 @@ export const jsonMutation: fc.Arbitrary<JsonMutation> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ op: fc.constant('delete' as const), at: fc.nat() }) },
   {
     weight: 2,
-    arbitrary: fc.record({ op: fc.constant('addKey' as const), at: fc.nat(), key: fc.oneof(fc.constantFrom('__proto__', 'constructor', 'prototype', 'name', 'shape', 'dtype', 'feature', 'type'), fc.string({ maxLength: 8 })), value: hostileJson }),
+    arbitrary: fc.record({
+      op: fc.constant('addKey' as const),
+      at: fc.nat(),
+      key: fc.oneof(
+        fc.constantFrom('__proto__', 'constructor', 'prototype', 'name', 'shape', 'dtype', 'feature', 'type'),
+        fc.string({ maxLength: 8 }),
+      ),
+      value: hostileJson,
+    }),
   },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('hugeArray' as const), at: fc.nat(), length: fc.oneof(fc.integer({ min: 1000, max: 10_000 }), fc.constant(100_000)), item: fc.constantFrom<Json>(1, 0, '1', null) }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('nest' as const), at: fc.nat(), depth: fc.oneof(fc.integer({ min: 10, max: 100 }), fc.constant(1000)) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('hugeArray' as const),
+      at: fc.nat(),
+      length: fc.oneof(fc.integer({ min: 1000, max: 10_000 }), fc.constant(100_000)),
+      item: fc.constantFrom<Json>(1, 0, '1', null),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('nest' as const),
+      at: fc.nat(),
+      depth: fc.oneof(fc.integer({ min: 10, max: 100 }), fc.constant(1000)),
+    }),
+  },
 );
 
 interface Slot {
@@ -193,7 +251,12 @@ export function applyJsonMutations(document: Json, mutations: readonly JsonMutat
         break;
       case 'addKey':
         if (slot.value !== null && typeof slot.value === 'object' && !Array.isArray(slot.value)) {
-          Object.defineProperty(slot.value, m.key, { value: structuredClone(m.value), enumerable: true, writable: true, configurable: true });
+          Object.defineProperty(slot.value, m.key, {
+            value: structuredClone(m.value),
+            enumerable: true,
+            writable: true,
+            configurable: true,
+          });
         } else {
           set({ [m.key]: structuredClone(m.value) } as Json);
         }

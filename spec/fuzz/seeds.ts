@@ -21,7 +21,13 @@ function read(...path: string[]): Uint8Array {
 function tarPrefix(tar: Uint8Array, limit: number): Uint8Array {
   let offset = 0;
   while (offset + 512 <= tar.byteLength && offset < limit) {
-    const size = parseInt(Buffer.from(tar.subarray(offset + 124, offset + 136)).toString('latin1').replace(/\0.*$/s, '').trim() || '0', 8);
+    const size = parseInt(
+      Buffer.from(tar.subarray(offset + 124, offset + 136))
+        .toString('latin1')
+        .replace(/\0.*$/s, '')
+        .trim() || '0',
+      8,
+    );
     offset += 512 + Math.ceil(size / 512) * 512;
   }
   return tar.subarray(0, offset);
@@ -45,7 +51,7 @@ export function gzipTarSeeds(): Seed[] {
 export function tfrecordFrames(bytes: Uint8Array): { start: number; data: Uint8Array }[] {
   const frames: { start: number; data: Uint8Array }[] = [];
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let at = 0; at + 12 <= bytes.byteLength; ) {
+  for (let at = 0; at + 12 <= bytes.byteLength;) {
     const length = Number(view.getBigUint64(at, true));
     frames.push({ start: at, data: bytes.subarray(at + 12, at + 12 + length) });
     at += 16 + length;
@@ -97,7 +103,7 @@ export function tfdsSeeds(): { info: unknown; features: unknown } {
 export function jpegSeeds(count = 3): Seed[] {
   const record = tfrecordFrames(octoRecords(1))[0]!.data;
   const seeds: Seed[] = [];
-  for (let at = 0; seeds.length < count; ) {
+  for (let at = 0; seeds.length < count;) {
     const start = Buffer.from(record.buffer, record.byteOffset, record.byteLength).indexOf(Buffer.from([0xff, 0xd8, 0xff]), at);
     if (start < 0) break;
     const end = Buffer.from(record.buffer, record.byteOffset, record.byteLength).indexOf(Buffer.from([0xff, 0xd9]), start);
@@ -112,9 +118,17 @@ export function jpegSeeds(count = 3): Seed[] {
 export function pngSeeds(count = 3): Seed[] {
   const tar = new Uint8Array(gunzipSync(read('webdataset', 'sample.tgz')));
   const seeds: Seed[] = [];
-  for (let offset = 0; offset + 512 <= tar.byteLength && seeds.length < count; ) {
-    const name = Buffer.from(tar.subarray(offset, offset + 100)).toString('latin1').replace(/\0.*$/s, '');
-    const size = parseInt(Buffer.from(tar.subarray(offset + 124, offset + 136)).toString('latin1').replace(/\0.*$/s, '').trim() || '0', 8);
+  for (let offset = 0; offset + 512 <= tar.byteLength && seeds.length < count;) {
+    const name = Buffer.from(tar.subarray(offset, offset + 100))
+      .toString('latin1')
+      .replace(/\0.*$/s, '');
+    const size = parseInt(
+      Buffer.from(tar.subarray(offset + 124, offset + 136))
+        .toString('latin1')
+        .replace(/\0.*$/s, '')
+        .trim() || '0',
+      8,
+    );
     if (name.endsWith('.png')) seeds.push({ name: `sample.tgz ${name}`, bytes: tar.slice(offset + 512, offset + 512 + size) });
     offset += 512 + Math.ceil(size / 512) * 512;
   }

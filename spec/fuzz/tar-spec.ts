@@ -21,14 +21,41 @@ const fixtures = tarFixtures();
 const seeds: Seed[] = [...tarSeeds(), ...Object.entries(fixtures).map(([name, bytes]) => ({ name, bytes }))];
 
 const memberName = fc.oneof(
-  fc.constantFrom('a/000.png', 'a/000.cls', 'x.__proto__', 'x.__key__', 'x.__url__', 'x.constructor', '__meta__.json', '../x.cls', '/abs.cls', 'x.', '.x', 'dir/', 'a..b', 'x.toString'),
+  fc.constantFrom(
+    'a/000.png',
+    'a/000.cls',
+    'x.__proto__',
+    'x.__key__',
+    'x.__url__',
+    'x.constructor',
+    '__meta__.json',
+    '../x.cls',
+    '/abs.cls',
+    'x.',
+    '.x',
+    'dir/',
+    'a..b',
+    'x.toString',
+  ),
   fc.string({ maxLength: 120 }),
 );
 const sizeField: fc.Arbitrary<SizeField | undefined> = fc.oneof(
   { weight: 4, arbitrary: fc.constant(undefined) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('octal' as const), value: fc.oneof(fc.nat(4096), fc.constant(0o77777777777)) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('base256' as const), value: fc.oneof(fc.bigInt({ min: 0n, max: 4096n }), fc.bigInt({ min: 0n, max: 2n ** 62n })) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('pax' as const), value: fc.oneof(fc.nat(4096).map(String), fc.stringMatching(/^[0-9]{1,20}$/), fc.string({ maxLength: 8 })) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('base256' as const),
+      value: fc.oneof(fc.bigInt({ min: 0n, max: 4096n }), fc.bigInt({ min: 0n, max: 2n ** 62n })),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('pax' as const),
+      value: fc.oneof(fc.nat(4096).map(String), fc.stringMatching(/^[0-9]{1,20}$/), fc.string({ maxLength: 8 })),
+    }),
+  },
 );
 const member: fc.Arbitrary<TarMemberSpec> = fc.record({
   name: memberName,
@@ -38,16 +65,29 @@ const member: fc.Arbitrary<TarMemberSpec> = fc.record({
 });
 
 /** Shards built member by member, each header well formed but for the field under test. */
-const structured = fc.record({ members: fc.array(member, { minLength: 1, maxLength: 6 }), end: fc.boolean(), chunk: chunkSize }).map(({ members, end, chunk }) =>
-  labelled({ bytes: buildTar(members, end), chunk }, `tar of ${members.map((m) => `${JSON.stringify(m.name)}:${m.typeflag}:${m.size === undefined ? m.data.byteLength : `${m.size.kind}=${m.size.value}`}`).join(', ')}${end ? '' : ' (no end blocks)'} chunk ${chunk}`),
-);
+const structured = fc
+  .record({ members: fc.array(member, { minLength: 1, maxLength: 6 }), end: fc.boolean(), chunk: chunkSize })
+  .map(({ members, end, chunk }) =>
+    labelled(
+      { bytes: buildTar(members, end), chunk },
+      `tar of ${members.map((m) => `${JSON.stringify(m.name)}:${m.typeflag}:${m.size === undefined ? m.data.byteLength : `${m.size.kind}=${m.size.value}`}`).join(', ')}${end ? '' : ' (no end blocks)'} chunk ${chunk}`,
+    ),
+  );
 
-const mutated = fc.tuple(mutatedBytes(seeds), chunkSize).map(([input, chunk]) => labelled({ bytes: input.bytes, chunk }, `${(input as { label?: string }).label} chunk ${chunk}`));
+const mutated = fc
+  .tuple(mutatedBytes(seeds), chunkSize)
+  .map(([input, chunk]) => labelled({ bytes: input.bytes, chunk }, `${(input as { label?: string }).label} chunk ${chunk}`));
 
 /** Gzip: mutated plain shards compressed, and the real gzip shard's own bytes mutated. */
 const gzipped = fc.oneof(
-  fc.tuple(mutatedBytes(seeds), chunkSize).map(([input, chunk]) => labelled({ bytes: new Uint8Array(gzipSync(input.bytes)), chunk }, `gzip(${(input as { label?: string }).label}) chunk ${chunk}`)),
-  fc.tuple(mutatedBytes(gzipTarSeeds()), chunkSize).map(([input, chunk]) => labelled({ bytes: input.bytes, chunk }, `${(input as { label?: string }).label} chunk ${chunk}`)),
+  fc
+    .tuple(mutatedBytes(seeds), chunkSize)
+    .map(([input, chunk]) =>
+      labelled({ bytes: new Uint8Array(gzipSync(input.bytes)), chunk }, `gzip(${(input as { label?: string }).label}) chunk ${chunk}`),
+    ),
+  fc
+    .tuple(mutatedBytes(gzipTarSeeds()), chunkSize)
+    .map(([input, chunk]) => labelled({ bytes: input.bytes, chunk }, `${(input as { label?: string }).label} chunk ${chunk}`)),
 );
 
 describe('fuzz: tar shards (fromWebDataset)', () => {

@@ -19,7 +19,10 @@ import { tfdsScratch } from './targets/tfds.js';
 const bound: AllocationBound = { perByte: 8, constant: 4 * 1024 * 1024 };
 const seeds = tfdsSeeds() as { info: Json; features: Json };
 const fixtures = tfdsFixtures(seeds.info, seeds.features);
-const split = fc.oneof({ weight: 4, arbitrary: fc.constant('train') }, { weight: 1, arbitrary: fc.constantFrom('val', 'train[:1]', 'train[-1:]+val[3:4]') });
+const split = fc.oneof(
+  { weight: 4, arbitrary: fc.constant('train') },
+  { weight: 1, arbitrary: fc.constantFrom('val', 'train[:1]', 'train[-1:]+val[3:4]') },
+);
 
 /** The real dataset_info.json and the fixtures' (but the million-shard one, which is slow to mutate), parsed. */
 const infoSeeds: [string, Json][] = [
@@ -29,16 +32,23 @@ const infoSeeds: [string, Json][] = [
     .map(([name, fixture]): [string, Json] => [name, JSON.parse(fixture.info) as Json]),
 ];
 
-const mutatedInfo = fc.record({ seed: fc.nat(infoSeeds.length - 1), mutations: fc.array(jsonMutation, { minLength: 1, maxLength: 4 }), split }).map(({ seed, mutations, split }) =>
-  labelled(
-    { info: applyJsonMutations(infoSeeds[seed]![1], mutations), features: JSON.stringify(seeds.features), split },
-    `${infoSeeds[seed]![0]} ${describeJsonMutations(mutations)} split ${split}`,
-  ),
-);
+const mutatedInfo = fc
+  .record({ seed: fc.nat(infoSeeds.length - 1), mutations: fc.array(jsonMutation, { minLength: 1, maxLength: 4 }), split })
+  .map(({ seed, mutations, split }) =>
+    labelled(
+      { info: applyJsonMutations(infoSeeds[seed]![1], mutations), features: JSON.stringify(seeds.features), split },
+      `${infoSeeds[seed]![0]} ${describeJsonMutations(mutations)} split ${split}`,
+    ),
+  );
 
-const mutatedFeatures = fc.record({ mutations: fc.array(jsonMutation, { minLength: 1, maxLength: 4 }), split }).map(({ mutations, split }) =>
-  labelled({ info: JSON.stringify(seeds.info), features: applyJsonMutations(seeds.features, mutations), split }, `features.json ${describeJsonMutations(mutations)} split ${split}`),
-);
+const mutatedFeatures = fc
+  .record({ mutations: fc.array(jsonMutation, { minLength: 1, maxLength: 4 }), split })
+  .map(({ mutations, split }) =>
+    labelled(
+      { info: JSON.stringify(seeds.info), features: applyJsonMutations(seeds.features, mutations), split },
+      `features.json ${describeJsonMutations(mutations)} split ${split}`,
+    ),
+  );
 
 describe('fuzz: TFDS metadata (fromTfds)', () => {
   const runner = new CaseRunner('tfds');

@@ -23,7 +23,12 @@ const slice = fc.oneof(
   fc.string({ maxLength: 8 }).map((text) => `[${text}]`),
 );
 const part = fc
-  .tuple(fc.constantFrom('train', 'train', 'train', 'val', 'val', 'test', 'TRAIN', '__proto__', 'constructor', 'train-x', ''), slice, fc.constantFrom('', '', '', '', '(closest)', '(pct1_dropremainder)', '(other)'), fc.constantFrom('', ' ', '\t'))
+  .tuple(
+    fc.constantFrom('train', 'train', 'train', 'val', 'val', 'test', 'TRAIN', '__proto__', 'constructor', 'train-x', ''),
+    slice,
+    fc.constantFrom('', '', '', '', '(closest)', '(pct1_dropremainder)', '(other)'),
+    fc.constantFrom('', ' ', '\t'),
+  )
   .map(([name, sliced, rounding, space]) => `${space}${name}${sliced}${rounding}${space}`);
 
 /** Expressions from TFDS's grammar with hostile numbers, plus byte mutations of real ones. */
@@ -32,8 +37,15 @@ const expression = fc.oneof(
   {
     weight: 1,
     arbitrary: fc
-      .tuple(fc.constantFrom('train[:10%]+val', 'train[-5%:]', 'val[1shard:]', 'train[:50%](pct1_dropremainder)', 'train[3]'), fc.array(mutation(1), { maxLength: 4 }))
-      .map(([seed, mutations]) => Buffer.from(applyMutations(Uint8Array.from(Buffer.from(seed)), mutations, [{ name: seed, bytes: Uint8Array.from(Buffer.from(seed)) }])).toString('latin1')),
+      .tuple(
+        fc.constantFrom('train[:10%]+val', 'train[-5%:]', 'val[1shard:]', 'train[:50%](pct1_dropremainder)', 'train[3]'),
+        fc.array(mutation(1), { maxLength: 4 }),
+      )
+      .map(([seed, mutations]) =>
+        Buffer.from(
+          applyMutations(Uint8Array.from(Buffer.from(seed)), mutations, [{ name: seed, bytes: Uint8Array.from(Buffer.from(seed)) }]),
+        ).toString('latin1'),
+      ),
   },
   { weight: 1, arbitrary: fc.string({ maxLength: 40 }) },
 );

@@ -18,8 +18,15 @@ const seeds = tfrecordSeeds();
 const label = (input: object): string => (input as { label?: string }).label ?? '';
 
 const plain = fc
-  .record({ input: mutatedBytes(seeds), chunk: chunkSize, compression: fc.constantFrom('auto' as const, 'none' as const), onCorrupt: fc.constantFrom('error' as const, 'skip' as const) })
-  .map(({ input, chunk, compression, onCorrupt }) => labelled({ bytes: input.bytes, chunk, compression, onCorrupt }, `${label(input)} chunk ${chunk} ${compression} ${onCorrupt}`));
+  .record({
+    input: mutatedBytes(seeds),
+    chunk: chunkSize,
+    compression: fc.constantFrom('auto' as const, 'none' as const),
+    onCorrupt: fc.constantFrom('error' as const, 'skip' as const),
+  })
+  .map(({ input, chunk, compression, onCorrupt }) =>
+    labelled({ bytes: input.bytes, chunk, compression, onCorrupt }, `${label(input)} chunk ${chunk} ${compression} ${onCorrupt}`),
+  );
 
 const compressedSeeds = seeds.flatMap((seed) => [
   { name: `gzip(${seed.name})`, bytes: new Uint8Array(gzipSync(seed.bytes)) },
@@ -28,16 +35,34 @@ const compressedSeeds = seeds.flatMap((seed) => [
 
 const compressed = fc.oneof(
   fc
-    .record({ input: mutatedBytes(seeds), chunk: chunkSize, format: fc.constantFrom('gzip' as const, 'zlib' as const), declared: fc.boolean(), onCorrupt: fc.constantFrom('error' as const, 'skip' as const) })
+    .record({
+      input: mutatedBytes(seeds),
+      chunk: chunkSize,
+      format: fc.constantFrom('gzip' as const, 'zlib' as const),
+      declared: fc.boolean(),
+      onCorrupt: fc.constantFrom('error' as const, 'skip' as const),
+    })
     .map(({ input, chunk, format, declared, onCorrupt }) =>
       labelled(
-        { bytes: new Uint8Array(format === 'gzip' ? gzipSync(input.bytes) : deflateSync(input.bytes)), chunk, compression: declared ? format : ('auto' as const), onCorrupt },
+        {
+          bytes: new Uint8Array(format === 'gzip' ? gzipSync(input.bytes) : deflateSync(input.bytes)),
+          chunk,
+          compression: declared ? format : ('auto' as const),
+          onCorrupt,
+        },
         `${format}(${label(input)}) chunk ${chunk} ${declared ? format : 'auto'} ${onCorrupt}`,
       ),
     ),
   fc
-    .record({ input: mutatedBytes(compressedSeeds), chunk: chunkSize, compression: fc.constantFrom('auto' as const, 'gzip' as const, 'zlib' as const), onCorrupt: fc.constantFrom('error' as const, 'skip' as const) })
-    .map(({ input, chunk, compression, onCorrupt }) => labelled({ bytes: input.bytes, chunk, compression, onCorrupt }, `${label(input)} chunk ${chunk} ${compression} ${onCorrupt}`)),
+    .record({
+      input: mutatedBytes(compressedSeeds),
+      chunk: chunkSize,
+      compression: fc.constantFrom('auto' as const, 'gzip' as const, 'zlib' as const),
+      onCorrupt: fc.constantFrom('error' as const, 'skip' as const),
+    })
+    .map(({ input, chunk, compression, onCorrupt }) =>
+      labelled({ bytes: input.bytes, chunk, compression, onCorrupt }, `${label(input)} chunk ${chunk} ${compression} ${onCorrupt}`),
+    ),
 );
 
 describe('fuzz: TFRecord framing (fromTFRecord)', () => {
@@ -49,6 +74,14 @@ describe('fuzz: TFRecord framing (fromTFRecord)', () => {
   });
 
   it('issue 9: gzip and zlib TFRecord files (compressed mutants, mutated compressed bytes) end, typed, within 2 x inflated input + 1 MiB', async () => {
-    await fuzzProperty({ parser: 'tfrecord-compressed', target: 'tfrecord', arbitrary: compressed, bound, runs: 100, runner, share: 1 / 2 });
+    await fuzzProperty({
+      parser: 'tfrecord-compressed',
+      target: 'tfrecord',
+      arbitrary: compressed,
+      bound,
+      runs: 100,
+      runner,
+      share: 1 / 2,
+    });
   });
 });

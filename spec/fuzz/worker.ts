@@ -65,7 +65,8 @@ async function runCase(input: unknown): Promise<WorkerOutcome> {
   if (stray.length > 0) return { kind: 'untyped', error: `unhandled rejection: ${describe(stray[0])}`, largest, inputBytes };
   if (thrown === undefined) return { kind: 'ok', largest, inputBytes };
   const { error } = thrown;
-  if (error instanceof Error && error.name === 'FuzzInvariantError') return { kind: 'invariant', error: describe(error), largest, inputBytes };
+  if (error instanceof Error && error.name === 'FuzzInvariantError')
+    return { kind: 'invariant', error: describe(error), largest, inputBytes };
   if (error instanceof RxfeedError && /^RXFEED_ERR_[A-Z0-9_]+$/.test(error.code)) {
     return { kind: 'typed', code: error.code, error: describe(error), largest, inputBytes };
   }

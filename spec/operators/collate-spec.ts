@@ -114,11 +114,7 @@ describe('collate', () => {
         "ragged first dimension: sample 0 has length 2, sample 1 has length 1; set ragged: 'pad' to pad to the batch maximum",
       );
       const collated = source.pipe(collate());
-      expectObservable(collated).toBe(
-        'a-#',
-        { a: { tokens: { data: Int32Array.of(1, 2), shape: [2, 1], dtype: 'int32' } } },
-        error,
-      );
+      expectObservable(collated).toBe('a-#', { a: { tokens: { data: Int32Array.of(1, 2), shape: [2, 1], dtype: 'int32' } } }, error);
       expectSubscriptions(source.subscriptions).toBe('^-!');
     });
     assert.deepEqual(log, ['dispose b0', 'dispose b1']);

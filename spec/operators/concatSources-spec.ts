@@ -99,11 +99,7 @@ describe('concatSources', () => {
   it('keeps run-ahead within the gauge for every source, where a plain concatMap does not', async () => {
     const prefetch = 2;
     const plain = shards(3, 100);
-    const unbounded = await consumeSlowly(
-      from(plain.sources).pipe(concatMap((source) => source)),
-      () => plain.counts.pulled,
-      prefetch,
-    );
+    const unbounded = await consumeSlowly(from(plain.sources).pipe(concatMap((source) => source)), () => plain.counts.pulled, prefetch);
     // Measured here to show the problem this operator solves: after the first source, concatMap
     // subscribes outside the loader's context, so the next source reads to its end at once.
     assert.deepEqual(unbounded.out, range(300));
@@ -119,9 +115,7 @@ describe('concatSources', () => {
 
   it('passes the epoch it was subscribed in to every source', async () => {
     const { sources, counts } = shards(3, 2);
-    const out = await bindContext({ flow: new Flow(), epoch: 4 }, () =>
-      lastValueFrom(concatSources(...sources).pipe(toArray())),
-    );
+    const out = await bindContext({ flow: new Flow(), epoch: 4 }, () => lastValueFrom(concatSources(...sources).pipe(toArray())));
     assert.deepEqual(out, range(6));
     assert.deepEqual(counts.epochs, [4, 4, 4]);
   });
@@ -149,7 +143,15 @@ describe('concatSources', () => {
 
   it('sums known sizes', () => {
     assert.equal(sizeOf(concatSources(fromItems([1, 2]), fromItems([3]))), 3);
-    assert.equal(sizeOf(concatSources(fromItems([1, 2]), fromItems(() => [3]))), undefined);
+    assert.equal(
+      sizeOf(
+        concatSources(
+          fromItems([1, 2]),
+          fromItems(() => [3]),
+        ),
+      ),
+      undefined,
+    );
     assert.equal(sizeOf(concatSources()), 0);
   });
 });

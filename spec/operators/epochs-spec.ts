@@ -62,7 +62,13 @@ describe('epochs: the epoch the consumer sees (issue 10.2, 10.3)', () => {
       perEpoch.set(item.epoch, (perEpoch.get(item.epoch) ?? 0) + 1);
     }
     assert.deepEqual(events, ['onEpoch 0', 'onEpoch 1']);
-    assert.deepEqual([...perEpoch], [[0, 20], [1, 20]]);
+    assert.deepEqual(
+      [...perEpoch],
+      [
+        [0, 20],
+        [1, 20],
+      ],
+    );
   });
 
   it('a stage after epochs() reads the epoch of the item passing, not 0', async () => {
@@ -74,7 +80,10 @@ describe('epochs: the epoch the consumer sees (issue 10.2, 10.3)', () => {
     );
     await lastValueFrom(toLoader(pipeline).pipe(toArray()));
     assert.equal(seen.length, 60);
-    assert.ok(seen.every((pair) => pair.split(':')[0] === pair.split(':')[1]), seen.find((p) => p.split(':')[0] !== p.split(':')[1]));
+    assert.ok(
+      seen.every((pair) => pair.split(':')[0] === pair.split(':')[1]),
+      seen.find((p) => p.split(':')[0] !== p.split(':')[1]),
+    );
   });
 
   it('re-iterating a loader with epochs(n) reads the next n epochs, not the same ones', async () => {

@@ -26,9 +26,17 @@ describe('hooks', () => {
     assert.deepEqual(out, [30, 70, 50]);
     assert.deepEqual(calls, [
       'beforeIter',
-      'afterItem 1', 'afterItem 2', 'beforeBatch 10,20', 'afterBatch 30',
-      'afterItem 3', 'afterItem 4', 'beforeBatch 30,40', 'afterBatch 70',
-      'afterItem 5', 'beforeBatch 50', 'afterBatch 50',
+      'afterItem 1',
+      'afterItem 2',
+      'beforeBatch 10,20',
+      'afterBatch 30',
+      'afterItem 3',
+      'afterItem 4',
+      'beforeBatch 30,40',
+      'afterBatch 70',
+      'afterItem 5',
+      'beforeBatch 50',
+      'afterBatch 50',
       'afterIter',
     ]);
   });

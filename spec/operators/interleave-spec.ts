@@ -127,9 +127,7 @@ describe('interleave', () => {
     const random = new Random(21);
     for (let round = 0; round < 25; round++) {
       const count = 1 + random.int(6);
-      const lists = Array.from({ length: count }, (_, s) =>
-        Array.from({ length: random.int(7) }, (_, i) => `${s}.${i}`),
-      );
+      const lists = Array.from({ length: count }, (_, s) => Array.from({ length: random.int(7) }, (_, i) => `${s}.${i}`));
       const cycleLength = 1 + random.int(4);
       const blockLength = 1 + random.int(3);
       const expected = referenceInterleave(lists, cycleLength, blockLength);
@@ -184,7 +182,13 @@ describe('interleave', () => {
     let consumed = 0;
     let maxAhead = 0;
     const out: number[] = [];
-    for await (const value of toLoader(interleave(lists.map((items) => books.source(items)), { cycleLength }), { prefetch })) {
+    for await (const value of toLoader(
+      interleave(
+        lists.map((items) => books.source(items)),
+        { cycleLength },
+      ),
+      { prefetch },
+    )) {
       consumed++;
       out.push(value);
       maxAhead = Math.max(maxAhead, books.pulled - consumed);
@@ -201,8 +205,14 @@ describe('interleave', () => {
   it('nests inside other fan-in operators, each level keeping its bound', async () => {
     const books = new Bookkeeping();
     const lists = Array.from({ length: 8 }, (_, s) => Array.from({ length: 20 }, (_, i) => s * 100 + i));
-    const left = interleave(lists.slice(0, 4).map((items) => books.source(items)), { cycleLength: 2 });
-    const right = interleave(lists.slice(4).map((items) => books.source(items)), { cycleLength: 2 });
+    const left = interleave(
+      lists.slice(0, 4).map((items) => books.source(items)),
+      { cycleLength: 2 },
+    );
+    const right = interleave(
+      lists.slice(4).map((items) => books.source(items)),
+      { cycleLength: 2 },
+    );
     const prefetch = 2;
     let consumed = 0;
     let maxAhead = 0;
@@ -278,11 +288,14 @@ describe('interleave', () => {
   });
 
   it('checks cycleLength and blockLength', () => {
-    assert.throws(() => interleave([], {} as { cycleLength: number }), (error: unknown) => {
-      assert.ok(error instanceof InvalidArgumentError);
-      assert.equal(error.argument, 'interleave.cycleLength');
-      return true;
-    });
+    assert.throws(
+      () => interleave([], {} as { cycleLength: number }),
+      (error: unknown) => {
+        assert.ok(error instanceof InvalidArgumentError);
+        assert.equal(error.argument, 'interleave.cycleLength');
+        return true;
+      },
+    );
     assert.throws(() => interleave([], { cycleLength: 0 }), InvalidArgumentError);
     assert.throws(() => interleave([], { cycleLength: 2, blockLength: 0 }), InvalidArgumentError);
   });

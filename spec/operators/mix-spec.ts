@@ -117,12 +117,21 @@ describe('mix', () => {
   it('chooses the source first, then waits for it: the order follows the seed, not the timing', () => {
     // `fast` has everything ready at once; the draws still decide, so a `slow` item comes first
     // whenever `slow` is drawn first.
-    const expected = referenceMix([['a', 'b', 'c'], ['x', 'y', 'z']], [1, 1], 5);
+    const expected = referenceMix(
+      [
+        ['a', 'b', 'c'],
+        ['x', 'y', 'z'],
+      ],
+      [1, 1],
+      5,
+    );
     let out: string[] = [];
     testScheduler().run(({ cold }) => {
       const slow = cold('---a---b---c|');
       const fast = cold('(xyz|)');
-      mix([slow, fast], [1, 1], { seed: 5 }).pipe(toArray()).subscribe((all) => (out = all));
+      mix([slow, fast], [1, 1], { seed: 5 })
+        .pipe(toArray())
+        .subscribe((all) => (out = all));
     });
     assert.deepEqual(out, expected);
     assert.notEqual(expected[0], 'x', 'this seed draws `slow` first');
@@ -139,13 +148,28 @@ describe('mix', () => {
       const expected = referenceMix(lists, weights, seed, 0, stopOnEmpty);
       const books = new Bookkeeping();
       const delays = lists.map(() => Array.from({ length: 13 }, () => random.int(4)));
-      const sources = lists.map((items, s) => books.source(items, () => '', (i) => delays[s]![i]!));
+      const sources = lists.map((items, s) =>
+        books.source(
+          items,
+          () => '',
+          (i) => delays[s]![i]!,
+        ),
+      );
       const out: string[] = [];
       for await (const value of toLoader(mix(sources, weights, { seed, stopOnEmpty }), { prefetch: 2 })) out.push(value);
       assert.deepEqual(out, expected, `round ${round}`);
       assert.equal(books.closed, books.opened);
       // Also the same as reading the arrays synchronously.
-      assert.deepEqual(await collect(mix(lists.map((items) => fromItems(items)), weights, { seed, stopOnEmpty })), expected);
+      assert.deepEqual(
+        await collect(
+          mix(
+            lists.map((items) => fromItems(items)),
+            weights,
+            { seed, stopOnEmpty },
+          ),
+        ),
+        expected,
+      );
     }
   });
 
@@ -160,21 +184,38 @@ describe('mix', () => {
     // A runs out after 100: from then on everything comes from the others, in their own order.
     const finite = await collect(mix([fromItems(letters('a', 100)), fromItems(letters('b', 400))], [0.9, 0.1], { seed: 2 }));
     assert.equal(finite.length, 500);
-    assert.deepEqual(finite.filter((v) => v.startsWith('a')), letters('a', 100));
-    assert.deepEqual(finite.filter((v) => v.startsWith('b')), letters('b', 400));
+    assert.deepEqual(
+      finite.filter((v) => v.startsWith('a')),
+      letters('a', 100),
+    );
+    assert.deepEqual(
+      finite.filter((v) => v.startsWith('b')),
+      letters('b', 400),
+    );
     assert.ok(finite.slice(0, 100).filter((v) => v.startsWith('a')).length > 80);
   });
 
   it('repeats for the same (seed, epoch) and differs across epochs', async () => {
     const lists = [letters('a', 30), letters('b', 30), letters('c', 30)];
-    const run = (epoch: number, seed = 6) => collect(mix(lists.map((items) => fromItems(items)), [1, 2, 3], { seed }), epoch);
+    const run = (epoch: number, seed = 6) =>
+      collect(
+        mix(
+          lists.map((items) => fromItems(items)),
+          [1, 2, 3],
+          { seed },
+        ),
+        epoch,
+      );
     const first = await run(0);
     assert.deepEqual(first, referenceMix(lists, [1, 2, 3], 6));
     assert.deepEqual(await run(0), first);
     assert.notDeepEqual(await run(1), first);
     assert.deepEqual(await run(1), referenceMix(lists, [1, 2, 3], 6, 1));
     assert.notDeepEqual(await run(0, 7), first);
-    const unseeded = mix(lists.map((items) => fromItems(items)), [1, 2, 3]);
+    const unseeded = mix(
+      lists.map((items) => fromItems(items)),
+      [1, 2, 3],
+    );
     assert.notDeepEqual(await collect(unseeded), await collect(unseeded));
   });
 
@@ -241,11 +282,14 @@ describe('mix', () => {
 
   it('checks weights and seed', () => {
     const sources = [fromItems([1]), fromItems([2])];
-    assert.throws(() => mix(sources, [1]), (error: unknown) => {
-      assert.ok(error instanceof InvalidArgumentError);
-      assert.equal(error.argument, 'mix.weights');
-      return true;
-    });
+    assert.throws(
+      () => mix(sources, [1]),
+      (error: unknown) => {
+        assert.ok(error instanceof InvalidArgumentError);
+        assert.equal(error.argument, 'mix.weights');
+        return true;
+      },
+    );
     assert.throws(() => mix(sources, [1, -1]), InvalidArgumentError);
     assert.throws(() => mix(sources, [1, Number.NaN]), InvalidArgumentError);
     assert.throws(() => mix(sources, [0, 0]), InvalidArgumentError);

@@ -20,12 +20,7 @@ import {
 
 const testScheduler = () => new TestScheduler((actual, expected) => assert.deepEqual(actual, expected));
 
-const split = (
-  globalSize: number,
-  worldSize: number,
-  rank: number,
-  layout: 'contiguous' | 'strided' = 'contiguous',
-): SplitInfo => ({
+const split = (globalSize: number, worldSize: number, rank: number, layout: 'contiguous' | 'strided' = 'contiguous'): SplitInfo => ({
   globalSize,
   worldSize,
   rank,
@@ -112,10 +107,7 @@ describe('padToBatch', () => {
     try {
       const batches = fromItems([1, 2, 3]).pipe(padToBatch(2));
       assert.equal(sizeOf(batches), 2);
-      assert.deepEqual(await lastValueFrom(batches.pipe(toArray())), [
-        padded([1, 2], [1, 1], [1, 2]),
-        padded([3, 3], [1, 0], [3, -1]),
-      ]);
+      assert.deepEqual(await lastValueFrom(batches.pipe(toArray())), [padded([1, 2], [1, 1], [1, 2]), padded([3, 3], [1, 0], [3, -1])]);
     } finally {
       if (saved !== undefined) process.env['WORLD_SIZE'] = saved;
     }
@@ -127,15 +119,12 @@ describe('padToBatch', () => {
     try {
       // Known only at subscribe time: a plain operator may sit between a sized source and padToBatch.
       await assert.rejects(lastValueFrom(of(1, 2).pipe(padToBatch(2))), UnknownSizeError);
-      await assert.rejects(
-        lastValueFrom(withInfo(of(1, 2), { size: 2 }).pipe(padToBatch(2))),
-        (error: unknown) => {
-          assert.ok(error instanceof RxfeedError);
-          assert.equal(error.code, 'RXFEED_ERR_UNKNOWN_SIZE');
-          assert.match(error.message, /padToBatch/);
-          return true;
-        },
-      );
+      await assert.rejects(lastValueFrom(withInfo(of(1, 2), { size: 2 }).pipe(padToBatch(2))), (error: unknown) => {
+        assert.ok(error instanceof RxfeedError);
+        assert.equal(error.code, 'RXFEED_ERR_UNKNOWN_SIZE');
+        assert.match(error.message, /padToBatch/);
+        return true;
+      });
     } finally {
       if (saved === undefined) delete process.env['WORLD_SIZE'];
       else process.env['WORLD_SIZE'] = saved;
@@ -199,15 +188,12 @@ describe('padToBatch', () => {
         split: { globalSize: 16, worldSize: 2, rank: 0, maxRankSize: 8, firstIndex: 0, stride: 1 },
       });
       const fill = (template?: { id: string }) => ({ id: `pad of ${template?.id}` });
-      expectObservable(source.pipe(padToBatch(2, { fill, indexOf: (_, position) => 100 + position }))).toBe(
-        '-x-(yzw|)',
-        {
-          x: padded([{ id: 'a' }, { id: 'b' }], [1, 1], [100, 101]),
-          y: padded([{ id: 'c' }, { id: 'pad of c' }], [1, 0], [102, -1]),
-          z: padded([{ id: 'pad of a' }, { id: 'pad of a' }], [0, 0], [-1, -1]),
-          w: padded([{ id: 'pad of a' }, { id: 'pad of a' }], [0, 0], [-1, -1]),
-        },
-      );
+      expectObservable(source.pipe(padToBatch(2, { fill, indexOf: (_, position) => 100 + position }))).toBe('-x-(yzw|)', {
+        x: padded([{ id: 'a' }, { id: 'b' }], [1, 1], [100, 101]),
+        y: padded([{ id: 'c' }, { id: 'pad of c' }], [1, 0], [102, -1]),
+        z: padded([{ id: 'pad of a' }, { id: 'pad of a' }], [0, 0], [-1, -1]),
+        w: padded([{ id: 'pad of a' }, { id: 'pad of a' }], [0, 0], [-1, -1]),
+      });
     });
   });
 
@@ -326,9 +312,7 @@ describe('padToBatch: exactly-once coverage over ranks (property)', () => {
                 // Samples as objects carrying their global index, as a real dataset's would.
                 const samples = from(rows.map((index) => ({ index })));
                 const input =
-                  sizeFrom === 'split'
-                    ? withInfo(samples, { size: rows.length, split: split(n, worldSize, rank, layout) })
-                    : samples;
+                  sizeFrom === 'split' ? withInfo(samples, { size: rows.length, split: split(n, worldSize, rank, layout) }) : samples;
                 const operator = padToBatch<{ index: number }>(batchSize, {
                   ...(sizeFrom === 'options' ? { size: n, worldSize } : {}),
                   fill: (template) => template ?? { index: -2 },
@@ -387,7 +371,9 @@ describe('padToBatch: global indices for any row type after shard (issue 10.4)',
               const source = layout === 'contiguous' ? fromItems(rows) : fromItems(() => rows);
               const part = source.pipe(shard({ rank, worldSize }));
               const mapped = between === 'nothing' ? part : part.pipe(map((row) => ({ ...row })));
-              const batches = await lastValueFrom(mapped.pipe(padToBatch(3, { size: n, fill: (template) => template ?? { name: 'pad' } }), toArray()));
+              const batches = await lastValueFrom(
+                mapped.pipe(padToBatch(3, { size: n, fill: (template) => template ?? { name: 'pad' } }), toArray()),
+              );
               batchCounts.push(batches.length);
               for (const batch of batches) {
                 batch.rows.forEach((row, k) => {
@@ -397,7 +383,11 @@ describe('padToBatch: global indices for any row type after shard (issue 10.4)',
                 });
               }
             }
-            assert.deepEqual(covered.sort((a, b) => a - b), rows.map((_, i) => i), `${label}: every index once`);
+            assert.deepEqual(
+              covered.sort((a, b) => a - b),
+              rows.map((_, i) => i),
+              `${label}: every index once`,
+            );
             assert.equal(new Set(batchCounts).size <= 1, true, `${label}: every rank emits as many batches`);
           }
         }

@@ -53,10 +53,13 @@ describe('parallelMap', () => {
       const inner = cold('----(r|)', { r: 'R' });
       const signals: AbortSignal[] = [];
       const out = source.pipe(
-        parallelMap((_: string, { signal }) => {
-          signals.push(signal);
-          return inner;
-        }, { concurrency: 2 }),
+        parallelMap(
+          (_: string, { signal }) => {
+            signals.push(signal);
+            return inner;
+          },
+          { concurrency: 2 },
+        ),
       );
       expectObservable(out, '^------!').toBe('-----R-');
       expectSubscriptions(source.subscriptions).toBe('^------!');
@@ -75,16 +78,22 @@ describe('parallelMap', () => {
     const run = async (jitter: (i: number) => number) =>
       lastValueFrom(
         fromItems(Array.from({ length: 50 }, (_, i) => i)).pipe(
-          parallelMap(async (v: number) => {
-            await new Promise((resolve) => setTimeout(resolve, jitter(v)));
-            return v * 2;
-          }, { concurrency: 8 }),
+          parallelMap(
+            async (v: number) => {
+              await new Promise((resolve) => setTimeout(resolve, jitter(v)));
+              return v * 2;
+            },
+            { concurrency: 8 },
+          ),
           toArray(),
         ),
       );
     const fastFirst = await run((i) => i % 5);
     const slowFirst = await run((i) => 5 - (i % 5));
-    assert.deepEqual(fastFirst, Array.from({ length: 50 }, (_, i) => i * 2));
+    assert.deepEqual(
+      fastFirst,
+      Array.from({ length: 50 }, (_, i) => i * 2),
+    );
     assert.deepEqual(slowFirst, fastFirst);
   });
 
@@ -93,9 +102,7 @@ describe('parallelMap', () => {
     const result = (name: string) => ({ name, dispose: () => disposed.push(name) });
     testScheduler().run(({ cold, expectObservable }) => {
       const source = cold('(abcd|)');
-      const out = source.pipe(
-        parallelMap((v: string) => cold(v === 'a' ? '-----(r|)' : '-(r|)', { r: result(v) }), { concurrency: 4 }),
-      );
+      const out = source.pipe(parallelMap((v: string) => cold(v === 'a' ? '-----(r|)' : '-(r|)', { r: result(v) }), { concurrency: 4 }));
       // b, c and d finish at frame 1 but wait for a, which is still running when the consumer leaves.
       expectObservable(out, '^--!').toBe('');
     });

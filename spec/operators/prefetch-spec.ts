@@ -53,7 +53,10 @@ describe('prefetch', () => {
     }
     // Item 0 was delivered; every other one was pulled (one chunk of the array) and is disposed
     // exactly once, wherever it waited: the source's chunk, prefetch's queue or the loader's.
-    assert.deepEqual([...disposed].sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert.deepEqual(
+      [...disposed].sort((a, b) => a - b),
+      [1, 2, 3, 4, 5, 6, 7, 8, 9],
+    );
     assert.deepEqual(await lastValueFrom(fromItems([1, 2]).pipe(prefetch(1), toArray())), [1, 2]);
   });
 });

@@ -15,14 +15,9 @@ describe('progress', () => {
     scheduler.run(({ cold, expectObservable }) => {
       const source = cold('a 999ms b 999ms c 999ms (d|)');
       const reported = source.pipe(progress({ label: 'samples', total: 8, intervalMs: 2000, output }));
-      expectObservable(bindContext({ flow: new Flow({ scheduler }), epoch: 0 }, () => reported)).toBe(
-        'a 999ms b 999ms c 999ms (d|)',
-      );
+      expectObservable(bindContext({ flow: new Flow({ scheduler }), epoch: 0 }, () => reported)).toBe('a 999ms b 999ms c 999ms (d|)');
     });
-    assert.deepEqual(lines, [
-      'samples: 3/8 (37.5%) 1.5/s elapsed 0:02 eta 0:03\n',
-      'samples: 4/8 (50.0%) 1.3/s elapsed 0:03 eta 0:03\n',
-    ]);
+    assert.deepEqual(lines, ['samples: 3/8 (37.5%) 1.5/s elapsed 0:02 eta 0:03\n', 'samples: 4/8 (50.0%) 1.3/s elapsed 0:03 eta 0:03\n']);
   });
 
   it('redraws one line on a terminal and counts weights', async () => {

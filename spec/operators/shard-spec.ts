@@ -22,9 +22,7 @@ describe('shard', () => {
     testScheduler().run(({ cold, expectObservable }) => {
       const source = cold('abcdefgh|');
       // rank 0 of 2 gets a c e g; worker 1 of 2 takes the 2nd and 4th of those.
-      expectObservable(source.pipe(shard({ rank: 0, worldSize: 2, workerIndex: 1, numWorkers: 2 }))).toBe(
-        '--c---g-|',
-      );
+      expectObservable(source.pipe(shard({ rank: 0, worldSize: 2, workerIndex: 1, numWorkers: 2 }))).toBe('--c---g-|');
     });
   });
 
@@ -82,7 +80,11 @@ describe('shard', () => {
           }
           const where = `n=${n} W=${worldSize} K=${numWorkers}`;
           assert.deepEqual(contiguous, range(n), where);
-          assert.deepEqual([...strided].sort((a, b) => a - b), range(n), where);
+          assert.deepEqual(
+            [...strided].sort((a, b) => a - b),
+            range(n),
+            where,
+          );
           assert.ok(Math.max(...rankTotals) - Math.min(...rankTotals) <= 1, where);
           assert.equal(Math.max(...rankTotals), Math.ceil(n / worldSize), where);
         }
@@ -110,12 +112,15 @@ describe('shard', () => {
 
   it('fails when applied, not later, with fewer files than rank x worker slots', () => {
     const source = withInfo(of(0), { files: ['a.tar', 'b.tar', 'c.tar'], selectFiles: () => of(0) });
-    assert.throws(() => source.pipe(shard({ mode: 'file', rank: 0, worldSize: 2, numWorkers: 2 })), (error) => {
-      assert.ok(error instanceof TooFewShardsError);
-      assert.equal(error.code, 'RXFEED_ERR_TOO_FEW_SHARDS');
-      assert.match(error.message, /3 file\(s\) cannot be split over 4/);
-      return true;
-    });
+    assert.throws(
+      () => source.pipe(shard({ mode: 'file', rank: 0, worldSize: 2, numWorkers: 2 })),
+      (error) => {
+        assert.ok(error instanceof TooFewShardsError);
+        assert.equal(error.code, 'RXFEED_ERR_TOO_FEW_SHARDS');
+        assert.match(error.message, /3 file\(s\) cannot be split over 4/);
+        return true;
+      },
+    );
   });
 
   it('rejects file mode on a source that does not list files', () => {

@@ -52,7 +52,10 @@ describe('shuffleBuffer', () => {
   it('fills to size, then emits one held item per arrival, then drains on complete', () => {
     testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
       const source = cold('-a-b-c-d-e-|');
-      const out = source.pipe(shuffleBuffer(3, { seed: 1 }), map(() => 'x'));
+      const out = source.pipe(
+        shuffleBuffer(3, { seed: 1 }),
+        map(() => 'x'),
+      );
       expectObservable(out).toBe('-------x-x-(xxx|)');
       expectSubscriptions(source.subscriptions).toBe('^----------!');
     });
@@ -63,16 +66,22 @@ describe('shuffleBuffer', () => {
       // initial 1, size 2: a fills; b adds and emits (grows to 1 more); c adds (now full);
       // d and e each replace a held item; complete drains the 2 held.
       const source = cold('-a-b-c-d-e-|');
-      expectObservable(source.pipe(shuffleBuffer(2, { seed: 1, initial: 1 }), map(() => 'x'))).toBe(
-        '---x---x-x-(xx|)',
-      );
+      expectObservable(
+        source.pipe(
+          shuffleBuffer(2, { seed: 1, initial: 1 }),
+          map(() => 'x'),
+        ),
+      ).toBe('---x---x-x-(xx|)');
     });
     testScheduler().run(({ cold, expectObservable }) => {
       // initial 1, size 4: every second arrival emits while the buffer grows.
       const source = cold('-a-b-c-d-e-f-|');
-      expectObservable(source.pipe(shuffleBuffer(4, { seed: 1, initial: 1 }), map(() => 'x'))).toBe(
-        '---x---x---x-(xxx|)',
-      );
+      expectObservable(
+        source.pipe(
+          shuffleBuffer(4, { seed: 1, initial: 1 }),
+          map(() => 'x'),
+        ),
+      ).toBe('---x---x---x-(xxx|)');
     });
   });
 
@@ -93,7 +102,10 @@ describe('shuffleBuffer', () => {
     const order = (options: Parameters<typeof shuffleBuffer>[1], epoch = 0) =>
       collect(fromItems(items).pipe(shuffleBuffer<number>(50, options)), epoch);
     const base = await order({ seed: 3 });
-    assert.deepEqual([...base].sort((a, b) => a - b), items);
+    assert.deepEqual(
+      [...base].sort((a, b) => a - b),
+      items,
+    );
     assert.notDeepEqual(base, items);
     assert.deepEqual(await order({ seed: 3 }), base);
     assert.deepEqual(await order({ seed: 3, rank: 0, workerIndex: 0 }), base);
@@ -133,7 +145,10 @@ describe('shuffleBuffer', () => {
     const shuffled = fromItems(range(100)).pipe(shuffleBuffer<number>(100));
     const a = await collect(shuffled);
     const b = await collect(shuffled);
-    assert.deepEqual([...a].sort((x, y) => x - y), range(100));
+    assert.deepEqual(
+      [...a].sort((x, y) => x - y),
+      range(100),
+    );
     assert.notDeepEqual(a, b);
   });
 
@@ -147,12 +162,15 @@ describe('shuffleBuffer', () => {
   });
 
   it('requires a size and checks every option', () => {
-    assert.throws(() => shuffleBuffer(undefined as unknown as number), (error: unknown) => {
-      assert.ok(error instanceof InvalidArgumentError);
-      assert.equal(error.argument, 'shuffleBuffer.size');
-      assert.equal(error.code, 'RXFEED_ERR_INVALID_ARG');
-      return true;
-    });
+    assert.throws(
+      () => shuffleBuffer(undefined as unknown as number),
+      (error: unknown) => {
+        assert.ok(error instanceof InvalidArgumentError);
+        assert.equal(error.argument, 'shuffleBuffer.size');
+        assert.equal(error.code, 'RXFEED_ERR_INVALID_ARG');
+        return true;
+      },
+    );
     for (const size of [0, -1, 1.5, Number.POSITIVE_INFINITY]) {
       assert.throws(() => shuffleBuffer(size), InvalidArgumentError, `size ${size}`);
     }
@@ -184,7 +202,11 @@ describe('shuffleBuffer', () => {
     testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
       const item = () => ({ dispose: () => void disposed++ });
       const source = cold('-a-b-c-d-e-f-g-|', { a: item(), b: item(), c: item(), d: item(), e: item(), f: item(), g: item() });
-      const out = source.pipe(shuffleBuffer(3, { seed: 1 }), take(2), map(() => 'x'));
+      const out = source.pipe(
+        shuffleBuffer(3, { seed: 1 }),
+        take(2),
+        map(() => 'x'),
+      );
       expectObservable(out).toBe('-------x-(x|)');
       expectSubscriptions(source.subscriptions).toBe('^--------!');
     });
@@ -213,7 +235,10 @@ describe('shuffleBuffer', () => {
       await new Promise((resolve) => setImmediate(resolve));
     }
     subscription.unsubscribe();
-    assert.deepEqual(seen.sort((a, b) => a - b), range(10));
+    assert.deepEqual(
+      seen.sort((a, b) => a - b),
+      range(10),
+    );
   });
 
   it('bounds the items pulled ahead of a slow for-await consumer by size + prefetch', async () => {
@@ -230,7 +255,10 @@ describe('shuffleBuffer', () => {
       maxAhead = Math.max(maxAhead, pulled() - consumed);
       await slowly();
     }
-    assert.deepEqual(seen.sort((a, b) => a - b), range(300));
+    assert.deepEqual(
+      seen.sort((a, b) => a - b),
+      range(300),
+    );
     // The reservoir, the loader's queue, and one pulled chunk (one item here) in the source.
     assert.ok(maxAhead <= size + prefetch + 1, `pulled ${maxAhead} items ahead`);
     assert.ok(maxAhead >= size, 'the reservoir fills');

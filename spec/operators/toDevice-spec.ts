@@ -37,7 +37,10 @@ type Batch = Record<string, tf.Tensor> & { nested: { label: tf.Tensor }; note: s
 function checkMixed(out: Batch, offset = 0): void {
   assert.equal(out.image!.dtype, 'int32');
   assert.deepEqual(out.image!.shape, [2, 2, 3]);
-  assert.deepEqual([...out.image!.dataSync()], Array.from({ length: 12 }, (_, i) => (i + offset) % 256));
+  assert.deepEqual(
+    [...out.image!.dataSync()],
+    Array.from({ length: 12 }, (_, i) => (i + offset) % 256),
+  );
   assert.equal(out.score!.dtype, 'float32');
   assert.deepEqual([...out.score!.dataSync()], [0.5 + offset, -1.25]);
   assert.deepEqual([...out.weight!.dataSync()], [1.5, 2.5]);
@@ -102,9 +105,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
     it('converts real collated batches (WebDataset digits) exactly', async () => {
       const samples = (await digitSamples()).slice(0, 10);
       const { decodeImage } = await import('../../src/adapters/decodeImage.js');
-      const decoded = await Promise.all(
-        samples.map(async (s, index) => ({ image: await decodeImage(s.png, { index }), cls: s.cls })),
-      );
+      const decoded = await Promise.all(samples.map(async (s, index) => ({ image: await decodeImage(s.png, { index }), cls: s.cls })));
       await leakCheck(tf, async () => {
         const batches = await lastValueFrom(
           fromItems(decoded).pipe(
@@ -124,7 +125,10 @@ for (const backend of ['cpu', 'wasm'] as const) {
         );
         assert.equal(batches[0]!.image.dtype, 'float32');
         const pixels = batches.flatMap((b) => [...b.image.dataSync()]);
-        assert.deepEqual(pixels, decoded.flatMap((d) => [...d.image.data]));
+        assert.deepEqual(
+          pixels,
+          decoded.flatMap((d) => [...d.image.data]),
+        );
         assert.deepEqual(
           batches.flatMap((b) => [...b.cls.dataSync()]),
           samples.map((s) => s.cls),
@@ -135,9 +139,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
 
     it('leaves no tensor behind after a for-await break (the loader disposes queued batches)', async () => {
       await leakCheck(tf, async () => {
-        const pipeline = fromItems(Array.from({ length: 50 }, (_, i) => mixedBatch(i))).pipe(
-          toDevice(tfjsAdapter(tf), { prefetch: 3 }),
-        );
+        const pipeline = fromItems(Array.from({ length: 50 }, (_, i) => mixedBatch(i))).pipe(toDevice(tfjsAdapter(tf), { prefetch: 3 }));
         let seen = 0;
         for await (const converted of toLoader(pipeline, { prefetch: 4 })) {
           checkMixed(converted as unknown as Batch, seen);
@@ -193,7 +195,10 @@ for (const backend of ['cpu', 'wasm'] as const) {
         const emitted: unknown[] = [];
         await assert.rejects(
           new Promise<void>((resolve, reject) => {
-            concat(fromItems([mixedBatch(1), mixedBatch(2)]), throwError(() => new Error('disk gone')))
+            concat(
+              fromItems([mixedBatch(1), mixedBatch(2)]),
+              throwError(() => new Error('disk gone')),
+            )
               .pipe(toDevice(tfjsAdapter(tf), { prefetch: 2 }))
               .subscribe({ next: (b) => emitted.push(b), error: reject, complete: resolve });
           }),
@@ -283,10 +288,7 @@ describe('toDevice arguments and the typed-array adapter', () => {
   it('the typed-array adapter hands on the data itself', async () => {
     const data = Float32Array.of(1, 2);
     const [out] = await lastValueFrom(
-      fromItems([{ a: { data, shape: [2], dtype: 'float32' }, b: 3 }]).pipe(
-        toDevice(typedArrayAdapter(), { prefetch: 1 }),
-        toArray(),
-      ),
+      fromItems([{ a: { data, shape: [2], dtype: 'float32' }, b: 3 }]).pipe(toDevice(typedArrayAdapter(), { prefetch: 1 }), toArray()),
     );
     assert.equal(out!.a.data, data);
     assert.deepEqual(out!.a.shape, [2]);
@@ -299,10 +301,7 @@ describe('toDevice arguments and the typed-array adapter', () => {
       () => adapter.toTensor({ data: Float64Array.of(1e39), shape: [1], dtype: 'float64' }, 'x'),
       /toDevice 'x': float64 element 0 \(1e\+39\) is outside float32's range/,
     );
-    assert.throws(
-      () => adapter.toTensor({ data: Uint32Array.of(2 ** 31), shape: [1], dtype: 'uint32' }, 'y'),
-      DeviceConversionError,
-    );
+    assert.throws(() => adapter.toTensor({ data: Uint32Array.of(2 ** 31), shape: [1], dtype: 'uint32' }, 'y'), DeviceConversionError);
     assert.throws(() => tfjsAdapter(tf, { dtypes: { uint8: 'bool' as 'int32' } }), InvalidArgumentError);
   });
 });

@@ -130,7 +130,11 @@ describe('zipShards', () => {
   it('releases every source on take(n) and on an error', async () => {
     const sources = [counted(range(10)), counted(range(10))];
     const out = await lastValueFrom(zipShards([sources[0]!.source, sources[1]!.source]).pipe(take(3), toArray()));
-    assert.deepEqual(out, [[0, 0], [1, 1], [2, 2]]);
+    assert.deepEqual(out, [
+      [0, 0],
+      [1, 1],
+      [2, 2],
+    ]);
     for (const { counts } of sources) assert.deepEqual([counts.opened, counts.closed], [1, 1]);
 
     testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {

@@ -2,7 +2,15 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { assertClientThread } from '../../sources/mongodb/index.js';
-import { expandBraces, fromObjects, objectMap, presignQuery, sha256Hex, signHeaders, type ObjectStore } from '../../sources/objectstore/index.js';
+import {
+  expandBraces,
+  fromObjects,
+  objectMap,
+  presignQuery,
+  sha256Hex,
+  signHeaders,
+  type ObjectStore,
+} from '../../sources/objectstore/index.js';
 import { maskedCrc32c, resolveTfdsSplit, sharpImageDecoder, tfrecordFrame, type TfdsInfo } from '../../sources/tfrecord/index.js';
 import { listShards } from '../../sources/webdataset/index.js';
 

@@ -70,9 +70,7 @@ async function drain<T>(source: Observable<T>): Promise<number> {
  * from parallelMap, a `DeviceConversionError` from toDevice, naming the item or leaf).
  */
 function isBoom(boom: Error): (error: unknown) => boolean {
-  return (error) =>
-    error === boom ||
-    ((error instanceof TaskError || error instanceof DeviceConversionError) && error.cause === boom);
+  return (error) => error === boom || ((error instanceof TaskError || error instanceof DeviceConversionError) && error.cause === boom);
 }
 
 type Case = readonly [name: string, make: (fail: () => never) => OperatorFunction<number, unknown>];
@@ -99,7 +97,14 @@ const cases: readonly Case[] = [
     (fail) => (source) =>
       source.pipe(batch(4), collate(), toDevice({ name: 'failing', toTensor: fail, dispose: () => undefined }, { prefetch: 2 })),
   ],
-  ['a plain RxJS map after an rxfeed stage', (fail) => (source) => source.pipe(shuffleBuffer(4, { seed: 1 }), map((x) => (x === 5 ? fail() : x)))],
+  [
+    'a plain RxJS map after an rxfeed stage',
+    (fail) => (source) =>
+      source.pipe(
+        shuffleBuffer(4, { seed: 1 }),
+        map((x) => (x === 5 ? fail() : x)),
+      ),
+  ],
 ];
 
 describe('issue 10.1: a throw in any callback reaches the loop and releases every source', () => {
@@ -196,9 +201,12 @@ describe('issue 10.1: a throw in a fan-in input or a source callback reaches the
   it('interleave: an input factory that throws', { timeout: 10_000 }, async () => {
     const boom = new Error('factory');
     const { source, closed } = trackedSource('async');
-    const inputs = [() => source, (): Observable<number> => {
-      throw boom;
-    }];
+    const inputs = [
+      () => source,
+      (): Observable<number> => {
+        throw boom;
+      },
+    ];
     await assert.rejects(drain(interleave(inputs, { cycleLength: 1 })), boom);
     assert.equal(closed(), 1);
   });
@@ -211,7 +219,13 @@ describe('issue 10.1: a throw in a fan-in input or a source callback reaches the
       const boom = new Error('downstream');
       const first = trackedSource('async');
       const second = trackedSource('async');
-      const pipeline = make(first.source, second.source).pipe(hooks(3, { afterBatch: () => { throw boom; } }));
+      const pipeline = make(first.source, second.source).pipe(
+        hooks(3, {
+          afterBatch: () => {
+            throw boom;
+          },
+        }),
+      );
       await assert.rejects(drain(pipeline), boom);
       assert.equal(first.closed(), 1);
       assert.equal(second.closed(), 1);

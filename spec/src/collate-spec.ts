@@ -11,8 +11,7 @@ function assertCollateError(fn: () => unknown, path: string, ...fragments: strin
     assert.ok(error instanceof RxfeedError);
     assert.equal(error.code, 'RXFEED_ERR_COLLATE');
     assert.equal(error.path, path);
-    for (const fragment of fragments)
-      assert.ok(error.message.includes(fragment), `${error.message} lacks '${fragment}'`);
+    for (const fragment of fragments) assert.ok(error.message.includes(fragment), `${error.message} lacks '${fragment}'`);
     return true;
   });
 }
@@ -146,12 +145,9 @@ describe('collateBatch: typed arrays and bytes', () => {
   });
 
   it('a dtype override converts typed rows', () => {
-    assert.deepEqual(
-      collateBatch([{ x: Uint8Array.of(1, 255) }, { x: Uint8Array.of(0, 7) }], { keys: { x: { dtype: 'float32' } } }),
-      {
-        x: { data: Float32Array.of(1, 255, 0, 7), shape: [2, 2], dtype: 'float32' },
-      },
-    );
+    assert.deepEqual(collateBatch([{ x: Uint8Array.of(1, 255) }, { x: Uint8Array.of(0, 7) }], { keys: { x: { dtype: 'float32' } } }), {
+      x: { data: Float32Array.of(1, 255, 0, 7), shape: [2, 2], dtype: 'float32' },
+    });
     assert.deepEqual(collateBatch([Int32Array.of(1, 2)], { keys: { '': { dtype: 'int64' } } }), {
       data: BigInt64Array.of(1n, 2n),
       shape: [1, 2],
@@ -352,12 +348,7 @@ describe('collateBatch: objects and tuples', () => {
       'sample 0 holds a number',
       'sample 1 a string',
     );
-    assertCollateError(
-      () => collateBatch([{ t: [1, { x: 1 }] }, { t: [1, 2] }]),
-      't',
-      'sample 0',
-      'element [1] is object',
-    );
+    assertCollateError(() => collateBatch([{ t: [1, { x: 1 }] }, { t: [1, 2] }]), 't', 'sample 0', 'element [1] is object');
     assertCollateError(() => collateBatch([1, 2n]), '', 'mixed types');
   });
 
@@ -565,11 +556,7 @@ describe('collateBatch: missing fields', () => {
       mask: Uint8Array.of(1, 0),
     });
     assert.deepEqual(out.lang.data, ['en', 'de']);
-    assertCollateError(
-      () => collateBatch(samples, { keys: { label: { missing: 'zero' } } }),
-      'tokens',
-      'missing in sample 2',
-    );
+    assertCollateError(() => collateBatch(samples, { keys: { label: { missing: 'zero' } } }), 'tokens', 'missing in sample 2');
   });
 
   it('a tuple position missing in some samples follows the missing policy', () => {
@@ -639,11 +626,7 @@ describe('collateBatch: padded batches and options', () => {
   });
 
   it('a PaddedBatch whose mask or index does not match its rows is refused', () => {
-    assertCollateError(
-      () => collateBatch({ rows: [1, 2], mask: Uint8Array.of(1), index: Float64Array.of(0, 1) }),
-      '',
-      '2 rows but mask 1',
-    );
+    assertCollateError(() => collateBatch({ rows: [1, 2], mask: Uint8Array.of(1), index: Float64Array.of(0, 1) }), '', '2 rows but mask 1');
   });
 
   it('options out of range throw InvalidArgumentError', () => {
@@ -674,7 +657,8 @@ describe('collateBatch: padded batches and options', () => {
 describe('collateBatch: keys are data (issue 9.4)', () => {
   /** A sample whose own keys are exactly `entries`, `__proto__` included (JSON.parse defines it). */
   const sample = (entries: Record<string, number>): Record<string, number> => JSON.parse(JSON.stringify(entries)) as Record<string, number>;
-  const withProto = (proto: number, a: number): Record<string, number> => JSON.parse(`{"__proto__": ${proto}, "a": ${a}}`) as Record<string, number>;
+  const withProto = (proto: number, a: number): Record<string, number> =>
+    JSON.parse(`{"__proto__": ${proto}, "a": ${a}}`) as Record<string, number>;
   const int32 = (...values: number[]): HostTensor => ({ data: Int32Array.from(values), shape: [values.length], dtype: 'int32' });
 
   it('issue 9.4: a sample field __proto__ survives collate as a field of that name', () => {
@@ -716,7 +700,7 @@ describe('collateBatch: one walk for collation and its skip pass (issue 10)', ()
     });
   });
 
-  it("issue 10: the same inside a tuple position that a sample lacks", () => {
+  it('issue 10: the same inside a tuple position that a sample lacks', () => {
     const samples = [[Uint8Array.of(1), { w: 0.5 }], [Uint8Array.of(2)], [Uint8Array.of(3), { w: 1.5 }]];
     const options = { missing: 'zero', keys: { '[1].w': { missing: 'skip' } } } as const;
     assert.deepEqual(collateBatch(samples, options), [

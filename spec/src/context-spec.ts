@@ -62,9 +62,15 @@ describe('stream info through plain RxJS operators (issue 10.5)', () => {
       ),
     );
     // Every rank emits ceil(ceil(10 / 3) / 2) = 2 batches; indices 0..9 appear exactly once.
-    assert.deepEqual(ranks.map((batches) => batches.length), [2, 2, 2]);
+    assert.deepEqual(
+      ranks.map((batches) => batches.length),
+      [2, 2, 2],
+    );
     const indices = ranks.flatMap((batches) => batches.flatMap((batch) => [...batch.index].filter((i) => i >= 0)));
-    assert.deepEqual(indices.sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert.deepEqual(
+      indices.sort((a, b) => a - b),
+      [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    );
   });
 
   it('a filter between keeps the batch count but is documented to shift indices', async () => {
@@ -78,7 +84,10 @@ describe('stream info through plain RxJS operators (issue 10.5)', () => {
     );
     // Rank 0 owes ceil(4 / 2) = 2 batches whatever the filter dropped; 3 real rows, one pad.
     assert.equal(batches.length, 2);
-    assert.deepEqual(batches.flatMap((batch) => [...batch.mask]), [1, 1, 1, 0]);
+    assert.deepEqual(
+      batches.flatMap((batch) => [...batch.mask]),
+      [1, 1, 1, 0],
+    );
   });
 
   it('a source of unknown size after a map: padToBatch fails typed when subscribed', async () => {
@@ -123,7 +132,10 @@ describe('placement resolved once per loader subscription (issue 10)', () => {
         ),
       );
       const batches = await lastValueFrom(loader.pipe(toArray()));
-      assert.deepEqual(batches.flatMap((batch) => [...batch.index]), [2, 3]);
+      assert.deepEqual(
+        batches.flatMap((batch) => [...batch.index]),
+        [2, 3],
+      );
     } finally {
       if (saved === undefined) delete process.env.RANK;
       else process.env.RANK = saved;

@@ -16,14 +16,22 @@ describe('disposeItem', () => {
 
   it('prefers Symbol.dispose and does not look inside an item that disposes itself', () => {
     const counts = new Map<string, number>();
-    const item = { inner: resource(counts, 'inner'), [Symbol.dispose]: () => counts.set('self', 1), dispose: () => counts.set('method', 1) };
+    const item = {
+      inner: resource(counts, 'inner'),
+      [Symbol.dispose]: () => counts.set('self', 1),
+      dispose: () => counts.set('method', 1),
+    };
     disposeItem(item);
     assert.deepEqual(Object.fromEntries(counts), { self: 1 });
   });
 
   it('goes on past a disposer that throws', () => {
     const counts = new Map<string, number>();
-    const failing = { dispose: () => { throw new Error('boom'); } };
+    const failing = {
+      dispose: () => {
+        throw new Error('boom');
+      },
+    };
     disposeItem([failing, resource(counts, 'after')]);
     assert.deepEqual(Object.fromEntries(counts), { after: 1 });
   });

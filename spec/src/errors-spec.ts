@@ -94,14 +94,15 @@ describe('error classes across two installed copies of rxfeed (issue 10)', () =>
   });
 
   it('issue 10: every exported error class of every entry point is an RxfeedError', () => {
-    const errorClasses = Object.entries(mine).filter(
-      ([, value]) => typeof value === 'function' && value.prototype instanceof Error,
-    );
+    const errorClasses = Object.entries(mine).filter(([, value]) => typeof value === 'function' && value.prototype instanceof Error);
     assert.ok(errorClasses.length >= 30, `found ${errorClasses.length} error classes`);
     const base = classOf(mine, 'RxfeedError') as unknown as { prototype: object };
     for (const [name, value] of errorClasses) {
       if (name === 'RxfeedError') continue;
-      assert.ok(Object.prototype.isPrototypeOf.call(base.prototype, (value as { prototype: object }).prototype), `${name} extends RxfeedError`);
+      assert.ok(
+        Object.prototype.isPrototypeOf.call(base.prototype, (value as { prototype: object }).prototype),
+        `${name} extends RxfeedError`,
+      );
     }
   });
 });
@@ -123,8 +124,16 @@ describe('the registry of error codes (issue 10)', () => {
         if (!code.endsWith('_')) named.add(code);
       }
     }
-    assert.deepEqual([...named].filter((code) => !Object.hasOwn(ERROR_CODES, code)), [], 'named but not registered');
-    assert.deepEqual(Object.keys(ERROR_CODES).filter((code) => !named.has(code)), [], 'registered but never raised');
+    assert.deepEqual(
+      [...named].filter((code) => !Object.hasOwn(ERROR_CODES, code)),
+      [],
+      'named but not registered',
+    );
+    assert.deepEqual(
+      Object.keys(ERROR_CODES).filter((code) => !named.has(code)),
+      [],
+      'registered but never raised',
+    );
     for (const [key, value] of Object.entries(ERROR_CODES)) assert.equal(value, key);
     assert.ok(Object.isFrozen(ERROR_CODES));
   });

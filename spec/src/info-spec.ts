@@ -13,7 +13,8 @@ describe('withInfo', () => {
     it(`issue 9.13: size ${String(size)} is an InvalidArgumentError naming withInfo.size, not a RangeError`, () => {
       assert.throws(
         () => withInfo(of(1), { size }),
-        (error: unknown) => error instanceof InvalidArgumentError && error.code === 'RXFEED_ERR_INVALID_ARG' && error.argument === 'withInfo.size',
+        (error: unknown) =>
+          error instanceof InvalidArgumentError && error.code === 'RXFEED_ERR_INVALID_ARG' && error.argument === 'withInfo.size',
       );
     });
   }

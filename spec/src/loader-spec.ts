@@ -100,12 +100,15 @@ describe('toLoader', () => {
     const controller = new AbortController();
     const { source, log } = countingSource();
     const seen: number[] = [];
-    await assert.rejects(async () => {
-      for await (const x of toLoader(source, { signal: controller.signal })) {
-        seen.push(x);
-        if (x === 2) controller.abort(new Error('stop now'));
-      }
-    }, (error) => error instanceof AbortedError && error.code === 'RXFEED_ERR_ABORTED');
+    await assert.rejects(
+      async () => {
+        for await (const x of toLoader(source, { signal: controller.signal })) {
+          seen.push(x);
+          if (x === 2) controller.abort(new Error('stop now'));
+        }
+      },
+      (error) => error instanceof AbortedError && error.code === 'RXFEED_ERR_ABORTED',
+    );
     assert.deepEqual(seen, [0, 1, 2]);
     assert.equal(log.closed, 1);
     await assert.rejects(firstValueFrom(toLoader(source, { signal: controller.signal })), AbortedError);
@@ -142,7 +145,9 @@ describe('toLoader', () => {
         loader.subscribe();
         const snapshots = loader.metrics(5).pipe(
           take(2),
-          map((all: FlowMetrics[]) => all.map((m) => m.stages.map((s) => `${s.name} ${s.occupancy}/${s.capacity} in ${s.itemsIn} out ${s.itemsOut}`))),
+          map((all: FlowMetrics[]) =>
+            all.map((m) => m.stages.map((s) => `${s.name} ${s.occupancy}/${s.capacity} in ${s.itemsIn} out ${s.itemsOut}`)),
+          ),
         );
         expectObservable(snapshots).toBe('-----x----(y|)', {
           x: [['parallelMap 2/2 in 3 out 1']],
@@ -178,7 +183,10 @@ describe('toLoader: every iteration is the next epoch (issue 10.2)', () => {
     const second = await iterate(loader);
     assert.equal(loader.epoch, 1);
     assert.notDeepEqual(second, first);
-    assert.deepEqual([...second].sort((a, b) => a - b), range(100));
+    assert.deepEqual(
+      [...second].sort((a, b) => a - b),
+      range(100),
+    );
     // The same epochs read through a fresh loader give the same orders: reproducible.
     const again = toLoader(shuffled());
     assert.deepEqual(await iterate(again), first);

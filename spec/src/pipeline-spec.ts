@@ -112,9 +112,16 @@ describe('pipelines', () => {
                   }
                 }
               }
-              assert.ok(batchCounts.every((c) => c === batchCounts[0]), `${where}: batch counts ${batchCounts}`);
+              assert.ok(
+                batchCounts.every((c) => c === batchCounts[0]),
+                `${where}: batch counts ${batchCounts}`,
+              );
               assert.equal(maskSum, n, where);
-              assert.deepEqual(seen.sort((a, b) => a - b), range(n), where);
+              assert.deepEqual(
+                seen.sort((a, b) => a - b),
+                range(n),
+                where,
+              );
             }
           }
         }
@@ -124,17 +131,21 @@ describe('pipelines', () => {
 
     it('takes the split recorded by shard when padToBatch follows it directly', async () => {
       const perRank = await Promise.all(
-        range(3).map((rank) =>
-          lastValueFrom(fromItems(range(10)).pipe(shard({ rank, worldSize: 3 }), padToBatch(2), toArray())),
-        ),
+        range(3).map((rank) => lastValueFrom(fromItems(range(10)).pipe(shard({ rank, worldSize: 3 }), padToBatch(2), toArray()))),
       );
-      assert.deepEqual(perRank.map((b) => b.length), [2, 2, 2]);
+      assert.deepEqual(
+        perRank.map((b) => b.length),
+        [2, 2, 2],
+      );
       // Contiguous ranges [0, 3), [3, 6), [6, 10): the last rank has one more sample.
-      assert.deepEqual(perRank.map((b) => b.flatMap((x) => [...x.mask])), [
-        [1, 1, 1, 0],
-        [1, 1, 1, 0],
-        [1, 1, 1, 1],
-      ]);
+      assert.deepEqual(
+        perRank.map((b) => b.flatMap((x) => [...x.mask])),
+        [
+          [1, 1, 1, 0],
+          [1, 1, 1, 0],
+          [1, 1, 1, 1],
+        ],
+      );
     });
   });
 
@@ -143,10 +154,13 @@ describe('pipelines', () => {
       return lastValueFrom(
         fromItems(range(500)).pipe(
           shuffleBuffer(100, { seed }),
-          parallelMap(async (x: number) => {
-            await sleep(jitter(x));
-            return x;
-          }, { concurrency: 8 }),
+          parallelMap(
+            async (x: number) => {
+              await sleep(jitter(x));
+              return x;
+            },
+            { concurrency: 8 },
+          ),
           toArray(),
         ),
       );
@@ -157,7 +171,10 @@ describe('pipelines', () => {
       const b = await shuffledThroughJitter(42, (x) => 2 - (x % 3));
       const c = await shuffledThroughJitter(43, () => 0);
       assert.deepEqual(a, b);
-      assert.deepEqual([...a].sort((x, y) => x - y), range(500));
+      assert.deepEqual(
+        [...a].sort((x, y) => x - y),
+        range(500),
+      );
       assert.notDeepEqual(a, c);
     });
   });

@@ -17,9 +17,10 @@ function chiSquare(counts: readonly number[]): number {
 describe('Random', () => {
   it('matches the xoshiro128** reference output for state [1, 2, 3, 4]', () => {
     // First outputs of the reference C implementation (prng.di.unimi.it) from s = {1, 2, 3, 4}.
-    assert.deepEqual(draws(Random.fromState([1, 2, 3, 4]), 10), [
-      11520, 0, 5927040, 70819200, 2031721883, 1637235492, 1287239034, 3734860849, 3729100597, 4258142804,
-    ]);
+    assert.deepEqual(
+      draws(Random.fromState([1, 2, 3, 4]), 10),
+      [11520, 0, 5927040, 70819200, 2031721883, 1637235492, 1287239034, 3734860849, 3729100597, 4258142804],
+    );
   });
 
   it('gives the same stream for the same seed and different streams for nearby seeds', () => {
@@ -47,12 +48,15 @@ describe('Random', () => {
     assert.throws(() => Random.fromState([1, 2, 3, 2 ** 32]), InvalidArgumentError);
     assert.throws(() => Random.fromState([1, 2, 3, -1]), InvalidArgumentError);
     assert.throws(() => Random.fromState([1.5, 2, 3, 4]), InvalidArgumentError);
-    assert.throws(() => new Random(0.5), (error: unknown) => {
-      assert.ok(error instanceof InvalidArgumentError);
-      assert.equal(error.code, 'RXFEED_ERR_INVALID_ARG');
-      assert.equal(error.argument, 'Random.seed');
-      return true;
-    });
+    assert.throws(
+      () => new Random(0.5),
+      (error: unknown) => {
+        assert.ok(error instanceof InvalidArgumentError);
+        assert.equal(error.code, 'RXFEED_ERR_INVALID_ARG');
+        assert.equal(error.argument, 'Random.seed');
+        return true;
+      },
+    );
     assert.throws(() => new Random(2 ** 53), InvalidArgumentError);
   });
 

@@ -61,7 +61,11 @@ describe('treeWalk (issue 10: one walk for collate, toDevice, dispose)', () => {
       },
       0,
     );
-    assert.deepEqual(depths, [['', 0], ['a', 1], ['a.b', 2]]);
+    assert.deepEqual(depths, [
+      ['', 0],
+      ['a', 1],
+      ['a.b', 2],
+    ]);
   });
 
   it('issue 10: keys are data: own fields only, and __proto__ comes back as a field', () => {

@@ -115,9 +115,7 @@ export type DecodedImageFields<S, F extends string = string> = string extends F
   ? { [K in keyof S]: S[K] extends Uint8Array ? DecodedImage | S[K] : S[K] }
   : {
       // Bytes become an image; what else the field may hold (undefined, when optional) stays.
-      [K in keyof S]: K extends F
-        ? Exclude<S[K], Uint8Array> | ([Extract<S[K], Uint8Array>] extends [never] ? never : DecodedImage)
-        : S[K];
+      [K in keyof S]: K extends F ? Exclude<S[K], Uint8Array> | ([Extract<S[K], Uint8Array>] extends [never] ? never : DecodedImage) : S[K];
     };
 
 /**
@@ -162,18 +160,28 @@ export class DecodeError extends RxfeedError {
 
   constructor(index: number | undefined, reason: string, options?: DecodeErrorOptions) {
     const key = options?.key;
-    super('RXFEED_ERR_DECODE', `decode${index === undefined ? '' : ` item ${index}`}${key === undefined ? '' : ` (key ${quoted(key, EXCERPT)})`}: ${reason}`, options);
+    super(
+      'RXFEED_ERR_DECODE',
+      `decode${index === undefined ? '' : ` item ${index}`}${key === undefined ? '' : ` (key ${quoted(key, EXCERPT)})`}: ${reason}`,
+      options,
+    );
     this.index = index;
     this.key = key;
     this.reason = reason;
   }
 }
 
-
 /** A decoder's message on one line, repeated lines once, cut to a bounded excerpt. */
 function decoderMessage(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
-  const lines = [...new Set(text.split('\n').map((line) => line.trim()).filter((line) => line !== ''))].join('; ');
+  const lines = [
+    ...new Set(
+      text
+        .split('\n')
+        .map((line) => line.trim())
+        .filter((line) => line !== ''),
+    ),
+  ].join('; ');
   return excerpt(lines, EXCERPT * 2);
 }
 
@@ -207,10 +215,7 @@ interface Rgb {
  * than `maxPixels` pixels) or the crop does not fit it; {@link InvalidArgumentError} for bad options.
  * @public
  */
-export async function decodeImage(
-  bytes: Uint8Array,
-  context: DecodeContext<DecodeImageOptions> = {},
-): Promise<DecodedImage> {
+export async function decodeImage(bytes: Uint8Array, context: DecodeContext<DecodeImageOptions> = {}): Promise<DecodedImage> {
   const options = context.options ?? {};
   checkOptions(options);
   if (!(bytes instanceof Uint8Array)) {
@@ -394,7 +399,8 @@ async function decodeWithSharp(bytes: Uint8Array, maxPixels: number, index: numb
       .raw()
       .toBuffer({ resolveWithObject: true });
     const pixels = info.width * info.height;
-    if (data.length !== pixels * info.channels) throw new Error(`sharp returned ${data.length} bytes for ${info.width}x${info.height}x${info.channels}`);
+    if (data.length !== pixels * info.channels)
+      throw new Error(`sharp returned ${data.length} bytes for ${info.width}x${info.height}x${info.channels}`);
     // sharp's Buffer may be external memory that cannot be transferred: copy into our own array.
     const rgb = new Uint8Array(pixels * 3);
     if (info.channels === 3) rgb.set(data);

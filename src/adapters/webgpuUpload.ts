@@ -35,7 +35,13 @@ export interface GpuBufferLike {
 export interface GpuDeviceLike {
   createBuffer(descriptor: { size: number; usage: number; mappedAtCreation?: boolean; label?: string }): GpuBufferLike;
   createCommandEncoder(): {
-    copyBufferToBuffer(source: GpuBufferLike, sourceOffset: number, destination: GpuBufferLike, destinationOffset: number, size: number): void;
+    copyBufferToBuffer(
+      source: GpuBufferLike,
+      sourceOffset: number,
+      destination: GpuBufferLike,
+      destinationOffset: number,
+      size: number,
+    ): void;
     finish(): unknown;
   };
   readonly queue: { submit(buffers: unknown[]): void; onSubmittedWorkDone(): Promise<void> };

@@ -256,7 +256,12 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
   #blame(): void {
     const deaths = this.#deaths.splice(0);
     const held = deaths.flatMap(({ jobs, progress, error }) =>
-      jobs.map((job, slot) => ({ job, error, state: Atomics.load(progress, PROGRESS_HEADER + slot), exited: Atomics.load(progress, ProgressCell.Exited) === slot + 1 })),
+      jobs.map((job, slot) => ({
+        job,
+        error,
+        state: Atomics.load(progress, PROGRESS_HEADER + slot),
+        exited: Atomics.load(progress, ProgressCell.Exited) === slot + 1,
+      })),
     );
     // Whose code was running: the caller of process.exit; else a synchronous part (a thread runs
     // one at a time); else, ambiguously, the items awaiting something.
@@ -265,8 +270,17 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
     if (suspects.length === 0) suspects = held.filter((item) => item.state === Progress.Pending);
     suspects.sort((a, b) => a.job.context.index - b.job.context.index);
     const culprit = suspects[0]?.job.context.index;
-    const others = suspects.length > 1 ? `, with items ${suspects.slice(1).map((s) => s.job.context.index).join(', ')} in progress on it too` : '';
-    const ordered = [...suspects, ...held.filter((item) => !suspects.includes(item)).sort((a, b) => a.job.context.index - b.job.context.index)];
+    const others =
+      suspects.length > 1
+        ? `, with items ${suspects
+            .slice(1)
+            .map((s) => s.job.context.index)
+            .join(', ')} in progress on it too`
+        : '';
+    const ordered = [
+      ...suspects,
+      ...held.filter((item) => !suspects.includes(item)).sort((a, b) => a.job.context.index - b.job.context.index),
+    ];
     for (const { job, error } of ordered) {
       if (job.state !== 'running') continue;
       job.state = 'settled';
@@ -278,9 +292,7 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
           : culprit === undefined
             ? 'lost: its worker thread died outside any item'
             : `lost: its worker thread died running item ${culprit}`;
-      job.subscriber.error(
-        new WorkerExitError(index, taskName(job.task), { ...remote, message: `${why} (${remote.message})` }, culprit),
-      );
+      job.subscriber.error(new WorkerExitError(index, taskName(job.task), { ...remote, message: `${why} (${remote.message})` }, culprit));
     }
   }
 

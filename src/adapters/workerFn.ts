@@ -122,7 +122,10 @@ function moduleUrl(module: URL | string): string {
     return module.startsWith('file:') ? new URL(module).href : new URL(`file://${encodeURI(module)}`).href;
   } catch (error) {
     // new URL throws a TypeError for an unparsable URL, encodeURI a URIError for a lone surrogate.
-    throw new InvalidArgumentError('workerFn.module', `${quoted(module, EXCERPT_LIMIT)} is not a valid file URL or path: ${(error as Error).message}`);
+    throw new InvalidArgumentError(
+      'workerFn.module',
+      `${quoted(module, EXCERPT_LIMIT)} is not a valid file URL or path: ${(error as Error).message}`,
+    );
   }
 }
 

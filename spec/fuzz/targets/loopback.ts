@@ -23,7 +23,9 @@ export function loopbackOnlyDns(): void {
 }
 
 /** A hostile loopback HTTP server on 127.0.0.1, port 0, answering with `handler`. */
-export async function loopback(handler: (request: IncomingMessage, response: ServerResponse) => void): Promise<{ server: Server; url: string }> {
+export async function loopback(
+  handler: (request: IncomingMessage, response: ServerResponse) => void,
+): Promise<{ server: Server; url: string }> {
   const server = createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };

@@ -25,7 +25,8 @@ export const target: FuzzTarget<TarInput> = {
         if (typeof sample.__key__ !== 'string') throw new FuzzInvariantError('__key__ is not a string');
         if (sample.__url__ !== 'fuzz.tar') throw new FuzzInvariantError(`__url__ is ${String(sample.__url__)}, not the shard's name`);
         for (const [name, value] of Object.entries(sample)) {
-          if (name !== '__key__' && name !== '__url__' && !(value instanceof Uint8Array)) throw new FuzzInvariantError(`field ${name} is not bytes`);
+          if (name !== '__key__' && name !== '__url__' && !(value instanceof Uint8Array))
+            throw new FuzzInvariantError(`field ${name} is not bytes`);
         }
       }),
       count(),

@@ -41,13 +41,16 @@ export const target: FuzzTarget<TfdsInput> = {
       let files: string[] = [];
       try {
         // Shard paths differ only by their index: the first and last of each split say where all go.
-        files = [...readTfdsInfo(dir).splits.values()].flatMap((split) => [split.files[0], split.files.at(-1)].filter((file) => file !== undefined));
+        files = [...readTfdsInfo(dir).splits.values()].flatMap((split) =>
+          [split.files[0], split.files.at(-1)].filter((file) => file !== undefined),
+        );
       } catch {
         // fromTfds below meets the same failure, and is what is judged.
       }
       for (const file of files) {
         const inside = relative(resolve(dir), resolve(file));
-        if (inside.startsWith('..') || resolve(file) === resolve(dir)) throw new FuzzInvariantError(`shard path ${file} is outside the dataset directory`);
+        if (inside.startsWith('..') || resolve(file) === resolve(dir))
+          throw new FuzzInvariantError(`shard path ${file} is outside the dataset directory`);
       }
       await lastValueFrom(fromTfds(dir, { split: input.split }).pipe(take(2), count()));
     } finally {

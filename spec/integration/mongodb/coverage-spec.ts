@@ -48,9 +48,7 @@ describe('fromMongo + shard + padToBatch: exact coverage over ranks x workers', 
         );
         const rankSize = workers.reduce((sum, part) => sum + sizeOf(part)!, 0);
         assert.ok(rankSize === Math.floor(COUNT / worldSize) || rankSize === Math.ceil(COUNT / worldSize));
-        const batches = await lastValueFrom(
-          concatSources(...workers).pipe(padToBatch(batchSize, { worldSize, size: COUNT }), toArray()),
-        );
+        const batches = await lastValueFrom(concatSources(...workers).pipe(padToBatch(batchSize, { worldSize, size: COUNT }), toArray()));
         batchesPerRank.push(batches.length);
         for (const batch of batches) {
           assert.equal(batch.rows.length, batchSize);
@@ -68,7 +66,10 @@ describe('fromMongo + shard + padToBatch: exact coverage over ranks x workers', 
           }
         }
       }
-      assert.equal(seen.reduce((sum, flag) => sum + flag, 0), COUNT);
+      assert.equal(
+        seen.reduce((sum, flag) => sum + flag, 0),
+        COUNT,
+      );
       const expectedBatches = Math.ceil(Math.ceil(COUNT / worldSize) / batchSize);
       assert.deepEqual(batchesPerRank, [expectedBatches, expectedBatches, expectedBatches]);
       assert.deepEqual(mongoClientStats(), []);

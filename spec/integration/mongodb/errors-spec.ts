@@ -161,6 +161,9 @@ describe('fromMongo failures against a real server are typed (issue 9.13)', { sk
 
   it('a dataset still reads after those failures (sanity)', async () => {
     const read = await lastValueFrom((await fromMongo(target(), { pageSize: 100 })).pipe(toArray()));
-    assert.deepEqual(read.map((document) => hex(document._id)), sorted);
+    assert.deepEqual(
+      read.map((document) => hex(document._id)),
+      sorted,
+    );
   });
 });

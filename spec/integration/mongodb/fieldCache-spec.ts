@@ -24,7 +24,12 @@ describe('the field cache (columnar, SharedArrayBuffer)', { skip: mongo.skip }, 
     // Some samples lack `x`: the column keeps a presence byte per sample.
     await db.collection('samples').updateMany({ i: { $lt: 10 } }, { $unset: { x: '' } });
     await db.collection('grades').insertMany(grades);
-    target = { uri: requireUri(), db: dbName, collection: 'samples', clientOptions: { monitorCommands: true, appName: 'rxfeed-cache-spec' } };
+    target = {
+      uri: requireUri(),
+      db: dbName,
+      collection: 'samples',
+      clientOptions: { monitorCommands: true, appName: 'rxfeed-cache-spec' },
+    };
   });
 
   after(async () => {
@@ -86,7 +91,10 @@ describe('the field cache (columnar, SharedArrayBuffer)', { skip: mongo.skip }, 
         });
       }
       const part = await lastValueFrom(infoOf(dataset).selectRange!(100, 110).pipe(toArray()));
-      assert.deepEqual(part.map((item) => item.first), Array.from({ length: 10 }, (_, k) => cache.get(100 + k, 'embedding') as Float64Array).map((v) => v[0]));
+      assert.deepEqual(
+        part.map((item) => item.first),
+        Array.from({ length: 10 }, (_, k) => cache.get(100 + k, 'embedding') as Float64Array).map((v) => v[0]),
+      );
       assert.deepEqual(commands, [], 'no command reached the server after warm-up');
     } finally {
       lease.client.off('commandStarted', onCommand);
@@ -97,12 +105,14 @@ describe('the field cache (columnar, SharedArrayBuffer)', { skip: mongo.skip }, 
   it('is shared with a worker thread without copying', async () => {
     const cache = await loadFieldCache(target, ['label', 'embedding', 'name']);
     const worker = new Worker(new URL('./fixtures/cacheWorker.js', import.meta.url), { workerData: { cache: cache.share() } });
-    const reply = await new Promise<{ rows: { id: string; label: number; embedding: number[]; name: string }[]; shares: boolean; size: number }>(
-      (resolve, reject) => {
-        worker.once('message', resolve);
-        worker.once('error', reject);
-      },
-    );
+    const reply = await new Promise<{
+      rows: { id: string; label: number; embedding: number[]; name: string }[];
+      shares: boolean;
+      size: number;
+    }>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
     await worker.terminate();
     assert.equal(reply.shares, true);
     assert.equal(reply.size, COUNT);

@@ -14,17 +14,7 @@ import {
   mongoClientStats,
   type MongoTarget,
 } from '../../../sources/mongodb/index.js';
-import {
-  CursorLog,
-  CuttableProxy,
-  keysetBoundOf,
-  loadEjson,
-  mongo,
-  readModes,
-  requireUri,
-  specClient,
-  specDbName,
-} from './server.js';
+import { CursorLog, CuttableProxy, keysetBoundOf, loadEjson, mongo, readModes, requireUri, specClient, specDbName } from './server.js';
 
 const ids = (documents: readonly Document[]): string[] => documents.map((d) => (d._id as BSON.ObjectId).toHexString());
 const sortedIds = (documents: readonly Document[]): string[] => ids(documents).sort();
@@ -170,7 +160,11 @@ describe('fromMongo against a MongoDB server (RXFEED_MONGODB_URI)', { skip: mong
       let seen = 0;
       for await (const _document of toLoader(dataset)) {
         seen += 1;
-        if (seen === 1) assert.deepEqual(mongoClientStats().map((s) => s.refs), [1]);
+        if (seen === 1)
+          assert.deepEqual(
+            mongoClientStats().map((s) => s.refs),
+            [1],
+          );
         if (seen === 25) break;
       }
       // The break waited for the client's close: no shared client is left open.

@@ -4,14 +4,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import {
-  BSON,
-  MongoClient,
-  type CommandStartedEvent,
-  type CommandSucceededEvent,
-  type Db,
-  type Document,
-} from 'mongodb';
+import { BSON, MongoClient, type CommandStartedEvent, type CommandSucceededEvent, type Db, type Document } from 'mongodb';
 
 const uri = process.env.RXFEED_MONGODB_URI;
 
@@ -72,7 +65,9 @@ function mappedId(file: string, id: unknown): BSON.ObjectId {
     bytes.writeBigUInt64BE(BigInt(id), 4);
     return new BSON.ObjectId(bytes);
   }
-  const digest = createHash('md5').update(`${file}:${BSON.EJSON.stringify({ id } as Document)}`).digest();
+  const digest = createHash('md5')
+    .update(`${file}:${BSON.EJSON.stringify({ id } as Document)}`)
+    .digest();
   return new BSON.ObjectId(digest.subarray(0, 12));
 }
 
@@ -153,9 +148,7 @@ export class CursorLog {
 
   /** Cursor ids opened and neither exhausted nor killed, as far as the commands tell. */
   stillOpen(): bigint[] {
-    return this.opens
-      .map((open) => open.cursorId)
-      .filter((id) => id !== 0n && !this.exhausted.has(id) && !this.killed.has(id));
+    return this.opens.map((open) => open.cursorId).filter((id) => id !== 0n && !this.exhausted.has(id) && !this.killed.has(id));
   }
 
   readonly #started = (event: CommandStartedEvent): void => {
@@ -255,7 +248,9 @@ export class CuttableProxy {
   uri(serverUri: string): string {
     const port = (this.#server.address() as { port: number }).port;
     const rewritten = serverUri.replace(/^mongodb:\/\/((?:[^@/]*@)?)[^/?]+/, `mongodb://$1127.0.0.1:${port}`);
-    return rewritten.includes('directConnection=') ? rewritten : `${rewritten}${rewritten.includes('?') ? '&' : rewritten.endsWith('/') ? '?' : '/?'}directConnection=true`;
+    return rewritten.includes('directConnection=')
+      ? rewritten
+      : `${rewritten}${rewritten.includes('?') ? '&' : rewritten.endsWith('/') ? '?' : '/?'}directConnection=true`;
   }
 
   /** Destroy every open connection, both ways. */

@@ -74,7 +74,12 @@ describe('tapWrite: batched, idempotent write-back', { skip: mongo.skip }, () =>
   it('completes only after every write is acknowledged, and flushes on unsubscribe', async () => {
     const writes = new Flow();
     const source = (await fromMongo(target, { projection: { i: 1 } })).pipe(
-      tapWrite(target, { name: 'flag', epoch: 7, batchSize: 64, update: (d: Document) => ({ id: d._id, update: { $set: { flagged: true } } }) }),
+      tapWrite(target, {
+        name: 'flag',
+        epoch: 7,
+        batchSize: 64,
+        update: (d: Document) => ({ id: d._id, update: { $set: { flagged: true } } }),
+      }),
     );
     const all = await lastValueFrom(source.pipe(toArray()));
     assert.equal(all.length, COUNT);
@@ -82,7 +87,12 @@ describe('tapWrite: batched, idempotent write-back', { skip: mongo.skip }, () =>
 
     // take(10) under a Flow: the 10 updates are flushed on unsubscribe, and the Flow tracks it.
     const partial = (await fromMongo(target, { projection: { i: 1 } })).pipe(
-      tapWrite(target, { name: 'partial', epoch: 0, batchSize: 1000, update: (d: Document) => ({ id: d._id, update: { $set: { early: true } } }) }),
+      tapWrite(target, {
+        name: 'partial',
+        epoch: 0,
+        batchSize: 1000,
+        update: (d: Document) => ({ id: d._id, update: { $set: { early: true } } }),
+      }),
       take(10),
       toArray(),
     );

@@ -51,7 +51,9 @@ describe('httpStore against nginx', { skip: env === undefined ? 'RXFEED_HTTP_END
     const store = httpStore({ baseUrl: `${endpoint}/shared`, index: 'nginx-json' });
     const keys: string[] = [];
     for await (const entry of store.list('sigv4/')) keys.push(entry.key);
-    const expected = walk(join(sharedData, 'sigv4')).map((path) => relative(sharedData, path)).sort();
+    const expected = walk(join(sharedData, 'sigv4'))
+      .map((path) => relative(sharedData, path))
+      .sort();
     assert.equal(keys.length, expected.length);
     assert.deepEqual(keys, expected);
     const partial: string[] = [];
@@ -90,9 +92,25 @@ describe('httpStore against nginx', { skip: env === undefined ? 'RXFEED_HTTP_END
     const store = httpStore({ baseUrl: `${endpoint}/www/${run}/`, index: 'index.json' });
     const entries = [];
     for await (const entry of store.list('shard-')) entries.push(entry);
-    assert.deepEqual(entries, shards.map((bytes, i) => ({ key: `shard-${String(i).padStart(6, '0')}.tar`, size: bytes.length })));
-    const items = await lastValueFrom(fromObjects(store, { prefixes: ['shard-00000'], filter: (e) => e.key !== 'shard-000003.tar' }).pipe(toArray()));
-    assert.deepEqual(items.map((item) => item.key), ['shard-000000.tar', 'shard-000001.tar', 'shard-000002.tar', 'shard-000004.tar', 'shard-000005.tar', 'shard-000006.tar', 'shard-000007.tar']);
+    assert.deepEqual(
+      entries,
+      shards.map((bytes, i) => ({ key: `shard-${String(i).padStart(6, '0')}.tar`, size: bytes.length })),
+    );
+    const items = await lastValueFrom(
+      fromObjects(store, { prefixes: ['shard-00000'], filter: (e) => e.key !== 'shard-000003.tar' }).pipe(toArray()),
+    );
+    assert.deepEqual(
+      items.map((item) => item.key),
+      [
+        'shard-000000.tar',
+        'shard-000001.tar',
+        'shard-000002.tar',
+        'shard-000004.tar',
+        'shard-000005.tar',
+        'shard-000006.tar',
+        'shard-000007.tar',
+      ],
+    );
     for (const item of items) assert.ok(Buffer.from(item.bytes).equals(shards[Number(item.key.slice(6, 12))]!));
     const map = objectMap(store, ['shard-000005.tar']);
     assert.ok(Buffer.from((await map.get(0)).bytes).equals(shards[5]!));
@@ -124,6 +142,9 @@ describe('httpStore against nginx', { skip: env === undefined ? 'RXFEED_HTTP_END
       assert.throws(() => store.open(key), { code: 'RXFEED_ERR_OBJECT_KEY' }, key);
     }
     // A key whose segments only contain dots is a literal name under the base.
-    await assert.rejects(store.open('..x/...').read(0, 10), { code: 'RXFEED_ERR_OBJECT_NOT_FOUND', object: `${endpoint}/www/${run}/..x/...` });
+    await assert.rejects(store.open('..x/...').read(0, 10), {
+      code: 'RXFEED_ERR_OBJECT_NOT_FOUND',
+      object: `${endpoint}/www/${run}/..x/...`,
+    });
   });
 });

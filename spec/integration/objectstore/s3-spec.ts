@@ -54,7 +54,10 @@ describe('s3Store against Ceph RGW', { skip: env === undefined ? 'RXFEED_S3_ENDP
   it(`lists ${KEYS} keys across pages, exactly once each and in order`, async () => {
     const keys: string[] = [];
     for await (const entry of store.list('many/')) keys.push(entry.key);
-    assert.deepEqual(keys, Array.from({ length: KEYS }, (_, i) => keyOf(i)));
+    assert.deepEqual(
+      keys,
+      Array.from({ length: KEYS }, (_, i) => keyOf(i)),
+    );
   });
 
   it('pages with continuation tokens of the requested size', async () => {
@@ -78,7 +81,10 @@ describe('s3Store against Ceph RGW', { skip: env === undefined ? 'RXFEED_S3_ENDP
   it('lists keys that need XML entity decoding and URL encoding, and reads them back', async () => {
     const entries = [];
     for await (const entry of store.list('odd/')) entries.push(entry);
-    assert.deepEqual(entries.map((entry) => [entry.key, entry.size]), [['odd/a key with spaces & ünïcödé +=?.txt', 3]]);
+    assert.deepEqual(
+      entries.map((entry) => [entry.key, entry.size]),
+      [['odd/a key with spaces & ünïcödé +=?.txt', 3]],
+    );
     const bytes = await store.open(entries[0]!.key).read(0, 100);
     assert.equal(new TextDecoder().decode(bytes), 'odd');
   });
@@ -138,7 +144,8 @@ describe('s3Store against Ceph RGW', { skip: env === undefined ? 'RXFEED_S3_ENDP
     for (const key of keys) assert.equal(Buffer.from(await store.open(key).read(0, 1000)).toString(), `literal ${key}`, key);
     for (const key of keys) assert.equal((await store.head(key)).size, `literal ${key}`.length, key);
     const listed: string[] = [];
-    for await (const entry of store.list('')) if (!entry.key.startsWith('many/') && !entry.key.startsWith('blob/') && !entry.key.startsWith('odd/')) listed.push(entry.key);
+    for await (const entry of store.list(''))
+      if (!entry.key.startsWith('many/') && !entry.key.startsWith('blob/') && !entry.key.startsWith('odd/')) listed.push(entry.key);
     assert.deepEqual(listed, [...keys].sort());
     const inOther: string[] = [];
     for await (const entry of other.list('')) inOther.push(entry.key);
@@ -162,10 +169,7 @@ describe('s3Store against Ceph RGW', { skip: env === undefined ? 'RXFEED_S3_ENDP
     const items = await lastValueFrom(fromObjects(store, { prefixes: ['odd/', 'many/0000'] }).pipe(toArray()));
     assert.deepEqual(
       items.map((item) => [item.key, new TextDecoder().decode(item.bytes)]),
-      [
-        ['odd/a key with spaces & ünïcödé +=?.txt', 'odd'],
-        ...Array.from({ length: 10 }, (_, i) => [keyOf(i), `object ${i}`]),
-      ],
+      [['odd/a key with spaces & ünïcödé +=?.txt', 'odd'], ...Array.from({ length: 10 }, (_, i) => [keyOf(i), `object ${i}`])],
     );
     const map = objectMap(store, [keyOf(7), 'blob/random.bin']);
     assert.equal(map.length, 2);
@@ -196,7 +200,8 @@ describe('s3Store against Ceph RGW', { skip: env === undefined ? 'RXFEED_S3_ENDP
     const object = `s3://${bucket}/blob/random.bin`;
     await assert.rejects(
       wrong.open('blob/random.bin').read(0, 10),
-      (error: unknown) => expectStoreError('RXFEED_ERR_OBJECT_ACCESS', object, 403)(error) && /SignatureDoesNotMatch/.test((error as Error).message),
+      (error: unknown) =>
+        expectStoreError('RXFEED_ERR_OBJECT_ACCESS', object, 403)(error) && /SignatureDoesNotMatch/.test((error as Error).message),
     );
     await assert.rejects(wrong.head('blob/random.bin'), expectStoreError('RXFEED_ERR_OBJECT_ACCESS', object, 403));
     await assert.rejects(wrong.listPage('many/'), expectStoreError('RXFEED_ERR_OBJECT_ACCESS', `s3://${bucket}/many/*`, 403));
@@ -215,7 +220,10 @@ describe('s3Store against Ceph RGW', { skip: env === undefined ? 'RXFEED_S3_ENDP
     });
     assert.equal((await fromEnv.head('many/00001.bin')).size, 'object 1'.length);
     const anonymous = s3Store({ bucket, env: { AWS_ENDPOINT_URL: env!.RXFEED_S3_ENDPOINT } });
-    await assert.rejects(anonymous.head('many/00001.bin'), expectStoreError('RXFEED_ERR_OBJECT_ACCESS', `s3://${bucket}/many/00001.bin`, 403));
+    await assert.rejects(
+      anonymous.head('many/00001.bin'),
+      expectStoreError('RXFEED_ERR_OBJECT_ACCESS', `s3://${bucket}/many/00001.bin`, 403),
+    );
   });
 
   after(() => {

@@ -32,7 +32,10 @@ const python = '/usr/bin/python3';
 const probe = spawnSync(python, ['-c', 'import google.protobuf, PIL'], { encoding: 'utf8' });
 const available = probe.status === 0;
 const required = process.env.RXFEED_REQUIRE_SERVERS === '1';
-const skip = available || required ? false : `${python} with python3-protobuf and python3-pil is absent (scripts/install-python-protobuf.sh installs them)`;
+const skip =
+  available || required
+    ? false
+    : `${python} with python3-protobuf and python3-pil is absent (scripts/install-python-protobuf.sh installs them)`;
 
 const tmpBase = join(repoRoot, '.tmp', 'spec-tfrecord');
 mkdirSync(tmpBase, { recursive: true });
@@ -134,9 +137,7 @@ describe('TFRecord against an independent reader (python3-protobuf, Pillow)', { 
         const steps = episode.steps as unknown as { observation: Record<string, DecodedImage> }[];
         const digests: Record<string, string[]> = {};
         for (const key of ['image_0', 'image_1', 'image_2', 'image_3']) {
-          digests[`steps/observation/${key}`] = steps.map((step) =>
-            createHash('sha256').update(step.observation[key]!.data).digest('hex'),
-          );
+          digests[`steps/observation/${key}`] = steps.map((step) => createHash('sha256').update(step.observation[key]!.data).digest('hex'));
         }
         return digests;
       });

@@ -63,58 +63,70 @@ function faultyProxy(upstream: URL, faults: Fault[]): { server: Server; seen: Se
   return { server, seen };
 }
 
-describe('fromWebDataset through a faulty HTTP proxy', { skip: env === undefined ? 'RXFEED_HTTP_ENDPOINT not set (scripts/start-nginx.sh)' : false }, () => {
-  let proxy: ReturnType<typeof faultyProxy> | undefined;
-  let origin = '';
-  const start = async (faults: Fault[]): Promise<ReturnType<typeof faultyProxy>> => {
-    proxy = faultyProxy(new URL(env!.RXFEED_HTTP_ENDPOINT), faults);
-    await new Promise<void>((resolve) => proxy!.server.listen(0, '127.0.0.1', resolve));
-    origin = `http://127.0.0.1:${(proxy.server.address() as AddressInfo).port}`;
-    return proxy;
-  };
-  const stop = async (): Promise<void> => {
-    const running = proxy;
-    proxy = undefined;
-    if (running === undefined) return;
-    running.server.closeAllConnections();
-    await new Promise((resolve) => running.server.close(resolve));
-  };
-  after(stop);
-  const http = { retry: { baseDelayMs: 1, maxDelayMs: 20 } };
+describe(
+  'fromWebDataset through a faulty HTTP proxy',
+  { skip: env === undefined ? 'RXFEED_HTTP_ENDPOINT not set (scripts/start-nginx.sh)' : false },
+  () => {
+    let proxy: ReturnType<typeof faultyProxy> | undefined;
+    let origin = '';
+    const start = async (faults: Fault[]): Promise<ReturnType<typeof faultyProxy>> => {
+      proxy = faultyProxy(new URL(env!.RXFEED_HTTP_ENDPOINT), faults);
+      await new Promise<void>((resolve) => proxy!.server.listen(0, '127.0.0.1', resolve));
+      origin = `http://127.0.0.1:${(proxy.server.address() as AddressInfo).port}`;
+      return proxy;
+    };
+    const stop = async (): Promise<void> => {
+      const running = proxy;
+      proxy = undefined;
+      if (running === undefined) return;
+      running.server.closeAllConnections();
+      await new Promise((resolve) => running.server.close(resolve));
+    };
+    after(stop);
+    const http = { retry: { baseDelayMs: 1, maxDelayMs: 20 } };
 
-  for (const name of ['testgz.tar', 'sample.tgz']) {
-    it(`delivers every sample of ${name} exactly once through 503s, a 429 and cut bodies`, async () => {
-      const { seen } = await start([
-        { kind: 'status', status: 503 },
-        { kind: 'cut', after: 7_000 },
-        { kind: 'status', status: 429 },
-        { kind: 'cut', after: 9_500 },
-        { kind: 'status', status: 503 },
-        { kind: 'cut', after: 4_321 },
-      ]);
-      try {
-        const local = await readAll(fromWebDataset(join(sharedWebDataset, name)));
-        const remote = await readAll(fromWebDataset(`${origin}/shared/webdataset/${name}`, { http }));
-        assert.equal(remote.length, local.length);
-        assert.deepEqual(withoutUrl(remote), withoutUrl(local));
-        assert.equal(new Set(remote.map((sample) => sample.__key__)).size, local.length);
+    for (const name of ['testgz.tar', 'sample.tgz']) {
+      it(`delivers every sample of ${name} exactly once through 503s, a 429 and cut bodies`, async () => {
+        const { seen } = await start([
+          { kind: 'status', status: 503 },
+          { kind: 'cut', after: 7_000 },
+          { kind: 'status', status: 429 },
+          { kind: 'cut', after: 9_500 },
+          { kind: 'status', status: 503 },
+          { kind: 'cut', after: 4_321 },
+        ]);
+        try {
+          const local = await readAll(fromWebDataset(join(sharedWebDataset, name)));
+          const remote = await readAll(fromWebDataset(`${origin}/shared/webdataset/${name}`, { http }));
+          assert.equal(remote.length, local.length);
+          assert.deepEqual(withoutUrl(remote), withoutUrl(local));
+          assert.equal(new Set(remote.map((sample) => sample.__key__)).size, local.length);
 
-        // Every fault was met, and each cut body resumed from where it broke, never from byte 0.
-        const gets = seen.filter((record) => record.path.endsWith(name));
-        assert.deepEqual(gets.slice(0, 7).map((record) => record.fault), ['status', 'cut', 'status', 'cut', 'status', 'cut', 'pass']);
-        let received = 0;
-        for (const record of gets) {
-          const first = record.range === undefined ? 0 : Number(/^bytes=(\d+)-/.exec(record.range)?.[1]);
-          if (record.fault !== 'status') {
-            assert.ok(first >= received && first <= received + record.sent, `range ${record.range} after ${received} bytes`);
-            if (first > 0) assert.ok(record.ifRange !== undefined, 'a resumed GET is conditional (If-Range)');
-            received = first + record.sent;
+          // Every fault was met, and each cut body resumed from where it broke, never from byte 0.
+          const gets = seen.filter((record) => record.path.endsWith(name));
+          assert.deepEqual(
+            gets.slice(0, 7).map((record) => record.fault),
+            ['status', 'cut', 'status', 'cut', 'status', 'cut', 'pass'],
+          );
+          let received = 0;
+          for (const record of gets) {
+            const first = record.range === undefined ? 0 : Number(/^bytes=(\d+)-/.exec(record.range)?.[1]);
+            if (record.fault !== 'status') {
+              assert.ok(first >= received && first <= received + record.sent, `range ${record.range} after ${received} bytes`);
+              if (first > 0) assert.ok(record.ifRange !== undefined, 'a resumed GET is conditional (If-Range)');
+              received = first + record.sent;
+            }
           }
+          assert.ok(
+            gets
+              .filter((record) => record.fault !== 'status')
+              .slice(1)
+              .every((record) => record.range !== undefined),
+          );
+        } finally {
+          await stop();
         }
-        assert.ok(gets.filter((record) => record.fault !== 'status').slice(1).every((record) => record.range !== undefined));
-      } finally {
-        await stop();
-      }
-    });
-  }
-});
+      });
+    }
+  },
+);

@@ -7,8 +7,7 @@ import type { WebDatasetSample } from '../../../sources/webdataset/index.js';
 import { packTar, repoRoot } from '../../sources/webdataset/tarFixtures.js';
 
 /** All samples of `source`. */
-export const readAll = (source: Observable<WebDatasetSample>): Promise<WebDatasetSample[]> =>
-  lastValueFrom(source.pipe(toArray()));
+export const readAll = (source: Observable<WebDatasetSample>): Promise<WebDatasetSample[]> => lastValueFrom(source.pipe(toArray()));
 
 /** Samples with `__url__` dropped: what must be equal whichever store served the bytes. */
 export const withoutUrl = (samples: readonly WebDatasetSample[]): Record<string, unknown>[] =>

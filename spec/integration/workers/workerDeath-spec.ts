@@ -10,7 +10,11 @@ import type { exhaustAt, exitAt, exitLaterAt } from './fixtures/tasks.js';
 const tasksModule = new URL('./fixtures/tasks.js', import.meta.url);
 
 /** What each item's own `run` ended with: its value, or its error. */
-async function outcomes(executor: WorkerExecutor, task: ReturnType<typeof workerFn<typeof exitAt>>, count: number): Promise<PromiseSettledResult<unknown>[]> {
+async function outcomes(
+  executor: WorkerExecutor,
+  task: ReturnType<typeof workerFn<typeof exitAt>>,
+  count: number,
+): Promise<PromiseSettledResult<unknown>[]> {
   return Promise.allSettled(
     Array.from({ length: count }, (_, index) =>
       firstValueFrom(from(executor.run(task, 100 + index, { index, epoch: 0, signal: new AbortController().signal }))),

@@ -32,9 +32,7 @@ function signalContext(index: number): TaskContext {
 describe('workerExecutor under parallelMap', () => {
   it('ordered output equals the single-thread output for the same seed', async () => {
     const task = workerFn<typeof mix>(tasksModule, 'mix', { seed: 11, options: { delayMs: 5 } });
-    const threaded = await lastValueFrom(
-      fromItems(byteItems(60)).pipe(parallelMap(task, { executor, concurrency: 8 }), toArray()),
-    );
+    const threaded = await lastValueFrom(fromItems(byteItems(60)).pipe(parallelMap(task, { executor, concurrency: 8 }), toArray()));
     const { mix: mixHere } = await import('./fixtures/tasks.js');
     const single = await lastValueFrom(
       fromItems(byteItems(60)).pipe(
@@ -209,9 +207,7 @@ describe('workerExecutor transfers', () => {
     const cloning = workerExecutor({ threads: 1, transfer: false });
     try {
       const bytes = Uint8Array.from([1, 2]);
-      const seen = await firstValueFrom(
-        from(cloning.run(workerFn<typeof inspect>(tasksModule, 'inspect'), bytes, signalContext(0))),
-      );
+      const seen = await firstValueFrom(from(cloning.run(workerFn<typeof inspect>(tasksModule, 'inspect'), bytes, signalContext(0))));
       assert.equal(seen.byteLength, 2);
       assert.equal(bytes.byteLength, 2);
     } finally {

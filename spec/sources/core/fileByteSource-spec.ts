@@ -75,7 +75,10 @@ describe('issue 9.13: fileByteSource failures are typed and name the path', () =
 
   it('issue 9.13: a path with a NUL byte is RXFEED_ERR_FILE_READ, not a TypeError', async () => {
     const path = `${file}\0x`;
-    await assert.rejects(fileByteSource(path).size(), (error: unknown) => error instanceof FileReadError && error.code === 'RXFEED_ERR_FILE_READ');
+    await assert.rejects(
+      fileByteSource(path).size(),
+      (error: unknown) => error instanceof FileReadError && error.code === 'RXFEED_ERR_FILE_READ',
+    );
   });
 
   it('issue 9.13: bad arguments are InvalidArgumentErrors; a read still allocates only what the file holds', async () => {

@@ -55,7 +55,7 @@ describe('inflateChunks (issue 10: one inflater in sources/core)', () => {
     assert.ok((await inflateAll(chunked(deflateSync(text), 100), 'zlib')).equals(text));
   });
 
-  it('a cut stream fails with a truncated InflateError, a damaged one with zlib\'s code', async () => {
+  it("a cut stream fails with a truncated InflateError, a damaged one with zlib's code", async () => {
     await assert.rejects(inflateAll(chunked(sampleTgz.subarray(0, sampleTgz.length - 100), 512), 'gzip'), (error: unknown) => {
       assert.ok(error instanceof InflateError);
       assert.equal(error.truncated, true);

@@ -92,7 +92,9 @@ describe('rxfeed/mongodb: hostile input and dead servers (issue 9)', () => {
     assert.equal(DEFAULT_SERVER_SELECTION_TIMEOUT_MS, 2000);
     assert.equal(DEFAULT_CONNECT_TIMEOUT_MS, 10_000);
     const plain = acquireMongoClient(`mongodb://127.0.0.1:${deadPort}/?directConnection=true`);
-    const inUri = acquireMongoClient(`mongodb://127.0.0.1:${deadPort}/?directConnection=true&serverSelectionTimeoutMS=250&connectTimeoutMS=300`);
+    const inUri = acquireMongoClient(
+      `mongodb://127.0.0.1:${deadPort}/?directConnection=true&serverSelectionTimeoutMS=250&connectTimeoutMS=300`,
+    );
     const inOptions = acquireMongoClient(`mongodb://127.0.0.1:${deadPort}/`, { serverSelectionTimeoutMS: 500, connectTimeoutMS: 600 });
     try {
       assert.equal(plain.client.options.serverSelectionTimeoutMS, 2000);
@@ -231,7 +233,16 @@ describe('rxfeed/mongodb: hostile input and dead servers (issue 9)', () => {
     const client = new MongoClient(`mongodb://127.0.0.1:${deadPort}/`); // never connects: no command is sent
     const view = new MongoView(
       client.db('ml').collection('samples'),
-      { filter, pipeline: undefined, projection: undefined, sort: undefined, idDirection: 1, batchSize: undefined, retries: 2, retryDelayMs: 0 },
+      {
+        filter,
+        pipeline: undefined,
+        projection: undefined,
+        sort: undefined,
+        idDirection: 1,
+        batchSize: undefined,
+        retries: 2,
+        retryDelayMs: 0,
+      },
       'ml.samples',
     );
     await assert.rejects(

@@ -94,7 +94,10 @@ describe('rxfeed/mongodb without a server', () => {
     assert.equal(reply.before, 0, "the worker does not see this thread's clients");
     assert.equal(reply.owner, reply.threadId);
     assert.notEqual(reply.owner, threadId);
-    assert.deepEqual(mongoClientStats().map((s) => s.refs), [1]);
+    assert.deepEqual(
+      mongoClientStats().map((s) => s.refs),
+      [1],
+    );
     await lease.release();
   });
 });

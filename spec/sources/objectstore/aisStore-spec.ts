@@ -63,10 +63,18 @@ function answer(req: IncomingMessage, res: ServerResponse, record: Recorded): vo
   }
   const data = objects.get(key);
   if (data === undefined) {
-    res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ message: `object ${key} does not exist`, status: 404 }));
+    res
+      .writeHead(404, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ message: `object ${key} does not exist`, status: 404 }));
     return;
   }
-  const headers = { 'ais-size': String(data.length), 'ais-version': '1', 'ais-checksum-type': 'xxhash', 'ais-checksum-value': 'xx', 'ais-atime': '1700000000000000000' };
+  const headers = {
+    'ais-size': String(data.length),
+    'ais-version': '1',
+    'ais-checksum-type': 'xxhash',
+    'ais-checksum-value': 'xx',
+    'ais-atime': '1700000000000000000',
+  };
   if (req.method === 'HEAD') {
     res.writeHead(200, headers).end();
     return;
@@ -126,8 +134,23 @@ describe('aisStore: AIStore native HTTP API request shapes', () => {
     assert.deepEqual(
       requests.map((r) => [r.method, r.path, r.query, r.headers['content-type'], JSON.parse(r.body)]),
       [
-        ['GET', '/v1/buckets/shards', { provider: 'ais' }, 'application/json', { action: 'list', value: { prefix: 'train/', props: 'name,size,checksum,version', uuid: '', continuation_token: '' } }],
-        ['GET', '/v1/buckets/shards', { provider: 'ais' }, 'application/json', { action: 'list', value: { prefix: 'train/', props: 'name,size,checksum,version', uuid: 'lso-uuid-1', continuation_token: 'train/c.bin' } }],
+        [
+          'GET',
+          '/v1/buckets/shards',
+          { provider: 'ais' },
+          'application/json',
+          { action: 'list', value: { prefix: 'train/', props: 'name,size,checksum,version', uuid: '', continuation_token: '' } },
+        ],
+        [
+          'GET',
+          '/v1/buckets/shards',
+          { provider: 'ais' },
+          'application/json',
+          {
+            action: 'list',
+            value: { prefix: 'train/', props: 'name,size,checksum,version', uuid: 'lso-uuid-1', continuation_token: 'train/c.bin' },
+          },
+        ],
       ],
     );
   });
@@ -154,7 +177,12 @@ describe('aisStore: AIStore native HTTP API request shapes', () => {
     requests.length = 0;
     const member = await store.getMember('train/a.bin', 'sample 1.jpg');
     assert.equal(new TextDecoder().decode(member), 'member sample 1.jpg of train/a.bin');
-    const transformed = aisStore({ bucket: 'shards', provider: 'ais', etl: 'resize-224', endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+    const transformed = aisStore({
+      bucket: 'shards',
+      provider: 'ais',
+      etl: 'resize-224',
+      endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    });
     await transformed.open('train/b.bin').read(0, 5);
     assert.deepEqual(
       requests.map((r) => [r.path, r.query]),
@@ -170,23 +198,38 @@ describe('aisStore: AIStore native HTTP API request shapes', () => {
     await store.put('new/x.bin', new TextEncoder().encode('hello'));
     assert.deepEqual([requests[0]!.method, requests[0]!.path, requests[0]!.body], ['PUT', '/v1/objects/shards/new/x.bin', 'hello']);
     const items = await lastValueFrom(fromObjects(store, { prefixes: ['new/', 'val/'] }).pipe(toArray()));
-    assert.deepEqual(items.map((item) => [item.key, item.bytes.length]), [['new/x.bin', 5], ['val/e.bin', 10]]);
+    assert.deepEqual(
+      items.map((item) => [item.key, item.bytes.length]),
+      [
+        ['new/x.bin', 5],
+        ['val/e.bin', 10],
+      ],
+    );
   });
 
   it('fromObjects reads one object per pull: take(1) reads one object and no more', async () => {
     requests.length = 0;
     const items = await lastValueFrom(fromObjects(store, { prefixes: ['train/'] }).pipe(take(1), toArray()));
-    assert.deepEqual(items.map((item) => item.key), ['train/a.bin']);
-    assert.deepEqual(requests.map((r) => [r.method, r.path]), [
-      ['GET', '/v1/buckets/shards'],
-      ['GET', '/v1/objects/shards/train/a.bin'],
-    ]);
+    assert.deepEqual(
+      items.map((item) => item.key),
+      ['train/a.bin'],
+    );
+    assert.deepEqual(
+      requests.map((r) => [r.method, r.path]),
+      [
+        ['GET', '/v1/buckets/shards'],
+        ['GET', '/v1/objects/shards/train/a.bin'],
+      ],
+    );
   });
 
   it('issue 9.1: sends dot segments of a key as %2E, so ../other/k stays a key of this bucket', async () => {
     requests.length = 0;
     await store.put('../other/k', new TextEncoder().encode('x')).catch(() => undefined);
-    await store.open('a/./b').read(0, 1).catch(() => undefined);
+    await store
+      .open('a/./b')
+      .read(0, 1)
+      .catch(() => undefined);
     assert.deepEqual(
       requests.map((r) => r.raw),
       ['/v1/objects/shards/%2E%2E/other/k?provider=ais', '/v1/objects/shards/a/%2E/b?provider=ais'],

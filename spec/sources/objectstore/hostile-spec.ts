@@ -99,7 +99,10 @@ describe('issue 9: hostile HTTP servers', () => {
       b.reset((_req, res) => res.end('remote'));
       const store = httpStore({ baseUrl: `${a.origin}/data/`, headers: secret, origins: [b.origin], ...fast });
       assert.equal((await collect(store.open(`${b.origin}/x.tar`).stream())).toString(), 'remote');
-      assert.deepEqual(b.requests.map((r) => [r.url, r.headers.authorization]), [['/x.tar', undefined]]);
+      assert.deepEqual(
+        b.requests.map((r) => [r.url, r.headers.authorization]),
+        [['/x.tar', undefined]],
+      );
     });
 
     it('issue 9.2: a redirect to another origin is not followed, so the headers never go there', async () => {
@@ -118,7 +121,13 @@ describe('issue 9: hostile HTTP servers', () => {
     it('issue 9.2: keys cannot leave the base path: dot segments fail typed, / and // stay under it', async () => {
       a.reset((_req, res) => res.end('x'));
       const store = httpStore({ baseUrl: `${a.origin}/data/`, headers: secret, ...fast });
-      for (const key of ['../admin/secret', 'a/../../admin/secret', './x', `${a.origin}/data/../admin/secret`, `${a.origin}/data/%2e%2e/admin`]) {
+      for (const key of [
+        '../admin/secret',
+        'a/../../admin/secret',
+        './x',
+        `${a.origin}/data/../admin/secret`,
+        `${a.origin}/data/%2e%2e/admin`,
+      ]) {
         assert.throws(() => store.open(key), storeError('RXFEED_ERR_OBJECT_KEY'), key);
         await assert.rejects(store.put(key, new Uint8Array(1)), storeError('RXFEED_ERR_OBJECT_KEY'), key);
       }
@@ -136,21 +145,33 @@ describe('issue 9: hostile HTTP servers', () => {
   describe('9.6 listings end', () => {
     it('issue 9.6: a ListObjectsV2 answer repeating its NextContinuationToken fails typed after two pages', async () => {
       a.reset((_req, res) => {
-        res.writeHead(200, { 'content-type': 'application/xml' }).end(
-          '<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>same</NextContinuationToken>' +
-            '<Contents><Key>k</Key><Size>1</Size></Contents></ListBucketResult>',
-        );
+        res
+          .writeHead(200, { 'content-type': 'application/xml' })
+          .end(
+            '<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>same</NextContinuationToken>' +
+              '<Contents><Key>k</Key><Size>1</Size></Contents></ListBucketResult>',
+          );
       });
       const store = s3Store({ endpoint: a.origin, bucket: 'a', credentials: null, ...fast });
       await assert.rejects(all(store.list('')), storeError('RXFEED_ERR_OBJECT_PROTOCOL'));
       assert.equal(a.requests.length, 2);
       a.requests.length = 0;
-      await assert.rejects(lastValueFrom(fromObjects(store, { prefixes: [''], filter: () => false }).pipe(toArray())), storeError('RXFEED_ERR_OBJECT_PROTOCOL'));
+      await assert.rejects(
+        lastValueFrom(fromObjects(store, { prefixes: [''], filter: () => false }).pipe(toArray())),
+        storeError('RXFEED_ERR_OBJECT_PROTOCOL'),
+      );
       assert.equal(a.requests.length, 2);
     });
 
     it("issue 9.6: an nginx autoindex entry named '.' fails typed instead of recursing", async () => {
-      a.reset((_req, res) => res.end(JSON.stringify([{ name: '.', type: 'directory' }, { name: 'f', type: 'file', size: 1 }])));
+      a.reset((_req, res) =>
+        res.end(
+          JSON.stringify([
+            { name: '.', type: 'directory' },
+            { name: 'f', type: 'file', size: 1 },
+          ]),
+        ),
+      );
       const store = httpStore({ baseUrl: `${a.origin}/`, index: 'nginx-json', ...fast });
       await assert.rejects(all(store.list('')), storeError('RXFEED_ERR_OBJECT_PROTOCOL'));
       assert.equal(a.requests.length, 1);
@@ -222,7 +243,10 @@ describe('issue 9: hostile HTTP servers', () => {
       const store = httpStore({ baseUrl: `${a.origin}/`, resumeWithoutValidator: true, ...fast });
       const bytes = await collect(store.open('obj.bin').stream());
       assert.ok(bytes.equals(Buffer.concat([old.subarray(0, 100), fresh.subarray(100)])));
-      assert.deepEqual(a.requests.map((r) => r.headers.range), [undefined, 'bytes=100-']);
+      assert.deepEqual(
+        a.requests.map((r) => r.headers.range),
+        [undefined, 'bytes=100-'],
+      );
     });
   });
 
@@ -283,10 +307,19 @@ describe('issue 9: hostile HTTP servers', () => {
         const index = Buffer.from(JSON.stringify(Array.from({ length: 200 }, (_, i) => `shard-${i}.tar`)));
         res.writeHead(200, { 'content-length': index.length });
         let at = 0;
-        const timer = setInterval(() => (at < index.length && !res.destroyed ? res.write(index.subarray(at, ++at)) : clearInterval(timer)), 100);
+        const timer = setInterval(
+          () => (at < index.length && !res.destroyed ? res.write(index.subarray(at, ++at)) : clearInterval(timer)),
+          100,
+        );
         res.on('close', () => clearInterval(timer));
       });
-      const store = httpStore({ baseUrl: `${a.origin}/`, index: 'index.json', minSpeedBytesPerSecond: 1024, minSpeedWindowMs: 400, ...fast });
+      const store = httpStore({
+        baseUrl: `${a.origin}/`,
+        index: 'index.json',
+        minSpeedBytesPerSecond: 1024,
+        minSpeedWindowMs: 400,
+        ...fast,
+      });
       await assert.rejects(all(store.list('')), (error: unknown) => {
         assert.ok(error instanceof ObjectStoreError);
         assert.equal(error.code, 'RXFEED_ERR_OBJECT_RETRIES');
@@ -319,16 +352,25 @@ describe('issue 9: hostile HTTP servers', () => {
 
   describe('9.13 typed errors, bounded and without credentials', () => {
     it('issue 9.13: bad transport options fail with InvalidArgumentError, not RangeError', async () => {
-      const bad = [{ retry: { attempts: 0 } }, { headersTimeoutMs: -1 }, { minSpeedWindowMs: 0 }, { deadlineMs: Number.NaN }, { retry: { maxDelayMs: -5 } }];
+      const bad = [
+        { retry: { attempts: 0 } },
+        { headersTimeoutMs: -1 },
+        { minSpeedWindowMs: 0 },
+        { deadlineMs: Number.NaN },
+        { retry: { maxDelayMs: -5 } },
+      ];
       for (const options of bad) {
         assert.throws(() => httpStore({ baseUrl: a.origin, ...options }), InvalidArgumentError, JSON.stringify(options));
       }
       const untyped = (value: unknown): never => value as never;
       assert.throws(() => s3Store({ bucket: 'a', endpoint: 'not a url' }), InvalidArgumentError);
-      assert.throws(() => s3Store({ bucket: 'a', endpoint: 'http://user:pa55word@[::' }), (error: unknown) => {
-        assert.ok(error instanceof InvalidArgumentError && !error.message.includes('pa55word'), String(error));
-        return true;
-      });
+      assert.throws(
+        () => s3Store({ bucket: 'a', endpoint: 'http://user:pa55word@[::' }),
+        (error: unknown) => {
+          assert.ok(error instanceof InvalidArgumentError && !error.message.includes('pa55word'), String(error));
+          return true;
+        },
+      );
       assert.throws(() => aisStore({ bucket: 'a', endpoint: 'ftp://x' }), InvalidArgumentError);
       assert.throws(() => httpStore({ baseUrl: untyped(5) }), InvalidArgumentError);
       assert.throws(() => httpStore({ baseUrl: a.origin, origins: ['not an origin'] }), InvalidArgumentError);
@@ -336,7 +378,7 @@ describe('issue 9: hostile HTTP servers', () => {
       await assert.rejects(s3Store({ bucket: 'a', endpoint: a.origin }).open(untyped(7)).read(0, 1), InvalidArgumentError);
     });
 
-    it("issue 9.13: an HTML error page is quoted as a bounded excerpt", async () => {
+    it('issue 9.13: an HTML error page is quoted as a bounded excerpt', async () => {
       const page = `<html><body><h1>Internal trouble</h1>${'<p>filler text</p>'.repeat(50_000)}</body></html>`;
       a.reset((_req, res) => res.writeHead(404, { 'content-type': 'text/html' }).end(page));
       const store = httpStore({ baseUrl: `${a.origin}/`, ...fast });
@@ -348,7 +390,9 @@ describe('issue 9: hostile HTTP servers', () => {
         return true;
       });
       // An S3 error document's <Message> is server output too.
-      a.reset((_req, res) => res.writeHead(403).end(`<Error><Code>AccessDenied</Code><Message>${'no. '.repeat(100_000)}</Message></Error>`));
+      a.reset((_req, res) =>
+        res.writeHead(403).end(`<Error><Code>AccessDenied</Code><Message>${'no. '.repeat(100_000)}</Message></Error>`),
+      );
       const s3 = s3Store({ endpoint: a.origin, bucket: 'a', credentials: null, ...fast });
       await assert.rejects(s3.open('k').read(0, 1), (error: unknown) => {
         assert.ok(error instanceof ObjectStoreError);
@@ -418,7 +462,15 @@ describe('issue 9.7: a body longer than its Content-Length', () => {
 
 describe('issue 9: listing parsers are total', () => {
   it('issue 9.6/9.13: XML faults end in RXFEED_ERR_OBJECT_PROTOCOL, never a RangeError or a hang', { timeout: 5000 }, () => {
-    for (const xml of ['<a>&#x110000;</a>', '<a>&#99999999999;</a>', '<a>&constructor;</a>', '<!DOCTYPE x', '<a><b></a></b>', '<', '<ListBucketResult><Contents><Key>k</Key><Size>99999999999999999999</Size></Contents></ListBucketResult>']) {
+    for (const xml of [
+      '<a>&#x110000;</a>',
+      '<a>&#99999999999;</a>',
+      '<a>&constructor;</a>',
+      '<!DOCTYPE x',
+      '<a><b></a></b>',
+      '<',
+      '<ListBucketResult><Contents><Key>k</Key><Size>99999999999999999999</Size></Contents></ListBucketResult>',
+    ]) {
       assert.throws(() => parseListObjectsV2(xml, 's3://a/*'), storeError('RXFEED_ERR_OBJECT_PROTOCOL'), xml);
     }
     assert.throws(() => decodeEntities('&#x110000;'), storeError('RXFEED_ERR_OBJECT_PROTOCOL'));
@@ -426,10 +478,13 @@ describe('issue 9: listing parsers are total', () => {
   });
 
   it('issue 9.6: nginx and JSON index parsers give entries or typed errors', () => {
-    assert.deepEqual(parseNginxAutoindex('[{"name":"a","type":"file","size":3},{"name":"d","type":"directory"},null,{"name":"s","type":"other"}]', 'l'), [
-      { name: 'a', type: 'file', size: 3 },
-      { name: 'd', type: 'directory', size: -1 },
-    ]);
+    assert.deepEqual(
+      parseNginxAutoindex('[{"name":"a","type":"file","size":3},{"name":"d","type":"directory"},null,{"name":"s","type":"other"}]', 'l'),
+      [
+        { name: 'a', type: 'file', size: 3 },
+        { name: 'd', type: 'directory', size: -1 },
+      ],
+    );
     for (const text of ['', '{}', '[{"name":"..","type":"directory"}]', '[{"name":"a/b","type":"file"}]', '[{"name":"","type":"file"}]']) {
       assert.throws(() => parseNginxAutoindex(text, 'l'), storeError('RXFEED_ERR_OBJECT_PROTOCOL'), text);
     }
@@ -447,7 +502,11 @@ describe('issue 9: listing parsers are total', () => {
     assert.throws(() => expandBraces(`${'x'.repeat(2000)}{1..100000}`), InvalidArgumentError);
     assert.throws(() => expandBraces('{0..99999999999999999999999}'), InvalidArgumentError);
     for (const pattern of ['{', '}', '{a{b}}', '{3..1}']) {
-      assert.throws(() => expandBraces(pattern), (error: unknown) => error instanceof RxfeedError, pattern);
+      assert.throws(
+        () => expandBraces(pattern),
+        (error: unknown) => error instanceof RxfeedError,
+        pattern,
+      );
     }
   });
 });
@@ -482,8 +541,10 @@ describe('issue 10: a store ByteSource checks its offsets as a file ByteSource d
   it('issue 10: a negative, fractional or NaN offset rejects with InvalidArgumentError and sends nothing', async () => {
     server.reset((_req, res) => res.end('0123456789'));
     const source = httpStore({ baseUrl: `${server.origin}/`, ...fast }).open('k');
-    const isOffsetError = (argument: string) => (error: unknown): boolean =>
-      error instanceof InvalidArgumentError && error.argument === argument;
+    const isOffsetError =
+      (argument: string) =>
+      (error: unknown): boolean =>
+        error instanceof InvalidArgumentError && error.argument === argument;
     await assert.rejects(source.read(-1, 4), isOffsetError('read.start'));
     await assert.rejects(source.read(0.5, 4), isOffsetError('read.start'));
     await assert.rejects(source.read(0, Number.NaN), isOffsetError('read.end'));

@@ -72,7 +72,10 @@ describe('XML: ListObjectsV2', () => {
     assert.throws(() => parseXml('<a/><b/>'), { code: 'RXFEED_ERR_OBJECT_PROTOCOL' });
     assert.throws(() => decodeEntities('&nbsp;'), { code: 'RXFEED_ERR_OBJECT_PROTOCOL' });
     assert.throws(() => parseListObjectsV2('<Error><Code>X</Code></Error>'), { code: 'RXFEED_ERR_OBJECT_PROTOCOL' });
-    assert.throws(() => parseListObjectsV2('<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>'), /NextContinuationToken/);
+    assert.throws(
+      () => parseListObjectsV2('<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>'),
+      /NextContinuationToken/,
+    );
     assert.throws(() => parseListObjectsV2('<ListBucketResult><Contents><Key>k</Key></Contents></ListBucketResult>'), /Size/);
   });
 
@@ -84,7 +87,8 @@ describe('XML: ListObjectsV2', () => {
   });
 
   it('describes S3 error documents', () => {
-    const error = '<?xml version="1.0"?><Error><Code>SignatureDoesNotMatch</Code><Message>The request signature &amp; more</Message></Error>';
+    const error =
+      '<?xml version="1.0"?><Error><Code>SignatureDoesNotMatch</Code><Message>The request signature &amp; more</Message></Error>';
     assert.equal(describeS3Error(error), 'SignatureDoesNotMatch: The request signature & more');
     assert.equal(describeS3Error('plain text'), 'plain text');
   });

@@ -18,16 +18,34 @@ describe('retry policy', () => {
   it('backs off exponentially with full jitter, capped', () => {
     const policy = { attempts: 10, baseDelayMs: 100, maxDelayMs: 1000 };
     const top = (): number => 0.999999;
-    assert.deepEqual([1, 2, 3, 4, 5, 6].map((retry) => retryDelay(policy, retry, top)), [99, 199, 399, 799, 999, 999]);
-    assert.deepEqual([1, 2, 3].map((retry) => retryDelay(policy, retry, () => 0)), [0, 0, 0]);
-    assert.equal(retryDelay(policy, 2, () => 0.5), 100);
+    assert.deepEqual(
+      [1, 2, 3, 4, 5, 6].map((retry) => retryDelay(policy, retry, top)),
+      [99, 199, 399, 799, 999, 999],
+    );
+    assert.deepEqual(
+      [1, 2, 3].map((retry) => retryDelay(policy, retry, () => 0)),
+      [0, 0, 0],
+    );
+    assert.equal(
+      retryDelay(policy, 2, () => 0.5),
+      100,
+    );
   });
 
-  it("honours a longer Retry-After, up to the cap", () => {
+  it('honours a longer Retry-After, up to the cap', () => {
     const policy = { attempts: 10, baseDelayMs: 100, maxDelayMs: 1000 };
-    assert.equal(retryDelay(policy, 1, () => 0, 700), 700);
-    assert.equal(retryDelay(policy, 1, () => 0, 30_000), 1000);
-    assert.equal(retryDelay(policy, 4, () => 0.999999, 10), 799);
+    assert.equal(
+      retryDelay(policy, 1, () => 0, 700),
+      700,
+    );
+    assert.equal(
+      retryDelay(policy, 1, () => 0, 30_000),
+      1000,
+    );
+    assert.equal(
+      retryDelay(policy, 4, () => 0.999999, 10),
+      799,
+    );
     assert.equal(parseRetryAfter('3'), 3000);
     assert.equal(parseRetryAfter(new Date(10_000).toUTCString(), 4_000), 6000);
     assert.equal(parseRetryAfter('soon'), undefined);
@@ -186,7 +204,10 @@ describe('Transport against a scripted loopback server', () => {
     server.reset((req, res, n) => serveRange(req, res, data, '"v1"', n === 1 ? 1000 : undefined));
     const bytes = await collect(transport.rangedGet('obj', call, 10, 5000));
     assert.ok(bytes.equals(data.subarray(10, 5000)));
-    assert.deepEqual(server.requests.map((headers) => headers.range), ['bytes=10-4999', 'bytes=1010-4999']);
+    assert.deepEqual(
+      server.requests.map((headers) => headers.range),
+      ['bytes=10-4999', 'bytes=1010-4999'],
+    );
   });
 
   it('skips what it has when the server ignores ranges', async () => {
@@ -210,7 +231,10 @@ describe('Transport against a scripted loopback server', () => {
         return true;
       },
     );
-    assert.equal(received.reduce((a, b) => a + b, 0), 1000);
+    assert.equal(
+      received.reduce((a, b) => a + b, 0),
+      1000,
+    );
   });
 
   it('gives up on a body that keeps breaking without progress', async () => {

@@ -41,14 +41,15 @@ function parseRequest(text: string): ParsedRequest {
   const questionMark = target.indexOf('?');
   const path = questionMark < 0 ? target : target.slice(0, questionMark);
   const rawQuery = questionMark < 0 ? '' : target.slice(questionMark + 1);
-  const query = rawQuery === ''
-    ? []
-    : rawQuery.split('&').map((pair): [string, string] => {
-        const equals = pair.indexOf('=');
-        const name = equals < 0 ? pair : pair.slice(0, equals);
-        const value = equals < 0 ? '' : pair.slice(equals + 1);
-        return [decodeURIComponent(name), decodeURIComponent(value)];
-      });
+  const query =
+    rawQuery === ''
+      ? []
+      : rawQuery.split('&').map((pair): [string, string] => {
+          const equals = pair.indexOf('=');
+          const name = equals < 0 ? pair : pair.slice(0, equals);
+          const value = equals < 0 ? '' : pair.slice(equals + 1);
+          return [decodeURIComponent(name), decodeURIComponent(value)];
+        });
   const headers: [string, string][] = [];
   for (const line of lines) {
     if (line === '') continue;
@@ -66,7 +67,9 @@ function read(name: string, file: string): string {
   return readFileSync(join(suite, name, file), 'utf8');
 }
 
-const cases = readdirSync(suite).filter((name) => !(name in EXCLUDED)).sort();
+const cases = readdirSync(suite)
+  .filter((name) => !(name in EXCLUDED))
+  .sort();
 
 describe('SigV4 signer: aws-signing-test-suite/v4', () => {
   it('finds all 38 cases', () => {
@@ -120,7 +123,11 @@ describe('SigV4 signer: aws-signing-test-suite/v4', () => {
       // shows the request's own parameters as the request wrote them), compared decoded.
       const requestLine = read(name, 'query-signed-request.txt').split('\n')[0]!;
       const target = requestLine.slice(requestLine.indexOf(' ') + 1, requestLine.lastIndexOf(' HTTP/1.1'));
-      const decode = (query: string): string[] => query.split('&').map((pair) => decodeURIComponent(pair)).sort();
+      const decode = (query: string): string[] =>
+        query
+          .split('&')
+          .map((pair) => decodeURIComponent(pair))
+          .sort();
       assert.deepEqual(decode(signed.queryString), decode(target.slice(target.indexOf('?') + 1)));
       assert.deepEqual(signed.query.map(([key, value]) => `${key}=${value}`).sort(), decode(signed.queryString));
     });

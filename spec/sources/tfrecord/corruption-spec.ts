@@ -103,10 +103,7 @@ describe('fromTFRecord on corrupted files: errors by default', () => {
   });
 
   it('reports a file shorter than its declared length as truncated', async () => {
-    await assert.rejects(
-      all(fromTFRecord([cleanFile], { lengths: [12] })),
-      expectCorrupt(cleanFile, 10, 'truncated', clean.length),
-    );
+    await assert.rejects(all(fromTFRecord([cleanFile], { lengths: [12] })), expectCorrupt(cleanFile, 10, 'truncated', clean.length));
   });
 
   it('with verify: false, reads a flipped data byte without noticing', async () => {

@@ -137,7 +137,11 @@ describe('fromTFRecord on pytorch/data example.tfrecord', () => {
         assert.equal(error.location?.record, 0);
         return true;
       });
-    await rejectsWith(fromTFRecord([exampleFile], { decode: 'example', features: { x_float: varLenFeature('int64') } }), 'x_float', 'dtype');
+    await rejectsWith(
+      fromTFRecord([exampleFile], { decode: 'example', features: { x_float: varLenFeature('int64') } }),
+      'x_float',
+      'dtype',
+    );
     await rejectsWith(fromTFRecord([exampleFile], { decode: 'example', features: { y: fixedLenFeature('int64', []) } }), 'y', 'missing');
     // A value beyond int32, written by our own encoder, read in int32 mode.
     const { encodeExample, tfrecordFrame } = await import('../../../sources/tfrecord/index.js');
@@ -265,7 +269,10 @@ describe('fromTFRecord on pytorch/data sequence_example.tfrecord', () => {
       for (let step = 0; step < STEPS[i]!; step++) {
         assert.deepEqual([...stacked.subarray(step * 10, step * 10 + 10)], X_FLOAT[i]);
       }
-      assert.deepEqual(example.sequence.x_byte_seq, Array.from({ length: STEPS[i]! }, () => [X_BYTE]));
+      assert.deepEqual(
+        example.sequence.x_byte_seq,
+        Array.from({ length: STEPS[i]! }, () => [X_BYTE]),
+      );
       assert.deepEqual(example.sequence.nothing, []);
     });
   });
@@ -296,7 +303,9 @@ describe('fromTFRecord resources', () => {
     const flow = new Flow();
     const failing = fromTFRecord([exampleFile], { decode: 'example', features: { y: fixedLenFeature('int64', []) } });
     await assert.rejects(
-      new Promise((resolve, reject) => bindContext({ flow, epoch: 0 }, () => failing.subscribe({ error: reject, complete: () => resolve(null) }))),
+      new Promise((resolve, reject) =>
+        bindContext({ flow, epoch: 0 }, () => failing.subscribe({ error: reject, complete: () => resolve(null) })),
+      ),
       FeatureError,
     );
     // The close after an error is asynchronous; the Flow tracks it.

@@ -9,7 +9,11 @@ import { withDimensions } from '../../adapters/fixtures/sampleImages.js';
 // worker decoders (issue 9.11) must be refused before their pixels are allocated.
 async function smallJpeg(): Promise<Uint8Array> {
   const pixels = Buffer.alloc(8 * 8 * 3, 200);
-  return new Uint8Array(await sharp(pixels, { raw: { width: 8, height: 8, channels: 3 } }).jpeg().toBuffer());
+  return new Uint8Array(
+    await sharp(pixels, { raw: { width: 8, height: 8, channels: 3 } })
+      .jpeg()
+      .toBuffer(),
+  );
 }
 
 describe('sharpImageDecoder', () => {

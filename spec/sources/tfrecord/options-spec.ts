@@ -72,8 +72,16 @@ describe('issue 9.13: TFRecord and Example options are validated with typed erro
       [[exampleFile], { decode: 'example', features: { a: fixedLenFeature('int64', [2 ** 20, 2 ** 20]) } }, 'fromTFRecord.features.a'],
       [[exampleFile], { decode: 'example', features: { a: fixedLenFeature('int64', [], 1.5) } }, 'fromTFRecord.features.a'],
       [[exampleFile], { decode: 'example', features: { a: fixedLenFeature('int64', [], 'x') } }, 'fromTFRecord.features.a'],
-      [[exampleFile], { decode: 'example', features: { a: fixedLenFeature('string', [], Uint8Array.of(0xff)) } }, 'fromTFRecord.features.a'],
-      [[exampleFile], { decode: 'example', features: { a: fixedLenFeature('float32', [2], { length: 1e12 } as never) } }, 'fromTFRecord.features.a'],
+      [
+        [exampleFile],
+        { decode: 'example', features: { a: fixedLenFeature('string', [], Uint8Array.of(0xff)) } },
+        'fromTFRecord.features.a',
+      ],
+      [
+        [exampleFile],
+        { decode: 'example', features: { a: fixedLenFeature('float32', [2], { length: 1e12 } as never) } },
+        'fromTFRecord.features.a',
+      ],
     ];
     for (const [inputs, options, argument] of bad) {
       assert.throws(() => fromTFRecord(inputs as string[], options as RawRecordOptions), isArgument(argument), argument);

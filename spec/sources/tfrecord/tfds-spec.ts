@@ -96,7 +96,10 @@ describe('readTfdsInfo and resolveTfdsSplit on the octo bridge dataset', () => {
       ['train', 0, 25],
       ['val', 0, 4],
     ]);
-    assert.throws(() => r('test'), (e: unknown) => e instanceof InvalidArgumentError && /no split 'test'.*train, val/.test(e.message));
+    assert.throws(
+      () => r('test'),
+      (e: unknown) => e instanceof InvalidArgumentError && /no split 'test'.*train, val/.test(e.message),
+    );
     assert.throws(() => r('train[::2]'), InvalidArgumentError);
     assert.throws(() => r('train[:150%]'), InvalidArgumentError);
     assert.throws(() => r('train[30]'), InvalidArgumentError);
@@ -189,7 +192,11 @@ describe('fromTfds on the octo bridge dataset', () => {
     const step0 = list[0]!.steps[0]!.observation;
     for (const [key, expected] of Object.entries(TRAIN_0.pixels)) {
       const { data } = step0[key as 'image_0'] as DecodedImage;
-      assert.equal(data.reduce((sum, v) => sum + v, 0), expected.sum, key);
+      assert.equal(
+        data.reduce((sum, v) => sum + v, 0),
+        expected.sum,
+        key,
+      );
       assert.deepEqual([...data.subarray(0, 6)], expected.head, key);
     }
   });
@@ -234,10 +241,10 @@ describe('fromTfds on the octo bridge dataset', () => {
     const middle = infoOf(both).selectRange!(23, 27);
     assert.equal(sizeOf(middle), 4);
     assert.deepEqual(ids((await all(middle)) as unknown as Episode[]), [...TRAIN_IDS.slice(23), ...VAL_IDS.slice(0, 2)]);
-    assert.deepEqual(infoOf(both).files!.map((f) => f.slice(f.lastIndexOf('/') + 1)), [
-      'bridge_dataset-train.tfrecord-00000-of-00001',
-      'bridge_dataset-val.tfrecord-00000-of-00001',
-    ]);
+    assert.deepEqual(
+      infoOf(both).files!.map((f) => f.slice(f.lastIndexOf('/') + 1)),
+      ['bridge_dataset-train.tfrecord-00000-of-00001', 'bridge_dataset-val.tfrecord-00000-of-00001'],
+    );
     const valOnly = infoOf(both).selectFiles!([1]);
     assert.equal(sizeOf(valOnly), 25);
     assert.deepEqual(ids((await all(valOnly)) as unknown as Episode[]), VAL_IDS);
@@ -268,10 +275,7 @@ describe('fromTfds on the octo bridge dataset', () => {
       const name = `bridge_dataset-${split}.tfrecord-00000-of-00001`;
       symlinkSync(join(bridgeDir, name), join(dir, name));
     }
-    const features = readFileSync(join(bridgeDir, 'features.json'), 'utf8').replace(
-      /("action"[\s\S]*?"dimensions": \[\s*)"7"/,
-      '$1"8"',
-    );
+    const features = readFileSync(join(bridgeDir, 'features.json'), 'utf8').replace(/("action"[\s\S]*?"dimensions": \[\s*)"7"/, '$1"8"');
     writeFileSync(join(dir, 'features.json'), features);
     await assert.rejects(all(fromTfds(dir, { split: 'val[3:]' })), (error: unknown) => {
       assert.ok(error instanceof FeatureError);

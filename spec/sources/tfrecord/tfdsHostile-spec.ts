@@ -86,14 +86,23 @@ describe('issue 9.3: TFDS metadata cannot point outside the dataset directory', 
   const dirWith = (datasetInfo: unknown): string => dataset(join(root, `ds${n++}`), datasetInfo, labelFeatures);
 
   it('issue 9.3: a filepathTemplate with ../ fails typed before any file is read', () => {
-    const dir = dirWith(info('secret', [{ name: 'train', shardLengths: ['1'], filepathTemplate: '../{DATASET}-{SPLIT}.{FILEFORMAT}-{SHARD_X_OF_Y}' }]));
-    assert.throws(() => fromTfds(dir, { split: 'train' }), isMetadataError('dataset_info.json', 'splits[0].filepathTemplate', /inside the dataset directory/));
+    const dir = dirWith(
+      info('secret', [{ name: 'train', shardLengths: ['1'], filepathTemplate: '../{DATASET}-{SPLIT}.{FILEFORMAT}-{SHARD_X_OF_Y}' }]),
+    );
+    assert.throws(
+      () => fromTfds(dir, { split: 'train' }),
+      isMetadataError('dataset_info.json', 'splits[0].filepathTemplate', /inside the dataset directory/),
+    );
   });
 
   it("issue 9.3: the issue's '../../../../etc/passwd' template, an absolute one and '.' segments fail typed", () => {
     for (const template of ['../../../../etc/passwd', '/etc/passwd', './{SPLIT}', 'a/../../b', 'a//b', 'a\\..\\b', 'sub/', '']) {
       const dir = dirWith(info('d', [{ name: 'train', shardLengths: ['1'], filepathTemplate: template }]));
-      assert.throws(() => readTfdsInfo(dir), isMetadataError('dataset_info.json', 'splits[0].filepathTemplate', /not a file path inside/), template);
+      assert.throws(
+        () => readTfdsInfo(dir),
+        isMetadataError('dataset_info.json', 'splits[0].filepathTemplate', /not a file path inside/),
+        template,
+      );
     }
   });
 
@@ -111,7 +120,9 @@ describe('issue 9.3: TFDS metadata cannot point outside the dataset directory', 
 
   it('issue 9.3: templates that stay inside (subfolders, every placeholder) still resolve', () => {
     const dir = dirWith(
-      info('d', [{ name: 'train', shardLengths: ['2', '3'], filepathTemplate: 'shards/{SPLIT}/{DATASET}.{FILEFORMAT}-{SHARD_INDEX}-{NUM_SHARDS}' }]),
+      info('d', [
+        { name: 'train', shardLengths: ['2', '3'], filepathTemplate: 'shards/{SPLIT}/{DATASET}.{FILEFORMAT}-{SHARD_INDEX}-{NUM_SHARDS}' },
+      ]),
     );
     assert.deepEqual(readTfdsInfo(dir).splits.get('train')?.files, [
       join(dir, 'shards/train/d.tfrecord-00000-00002'),
@@ -164,7 +175,12 @@ describe('issue 9.4: TFDS feature names are data, never prototypes', () => {
 });
 
 describe('issue 9.13: zlib-encoded TFDS tensors inflate only to their size, and garbage fails typed', () => {
-  const features = dict({ t: { pythonClassName: `${FEATURES}.tensor_feature.Tensor`, tensor: { shape: { dimensions: ['4'] }, dtype: 'float32', encoding: 'zlib' } } });
+  const features = dict({
+    t: {
+      pythonClassName: `${FEATURES}.tensor_feature.Tensor`,
+      tensor: { shape: { dimensions: ['4'] }, dtype: 'float32', encoding: 'zlib' },
+    },
+  });
   const read = async (stored: Uint8Array, name: string): Promise<TfdsExample[]> => {
     const dir = dataset(join(tmp.dir, name), info('z', [{ name: 'train', shardLengths: ['1'] }]), features, {
       'z-train.tfrecord-00000-of-00001': oneRecord({ t: [stored] }),
@@ -219,7 +235,12 @@ describe('issue 9.13: malformed dataset_info.json fails typed, naming the JSON p
     ],
     ['a negative length', { splits: [{ name: 'train', shardLengths: [-1] }] }, 'splits[0].shardLengths[0]', /non-negative integer, got -1/],
     ['a fractional length', { splits: [{ name: 'train', shardLengths: [1.5] }] }, 'splits[0].shardLengths[0]', /got 1\.5/],
-    ['an unsafe length', { splits: [{ name: 'train', shardLengths: ['99999999999999999999'] }] }, 'splits[0].shardLengths[0]', /non-negative integer/],
+    [
+      'an unsafe length',
+      { splits: [{ name: 'train', shardLengths: ['99999999999999999999'] }] },
+      'splits[0].shardLengths[0]',
+      /non-negative integer/,
+    ],
     [
       'lengths adding up past 2^53',
       { splits: [{ name: 'train', shardLengths: [2 ** 52, 2 ** 52, 2 ** 52] }] },
@@ -242,8 +263,14 @@ describe('issue 9.13: malformed dataset_info.json fails typed, naming the JSON p
 
   it('issue 9.13: parseTfdsInfo checks parsed JSON without the disk, and its dataDir', () => {
     assert.throws(() => parseTfdsInfo('d', null, {}), isMetadataError('dataset_info.json', '', /must be an object, got null/));
-    assert.throws(() => parseTfdsInfo(5 as unknown as string, {}, {}), (error: unknown) => error instanceof InvalidArgumentError && error.argument === 'dataDir');
-    assert.deepEqual([...parseTfdsInfo('d', JSON.parse(readFileSync(join(bridgeDir, 'dataset_info.json'), 'utf8')), null).splits.keys()], ['train', 'val']);
+    assert.throws(
+      () => parseTfdsInfo(5 as unknown as string, {}, {}),
+      (error: unknown) => error instanceof InvalidArgumentError && error.argument === 'dataDir',
+    );
+    assert.deepEqual(
+      [...parseTfdsInfo('d', JSON.parse(readFileSync(join(bridgeDir, 'dataset_info.json'), 'utf8')), null).splits.keys()],
+      ['train', 'val'],
+    );
   });
 
   it('issue 9.13: a file format other than tfrecord, or an unreadable JSON file, is a TfdsError', () => {
@@ -253,11 +280,13 @@ describe('issue 9.13: malformed dataset_info.json fails typed, naming the JSON p
     );
     assert.throws(
       () => readTfdsInfo(withInfo(JSON.stringify({ fileFormat: 'riegeli' }))),
-      (error: unknown) => error instanceof TfdsError && error.code === 'RXFEED_ERR_TFDS' && /"riegeli" is not supported/.test(error.message),
+      (error: unknown) =>
+        error instanceof TfdsError && error.code === 'RXFEED_ERR_TFDS' && /"riegeli" is not supported/.test(error.message),
     );
     assert.throws(
       () => readTfdsInfo(withInfo('{"splits": [')),
-      (error: unknown) => error instanceof TfdsError && error.code === 'RXFEED_ERR_TFDS' && /dataset_info\.json is not valid JSON/.test(error.message),
+      (error: unknown) =>
+        error instanceof TfdsError && error.code === 'RXFEED_ERR_TFDS' && /dataset_info\.json is not valid JSON/.test(error.message),
     );
     const directory = withInfo('{}');
     const inner = join(tmp.dir, `info${n++}`);
@@ -265,7 +294,8 @@ describe('issue 9.13: malformed dataset_info.json fails typed, naming the JSON p
     copyFileSync(join(directory, 'dataset_info.json'), join(inner, 'dataset_info.json'));
     assert.throws(
       () => readTfdsInfo(inner),
-      (error: unknown) => error instanceof TfdsError && error.code === 'RXFEED_ERR_TFDS' && /features\.json is not a regular file/.test(error.message),
+      (error: unknown) =>
+        error instanceof TfdsError && error.code === 'RXFEED_ERR_TFDS' && /features\.json is not a regular file/.test(error.message),
     );
   });
 
@@ -290,11 +320,31 @@ describe('issue 9.13: malformed features.json fails typed, naming the JSON path'
   const feature = (value: unknown): unknown => dict({ a: value });
   const cases: [string, unknown, string, RegExp][] = [
     ['null', null, '', /must be an object, got null/],
-    ['features: 5', { pythonClassName: `${FEATURES}.features_dict.FeaturesDict`, featuresDict: { features: 5 } }, 'featuresDict.features', /must be an object, got 5/],
-    ['featuresDict: "x"', { pythonClassName: `${FEATURES}.features_dict.FeaturesDict`, featuresDict: 'x' }, 'featuresDict', /must be an object, got "x"/],
+    [
+      'features: 5',
+      { pythonClassName: `${FEATURES}.features_dict.FeaturesDict`, featuresDict: { features: 5 } },
+      'featuresDict.features',
+      /must be an object, got 5/,
+    ],
+    [
+      'featuresDict: "x"',
+      { pythonClassName: `${FEATURES}.features_dict.FeaturesDict`, featuresDict: 'x' },
+      'featuresDict',
+      /must be an object, got "x"/,
+    ],
     ['a null feature', feature(null), 'featuresDict.features.a', /must be an object, got null/],
-    ['an object class name', feature({ pythonClassName: { toString: 1 } }), 'featuresDict.features.a.pythonClassName', /must be a string, got an object/],
-    ['a null tensor', feature({ pythonClassName: `${FEATURES}.tensor_feature.Tensor`, tensor: null }), 'featuresDict.features.a.tensor', /must be an object, got null/],
+    [
+      'an object class name',
+      feature({ pythonClassName: { toString: 1 } }),
+      'featuresDict.features.a.pythonClassName',
+      /must be a string, got an object/,
+    ],
+    [
+      'a null tensor',
+      feature({ pythonClassName: `${FEATURES}.tensor_feature.Tensor`, tensor: null }),
+      'featuresDict.features.a.tensor',
+      /must be an object, got null/,
+    ],
     [
       'dimensions: "7"',
       feature({ pythonClassName: `${FEATURES}.tensor_feature.Tensor`, tensor: { dtype: 'float32', shape: { dimensions: '7' } } }),
@@ -313,7 +363,12 @@ describe('issue 9.13: malformed features.json fails typed, naming the JSON path'
       'featuresDict.features.a.image.shape.dimensions[0]',
       /got -2/,
     ],
-    ['a numeric dtype', feature({ pythonClassName: `${FEATURES}.tensor_feature.Tensor`, tensor: { dtype: 7 } }), 'featuresDict.features.a.tensor.dtype', /must be a string, got 7/],
+    [
+      'a numeric dtype',
+      feature({ pythonClassName: `${FEATURES}.tensor_feature.Tensor`, tensor: { dtype: 7 } }),
+      'featuresDict.features.a.tensor.dtype',
+      /must be a string, got 7/,
+    ],
     [
       'a sequence length "abc"',
       feature({ pythonClassName: `${FEATURES}.sequence_feature.Sequence`, sequence: { feature: scalar('int64'), length: 'abc' } }),
@@ -335,22 +390,32 @@ describe('issue 9.13: malformed features.json fails typed, naming the JSON path'
 
   it('issue 9.13: odd feature names appear quoted in the JSON path; a missing class is unsupported', () => {
     const bad = dict({ 'odd key': textFeature, 'x y': 5 });
-    assert.throws(() => new TfdsFeatures(bad, 'dir'), isMetadataError('features.json', 'featuresDict.features["x y"]', /must be an object, got 5/));
+    assert.throws(
+      () => new TfdsFeatures(bad, 'dir'),
+      isMetadataError('features.json', 'featuresDict.features["x y"]', /must be an object, got 5/),
+    );
     assert.throws(
       () => new TfdsFeatures(dict({ 'odd key': { tensor: 1 } }), 'dir'),
-      (error: unknown) => error instanceof TfdsError && error.code === 'RXFEED_ERR_TFDS' && /'odd key'.*\(none\) is not supported/.test(error.message),
+      (error: unknown) =>
+        error instanceof TfdsError && error.code === 'RXFEED_ERR_TFDS' && /'odd key'.*\(none\) is not supported/.test(error.message),
     );
   });
 
   it('issue 9.13: features nested 100,000 deep fail typed instead of overflowing the stack', () => {
     let deep: unknown = scalar('int64');
     for (let i = 0; i < 100_000; i++) deep = dict({ d: deep });
-    assert.throws(() => new TfdsFeatures(deep, 'dir'), isMetadataError('features.json', `featuresDict.features${'.d.featuresDict.features'.repeat(64)}.d`, /deeper than 64/));
+    assert.throws(
+      () => new TfdsFeatures(deep, 'dir'),
+      isMetadataError('features.json', `featuresDict.features${'.d.featuresDict.features'.repeat(64)}.d`, /deeper than 64/),
+    );
   });
 
   it('issue 9.13: fromTfds reports a malformed features.json found on disk', () => {
     const dir = dataset(join(tmp.dir, 'bad-features'), info('d', [{ name: 'train', shardLengths: ['1'] }]), feature(null));
-    assert.throws(() => fromTfds(dir, { split: 'train' }), isMetadataError('features.json', 'featuresDict.features.a', /must be an object, got null/));
+    assert.throws(
+      () => fromTfds(dir, { split: 'train' }),
+      isMetadataError('features.json', 'featuresDict.features.a', /must be an object, got null/),
+    );
   });
 
   it('issue 9.13: the bridge dataset features.json, the model of the mutations, still builds', () => {
@@ -381,7 +446,23 @@ describe('issue 9.13: TFDS split expressions and options fail typed on garbage',
   });
 
   it('issue 9.13: malformed expressions are InvalidArgumentErrors with a bounded message', () => {
-    for (const split of ['', '+', 'train+', 'train[', 'train]', 'train[1:2:3]', 'train[:10%%]', 'train[a:b]', '[:10]', 'train(closest', 'tra in', 'x'.repeat(100_000), `train[${'9'.repeat(100_000)}]`, 'test', `${'a+'.repeat(50_000)}b`]) {
+    for (const split of [
+      '',
+      '+',
+      'train+',
+      'train[',
+      'train]',
+      'train[1:2:3]',
+      'train[:10%%]',
+      'train[a:b]',
+      '[:10]',
+      'train(closest',
+      'tra in',
+      'x'.repeat(100_000),
+      `train[${'9'.repeat(100_000)}]`,
+      'test',
+      `${'a+'.repeat(50_000)}b`,
+    ]) {
       assert.throws(() => resolveTfdsSplit(bridge, split), isSplitError, split.slice(0, 40));
     }
   });
@@ -397,7 +478,10 @@ describe('issue 9.13: TFDS split expressions and options fail typed on garbage',
     const isArgument = (argument: string) => (error: unknown) => error instanceof InvalidArgumentError && error.argument === argument;
     assert.throws(() => fromTfds(bridgeDir, null as unknown as FromTfdsOptions), isArgument('fromTfds.options'));
     assert.throws(() => fromTfds(bridgeDir, { split: 'train', int64: 'float' as 'bigint' }), isArgument('fromTfds.int64'));
-    assert.throws(() => fromTfds(bridgeDir, { split: 'train', decodeImages: 5 as unknown as boolean }), isArgument('fromTfds.decodeImages'));
+    assert.throws(
+      () => fromTfds(bridgeDir, { split: 'train', decodeImages: 5 as unknown as boolean }),
+      isArgument('fromTfds.decodeImages'),
+    );
     assert.throws(() => fromTfds(bridgeDir, { split: 'train', recordsPerPull: 0 }), isArgument('fromTFRecord.recordsPerPull'));
     assert.throws(() => fromTfds(5 as unknown as string, { split: 'train' }), isArgument('dataDir'));
   });

@@ -120,7 +120,10 @@ describe('toTFRecord', () => {
     assert.equal((written as { records: number }).records, 3000);
     assert.ok(maxOccupancy <= 8, `occupancy reached ${maxOccupancy}`);
     const ids = (await all(fromTFRecord([path], { decode: 'example' }))).map(idOf);
-    assert.deepEqual(ids, Array.from({ length: 3000 }, (_, i) => i));
+    assert.deepEqual(
+      ids,
+      Array.from({ length: 3000 }, (_, i) => i),
+    );
   });
 });
 
@@ -174,7 +177,11 @@ describe('selectRange over several TFRecord files', () => {
       const part = infoOf(source).selectRange!(start, end);
       assert.equal(sizeOf(part), end - start);
       const ids = (await all(part)).map(idOf);
-      assert.deepEqual(ids, Array.from({ length: end - start }, (_, i) => start + i), `[${start}, ${end})`);
+      assert.deepEqual(
+        ids,
+        Array.from({ length: end - start }, (_, i) => start + i),
+        `[${start}, ${end})`,
+      );
     }
     assert.throws(() => infoOf(source).selectRange!(5, 31), /selectRange/);
   });
@@ -191,7 +198,11 @@ describe('selectRange over several TFRecord files', () => {
         sizes.push(ids.length);
         seen.push(...ids);
       }
-      assert.deepEqual(seen, Array.from({ length: total }, (_, i) => i), `world ${world}`);
+      assert.deepEqual(
+        seen,
+        Array.from({ length: total }, (_, i) => i),
+        `world ${world}`,
+      );
       assert.ok(Math.max(...sizes) - Math.min(...sizes) <= 1);
     }
   });
@@ -201,7 +212,10 @@ describe('selectRange over several TFRecord files', () => {
     const outer = infoOf(source).selectRange!(6, 26);
     const inner = infoOf(outer).selectRange!(3, 15);
     assert.equal(sizeOf(inner), 12);
-    assert.deepEqual((await all(inner)).map(idOf), Array.from({ length: 12 }, (_, i) => 9 + i));
+    assert.deepEqual(
+      (await all(inner)).map(idOf),
+      Array.from({ length: 12 }, (_, i) => 9 + i),
+    );
   });
 
   it('builds a record index on the first read and seeks with it afterwards', async () => {

@@ -164,9 +164,7 @@ describe('fromWebDataset on the shared WebDataset test shards', () => {
     const dataset = fromWebDataset(paths);
     assert.deepEqual(infoOf(dataset).files, paths);
     const keysOf = async (rank: number): Promise<string[]> =>
-      (await all(dataset.pipe(shard({ mode: 'file', rank, worldSize: 2, workerIndex: 0, numWorkers: 1 })))).map(
-        (sample) => sample.__key__,
-      );
+      (await all(dataset.pipe(shard({ mode: 'file', rank, worldSize: 2, workerIndex: 0, numWorkers: 1 })))).map((sample) => sample.__key__);
     // As WebDataset's split_by_node: rank r reads files r, r + 2, ...
     assert.deepEqual(await keysOf(0), ['shard0/a', 'shard0/b', 'shard2/a', 'shard2/b']);
     assert.deepEqual(await keysOf(1), ['shard1/a', 'shard1/b', 'shard3/a', 'shard3/b']);

@@ -78,10 +78,7 @@ describe('fromWebDataset sample keys are data', () => {
       assert.deepEqual(delivered, [`a@${path}`], reserved);
       assert.ok(error instanceof ReservedFieldError && error instanceof RxfeedError, String(error));
       assert.equal(error.code, 'RXFEED_ERR_RESERVED_FIELD');
-      assert.deepEqual(
-        [error.shard, error.offset, error.member, error.extension],
-        [path, 2048, `x.${reserved}`, reserved.toLowerCase()],
-      );
+      assert.deepEqual([error.shard, error.offset, error.member, error.extension], [path, 2048, `x.${reserved}`, reserved.toLowerCase()]);
       assert.ok(error.message.includes(path) && error.message.includes(`'x.${reserved}'`) && error.message.includes('2048'));
     }
   });

@@ -69,7 +69,13 @@ describe('fromWebDataset shard errors', () => {
   });
 
   it('accepts names that only look like traversal (..name, a..b)', async () => {
-    const path = scratch.write('dots.tar', await packTar([{ name: 'x/..a.txt', data: '1' }, { name: 'x/a..b.txt', data: '2' }]));
+    const path = scratch.write(
+      'dots.tar',
+      await packTar([
+        { name: 'x/..a.txt', data: '1' },
+        { name: 'x/a..b.txt', data: '2' },
+      ]),
+    );
     // `..a.txt`: a basename starting with a dot has no WebDataset key, so it is skipped, not rejected.
     const { keys, error } = await readUntilError(fromWebDataset(path));
     assert.equal(error, undefined);
@@ -144,7 +150,13 @@ describe('fromWebDataset shard errors', () => {
   });
 
   it('fails on one extension twice within one sample', async () => {
-    const path = scratch.write('dup.tar', await packTar([{ name: 'a.txt', data: '1' }, { name: 'a.txt', data: '2' }]));
+    const path = scratch.write(
+      'dup.tar',
+      await packTar([
+        { name: 'a.txt', data: '1' },
+        { name: 'a.txt', data: '2' },
+      ]),
+    );
     const { error } = await readUntilError(fromWebDataset(path));
     assert.ok(error instanceof SampleFieldError);
     assert.deepEqual([error.code, error.shard, error.key, error.extension], ['RXFEED_ERR_DUPLICATE_FIELD', path, 'a', 'txt']);
@@ -170,8 +182,7 @@ describe('fromWebDataset missing-field policies', () => {
     { name: 's4.cls', data: '4' },
     { name: 's5.png', data: 'p5' }, // no cls, last in the shard
   ]).then((tarBytes) => scratch.write('gaps.tar', tarBytes));
-  const view = (sample: WebDatasetSample): string =>
-    `${sample.__key__}:${text(sample.png)}/${text(sample.cls)}`;
+  const view = (sample: WebDatasetSample): string => `${sample.__key__}:${text(sample.png)}/${text(sample.cls)}`;
 
   it("'error' (the default) names the shard, key and extension after the complete samples", async () => {
     const path = await shard;

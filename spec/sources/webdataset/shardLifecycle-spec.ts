@@ -58,13 +58,19 @@ describe('fromWebDataset resources', () => {
   it('closes the shard file when the shard fails', async () => {
     const scratch = scratchDir();
     try {
-      const tarBytes = await packTar([{ name: 'a.bin', data: new Uint8Array(3000) }, { name: 'b.bin', data: new Uint8Array(3000) }]);
+      const tarBytes = await packTar([
+        { name: 'a.bin', data: new Uint8Array(3000) },
+        { name: 'b.bin', data: new Uint8Array(3000) },
+      ]);
       const path = scratch.write('cut.tar', tarBytes.subarray(0, 4000));
       const before = openFds();
       const loader = toLoader(fromWebDataset(path, { chunkSize: 1024 }));
-      await assert.rejects(async () => {
-        for await (const sample of loader) assert.ok(sample);
-      }, { code: 'RXFEED_ERR_TRUNCATED_SHARD' });
+      await assert.rejects(
+        async () => {
+          for await (const sample of loader) assert.ok(sample);
+        },
+        { code: 'RXFEED_ERR_TRUNCATED_SHARD' },
+      );
       await fdsBackTo(before);
     } finally {
       scratch.cleanup();
@@ -122,6 +128,9 @@ describe('fromWebDataset shard-order shuffle', () => {
   });
 
   it('reads the given order in every epoch without shuffleShards', async () => {
-    assert.deepEqual(await shardOrders(undefined, 2), [[0, 1, 2, 3, 4, 5, 6, 7], [0, 1, 2, 3, 4, 5, 6, 7]]);
+    assert.deepEqual(await shardOrders(undefined, 2), [
+      [0, 1, 2, 3, 4, 5, 6, 7],
+      [0, 1, 2, 3, 4, 5, 6, 7],
+    ]);
   });
 });

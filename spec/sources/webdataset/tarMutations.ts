@@ -143,7 +143,11 @@ export function mutate(input: Uint8Array, next: () => number): Uint8Array {
       const edits: (() => void)[] = [
         () => bytes.fill(int(256), offset + start + int(length), offset + start + length),
         () => (bytes[offset + start + int(length)] = int(256)),
-        () => bytes.set(new Uint8Array(length).map(() => [0x30, 0x37, 0x20, 0x00, 0x80, 0xff, 0x2e, 0x2f][int(8)]!), offset + start),
+        () =>
+          bytes.set(
+            new Uint8Array(length).map(() => [0x30, 0x37, 0x20, 0x00, 0x80, 0xff, 0x2e, 0x2f][int(8)]!),
+            offset + start,
+          ),
         () => bytes.set(new TextEncoder().encode(['x', 'L', 'K', 'g', '5', '1', '2', '7', '\0'][int(9)]!), offset + 156),
         () => {
           // a base-256 size of any magnitude, up to 2^53, or a raw field with the sign bit
@@ -185,10 +189,13 @@ export function memorySource(name: string, bytes: Uint8Array, chunk: number): By
 }
 
 /** How one case ended. */
-export type Outcome = { readonly kind: 'ok' | 'typed'; readonly code?: string } | { readonly kind: 'untyped' | 'hang'; readonly error: unknown };
+export type Outcome =
+  { readonly kind: 'ok' | 'typed'; readonly code?: string } | { readonly kind: 'untyped' | 'hang'; readonly error: unknown };
 
 const typed = (error: unknown): Outcome =>
-  error instanceof RxfeedError && /^RXFEED_ERR_[A-Z_]+$/.test(error.code) ? { kind: 'typed', code: error.code } : { kind: 'untyped', error };
+  error instanceof RxfeedError && /^RXFEED_ERR_[A-Z_]+$/.test(error.code)
+    ? { kind: 'typed', code: error.code }
+    : { kind: 'untyped', error };
 
 /** Drive TarParser directly, fed `chunk`-byte chunks, reading or skipping members by `next`. */
 export function parseCase(bytes: Uint8Array, chunk: number, next: () => number): Outcome {

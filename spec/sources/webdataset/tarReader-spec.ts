@@ -24,7 +24,10 @@ interface Parsed {
  * Parse `archive` fed as the chunks `split` cuts it into, the way ShardReader drives the parser:
  * ask, and push the next chunk only when it answers `undefined`. Counts the chunks taken.
  */
-function parse(archive: Uint8Array, split: (archive: Uint8Array) => Uint8Array[] = (bytes) => [bytes]): { members: Parsed[]; chunksRead: number } {
+function parse(
+  archive: Uint8Array,
+  split: (archive: Uint8Array) => Uint8Array[] = (bytes) => [bytes],
+): { members: Parsed[]; chunksRead: number } {
   const chunks = split(archive);
   const parser = new TarParser('test.tar');
   let next = 0;
@@ -188,7 +191,11 @@ describe('TarParser on archives written by GNU tar', () => {
       const want = expected(format);
       assert.deepEqual(view(members), want);
       assert.ok(want.some(([, type]) => type === 'symlink') && want.some(([, type]) => type === 'directory'));
-      if (format !== 'v7') assert.ok(members.some((member) => member.name === longName), 'the long name is whole');
+      if (format !== 'v7')
+        assert.ok(
+          members.some((member) => member.name === longName),
+          'the long name is whole',
+        );
       for (const member of members) {
         if (member.data === undefined) continue;
         assert.deepEqual(member.data, files[member.name], member.name);
@@ -330,7 +337,12 @@ describe('TarParser headers', () => {
   });
 
   it('fails with CorruptShardError naming the header offset on a bad checksum', async () => {
-    const archive = Buffer.from(await packTar([{ name: 'a.txt', data: 'a'.repeat(600) }, { name: 'b.txt', data: 'b' }]));
+    const archive = Buffer.from(
+      await packTar([
+        { name: 'a.txt', data: 'a'.repeat(600) },
+        { name: 'b.txt', data: 'b' },
+      ]),
+    );
     const second = 512 + block(600);
     archive[second + 10] ^= 0x01; // a byte of the name: the stored checksum no longer matches
     for (const size of [1, 513, archive.byteLength]) {
@@ -526,7 +538,13 @@ describe('fromWebDataset through the tar parser', () => {
     // Incompressible bytes after the end blocks (which a reader ignores) put the gzip trailer far
     // behind them in the compressed stream: the reader must read on to see it.
     const tail = new Uint8Array(300_000).map((_, index) => (index * 2654435761) >>> 24);
-    const archive = concat(await packTar([{ name: 'a.txt', data: 'a' }, { name: 'b.txt', data: 'b' }]), tail);
+    const archive = concat(
+      await packTar([
+        { name: 'a.txt', data: 'a' },
+        { name: 'b.txt', data: 'b' },
+      ]),
+      tail,
+    );
     const compressed = gzip(archive);
     const read = (path: string): Promise<unknown[]> => lastValueFrom(fromWebDataset(path, { chunkSize: 4096 }).pipe(toArray()));
     assert.equal((await read(scratch.write('good.tgz', compressed))).length, 2);
@@ -630,7 +648,10 @@ describe('TarParser member sizes from untrusted headers (issue 9.5)', () => {
 
   it('issue 9.5: fromWebDataset fails typed on a lying header, plain and gzip, and checks maxMemberSize', async () => {
     const archive = liar(base256(4 * 2 ** 30), 'k.bin');
-    for (const [name, bytes] of [['liar.tar', archive], ['liar.tgz', gzip(archive)]] as const) {
+    for (const [name, bytes] of [
+      ['liar.tar', archive],
+      ['liar.tgz', gzip(archive)],
+    ] as const) {
       const path = scratch.write(name, bytes);
       await assert.rejects(lastValueFrom(fromWebDataset(path).pipe(toArray())), (error: unknown) => {
         assert.ok(error instanceof MemberTooLargeError);
