@@ -206,14 +206,14 @@ export function padToBatch<T>(batchSize: number, options: PadToBatchOptions<T> =
           source,
           {
             next: (item) => {
-              const { maxRankSize, detail, split } = planned();
-              if (received >= maxRankSize) {
+              const current = plan ?? planned();
+              if (received >= current.maxRankSize) {
                 disposeAll([item]);
-                throw new SizeMismatchError('padToBatch', received + 1, maxRankSize, detail);
+                throw new SizeMismatchError('padToBatch', received + 1, current.maxRankSize, current.detail);
               }
               let at: number;
               try {
-                at = indexOf !== undefined ? indexOf(item, received) : globalIndex(item, received, split);
+                at = indexOf !== undefined ? indexOf(item, received) : globalIndex(item, received, current.split);
               } catch (error) {
                 disposeAll([item]);
                 throw error;
