@@ -17,8 +17,6 @@
  *
  * @module
  */
-import type { Observable, Observer } from 'rxjs';
-import { Subscription } from 'rxjs';
 import { resolvePlacementWithin, type Placement, type PlacementOptions } from './distributed.js';
 import { Flow } from './flow.js';
 import type { StreamInfo } from './info.js';
@@ -154,58 +152,4 @@ export function bindContext<R>(context: PipelineContext | PipelineContextInit, s
 /** A context, possibly made by another installed copy of rxfeed (so not by `instanceof`). */
 function isContext(value: PipelineContext | PipelineContextInit): value is PipelineContext {
   return typeof (value as Partial<PipelineContext>).announce === 'function';
-}
-
-/**
- * An upstream observer linked to the downstream subscriber: it counts as an RxJS Subscriber (an
- * Observer that is also a Subscription), so the source is handed this object itself and sees it
- * closed as soon as the downstream unsubscribes, even while it is still emitting synchronously
- * inside `subscribe`. That is how RxJS's own operators stop a synchronous source early.
- */
-class LinkedObserver<T> extends Subscription implements Observer<T> {
-  readonly #observer: Partial<Observer<T>>;
-
-  constructor(observer: Partial<Observer<T>>) {
-    super();
-    this.#observer = observer;
-  }
-
-  next(value: T): void {
-    if (!this.closed) this.#observer.next?.(value);
-  }
-
-  error(error: unknown): void {
-    if (this.closed) return;
-    this.unsubscribe();
-    this.#observer.error?.(error);
-  }
-
-  complete(): void {
-    if (this.closed) return;
-    this.unsubscribe();
-    this.#observer.complete?.();
-  }
-}
-
-/**
- * Subscribe to `source` with `context` bound. When `downstream` (an operator's own subscriber) is
- * given, the upstream subscription ends the moment the downstream does, so a synchronous source
- * stops pushing at once. Operators use the kit's `subscribe`, which also catches throws.
- *
- * @param context - The context to bind while subscribing.
- * @param source - The upstream Observable.
- * @param observer - Callbacks for the upstream's notifications.
- * @param downstream - The subscriber whose end also ends the upstream subscription.
- * @returns The upstream subscription.
- * @public
- */
-export function subscribeWithin<T>(
-  context: PipelineContext | PipelineContextInit,
-  source: Observable<T>,
-  observer: Partial<Observer<T>>,
-  downstream?: Subscription,
-): Subscription {
-  const linked = new LinkedObserver(observer);
-  downstream?.add(linked);
-  return bindContext(context, () => source.subscribe(linked));
 }
