@@ -26,6 +26,7 @@ export type PlacementOptions = Partial<Placement>;
 /** The environment variables torchrun sets, by placement field. */
 const ENVIRONMENT: Partial<Record<keyof Placement, string>> = { rank: 'RANK', worldSize: 'WORLD_SIZE' };
 const DEFAULTS: Placement = { rank: 0, worldSize: 1, workerIndex: 0, numWorkers: 1 };
+const FIELDS = ['rank', 'worldSize', 'workerIndex', 'numWorkers'] as const;
 
 function integerFromEnv(name: string): number | undefined {
   const raw = process.env[name];
@@ -64,15 +65,12 @@ export function resolvePlacementWithin(
   where: string,
   environment: { read?: Partial<Record<keyof Placement, number>> },
 ): Placement {
-  const names = ['rank', 'worldSize', 'workerIndex', 'numWorkers'] as const;
+  checkIntegers(options, where);
   const values = {} as Record<keyof Placement, number>;
   const origins = {} as Record<keyof Placement, string>;
-  for (const name of names) {
+  for (const name of FIELDS) {
     const explicit = options[name];
     if (explicit !== undefined) {
-      if (!Number.isSafeInteger(explicit) || explicit < 0) {
-        throw new InvalidArgumentError(`${where}.${name}`, `must be a non-negative integer, got ${String(explicit)}`);
-      }
       values[name] = explicit;
       origins[name] = `${where}.${name}`;
       continue;
@@ -110,12 +108,7 @@ export function resolvePlacementWithin(
  * @internal
  */
 export function checkPlacementOptions(options: PlacementOptions, where: string): void {
-  for (const name of ['rank', 'worldSize', 'workerIndex', 'numWorkers'] as const) {
-    const value = options[name];
-    if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0)) {
-      throw new InvalidArgumentError(`${where}.${name}`, `must be a non-negative integer, got ${String(value)}`);
-    }
-  }
+  checkIntegers(options, where);
   const { rank, worldSize, workerIndex, numWorkers } = options;
   if (worldSize !== undefined && worldSize < 1) throw new InvalidArgumentError(`${where}.worldSize`, 'must be at least 1');
   if (numWorkers !== undefined && numWorkers < 1) throw new InvalidArgumentError(`${where}.numWorkers`, 'must be at least 1');
@@ -125,5 +118,15 @@ export function checkPlacementOptions(options: PlacementOptions, where: string):
   const workers = numWorkers ?? 1;
   if (workerIndex !== undefined && workerIndex >= workers) {
     throw new InvalidArgumentError(`${where}.workerIndex`, `${workerIndex} is not below numWorkers ${workers}`);
+  }
+}
+
+/** Each placement field `options` gives is a non-negative integer. */
+function checkIntegers(options: PlacementOptions, where: string): void {
+  for (const name of FIELDS) {
+    const value = options[name];
+    if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0)) {
+      throw new InvalidArgumentError(`${where}.${name}`, `must be a non-negative integer, got ${String(value)}`);
+    }
   }
 }

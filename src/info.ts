@@ -87,7 +87,9 @@ const infos = new WeakMap<Observable<unknown>, DatasetInfo<unknown>>();
  * @public
  */
 export function withInfo<T, O extends Observable<T>>(observable: O, info: DatasetInfo<T>): O {
-  checkSize(info.size, 'withInfo.size');
+  if (info.size !== undefined && !(Number.isSafeInteger(info.size) && info.size >= 0)) {
+    throw new InvalidArgumentError('withInfo.size', `must be a non-negative safe integer, got ${String(info.size)}`);
+  }
   infos.set(observable, info as DatasetInfo<unknown>);
   return observable;
 }
@@ -106,16 +108,6 @@ export function infoOf<T>(observable: Observable<T>): DatasetInfo<T> {
  */
 export function sizeOf(observable: Observable<unknown>): number | undefined {
   return infos.get(observable)?.size;
-}
-
-/**
- * Check a size given by a caller: a non-negative safe integer, or undefined.
- * @internal
- */
-export function checkSize(size: number | undefined, argument: string): void {
-  if (size !== undefined && !(Number.isSafeInteger(size) && size >= 0)) {
-    throw new InvalidArgumentError(argument, `must be a non-negative safe integer, got ${String(size)}`);
-  }
 }
 
 /**
