@@ -36,37 +36,30 @@ export function concatSources<T>(...sources: Observable<T>[]): Observable<T> {
       let nextInput = 0;
       let current: Subscription | undefined;
       let active = false; // a source is subscribed and has not completed
-      let subscribing = false;
 
-      // A loop rather than recursion from `complete`: sources that complete synchronously would
-      // otherwise nest one call per source.
-      const openNext = (): void => {
-        while (!active && !op.closed) {
-          if (nextInput >= inputs.length) {
-            op.complete();
-            return;
-          }
-          const source = inputs[nextInput++]!;
-          active = true;
-          subscribing = true;
-          current = op.subscribe(
-            source,
-            {
-              next: (value) => op.next(value),
-              complete: () => {
-                active = false;
-                current = undefined;
-                if (!subscribing) openNext();
-              },
-            },
-            { describe: false },
-          );
-          subscribing = false;
-          if (!active) current = undefined;
+      // One source at a time. A source that completes inside `subscribe` asks the pump for
+      // another pass instead of recursing, so a thousand synchronous sources nest no frames.
+      const pump = op.pump(() => {
+        if (active) return;
+        if (nextInput >= inputs.length) {
+          op.complete();
+          return;
         }
-      };
+        active = true;
+        current = op.subscribe(
+          inputs[nextInput++]!,
+          {
+            next: (value) => op.next(value),
+            complete: () => {
+              active = false;
+              pump.run();
+            },
+          },
+          { describe: false },
+        );
+      });
 
-      openNext();
+      pump.run();
       op.finalize(() => current?.unsubscribe());
     },
     { size },

@@ -67,43 +67,38 @@ export function epochs<T>(count = Infinity, options: EpochsOptions = {}): MonoTy
         let epoch = first;
         let current: Subscription | undefined;
         let cancelWait: (() => void) | undefined;
-        // A trampoline rather than recursion: a synchronous source completes inside `subscribe`,
-        // and a thousand epochs must not mean a thousand nested stack frames.
-        let subscribing = false;
-        let completedWhileSubscribing = false;
-        const next = (): void => {
+        let active = false; // an epoch's subscription has not completed
+        // One epoch at a time. A source that completes inside `subscribe` asks the pump for another
+        // pass instead of recursing: a thousand epochs must not mean a thousand nested frames.
+        const pump = op.pump(() => {
           cancelWait = undefined;
-          while (!op.closed) {
-            if (epoch >= first + count) {
-              op.complete();
-              return;
-            }
-            // The next epoch starts once the consumer has received everything of this one, so
-            // `onEpoch(e)` and the epoch stages downstream read fall between the two.
-            if (epoch > first && !context.flow.idle()) {
-              cancelWait = context.flow.whenIdle(op.guard(next));
-              return;
-            }
-            options.onEpoch?.(epoch);
-            context.enterEpoch(epoch);
-            completedWhileSubscribing = false;
-            subscribing = true;
-            current = op.subscribe(
-              source,
-              {
-                next: (value) => op.next(value),
-                complete: () => {
-                  if (subscribing) completedWhileSubscribing = true;
-                  else next();
-                },
-              },
-              { context: context.forEpoch(epoch++), describe },
-            );
-            subscribing = false;
-            if (!completedWhileSubscribing) return;
+          if (active) return;
+          if (epoch >= first + count) {
+            op.complete();
+            return;
           }
-        };
-        next();
+          // The next epoch starts once the consumer has received everything of this one, so
+          // `onEpoch(e)` and the epoch stages downstream read fall between the two.
+          if (epoch > first && !context.flow.idle()) {
+            cancelWait = context.flow.whenIdle(pump.run);
+            return;
+          }
+          options.onEpoch?.(epoch);
+          context.enterEpoch(epoch);
+          active = true;
+          current = op.subscribe(
+            source,
+            {
+              next: (value) => op.next(value),
+              complete: () => {
+                active = false;
+                pump.run();
+              },
+            },
+            { context: context.forEpoch(epoch++), describe },
+          );
+        });
+        pump.run();
         op.finalize(() => {
           cancelWait?.();
           current?.unsubscribe();
