@@ -161,8 +161,10 @@ export function padToBatch<T>(batchSize: number, options: PadToBatchOptions<T> =
         let emitted = 0;
         let template: { row: T } | undefined; // the rank's first row
 
-        // Planned from what the upstream announced when it was subscribed, before its first item.
-        const planned = (): Plan => (plan ??= planFor(op.input, () => op.context.placement({}, 'padToBatch').worldSize));
+        const planHere = (input: StreamInfo): Plan => planFor(input, () => op.context.placement({}, 'padToBatch').worldSize);
+        // Planned from what the upstream announced when it was subscribed, before its first item;
+        // planned again here only to raise the error an announcement could not be planned with.
+        const planned = (): Plan => (plan ??= planHere(op.input));
 
         const padRow = (batchTemplate: { row: T } | undefined): T => {
           const base = batchTemplate ?? template;
@@ -228,8 +230,10 @@ export function padToBatch<T>(batchSize: number, options: PadToBatchOptions<T> =
           },
           {
             describe: (input) => {
+              plan = undefined;
               try {
-                return { size: planFor(input, () => op.context.placement({}, 'padToBatch').worldSize).batches };
+                plan = planHere(input);
+                return { size: plan.batches };
               } catch {
                 return {}; // reported when the stream needs the plan
               }

@@ -61,7 +61,12 @@ export function shard<T>(options: ShardOptions = {}): MonoTypeOperatorFunction<T
     } catch {
       piped = undefined;
     }
-    const pipedInfo = piped === undefined ? {} : describeShare(streamInfoOf(recorded), piped, mode, recorded);
+    const pipedInfo =
+      piped === undefined
+        ? {}
+        : mode === 'file'
+          ? { size: infoOf(recorded.selectFiles!(filesOf(recorded, piped))).size }
+          : describeShare(streamInfoOf(recorded), piped);
     return operate<T, T>(
       source,
       (op) => {
@@ -75,7 +80,7 @@ export function shard<T>(options: ShardOptions = {}): MonoTypeOperatorFunction<T
           // The source can read a range without the rest: re-open it over this share.
           const [start, end] = shareRange(recorded.size, placement);
           op.delegate(recorded.selectRange(start, end), {
-            describe: () => describeShare({ size: recorded.size }, placement, mode, recorded),
+            describe: () => describeShare({ size: recorded.size }, placement),
           });
           return;
         }
@@ -94,7 +99,7 @@ export function shard<T>(options: ShardOptions = {}): MonoTypeOperatorFunction<T
               if (verdict === 'last' || verdict === 'end') op.complete();
             },
           },
-          { describe: (input) => describeShare(input, placement, mode, recorded) },
+          { describe: (input) => describeShare(input, placement) },
         );
       },
       () => pipedInfo,
@@ -130,9 +135,8 @@ function keeperOf(size: number | undefined, placement: Placement): (position: nu
 }
 
 /** What this share is: its size, and the split when it is the rank's whole share (one worker). */
-function describeShare<T>(input: StreamInfo, placement: Placement, mode: 'element' | 'file', recorded: DatasetInfo<T>): StreamInfo {
+function describeShare(input: StreamInfo, placement: Placement): StreamInfo {
   const { rank, worldSize, numWorkers } = placement;
-  if (mode === 'file') return { size: infoOf(recorded.selectFiles!(filesOf(recorded, placement))).size };
   // The split describes a whole rank's stream, which padToBatch pads: a worker's part is not one.
   const whole = numWorkers === 1;
   if (input.size === undefined) {
