@@ -43,6 +43,10 @@ export const ERROR_CODES = Object.freeze({
   RXFEED_ERR_SIZE_MISMATCH: 'RXFEED_ERR_SIZE_MISMATCH',
   /** `padToBatch` owes a padded batch and has no row to repeat nor `fill` (`NoPadTemplateError`). */
   RXFEED_ERR_NO_PAD_TEMPLATE: 'RXFEED_ERR_NO_PAD_TEMPLATE',
+  /** A random-access dataset was read after its `close()` (`DatasetClosedError`). */
+  RXFEED_ERR_DATASET_CLOSED: 'RXFEED_ERR_DATASET_CLOSED',
+  /** A random-access dataset broke its contract: a read answered the wrong number of elements (`RxfeedError`). */
+  RXFEED_ERR_RANDOM_ACCESS: 'RXFEED_ERR_RANDOM_ACCESS',
   /** A batch leaf could not be turned into a device tensor (`DeviceConversionError`). */
   RXFEED_ERR_DEVICE_CONVERSION: 'RXFEED_ERR_DEVICE_CONVERSION',
 

@@ -16,6 +16,7 @@ export * from './limits.js';
 export * from './dispose.js';
 export * from './loader.js';
 export * from '../sources/core/puller.js';
+export { DatasetClosedError, type RandomAccess, type RandomAccessLayout } from '../sources/core/randomAccess.js';
 export { fromPuller } from '../sources/core/fromPuller.js';
 export { fromItems, type ItemsInput, type FromItemsOptions } from '../sources/core/fromItems.js';
 export * from './distributed.js';
