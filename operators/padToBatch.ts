@@ -270,6 +270,7 @@ interface Plan {
  * number, or else its position.
  */
 function globalIndex(item: unknown, position: number, split: SplitInfo | undefined): number {
+  if (split?.indexAt !== undefined) return split.indexAt(position);
   if (split !== undefined) return split.firstIndex + position * split.stride;
   if (typeof item === 'number') return item;
   if (typeof item === 'object' && item !== null && typeof (item as { index?: unknown }).index === 'number') {

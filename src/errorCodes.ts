@@ -37,6 +37,8 @@ export const ERROR_CODES = Object.freeze({
   RXFEED_ERR_CONCURRENT_NEXT: 'RXFEED_ERR_CONCURRENT_NEXT',
   /** A `Puller` broke its contract: it answered a pull with an Observable that completed without a chunk (`RxfeedError`). */
   RXFEED_ERR_PULLER: 'RXFEED_ERR_PULLER',
+  /** `Loader.oneBatch` found a pipeline that yields no item (`RxfeedError`). */
+  RXFEED_ERR_EMPTY_LOADER: 'RXFEED_ERR_EMPTY_LOADER',
   /** An item was dropped on purpose by a `hooks` callback (`SkipItem`); never ends a pipeline. */
   RXFEED_ERR_SKIP_ITEM: 'RXFEED_ERR_SKIP_ITEM',
   /** A rank received more samples than the dataset size allows any rank (`SizeMismatchError`). */

@@ -17,6 +17,25 @@ export * from './dispose.js';
 export * from './loader.js';
 export * from '../sources/core/puller.js';
 export { DatasetClosedError, type RandomAccess, type RandomAccessLayout } from '../sources/core/randomAccess.js';
+export { fromRandomAccess, type FromRandomAccessOptions } from '../sources/core/fromRandomAccess.js';
+export { itemsDataset } from '../sources/core/itemsDataset.js';
+export { subsetDataset } from '../sources/core/subsetDataset.js';
+export { mixDatasets, type MixDatasetsOptions } from '../sources/core/mixDatasets.js';
+export { IndexPermutation } from './indexPermutation.js';
+export { RankPlan, type EndOfEpoch } from './rankPlan.js';
+export {
+  blockShuffle,
+  globalShuffle,
+  indexList,
+  orderOf,
+  sequential,
+  skipOrder,
+  takeOrder,
+  type IndexOrder,
+  type OrderFunction,
+  type Sampler,
+  type SamplerSpec,
+} from './sampler.js';
 export { fromPuller } from '../sources/core/fromPuller.js';
 export { fromItems, type ItemsInput, type FromItemsOptions } from '../sources/core/fromItems.js';
 export * from './distributed.js';

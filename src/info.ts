@@ -40,14 +40,14 @@ export interface DatasetInfo<T> {
    */
   readonly selectRange?: (start: number, end: number) => Observable<T>;
   /**
-   * Set by `shard`: how the dataset was split, so `padToBatch` can compute how many batches every
+   * Set by `shard` (and announced by `fromRandomAccess`): how the dataset was split, so `padToBatch` can compute how many batches every
    * rank must emit.
    */
   readonly split?: SplitInfo;
 }
 
 /**
- * How `shard` split a dataset by rank: which global indices this rank's elements have, and how
+ * How `shard` or the global plan of `fromRandomAccess` split a dataset by rank: which global indices this rank's elements have, and how
  * many any rank receives.
  * @public
  */
@@ -66,6 +66,12 @@ export interface SplitInfo {
    * `firstIndex + k * stride`.
    */
   readonly stride: number;
+  /**
+   * The global index of this rank's element `k`, when the split is not a stride pattern (a
+   * shuffled global plan, `fromRandomAccess`); it then takes precedence over `firstIndex` and
+   * `stride`.
+   */
+  readonly indexAt?: (k: number) => number;
 }
 
 /**
@@ -76,7 +82,7 @@ export interface SplitInfo {
 export interface StreamInfo {
   /** Exact number of elements this subscription emits, when known. */
   readonly size?: number;
-  /** How `shard` split the dataset, when this is one rank's whole share. */
+  /** How the dataset was split by rank (`shard`, `fromRandomAccess`), when this is one rank's whole share. */
   readonly split?: SplitInfo;
 }
 

@@ -9,7 +9,7 @@ import { bindContext } from './context.js';
 import { disposeAll } from './dispose.js';
 import { AbortedError, InvalidArgumentError, RxfeedError } from './errors.js';
 import { Flow, type FlowMetrics, type StageHandle } from './flow.js';
-import { infoOf, withInfo } from './info.js';
+import { infoOf, sizeOf, withInfo } from './info.js';
 
 /** Options of {@link toLoader}. */
 export interface LoaderOptions {
@@ -84,6 +84,49 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
     }
     this.#epoch = epoch;
     this.#epochTaken = false;
+  }
+
+  /**
+   * Items one iteration yields (batches, usually), when the pipeline's size is known at pipe
+   * time: PyTorch's `len(dataloader)`, fastai's `n` in batches. `undefined` when unknown (a plain
+   * RxJS operator such as `filter` in the pipeline hides it).
+   */
+  get length(): number | undefined {
+    return sizeOf(this.#source);
+  }
+
+  /**
+   * The first item of the next iteration, without starting it: the epoch does not advance, and
+   * the next `for await` begins with this same item (fastai's `one_batch`, to look at a batch or
+   * build a model's shapes). Reads only what that item needs, then releases every source.
+   *
+   * @example
+   * ```ts
+   * const first = await loader.oneBatch();
+   * for await (const batch of loader) {} // its first batch equals `first`
+   * ```
+   *
+   * @returns The item.
+   * @throws {@link RxfeedError} `RXFEED_ERR_EMPTY_LOADER` when the pipeline yields nothing; any
+   *   error the pipeline fails with.
+   */
+  async oneBatch(): Promise<T> {
+    const epoch = this.#epochTaken ? this.#epoch + 1 : this.#epoch;
+    const iterator = new LoaderIterator(this.#source, {
+      takeEpoch: () => epoch,
+      prefetch: 1,
+      signal: this.#signal,
+      scheduler: this.#scheduler,
+      active: this.#active,
+    });
+    try {
+      const first = await iterator.next();
+      if (first.done === true)
+        throw new RxfeedError('RXFEED_ERR_EMPTY_LOADER', `Loader.oneBatch: epoch ${epoch} of the pipeline yields no item`);
+      return first.value;
+    } finally {
+      await iterator.return();
+    }
   }
 
   /** The epoch a new iteration or subscription reads: the one set, else the one after the last. */

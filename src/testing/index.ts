@@ -11,6 +11,7 @@ import { fromPuller } from '../../sources/core/fromPuller.js';
 import type { Chunk, Puller } from '../../sources/core/puller.js';
 
 export { leakCheck, type TensorMemoryProbe } from './leakCheck.js';
+export { shuffleQuality, type ShuffleQuality } from './shuffleQuality.js';
 
 /**
  * A `TestScheduler` that compares with `node:assert`'s deep strict equality. rxfeed's wake-ups and
