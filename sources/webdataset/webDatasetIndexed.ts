@@ -40,7 +40,10 @@ export interface WidsDescriptor {
   readonly name?: string;
   /** What relative shard URLs are resolved against: a folder or an `http(s)://` URL. */
   readonly base?: string;
-  /** The shards, in order: a path or URL, and the number of samples it holds. Other fields (`filesize`) are ignored. */
+  /**
+   * The shards, in order: a path or URL, and the number of samples it gives (after the
+   * `missing` policy, which only `'skip'` changes). Other fields (`filesize`) are ignored.
+   */
   readonly shardlist: readonly { readonly url: string; readonly nsamples: number }[];
 }
 
