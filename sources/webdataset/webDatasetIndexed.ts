@@ -138,7 +138,7 @@ const MAX_DESCRIPTOR_BYTES = 64 * 1024 * 1024;
  * used instead when present (and written with `saveIndex`); it is untrusted and checked entry by
  * entry ({@link SampleIndexError}). With `{ wids }`, the sizes come from the descriptor and a
  * shard is scanned the first time one of its samples is read; a `nsamples` that differs from the
- * scan fails with {@link StaleIndexError}. Memory: about 20 bytes per sample plus its key string,
+ * scan fails with {@link StaleIndexError}. Memory: about 24 bytes per sample plus its key string,
  * for every shard indexed (all of them, or those read so far with `wids`): the index is what
  * makes a read one range read, so it is kept until `close()`.
  *

@@ -10,6 +10,7 @@ import { fileByteSource, FileReadError } from '../../../sources/core/fileByteSou
 import { DatasetClosedError, type RandomAccess } from '../../../sources/core/randomAccess.js';
 import {
   CompressedShardError,
+  CorruptShardError,
   fromWebDataset,
   SampleFieldError,
   SampleIndexError,
@@ -163,6 +164,27 @@ describe('webDatasetIndexed', () => {
     );
     writeFileSync(path, await packTar([...members('a'), { name: 'x.txt', data: 'more' }])); // another size
     await assert.rejects(webDatasetIndexed(path), StaleIndexError);
+  });
+
+  it('issue 11: a sidecar range that lands inside member data fails typed at read time, naming the offset in the shard', async () => {
+    const path = scratch.write('inside.tar', await packTar([{ name: 'k0.bin', data: new Uint8Array(2000).fill(0x78) }]));
+    const shardBytes = statSync(path).size;
+    const samples = [['k0', 1024, 2048, 0]]; // passes every check of the file alone: block-aligned, inside the shard
+    writeFileSync(
+      `${path}.idx.json`,
+      JSON.stringify({ format: 'rxfeed-webdataset-index', version: 1, shardBytes, fieldSets: ['bin'], samples }),
+    );
+    const dataset = await webDatasetIndexed(path);
+    await assert.rejects(
+      async () => dataset.read([0]),
+      (error: unknown) => {
+        assert.ok(error instanceof StaleIndexError, String(error));
+        assert.equal(error.shard, path);
+        assert.equal(error.offset, 1024);
+        assert.ok(error.cause instanceof CorruptShardError);
+        return true;
+      },
+    );
   });
 
   it('issue 11: a hostile sidecar fails typed, naming the file and the entry', async () => {
