@@ -103,6 +103,12 @@ export const ERROR_CODES = Object.freeze({
   RXFEED_ERR_MEMBER_TOO_LARGE: 'RXFEED_ERR_MEMBER_TOO_LARGE',
   /** A member's extension is a reserved metadata name such as `__key__` (`ReservedFieldError`). */
   RXFEED_ERR_RESERVED_FIELD: 'RXFEED_ERR_RESERVED_FIELD',
+  /** A sample index sidecar or `wids` shard descriptor is malformed (`SampleIndexError`). */
+  RXFEED_ERR_SAMPLE_INDEX: 'RXFEED_ERR_SAMPLE_INDEX',
+  /** A shard disagrees with its sample index, sidecar or `wids` descriptor (`StaleIndexError`). */
+  RXFEED_ERR_STALE_INDEX: 'RXFEED_ERR_STALE_INDEX',
+  /** A gzip-compressed shard was given to a random-access dataset (`CompressedShardError`). */
+  RXFEED_ERR_COMPRESSED_SHARD: 'RXFEED_ERR_COMPRESSED_SHARD',
 
   // Object stores (sources/objectstore/), all `ObjectStoreError`
   /** 404, or an S3 `NoSuchKey` / `NoSuchBucket`. */

@@ -177,3 +177,71 @@ export class ReservedFieldError extends RxfeedError {
     this.extension = extension;
   }
 }
+
+/**
+ * A sample index file (a `.idx.json` sidecar) or a `wids` shard descriptor is malformed: not the
+ * expected JSON, or an entry that is out of order, outside the shard, or of an implausible size.
+ * Such files are untrusted input, so every entry is checked before it is used.
+ * @example
+ * ```ts
+ * if (error instanceof SampleIndexError) console.error(`fix or delete ${error.file} (${error.entry})`);
+ * ```
+ * @public
+ */
+export class SampleIndexError extends RxfeedError {
+  /** The index file or descriptor (a path, a URL, or `(descriptor)` for one given as an object). */
+  readonly file: string;
+  /** The entry that is wrong, e.g. `samples[12]` or `shardlist[3].nsamples`; `''` for the file as a whole. */
+  readonly entry: string;
+
+  constructor(file: string, entry: string, reason: string, options?: ErrorOptions) {
+    super('RXFEED_ERR_SAMPLE_INDEX', `${file}${entry === '' ? '' : ` ${entry}`}: ${reason}`, options);
+    this.file = file;
+    this.entry = entry;
+  }
+}
+
+/**
+ * A shard disagrees with the index it is read through: the bytes at an indexed offset do not
+ * hold the sample the index names (the shard was rewritten after its sidecar was saved), the
+ * sidecar was saved for a shard of another size, or a `wids` descriptor's `nsamples` differs
+ * from the samples the shard holds. Rebuild the index (delete the sidecar, or fix the descriptor).
+ * @example
+ * ```ts
+ * if (error instanceof StaleIndexError) console.error(`${error.shard} changed near byte ${error.offset}`);
+ * ```
+ * @public
+ */
+export class StaleIndexError extends RxfeedError {
+  /** The shard (path, URL or object name). */
+  readonly shard: string;
+  /** Offset in the shard where it disagrees with the index (0 when the whole shard does). */
+  readonly offset: number;
+
+  constructor(shard: string, offset: number, reason: string, options?: ErrorOptions) {
+    super('RXFEED_ERR_STALE_INDEX', `shard ${shard} disagrees with its sample index at byte ${offset}: ${reason}`, options);
+    this.shard = shard;
+    this.offset = offset;
+  }
+}
+
+/**
+ * A gzip-compressed shard (`.tgz`, `.tar.gz`) was given to a random-access dataset: a sample in
+ * the middle of a gzip stream cannot be reached without inflating everything before it, so such
+ * a shard can only be streamed (`fromWebDataset`). Recompress it as a plain tar (compress the
+ * members instead, as `.txt.gz` or `.jpg` already are) to read it by index.
+ * @example
+ * ```ts
+ * if (error instanceof CompressedShardError) console.error(`gunzip ${error.shard} to index it`);
+ * ```
+ * @public
+ */
+export class CompressedShardError extends RxfeedError {
+  /** The shard (path, URL or object name). */
+  readonly shard: string;
+
+  constructor(shard: string) {
+    super('RXFEED_ERR_COMPRESSED_SHARD', `shard ${shard} is gzip-compressed: its samples cannot be read by byte range, only streamed`);
+    this.shard = shard;
+  }
+}

@@ -5,18 +5,30 @@
  * ```ts
  * import { fromWebDataset } from 'rxfeed/webdataset';
  * const samples = fromWebDataset('shards/train-000000.tar', { extensions: ['png', 'cls'] });
+ * const byIndex = await webDatasetIndexed('shards/train-000000.tar', { saveIndex: true });
+ * const [first, last] = await byIndex.read([0, byIndex.size - 1]);
  * ```
  *
  * @module
  */
 export { fromWebDataset, listShards, type WebDatasetInput, type WebDatasetOptions } from './fromWebDataset.js';
+export {
+  webDatasetIndexed,
+  widsDescriptor,
+  type WebDatasetIndexedInput,
+  type WebDatasetIndexedOptions,
+  type WidsDescriptor,
+} from './webDatasetIndexed.js';
 export type { MissingFieldPolicy, WebDatasetSample } from './shardReader.js';
 export type { HttpUrlOptions } from '../core/httpUrls.js';
 export {
+  CompressedShardError,
   CorruptShardError,
   MemberTooLargeError,
   ReservedFieldError,
   SampleFieldError,
+  SampleIndexError,
+  StaleIndexError,
   TruncatedShardError,
   UnsafeMemberError,
 } from './errors.js';

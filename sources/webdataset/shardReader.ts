@@ -70,6 +70,12 @@ export interface ShardReaderOptions {
   readonly missing: MissingFieldPolicy;
   /** Largest member read, in bytes; see `TarParserOptions.maxMemberSize`. */
   readonly maxMemberSize?: number;
+  /**
+   * Set when the source holds a range of a plain tar shard (samples read through a sample
+   * index) starting at this offset: errors name offsets in the shard, and the bytes are never
+   * taken for gzip.
+   */
+  readonly offset?: number;
 }
 
 /** The sample's own metadata fields: a member whose extension is one of these is rejected. */
@@ -134,7 +140,7 @@ export class ShardReader {
     this.#source = source;
     this.#options = options;
     this.#signal = signal;
-    this.#tar = new TarParser(source.name, { maxMemberSize: options.maxMemberSize });
+    this.#tar = new TarParser(source.name, { maxMemberSize: options.maxMemberSize, offset: options.offset });
   }
 
   /** The shard's name. */
@@ -277,7 +283,7 @@ export class ShardReader {
     const first = await raw.next();
     if (first.done === true) return first;
     const chunk = first.value;
-    if (chunk.byteLength < 2 || chunk[0] !== GZIP_MAGIC_0 || chunk[1] !== GZIP_MAGIC_1) {
+    if (this.#options.offset !== undefined || chunk.byteLength < 2 || chunk[0] !== GZIP_MAGIC_0 || chunk[1] !== GZIP_MAGIC_1) {
       this.#input = raw;
       return first;
     }

@@ -69,6 +69,11 @@ export interface TarParserOptions {
    * {@link DEFAULT_MAX_MEMBER_SIZE} (1 GiB), at most {@link MAX_MEMBER_SIZE_LIMIT} (4 GiB).
    */
   readonly maxMemberSize?: number;
+  /**
+   * Offset in the shard of the first byte pushed (default 0): a range read of a sample index
+   * starts mid-shard, and errors must name offsets in the shard.
+   */
+  readonly offset?: number;
 }
 
 /** An extended header (GNU `L`, pax `x`) whose data is being collected. */
@@ -155,6 +160,7 @@ export class TarParser {
   constructor(shard: string, options: TarParserOptions = {}) {
     this.#shard = shard;
     this.#maxMemberSize = options.maxMemberSize ?? DEFAULT_MAX_MEMBER_SIZE;
+    this.#base = options.offset ?? 0;
   }
 
   /** Bytes of the tar stream given so far. */

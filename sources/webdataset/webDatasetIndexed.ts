@@ -1,0 +1,460 @@
+/**
+ * WebDataset tar shards as a random-access dataset: a sample index per shard, each read a range
+ * read of the samples' bytes parsed by the same tar reader as `fromWebDataset`.
+ *
+ * @module
+ */
+import { dirname, resolve } from 'node:path';
+import { InvalidArgumentError, RxfeedError } from '../../src/errors.js';
+import { describe } from '../../src/excerpt.js';
+import type { ByteSource } from '../core/byteSource.js';
+import { expandBraces } from '../core/expandBraces.js';
+import { checkPathOrUrl, isHttpUrl, pathOrUrlOpener } from '../core/httpUrls.js';
+import { DatasetClosedError, readCoalesced, type IndexRun, type RandomAccess, type RandomAccessLayout } from '../core/randomAccess.js';
+import { checkObjectStore, type ObjectStore } from '../core/store.js';
+import { CorruptShardError, SampleIndexError, StaleIndexError, TruncatedShardError } from './errors.js';
+import { listShards, type WebDatasetInput, type WebDatasetOptions } from './fromWebDataset.js';
+import { keptSamples, loadSidecar, saveSidecar, scanShard, type SampleIndex } from './sampleIndex.js';
+import { RESERVED_FIELDS, ShardReader, type MissingFieldPolicy, type WebDatasetSample } from './shardReader.js';
+import { DEFAULT_MAX_MEMBER_SIZE, MAX_MEMBER_SIZE_LIMIT } from './tarReader.js';
+
+/**
+ * A `wids` shard descriptor, as WebDataset's `wids.ShardListDataset` reads it: each shard's URL
+ * and sample count. Relative URLs are resolved against `base`, else against the folder or URL the
+ * descriptor was read from (the working directory for a descriptor given as an object).
+ *
+ * @example
+ * ```ts
+ * const descriptor: WidsDescriptor = {
+ *   wids_version: 1,
+ *   name: 'imagenet-val',
+ *   shardlist: [{ url: 'val-000000.tar', nsamples: 1000 }, { url: 'val-000001.tar', nsamples: 1000 }],
+ * };
+ * ```
+ * @public
+ */
+export interface WidsDescriptor {
+  /** The format version: 1 (the only one `wids` knows); may be left out of an object given directly. */
+  readonly wids_version?: number;
+  /** The dataset's name (informative). */
+  readonly name?: string;
+  /** What relative shard URLs are resolved against: a folder or an `http(s)://` URL. */
+  readonly base?: string;
+  /**
+   * The shards, in order: a path or URL, and the number of samples it gives (after the
+   * `missing` policy, which only `'skip'` changes). Other fields (`filesize`) are ignored.
+   */
+  readonly shardlist: readonly { readonly url: string; readonly nsamples: number }[];
+}
+
+/**
+ * Where the shards of {@link webDatasetIndexed} are: any {@link WebDatasetInput} of
+ * `fromWebDataset` (paths, URLs and brace patterns, ByteSources, `{ store, keys }`,
+ * `{ store, prefix }`, listed once), or `{ wids }`: a {@link WidsDescriptor}, given as an object
+ * or as the path or URL of its JSON file.
+ *
+ * @example
+ * ```ts
+ * const input: WebDatasetIndexedInput = { wids: 'https://example.com/imagenet/train.json' };
+ * ```
+ * @public
+ */
+export type WebDatasetIndexedInput = WebDatasetInput | { readonly wids: string | WidsDescriptor };
+
+/**
+ * Options of {@link webDatasetIndexed}: those of `fromWebDataset` that shape a sample, and how
+ * the index is kept.
+ *
+ * @typeParam E - The expected extensions, inferred from `extensions`.
+ * @example
+ * ```ts
+ * const options: WebDatasetIndexedOptions = { extensions: ['png', 'cls'], saveIndex: true };
+ * ```
+ * @public
+ */
+export interface WebDatasetIndexedOptions<E extends string = string> extends Pick<
+  WebDatasetOptions<E>,
+  'extensions' | 'missing' | 'maxMemberSize' | 'http'
+> {
+  /**
+   * Save the sample index of each local shard that had none as a sidecar `<shard>.idx.json`
+   * beside it (written to a temporary file, then renamed), so the next dataset over it skips the
+   * scan. Default `false`. A sidecar present is always used (and checked).
+   */
+  readonly saveIndex?: boolean;
+  /** Bytes per read while scanning a local shard's headers (default 256 KiB, at least 512). */
+  readonly chunkSize?: number;
+  /** Range reads in flight at once for one `read` (default 8, at most 64). */
+  readonly concurrency?: number;
+}
+
+/** One shard: where it is, and its index once built. */
+interface Shard {
+  /** Its name in the layout and in errors: a path, a URL, a ByteSource's name. */
+  readonly name: string;
+  /** A local path: its sidecar is read and saved beside it, and its scan jumps over member data. */
+  readonly local: boolean;
+  readonly open: () => Promise<ByteSource>;
+  /** Samples as a reader gives them, once indexed. */
+  count: number;
+  /** The count a `wids` descriptor gives: the layout before the scan, checked by it. */
+  readonly expected?: number;
+  indexed?: Promise<Indexed>;
+}
+
+/** A shard's index, and which of its samples the missing-field policy keeps. */
+interface Indexed {
+  readonly source: ByteSource;
+  readonly index: SampleIndex;
+  /** Positions in `index` of the samples given (all when `undefined`). */
+  readonly kept: Uint32Array | undefined;
+}
+
+interface Settings {
+  readonly extensions: readonly string[] | undefined;
+  readonly missing: MissingFieldPolicy;
+  readonly maxMemberSize: number;
+  readonly chunkSize: number;
+  readonly concurrency: number;
+  readonly saveIndex: boolean;
+  readonly open: (name: string) => Promise<ByteSource>;
+}
+
+const WHERE = 'webDatasetIndexed';
+/** Shards indexed at once while the dataset is made. */
+const INDEX_CONCURRENCY = 4;
+/** Largest `wids` descriptor read: 64 MiB, about a million shards. */
+const MAX_DESCRIPTOR_BYTES = 64 * 1024 * 1024;
+
+/**
+ * A random-access dataset of WebDataset samples: `await dataset.read(indices)` gives the samples
+ * that `fromWebDataset` with the same input and options emits at those positions, field for
+ * field (`__url__` included).
+ *
+ * **Index.** Each shard's sample index (each sample's key and the byte range of its members,
+ * which WebDataset writes one after another) is built once, when the dataset is made, by one
+ * scan of its headers: a local shard is read header by header, jumping over member data; a shard
+ * of a store or URL is streamed once (one GET). A local shard's sidecar `<shard>.idx.json` is
+ * used instead when present (and written with `saveIndex`); it is untrusted and checked entry by
+ * entry ({@link SampleIndexError}). With `{ wids }`, the sizes come from the descriptor and a
+ * shard is scanned the first time one of its samples is read; a `nsamples` that differs from the
+ * scan fails with {@link StaleIndexError}. Memory: about 24 bytes per sample plus its key string,
+ * for every shard indexed (all of them, or those read so far with `wids`): the index is what
+ * makes a read one range read, so it is kept until `close()`.
+ *
+ * **Reads.** The indices asked are sorted and neighbours inside one shard (up to 256) coalesced:
+ * each run is ONE `ByteSource.read(start, end)` (one Range GET on a store or URL), split into
+ * samples by `fromWebDataset`'s tar reader; at most `concurrency` run at once. A shard that no
+ * longer matches its index (the sample at an indexed offset is not the one named) fails with
+ * {@link StaleIndexError} naming the shard and offset.
+ *
+ * **Lifetime.** Local files are opened for each range read and closed after it, so no handle is
+ * held between reads; store and URL reads use the store's own connection pool. `close()` drops
+ * the indices; a read after it fails with `DatasetClosedError`.
+ *
+ * gzip-compressed shards (`.tgz`) cannot be read by range and fail with
+ * {@link CompressedShardError}: stream them with `fromWebDataset`.
+ *
+ * @example
+ * ```ts
+ * const dataset = await webDatasetIndexed('/data/train-{000000..000099}.tar', { extensions: ['jpg', 'cls'], saveIndex: true });
+ * const order = permutation(dataset.size, 17);
+ * const batch = await dataset.read(Array.from(order.subarray(0, 32)));
+ * await dataset.close();
+ * ```
+ *
+ * @typeParam E - The expected extensions, inferred from `options.extensions`.
+ * @param input - The shards; see {@link WebDatasetIndexedInput}.
+ * @param options - See {@link WebDatasetIndexedOptions}.
+ * @returns The dataset, its `layout` one entry per shard.
+ * @public
+ */
+export async function webDatasetIndexed<const E extends string = never>(
+  input: WebDatasetIndexedInput,
+  options: WebDatasetIndexedOptions<E> = {},
+): Promise<RandomAccess<WebDatasetSample<E>>> {
+  const settings = checkOptions(options);
+  const shards = await shardsOf(input, settings);
+  if (!(typeof input === 'object' && 'wids' in input)) {
+    // Every index now: the sizes come from them.
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < shards.length) await indexOf(shards[next++]!, settings);
+    };
+    await Promise.all(Array.from({ length: Math.min(INDEX_CONCURRENCY, shards.length) }, worker));
+  }
+  let total = 0;
+  const shardEnds = shards.map((shard) => (total += shard.count));
+  const layout: RandomAccessLayout = { shardEnds, shardNames: shards.map((shard) => shard.name) };
+  let closed = false;
+
+  const readRun = async ({ first, end, shard: number }: IndexRun, signal: AbortSignal): Promise<WebDatasetSample[]> => {
+    const shard = shards[number]!;
+    const { source, index, kept } = await indexOf(shard, settings, signal);
+    const shardStart = number === 0 ? 0 : shardEnds[number - 1]!;
+    const positions = Array.from({ length: end - first }, (_, offset) => {
+      const index = first - shardStart + offset;
+      return kept === undefined ? index : kept[index]!;
+    });
+    const start = index.starts[positions[0]!]!;
+    const stop = index.ends[positions.at(-1)!]!;
+    const bytes = await source.read(start, stop, signal);
+    if (bytes.byteLength !== stop - start) {
+      throw new StaleIndexError(shard.name, start + bytes.byteLength, `the shard ends before the indexed byte ${stop}`);
+    }
+    const reader = new ShardReader(
+      bytesSource(source.name, bytes),
+      { extensions: settings.extensions, missing: settings.missing, maxMemberSize: settings.maxMemberSize, offset: start },
+      signal,
+    );
+    const samples: WebDatasetSample[] = [];
+    try {
+      for (let sample = await reader.next(); sample !== null; sample = await reader.next()) samples.push(sample);
+    } catch (error) {
+      // The scan read these headers whole: a shard that now fails to parse here was rewritten.
+      if (error instanceof CorruptShardError || error instanceof TruncatedShardError) {
+        throw new StaleIndexError(shard.name, error.offset, error.message, { cause: error });
+      }
+      throw error;
+    } finally {
+      await reader.close();
+    }
+    positions.forEach((position, offset) => {
+      const found = samples[offset]?.__key__;
+      if (found !== index.keys[position]) {
+        const what = found === undefined ? 'no sample' : `sample '${found}'`;
+        throw new StaleIndexError(shard.name, index.starts[position]!, `expected sample '${index.keys[position]}', found ${what}`);
+      }
+    });
+    if (samples.length !== positions.length) {
+      throw new StaleIndexError(shard.name, start, `expected ${positions.length} samples in [${start}, ${stop}), found ${samples.length}`);
+    }
+    return samples;
+  };
+
+  return {
+    size: total,
+    layout,
+    read: (indices, signal) => {
+      if (closed) return Promise.reject(new DatasetClosedError(`${WHERE}.read`));
+      return readCoalesced(indices, readRun, {
+        size: total,
+        where: `${WHERE}.read`,
+        shardEnds,
+        concurrency: settings.concurrency,
+        signal,
+      }) as Promise<WebDatasetSample<E>[]>;
+    },
+    close: () => {
+      closed = true;
+      for (const shard of shards) shard.indexed = undefined;
+    },
+  };
+}
+
+/**
+ * A {@link WidsDescriptor} of a dataset's shards, as `wids` writes one: each shard's name (a path
+ * or URL, as given to {@link webDatasetIndexed}) and its sample count, from the dataset's layout.
+ *
+ * @example
+ * ```ts
+ * const dataset = await webDatasetIndexed('/data/train-{000000..000009}.tar');
+ * await writeFile('/data/train.json', JSON.stringify(widsDescriptor(dataset.layout!, { name: 'train' })));
+ * const again = await webDatasetIndexed({ wids: '/data/train.json' }); // no scan until read
+ * ```
+ *
+ * @param layout - A dataset's layout, with its shard names.
+ * @param options - `name`: the dataset's name, written as is.
+ * @returns The descriptor, ready for `JSON.stringify`.
+ * @public
+ */
+export function widsDescriptor(layout: RandomAccessLayout, options: { readonly name?: string } = {}): WidsDescriptor {
+  const { shardEnds, shardNames } = layout;
+  if (shardNames?.length !== shardEnds.length) {
+    throw new InvalidArgumentError('widsDescriptor.layout', 'needs one shard name per shard');
+  }
+  return {
+    wids_version: 1,
+    ...(options.name === undefined ? {} : { name: options.name }),
+    shardlist: shardNames.map((url, shard) => ({ url, nsamples: shardEnds[shard]! - (shard === 0 ? 0 : shardEnds[shard - 1]!) })),
+  };
+}
+
+function checkOptions(options: WebDatasetIndexedOptions<string>): Settings {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${WHERE}.options`, 'expected an options object');
+  const missing = options.missing ?? 'error';
+  if (missing !== 'error' && missing !== 'skip' && missing !== 'zero') {
+    throw new InvalidArgumentError(`${WHERE}.missing`, `must be 'error', 'skip' or 'zero', got ${describe(missing)}`);
+  }
+  const integer = (name: string, value: number, min: number, max: number): number => {
+    if (!Number.isSafeInteger(value) || value < min || value > max) {
+      throw new InvalidArgumentError(`${WHERE}.${name}`, `must be an integer from ${min} to ${max}, got ${describe(value)}`);
+    }
+    return value;
+  };
+  const chunkSize = integer('chunkSize', options.chunkSize ?? 256 * 1024, 512, 2 ** 30);
+  const concurrency = integer('concurrency', options.concurrency ?? 8, 1, 64);
+  const maxMemberSize = integer('maxMemberSize', options.maxMemberSize ?? DEFAULT_MAX_MEMBER_SIZE, 0, MAX_MEMBER_SIZE_LIMIT);
+  const given: unknown = options.extensions;
+  if (given !== undefined && (!Array.isArray(given) || !given.every((extension) => typeof extension === 'string'))) {
+    throw new InvalidArgumentError(`${WHERE}.extensions`, 'expected a list of extensions (strings)');
+  }
+  const extensions = options.extensions?.map((extension) => extension.toLowerCase());
+  const reserved = extensions?.find((extension) => RESERVED_FIELDS.has(extension));
+  if (reserved !== undefined) {
+    throw new InvalidArgumentError(`${WHERE}.extensions`, `'${reserved}' is a reserved field of every sample, not an extension`);
+  }
+  if (options.saveIndex !== undefined && typeof options.saveIndex !== 'boolean') {
+    throw new InvalidArgumentError(`${WHERE}.saveIndex`, `must be a boolean, got ${describe(options.saveIndex)}`);
+  }
+  return {
+    extensions: extensions?.length === 0 ? undefined : extensions,
+    missing,
+    maxMemberSize,
+    chunkSize,
+    concurrency,
+    saveIndex: options.saveIndex ?? false,
+    open: pathOrUrlOpener(chunkSize, options.http),
+  };
+}
+
+/** The shards an input names, in order, none opened yet (a `{ store, prefix }` is listed now). */
+async function shardsOf(input: WebDatasetIndexedInput, settings: Settings): Promise<Shard[]> {
+  const named = (name: string, argument: string, expected?: number): Shard => {
+    checkPathOrUrl(name, argument);
+    return { name, local: !isHttpUrl(name), open: () => settings.open(name), count: expected ?? 0, expected };
+  };
+  const given = (source: ByteSource): Shard => ({ name: source.name, local: false, open: () => Promise.resolve(source), count: 0 });
+  if (typeof input === 'string') return expandBraces(input).map((name, index) => named(name, `${WHERE}.input[${index}]`));
+  if (Array.isArray(input)) {
+    return (input as readonly (string | ByteSource)[]).flatMap((item, index) => {
+      if (typeof item === 'string') return expandBraces(item).map((name) => named(name, `${WHERE}.input[${index}]`));
+      if (typeof item?.read !== 'function' || typeof item.stream !== 'function') {
+        throw new InvalidArgumentError(`${WHERE}.input[${index}]`, 'expected a path, a URL or a ByteSource');
+      }
+      return [given(item)];
+    });
+  }
+  if (typeof input === 'object' && input !== null && 'wids' in input) {
+    const { descriptor, file, base } = await loadDescriptor(input.wids, settings);
+    return descriptor.shardlist.map(({ url, nsamples }, index) => {
+      const name = resolveShard(url, base);
+      if (file !== undefined && isHttpUrl(file) && (!isHttpUrl(name) || new URL(name).origin !== new URL(file).origin)) {
+        // A descriptor a server sent names that server's files only: not local files, not other hosts.
+        throw new SampleIndexError(file, `shardlist[${index}].url`, `${describe(name)} is not on the descriptor's origin`);
+      }
+      return named(name, `${WHERE}.input.wids.shardlist[${index}].url`, nsamples);
+    });
+  }
+  if (typeof input === 'object' && input !== null && 'store' in input) {
+    const store: ObjectStore = input.store;
+    checkObjectStore(store, `${WHERE}.input.store`, ['open', 'list']);
+    let keys: unknown;
+    if ('keys' in input) keys = input.keys;
+    else if (typeof input.prefix === 'string') keys = await listShards(store, input.prefix);
+    else throw new InvalidArgumentError(`${WHERE}.input.prefix`, `expected a string, got ${describe(input.prefix)}`);
+    if (!Array.isArray(keys) || !keys.every((key) => typeof key === 'string')) {
+      throw new InvalidArgumentError(`${WHERE}.input.keys`, 'expected a list of object keys (strings)');
+    }
+    return keys.map((key: string) => given(store.open(key)));
+  }
+  throw new InvalidArgumentError(
+    `${WHERE}.input`,
+    'expected a path or URL, a list of them or of ByteSources, { store, keys | prefix } or { wids }',
+  );
+}
+
+/** A shard's index, built (or loaded) on first use and kept. */
+function indexOf(shard: Shard, settings: Settings, signal?: AbortSignal): Promise<Indexed> {
+  if (shard.indexed !== undefined) return shard.indexed;
+  const indexed = (async (): Promise<Indexed> => {
+    const source = await shard.open();
+    const size = shard.local ? await source.size(signal) : undefined;
+    let index = shard.local ? await loadSidecar(shard.name, size!) : undefined;
+    if (index === undefined) {
+      index = await scanShard(source, { maxMemberSize: settings.maxMemberSize, chunkSize: settings.chunkSize, seek: shard.local, signal });
+      if (shard.local && settings.saveIndex) await saveSidecar(shard.name, index);
+    }
+    const kept = keptSamples(index, settings.extensions, settings.missing, source.name);
+    const count = kept?.length ?? index.keys.length;
+    if (shard.expected !== undefined && count !== shard.expected) {
+      throw new StaleIndexError(shard.name, 0, `the wids descriptor says ${shard.expected} samples, the shard holds ${count}`);
+    }
+    shard.count = count;
+    return { source, index, kept };
+  })();
+  shard.indexed = indexed;
+  // A failed or aborted scan is not kept: the next read tries again.
+  indexed.catch(() => {
+    if (shard.indexed === indexed) shard.indexed = undefined;
+  });
+  return indexed;
+}
+
+/** Read and check a `wids` descriptor; `base` resolves its relative URLs. */
+async function loadDescriptor(
+  given: string | WidsDescriptor,
+  settings: Settings,
+): Promise<{ descriptor: WidsDescriptor; file: string | undefined; base: string | undefined }> {
+  let parsed: unknown = given;
+  let file: string | undefined;
+  if (typeof given === 'string') {
+    file = given;
+    checkPathOrUrl(file, `${WHERE}.input.wids`);
+    const source = await settings.open(file);
+    const size = await source.size();
+    if (size > MAX_DESCRIPTOR_BYTES) throw new SampleIndexError(file, '', `is ${size} bytes, more than the ${MAX_DESCRIPTOR_BYTES} read`);
+    try {
+      parsed = JSON.parse(new TextDecoder().decode(await source.read(0, size)));
+    } catch (error) {
+      if (error instanceof RxfeedError) throw error;
+      throw new SampleIndexError(file, '', 'is not JSON');
+    }
+  }
+  const where = file ?? '(descriptor)';
+  const record = parsed as Partial<Record<string, unknown>> | null;
+  if (typeof record !== 'object' || record === null || Array.isArray(record)) throw new SampleIndexError(where, '', 'is not a JSON object');
+  if (file !== undefined || record.wids_version !== undefined) {
+    if (record.wids_version !== 1) throw new SampleIndexError(where, 'wids_version', `must be 1, got ${describe(record.wids_version)}`);
+  }
+  if (record.datasets !== undefined) {
+    throw new SampleIndexError(where, 'datasets', 'sub-datasets are not read: list every shard in one shardlist');
+  }
+  if (record.base !== undefined && typeof record.base !== 'string') throw new SampleIndexError(where, 'base', 'must be a string');
+  const shardlist = record.shardlist;
+  if (!Array.isArray(shardlist) || shardlist.length === 0) throw new SampleIndexError(where, 'shardlist', 'must be a non-empty list');
+  shardlist.forEach((entry: unknown, index) => {
+    const shard = entry as Partial<Record<string, unknown>> | null;
+    if (typeof shard !== 'object' || shard === null) throw new SampleIndexError(where, `shardlist[${index}]`, 'must be { url, nsamples }');
+    if (typeof shard.url !== 'string' || shard.url === '') {
+      throw new SampleIndexError(where, `shardlist[${index}].url`, 'must be a non-empty string');
+    }
+    if (!Number.isSafeInteger(shard.nsamples) || (shard.nsamples as number) < 0) {
+      throw new SampleIndexError(where, `shardlist[${index}].nsamples`, `must be a count of samples, got ${describe(shard.nsamples)}`);
+    }
+  });
+  // An explicit base is a folder (`wids` joins paths onto it); a descriptor's own URL resolves as a document's.
+  let base = record.base as string | undefined;
+  if (base !== undefined && isHttpUrl(base) && !base.endsWith('/')) base = `${base}/`;
+  base ??= file === undefined ? undefined : isHttpUrl(file) ? file : dirname(file);
+  return { descriptor: record as unknown as WidsDescriptor, file, base };
+}
+
+/** A shard URL of a descriptor, resolved against `base` as `wids` does. */
+function resolveShard(url: string, base: string | undefined): string {
+  if (isHttpUrl(url) || base === undefined) return url;
+  if (isHttpUrl(base)) return new URL(url, base).href;
+  return resolve(base, url);
+}
+
+/** The bytes of one range read, as the ByteSource a shard reader streams. */
+function bytesSource(name: string, bytes: Uint8Array): ByteSource {
+  return {
+    name,
+    size: () => Promise.resolve(bytes.byteLength),
+    read: (start, end) => Promise.resolve(bytes.subarray(start, end)),
+    stream: async function* () {
+      yield bytes;
+    },
+  };
+}

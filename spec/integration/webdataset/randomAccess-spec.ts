@@ -1,0 +1,169 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer, request, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { permutation } from '../../../src/random.js';
+import type { RandomAccess } from '../../../sources/core/randomAccess.js';
+import { s3Store, type S3Store } from '../../../sources/objectstore/index.js';
+import { fromWebDataset, SampleIndexError, webDatasetIndexed, widsDescriptor } from '../../../sources/webdataset/index.js';
+import { sharedWebDataset } from '../../sources/webdataset/tarFixtures.js';
+import { serverEnv } from '../objectstore/servers.js';
+import { publishToNginx, readAll } from './shards.js';
+
+// Random access over WebDataset shards served by nginx (scripts/start-nginx.sh) and Ceph RGW
+// (scripts/start-rgw.sh): what a read of indices gives must be what the stream gives at them.
+const http = serverEnv(['RXFEED_HTTP_ENDPOINT'], 'scripts/start-nginx.sh');
+const s3 = serverEnv(['RXFEED_S3_ENDPOINT', 'RXFEED_S3_ACCESS_KEY', 'RXFEED_S3_SECRET_KEY', 'RXFEED_S3_REGION'], 'scripts/start-rgw.sh');
+/** The shared plain-tar shards (sample.tgz is gzip: streamed only). */
+const SHARED = ['testgz.tar', 'compressed.tar'];
+
+/** Every sample of a dataset, read in a seeded random order, put back in index order. */
+async function readShuffled<T>(dataset: RandomAccess<T>, seed: number): Promise<T[]> {
+  const order = Array.from(permutation(dataset.size, seed));
+  const samples = await dataset.read(order);
+  const inOrder = new Array<T>(dataset.size);
+  order.forEach((index, position) => (inOrder[index] = samples[position]!));
+  return inOrder;
+}
+
+describe(
+  'webDatasetIndexed over HTTP from nginx',
+  { skip: http === undefined ? 'RXFEED_HTTP_ENDPOINT not set (scripts/start-nginx.sh)' : false },
+  () => {
+    const endpoint = http?.RXFEED_HTTP_ENDPOINT ?? '';
+    const urls = SHARED.map((name) => `${endpoint}/shared/webdataset/${name}`);
+
+    /** A loopback proxy in front of nginx that records each request's method and Range header. */
+    const seen: { method: string; path: string; range: string | undefined }[] = [];
+    const proxy = createServer((incoming, outgoing) => {
+      seen.push({ method: incoming.method ?? '', path: incoming.url ?? '', range: incoming.headers.range });
+      const upstream = new URL(endpoint);
+      const headers: IncomingHttpHeaders = { ...incoming.headers, host: upstream.host };
+      const forwarded = request(new URL(incoming.url ?? '/', upstream), { method: incoming.method, headers }, (answer) => {
+        outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(outgoing);
+      });
+      forwarded.on('error', () => outgoing.destroy());
+      incoming.pipe(forwarded);
+    });
+    let proxied = '';
+    const folder = `wds-ra-${randomBytes(4).toString('hex')}`;
+    let published: ReturnType<typeof publishToNginx>;
+    before(async () => {
+      await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+      proxied = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+      published = publishToNginx(folder, [
+        // Relative URLs, resolved against the descriptor's own URL as wids does.
+        {
+          name: 'dataset.json',
+          bytes: Buffer.from(
+            JSON.stringify({
+              wids_version: 1,
+              shardlist: [
+                { url: '../../shared/webdataset/testgz.tar', nsamples: 1000 },
+                { url: '/shared/webdataset/compressed.tar', nsamples: 3 },
+              ],
+            }),
+          ),
+        },
+        {
+          name: 'elsewhere.json',
+          bytes: Buffer.from(
+            JSON.stringify({
+              wids_version: 1,
+              shardlist: [{ url: `${endpoint.replace('127.0.0.1', 'localhost')}/shared/webdataset/compressed.tar`, nsamples: 3 }],
+            }),
+          ),
+        },
+      ]);
+    });
+    after(async () => {
+      published.remove();
+      proxy.closeAllConnections();
+      await new Promise((resolve) => proxy.close(resolve));
+    });
+
+    it('issue 11: random reads of the shared shards over HTTP equal fromWebDataset item for item', async () => {
+      const dataset = await webDatasetIndexed(urls);
+      assert.deepEqual(dataset.layout, { shardEnds: [1000, 1003], shardNames: urls });
+      assert.deepEqual(await readShuffled(dataset, 21), await readAll(fromWebDataset(urls)));
+      await dataset.close();
+    });
+
+    it('issue 11: reading one sample from a store is ONE Range GET; a run of neighbours is one too', async () => {
+      const url = `${proxied}/shared/webdataset/testgz.tar`;
+      const dataset = await webDatasetIndexed(url);
+      assert.deepEqual(
+        seen.map(({ method, range }) => [method, range === undefined || range === 'bytes=0-']),
+        [['GET', true]],
+        'the index is built by one streamed GET',
+      );
+      const expected = await readAll(fromWebDataset(url));
+      seen.length = 0;
+      assert.deepEqual(await dataset.read([417]), [expected[417]]);
+      assert.equal(seen.length, 1);
+      assert.equal(seen[0]!.method, 'GET');
+      assert.match(seen[0]!.range ?? '', /^bytes=\d+-\d+$/);
+      seen.length = 0;
+      assert.deepEqual(
+        await dataset.read([12, 10, 11, 13, 14]),
+        [12, 10, 11, 13, 14].map((index) => expected[index]),
+      );
+      assert.equal(seen.length, 1);
+      assert.match(seen[0]!.range ?? '', /^bytes=\d+-\d+$/);
+      await dataset.close();
+    });
+
+    it('issue 11: a wids descriptor served by nginx gives the layout and the same samples', async () => {
+      const dataset = await webDatasetIndexed({ wids: `${endpoint}/www/${folder}/dataset.json` });
+      assert.deepEqual(dataset.layout, { shardEnds: [1000, 1003], shardNames: urls });
+      assert.deepEqual(widsDescriptor(dataset.layout!).shardlist, [
+        { url: urls[0], nsamples: 1000 },
+        { url: urls[1], nsamples: 3 },
+      ]);
+      assert.deepEqual(await readShuffled(dataset, 4), await readAll(fromWebDataset(urls)));
+    });
+
+    it('issue 11: a served wids descriptor naming another origin fails typed before anything is fetched there', async () => {
+      const file = `${endpoint}/www/${folder}/elsewhere.json`;
+      await assert.rejects(webDatasetIndexed({ wids: file }), (error: unknown) => {
+        assert.ok(error instanceof SampleIndexError, String(error));
+        assert.equal(error.file, file);
+        assert.equal(error.entry, 'shardlist[0].url');
+        return true;
+      });
+    });
+  },
+);
+
+describe(
+  'webDatasetIndexed from S3 (Ceph RGW)',
+  { skip: s3 === undefined ? 'RXFEED_S3_ENDPOINT not set (scripts/start-rgw.sh)' : false },
+  () => {
+    const bucket = `rxfeed-wds-ra-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+    let store: S3Store;
+    const keys = SHARED.map((name) => `shared/${name}`);
+    before(async () => {
+      store = s3Store({
+        endpoint: s3!.RXFEED_S3_ENDPOINT,
+        bucket,
+        region: s3!.RXFEED_S3_REGION,
+        credentials: { accessKeyId: s3!.RXFEED_S3_ACCESS_KEY, secretAccessKey: s3!.RXFEED_S3_SECRET_KEY },
+      });
+      await store.createBucket();
+      for (const name of SHARED) await store.put(`shared/${name}`, readFileSync(join(sharedWebDataset, name)));
+    });
+
+    it('issue 11: random reads of the shared shards from a bucket equal fromWebDataset item for item', async () => {
+      const dataset = await webDatasetIndexed({ store, keys });
+      assert.deepEqual(dataset.layout, { shardEnds: [1000, 1003], shardNames: keys.map((key) => store.open(key).name) });
+      assert.deepEqual(await readShuffled(dataset, 8), await readAll(fromWebDataset({ store, keys })));
+      const byPrefix = await webDatasetIndexed({ store, prefix: 'shared/' });
+      assert.equal(byPrefix.size, 1003);
+      await Promise.all([dataset.close(), byPrefix.close()]);
+    });
+  },
+);
