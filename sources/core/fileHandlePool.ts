@@ -107,6 +107,8 @@ export class FileHandlePool {
       entry.users--;
       if (entry.retired && entry.users === 0) this.#closeHandle(entry);
       else this.#evict();
+      // Closed before the read answers: when no read is in flight, at most `maxOpen` handles are open.
+      await Promise.all(this.#closing);
     }
   }
 

@@ -77,3 +77,4 @@ export {
   type ReadRecordIndexOptions,
   type TFRecordIndex,
 } from './recordIndex.js';
+export { tfrecordDataset, type RecordDatasetOptions, type TFRecordDataset, type TFRecordDatasetOptions } from './tfrecordDataset.js';

@@ -112,7 +112,11 @@ function hex(value: number): string {
   return `0x${value.toString(16).padStart(8, '0')}`;
 }
 
-function compressionOf(name: string, option: TFRecordCompression): 'none' | 'gzip' | 'zlib' {
+/**
+ * The compression `option` means for the file `name`.
+ * @internal
+ */
+export function compressionOf(name: string, option: TFRecordCompression): 'none' | 'gzip' | 'zlib' {
   if (option !== 'auto') return option;
   if (/\.gz(ip)?$/i.test(name)) return 'gzip';
   if (/\.(zz|zlib)$/i.test(name)) return 'zlib';
