@@ -52,14 +52,14 @@ export interface RecordDatasetOptions {
   readonly saveIndex?: boolean;
   /** Most file handles kept open between reads, least recently used closed first (default 16). */
   readonly maxOpenFiles?: number;
-  /** Most records one range read covers (default 256); see {@link readCoalesced}. */
+  /**
+   * Most records one range read covers (default 256): a read of many neighbours is cut into range
+   * reads of at most this many records, which bounds the bytes one holds.
+   */
   readonly maxRun?: number;
   /** Range reads in flight at once (default 8). */
   readonly concurrency?: number;
 }
-
-/** Options that only a sequential reader has. */
-type SequentialOnly = 'onCorrupt' | 'maxSkipRatio' | 'ledger' | 'onSkip' | 'lengths' | 'recordsPerPull' | 'chunkBytes';
 
 /**
  * {@link tfrecordDataset}'s options: a `fromTFRecord` decoding mode (`O`, e.g. `RawRecordOptions`),
@@ -68,7 +68,11 @@ type SequentialOnly = 'onCorrupt' | 'maxSkipRatio' | 'ledger' | 'onSkip' | 'leng
  * name) is refused: a compressed file cannot seek.
  * @public
  */
-export type TFRecordDatasetOptions<O extends FromTFRecordOptions = FromTFRecordOptions> = Omit<O, SequentialOnly> & RecordDatasetOptions;
+export type TFRecordDatasetOptions<O extends FromTFRecordOptions = FromTFRecordOptions> = Omit<
+  O,
+  'onCorrupt' | 'maxSkipRatio' | 'ledger' | 'onSkip' | 'lengths' | 'recordsPerPull' | 'chunkBytes'
+> &
+  RecordDatasetOptions;
 
 /**
  * A dataset of TFRecord records read by index.
@@ -296,15 +300,8 @@ function checkInputs(inputs: unknown, where: string): asserts inputs is readonly
   });
 }
 
-const SEQUENTIAL_ONLY: readonly SequentialOnly[] = [
-  'onCorrupt',
-  'maxSkipRatio',
-  'ledger',
-  'onSkip',
-  'lengths',
-  'recordsPerPull',
-  'chunkBytes',
-];
+/** Options that only a sequential reader has. */
+const SEQUENTIAL_ONLY: readonly string[] = ['onCorrupt', 'maxSkipRatio', 'ledger', 'onSkip', 'lengths', 'recordsPerPull', 'chunkBytes'];
 
 /**
  * Reads TFRecord files by index, as a map-style dataset: `await dataset.read([7, 3])` answers
