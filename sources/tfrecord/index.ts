@@ -78,3 +78,4 @@ export {
   type TFRecordIndex,
 } from './recordIndex.js';
 export { tfrecordDataset, type RecordDatasetOptions, type TFRecordDataset, type TFRecordDatasetOptions } from './tfrecordDataset.js';
+export { tfdsDataset, type TfdsDatasetOptions } from './tfdsDataset.js';
