@@ -225,7 +225,11 @@ export type FromTFRecordOptions<T = unknown> =
   | SequenceExampleRecordOptions<FeatureSpec, FeatureSpec, SequenceFeatureSpec | undefined>
   | CustomRecordOptions<T>;
 
-function positiveInteger(value: number | undefined, fallback: number, name: string, max = Number.MAX_SAFE_INTEGER): number {
+/**
+ * `value` (or `fallback`), checked to be an integer in `[1, max]`.
+ * @internal
+ */
+export function positiveInteger(value: number | undefined, fallback: number, name: string, max = Number.MAX_SAFE_INTEGER): number {
   const n = value ?? fallback;
   if (!Number.isSafeInteger(n) || n < 1 || n > max) {
     throw new InvalidArgumentError(name, `must be an integer in [1, ${max}], got ${describe(n)}`);

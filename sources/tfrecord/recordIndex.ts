@@ -14,6 +14,7 @@ import { fileError, openRegular } from '../core/fileByteSource.js';
 import { FileHandlePool } from '../core/fileHandlePool.js';
 import { maskedCrc32cOf } from './crc32c.js';
 import { CorruptRecordError, RecordIndexError } from './errors.js';
+import { hex, u32 } from './segmentCursor.js';
 
 /** Bytes of a frame besides its data: the u64 length, its masked CRC32C, the data's masked CRC32C. */
 export const FRAME_OVERHEAD = 16;
@@ -59,10 +60,6 @@ class IndexBuilder {
   done(file: string): TFRecordIndex {
     return { file, count: this.count, offsets: this.offsets.subarray(0, this.count), lengths: this.lengths.subarray(0, this.count) };
   }
-}
-
-function u32(buf: Uint8Array, at: number): number {
-  return (buf[at]! | (buf[at + 1]! << 8) | (buf[at + 2]! << 16) | (buf[at + 3]! << 24)) >>> 0;
 }
 
 /**
@@ -155,7 +152,7 @@ export async function scanHeaders(source: ByteSource, options: BuildRecordIndexO
       const stored = u32(chunk, at + 8);
       const computed = maskedCrc32cOf(chunk, at, at + 8);
       if (stored !== computed) {
-        throw new CorruptRecordError(location, 'length-crc', `stored 0x${hex(stored)}, computed 0x${hex(computed)}`);
+        throw new CorruptRecordError(location, 'length-crc', `stored ${hex(stored)}, computed ${hex(computed)}`);
       }
     }
     const frame = u32(chunk, at + 4) * 4294967296 + u32(chunk, at) + FRAME_OVERHEAD;
@@ -166,10 +163,6 @@ export async function scanHeaders(source: ByteSource, options: BuildRecordIndexO
     offset += frame;
   }
   return index.done(source.name);
-}
-
-function hex(value: number): string {
-  return value.toString(16).padStart(8, '0');
 }
 
 /**

@@ -14,7 +14,7 @@ import { int64ModeOf, type Int64Mode } from './example.js';
 import type { ImageDecoder } from './imageDecoder.js';
 import { readTfdsInfo, resolveTfdsSplit, splitParts, tfdsDecoder } from './tfds.js';
 import type { TfdsExample } from './tfdsFeatures.js';
-import { datasetSettings, indexFiles, openRecordDataset, type RecordDatasetOptions, type TFRecordDataset } from './tfrecordDataset.js';
+import { datasetSettings, indexFiles, openRecordDataset, type RecordDatasetOptions, type TFRecordDataset } from './recordDataset.js';
 
 /**
  * Options of {@link tfdsDataset}.
