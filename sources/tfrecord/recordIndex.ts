@@ -97,8 +97,10 @@ export interface BuildRecordIndexOptions {
 
 /**
  * Index a TFRecord file by one scan of its frame headers: reads the 12-byte header of each frame
- * and seeks past its data, reading in steps of at most 64 KiB (a step holds every header it
- * covers, so small records cost one read per 64 KiB and large ones one read per record).
+ * and seeks past its data. Reads are of at most 64 KiB: one holds every header it covers, so
+ * small records cost one read per 64 KiB; after a frame longer than that, the next read is the
+ * next 12-byte header alone, so a file of large records is read only at its headers (what an
+ * object store is billed for).
  *
  * @example
  * ```ts
@@ -136,11 +138,13 @@ export async function scanHeaders(source: ByteSource, options: BuildRecordIndexO
   const index = new IndexBuilder();
   let chunk: Uint8Array = new Uint8Array(0);
   let chunkStart = 0;
+  // After a frame longer than a step, the next is likely long too: read its header alone.
+  let step = SCAN_CHUNK;
   let offset = 0;
   while (offset < size) {
     if (offset + HEADER > chunkStart + chunk.length) {
       chunkStart = offset;
-      chunk = await source.read(offset, Math.min(size, offset + SCAN_CHUNK), signal);
+      chunk = await source.read(offset, Math.min(size, offset + step), signal);
       if (offset === 0) refuseGzip(source.name, chunk);
     }
     const location = { file: source.name, offset, record: index.count };
@@ -160,6 +164,7 @@ export async function scanHeaders(source: ByteSource, options: BuildRecordIndexO
       throw new CorruptRecordError(location, 'truncated', `the frame needs ${frame} bytes, ${size - offset} are left`);
     }
     index.push(offset, frame);
+    step = frame > SCAN_CHUNK ? HEADER : SCAN_CHUNK;
     offset += frame;
   }
   return index.done(source.name);

@@ -4,7 +4,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { fileByteSource } from '../../../src/index.js';
+import { fileByteSource, type ByteSource } from '../../../src/index.js';
 import {
   buildRecordIndex,
   CorruptRecordError,
@@ -100,6 +100,29 @@ describe('record indexes (tfrecord2idx format)', () => {
       [...index.lengths],
       lengths.map((length) => length + 16),
     );
+  });
+
+  it('issue 11: after a frame longer than a read step, the scan reads the next 12-byte header alone', async () => {
+    const file = writeRecords('large.tfrecord', [200_000, 200_000, 5, 5]);
+    const inner = fileByteSource(file);
+    const reads: [number, number][] = [];
+    const counting: ByteSource = {
+      name: file,
+      size: (signal) => inner.size(signal),
+      read: (start, end, signal) => {
+        reads.push([start, end]);
+        return inner.read(start, end, signal);
+      },
+      stream: (start, signal) => inner.stream(start, signal),
+    };
+    const index = await buildRecordIndex(counting);
+    assert.deepEqual([...index.offsets], [0, 200_016, 400_032, 400_053]);
+    assert.deepEqual(reads, [
+      [0, 65_536],
+      [200_016, 200_028],
+      [400_032, 400_044],
+      [400_053, 400_074],
+    ]);
   });
 
   it("issue 11: an index written by hand in the tools' exact format is read", async () => {
