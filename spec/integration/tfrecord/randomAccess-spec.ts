@@ -8,7 +8,9 @@ import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { lastValueFrom, toArray, type Observable } from 'rxjs';
-import { permutation } from '../../../src/index.js';
+import { permutation, type ByteSource } from '../../../src/index.js';
+import { httpStore } from '../../../sources/objectstore/index.js';
+import { serverEnv } from '../objectstore/servers.js';
 import {
   fromTFRecord,
   fromTfds,
@@ -18,7 +20,7 @@ import {
   TfdsError,
   tfrecordDataset,
 } from '../../../sources/tfrecord/index.js';
-import { bridgeDir, openFds, pytorchData, tempDir } from '../../sources/tfrecord/paths.js';
+import { bridgeDir, openFds, pytorchData, sharedData, tempDir } from '../../sources/tfrecord/paths.js';
 
 const all = <T>(source: Observable<T>): Promise<T[]> => lastValueFrom(source.pipe(toArray()));
 const tmp = tempDir('random-access');
@@ -158,3 +160,48 @@ describe('tfdsDataset on the octo bridge dataset', () => {
     await assert.rejects(dataset.read([0]), { name: 'DatasetClosedError', code: 'RXFEED_ERR_DATASET_CLOSED' });
   });
 });
+
+// Against a real nginx (scripts/start-nginx.sh): /shared/ is ../shared/data.
+const httpEnv = serverEnv(['RXFEED_HTTP_ENDPOINT'], 'scripts/start-nginx.sh');
+
+describe(
+  'tfrecordDataset over HTTP (nginx)',
+  { skip: httpEnv === undefined ? 'RXFEED_HTTP_ENDPOINT not set (scripts/start-nginx.sh)' : false },
+  () => {
+    it('issue 11: shards read by Range GETs equal the local files read sequentially; a run of neighbours is one range read', async () => {
+      const store = httpStore({ baseUrl: `${httpEnv?.RXFEED_HTTP_ENDPOINT ?? ''}/shared/` });
+      const keys = ['tfds/octo-bridge_dataset/1.0.0/bridge_dataset-val.tfrecord-00000-of-00001', 'tfrecord/pytorch-data/example.tfrecord'];
+      const ranges: [number, number][] = [];
+      const sources: ByteSource[] = keys.map((key) => {
+        const inner = store.open(key);
+        return {
+          name: inner.name,
+          size: (signal) => inner.size(signal),
+          read: (start, end, signal) => {
+            ranges.push([start, end]);
+            return inner.read(start, end, signal);
+          },
+          stream: (start, signal) => inner.stream(start, signal),
+        };
+      });
+      const dataset = await tfrecordDataset(sources);
+      assert.equal(dataset.size, 29);
+      assert.deepEqual(
+        dataset.layout.shardNames,
+        sources.map((source) => source.name),
+      );
+      assert.deepEqual(await readShuffled(dataset, 9), await all(fromTFRecord(keys.map((key) => join(sharedData, key)))));
+      ranges.length = 0;
+      await dataset.read([27, 3, 26, 4, 5]);
+      const index = dataset.indexes[0]!;
+      assert.deepEqual(
+        ranges.sort((a, b) => a[0] - b[0] || a[1] - b[1]),
+        [
+          [124, 389], // dataset records 26, 27: example.tfrecord's records 1 (124 + 131 bytes) and 2 (255 + 134)
+          [index.offsets[3]!, index.offsets[5]! + index.lengths[5]!],
+        ].sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]!),
+      );
+      await dataset.close();
+    });
+  },
+);
