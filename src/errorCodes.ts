@@ -87,6 +87,12 @@ export const ERROR_CODES = Object.freeze({
   RXFEED_ERR_TFDS: 'RXFEED_ERR_TFDS',
   /** A TFDS `dataset_info.json` or `features.json` value is malformed (`TfdsMetadataError`). */
   RXFEED_ERR_TFDS_METADATA: 'RXFEED_ERR_TFDS_METADATA',
+  /** A TFRecord index file (`tfrecord2idx` format) is malformed or does not fit its file (`RecordIndexError`). */
+  RXFEED_ERR_TFRECORD_INDEX: 'RXFEED_ERR_TFRECORD_INDEX',
+  /** A TFRecord frame disagrees with the record index read for its file: the index is stale (`RecordIndexError`). */
+  RXFEED_ERR_TFRECORD_INDEX_STALE: 'RXFEED_ERR_TFRECORD_INDEX_STALE',
+  /** A compressed TFRecord file cannot be read by index (`RecordIndexError`). */
+  RXFEED_ERR_TFRECORD_NOT_SEEKABLE: 'RXFEED_ERR_TFRECORD_NOT_SEEKABLE',
 
   // WebDataset tar shards (sources/webdataset/)
   /** A shard's tar or gzip stream ended early (`TruncatedShardError`). */

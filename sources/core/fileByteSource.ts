@@ -73,8 +73,11 @@ const CODES: Readonly<Record<string, FileReadErrorCode>> = {
   EISDIR: 'RXFEED_ERR_FILE_NOT_REGULAR',
 };
 
-/** The typed form of a file system failure (an rxfeed error passes unchanged). */
-function fileError(path: string, error: unknown, offset?: number): RxfeedError {
+/**
+ * The typed form of a file system failure (an rxfeed error passes unchanged).
+ * @internal
+ */
+export function fileError(path: string, error: unknown, offset?: number): RxfeedError {
   if (error instanceof RxfeedError) return error;
   const errno = (error as NodeJS.ErrnoException | null)?.code;
   const code = (typeof errno === 'string' && Object.hasOwn(CODES, errno) ? CODES[errno] : undefined) ?? 'RXFEED_ERR_FILE_READ';
@@ -82,8 +85,11 @@ function fileError(path: string, error: unknown, offset?: number): RxfeedError {
   return new FileReadError(code, path, reason, offset, { cause: error });
 }
 
-/** Opens `path` for reading, refusing anything but a regular file; returns it with its size. */
-async function openRegular(path: string): Promise<{ handle: FileHandle; size: number }> {
+/**
+ * Opens `path` for reading, refusing anything but a regular file; returns it with its size.
+ * @internal
+ */
+export async function openRegular(path: string): Promise<{ handle: FileHandle; size: number }> {
   let handle: FileHandle;
   try {
     // Non-blocking: opening a FIFO would otherwise wait for a writer, forever; fstat refuses it next.

@@ -202,3 +202,62 @@ export class TfdsMetadataError extends TfdsError {
     this.jsonPath = jsonPath;
   }
 }
+
+/**
+ * The codes of {@link RecordIndexError}.
+ *
+ * - `RXFEED_ERR_TFRECORD_INDEX`: an index file is malformed (a line that is not two decimal
+ *   integers, frames that do not follow each other, a length past the end of the file) or does
+ *   not cover its file; names the index file and its line.
+ * - `RXFEED_ERR_TFRECORD_INDEX_STALE`: at read time, the frame at an indexed offset has another
+ *   length than the index says: the file was rewritten after its index; names the byte offset.
+ * - `RXFEED_ERR_TFRECORD_NOT_SEEKABLE`: the file is gzip or zlib compressed, so a record cannot be
+ *   reached without inflating everything before it.
+ * @public
+ */
+export type RecordIndexErrorCode = 'RXFEED_ERR_TFRECORD_INDEX' | 'RXFEED_ERR_TFRECORD_INDEX_STALE' | 'RXFEED_ERR_TFRECORD_NOT_SEEKABLE';
+
+/**
+ * A TFRecord file cannot be read by index: its index file is malformed or stale, or the file is
+ * compressed (see {@link RecordIndexErrorCode}). A compressed file cannot seek: recompress it
+ * without compression (or with a seekable container), or read it front to back with
+ * `fromTFRecord`.
+ *
+ * @example
+ * ```ts
+ * // data/a.tfrecord, index data/a.tfrecord.idx line 3: offset 40 does not follow the previous frame (expected 52)
+ * if (error instanceof RecordIndexError) console.log(error.file, error.indexFile, error.line, error.offset);
+ * ```
+ * @public
+ */
+export class RecordIndexError extends RxfeedError {
+  declare readonly code: RecordIndexErrorCode;
+  /** The TFRecord file (a path, a URL, `s3://bucket/key`). */
+  readonly file: string;
+  /** The index file, when the index was read from one. */
+  readonly indexFile: string | undefined;
+  /** The line of the index file at fault, counting from 1. */
+  readonly line: number | undefined;
+  /** The byte offset in the TFRecord file at fault. */
+  readonly offset: number | undefined;
+
+  /**
+   * @param code - One of {@link RecordIndexErrorCode}.
+   * @param where - Where it was found: the TFRecord file, and the index file, line and byte offset when known.
+   * @param message - What is wrong.
+   */
+  constructor(
+    code: RecordIndexErrorCode,
+    where: { readonly file: string; readonly indexFile?: string; readonly line?: number; readonly offset?: number },
+    message: string,
+  ) {
+    const at = where.offset === undefined ? '' : ` at byte ${where.offset}`;
+    const index = where.indexFile === undefined ? '' : `, index ${where.indexFile}${where.line === undefined ? '' : ` line ${where.line}`}`;
+    const place = where.file + at + index;
+    super(code, `${place}: ${message}`);
+    this.file = where.file;
+    this.indexFile = where.indexFile;
+    this.line = where.line;
+    this.offset = where.offset;
+  }
+}

@@ -91,7 +91,11 @@ export interface TFRecordOptions {
   readonly int64?: Int64Mode;
 }
 
-function locate(error: unknown, location: RecordLocation): unknown {
+/**
+ * The error of a decoder, naming the record it was raised for.
+ * @internal
+ */
+export function locate(error: unknown, location: RecordLocation): unknown {
   if (error instanceof FeatureError && error.location === undefined) return error.at(location);
   if (error instanceof MalformedExampleError && error.location === undefined) return error.at(location);
   return error;
@@ -221,7 +225,11 @@ export type FromTFRecordOptions<T = unknown> =
   | SequenceExampleRecordOptions<FeatureSpec, FeatureSpec, SequenceFeatureSpec | undefined>
   | CustomRecordOptions<T>;
 
-function positiveInteger(value: number | undefined, fallback: number, name: string, max = Number.MAX_SAFE_INTEGER): number {
+/**
+ * `value` (or `fallback`), checked to be an integer in `[1, max]`.
+ * @internal
+ */
+export function positiveInteger(value: number | undefined, fallback: number, name: string, max = Number.MAX_SAFE_INTEGER): number {
   const n = value ?? fallback;
   if (!Number.isSafeInteger(n) || n < 1 || n > max) {
     throw new InvalidArgumentError(name, `must be an integer in [1, ${max}], got ${describe(n)}`);
@@ -371,25 +379,34 @@ function prepare(
   return { sources, settings };
 }
 
-function decoderOf(options: FromTFRecordOptions, int64: Int64Mode): (record: Uint8Array, cursor: SegmentCursor) => unknown {
+/**
+ * The decoder `options` ask for; `at` says where the record sits (a custom decoder is given it).
+ * Shared with `tfrecordDataset`, so that both read the same items.
+ * @internal
+ */
+export function decoderOf(
+  options: FromTFRecordOptions,
+  int64: Int64Mode,
+  where = 'fromTFRecord',
+): (record: Uint8Array, at: { location(): RecordLocation }) => unknown {
   const decode = options.decode ?? 'raw';
   const decodeOptions = { int64 };
   if (decode === 'raw') return (record) => record.slice();
   if (decode === 'example') {
     const spec = (options as ExampleRecordOptions<FeatureSpec | undefined>).features;
     if (spec === undefined) return (record) => decodeExample(record, decodeOptions);
-    validateSpec(spec, 'fromTFRecord.features');
+    validateSpec(spec, `${where}.features`);
     return (record) => parseExample(decodeExample(record, decodeOptions), spec, decodeOptions);
   }
   if (decode === 'sequence-example') {
     const spec = (options as SequenceExampleRecordOptions<FeatureSpec, FeatureSpec, SequenceFeatureSpec | undefined>).sequenceFeatures;
     if (spec === undefined) return (record) => decodeSequenceExample(record, decodeOptions);
-    validateSpec(spec.context ?? {}, 'fromTFRecord.sequenceFeatures.context');
-    validateSpec(spec.sequence ?? {}, 'fromTFRecord.sequenceFeatures.sequence');
+    validateSpec(spec.context ?? {}, `${where}.sequenceFeatures.context`);
+    validateSpec(spec.sequence ?? {}, `${where}.sequenceFeatures.sequence`);
     return (record) => parseSequenceExample(decodeSequenceExample(record, decodeOptions), spec, decodeOptions);
   }
   if (typeof decode === 'function') {
-    return (record, cursor) => decode(record, cursor.location());
+    return (record, at) => decode(record, at.location());
   }
-  throw new InvalidArgumentError('fromTFRecord.decode', `must be raw, example, sequence-example or a function`);
+  throw new InvalidArgumentError(`${where}.decode`, `must be raw, example, sequence-example or a function`);
 }

@@ -8,11 +8,13 @@ export {
   CorruptRecordError,
   FeatureError,
   MalformedExampleError,
+  RecordIndexError,
   TfdsError,
   TfdsMetadataError,
   TooManyCorruptRecordsError,
   type CorruptionReason,
   type FeatureMismatch,
+  type RecordIndexErrorCode,
   type RecordLocation,
 } from './errors.js';
 export { maskedCrc32c } from './crc32c.js';
@@ -67,3 +69,13 @@ export {
   type TfdsSplitInfo,
   type TfdsSplitRange,
 } from './tfds.js';
+export {
+  buildRecordIndex,
+  readRecordIndex,
+  writeRecordIndex,
+  type BuildRecordIndexOptions,
+  type ReadRecordIndexOptions,
+  type TFRecordIndex,
+} from './recordIndex.js';
+export { tfrecordDataset, type RecordDatasetOptions, type TFRecordDataset, type TFRecordDatasetOptions } from './tfrecordDataset.js';
+export { tfdsDataset, type TfdsDatasetOptions } from './tfdsDataset.js';

@@ -104,15 +104,21 @@ export type Status = typeof RECORD | typeof NEED | typeof DONE;
 const HEADER = 12;
 const FOOTER = 4;
 
-function u32(buf: Uint8Array, at: number): number {
+/** The little-endian u32 at `at`. @internal */
+export function u32(buf: Uint8Array, at: number): number {
   return (buf[at]! | (buf[at + 1]! << 8) | (buf[at + 2]! << 16) | (buf[at + 3]! << 24)) >>> 0;
 }
 
-function hex(value: number): string {
+/** A CRC as `0x` and 8 hex digits. @internal */
+export function hex(value: number): string {
   return `0x${value.toString(16).padStart(8, '0')}`;
 }
 
-function compressionOf(name: string, option: TFRecordCompression): 'none' | 'gzip' | 'zlib' {
+/**
+ * The compression `option` means for the file `name`.
+ * @internal
+ */
+export function compressionOf(name: string, option: TFRecordCompression): 'none' | 'gzip' | 'zlib' {
   if (option !== 'auto') return option;
   if (/\.gz(ip)?$/i.test(name)) return 'gzip';
   if (/\.(zz|zlib)$/i.test(name)) return 'zlib';

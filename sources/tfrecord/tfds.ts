@@ -333,44 +333,10 @@ export function fromTfds(dataDir: string, options: FromTfdsOptions): Observable<
   if (typeof options !== 'object' || options === null) {
     throw new InvalidArgumentError('fromTfds.options', `must be an object with a split, got ${describe(options)}`);
   }
-  const { decodeImages } = options;
-  if (decodeImages !== undefined && typeof decodeImages !== 'boolean' && typeof decodeImages !== 'function') {
-    throw new InvalidArgumentError('fromTfds.decodeImages', `must be a boolean or an image decoder, got ${describe(decodeImages)}`);
-  }
   const int64 = int64ModeOf(options.int64, 'fromTfds.int64');
   const info = readTfdsInfo(dataDir);
-  const features = new TfdsFeatures(info.features, dataDir);
-  const ranges = resolveTfdsSplit(info, options.split);
-  const imageDecoder = decodeImages === true ? sharpImageDecoder : typeof decodeImages === 'function' ? decodeImages : undefined;
-  const decode = (record: Uint8Array): TfdsExample | Promise<TfdsExample> => {
-    const example = decodeExample(record, { int64 });
-    const images = imageDecoder === undefined ? undefined : features.decodeImages(example, imageDecoder);
-    if (images === undefined) return features.decode(example, int64, undefined);
-    return images.then((decoded) => features.decode(example, int64, decoded));
-  };
-  // Every split the expression touches, each file once, with its declared length.
-  const files: string[] = [];
-  const lengths: number[] = [];
-  const firstFile = new Map<string, number>();
-  for (const range of ranges) {
-    if (firstFile.has(range.split)) continue;
-    const split = info.splits.get(range.split)!;
-    firstFile.set(range.split, files.length);
-    // One by one: a spread of a million shards would overflow the stack.
-    for (const file of split.files) files.push(file);
-    for (const length of split.shardLengths) lengths.push(length);
-  }
-  // Each part of the expression is a range of the global order of `files`.
-  const offsets = new Map<string, number>();
-  let before = 0;
-  for (const split of firstFile.keys()) {
-    offsets.set(split, before);
-    before += info.splits.get(split)!.numExamples;
-  }
-  const parts = ranges.map((range) => ({
-    start: offsets.get(range.split)! + range.start,
-    end: offsets.get(range.split)! + range.end,
-  }));
+  const decode = tfdsDecoder(info, options.decodeImages, int64, 'fromTfds');
+  const { files, lengths, parts } = splitParts(info, resolveTfdsSplit(info, options.split));
   return fromTFRecordParts(
     files,
     {
@@ -388,4 +354,60 @@ export function fromTfds(dataDir: string, options: FromTfdsOptions): Observable<
     },
     parts,
   );
+}
+
+/**
+ * The decoder of a TFDS record per `features.json`: what `fromTfds` and `tfdsDataset` emit.
+ * @internal
+ */
+export function tfdsDecoder(
+  info: TfdsInfo,
+  decodeImages: boolean | ImageDecoder | undefined,
+  int64: Int64Mode,
+  where: string,
+): (record: Uint8Array) => TfdsExample | Promise<TfdsExample> {
+  if (decodeImages !== undefined && typeof decodeImages !== 'boolean' && typeof decodeImages !== 'function') {
+    throw new InvalidArgumentError(`${where}.decodeImages`, `must be a boolean or an image decoder, got ${describe(decodeImages)}`);
+  }
+  const features = new TfdsFeatures(info.features, info.dataDir);
+  const imageDecoder = decodeImages === true ? sharpImageDecoder : typeof decodeImages === 'function' ? decodeImages : undefined;
+  return (record) => {
+    const example = decodeExample(record, { int64 });
+    const images = imageDecoder === undefined ? undefined : features.decodeImages(example, imageDecoder);
+    if (images === undefined) return features.decode(example, int64, undefined);
+    return images.then((decoded) => features.decode(example, int64, decoded));
+  };
+}
+
+/**
+ * The shard files of every split `ranges` touch (each once, with its declared length), and each
+ * range as a range of the records of those files, concatenated.
+ * @internal
+ */
+export function splitParts(
+  info: TfdsInfo,
+  ranges: readonly TfdsSplitRange[],
+): { files: string[]; lengths: number[]; parts: { start: number; end: number }[] } {
+  const files: string[] = [];
+  const lengths: number[] = [];
+  const firstFile = new Map<string, number>();
+  for (const range of ranges) {
+    if (firstFile.has(range.split)) continue;
+    const split = info.splits.get(range.split)!;
+    firstFile.set(range.split, files.length);
+    // One by one: a spread of a million shards would overflow the stack.
+    for (const file of split.files) files.push(file);
+    for (const length of split.shardLengths) lengths.push(length);
+  }
+  const offsets = new Map<string, number>();
+  let before = 0;
+  for (const split of firstFile.keys()) {
+    offsets.set(split, before);
+    before += info.splits.get(split)!.numExamples;
+  }
+  const parts = ranges.map((range) => ({
+    start: offsets.get(range.split)! + range.start,
+    end: offsets.get(range.split)! + range.end,
+  }));
+  return { files, lengths, parts };
 }
