@@ -32,7 +32,7 @@ export function subsetDataset<T>(
   };
   const check = (asked: readonly number[], size: number): void => {
     if (closed) throw new DatasetClosedError('subsetDataset.read');
-    check(asked, size);
+    checkIndices(asked, size, 'subsetDataset.read');
   };
   if (Array.isArray(selection)) {
     checkIndices(selection, dataset.size, 'subsetDataset.selection');

@@ -16,7 +16,9 @@ import {
   epochs,
   fromItems,
   fromPuller,
+  fromRandomAccess,
   hooks,
+  itemsDataset,
   interleave,
   mix,
   padToBatch,
@@ -26,6 +28,7 @@ import {
   shuffleBuffer,
   TaskError,
   toDevice,
+  type RandomAccess,
   toLoader,
   zipShards,
 } from '../../src/index.js';
@@ -242,6 +245,26 @@ describe('issue 10.1: a throw in a fan-in input or a source callback reaches the
     let pulled = 0;
     const closing = fromPuller<number>(() => ({ pull: () => (pulled++ < 2 ? [pulled] : null), close: throwing }));
     await assert.rejects(drain(closing), boom);
+  });
+
+  it('fromRandomAccess: a dataset read that throws, one that rejects, and an order function that throws', { timeout: 10_000 }, async () => {
+    const boom = new Error('read');
+    const dataset = (read: () => never | Promise<never>): RandomAccess<number> => ({ size: 10, read, close: () => {} });
+    await assert.rejects(
+      drain(
+        fromRandomAccess(
+          dataset(() => {
+            throw boom;
+          }),
+        ),
+      ),
+      boom,
+    );
+    await assert.rejects(drain(fromRandomAccess(dataset(() => Promise.reject(boom)))), boom);
+    const order = (): never => {
+      throw boom;
+    };
+    await assert.rejects(drain(fromRandomAccess(itemsDataset([1, 2, 3]), { sampler: order })), boom);
   });
 
   it('fromItems: a generator that throws', { timeout: 10_000 }, async () => {
