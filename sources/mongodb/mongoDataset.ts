@@ -59,10 +59,12 @@ const DEFAULT_CONCURRENCY = 4;
  * `blockSize` documents, one `find({ ...filter, _id: { $in: block } })` (or the pipeline then a
  * `$match`) with the view's projection per block, at most `concurrency` at once, and answers in the
  * order asked. Blocks are cut from the distinct indices whether or not they are neighbours: a `$in`
- * costs the same for any `_id`s. Memory: the answer plus at most `concurrency x blockSize` documents
- * in flight. Lost reads are retried as `fromMongo`'s are (`retries`, `retryDelayMs`), then typed.
- * A document listed at creation and gone since (deleted, or no longer matching the filter) fails
- * the read with a {@link MongoDocumentMissingError} naming its `_id` and index.
+ * costs the same for any `_id`s (with the `_id` index; an aggregation view runs its pipeline again
+ * for each block, as `fromMongo`'s id blocks do). Memory: the answer plus at most
+ * `concurrency x blockSize` documents in flight. Lost reads are retried as `fromMongo`'s are
+ * (`retries`, `retryDelayMs`), then typed. A document listed at creation and gone since (deleted,
+ * or no longer matching the filter) fails the read with a {@link MongoDocumentMissingError}
+ * naming its `_id` and index.
  *
  * With a `{ uri, db, collection }` target, the dataset leases the thread's shared client when made
  * and releases it on `close()`: close every dataset (or `await using` it). A driver `Collection`'s
