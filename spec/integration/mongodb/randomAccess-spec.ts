@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
+import { subscribe as subscribeChannel, unsubscribe as unsubscribeChannel } from 'node:diagnostics_channel';
 import { after, before, describe, it } from 'node:test';
 import { BSON, type Db, type Document, type MongoClient } from 'mongodb';
 import { lastValueFrom, toArray } from 'rxjs';
 import { DatasetClosedError } from '../../../sources/core/randomAccess.js';
 import { IdList } from '../../../sources/mongodb/idList.js';
 import {
+  acquireMongoClient,
   fromMongo,
+  MONGO_RETRY_CHANNEL,
   mongoClientsClosed,
   mongoClientStats,
   mongoDataset,
@@ -16,7 +19,7 @@ import {
   type MongoTarget,
 } from '../../../sources/mongodb/index.js';
 import { InvalidArgumentError, permutation } from '../../../src/index.js';
-import { generatedId, insertGenerated, loadEjson, mongo, requireUri, specClient, specDbName } from './server.js';
+import { CuttableProxy, generatedId, insertGenerated, loadEjson, mongo, requireUri, specClient, specDbName } from './server.js';
 
 /** Every element of `dataset`, read in the order of a seeded permutation `batch` at a time, put back in index order. */
 async function readPermuted<T>(dataset: MongoDataset<T>, seed: number, batch: number): Promise<T[]> {
@@ -171,6 +174,45 @@ describe('mongoDataset against a MongoDB server (RXFEED_MONGODB_URI)', { skip: m
     await own.close();
     assert.deepEqual(mongoClientStats(), []);
     assert.equal(await db.collection('grades').countDocuments(), grades.length);
+  });
+
+  it('issue 11: a block lost to the network is read again (the view retries), and the answer is whole', async () => {
+    const proxy = await CuttableProxy.start(uri);
+    const retries: number[] = [];
+    const onRetry = (message: unknown): void => {
+      retries.push((message as { attempt: number }).attempt);
+    };
+    subscribeChannel(MONGO_RETRY_CHANNEL, onRetry);
+    // retryReads off: the driver's own single retry would hide the loss from rxfeed's retry.
+    const clientOptions = { monitorCommands: true, retryReads: false, appName: 'rxfeed-random-access-net-spec' };
+    const lease = acquireMongoClient(proxy.uri(uri), clientOptions);
+    let finds = 0;
+    lease.client.on('commandStarted', (event) => {
+      // Cut the network as the 2nd block query goes out (the 1st find lists the _ids).
+      if (event.commandName === 'find' && ++finds === 3) proxy.cut();
+    });
+    const expected = await sequential(target('grades'));
+    // One block in flight at a time: the cut loses exactly one query.
+    const dataset = await mongoDataset(
+      { ...target('grades'), uri: proxy.uri(uri), clientOptions },
+      { blockSize: 50, concurrency: 1, retryDelayMs: 10 },
+    );
+    try {
+      const indices = Array.from(permutation(dataset.size, 8));
+      const read = await dataset.read(indices);
+      assert.deepStrictEqual(
+        read,
+        indices.map((index) => expected[index]),
+      );
+      assert.equal(finds, 1 + Math.ceil(dataset.size / 50) + 1);
+      assert.deepEqual(retries, [1]);
+    } finally {
+      await dataset.close();
+      unsubscribeChannel(MONGO_RETRY_CHANNEL, onRetry);
+      await lease.release();
+      await proxy.close();
+    }
+    assert.deepEqual(mongoClientStats(), []);
   });
 
   it('issue 11: bad indices, bad options and a missing collection fail typed; nothing stays leased', async () => {
