@@ -161,6 +161,8 @@ export const ERROR_CODES = Object.freeze({
   RXFEED_ERR_MONGO_URI: 'RXFEED_ERR_MONGO_URI',
   /** A document could not be turned into an element, or a reply not decoded (`MongoDecodeError`). */
   RXFEED_ERR_MONGO_DECODE: 'RXFEED_ERR_MONGO_DECODE',
+  /** A document a random-access dataset listed is no longer in its view (`MongoDocumentMissingError`). */
+  RXFEED_ERR_MONGO_MISSING: 'RXFEED_ERR_MONGO_MISSING',
 } as const);
 
 /**

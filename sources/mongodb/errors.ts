@@ -247,3 +247,34 @@ export class MongoDecodeError extends RxfeedError {
     this.lastId = last;
   }
 }
+
+/**
+ * A document a random-access dataset (`mongoDataset`) listed when it was made is no longer in its
+ * view: deleted since, or changed so that the filter no longer matches it. The dataset's `_id` list
+ * is a snapshot; make the dataset again to see the view as it is now.
+ * @public
+ */
+export class MongoDocumentMissingError extends RxfeedError {
+  /** `db.collection` being read. */
+  readonly namespace: string;
+  /** The filter (or aggregation pipeline), as Extended JSON (at most 300 characters). */
+  readonly query: string;
+  /** `_id` of the missing document, as Extended JSON. */
+  readonly documentId: string;
+  /** Its index in the dataset. */
+  readonly index: number;
+
+  constructor(namespace: string, query: unknown, documentId: unknown, index: number) {
+    const shown = describeValue(query);
+    const id = describeValue(documentId);
+    super(
+      'RXFEED_ERR_MONGO_MISSING',
+      `the document with _id ${id} (element ${index}) of '${namespace}' ${shown} is gone: it was in the view when the ` +
+        'dataset was made and was deleted since, or no longer matches the filter. Make the dataset again.',
+    );
+    this.namespace = namespace;
+    this.query = shown;
+    this.documentId = id;
+    this.index = index;
+  }
+}

@@ -1,17 +1,20 @@
 /**
- * `rxfeed/mongodb`: datasets over MongoDB collections and aggregation views, a shared-memory field
- * cache, and write-back during training, on the official `mongodb` driver.
+ * `rxfeed/mongodb`: datasets over MongoDB collections and aggregation views (streamed, or read by
+ * index), a shared-memory field cache, and write-back during training, on the official `mongodb`
+ * driver.
  *
  * @example
  * ```ts
  * import { fromMongo, loadFieldCache, tapWrite } from 'rxfeed/mongodb';
  * const target = { uri: 'mongodb://127.0.0.1:27017', db: 'ml', collection: 'samples' };
  * const train = await fromMongo(target, { filter: { split: 'train' } });
+ * const byIndex = await mongoDataset(target, { filter: { split: 'train' } });
  * ```
  *
  * @packageDocumentation
  */
 export { fromMongo, type FromMongoOptions } from './fromMongo.js';
+export { mongoDataset, type MongoDataset, type MongoDatasetOptions } from './mongoDataset.js';
 export type { MongoViewOptions } from './viewOptions.js';
 export {
   FieldCache,
@@ -39,6 +42,7 @@ export {
   MongoAuthError,
   MongoCollectionNotFoundError,
   MongoDecodeError,
+  MongoDocumentMissingError,
   MongoQueryError,
   MongoReadError,
   MongoThreadError,

@@ -244,6 +244,23 @@ export class MongoView {
 
   /** The documents with these `_id`s, in the order of `ids` (one `$in` query). */
   async block(ids: readonly unknown[], signal?: AbortSignal): Promise<Document[]> {
+    const rows = await this.blockOrMissing(ids, signal);
+    return rows.map((row, position) => {
+      if (row === undefined) {
+        throw new MongoReadError(
+          this.namespace,
+          ids[position],
+          this.query,
+          1,
+          'a document listed at open is gone (deleted during the epoch)',
+        );
+      }
+      return row;
+    });
+  }
+
+  /** Like {@link MongoView.block}, with `undefined` for each id the view no longer yields. */
+  async blockOrMissing(ids: readonly unknown[], signal?: AbortSignal): Promise<(Document | undefined)[]> {
     const rows = await this.retrying(ids[0], signal, async () => {
       const { filter, pipeline, batchSize } = this.#spec;
       const match = { _id: { $in: [...ids] } };
@@ -257,13 +274,7 @@ export class MongoView {
     });
     const byKey = new Map<string, Document>();
     for (const row of rows) byKey.set(idKey(row._id), row);
-    return ids.map((id) => {
-      const row = byKey.get(idKey(id));
-      if (row === undefined) {
-        throw new MongoReadError(this.namespace, id, this.query, 1, 'a document listed at open is gone (deleted during the epoch)');
-      }
-      return row;
-    });
+    return ids.map((id) => byKey.get(idKey(id)));
   }
 
   /**

@@ -1,6 +1,6 @@
 /**
  * `rxfeed/objectstore`: object stores (S3-compatible, AIStore, plain HTTP) over undici, and
- * datasets over their objects.
+ * datasets over their objects: streamed (`fromObjects`) or read by index (`objectMap`, `listObjectMap`).
  *
  * @module
  */
@@ -24,4 +24,4 @@ export { aisStore, type AisStore, type AisStoreOptions } from './aisStore.js';
 export { httpStore, type HttpStoreOptions } from './httpStore.js';
 export { expandBraces } from '../core/expandBraces.js';
 export { fromObjects, type FromObjectsOptions, type StoredObject } from './fromObjects.js';
-export { objectMap, type ObjectMap } from './objectMap.js';
+export { listObjectMap, objectMap, type ListObjectMapOptions, type ObjectMap, type ObjectMapOptions } from './objectMap.js';

@@ -172,7 +172,7 @@ describe('s3Store against Ceph RGW', { skip: env === undefined ? 'RXFEED_S3_ENDP
       [['odd/a key with spaces & ünïcödé +=?.txt', 'odd'], ...Array.from({ length: 10 }, (_, i) => [keyOf(i), `object ${i}`])],
     );
     const map = objectMap(store, [keyOf(7), 'blob/random.bin']);
-    assert.equal(map.length, 2);
+    assert.equal(map.size, 2);
     assert.equal(new TextDecoder().decode((await map.get(0)).bytes), 'object 7');
     assert.deepEqual(Buffer.from((await map.get(1)).bytes), blob);
   });
