@@ -43,7 +43,7 @@ export interface ShuffleQuality {
  *
  * @param order - The index at each position: a permutation of `[0, order.length)`.
  * @returns The statistics; see {@link ShuffleQuality}.
- * @throws {@link InvalidArgumentError} when `order` is not a permutation or has fewer than 2 items.
+ * @throws `InvalidArgumentError` (from `rxfeed`) when `order` is not a permutation or has fewer than 2 items.
  * @public
  */
 export function shuffleQuality(order: ArrayLike<number>): ShuffleQuality {
