@@ -152,25 +152,11 @@ export function fileByteSource(path: string, chunkSize = STREAM_CHUNK): ByteSour
       checkOffset(start, 'read.start');
       checkOffset(end, 'read.end');
       signal?.throwIfAborted();
-      const { handle, size } = await openRegular(path);
+      const opened = await openRegular(path);
       try {
-        const last = Math.min(end, size);
-        // Bounded by the file's size, never by the caller's `end` alone.
-        const bytes = new Uint8Array(Math.max(0, last - start));
-        let filled = 0;
-        while (filled < bytes.length) {
-          let bytesRead: number;
-          try {
-            ({ bytesRead } = await handle.read(bytes, filled, bytes.length - filled, start + filled));
-          } catch (error) {
-            throw fileError(path, error, start + filled);
-          }
-          if (bytesRead === 0) break;
-          filled += bytesRead;
-        }
-        return filled === bytes.length ? bytes : bytes.subarray(0, filled);
+        return await readRange(path, opened, start, end);
       } finally {
-        await handle.close();
+        await opened.handle.close();
       }
     },
     stream: (start = 0, signal) => streamFile(path, start, chunkSize, signal),
@@ -200,4 +186,32 @@ async function* streamFile(path: string, start: number, chunkSize: number, signa
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * Bytes `[start, end)` of an open regular file, `end` clamped to its size: the allocation is
+ * bounded by the file's size, never by the caller's `end` alone. A file that shrank since it was
+ * opened answers short.
+ * @internal
+ */
+export async function readRange(
+  path: string,
+  opened: { handle: FileHandle; size: number },
+  start: number,
+  end: number,
+): Promise<Uint8Array> {
+  const { handle, size } = opened;
+  const bytes = new Uint8Array(Math.max(0, Math.min(end, size) - start));
+  let filled = 0;
+  while (filled < bytes.length) {
+    let bytesRead: number;
+    try {
+      ({ bytesRead } = await handle.read(bytes, filled, bytes.length - filled, start + filled));
+    } catch (error) {
+      throw fileError(path, error, start + filled);
+    }
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return filled === bytes.length ? bytes : bytes.subarray(0, filled);
 }

@@ -8,7 +8,7 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { checkOffset, type ByteSource } from './byteSource.js';
-import { fileByteSource, fileError, openRegular } from './fileByteSource.js';
+import { fileByteSource, openRegular, readRange } from './fileByteSource.js';
 
 interface Entry {
   readonly opened: Promise<{ handle: FileHandle; size: number }>;
@@ -59,21 +59,7 @@ export class FileHandlePool {
         checkOffset(start, 'read.start');
         checkOffset(end, 'read.end');
         signal?.throwIfAborted();
-        return this.#use(path, async ({ handle, size }) => {
-          const bytes = new Uint8Array(Math.max(0, Math.min(end, size) - start));
-          let filled = 0;
-          while (filled < bytes.length) {
-            let bytesRead: number;
-            try {
-              ({ bytesRead } = await handle.read(bytes, filled, bytes.length - filled, start + filled));
-            } catch (error) {
-              throw fileError(path, error, start + filled);
-            }
-            if (bytesRead === 0) break;
-            filled += bytesRead;
-          }
-          return filled === bytes.length ? bytes : bytes.subarray(0, filled);
-        });
+        return this.#use(path, (opened) => readRange(path, opened, start, end));
       },
       stream: (start, signal) => plain.stream(start, signal),
     };

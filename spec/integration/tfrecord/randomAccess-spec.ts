@@ -3,7 +3,6 @@
  * in a random order, equals the sequential source's element at that position.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -21,6 +20,7 @@ import {
   tfrecordDataset,
 } from '../../../sources/tfrecord/index.js';
 import { bridgeDir, openFds, pytorchData, sharedData, tempDir } from '../../sources/tfrecord/paths.js';
+import { pythonTfrecord2idx } from '../../sources/tfrecord/tfrecord2idx.js';
 
 const all = <T>(source: Observable<T>): Promise<T[]> => lastValueFrom(source.pipe(toArray()));
 const tmp = tempDir('random-access');
@@ -40,25 +40,6 @@ async function readShuffled<T>(
   order.forEach((index, position) => (byIndex[index] = items[position]!));
   return byIndex;
 }
-
-// The loop of DALI's tools/tfrecord2idx and tfrecord.tools.tfrecord2idx, with struct.
-const TFRECORD2IDX = `
-import struct, sys
-f = open(sys.argv[1], 'rb')
-idx = open(sys.argv[2], 'w')
-while True:
-    current = f.tell()
-    byte_len = f.read(8)
-    if len(byte_len) == 0:
-        break
-    f.read(4)
-    proto_len = struct.unpack('q', byte_len)[0]
-    f.read(proto_len)
-    f.read(4)
-    idx.write(str(current) + ' ' + str(f.tell() - current) + '\\n')
-f.close()
-idx.close()
-`;
 
 describe('tfrecordDataset on the pytorch/data files', () => {
   it("issue 11: Examples and SequenceExamples read in a random order equal fromTFRecord's, raw and decoded", async () => {
@@ -83,8 +64,7 @@ describe('tfrecordDataset on the pytorch/data files', () => {
     const indexes = new Map<string, string>();
     for (const file of [exampleFile, sequenceFile]) {
       const indexFile = join(tmp.dir, `${file.endsWith('sequence_example.tfrecord') ? 'sequence' : 'example'}.idx`);
-      const run = spawnSync('python3', ['-c', TFRECORD2IDX, file, indexFile], { encoding: 'utf8' });
-      assert.equal(run.status, 0, run.stderr);
+      pythonTfrecord2idx(file, indexFile);
       indexes.set(file, indexFile);
     }
     const dataset = await tfrecordDataset([exampleFile, sequenceFile], { indexPath: (file) => indexes.get(file)! });

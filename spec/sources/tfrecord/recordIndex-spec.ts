@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -14,6 +13,7 @@ import {
   writeRecordIndex,
 } from '../../../sources/tfrecord/index.js';
 import { pytorchData, tempDir } from './paths.js';
+import { pythonTfrecord2idx } from './tfrecord2idx.js';
 
 const tmp = tempDir('record-index');
 after(() => tmp.remove());
@@ -26,31 +26,6 @@ function writeRecords(name: string, lengths: readonly number[]): string {
   const path = join(tmp.dir, name);
   writeFileSync(path, Buffer.concat(lengths.map((length, i) => tfrecordFrame(new Uint8Array(length).fill(i)))));
   return path;
-}
-
-// The loop of DALI's tools/tfrecord2idx and of tfrecord.tools.tfrecord2idx (the two are the same:
-// `str(current) + ' ' + str(f.tell() - current) + '\n'` per frame), rewritten here with struct.
-const TFRECORD2IDX = `
-import struct, sys
-f = open(sys.argv[1], 'rb')
-idx = open(sys.argv[2], 'w')
-while True:
-    current = f.tell()
-    byte_len = f.read(8)
-    if len(byte_len) == 0:
-        break
-    f.read(4)
-    proto_len = struct.unpack('q', byte_len)[0]
-    f.read(proto_len)
-    f.read(4)
-    idx.write(str(current) + ' ' + str(f.tell() - current) + '\\n')
-f.close()
-idx.close()
-`;
-
-function pythonIndex(file: string, index: string): void {
-  const run = spawnSync('python3', ['-c', TFRECORD2IDX, file, index], { encoding: 'utf8' });
-  assert.equal(run.status, 0, run.stderr);
 }
 
 async function indexError(text: string | Buffer, fileSize?: number): Promise<RecordIndexError> {
@@ -71,7 +46,7 @@ describe('record indexes (tfrecord2idx format)', () => {
   it('issue 11: buildRecordIndex finds every frame of the pytorch/data files, as the Python tfrecord2idx loop does', async () => {
     for (const file of [exampleFile, sequenceFile]) {
       const pythonPath = join(tmp.dir, 'python.idx');
-      pythonIndex(file, pythonPath);
+      pythonTfrecord2idx(file, pythonPath);
       const index = await buildRecordIndex(file);
       assert.equal(index.count, 4);
       assert.equal(index.file, file);
