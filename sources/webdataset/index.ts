@@ -12,13 +12,8 @@
  * @module
  */
 export { fromWebDataset, listShards, type WebDatasetInput, type WebDatasetOptions } from './fromWebDataset.js';
-export {
-  webDatasetIndexed,
-  widsDescriptor,
-  type WebDatasetIndexedInput,
-  type WebDatasetIndexedOptions,
-  type WidsDescriptor,
-} from './webDatasetIndexed.js';
+export { webDatasetIndexed, type WebDatasetIndexedInput, type WebDatasetIndexedOptions } from './webDatasetIndexed.js';
+export { widsDescriptor, type WidsDescriptor } from './wids.js';
 export type { MissingFieldPolicy, WebDatasetSample } from './shardReader.js';
 export type { HttpUrlOptions } from '../core/httpUrls.js';
 export {

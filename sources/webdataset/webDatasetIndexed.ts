@@ -4,8 +4,7 @@
  *
  * @module
  */
-import { dirname, resolve } from 'node:path';
-import { InvalidArgumentError, RxfeedError } from '../../src/errors.js';
+import { InvalidArgumentError } from '../../src/errors.js';
 import { describe } from '../../src/excerpt.js';
 import type { ByteSource } from '../core/byteSource.js';
 import { expandBraces } from '../core/expandBraces.js';
@@ -15,37 +14,9 @@ import { checkObjectStore, type ObjectStore } from '../core/store.js';
 import { CorruptShardError, SampleIndexError, StaleIndexError, TruncatedShardError } from './errors.js';
 import { listShards, type WebDatasetInput, type WebDatasetOptions } from './fromWebDataset.js';
 import { keptSamples, loadSidecar, saveSidecar, scanShard, type SampleIndex } from './sampleIndex.js';
+import { loadDescriptor, resolveShard, type WidsDescriptor } from './wids.js';
 import { RESERVED_FIELDS, ShardReader, type MissingFieldPolicy, type WebDatasetSample } from './shardReader.js';
 import { DEFAULT_MAX_MEMBER_SIZE, MAX_MEMBER_SIZE_LIMIT } from './tarReader.js';
-
-/**
- * A `wids` shard descriptor, as WebDataset's `wids.ShardListDataset` reads it: each shard's URL
- * and sample count. Relative URLs are resolved against `base`, else against the folder or URL the
- * descriptor was read from (the working directory for a descriptor given as an object).
- *
- * @example
- * ```ts
- * const descriptor: WidsDescriptor = {
- *   wids_version: 1,
- *   name: 'imagenet-val',
- *   shardlist: [{ url: 'val-000000.tar', nsamples: 1000 }, { url: 'val-000001.tar', nsamples: 1000 }],
- * };
- * ```
- * @public
- */
-export interface WidsDescriptor {
-  /** The format version: 1 (the only one `wids` knows); may be left out of an object given directly. */
-  readonly wids_version?: number;
-  /** The dataset's name (informative). */
-  readonly name?: string;
-  /** What relative shard URLs are resolved against: a folder or an `http(s)://` URL. */
-  readonly base?: string;
-  /**
-   * The shards, in order: a path or URL, and the number of samples it gives (after the
-   * `missing` policy, which only `'skip'` changes). Other fields (`filesize`) are ignored.
-   */
-  readonly shardlist: readonly { readonly url: string; readonly nsamples: number }[];
-}
 
 /**
  * Where the shards of {@link webDatasetIndexed} are: any {@link WebDatasetInput} of
@@ -123,8 +94,6 @@ interface Settings {
 const WHERE = 'webDatasetIndexed';
 /** Shards indexed at once while the dataset is made. */
 const INDEX_CONCURRENCY = 4;
-/** Largest `wids` descriptor read: 64 MiB, about a million shards. */
-const MAX_DESCRIPTOR_BYTES = 64 * 1024 * 1024;
 
 /**
  * A random-access dataset of WebDataset samples: `await dataset.read(indices)` gives the samples
@@ -252,34 +221,6 @@ export async function webDatasetIndexed<const E extends string = never>(
   };
 }
 
-/**
- * A {@link WidsDescriptor} of a dataset's shards, as `wids` writes one: each shard's name (a path
- * or URL, as given to {@link webDatasetIndexed}) and its sample count, from the dataset's layout.
- *
- * @example
- * ```ts
- * const dataset = await webDatasetIndexed('/data/train-{000000..000009}.tar');
- * await writeFile('/data/train.json', JSON.stringify(widsDescriptor(dataset.layout!, { name: 'train' })));
- * const again = await webDatasetIndexed({ wids: '/data/train.json' }); // no scan until read
- * ```
- *
- * @param layout - A dataset's layout, with its shard names.
- * @param options - `name`: the dataset's name, written as is.
- * @returns The descriptor, ready for `JSON.stringify`.
- * @public
- */
-export function widsDescriptor(layout: RandomAccessLayout, options: { readonly name?: string } = {}): WidsDescriptor {
-  const { shardEnds, shardNames } = layout;
-  if (shardNames?.length !== shardEnds.length) {
-    throw new InvalidArgumentError('widsDescriptor.layout', 'needs one shard name per shard');
-  }
-  return {
-    wids_version: 1,
-    ...(options.name === undefined ? {} : { name: options.name }),
-    shardlist: shardNames.map((url, shard) => ({ url, nsamples: shardEnds[shard]! - (shard === 0 ? 0 : shardEnds[shard - 1]!) })),
-  };
-}
-
 function checkOptions(options: WebDatasetIndexedOptions<string>): Settings {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${WHERE}.options`, 'expected an options object');
   const missing = options.missing ?? 'error';
@@ -336,7 +277,7 @@ async function shardsOf(input: WebDatasetIndexedInput, settings: Settings): Prom
     });
   }
   if (typeof input === 'object' && input !== null && 'wids' in input) {
-    const { descriptor, file, base } = await loadDescriptor(input.wids, settings);
+    const { descriptor, file, base } = await loadDescriptor(input.wids, settings.open, WHERE);
     return descriptor.shardlist.map(({ url, nsamples }, index) => {
       const name = resolveShard(url, base);
       if (file !== undefined && isHttpUrl(file) && (!isHttpUrl(name) || new URL(name).origin !== new URL(file).origin)) {
@@ -389,62 +330,6 @@ function indexOf(shard: Shard, settings: Settings, signal?: AbortSignal): Promis
     if (shard.indexed === indexed) shard.indexed = undefined;
   });
   return indexed;
-}
-
-/** Read and check a `wids` descriptor; `base` resolves its relative URLs. */
-async function loadDescriptor(
-  given: string | WidsDescriptor,
-  settings: Settings,
-): Promise<{ descriptor: WidsDescriptor; file: string | undefined; base: string | undefined }> {
-  let parsed: unknown = given;
-  let file: string | undefined;
-  if (typeof given === 'string') {
-    file = given;
-    checkPathOrUrl(file, `${WHERE}.input.wids`);
-    const source = await settings.open(file);
-    const size = await source.size();
-    if (size > MAX_DESCRIPTOR_BYTES) throw new SampleIndexError(file, '', `is ${size} bytes, more than the ${MAX_DESCRIPTOR_BYTES} read`);
-    try {
-      parsed = JSON.parse(new TextDecoder().decode(await source.read(0, size)));
-    } catch (error) {
-      if (error instanceof RxfeedError) throw error;
-      throw new SampleIndexError(file, '', 'is not JSON');
-    }
-  }
-  const where = file ?? '(descriptor)';
-  const record = parsed as Partial<Record<string, unknown>> | null;
-  if (typeof record !== 'object' || record === null || Array.isArray(record)) throw new SampleIndexError(where, '', 'is not a JSON object');
-  if (file !== undefined || record.wids_version !== undefined) {
-    if (record.wids_version !== 1) throw new SampleIndexError(where, 'wids_version', `must be 1, got ${describe(record.wids_version)}`);
-  }
-  if (record.datasets !== undefined) {
-    throw new SampleIndexError(where, 'datasets', 'sub-datasets are not read: list every shard in one shardlist');
-  }
-  if (record.base !== undefined && typeof record.base !== 'string') throw new SampleIndexError(where, 'base', 'must be a string');
-  const shardlist = record.shardlist;
-  if (!Array.isArray(shardlist) || shardlist.length === 0) throw new SampleIndexError(where, 'shardlist', 'must be a non-empty list');
-  shardlist.forEach((entry: unknown, index) => {
-    const shard = entry as Partial<Record<string, unknown>> | null;
-    if (typeof shard !== 'object' || shard === null) throw new SampleIndexError(where, `shardlist[${index}]`, 'must be { url, nsamples }');
-    if (typeof shard.url !== 'string' || shard.url === '') {
-      throw new SampleIndexError(where, `shardlist[${index}].url`, 'must be a non-empty string');
-    }
-    if (!Number.isSafeInteger(shard.nsamples) || (shard.nsamples as number) < 0) {
-      throw new SampleIndexError(where, `shardlist[${index}].nsamples`, `must be a count of samples, got ${describe(shard.nsamples)}`);
-    }
-  });
-  // An explicit base is a folder (`wids` joins paths onto it); a descriptor's own URL resolves as a document's.
-  let base = record.base as string | undefined;
-  if (base !== undefined && isHttpUrl(base) && !base.endsWith('/')) base = `${base}/`;
-  base ??= file === undefined ? undefined : isHttpUrl(file) ? file : dirname(file);
-  return { descriptor: record as unknown as WidsDescriptor, file, base };
-}
-
-/** A shard URL of a descriptor, resolved against `base` as `wids` does. */
-function resolveShard(url: string, base: string | undefined): string {
-  if (isHttpUrl(url) || base === undefined) return url;
-  if (isHttpUrl(base)) return new URL(url, base).href;
-  return resolve(base, url);
 }
 
 /** The bytes of one range read, as the ByteSource a shard reader streams. */
