@@ -92,6 +92,7 @@ export function shard<T>(options: ShardOptions = {}): MonoTypeOperatorFunction<T
           source,
           {
             next: (value) => {
+              if (keep === undefined) checkNotSplit(op.input);
               keep ??= keeperOf(op.input.size, placement);
               const verdict = keep(position++);
               if (verdict === 'keep' || verdict === 'last') op.next(value);
@@ -105,6 +106,22 @@ export function shard<T>(options: ShardOptions = {}): MonoTypeOperatorFunction<T
       () => pipedInfo,
     );
   };
+}
+
+/**
+ * An input already split by rank (a `shard` upstream, `fromRandomAccess`'s global plan) is one
+ * rank's share: splitting it again would leave each rank a part of its own share, and samples
+ * read by no rank.
+ */
+function checkNotSplit(input: StreamInfo): void {
+  const split = input.split;
+  if (split !== undefined && split.worldSize > 1) {
+    throw new InvalidArgumentError(
+      'shard',
+      `the input is already rank ${split.rank}'s share of ${split.worldSize} (split upstream by shard or fromRandomAccess); ` +
+        'shard it once',
+    );
+  }
 }
 
 /** The range `[start, end)` of `count` items that part `index` of `parts` gets. */

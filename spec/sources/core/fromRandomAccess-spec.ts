@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { firstValueFrom, lastValueFrom, take, toArray, type Observable } from 'rxjs';
 import { padToBatch } from '../../../operators/padToBatch.js';
 import { batch } from '../../../operators/batch.js';
+import { shard } from '../../../operators/shard.js';
 import { InvalidArgumentError, RxfeedError } from '../../../src/errors.js';
 import { sizeOf } from '../../../src/info.js';
 import { toLoader } from '../../../src/loader.js';
@@ -298,5 +299,17 @@ describe('fromRandomAccess (issue 11)', () => {
     const dataset = asyncDataset(10_000);
     assert.equal((await firstValueFrom(fromRandomAccess(dataset, { readSize: 8 }).pipe(take(3), toArray()))).length, 3);
     assert.ok(dataset.reads.length <= 4);
+  });
+});
+
+describe('fromRandomAccess and shard (issue 11)', () => {
+  it('issue 11: shard after a rank share of the global plan fails typed instead of splitting it again', async () => {
+    const split = fromRandomAccess(itemsDataset(range(10)), { worldSize: 2, rank: 0 });
+    await assert.rejects(drain(split.pipe(shard({ worldSize: 2, rank: 0 }))), InvalidArgumentError);
+    // One rank in all: nothing was split, so shard may split it.
+    assert.deepEqual(
+      await drain(fromRandomAccess(itemsDataset(range(4)), { worldSize: 1 }).pipe(shard({ worldSize: 2, rank: 1 }))),
+      [2, 3],
+    );
   });
 });
