@@ -125,12 +125,19 @@ export interface CoalesceOptions {
   readonly maxRun?: number;
   /** Range reads in flight at once (default 8). */
   readonly concurrency?: number;
+  /**
+   * `true` (default): a run is consecutive indices, one range read. `false`: a run is any
+   * `maxRun` distinct indices in ascending order, for stores where one request costs the same
+   * for neighbours or not (a database's `$in`).
+   */
+  readonly contiguous?: boolean;
   /** Aborts every range read in flight. */
   readonly signal?: AbortSignal;
 }
 
 /**
- * A range of consecutive indices `[first, end)` inside one shard, read at once.
+ * Indices read at once: consecutive ones `[first, end)` inside one shard, or with
+ * `contiguous: false` any distinct ones in ascending order, from `first` to `end - 1`.
  * @internal
  */
 export interface IndexRun {
@@ -138,6 +145,8 @@ export interface IndexRun {
   readonly end: number;
   /** The shard holding the run (0 without a layout). */
   readonly shard: number;
+  /** The run's indices, ascending: `first, first + 1, ... end - 1` for a contiguous run. */
+  readonly indices: Float64Array;
 }
 
 /**
@@ -149,7 +158,7 @@ export interface IndexRun {
  * returned promise rejects with that run's error.
  *
  * @param indices - The elements wanted, in order; checked against `size` first.
- * @param readRun - Reads elements `[run.first, run.end)`, in order, exactly `end - first` of them.
+ * @param readRun - Reads the elements of `run.indices`, in that order, exactly one per index.
  * @param options - See {@link CoalesceOptions}.
  * @returns The elements at `indices`, in that order.
  * @internal
@@ -159,9 +168,9 @@ export async function readCoalesced<T>(
   readRun: (run: IndexRun, signal: AbortSignal) => Promise<readonly T[]>,
   options: CoalesceOptions,
 ): Promise<T[]> {
-  const { size, where, shardEnds, maxRun = 256, concurrency = 8 } = options;
+  const { size, where, shardEnds, maxRun = 256, concurrency = 8, contiguous = true } = options;
   checkIndices(indices, size, where);
-  const runs = runsOf(indices, shardEnds, maxRun);
+  const runs = runsOf(indices, shardEnds, maxRun, contiguous);
   const abort = new AbortController();
   const onAbort = (): void => abort.abort(options.signal?.reason);
   options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -175,17 +184,17 @@ export async function readCoalesced<T>(
       const run = runs[next++]!;
       try {
         const elements = await readRun(run, abort.signal);
-        if (elements.length !== run.end - run.first) {
+        if (elements.length !== run.indices.length) {
           throw new RxfeedError(
             'RXFEED_ERR_RANDOM_ACCESS',
-            `${where}: a range read of [${run.first}, ${run.end}) answered ${elements.length} elements`,
+            `${where}: a read of ${run.indices.length} indices from ${run.first} to ${run.end - 1} answered ${elements.length} elements`,
           );
         }
         if (failure !== undefined) {
           disposeAll(elements);
           return;
         }
-        elements.forEach((element, offset) => read.set(run.first + offset, element));
+        elements.forEach((element, offset) => read.set(run.indices[offset]!, element));
       } catch (error) {
         failure ??= { error };
         abort.abort(error);
@@ -204,29 +213,31 @@ export async function readCoalesced<T>(
   return indices.map((index) => read.get(index)!);
 }
 
-/** The distinct indices, sorted, cut into runs of neighbours inside one shard of at most `maxRun`. */
-function runsOf(indices: readonly number[], shardEnds: readonly number[] | undefined, maxRun: number): IndexRun[] {
+/**
+ * The distinct indices, sorted, cut into runs of at most `maxRun` inside one shard: of neighbours
+ * only when `contiguous`.
+ */
+function runsOf(indices: readonly number[], shardEnds: readonly number[] | undefined, maxRun: number, contiguous: boolean): IndexRun[] {
   const sorted = Float64Array.from(indices).sort();
+  let distinct = 0;
+  for (let at = 0; at < sorted.length; at++) if (at === 0 || sorted[at] !== sorted[at - 1]) sorted[distinct++] = sorted[at]!;
   const runs: IndexRun[] = [];
   let shard = 0;
-  let first = -1;
-  let end = -1;
-  const flush = (): void => {
-    if (first >= 0) runs.push({ first, end, shard });
+  let start = 0; // where the open run starts in `sorted`
+  const close = (at: number): void => {
+    if (at > start) runs.push({ first: sorted[start]!, end: sorted[at - 1]! + 1, shard, indices: sorted.subarray(start, at) });
+    start = at;
   };
-  for (const index of sorted) {
-    if (index < end) continue; // asked twice
+  for (let at = 0; at < distinct; at++) {
+    const index = sorted[at]!;
     let inShard = shard;
     if (shardEnds !== undefined) while (index >= shardEnds[inShard]!) inShard++;
-    if (index === end && inShard === shard && end - first < maxRun) {
-      end++;
-      continue;
+    const joins = at > start && inShard === shard && at - start < maxRun && (!contiguous || index === sorted[at - 1]! + 1);
+    if (!joins) {
+      close(at);
+      shard = inShard;
     }
-    flush();
-    shard = inShard;
-    first = index;
-    end = index + 1;
   }
-  flush();
+  close(distinct);
   return runs;
 }

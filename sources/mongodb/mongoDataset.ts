@@ -5,7 +5,7 @@
  */
 import type { Document } from 'mongodb';
 import { InvalidArgumentError } from '../../src/errors.js';
-import { checkIndices, DatasetClosedError, readCoalesced, type RandomAccess } from '../core/randomAccess.js';
+import { DatasetClosedError, readCoalesced, type RandomAccess } from '../core/randomAccess.js';
 import { MongoDocumentMissingError } from './errors.js';
 import { listIds, type IdList } from './idList.js';
 import { toItems } from './rangePullers.js';
@@ -155,25 +155,21 @@ class ViewDataset<T> implements MongoDataset<T> {
 
   async #read(indices: readonly number[], signal: AbortSignal | undefined): Promise<T[]> {
     const where = 'mongoDataset.read';
-    checkIndices(indices, this.size, where);
-    // A block is any `blockSize` distinct indices, neighbours or not: readCoalesced cuts runs of
-    // consecutive positions, so it is given positions in the sorted distinct indices.
-    const distinct = distinctSorted(indices);
-    const positions = indices.map((index) => positionOf(distinct, index));
     const { blockSize, concurrency, getItem } = this.#settings;
     const signals = signal === undefined ? [this.#closing.signal] : [signal, this.#closing.signal];
     return readCoalesced<T>(
-      positions,
-      async ({ first, end }, runSignal) => {
+      indices,
+      async (run, runSignal) => {
         runSignal.throwIfAborted();
-        const block = Array.from(distinct.subarray(first, end));
+        const block = Array.from(run.indices);
         const ids = block.map((index) => this.#ids.at(index));
         const documents = await this.#view.blockOrMissing(ids, runSignal);
         const missing = documents.indexOf(undefined);
         if (missing >= 0) throw new MongoDocumentMissingError(this.namespace, this.#view.query, ids[missing], block[missing]!);
         return block.map((index, offset) => toItems(this.#view, getItem, [documents[offset]!], index)[0]!);
       },
-      { size: distinct.length, where, maxRun: blockSize, concurrency, signal: AbortSignal.any(signals) },
+      // A `$in` costs the same for neighbours or not: a block is any `blockSize` distinct indices.
+      { size: this.size, where, maxRun: blockSize, concurrency, contiguous: false, signal: AbortSignal.any(signals) },
     );
   }
 
@@ -189,24 +185,4 @@ class ViewDataset<T> implements MongoDataset<T> {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-}
-
-/** The distinct values of `indices`, ascending. */
-function distinctSorted(indices: readonly number[]): Float64Array {
-  const sorted = Float64Array.from(indices).sort();
-  let kept = 0;
-  for (let at = 0; at < sorted.length; at++) if (at === 0 || sorted[at] !== sorted[at - 1]) sorted[kept++] = sorted[at]!;
-  return sorted.subarray(0, kept);
-}
-
-/** Where `index` is in `sorted` (it is there). */
-function positionOf(sorted: Float64Array, index: number): number {
-  let low = 0;
-  let high = sorted.length - 1;
-  while (low < high) {
-    const middle = (low + high) >>> 1;
-    if (sorted[middle]! < index) low = middle + 1;
-    else high = middle;
-  }
-  return low;
 }
