@@ -163,7 +163,7 @@ class ViewDataset<T> implements MongoDataset<T> {
         runSignal.throwIfAborted();
         const block = Array.from(run.indices);
         const ids = block.map((index) => this.#ids.at(index));
-        const documents = await this.#view.blockOrMissing(ids, runSignal);
+        const documents = await this.#view.blockOrMissing(ids, runSignal, run.end - run.first === block.length);
         const missing = documents.indexOf(undefined);
         if (missing >= 0) throw new MongoDocumentMissingError(this.namespace, this.#view.query, ids[missing], block[missing]!);
         return block.map((index, offset) => toItems(this.#view, getItem, [documents[offset]!], index)[0]!);

@@ -259,11 +259,19 @@ export class MongoView {
     });
   }
 
-  /** Like {@link MongoView.block}, with `undefined` for each id the view no longer yields. */
-  async blockOrMissing(ids: readonly unknown[], signal?: AbortSignal): Promise<(Document | undefined)[]> {
+  /**
+   * Like {@link MongoView.block}, with `undefined` for each id the view no longer yields.
+   *
+   * With `consecutive`, the ids are neighbours in the view's order: in a view ordered by `_id`
+   * alone they are then matched as one `_id` range, a single index range scan instead of one
+   * seek per id (and one collection scan instead of a comparison per id and document on servers
+   * without indexes).
+   */
+  async blockOrMissing(ids: readonly unknown[], signal?: AbortSignal, consecutive = false): Promise<(Document | undefined)[]> {
     const rows = await this.retrying(ids[0], signal, async () => {
-      const { filter, pipeline, batchSize } = this.#spec;
-      const match = { _id: { $in: [...ids] } };
+      const { filter, pipeline, batchSize, sort, idDirection } = this.#spec;
+      const [low, high] = idDirection === 1 ? [ids[0], ids[ids.length - 1]] : [ids[ids.length - 1], ids[0]];
+      const match = consecutive && sort === undefined && ids.length > 1 ? { _id: { $gte: low, $lte: high } } : { _id: { $in: [...ids] } };
       const projection = this.#projection;
       if (pipeline === undefined) {
         return this.#collection.find(and(filter, match), { projection, batchSize: batchSize ?? Math.max(ids.length, 1) }).toArray();

@@ -18,7 +18,7 @@ import {
   type MongoDataset,
   type MongoTarget,
 } from '../../../sources/mongodb/index.js';
-import { InvalidArgumentError, permutation } from '../../../src/index.js';
+import { fromRandomAccess, globalShuffle, InvalidArgumentError, orderOf, permutation } from '../../../src/index.js';
 import { CuttableProxy, generatedId, insertGenerated, loadEjson, mongo, requireUri, specClient, specDbName } from './server.js';
 
 /** Every element of `dataset`, read in the order of a seeded permutation `batch` at a time, put back in index order. */
@@ -88,6 +88,19 @@ describe('mongoDataset against a MongoDB server (RXFEED_MONGODB_URI)', { skip: m
       [...first, ...second],
       [...sample, BIG - 1, 0].map((index) => expected[index]),
     );
+    await dataset.close();
+  });
+
+  it('issue 11: all 100k documents of the view, read in a global shuffle through fromRandomAccess, equal fromMongo item for item', async () => {
+    const expected = await sequential(target('big'));
+    // One read of the whole epoch: its distinct indices, sorted, are 4 blocks of 25k neighbours,
+    // each one `_id` range query (CongoDB scans the collection per query; a real server seeks its index).
+    const dataset = await mongoDataset(target('big'), { blockSize: 25_000 });
+    const sampler = globalShuffle({ seed: 21 });
+    const shuffled = await lastValueFrom(fromRandomAccess(dataset, { sampler, readSize: BIG, readsInFlight: 1 }).pipe(toArray()));
+    const order = orderOf(sampler, BIG, 0);
+    assert.equal(shuffled.length, BIG);
+    for (let position = 0; position < BIG; position++) assert.deepStrictEqual(shuffled[position], expected[order.at(position)]);
     await dataset.close();
   });
 
