@@ -10,6 +10,7 @@ import type { ByteSource } from '../core/byteSource.js';
 import { expandBraces } from '../core/expandBraces.js';
 import { checkPathOrUrl, isHttpUrl, pathOrUrlOpener } from '../core/httpUrls.js';
 import { DatasetClosedError, readCoalesced, type IndexRun, type RandomAccess, type RandomAccessLayout } from '../core/randomAccess.js';
+import { ShardCache } from '../core/shardCache.js';
 import { checkObjectStore, type ObjectStore } from '../core/store.js';
 import { CorruptShardError, SampleIndexError, StaleIndexError, TruncatedShardError } from './errors.js';
 import { listShards, type WebDatasetInput, type WebDatasetOptions } from './fromWebDataset.js';
@@ -57,6 +58,14 @@ export interface WebDatasetIndexedOptions<E extends string = string> extends Pic
   readonly chunkSize?: number;
   /** Range reads in flight at once for one `read` (default 8, at most 64). */
   readonly concurrency?: number;
+  /**
+   * Keep up to this many whole shards in memory (default 0: none), each fetched with one read the
+   * first time one of its samples is read. For a `blockShuffle` over shards in a store, set it
+   * to the sampler's `shardsPerBlock`: each shard is then fetched once per epoch (one GET, as the
+   * stream makes) instead of one Range GET per sample. Memory: this many shards, plus those
+   * being read at the moment. With a global shuffle it would only thrash: leave it 0.
+   */
+  readonly cacheShards?: number;
 }
 
 /** One shard: where it is, and its index once built. */
@@ -88,6 +97,7 @@ interface Settings {
   readonly chunkSize: number;
   readonly concurrency: number;
   readonly saveIndex: boolean;
+  readonly cacheShards: number;
   readonly open: (name: string) => Promise<ByteSource>;
 }
 
@@ -156,6 +166,7 @@ export async function webDatasetIndexed<const E extends string = never>(
   const shardEnds = shards.map((shard) => (total += shard.count));
   const layout: RandomAccessLayout = { shardEnds, shardNames: shards.map((shard) => shard.name) };
   let closed = false;
+  const cache = settings.cacheShards > 0 ? new ShardCache(settings.cacheShards) : undefined;
 
   const readRun = async ({ first, end, shard: number }: IndexRun, signal: AbortSignal): Promise<WebDatasetSample[]> => {
     const shard = shards[number]!;
@@ -167,7 +178,8 @@ export async function webDatasetIndexed<const E extends string = never>(
     });
     const start = index.starts[positions[0]!]!;
     const stop = index.ends[positions.at(-1)!]!;
-    const bytes = await source.read(start, stop, signal);
+    const from = cache === undefined ? source : cache.over(source, index.ends[index.ends.length - 1] ?? 0);
+    const bytes = await from.read(start, stop, signal);
     if (bytes.byteLength !== stop - start) {
       throw new StaleIndexError(shard.name, start + bytes.byteLength, `the shard ends before the indexed byte ${stop}`);
     }
@@ -216,6 +228,7 @@ export async function webDatasetIndexed<const E extends string = never>(
     },
     close: () => {
       closed = true;
+      cache?.clear();
       for (const shard of shards) shard.indexed = undefined;
     },
   };
@@ -255,6 +268,7 @@ function checkOptions(options: WebDatasetIndexedOptions<string>): Settings {
     chunkSize,
     concurrency,
     saveIndex: options.saveIndex ?? false,
+    cacheShards: integer('cacheShards', options.cacheShards ?? 0, 0, 1_000_000),
     open: pathOrUrlOpener(chunkSize, options.http),
   };
 }

@@ -6,6 +6,9 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { permutation } from '../../../src/random.js';
+import { toLoader } from '../../../src/loader.js';
+import { blockShuffle, orderOf } from '../../../src/sampler.js';
+import { fromRandomAccess } from '../../../sources/core/fromRandomAccess.js';
 import type { RandomAccess } from '../../../sources/core/randomAccess.js';
 import { s3Store, type S3Store } from '../../../sources/objectstore/index.js';
 import { fromWebDataset, SampleIndexError, webDatasetIndexed, widsDescriptor } from '../../../sources/webdataset/index.js';
@@ -115,6 +118,36 @@ describe(
       assert.equal(seen.length, 1);
       assert.match(seen[0]!.range ?? '', /^bytes=\d+-\d+$/);
       await dataset.close();
+    });
+
+    it('issue 11: with cacheShards, a block shuffle fetches each shard once per epoch, and equals the stream item for item', async () => {
+      const shardUrls = [`${proxied}/shared/webdataset/testgz.tar`, `${proxied}/shared/webdataset/compressed.tar`];
+      const expected = await readAll(fromWebDataset(shardUrls));
+      const dataset = await webDatasetIndexed(shardUrls, { cacheShards: 1 });
+      const sampler = blockShuffle({ seed: 4, shardsPerBlock: 1 });
+      for (const epoch of [0, 1]) {
+        seen.length = 0;
+        const loader = toLoader(fromRandomAccess(dataset, { sampler, readSize: 16 }));
+        loader.epoch = epoch;
+        const samples = await readAll(loader);
+        const order = orderOf(sampler, dataset.size, epoch, dataset.layout!.shardEnds);
+        assert.deepEqual(
+          samples,
+          samples.map((_, position) => expected[order.at(position)]),
+        );
+        // At most one GET per shard per epoch (the first epoch fetches each; a shard still cached
+        // from the epoch before is not fetched again), where uncached reads make one per run.
+        const paths = seen.map(({ method, path }) => `${method} ${path}`);
+        assert.equal(new Set(paths).size, paths.length, `a shard fetched twice: ${paths.join(', ')}`);
+        if (epoch === 0) assert.deepEqual(paths.sort(), ['GET /shared/webdataset/compressed.tar', 'GET /shared/webdataset/testgz.tar']);
+      }
+      seen.length = 0;
+      await dataset.close();
+      const uncached = await webDatasetIndexed(shardUrls);
+      seen.length = 0;
+      await readAll(fromRandomAccess(uncached, { sampler, readSize: 16 }));
+      assert.ok(seen.length > 100, `uncached: ${seen.length} GETs`);
+      await uncached.close();
     });
 
     it('issue 11: a wids descriptor served by nginx gives the layout and the same samples', async () => {
