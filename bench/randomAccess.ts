@@ -1,5 +1,5 @@
 /**
- * Random access benchmarks (issue 11): `npx tsc -p tsconfig.json && node dist/bench/randomAccess.js [--rounds N]`.
+ * Random access benchmarks (issue 11): `npx tsc -p tsconfig.json && node dist/bench/randomAccess.js [--rounds N] [--only sections]`.
  *
  * 1. The samplers: indices/s of `orderOf(globalShuffle(...), N, epoch).at(p)` for N = 10^6, 10^9,
  *    2^53 - 1, of a `blockShuffle` order, and memory before/after (flat in N); Fisher-Yates
@@ -20,7 +20,12 @@
 import { qualitySection, samplerSection, tfrecordSection } from './randomAccessLocal.js';
 import { webDatasetSection } from './randomAccessRemote.js';
 
-samplerSection();
-await tfrecordSection();
-await webDatasetSection();
-await qualitySection();
+// `--only sampler,tfrecord,webdataset,quality` runs some sections (default: all).
+const onlyArg = process.argv.indexOf('--only');
+const only = onlyArg > 0 ? new Set((process.argv[onlyArg + 1] ?? '').split(',')) : undefined;
+const runs = (section: string): boolean => only === undefined || only.has(section);
+
+if (runs('sampler')) samplerSection();
+if (runs('tfrecord')) await tfrecordSection();
+if (runs('webdataset')) await webDatasetSection();
+if (runs('quality')) await qualitySection();

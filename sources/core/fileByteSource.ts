@@ -1,4 +1,4 @@
-import { constants } from 'node:fs';
+import { constants, readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { InvalidArgumentError, RxfeedError } from '../../src/errors.js';
 import { checkOffset, type ByteSource } from './byteSource.js';
@@ -191,7 +191,8 @@ async function* streamFile(path: string, start: number, chunkSize: number, signa
 /**
  * Bytes `[start, end)` of an open regular file, `end` clamped to its size: the allocation is
  * bounded by the file's size, never by the caller's `end` alone. A file that shrank since it was
- * opened answers short.
+ * opened answers short. With `sync`, the reads are synchronous preads on this thread (see
+ * `FileHandlePool`).
  * @internal
  */
 export async function readRange(
@@ -199,6 +200,7 @@ export async function readRange(
   opened: { handle: FileHandle; size: number },
   start: number,
   end: number,
+  sync = false,
 ): Promise<Uint8Array> {
   const { handle, size } = opened;
   const bytes = new Uint8Array(Math.max(0, Math.min(end, size) - start));
@@ -206,7 +208,10 @@ export async function readRange(
   while (filled < bytes.length) {
     let bytesRead: number;
     try {
-      ({ bytesRead } = await handle.read(bytes, filled, bytes.length - filled, start + filled));
+      const length = bytes.length - filled;
+      bytesRead = sync
+        ? readSync(handle.fd, bytes, filled, length, start + filled)
+        : (await handle.read(bytes, filled, length, start + filled)).bytesRead;
     } catch (error) {
       throw fileError(path, error, start + filled);
     }

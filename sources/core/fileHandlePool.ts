@@ -30,15 +30,21 @@ export class FileHandlePool {
   readonly #entries = new Map<string, Entry>();
   readonly #closing = new Set<Promise<void>>();
   readonly #closedError: () => Error;
+  readonly #syncReadBytes: number;
   #closed = false;
 
   /**
    * @param maxOpen - Most idle handles kept open.
    * @param closedError - The error of a read after `close()` (a handle opened then would leak).
+   * @param syncReadBytes - Reads of at most this many bytes are synchronous preads on this
+   *   thread (0: none). A read served by the page cache takes a few microseconds; a trip through
+   *   libuv's thread pool costs tens, which dominates a dataset read one small record at a time.
+   *   A read the disk must serve blocks the event loop for its duration.
    */
-  constructor(maxOpen: number, closedError: () => Error) {
+  constructor(maxOpen: number, closedError: () => Error, syncReadBytes = 0) {
     this.#maxOpen = maxOpen;
     this.#closedError = closedError;
+    this.#syncReadBytes = syncReadBytes;
   }
 
   /** Handles open now (in use or idle). */
@@ -59,7 +65,7 @@ export class FileHandlePool {
         checkOffset(start, 'read.start');
         checkOffset(end, 'read.end');
         signal?.throwIfAborted();
-        return this.#use(path, (opened) => readRange(path, opened, start, end));
+        return this.#use(path, (opened) => readRange(path, opened, start, end, end - start <= this.#syncReadBytes));
       },
       stream: (start, signal) => plain.stream(start, signal),
     };

@@ -36,6 +36,15 @@ export interface RecordDatasetOptions {
   /** Most file handles kept open between reads, least recently used closed first (default 16). */
   readonly maxOpenFiles?: number;
   /**
+   * Range reads of local files of at most this many bytes are synchronous preads on the calling
+   * thread (default 256 KiB; 0: none). From the page cache such a read takes a few microseconds,
+   * where a trip through libuv's thread pool costs tens: a global shuffle over 12 KB records ran
+   * at 0.36x of a sequential read through the pool (bench/randomAccess). A read the disk must
+   * serve (a cold cache) blocks the event loop while it lasts: set 0 where that matters, or read
+   * in a worker thread.
+   */
+  readonly syncReadBytes?: number;
+  /**
    * Most records one range read covers (default 256): a read of many neighbours is cut into range
    * reads of at most this many records, which bounds the bytes one holds.
    */
@@ -74,6 +83,7 @@ export interface DatasetSettings {
   readonly indexPath: ((file: string) => string) | undefined;
   readonly saveIndex: boolean;
   readonly maxOpenFiles: number;
+  readonly syncReadBytes: number;
   readonly maxRun: number;
   readonly concurrency: number;
 }
@@ -92,6 +102,7 @@ export function datasetSettings(options: RecordDatasetOptions, where: string): D
     indexPath,
     saveIndex,
     maxOpenFiles: positiveInteger(options.maxOpenFiles, 16, `${where}.maxOpenFiles`),
+    syncReadBytes: options.syncReadBytes === 0 ? 0 : positiveInteger(options.syncReadBytes, 256 * 1024, `${where}.syncReadBytes`),
     maxRun: positiveInteger(options.maxRun, 256, `${where}.maxRun`),
     concurrency: positiveInteger(options.concurrency, 8, `${where}.concurrency`),
   };

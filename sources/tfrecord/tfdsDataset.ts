@@ -61,7 +61,7 @@ export async function tfdsDataset(dataDir: string, split: string, options: TfdsD
   const info = readTfdsInfo(dataDir);
   const decode = tfdsDecoder(info, options.decodeImages, int64, where);
   const { files, lengths, parts } = splitParts(info, resolveTfdsSplit(info, split));
-  const pool = new FileHandlePool(settings.maxOpenFiles, () => new DatasetClosedError(where));
+  const pool = new FileHandlePool(settings.maxOpenFiles, () => new DatasetClosedError(where), settings.syncReadBytes);
   try {
     const indexed = await indexFiles(files, pool, settings);
     indexed.forEach(({ index }, i) => {

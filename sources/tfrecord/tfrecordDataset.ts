@@ -143,7 +143,7 @@ export async function tfrecordDataset(
     const resolved = compressionOf(name, compression);
     if (resolved !== 'none') throw notSeekable(name, resolved);
   }
-  const pool = new FileHandlePool(settings.maxOpenFiles, () => new DatasetClosedError(where));
+  const pool = new FileHandlePool(settings.maxOpenFiles, () => new DatasetClosedError(where), settings.syncReadBytes);
   try {
     const files = await indexFiles(inputs, pool, settings);
     const parts = files.map((file, i) => ({ input: i, first: 0, end: file.index.count }));

@@ -242,6 +242,20 @@ describe('tfrecordDataset', () => {
     assert.equal(openFds(), before);
   });
 
+  it('issue 11: synchronous preads (small runs, by default) and thread-pool reads answer the same records', async () => {
+    const file = writeRecords('sync.tfrecord', [5, 300, 7, 4000, 1], 3);
+    const order = [4, 0, 3, 1, 2, 3];
+    const pooled = await tfrecordDataset([file], { syncReadBytes: 0 });
+    const synced = await tfrecordDataset([file]);
+    const tiny = await tfrecordDataset([file], { syncReadBytes: 64 }); // the 4000-byte record goes through the pool
+    const expected = await pooled.read(order);
+    assert.deepEqual(await synced.read(order), expected);
+    assert.deepEqual(await tiny.read(order), expected);
+    await Promise.all([pooled.close(), synced.close(), tiny.close()]);
+    await assert.rejects(tfrecordDataset([file], { syncReadBytes: -1 }), InvalidArgumentError);
+    await assert.rejects(tfrecordDataset([file], { syncReadBytes: 1.5 }), InvalidArgumentError);
+  });
+
   it('issue 11: bad indices and sequential-only options fail with InvalidArgumentError', async () => {
     const file = writeRecords('args.tfrecord', [1]);
     const dataset = await tfrecordDataset([file]);
