@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { setMaxListeners } from 'node:events';
 import { disposeAll } from '../../src/dispose.js';
 import { InvalidArgumentError, RxfeedError } from '../../src/errors.js';
 import { describe } from '../../src/excerpt.js';
@@ -172,6 +173,10 @@ export async function readCoalesced<T>(
   checkIndices(indices, size, where);
   const runs = runsOf(indices, shardEnds, maxRun, contiguous);
   const abort = new AbortController();
+  // Every run in flight listens to this signal (and a run waiting on a shard being fetched, too):
+  // as many listeners as runs, each removed when its run settles, so Node's leak warning at 10
+  // would only be noise.
+  setMaxListeners(0, abort.signal);
   const onAbort = (): void => abort.abort(options.signal?.reason);
   options.signal?.addEventListener('abort', onAbort, { once: true });
   if (options.signal?.aborted === true) onAbort();

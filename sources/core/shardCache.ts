@@ -42,7 +42,8 @@ export class ShardCache {
   /**
    * A ByteSource over the first `length` bytes of `source`, fetched whole (one
    * `source.read(0, length)`) by the first read and shared by every later one until evicted.
-   * Each read answers a copy of its range, so what a caller keeps never pins a whole shard.
+   * Each read answers a view of the cached shard, not a copy: a caller that keeps bytes must
+   * copy them, or a whole shard stays pinned (the tar parser copies each member's data).
    *
    * @param source - The shard; its `name` is the cache key.
    * @param length - Bytes of it worth keeping (the end of its last indexed sample).
@@ -56,7 +57,7 @@ export class ShardCache {
         entry.users++;
         try {
           const bytes = await untilAborted(entry.bytes, signal);
-          return bytes.slice(start, Math.min(end, bytes.byteLength));
+          return bytes.subarray(start, Math.min(end, bytes.byteLength));
         } finally {
           entry.users--;
           this.#evict();

@@ -60,10 +60,12 @@ export interface WebDatasetIndexedOptions<E extends string = string> extends Pic
   readonly concurrency?: number;
   /**
    * Keep up to this many whole shards in memory (default 0: none), each fetched with one read the
-   * first time one of its samples is read. For a `blockShuffle` over shards in a store, set it
-   * to the sampler's `shardsPerBlock`: each shard is then fetched once per epoch (one GET, as the
-   * stream makes) instead of one Range GET per sample. Memory: this many shards, plus those
-   * being read at the moment. With a global shuffle it would only thrash: leave it 0.
+   * first time one of its samples is read. For a `blockShuffle({ shardsPerBlock: k })` over
+   * shards in a store, set it to `2 * k` and read far ahead (`fromRandomAccess`'s `readSize` x
+   * `readsInFlight` of a few thousand samples): each shard is then fetched once per epoch (one
+   * GET, as the stream makes) instead of one Range GET per sample, and the next block's shards
+   * arrive while this block is read. Memory: this many idle shards, plus those being read. With a
+   * global shuffle it would only thrash: leave it 0.
    */
   readonly cacheShards?: number;
 }
