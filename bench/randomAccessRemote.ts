@@ -127,10 +127,10 @@ async function remote(store: string, input: WebDatasetInput, bytes: number): Pro
       [
         { name: 'fromWebDataset (stream)', run: () => consume(fromWebDataset(input)) },
         {
-          name: 'blockShuffle k = 4, cacheShards 8, reads 16 x 256 ahead',
+          name: 'blockShuffle k = 4, cacheShards 8, reads 16 x 512 ahead',
           run: (round) =>
             consume(
-              fromRandomAccess(cached, { sampler: blockShuffle({ seed: round, shardsPerBlock: 4 }), readSize: 256, readsInFlight: 16 }),
+              fromRandomAccess(cached, { sampler: blockShuffle({ seed: round, shardsPerBlock: 4 }), readSize: 512, readsInFlight: 16 }),
             ),
         },
         {

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Observable } from 'rxjs';
 import { disposeAll } from '../../src/dispose.js';
 import { checkPlacementOptions, resolvePlacement, type Placement, type PlacementOptions } from '../../src/distributed.js';
@@ -102,6 +103,8 @@ export function fromRandomAccess<T>(dataset: RandomAccess<T>, options: FromRando
       const plan = planFor(order, op.context.placement(options, 'fromRandomAccess'));
       op.context.announce(announcement(order, plan));
       const abort = new AbortController();
+      // Each read in flight may listen to it: up to `readsInFlight` listeners, not a leak.
+      setMaxListeners(readsInFlight + 10, abort.signal);
       // Reads in flight and answered, in order; `current` is the answer being emitted.
       const reads: { elements?: readonly T[] }[] = [];
       let current: readonly T[] = [];
