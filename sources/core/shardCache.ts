@@ -5,32 +5,33 @@
  * shuffle (`blockShuffle`) reads samples of a few shards at a time in random order, so its runs
  * are one sample long: one Range GET per sample, where the stream made one GET per shard. MosaicML
  * Streaming downloads whole shards into a bounded cache instead, and so does this: the first read
- * of a shard fetches it whole with one read, later reads are served from memory, and at most
- * `maxShards` shards stay once no read is using them (least recently used go first).
+ * of a shard loads it whole (one streamed GET, parsed as the stream parses it), later reads are
+ * served from memory, and at most `maxShards` shards stay once no read is using them (least
+ * recently used go first).
  *
  * @module
  * @internal
  */
 import { setMaxListeners } from 'node:events';
-import type { ByteSource } from './byteSource.js';
 
-interface Entry {
-  readonly bytes: Promise<Uint8Array>;
-  /** Reads waiting for or slicing this shard: an entry in use is never evicted. */
+interface Entry<V> {
+  readonly value: Promise<V>;
+  /** Reads waiting for or using this shard: an entry in use is never evicted. */
   users: number;
 }
 
 /**
- * A bounded cache of whole shards.
+ * A bounded cache of whole shards, each loaded once (by one streamed read) into a value: the
+ * shard's samples, parsed.
  *
  * Memory: at most `maxShards` idle shards, plus those being read at the moment (a read in flight
- * pins its shard), each as large as the bytes fetched for it.
+ * pins its shard), each as large as its value.
  * @internal
  */
-export class ShardCache {
+export class ShardCache<V> {
   readonly #maxShards: number;
   /** In least-recently-used order: a use moves an entry to the end. */
-  readonly #entries = new Map<string, Entry>();
+  readonly #entries = new Map<string, Entry<V>>();
   #closing = new AbortController();
 
   /** @param maxShards - Shards kept when idle, at least 1. */
@@ -40,34 +41,27 @@ export class ShardCache {
   }
 
   /**
-   * A ByteSource over the first `length` bytes of `source`, fetched whole (one
-   * `source.read(0, length)`) by the first read and shared by every later one until evicted.
-   * Each read answers a view of the cached shard, not a copy: a caller that keeps bytes must
-   * copy them, or a whole shard stays pinned (the tar parser copies each member's data).
+   * Run `work` on shard `key`'s value, loading it with `load` if no read has yet (or since it was
+   * evicted). The load is shared by every read waiting for it, so one reader's `signal` does not
+   * abort it (only `clear` does); it abandons that reader's wait.
    *
-   * @param source - The shard; its `name` is the cache key.
-   * @param length - Bytes of it worth keeping (the end of its last indexed sample).
+   * @param key - The shard's name.
+   * @param load - Loads the whole shard; a failed load is not kept, the next read tries again.
+   * @param signal - Abandons this read's wait.
+   * @param work - Takes what this read needs from the value (while the shard is pinned).
    */
-  over(source: ByteSource, length: number): ByteSource {
-    return {
-      name: source.name,
-      size: () => Promise.resolve(length),
-      read: async (start, end, signal) => {
-        const entry = this.#acquire(source, length);
-        entry.users++;
-        try {
-          const bytes = await untilAborted(entry.bytes, signal);
-          return bytes.subarray(start, Math.min(end, bytes.byteLength));
-        } finally {
-          entry.users--;
-          this.#evict();
-        }
-      },
-      stream: (start, signal) => source.stream(start, signal),
-    };
+  async use<R>(key: string, load: (signal: AbortSignal) => Promise<V>, signal: AbortSignal | undefined, work: (value: V) => R): Promise<R> {
+    const entry = this.#acquire(key, load);
+    entry.users++;
+    try {
+      return work(await untilAborted(entry.value, signal));
+    } finally {
+      entry.users--;
+      this.#evict();
+    }
   }
 
-  /** Drop every shard and abort the fetches in flight; the cache stays usable. */
+  /** Drop every shard and abort the loads in flight; the cache stays usable. */
   clear(): void {
     this.#closing.abort();
     this.#closing = new AbortController();
@@ -75,26 +69,23 @@ export class ShardCache {
     this.#entries.clear();
   }
 
-  #acquire(source: ByteSource, length: number): Entry {
-    const key = source.name;
+  #acquire(key: string, load: (signal: AbortSignal) => Promise<V>): Entry<V> {
     const cached = this.#entries.get(key);
     if (cached !== undefined) {
       this.#entries.delete(key);
       this.#entries.set(key, cached);
       return cached;
     }
-    // The fetch is shared, so one reader's signal must not abort it: only `clear` does.
-    const entry: Entry = { bytes: source.read(0, length, this.#closing.signal), users: 0 };
+    const entry: Entry<V> = { value: load(this.#closing.signal), users: 0 };
     this.#entries.set(key, entry);
-    // A failed fetch is not kept: the next read tries again.
-    entry.bytes.catch(() => {
+    entry.value.catch(() => {
       if (this.#entries.get(key) === entry) this.#entries.delete(key);
     });
     return entry;
   }
 
   // The budget counts idle shards only: evicting a shard whose reads just ended, because another
-  // is still being fetched, would fetch it again for the reads about to start on it.
+  // is still loading, would load it again for the reads about to start on it.
   #evict(): void {
     let idle = 0;
     for (const entry of this.#entries.values()) if (entry.users === 0) idle++;
@@ -107,7 +98,6 @@ export class ShardCache {
     }
   }
 }
-
 /** `promise`, or a rejection with the signal's reason as soon as it aborts. */
 function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (signal === undefined) return promise;

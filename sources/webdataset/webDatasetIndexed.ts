@@ -168,49 +168,56 @@ export async function webDatasetIndexed<const E extends string = never>(
   const shardEnds = shards.map((shard) => (total += shard.count));
   const layout: RandomAccessLayout = { shardEnds, shardNames: shards.map((shard) => shard.name) };
   let closed = false;
-  const cache = settings.cacheShards > 0 ? new ShardCache(settings.cacheShards) : undefined;
+  const cache = settings.cacheShards > 0 ? new ShardCache<WebDatasetSample[]>(settings.cacheShards) : undefined;
 
+  const readerOptions = { extensions: settings.extensions, missing: settings.missing, maxMemberSize: settings.maxMemberSize };
   const readRun = async ({ first, end, shard: number }: IndexRun, signal: AbortSignal): Promise<WebDatasetSample[]> => {
     const shard = shards[number]!;
     const { source, index, kept } = await indexOf(shard, settings, signal);
-    const shardStart = number === 0 ? 0 : shardEnds[number - 1]!;
-    const positions = Array.from({ length: end - first }, (_, offset) => {
-      const index = first - shardStart + offset;
-      return kept === undefined ? index : kept[index]!;
-    });
+    // Positions among the shard's samples as a reader gives them, and in its index.
+    const from = first - (number === 0 ? 0 : shardEnds[number - 1]!);
+    const indexed = (at: number): number => (kept === undefined ? at : kept[at]!);
+    if (cache !== undefined) {
+      // The whole shard, streamed once and parsed as the stream parses it, then served from memory.
+      const load = async (loadSignal: AbortSignal): Promise<WebDatasetSample[]> => {
+        const all = await parse(shard.name, source, 0, loadSignal);
+        checkKeys(
+          shard.name,
+          index,
+          Array.from({ length: shard.count }, (_, at) => indexed(at)),
+          all,
+          0,
+        );
+        return all;
+      };
+      return cache.use(shard.name, load, signal, (all) => all.slice(from, from + end - first));
+    }
+    const positions = Array.from({ length: end - first }, (_, offset) => indexed(from + offset));
     const start = index.starts[positions[0]!]!;
     const stop = index.ends[positions.at(-1)!]!;
-    const from = cache === undefined ? source : cache.over(source, index.ends[index.ends.length - 1] ?? 0);
-    const bytes = await from.read(start, stop, signal);
+    const bytes = await source.read(start, stop, signal);
     if (bytes.byteLength !== stop - start) {
       throw new StaleIndexError(shard.name, start + bytes.byteLength, `the shard ends before the indexed byte ${stop}`);
     }
-    const reader = new ShardReader(
-      bytesSource(source.name, bytes),
-      { extensions: settings.extensions, missing: settings.missing, maxMemberSize: settings.maxMemberSize, offset: start },
-      signal,
-    );
+    const samples = await parse(shard.name, bytesSource(source.name, bytes), start, signal);
+    checkKeys(shard.name, index, positions, samples, start);
+    return samples;
+  };
+
+  /** The samples a reader gives for `source`, whose first byte is at `offset` in the shard. */
+  const parse = async (name: string, source: ByteSource, offset: number, signal: AbortSignal): Promise<WebDatasetSample[]> => {
+    const reader = new ShardReader(source, { ...readerOptions, offset }, signal);
     const samples: WebDatasetSample[] = [];
     try {
       for (let sample = await reader.next(); sample !== null; sample = await reader.next()) samples.push(sample);
     } catch (error) {
       // The scan read these headers whole: a shard that now fails to parse here was rewritten.
       if (error instanceof CorruptShardError || error instanceof TruncatedShardError) {
-        throw new StaleIndexError(shard.name, error.offset, error.message, { cause: error });
+        throw new StaleIndexError(name, error.offset, error.message, { cause: error });
       }
       throw error;
     } finally {
       await reader.close();
-    }
-    positions.forEach((position, offset) => {
-      const found = samples[offset]?.__key__;
-      if (found !== index.keys[position]) {
-        const what = found === undefined ? 'no sample' : `sample '${found}'`;
-        throw new StaleIndexError(shard.name, index.starts[position]!, `expected sample '${index.keys[position]}', found ${what}`);
-      }
-    });
-    if (samples.length !== positions.length) {
-      throw new StaleIndexError(shard.name, start, `expected ${positions.length} samples in [${start}, ${stop}), found ${samples.length}`);
     }
     return samples;
   };
@@ -346,6 +353,26 @@ function indexOf(shard: Shard, settings: Settings, signal?: AbortSignal): Promis
     if (shard.indexed === indexed) shard.indexed = undefined;
   });
   return indexed;
+}
+
+/** Each sample read is the one the index has at its position: else the shard was rewritten. */
+function checkKeys(
+  shard: string,
+  index: SampleIndex,
+  positions: readonly number[],
+  samples: readonly WebDatasetSample[],
+  start: number,
+): void {
+  positions.forEach((position, offset) => {
+    const found = samples[offset]?.__key__;
+    if (found !== index.keys[position]) {
+      const what = found === undefined ? 'no sample' : `sample '${found}'`;
+      throw new StaleIndexError(shard, index.starts[position]!, `expected sample '${index.keys[position]}', found ${what}`);
+    }
+  });
+  if (samples.length !== positions.length) {
+    throw new StaleIndexError(shard, start, `expected ${positions.length} samples from byte ${start}, found ${samples.length}`);
+  }
 }
 
 /** The bytes of one range read, as the ByteSource a shard reader streams. */

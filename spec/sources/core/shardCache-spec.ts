@@ -1,77 +1,81 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { ByteSource } from '../../../sources/core/byteSource.js';
 import { ShardCache } from '../../../sources/core/shardCache.js';
 
-/** A shard of `length` bytes (byte i = i % 256) that counts its reads; `fail` rejects the next one. */
-function shard(name: string, length = 64): ByteSource & { reads: number; fail: boolean } {
-  const source = {
+/** A shard loader that counts its loads (answering after a macrotask); `fail` rejects the next one. */
+function shard(name: string): { name: string; loads: number; fail: boolean; load: (signal: AbortSignal) => Promise<string[]> } {
+  const loader = {
     name,
-    reads: 0,
+    loads: 0,
     fail: false,
-    size: () => Promise.resolve(length),
-    read: (start: number, end: number) => {
-      source.reads++;
-      if (source.fail) {
-        source.fail = false;
+    load: (signal: AbortSignal) => {
+      loader.loads++;
+      if (loader.fail) {
+        loader.fail = false;
         return Promise.reject(new Error(`${name} failed`));
       }
-      return new Promise<Uint8Array>((resolve) =>
-        setImmediate(() => resolve(Uint8Array.from({ length: Math.min(end, length) - start }, (_, i) => (start + i) % 256))),
-      );
+      return new Promise<string[]>((resolve, reject) => {
+        const timer = setImmediate(() => resolve([`${name}0`, `${name}1`, `${name}2`]));
+        signal.addEventListener('abort', () => {
+          clearImmediate(timer);
+          reject(signal.reason);
+        });
+      });
     },
-    stream: async function* () {},
   };
-  return source;
+  return loader;
 }
 
+const use = (cache: ShardCache<string[]>, loader: ReturnType<typeof shard>, at = 0, signal?: AbortSignal): Promise<string> =>
+  cache.use(loader.name, loader.load, signal, (samples) => samples[at]!);
+
 describe('ShardCache (issue 11: whole shards for block shuffles over stores)', () => {
-  it('issue 11: fetches a shard once for many reads, and answers views of the ranges', async () => {
-    const cache = new ShardCache(1);
+  it('issue 11: loads a shard once for all the reads waiting on it', async () => {
+    const cache = new ShardCache<string[]>(1);
     const a = shard('a');
-    const [first, second] = await Promise.all([cache.over(a, 64).read(2, 5), cache.over(a, 64).read(10, 12)]);
-    assert.deepEqual([...first], [2, 3, 4]);
-    assert.deepEqual([...second], [10, 11]);
-    assert.equal(a.reads, 1);
-    assert.equal(first.buffer, second.buffer, 'views of the one cached shard');
+    assert.deepEqual(await Promise.all([use(cache, a, 0), use(cache, a, 2)]), ['a0', 'a2']);
+    assert.equal(await use(cache, a, 1), 'a1');
+    assert.equal(a.loads, 1);
   });
 
   it('issue 11: keeps at most maxShards idle shards, least recently used evicted first', async () => {
-    const cache = new ShardCache(2);
+    const cache = new ShardCache<string[]>(2);
     const [a, b, c] = [shard('a'), shard('b'), shard('c')];
-    await cache.over(a, 64).read(0, 1);
-    await cache.over(b, 64).read(0, 1);
-    await cache.over(a, 64).read(0, 1); // a is now the most recent
-    await cache.over(c, 64).read(0, 1); // evicts b
-    await cache.over(a, 64).read(0, 1);
-    await cache.over(b, 64).read(0, 1);
-    assert.deepEqual([a.reads, b.reads, c.reads], [1, 2, 1]);
+    await use(cache, a);
+    await use(cache, b);
+    await use(cache, a); // a is now the most recent
+    await use(cache, c); // evicts b
+    await use(cache, a);
+    await use(cache, b);
+    assert.deepEqual([a.loads, b.loads, c.loads], [1, 2, 1]);
   });
 
-  it('issue 11: a shard being read is never evicted, and a failed fetch is tried again', async () => {
-    const cache = new ShardCache(1);
+  it('issue 11: a shard being read is never evicted, and a failed load is tried again', async () => {
+    const cache = new ShardCache<string[]>(1);
     const [a, b] = [shard('a'), shard('b')];
-    // b is fetched while a's read is pending: both stay, then the idle budget of 1 applies.
-    await Promise.all([cache.over(a, 64).read(0, 1), cache.over(b, 64).read(0, 1)]);
-    await cache.over(b, 64).read(0, 1);
-    assert.equal(b.reads, 1);
+    // b loads while a's read is pending: both stay until then; after, the idle budget of 1 applies.
+    await Promise.all([use(cache, a), use(cache, b)]);
+    await use(cache, b);
+    assert.equal(b.loads, 1);
+    const fresh = new ShardCache<string[]>(1);
     a.fail = true;
-    const fresh = new ShardCache(1);
-    await assert.rejects(fresh.over(a, 64).read(0, 1), /a failed/);
-    assert.deepEqual([...(await fresh.over(a, 64).read(5, 6))], [5]);
+    await assert.rejects(use(fresh, a), /a failed/);
+    assert.equal(await use(fresh, a, 2), 'a2');
   });
 
-  it("issue 11: a reader's abort leaves the shared fetch alone; clear drops everything", async () => {
-    const cache = new ShardCache(1);
+  it("issue 11: a reader's abort leaves the shared load alone; clear aborts loads and drops everything", async () => {
+    const cache = new ShardCache<string[]>(1);
     const a = shard('a');
     const abort = new AbortController();
-    const aborted = cache.over(a, 64).read(0, 1, abort.signal);
-    const other = cache.over(a, 64).read(1, 2);
+    const aborted = use(cache, a, 0, abort.signal);
+    const other = use(cache, a, 1);
     abort.abort(new Error('left'));
     await assert.rejects(aborted, /left/);
-    assert.deepEqual([...(await other)], [1]);
+    assert.equal(await other, 'a1');
+    const pending = use(cache, shard('b'));
     cache.clear();
-    await cache.over(a, 64).read(0, 1);
-    assert.equal(a.reads, 2);
+    await assert.rejects(pending);
+    await use(cache, a);
+    assert.equal(a.loads, 2);
   });
 });

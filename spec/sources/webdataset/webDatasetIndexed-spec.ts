@@ -162,6 +162,17 @@ describe('webDatasetIndexed', () => {
         return true;
       },
     );
+    // The same when the whole shard is loaded into the cache: its first sample already disagrees.
+    const cached = await webDatasetIndexed(path, { cacheShards: 1 });
+    await assert.rejects(
+      async () => cached.read([2]),
+      (error: unknown) => {
+        assert.ok(error instanceof StaleIndexError, String(error));
+        assert.equal(error.offset, 0);
+        assert.match(error.message, /expected sample 'a0', found sample 'b0'/);
+        return true;
+      },
+    );
     writeFileSync(path, await packTar([...members('a'), { name: 'x.txt', data: 'more' }])); // another size
     await assert.rejects(webDatasetIndexed(path), StaleIndexError);
   });
