@@ -388,10 +388,13 @@ export function decoderOf(
   options: FromTFRecordOptions,
   int64: Int64Mode,
   where = 'fromTFRecord',
+  owned = false,
 ): (record: Uint8Array, at: { location(): RecordLocation }) => unknown {
   const decode = options.decode ?? 'raw';
   const decodeOptions = { int64 };
-  if (decode === 'raw') return (record) => record.slice();
+  // A raw record is copied out of a read chunk that is reused or large; a reader that `owned` the
+  // bytes (a fresh buffer per range read, as tfrecordDataset's) hands out views of them instead.
+  if (decode === 'raw') return owned ? (record) => record : (record) => record.slice();
   if (decode === 'example') {
     const spec = (options as ExampleRecordOptions<FeatureSpec | undefined>).features;
     if (spec === undefined) return (record) => decodeExample(record, decodeOptions);

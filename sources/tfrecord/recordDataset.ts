@@ -164,7 +164,8 @@ export function indexFiles(
  *
  * **Memory bound**: a range read holds the frames of at most `maxRun` consecutive records, and at
  * most `concurrency` are in flight; the indexes hold 16 bytes per record; at most `maxOpenFiles`
- * idle file handles stay open.
+ * idle file handles stay open. Raw records are views of their range read's buffer (no copy), so
+ * a raw record kept alive keeps its run's buffer: at most `maxRun` records' frames.
  * @internal
  */
 export function openRecordDataset<T>(

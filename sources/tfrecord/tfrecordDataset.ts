@@ -136,7 +136,8 @@ export async function tfrecordDataset(
     throw new InvalidArgumentError(`${where}.compression`, `must be auto, none, gzip or zlib, got ${describe(compression)}`);
   }
   const int64: Int64Mode = int64ModeOf(options.int64, `${where}.int64`);
-  const decode = decoderOf(options as FromTFRecordOptions, int64, where);
+  // Each range read fills a fresh buffer: raw records are views of it (a run's records share it).
+  const decode = decoderOf(options as FromTFRecordOptions, int64, where, true);
   const settings = datasetSettings(options, where);
   for (const input of inputs) {
     const name = typeof input === 'string' ? input : input.name;

@@ -59,13 +59,14 @@ export interface WebDatasetIndexedOptions<E extends string = string> extends Pic
   /** Range reads in flight at once for one `read` (default 8, at most 64). */
   readonly concurrency?: number;
   /**
-   * Keep up to this many whole shards in memory (default 0: none), each fetched with one read the
-   * first time one of its samples is read. For a `blockShuffle({ shardsPerBlock: k })` over
-   * shards in a store, set it to `2 * k` and read far ahead (`fromRandomAccess`'s `readSize` x
-   * `readsInFlight` of a few thousand samples): each shard is then fetched once per epoch (one
-   * GET, as the stream makes) instead of one Range GET per sample, and the next block's shards
-   * arrive while this block is read. Memory: this many idle shards, plus those being read. With a
-   * global shuffle it would only thrash: leave it 0.
+   * Keep up to this many whole shards in memory (default 0: none): the first read of a shard
+   * streams it once (one GET) and parses it as `fromWebDataset` does; its samples are then served
+   * from memory. For a `blockShuffle({ shardsPerBlock: k })` over shards in a store, set it to
+   * `2 * k` and read a few thousand samples ahead (`fromRandomAccess`'s `readSize` x
+   * `readsInFlight`): each shard is loaded once per epoch, as the stream loads it, instead of one
+   * Range GET per sample, and the next block's shards load while this block is read. Memory: this
+   * many idle shards' samples, plus the shards being read. With a global shuffle it would only
+   * thrash: leave it 0.
    */
   readonly cacheShards?: number;
 }
