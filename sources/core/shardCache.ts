@@ -16,6 +16,8 @@ import { setMaxListeners } from 'node:events';
 
 interface Entry<V> {
   readonly value: Promise<V>;
+  /** The value once loaded: a read of a loaded shard then needs no promise nor abort listener. */
+  loaded?: { readonly value: V };
   /** Reads waiting for or using this shard: an entry in use is never evicted. */
   users: number;
 }
@@ -52,6 +54,12 @@ export class ShardCache<V> {
    */
   async use<R>(key: string, load: (signal: AbortSignal) => Promise<V>, signal: AbortSignal | undefined, work: (value: V) => R): Promise<R> {
     const entry = this.#acquire(key, load);
+    if (entry.loaded !== undefined) {
+      signal?.throwIfAborted();
+      const result = work(entry.loaded.value);
+      this.#evict();
+      return result;
+    }
     entry.users++;
     try {
       return work(await untilAborted(entry.value, signal));
@@ -78,9 +86,15 @@ export class ShardCache<V> {
     }
     const entry: Entry<V> = { value: load(this.#closing.signal), users: 0 };
     this.#entries.set(key, entry);
-    entry.value.catch(() => {
-      if (this.#entries.get(key) === entry) this.#entries.delete(key);
-    });
+    entry.value.then(
+      (value) => {
+        entry.loaded = { value };
+      },
+      () => {
+        // A failed load is not kept: the next read tries again.
+        if (this.#entries.get(key) === entry) this.#entries.delete(key);
+      },
+    );
     return entry;
   }
 

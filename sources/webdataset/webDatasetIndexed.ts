@@ -172,11 +172,12 @@ export async function webDatasetIndexed<const E extends string = never>(
   const cache = settings.cacheShards > 0 ? new ShardCache<WebDatasetSample[]>(settings.cacheShards) : undefined;
 
   const readerOptions = { extensions: settings.extensions, missing: settings.missing, maxMemberSize: settings.maxMemberSize };
-  const readRun = async ({ first, end, shard: number }: IndexRun, signal: AbortSignal): Promise<WebDatasetSample[]> => {
+  const readRun = async ({ first, end, shard: number, indices }: IndexRun, signal: AbortSignal): Promise<WebDatasetSample[]> => {
     const shard = shards[number]!;
     const { source, index, kept } = await indexOf(shard, settings, signal);
     // Positions among the shard's samples as a reader gives them, and in its index.
-    const from = first - (number === 0 ? 0 : shardEnds[number - 1]!);
+    const shardStart = number === 0 ? 0 : shardEnds[number - 1]!;
+    const from = first - shardStart;
     const indexed = (at: number): number => (kept === undefined ? at : kept[at]!);
     if (cache !== undefined) {
       // The whole shard, streamed once and parsed as the stream parses it, then served from memory.
@@ -191,7 +192,7 @@ export async function webDatasetIndexed<const E extends string = never>(
         );
         return all;
       };
-      return cache.use(shard.name, load, signal, (all) => all.slice(from, from + end - first));
+      return cache.use(shard.name, load, signal, (all) => Array.from(indices, (index) => all[index - shardStart]!));
     }
     const positions = Array.from({ length: end - first }, (_, offset) => indexed(from + offset));
     const start = index.starts[positions[0]!]!;
@@ -233,6 +234,8 @@ export async function webDatasetIndexed<const E extends string = never>(
         where: `${WHERE}.read`,
         shardEnds,
         concurrency: settings.concurrency,
+        // Samples of a cached shard are served from memory, neighbours or not: one run per shard.
+        contiguous: cache === undefined,
         signal,
       }) as Promise<WebDatasetSample<E>[]>;
     },
