@@ -15,24 +15,11 @@ import {
   MongoCollectionNotFoundError,
   MongoDocumentMissingError,
   type FromMongoOptions,
-  type MongoDataset,
   type MongoTarget,
 } from '../../../sources/mongodb/index.js';
 import { fromRandomAccess, globalShuffle, InvalidArgumentError, orderOf, permutation } from '../../../src/index.js';
 import { CuttableProxy, generatedId, insertGenerated, loadEjson, mongo, requireUri, specClient, specDbName } from './server.js';
-
-/** Every element of `dataset`, read in the order of a seeded permutation `batch` at a time, put back in index order. */
-async function readPermuted<T>(dataset: MongoDataset<T>, seed: number, batch: number): Promise<T[]> {
-  const order = permutation(dataset.size, seed);
-  const read = new Array<T>(dataset.size);
-  for (let start = 0; start < order.length; start += batch) {
-    const indices = Array.from(order.subarray(start, start + batch));
-    const items = await dataset.read(indices);
-    assert.equal(items.length, indices.length);
-    indices.forEach((index, k) => (read[index] = items[k]!));
-  }
-  return read;
-}
+import { readShuffled } from '../../src/readShuffled.js';
 
 async function sequential<T>(target: MongoTarget, options: FromMongoOptions<T> = {}): Promise<T[]> {
   return lastValueFrom((await fromMongo(target, options)).pipe(toArray()));
@@ -70,7 +57,7 @@ describe('mongoDataset against a MongoDB server (RXFEED_MONGODB_URI)', { skip: m
     const expected = await sequential(target('medium'));
     const dataset = await mongoDataset(target('medium'));
     assert.equal(dataset.size, MEDIUM);
-    assert.deepStrictEqual(await readPermuted(dataset, 11, 512), expected);
+    assert.deepStrictEqual(await readShuffled(dataset, 11, 512), expected);
     // Asked twice and out of order: answered in the order asked.
     assert.deepStrictEqual(await dataset.read([7, 999, 7, 0]), [expected[7], expected[999], expected[7], expected[0]]);
     await dataset.close();
@@ -110,7 +97,7 @@ describe('mongoDataset against a MongoDB server (RXFEED_MONGODB_URI)', { skip: m
       const dataset = await mongoDataset(target('grades'), { ...options, blockSize: 16, concurrency: 3 });
       assert.equal(dataset.size, expected.length);
       assert.ok(expected.length > 20);
-      assert.deepStrictEqual(await readPermuted(dataset, 5, 40), expected);
+      assert.deepStrictEqual(await readShuffled(dataset, 5, 40), expected);
       await dataset.close();
     }
   });
@@ -120,7 +107,7 @@ describe('mongoDataset against a MongoDB server (RXFEED_MONGODB_URI)', { skip: m
     const expected = await sequential(target('medium'), options);
     const dataset = await mongoDataset(target('medium'), options);
     assert.equal(dataset.size, 300);
-    assert.deepStrictEqual(await readPermuted(dataset, 3, 64), expected);
+    assert.deepStrictEqual(await readShuffled(dataset, 3, 64), expected);
     await dataset.close();
   });
 

@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { lastValueFrom, toArray, type Observable } from 'rxjs';
-import { permutation, type ByteSource } from '../../../src/index.js';
+import type { ByteSource } from '../../../src/index.js';
 import { httpStore } from '../../../sources/objectstore/index.js';
 import { serverEnv } from '../objectstore/servers.js';
 import {
@@ -21,6 +21,7 @@ import {
 } from '../../../sources/tfrecord/index.js';
 import { bridgeDir, openFds, pytorchData, sharedData, tempDir } from '../../sources/tfrecord/paths.js';
 import { pythonTfrecord2idx } from '../../sources/tfrecord/tfrecord2idx.js';
+import { readShuffled } from '../../src/readShuffled.js';
 
 const all = <T>(source: Observable<T>): Promise<T[]> => lastValueFrom(source.pipe(toArray()));
 const tmp = tempDir('random-access');
@@ -28,18 +29,6 @@ after(() => tmp.remove());
 
 const exampleFile = join(pytorchData, 'example.tfrecord');
 const sequenceFile = join(pytorchData, 'sequence_example.tfrecord');
-
-/** Every element of `dataset`, read in a seeded random order and put back in index order. */
-async function readShuffled<T>(
-  dataset: { size: number; read(indices: readonly number[]): Promise<readonly T[]> },
-  seed: number,
-): Promise<T[]> {
-  const order = [...permutation(dataset.size, seed)];
-  const items = await dataset.read(order);
-  const byIndex = new Array<T>(dataset.size);
-  order.forEach((index, position) => (byIndex[index] = items[position]!));
-  return byIndex;
-}
 
 describe('tfrecordDataset on the pytorch/data files', () => {
   it("issue 11: Examples and SequenceExamples read in a random order equal fromTFRecord's, raw and decoded", async () => {

@@ -5,16 +5,15 @@ import { createServer, request, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { permutation } from '../../../src/random.js';
 import { toLoader } from '../../../src/loader.js';
 import { blockShuffle, orderOf } from '../../../src/sampler.js';
 import { fromRandomAccess } from '../../../sources/core/fromRandomAccess.js';
-import type { RandomAccess } from '../../../sources/core/randomAccess.js';
 import { s3Store, type S3Store } from '../../../sources/objectstore/index.js';
 import { fromWebDataset, SampleIndexError, webDatasetIndexed, widsDescriptor } from '../../../sources/webdataset/index.js';
 import { sharedWebDataset } from '../../sources/webdataset/tarFixtures.js';
 import { serverEnv } from '../objectstore/servers.js';
 import { publishToNginx, readAll } from './shards.js';
+import { readShuffled } from '../../src/readShuffled.js';
 
 // Random access over WebDataset shards served by nginx (scripts/start-nginx.sh) and Ceph RGW
 // (scripts/start-rgw.sh): what a read of indices gives must be what the stream gives at them.
@@ -22,15 +21,6 @@ const http = serverEnv(['RXFEED_HTTP_ENDPOINT'], 'scripts/start-nginx.sh');
 const s3 = serverEnv(['RXFEED_S3_ENDPOINT', 'RXFEED_S3_ACCESS_KEY', 'RXFEED_S3_SECRET_KEY', 'RXFEED_S3_REGION'], 'scripts/start-rgw.sh');
 /** The shared plain-tar shards (sample.tgz is gzip: streamed only). */
 const SHARED = ['testgz.tar', 'compressed.tar'];
-
-/** Every sample of a dataset, read in a seeded random order, put back in index order. */
-async function readShuffled<T>(dataset: RandomAccess<T>, seed: number): Promise<T[]> {
-  const order = Array.from(permutation(dataset.size, seed));
-  const samples = await dataset.read(order);
-  const inOrder = new Array<T>(dataset.size);
-  order.forEach((index, position) => (inOrder[index] = samples[position]!));
-  return inOrder;
-}
 
 describe(
   'webDatasetIndexed over HTTP from nginx',

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { lastValueFrom, toArray, type Observable } from 'rxjs';
-import { DatasetClosedError, fileByteSource, InvalidArgumentError, permutation, type ByteSource } from '../../../src/index.js';
+import { DatasetClosedError, fileByteSource, InvalidArgumentError, type ByteSource } from '../../../src/index.js';
 import {
   CorruptRecordError,
   encodeExample,
@@ -17,6 +17,7 @@ import {
   type RecordLocation,
 } from '../../../sources/tfrecord/index.js';
 import { openFds, tempDir } from './paths.js';
+import { readShuffled } from '../../src/readShuffled.js';
 
 const tmp = tempDir('dataset');
 after(() => tmp.remove());
@@ -56,18 +57,6 @@ function countingSource(path: string): ByteSource & { reads: [number, number][] 
   };
 }
 
-/** `dataset.read` of every index in a seeded random order, put back in index order. */
-async function readShuffled<T>(dataset: {
-  size: number;
-  read(indices: readonly number[]): readonly T[] | PromiseLike<readonly T[]>;
-}): Promise<T[]> {
-  const order = [...permutation(dataset.size, 11)];
-  const items = await dataset.read(order);
-  const byIndex: T[] = new Array<T>(dataset.size);
-  order.forEach((index, position) => (byIndex[index] = items[position]!));
-  return byIndex;
-}
-
 describe('tfrecordDataset', () => {
   it("issue 11: every record read in a random order equals fromTFRecord's item at its position (raw, three files)", async () => {
     const files = [
@@ -78,17 +67,17 @@ describe('tfrecordDataset', () => {
     const dataset = await tfrecordDataset(files);
     assert.equal(dataset.size, 9);
     assert.deepEqual(dataset.layout, { shardEnds: [4, 4, 9], shardNames: files });
-    assert.deepEqual(await readShuffled(dataset), await all(fromTFRecord(files)));
+    assert.deepEqual(await readShuffled(dataset, 11), await all(fromTFRecord(files)));
     await dataset.close();
   });
 
   it("issue 11: decoded Examples, with and without a feature spec, equal fromTFRecord's", async () => {
     const files = [writeExamples('e0.tfrecord', 0, 7), writeExamples('e1.tfrecord', 7, 12)];
     const plain = await tfrecordDataset(files, { decode: 'example', int64: 'number' });
-    assert.deepEqual(await readShuffled(plain), await all(fromTFRecord(files, { decode: 'example', int64: 'number' })));
+    assert.deepEqual(await readShuffled(plain, 11), await all(fromTFRecord(files, { decode: 'example', int64: 'number' })));
     const features = { id: fixedLenFeature('int64', []) };
     const parsed = await tfrecordDataset(files, { decode: 'example', features });
-    assert.deepEqual(await readShuffled(parsed), await all(fromTFRecord(files, { decode: 'example', features })));
+    assert.deepEqual(await readShuffled(parsed, 11), await all(fromTFRecord(files, { decode: 'example', features })));
     await plain.close();
     await parsed.close();
   });

@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { lastValueFrom, toArray } from 'rxjs';
 import { InvalidArgumentError } from '../../../src/errors.js';
-import { permutation } from '../../../src/random.js';
 import type { ByteSource } from '../../../sources/core/byteSource.js';
 import { fileByteSource, FileReadError } from '../../../sources/core/fileByteSource.js';
-import { DatasetClosedError, type RandomAccess } from '../../../sources/core/randomAccess.js';
+import { permutation } from '../../../src/random.js';
+import { DatasetClosedError } from '../../../sources/core/randomAccess.js';
 import {
   CompressedShardError,
   CorruptShardError,
@@ -22,18 +22,10 @@ import {
   type WebDatasetSample,
 } from '../../../sources/webdataset/index.js';
 import { packTar, scratchDir, sharedWebDataset, type Member } from './tarFixtures.js';
+import { readShuffled } from '../../src/readShuffled.js';
 
 const testgzTar = join(sharedWebDataset, 'testgz.tar');
 const compressedTar = join(sharedWebDataset, 'compressed.tar');
-
-/** Every sample of a dataset, read in a seeded random order, put back in index order. */
-async function readShuffled<T>(dataset: RandomAccess<T>, seed: number): Promise<T[]> {
-  const order = Array.from(permutation(dataset.size, seed));
-  const samples = await dataset.read(order);
-  const inOrder = new Array<T>(dataset.size);
-  order.forEach((index, position) => (inOrder[index] = samples[position]!));
-  return inOrder;
-}
 
 const sequential = (input: WebDatasetInput, options: WebDatasetIndexedOptions = {}): Promise<WebDatasetSample[]> =>
   lastValueFrom(fromWebDataset(input, options).pipe(toArray()));
