@@ -14,7 +14,7 @@ import { tfdsFixtures } from './fixtures/crashInputs.js';
 import { CaseRunner, checkFixture, fuzzProperty, labelled, type AllocationBound } from './harness.js';
 import { applyJsonMutations, describeJsonMutations, jsonMutation, type Json } from './mutate.js';
 import { tfdsSeeds } from './seeds.js';
-import { tfdsScratch } from './targets/tfds.js';
+import { scratchRoot } from './targets/scratch.js';
 
 const bound: AllocationBound = { perByte: 8, constant: 4 * 1024 * 1024 };
 const seeds = tfdsSeeds() as { info: Json; features: Json };
@@ -54,7 +54,7 @@ describe('fuzz: TFDS metadata (fromTfds)', () => {
   const runner = new CaseRunner('tfds');
   after(async () => {
     await runner.close();
-    rmSync(tfdsScratch(process.pid), { recursive: true, force: true });
+    rmSync(scratchRoot('tfds', process.pid), { recursive: true, force: true });
   });
 
   for (const [name, input] of Object.entries(fixtures)) {

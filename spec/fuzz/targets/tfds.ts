@@ -1,10 +1,10 @@
-import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { symlinkSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { count, lastValueFrom, take } from 'rxjs';
 import { fromTfds, readTfdsInfo } from '../../../sources/tfrecord/tfds.js';
 import { octoDir } from '../seeds.js';
 import { FuzzInvariantError } from './memorySource.js';
+import { inScratch } from './scratch.js';
 import type { FuzzTarget } from './target.js';
 
 /** A TFDS directory's metadata (JSON text) and the split to read. */
@@ -14,13 +14,7 @@ export interface TfdsInput {
   readonly split: string;
 }
 
-/** Where the case directories go: one folder per parent process, which the spec removes. */
-export function tfdsScratch(parentPid: number): string {
-  return join(tmpdir(), `rxfeed-fuzz-tfds-${parentPid}`);
-}
-
 const shards = ['bridge_dataset-train.tfrecord-00000-of-00001', 'bridge_dataset-val.tfrecord-00000-of-00001'];
-let cases = 0;
 
 /**
  * `fromTfds` over a fresh directory holding the mutated `dataset_info.json` and `features.json`
@@ -30,11 +24,8 @@ let cases = 0;
  */
 export const target: FuzzTarget<TfdsInput> = {
   inputBytes: (input) => input.info.length + input.features.length + input.split.length,
-  run: async (input) => {
-    // Named by this worker too: a worker killed mid-case leaves its folder, and the next must not meet it.
-    const dir = join(tfdsScratch(process.ppid), `${process.pid}-${cases++}`);
-    mkdirSync(dir, { recursive: true });
-    try {
+  run: (input) =>
+    inScratch('tfds', async (dir) => {
       writeFileSync(join(dir, 'dataset_info.json'), input.info);
       writeFileSync(join(dir, 'features.json'), input.features);
       for (const shard of shards) symlinkSync(join(octoDir, shard), join(dir, shard));
@@ -53,8 +44,5 @@ export const target: FuzzTarget<TfdsInput> = {
           throw new FuzzInvariantError(`shard path ${file} is outside the dataset directory`);
       }
       await lastValueFrom(fromTfds(dir, { split: input.split }).pipe(take(2), count()));
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  },
+    }),
 };
