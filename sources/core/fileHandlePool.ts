@@ -9,14 +9,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { checkOffset, type ByteSource } from './byteSource.js';
 import { fileByteSource, openRegular, readRange } from './fileByteSource.js';
-
-interface Entry {
-  readonly opened: Promise<{ handle: FileHandle; size: number }>;
-  /** Reads using the handle now: it is closed only when none is. */
-  users: number;
-  /** Evicted or the pool closed: close the handle when the last user is done. */
-  retired: boolean;
-}
+import { SharedLru } from './sharedLru.js';
 
 /**
  * A least-recently-used set of open file handles, at most `maxOpen` of them idle; a handle in use
@@ -25,10 +18,8 @@ interface Entry {
  * @internal
  */
 export class FileHandlePool {
-  readonly #maxOpen: number;
-  /** In least-recently-used order (a use moves an entry to the end). */
-  readonly #entries = new Map<string, Entry>();
-  readonly #closing = new Set<Promise<void>>();
+  /** The handles, shared by the reads of a file; closed when evicted and no read uses them. */
+  readonly #handles: SharedLru<{ handle: FileHandle; size: number }>;
   readonly #closedError: () => Error;
   readonly #syncReadBytes: number;
   #closed = false;
@@ -42,14 +33,14 @@ export class FileHandlePool {
    *   A read the disk must serve blocks the event loop for its duration.
    */
   constructor(maxOpen: number, closedError: () => Error, syncReadBytes = 0) {
-    this.#maxOpen = maxOpen;
+    this.#handles = new SharedLru(maxOpen, ({ handle }) => handle.close());
     this.#closedError = closedError;
     this.#syncReadBytes = syncReadBytes;
   }
 
   /** Handles open now (in use or idle). */
   get open(): number {
-    return this.#entries.size;
+    return this.#handles.size;
   }
 
   /**
@@ -74,56 +65,13 @@ export class FileHandlePool {
   /** Close every handle; a handle in use is closed when its read ends. */
   async close(): Promise<void> {
     this.#closed = true;
-    for (const [path, entry] of this.#entries) this.#retire(path, entry);
-    await Promise.all(this.#closing);
+    await this.#handles.clear();
   }
 
-  async #use<R>(path: string, work: (file: { handle: FileHandle; size: number }) => Promise<R>): Promise<R> {
-    if (this.#closed) throw this.#closedError();
-    let entry = this.#entries.get(path);
-    if (entry === undefined) {
-      entry = { opened: openRegular(path), users: 0, retired: false };
-      // A failed open leaves nothing to close: forget it so that the next read tries again.
-      entry.opened.catch(() => {
-        if (this.#entries.get(path) === entry) this.#entries.delete(path);
-      });
-    } else {
-      this.#entries.delete(path);
-    }
-    this.#entries.set(path, entry);
-    entry.users++;
-    try {
-      this.#evict();
-      return await work(await entry.opened);
-    } finally {
-      entry.users--;
-      if (entry.retired && entry.users === 0) this.#closeHandle(entry);
-      else this.#evict();
-      // Closed before the read answers: when no read is in flight, at most `maxOpen` handles are open.
-      await Promise.all(this.#closing);
-    }
-  }
-
-  /** Retire idle handles, least recently used first, while more than `maxOpen` are open. */
-  #evict(): void {
-    for (const [path, entry] of this.#entries) {
-      if (this.#entries.size <= this.#maxOpen) return;
-      if (entry.users === 0) this.#retire(path, entry);
-    }
-  }
-
-  #retire(path: string, entry: Entry): void {
-    this.#entries.delete(path);
-    entry.retired = true;
-    if (entry.users === 0) this.#closeHandle(entry);
-  }
-
-  #closeHandle(entry: Entry): void {
-    const closing: Promise<void> = entry.opened.then(
-      ({ handle }) => handle.close(),
-      () => undefined,
-    );
-    const settled = closing.catch(() => undefined).finally(() => this.#closing.delete(settled));
-    this.#closing.add(settled);
+  // Answers once the handles evicted meanwhile are closed: when no read is in flight, at most
+  // `maxOpen` handles are open.
+  #use<R>(path: string, work: (file: { handle: FileHandle; size: number }) => Promise<R>): Promise<R> {
+    if (this.#closed) return Promise.reject(this.#closedError());
+    return this.#handles.use(path, () => openRegular(path), work);
   }
 }

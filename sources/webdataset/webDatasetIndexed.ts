@@ -10,7 +10,7 @@ import type { ByteSource } from '../core/byteSource.js';
 import { expandBraces } from '../core/expandBraces.js';
 import { checkPathOrUrl, isHttpUrl, pathOrUrlOpener } from '../core/httpUrls.js';
 import { DatasetClosedError, readCoalesced, type IndexRun, type RandomAccess, type RandomAccessLayout } from '../core/randomAccess.js';
-import { ShardCache } from '../core/shardCache.js';
+import { SharedLru } from '../core/sharedLru.js';
 import { checkObjectStore, type ObjectStore } from '../core/store.js';
 import { CorruptShardError, SampleIndexError, StaleIndexError, TruncatedShardError } from './errors.js';
 import { listShards, type WebDatasetInput, type WebDatasetOptions } from './fromWebDataset.js';
@@ -169,7 +169,10 @@ export async function webDatasetIndexed<const E extends string = never>(
   const shardEnds = shards.map((shard) => (total += shard.count));
   const layout: RandomAccessLayout = { shardEnds, shardNames: shards.map((shard) => shard.name) };
   let closed = false;
-  const cache = settings.cacheShards > 0 ? new ShardCache<WebDatasetSample[]>(settings.cacheShards) : undefined;
+  // Whole shards, parsed, for a block shuffle over a store (see `cacheShards`): read by index, a
+  // block shuffle's runs are one sample long, so without them each sample is one Range GET where
+  // the stream makes one GET per shard (MosaicML Streaming keeps whole shards likewise).
+  const cache = settings.cacheShards > 0 ? new SharedLru<WebDatasetSample[]>(settings.cacheShards) : undefined;
 
   const readerOptions = { extensions: settings.extensions, missing: settings.missing, maxMemberSize: settings.maxMemberSize };
   const readRun = async ({ first, end, shard: number, indices }: IndexRun, signal: AbortSignal): Promise<WebDatasetSample[]> => {
@@ -192,7 +195,7 @@ export async function webDatasetIndexed<const E extends string = never>(
         );
         return all;
       };
-      return cache.use(shard.name, load, signal, (all) => Array.from(indices, (index) => all[index - shardStart]!));
+      return cache.use(shard.name, load, (all) => Array.from(indices, (index) => all[index - shardStart]!), signal);
     }
     const positions = Array.from({ length: end - first }, (_, offset) => indexed(from + offset));
     const start = index.starts[positions[0]!]!;
@@ -241,8 +244,8 @@ export async function webDatasetIndexed<const E extends string = never>(
     },
     close: () => {
       closed = true;
-      cache?.clear();
       for (const shard of shards) shard.indexed = undefined;
+      return cache?.clear();
     },
   };
 }
