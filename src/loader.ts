@@ -111,7 +111,7 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
    *   error the pipeline fails with.
    */
   async oneBatch(): Promise<T> {
-    const epoch = this.#epochTaken ? this.#epoch + 1 : this.#epoch;
+    const epoch = this.#nextEpoch();
     const iterator = new LoaderIterator(this.#source, {
       takeEpoch: () => epoch,
       prefetch: 1,
@@ -130,8 +130,13 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
   }
 
   /** The epoch a new iteration or subscription reads: the one set, else the one after the last. */
+  #nextEpoch(): number {
+    return this.#epochTaken ? this.#epoch + 1 : this.#epoch;
+  }
+
+  /** {@link Loader.#nextEpoch}, now read: the one after reads the epoch after it. */
   #takeEpoch(): number {
-    if (this.#epochTaken) this.#epoch++;
+    this.#epoch = this.#nextEpoch();
     this.#epochTaken = true;
     return this.#epoch;
   }
