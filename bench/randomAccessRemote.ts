@@ -5,96 +5,20 @@
  *
  * @module
  */
-import { randomFillSync } from 'node:crypto';
-import { copyFile, link, mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import tar from 'tar-stream';
 import { fromRandomAccess } from '../sources/core/fromRandomAccess.js';
-import { fileByteSource } from '../sources/core/fileByteSource.js';
 import type { RandomAccess } from '../sources/core/randomAccess.js';
-import { s3Store, type S3Store } from '../sources/objectstore/index.js';
 import { fromWebDataset, webDatasetIndexed, type WebDatasetInput, type WebDatasetSample } from '../sources/webdataset/index.js';
 import { sidecarPath } from '../sources/webdataset/sampleIndex.js';
 import { blockShuffle, globalShuffle, orderOf, type SamplerSpec } from '../src/sampler.js';
+import { benchS3Store, benchShards, publishToNginx, publishToS3, section } from './benchShards.js';
 import { compare, consume, fmt, median, method, printTable, root } from './randomAccessLocal.js';
 
 const SHARDS = 16;
 const PER_SHARD = 1_250;
 const SAMPLES = SHARDS * PER_SHARD;
-const BIN_BYTES = 12 * 1024;
 const dir = join(root, '.tmp', 'bench', 'wds-ra');
-
-async function packShard(path: string, first: number): Promise<void> {
-  const pack = tar.pack();
-  const parts: Uint8Array[] = [];
-  pack.on('data', (chunk: unknown) => parts.push(chunk as Uint8Array));
-  const done = new Promise<void>((resolve, reject) => {
-    pack.on('end', resolve);
-    pack.on('error', reject);
-  });
-  const bin = new Uint8Array(BIN_BYTES);
-  for (let index = first; index < first + PER_SHARD; index++) {
-    randomFillSync(bin);
-    const key = `sample${String(index).padStart(6, '0')}`;
-    pack.entry({ name: `${key}.bin`, size: BIN_BYTES }, Buffer.from(bin));
-    pack.entry({ name: `${key}.cls`, size: 1 }, String(index % 10));
-  }
-  pack.finalize();
-  await done;
-  await writeFile(path, Buffer.concat(parts));
-}
-
-/** 16 shards of 1,250 samples (12 KiB `.bin` + `.cls`), made once under `.tmp/bench/wds-ra/`. */
-async function shardPaths(): Promise<string[]> {
-  await mkdir(dir, { recursive: true });
-  const paths: string[] = [];
-  for (let shard = 0; shard < SHARDS; shard++) {
-    const path = join(dir, `ra-${String(shard).padStart(6, '0')}.tar`);
-    const exists = await stat(path).then(
-      () => true,
-      () => false,
-    );
-    if (!exists) await packShard(path, shard * PER_SHARD);
-    paths.push(path);
-  }
-  return paths;
-}
-
-/** Hard links to the shards in nginx's `/www/` folder (copies where links cannot be made). */
-async function publishToNginx(paths: readonly string[]): Promise<string[]> {
-  const www = join(root, '.tmp', 'nginx', 'www', 'wds-ra-bench');
-  await mkdir(www, { recursive: true });
-  const names: string[] = [];
-  for (const path of paths) {
-    const name = path.slice(path.lastIndexOf('/') + 1);
-    const target = join(www, name);
-    await rm(target, { force: true }); // the shards may have been made again since
-    await link(path, target).catch(() => copyFile(path, target));
-    names.push(`wds-ra-bench/${name}`);
-  }
-  return names;
-}
-
-/** The shards in the S3 bucket `rxfeed-bench` under `wds-ra/`, uploaded unless there with the right size. */
-async function publishToS3(store: S3Store, paths: readonly string[]): Promise<string[]> {
-  await store.createBucket();
-  const keys: string[] = [];
-  for (const path of paths) {
-    const key = `wds-ra/${path.slice(path.lastIndexOf('/') + 1)}`;
-    const size = (await stat(path)).size;
-    const present = await store.head(key).then(
-      (head) => head.size === size,
-      () => false,
-    );
-    if (!present) {
-      const parts: Uint8Array[] = [];
-      for await (const chunk of fileByteSource(path).stream(0)) parts.push(chunk);
-      await store.put(key, Buffer.concat(parts));
-    }
-    keys.push(key);
-  }
-  return keys;
-}
 
 /** Build the index `runs` times (after a warm-up); answers the last dataset and the median seconds. */
 async function timedIndex(
@@ -177,17 +101,8 @@ function rangeReadsPerEpoch(sampler: SamplerSpec, shardEnds: readonly number[]):
   return reads;
 }
 
-/** Run one remote part; a server that is down is reported, and the other figures still print. */
-async function section(name: string, run: () => Promise<void>): Promise<void> {
-  try {
-    await run();
-  } catch (error) {
-    console.log(`\n${name}: failed (${error instanceof Error ? error.message : String(error)})`);
-  }
-}
-
 export async function webDatasetSection(): Promise<void> {
-  const paths = await shardPaths();
+  const paths = await benchShards(dir, 'ra', SHARDS, SAMPLES);
   let bytes = 0;
   for (const path of paths) bytes += (await stat(path)).size;
   console.log(`\n3. WebDataset: ${SHARDS} shards x ${PER_SHARD} samples (12 KiB .bin + .cls), ${fmt(bytes / 1e6, 1)} MB`);
@@ -213,7 +128,7 @@ export async function webDatasetSection(): Promise<void> {
   const endpoint = process.env.RXFEED_HTTP_ENDPOINT;
   if (endpoint !== undefined && endpoint !== '') {
     await section('nginx', async () => {
-      const names = await publishToNginx(paths);
+      const names = await publishToNginx(root, 'wds-ra-bench', paths);
       await remote(
         'nginx (HTTP Range GETs)',
         names.map((name) => `${endpoint}/www/${name}`),
@@ -224,16 +139,10 @@ export async function webDatasetSection(): Promise<void> {
     console.log('\nnginx: skipped (RXFEED_HTTP_ENDPOINT not set; run scripts/start-nginx.sh)');
   }
 
-  const s3 = process.env.RXFEED_S3_ENDPOINT;
-  if (s3 !== undefined && s3 !== '') {
+  const store = benchS3Store();
+  if (store !== undefined) {
     await section('s3', async () => {
-      const store = s3Store({
-        endpoint: s3,
-        bucket: 'rxfeed-bench',
-        region: process.env.RXFEED_S3_REGION,
-        credentials: { accessKeyId: process.env.RXFEED_S3_ACCESS_KEY ?? '', secretAccessKey: process.env.RXFEED_S3_SECRET_KEY ?? '' },
-      });
-      const keys = await publishToS3(store, paths);
+      const keys = await publishToS3(store, 'wds-ra', paths);
       await remote('s3 (Ceph RGW)', { store, keys }, bytes);
     });
   } else {

@@ -15,70 +15,28 @@
  *
  * @module
  */
-import { createHash } from 'node:crypto';
-import { copyFile, link, mkdir, stat, writeFile } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { count, lastValueFrom, type Observable } from 'rxjs';
 import tar from 'tar-stream';
+import { benchS3Store, benchShards, publishToNginx, publishToS3, section } from './benchShards.js';
 import { toLoader } from '../src/loader.js';
 import type { ByteSource } from '../sources/core/byteSource.js';
 import { fileByteSource } from '../sources/core/fileByteSource.js';
-import { httpStore, s3Store, type ObjectStore } from '../sources/objectstore/index.js';
+import { httpStore } from '../sources/objectstore/index.js';
 import { fromWebDataset, type WebDatasetSample } from '../sources/webdataset/index.js';
 import { TarParser } from '../sources/webdataset/tarReader.js';
 
 const SHARDS = 8;
 const SAMPLES = 20_000;
-const BIN_BYTES = 12 * 1024;
 const root = process.cwd();
 const dir = join(root, '.tmp', 'bench', 'wds');
 const roundsArg = process.argv.indexOf('--rounds');
 const rounds = roundsArg > 0 ? Number(process.argv[roundsArg + 1]) || 3 : 3;
 
-/** Deterministic, incompressible-looking bytes for sample `index`. */
-function binFor(index: number): Uint8Array {
-  const bytes = new Uint8Array(BIN_BYTES);
-  let seed = createHash('sha256').update(String(index)).digest();
-  for (let offset = 0; offset < BIN_BYTES; offset += seed.length) {
-    bytes.set(seed.subarray(0, Math.min(seed.length, BIN_BYTES - offset)), offset);
-    seed = createHash('sha256').update(seed).digest();
-  }
-  return bytes;
-}
-
-async function packShard(path: string, first: number, last: number): Promise<void> {
-  const pack = tar.pack();
-  const parts: Uint8Array[] = [];
-  pack.on('data', (chunk: unknown) => parts.push(chunk as Uint8Array));
-  const done = new Promise<void>((resolve, reject) => {
-    pack.on('end', resolve);
-    pack.on('error', reject);
-  });
-  for (let index = first; index < last; index++) {
-    const key = `sample${String(index).padStart(6, '0')}`;
-    pack.entry({ name: `${key}.bin`, size: BIN_BYTES }, binFor(index));
-    pack.entry({ name: `${key}.cls`, size: 1 }, String(index % 10));
-  }
-  pack.finalize();
-  await done;
-  await writeFile(path, Buffer.concat(parts));
-}
-
-async function shardPaths(): Promise<string[]> {
-  await mkdir(dir, { recursive: true });
-  const paths: string[] = [];
-  for (let shard = 0; shard < SHARDS; shard++) {
-    const path = join(dir, `bench-${String(shard).padStart(6, '0')}.tar`);
-    const first = Math.floor((shard * SAMPLES) / SHARDS);
-    const last = Math.floor(((shard + 1) * SAMPLES) / SHARDS);
-    const exists = await stat(path).then(
-      () => true,
-      () => false,
-    );
-    if (!exists) await packShard(path, first, last);
-    paths.push(path);
-  }
-  return paths;
+/** The shards, made once under `.tmp/bench/wds/`. */
+function shardPaths(): Promise<string[]> {
+  return benchShards(dir, 'bench', SHARDS, SAMPLES);
 }
 
 interface Figure {
@@ -231,59 +189,6 @@ function print(): void {
   for (const cells of rows) console.log(line(cells));
 }
 
-/** Hard links to the shards in nginx's `/www/` folder (a copy where links cannot be made). */
-async function publishToNginx(paths: readonly string[]): Promise<string[]> {
-  const www = join(root, '.tmp', 'nginx', 'www', 'wds-bench');
-  await mkdir(www, { recursive: true });
-  const names: string[] = [];
-  for (const path of paths) {
-    const name = path.slice(path.lastIndexOf('/') + 1);
-    const target = join(www, name);
-    const size = (await stat(path)).size;
-    const present = await stat(target).then(
-      (info) => info.size === size,
-      () => false,
-    );
-    if (!present) await link(path, target).catch(() => copyFile(path, target));
-    names.push(`wds-bench/${name}`);
-  }
-  return names;
-}
-
-/** The shards in an S3 bucket `rxfeed-bench`, uploaded unless already there with the right size. */
-async function publishToS3(store: ObjectStore & { createBucket(): Promise<void> }, paths: readonly string[]): Promise<string[]> {
-  await store.createBucket();
-  const keys: string[] = [];
-  for (const path of paths) {
-    const key = `wds/${path.slice(path.lastIndexOf('/') + 1)}`;
-    const size = (await stat(path)).size;
-    const present = await store.head(key).then(
-      (head) => head.size === size,
-      () => false,
-    );
-    if (!present) {
-      const bytes = new Uint8Array(size);
-      let offset = 0;
-      for await (const chunk of fileByteSource(path).stream(0)) {
-        bytes.set(chunk, offset);
-        offset += chunk.byteLength;
-      }
-      await store.put(key, bytes);
-    }
-    keys.push(key);
-  }
-  return keys;
-}
-
-/** Run one remote section; a server that is down is reported, and the other figures still print. */
-async function section(name: string, run: () => Promise<void>): Promise<void> {
-  try {
-    await run();
-  } catch (error) {
-    console.log(`${name}: failed (${error instanceof Error ? error.message : String(error)})`);
-  }
-}
-
 async function main(): Promise<void> {
   const paths = await shardPaths();
   let total = 0;
@@ -304,7 +209,7 @@ async function main(): Promise<void> {
   const endpoint = process.env.RXFEED_HTTP_ENDPOINT;
   if (endpoint !== undefined && endpoint !== '') {
     await section('nginx', async () => {
-      const names = await publishToNginx(paths);
+      const names = await publishToNginx(root, 'wds-bench', paths);
       const store = httpStore({ baseUrl: `${endpoint}/www/` });
       const urls = names.map((name) => `${endpoint}/www/${name}`);
       await measure([
@@ -317,16 +222,10 @@ async function main(): Promise<void> {
     console.log('nginx: skipped (RXFEED_HTTP_ENDPOINT not set; run scripts/start-nginx.sh)');
   }
 
-  const s3 = process.env.RXFEED_S3_ENDPOINT;
-  if (s3 !== undefined && s3 !== '') {
+  const store = benchS3Store();
+  if (store !== undefined) {
     await section('s3', async () => {
-      const store = s3Store({
-        endpoint: s3,
-        bucket: 'rxfeed-bench',
-        region: process.env.RXFEED_S3_REGION,
-        credentials: { accessKeyId: process.env.RXFEED_S3_ACCESS_KEY ?? '', secretAccessKey: process.env.RXFEED_S3_SECRET_KEY ?? '' },
-      });
-      const keys = await publishToS3(store, paths);
+      const keys = await publishToS3(store, 'wds', paths);
       await measure([
         { store: 's3 (rgw)', path: 'raw ByteSource.stream', run: () => rawRead(keys.map((key) => store.open(key))) },
         { store: 's3 (rgw)', path: 'fromWebDataset (subscribe)', run: () => viaSubscribe(fromWebDataset({ store, keys }), total) },

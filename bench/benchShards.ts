@@ -1,0 +1,133 @@
+/**
+ * The WebDataset shards the benchmarks read (`bench/webdataset.ts`, `bench/randomAccessRemote.ts`),
+ * made once under `.tmp/bench/`, and published to nginx's `/www/` folder and the S3 bucket
+ * `rxfeed-bench`: one copy of the tar packing, publishing and store setup both use.
+ *
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import { copyFile, link, mkdir, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import tar from 'tar-stream';
+import { fileByteSource } from '../sources/core/fileByteSource.js';
+import { s3Store, type S3Store } from '../sources/objectstore/index.js';
+
+/** The `.bin` member of every sample: 12 KiB. */
+const BIN_BYTES = 12 * 1024;
+
+/** Deterministic, incompressible-looking bytes for sample `index`. */
+function binFor(index: number): Uint8Array {
+  const bytes = new Uint8Array(BIN_BYTES);
+  let seed = createHash('sha256').update(String(index)).digest();
+  for (let offset = 0; offset < BIN_BYTES; offset += seed.length) {
+    bytes.set(seed.subarray(0, Math.min(seed.length, BIN_BYTES - offset)), offset);
+    seed = createHash('sha256').update(seed).digest();
+  }
+  return bytes;
+}
+
+/** A tar shard of samples `[first, last)`: a 12 KiB `.bin` and a `.cls` each. */
+async function packShard(path: string, first: number, last: number): Promise<void> {
+  const pack = tar.pack();
+  const parts: Uint8Array[] = [];
+  pack.on('data', (chunk: unknown) => parts.push(chunk as Uint8Array));
+  const done = new Promise<void>((resolve, reject) => {
+    pack.on('end', resolve);
+    pack.on('error', reject);
+  });
+  for (let index = first; index < last; index++) {
+    const key = `sample${String(index).padStart(6, '0')}`;
+    pack.entry({ name: `${key}.bin`, size: BIN_BYTES }, binFor(index));
+    pack.entry({ name: `${key}.cls`, size: 1 }, String(index % 10));
+  }
+  pack.finalize();
+  await done;
+  await writeFile(path, Buffer.concat(parts));
+}
+
+/**
+ * `shards` shards `<dir>/<prefix>-000000.tar` ... of `samples` samples in all (evenly split),
+ * made unless already there.
+ */
+export async function benchShards(dir: string, prefix: string, shards: number, samples: number): Promise<string[]> {
+  await mkdir(dir, { recursive: true });
+  const paths: string[] = [];
+  for (let shard = 0; shard < shards; shard++) {
+    const path = join(dir, `${prefix}-${String(shard).padStart(6, '0')}.tar`);
+    const exists = await stat(path).then(
+      () => true,
+      () => false,
+    );
+    if (!exists) await packShard(path, Math.floor((shard * samples) / shards), Math.floor(((shard + 1) * samples) / shards));
+    paths.push(path);
+  }
+  return paths;
+}
+
+/**
+ * Hard links to the shards in nginx's `/www/<folder>/` (a copy where links cannot be made), unless
+ * there with the right size; answers their names under `/www/`.
+ */
+export async function publishToNginx(root: string, folder: string, paths: readonly string[]): Promise<string[]> {
+  const www = join(root, '.tmp', 'nginx', 'www', folder);
+  await mkdir(www, { recursive: true });
+  const names: string[] = [];
+  for (const path of paths) {
+    const name = path.slice(path.lastIndexOf('/') + 1);
+    const target = join(www, name);
+    const size = (await stat(path)).size;
+    const present = await stat(target).then(
+      (info) => info.size === size,
+      () => false,
+    );
+    if (!present) await link(path, target).catch(() => copyFile(path, target));
+    names.push(`${folder}/${name}`);
+  }
+  return names;
+}
+
+/** The S3 bucket `rxfeed-bench` of the RGW named by `RXFEED_S3_*`, or `undefined` when none is set. */
+export function benchS3Store(): S3Store | undefined {
+  const endpoint = process.env.RXFEED_S3_ENDPOINT;
+  if (endpoint === undefined || endpoint === '') return undefined;
+  return s3Store({
+    endpoint,
+    bucket: 'rxfeed-bench',
+    region: process.env.RXFEED_S3_REGION,
+    credentials: { accessKeyId: process.env.RXFEED_S3_ACCESS_KEY ?? '', secretAccessKey: process.env.RXFEED_S3_SECRET_KEY ?? '' },
+  });
+}
+
+/** The shards in the bucket under `<prefix>/`, uploaded unless already there with the right size; answers their keys. */
+export async function publishToS3(store: S3Store, prefix: string, paths: readonly string[]): Promise<string[]> {
+  await store.createBucket();
+  const keys: string[] = [];
+  for (const path of paths) {
+    const key = `${prefix}/${path.slice(path.lastIndexOf('/') + 1)}`;
+    const size = (await stat(path)).size;
+    const present = await store.head(key).then(
+      (head) => head.size === size,
+      () => false,
+    );
+    if (!present) {
+      const bytes = new Uint8Array(size);
+      let offset = 0;
+      for await (const chunk of fileByteSource(path).stream(0)) {
+        bytes.set(chunk, offset);
+        offset += chunk.byteLength;
+      }
+      await store.put(key, bytes);
+    }
+    keys.push(key);
+  }
+  return keys;
+}
+
+/** Run one remote section; a server that is down is reported, and the other figures still print. */
+export async function section(name: string, run: () => Promise<void>): Promise<void> {
+  try {
+    await run();
+  } catch (error) {
+    console.log(`\n${name}: failed (${error instanceof Error ? error.message : String(error)})`);
+  }
+}
