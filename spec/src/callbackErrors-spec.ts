@@ -32,7 +32,7 @@ import {
   toLoader,
   zipShards,
 } from '../../src/index.js';
-import { fromTFRecord } from '../../sources/tfrecord/index.js';
+import { fromTFRecord, tfrecordDataset } from '../../sources/tfrecord/index.js';
 import { pytorchData } from '../sources/tfrecord/paths.js';
 
 const N = 10; // items per source: batches of 4 leave a partial last batch of 2
@@ -265,6 +265,21 @@ describe('issue 10.1: a throw in a fan-in input or a source callback reaches the
       throw boom;
     };
     await assert.rejects(drain(fromRandomAccess(itemsDataset([1, 2, 3]), { sampler: order })), boom);
+  });
+
+  it('tfrecordDataset: a custom decoder that throws, on a direct read and through fromRandomAccess', { timeout: 10_000 }, async () => {
+    const boom = new Error('decode');
+    const dataset = await tfrecordDataset([join(pytorchData, 'example.tfrecord')], {
+      decode: (): never => {
+        throw boom;
+      },
+    });
+    try {
+      await assert.rejects(dataset.read([1, 0]), boom);
+      await assert.rejects(drain(fromRandomAccess(dataset, { readsInFlight: 2, readSize: 1 })), boom);
+    } finally {
+      await dataset.close();
+    }
   });
 
   it('fromItems: a generator that throws', { timeout: 10_000 }, async () => {

@@ -13,6 +13,7 @@ import {
   mongoClientStats,
   mongoDataset,
   MongoCollectionNotFoundError,
+  MongoDecodeError,
   MongoDocumentMissingError,
   type FromMongoOptions,
   type MongoTarget,
@@ -109,6 +110,23 @@ describe('mongoDataset against a MongoDB server (RXFEED_MONGODB_URI)', { skip: m
     assert.equal(dataset.size, 300);
     assert.deepStrictEqual(await readShuffled(dataset, 3, 64), expected);
     await dataset.close();
+  });
+
+  it('issue 11: a getItem that throws fails the read with a MongoDecodeError naming the document, its cause that very error; close() still releases the client', async () => {
+    const boom = new Error('getItem');
+    const dataset = await mongoDataset(target('grades'), {
+      getItem: (): never => {
+        throw boom;
+      },
+    });
+    const decodeFailure = (error: unknown): boolean => error instanceof MongoDecodeError && error.cause === boom;
+    try {
+      await assert.rejects(dataset.read([2, 0]), decodeFailure);
+      await assert.rejects(lastValueFrom(fromRandomAccess(dataset).pipe(toArray())), decodeFailure);
+    } finally {
+      await dataset.close();
+    }
+    assert.deepEqual(mongoClientStats(), []);
   });
 
   it('issue 11: a document deleted after the dataset was made fails the read with MongoDocumentMissingError naming it', async () => {
