@@ -20,86 +20,20 @@ import { toLoader } from '../src/loader.js';
 import { permutation } from '../src/random.js';
 import { blockShuffle, globalShuffle, orderOf, type IndexOrder } from '../src/sampler.js';
 import { shuffleQuality } from '../src/testing/shuffleQuality.js';
+import { compare, fmt, median, method, printTable, ROUNDS } from './rounds.js';
 
 export const root = process.cwd();
-const roundsArg = process.argv.indexOf('--rounds');
-/** Timed rounds per comparison (after one warm-up round): `--rounds N`, default 5. */
-export const ROUNDS = roundsArg > 0 ? Math.max(1, Number(process.argv[roundsArg + 1]) || 5) : 5;
-
 // The heap figures need a collection first; the flag is set here so `node dist/bench/...` needs none.
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
-export function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
-
-export const fmt = (value: number, digits = 0): string =>
-  value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 const mb = (bytes: number): string => `${fmt(bytes / 1e6, 1)} MB`;
-
-export function printTable(title: string, header: readonly string[], rows: readonly (readonly string[])[]): void {
-  console.log(`\n${title}`);
-  const widths = header.map((cell, column) => Math.max(cell.length, ...rows.map((row) => row[column]!.length)));
-  const line = (cells: readonly string[]): string =>
-    cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ');
-  console.log(line(header));
-  console.log(widths.map((width) => '-'.repeat(width)).join('  '));
-  for (const row of rows) console.log(line(row));
-}
-
-/** One way of reading an epoch; `run` gets the round number (the samplers' seed) and answers the items read. */
-export interface Contender {
-  readonly name: string;
-  readonly run: (round: number) => Promise<number>;
-}
-
-/**
- * One warm-up round, then `ROUNDS` rounds; inside each round every contender reads one epoch, and
- * which goes first rotates from round to round, so a burst of load from the other processes on
- * this shared machine falls on all of them alike. Each contender is reported by its median
- * samples/s, and each against the first (the sequential read) by the median of the per-round
- * ratios, with their range: never by its best round.
- */
-export async function compare(title: string, contenders: readonly Contender[], expected: number, bytes: number): Promise<void> {
-  const rates = contenders.map(() => [] as number[]);
-  for (let round = 0; round <= ROUNDS; round++) {
-    for (let turn = 0; turn < contenders.length; turn++) {
-      const which = (round + turn) % contenders.length;
-      const start = performance.now();
-      const items = await contenders[which]!.run(round);
-      const seconds = (performance.now() - start) / 1000;
-      if (items !== expected) throw new Error(`${contenders[which]!.name}: read ${items} items, expected ${expected}`);
-      if (round > 0) rates[which]!.push(items / seconds);
-    }
-  }
-  const rows = contenders.map((contender, which) => {
-    const ratios = rates[which]!.map((rate, round) => rate / rates[0]![round]!);
-    return [
-      contender.name,
-      fmt(median(rates[which]!)),
-      fmt((median(rates[which]!) * bytes) / expected / 1e6),
-      which === 0 ? '1 (reference)' : `${fmt(median(ratios), 2)} (${fmt(Math.min(...ratios), 2)}-${fmt(Math.max(...ratios), 2)})`,
-    ];
-  });
-  printTable(title, ['contender', 'samples/s (median)', 'MB/s', 'ratio to sequential: median (range)'], rows);
-}
 
 /** Read a pipeline the way a training loop does. */
 export async function consume(source: Observable<unknown>): Promise<number> {
   let items = 0;
   for await (const item of toLoader(source, { prefetch: 64 })) if (item !== undefined) items++;
   return items;
-}
-
-export function method(): void {
-  console.log(
-    `Method: ${ROUNDS} rounds after 1 warm-up round; in each round every contender reads one full epoch, and the order ` +
-      'of the contenders rotates from round to round. samples/s: median of the rounds; ratio: median of the per-round ' +
-      'ratios to the sequential read of the same round (range in brackets). Consumed through toLoader (prefetch 64) with for await.',
-  );
 }
 
 // --- 1. The samplers ---------------------------------------------------------------------------

@@ -13,7 +13,8 @@ import { fromWebDataset, webDatasetIndexed, type WebDatasetInput, type WebDatase
 import { sidecarPath } from '../sources/webdataset/sampleIndex.js';
 import { blockShuffle, globalShuffle, orderOf, type SamplerSpec } from '../src/sampler.js';
 import { benchS3Store, benchShards, publishToNginx, publishToS3, section } from './benchShards.js';
-import { compare, consume, fmt, median, method, printTable, root } from './randomAccessLocal.js';
+import { consume, root } from './randomAccessLocal.js';
+import { compare, fmt, median, method, printTable } from './rounds.js';
 
 const SHARDS = 16;
 const PER_SHARD = 1_250;
