@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { lastValueFrom, map, toArray } from 'rxjs';
 import { batch } from '../../../operators/batch.js';
 import { ExecutorClosedError, WorkerPipelineError, workerPipeline } from '../../../src/adapters/piscina.js';
-import { InvalidArgumentError, RxfeedError } from '../../../src/errors.js';
+import { AbortedError, InvalidArgumentError, RxfeedError } from '../../../src/errors.js';
 import { toLoader } from '../../../src/loader.js';
 import { globalShuffle } from '../../../src/sampler.js';
 import { fromRandomAccess } from '../../../sources/core/fromRandomAccess.js';
@@ -231,6 +231,23 @@ describe('workerPipeline (issue 12)', () => {
     } finally {
       scratch.cleanup();
     }
+  });
+
+  it("issue 12: aborting the loader's signal ends the loop with AbortedError once every part has stopped", async () => {
+    await using numbersInThreads = workerPipeline<typeof numbers>(pipelines, 'numbers', { threads: 2, options: { count: 10_000 } });
+    const abort = new AbortController();
+    let received = 0;
+    await assert.rejects(
+      (async () => {
+        for await (const item of toLoader(numbersInThreads, { signal: abort.signal })) {
+          void item;
+          if (++received === 5) abort.abort(new Error('stop now'));
+        }
+      })(),
+      AbortedError,
+    );
+    assert.equal(received, 5);
+    assert.deepEqual(numbersInThreads.stats(), { threads: 2, subscriptions: 0, held: 0 });
   });
 
   it('issue 12: close() ends an iteration in progress with ExecutorClosedError; later subscriptions fail the same way', async () => {
