@@ -21,7 +21,7 @@ import tar from 'tar-stream';
 import { fromWebDataset, type WebDatasetSample } from '../sources/webdataset/index.js';
 import type { DecodedImage } from '../src/adapters/decodeImage.js';
 import { decodeImageFieldsTask, workerExecutor, workerPipeline } from '../src/adapters/piscina.js';
-import { batch, collate, epochs, padToBatch, parallelMap, progress, shard, toLoader, type HostTensor } from '../src/index.js';
+import { collate, epochs, padToBatch, parallelMap, progress, shard, toLoader, type HostTensor } from '../src/index.js';
 import type { trainPart } from './demoPipeline.js';
 
 const DIR = join(process.cwd(), '.tmp', 'demo');
