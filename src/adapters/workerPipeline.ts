@@ -62,7 +62,9 @@ export interface WorkerPipelineOptions<O> {
   readonly threads?: number;
   /**
    * Items each part may have sent that the main thread has not yet handed on (PyTorch's
-   * `prefetch_factor`); default 2. The main thread holds at most `threads x credits` items.
+   * `prefetch_factor`); default 2. The main thread holds at most `threads x credits` items. Two
+   * suit parts that emit batches; a part that emits single samples needs more (e.g. 64), or each
+   * sample waits for a round trip between the threads.
    */
   readonly credits?: number;
   /**
