@@ -1,8 +1,9 @@
 // The main-thread twin of workerPipeline, for the specs that run each source both ways: the same
 // exported pipeline function, called part by part in this thread under the context a worker thread
 // gives it, and the parts' items merged as the ordered merge does (one from each part in turn).
-import { Observable } from 'rxjs';
-import type { WorkerPart } from '../../../src/adapters/workerPipeline.js';
+import assert from 'node:assert/strict';
+import type { Observable } from 'rxjs';
+import { workerPipeline, type WorkerPart } from '../../../src/adapters/workerPipeline.js';
 import { bindContext, PipelineContext } from '../../../src/context.js';
 import { Flow } from '../../../src/flow.js';
 import { toLoader } from '../../../src/loader.js';
@@ -93,4 +94,22 @@ export function asMultiset<T>(items: readonly T[]): T[] {
     .map((item) => ({ item, key: keyOf(item) }))
     .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
     .map(({ item }) => item);
+}
+
+/**
+ * Run `pipeline` (an export of `module`, of the same name) both ways: in `run.threads` worker
+ * threads, ordered, it must equal the main-thread pipeline item for item, and unordered give the
+ * same multiset. Answers the items, as they read after crossing threads.
+ */
+export async function bothWays<O>(module: URL, pipeline: (part: WorkerPart<O>) => Observable<unknown>, run: MainThreadRun<O>): Promise<unknown[]> {
+  const name = pipeline.name;
+  const mainThread = (await inMainThread(pipeline, run)).map(crossed);
+  const bound = { threads: run.threads, seed: run.seed ?? 0, rank: run.rank ?? 0, worldSize: run.worldSize ?? 1, options: run.options };
+  await using ordered = workerPipeline(module, name, bound);
+  const inWorkers = (await collect(ordered)).map(crossed);
+  assert.equal(inWorkers.length, mainThread.length);
+  assert.deepEqual(inWorkers, mainThread);
+  await using unordered = workerPipeline(module, name, { ...bound, ordered: false });
+  assert.deepEqual(asMultiset((await collect(unordered)).map(crossed)), asMultiset(mainThread));
+  return inWorkers;
 }

@@ -3,32 +3,15 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Observable } from 'rxjs';
-import { workerPipeline, type WorkerPart } from '../../../src/adapters/piscina.js';
 import { fromTfds, fromTFRecord } from '../../../sources/tfrecord/index.js';
 import { fromWebDataset } from '../../../sources/webdataset/index.js';
 import { repoRoot, scratchDir, sharedWebDataset } from '../../sources/webdataset/tarFixtures.js';
 import { generatedShards } from '../webdataset/shards.js';
 import { tfdsExamples, tfrecords, webDatasetShards } from './fixtures/sourcePipelines.js';
-import { asMultiset, collect, crossed, inMainThread, type MainThreadRun } from './inMainThread.js';
+import { asMultiset, bothWays, collect, crossed } from './inMainThread.js';
 
 const pipelines = new URL('./fixtures/sourcePipelines.js', import.meta.url);
 const sharedData = join(repoRoot, '..', 'shared', 'data');
-
-/**
- * The pipeline read by 2 threads (ordered) equals the main-thread pipeline item for item, and
- * unordered gives the same multiset; answers the items.
- */
-async function bothWays<O>(pipeline: (part: WorkerPart<O>) => Observable<unknown>, run: MainThreadRun<O>): Promise<unknown[]> {
-  const name = pipeline.name;
-  const mainThread = (await inMainThread(pipeline, run)).map(crossed);
-  await using ordered = workerPipeline(pipelines, name, { threads: run.threads, options: run.options });
-  const inWorkers = (await collect(ordered)).map(crossed);
-  assert.equal(inWorkers.length, mainThread.length);
-  assert.deepEqual(inWorkers, mainThread);
-  await using unordered = workerPipeline(pipelines, name, { threads: run.threads, ordered: false, options: run.options });
-  assert.deepEqual(asMultiset((await collect(unordered)).map(crossed)), asMultiset(mainThread));
-  return inWorkers;
-}
 
 /** Every item of a plain main-thread source (no parts), as it reads after crossing threads. */
 const plain = async (source: Observable<unknown>): Promise<unknown[]> => (await collect(source)).map(crossed);
@@ -44,14 +27,14 @@ describe('local-file sources inside worker pipelines, compared with the main thr
 
   it('issue 12: fromWebDataset over the shared shards reads the same samples in 2 threads as in the main thread, none lost or twice', async () => {
     const input = ['sample.tgz', 'testgz.tar', 'compressed.tar'].map((name) => join(sharedWebDataset, name));
-    const items = await bothWays(webDatasetShards, { threads: 2, options: { input } });
+    const items = await bothWays(pipelines, webDatasetShards, { threads: 2, options: { input } });
     assert.equal(items.length, 90 + 1000 + 3);
     assert.deepEqual(asMultiset(items), asMultiset(await plain(fromWebDataset(input))));
   });
 
   it('issue 12: fromWebDataset over generated shards (a brace pattern) reads the same samples in 2 threads as in the main thread', async () => {
     const input = join(scratch.dir, 'shard-{0..3}.tar');
-    const items = await bothWays(webDatasetShards, { threads: 2, options: { input } });
+    const items = await bothWays(pipelines, webDatasetShards, { threads: 2, options: { input } });
     assert.equal(items.length, 100);
     assert.deepEqual(asMultiset(items), asMultiset(await plain(fromWebDataset(generated))));
   });
@@ -63,12 +46,12 @@ describe('local-file sources inside worker pipelines, compared with the main thr
       .sort()
       .map((name) => join(folder, name));
     assert.equal(paths.length, 2);
-    const raw = await bothWays(tfrecords, { threads: 2, options: { paths, decode: 'raw', mode: 'file' } });
+    const raw = await bothWays(pipelines, tfrecords, { threads: 2, options: { paths, decode: 'raw', mode: 'file' } });
     assert.equal(raw.length, 8);
     assert.deepEqual(asMultiset(raw), asMultiset(await plain(fromTFRecord(paths))));
     // One file, two threads: only an element split gives each a share.
     const examplePaths = paths.filter((path) => path.endsWith('/example.tfrecord'));
-    const examples = await bothWays(tfrecords, {
+    const examples = await bothWays(pipelines, tfrecords, {
       threads: 2,
       options: { paths: examplePaths, decode: 'example', mode: 'element' },
     });
@@ -79,7 +62,7 @@ describe('local-file sources inside worker pipelines, compared with the main thr
   it('issue 12: fromTfds (a split across two shard files) reads the same episodes in 2 threads as in the main thread', async () => {
     const dataDir = join(sharedData, 'tfds', 'octo-bridge_dataset', '1.0.0');
     const split = 'train+val';
-    const episodes = await bothWays(tfdsExamples, { threads: 2, options: { dataDir, split } });
+    const episodes = await bothWays(pipelines, tfdsExamples, { threads: 2, options: { dataDir, split } });
     assert.equal(episodes.length, 50);
     assert.deepEqual(asMultiset(episodes), asMultiset(await plain(fromTfds(dataDir, { split }))));
   });
