@@ -88,7 +88,11 @@ export function crossed(value: unknown): unknown {
 export function asMultiset<T>(items: readonly T[]): T[] {
   const keyOf = (item: T): string =>
     JSON.stringify(item, (_key, value: unknown) =>
-      typeof value === 'bigint' ? `${value}n` : ArrayBuffer.isView(value) ? Array.from(new Uint8Array(value.buffer, value.byteOffset, value.byteLength)) : value,
+      typeof value === 'bigint'
+        ? `${value}n`
+        : ArrayBuffer.isView(value)
+          ? Array.from(new Uint8Array(value.buffer, value.byteOffset, value.byteLength))
+          : value,
     );
   return items
     .map((item) => ({ item, key: keyOf(item) }))
@@ -101,7 +105,11 @@ export function asMultiset<T>(items: readonly T[]): T[] {
  * threads, ordered, it must equal the main-thread pipeline item for item, and unordered give the
  * same multiset. Answers the items, as they read after crossing threads.
  */
-export async function bothWays<O>(module: URL, pipeline: (part: WorkerPart<O>) => Observable<unknown>, run: MainThreadRun<O>): Promise<unknown[]> {
+export async function bothWays<O>(
+  module: URL,
+  pipeline: (part: WorkerPart<O>) => Observable<unknown>,
+  run: MainThreadRun<O>,
+): Promise<unknown[]> {
   const name = pipeline.name;
   const mainThread = (await inMainThread(pipeline, run)).map(crossed);
   const bound = { threads: run.threads, seed: run.seed ?? 0, rank: run.rank ?? 0, worldSize: run.worldSize ?? 1, options: run.options };

@@ -57,7 +57,9 @@ export class ObjectServer {
     const data = this.#objects.get(key);
     if (this.#closeAfterEach) res.setHeader('connection', 'close');
     if (data === undefined) {
-      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ message: `object ${key} does not exist`, status: 404 }));
+      res
+        .writeHead(404, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ message: `object ${key} does not exist`, status: 404 }));
       return;
     }
     const headers = { 'ais-size': String(data.length), 'ais-version': '1', etag: '"v1"', 'accept-ranges': 'bytes' };

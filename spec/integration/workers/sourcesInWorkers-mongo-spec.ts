@@ -58,7 +58,9 @@ describe('MongoDB sources inside worker pipelines, a client per thread (issue 12
     const inWorkers = await bothWays(pipelines, shuffledElements, { threads: 2, seed: 9, options });
     const dataset = await datasetOf(options.dataset);
     try {
-      const plain = await collect(fromRandomAccess(dataset, { sampler: globalShuffle({ seed: 9 }), batchSize: 8, endOfEpoch: 'wrap' }).pipe(batch(8)));
+      const plain = await collect(
+        fromRandomAccess(dataset, { sampler: globalShuffle({ seed: 9 }), batchSize: 8, endOfEpoch: 'wrap' }).pipe(batch(8)),
+      );
       assert.deepEqual(inWorkers, plain.map(crossed));
     } finally {
       await dataset.close();
