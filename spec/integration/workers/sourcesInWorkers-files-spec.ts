@@ -7,7 +7,8 @@ import { fromTfds, fromTFRecord } from '../../../sources/tfrecord/index.js';
 import { fromWebDataset } from '../../../sources/webdataset/index.js';
 import { repoRoot, scratchDir, sharedWebDataset } from '../../sources/webdataset/tarFixtures.js';
 import { generatedShards } from '../webdataset/shards.js';
-import { tfdsExamples, tfrecords, webDatasetShards } from './fixtures/sourcePipelines.js';
+import { tfdsExamples, tfrecords, webDatasetShards, type subscribedLater } from './fixtures/sourcePipelines.js';
+import { WorkerPipelineError, workerPipeline } from '../../../src/adapters/piscina.js';
 import { asMultiset, bothWays, collect, crossed } from './inMainThread.js';
 
 const pipelines = new URL('./fixtures/sourcePipelines.js', import.meta.url);
@@ -65,5 +66,20 @@ describe('local-file sources inside worker pipelines, compared with the main thr
     const episodes = await bothWays(pipelines, tfdsExamples, { threads: 2, options: { dataDir, split } });
     assert.equal(episodes.length, 50);
     assert.deepEqual(asMultiset(episodes), asMultiset(await plain(fromTfds(dataDir, { split }))));
+  });
+
+  it('issue 12: a source subscribed from a promise callback, outside the part context, is refused typed rather than read by every thread', async () => {
+    // Why `opened` exists: what a part subscribes later sees no part, so its shard() cannot split.
+    await using later = workerPipeline<typeof subscribedLater>(pipelines, 'subscribedLater', { threads: 2, options: { input: generated } });
+    await assert.rejects(collect(later), (error: unknown) => {
+      assert.ok(error instanceof WorkerPipelineError, String(error));
+      assert.equal(error.remoteCode, 'RXFEED_ERR_WORKER_UNSPLIT');
+      return true;
+    });
+    await using madeInPart = workerPipeline<typeof webDatasetShards>(pipelines, 'webDatasetShards', {
+      threads: 2,
+      options: { input: generated },
+    });
+    assert.equal((await collect(madeInPart)).length, 100);
   });
 });
