@@ -15,7 +15,7 @@ import {
   plainDocument,
   shuffledElements,
   type RandomAccessOptions,
-  type watchedMongoDocuments,
+  type watchedMongo,
 } from './fixtures/sourcePipelines.js';
 import { asMultiset, bothWays, collect, crossed } from './inMainThread.js';
 
@@ -68,25 +68,30 @@ describe('MongoDB sources inside worker pipelines, a client per thread (issue 12
     assert.equal(inWorkers.length, Math.ceil(300 / 8));
   });
 
-  it('issue 12: a break returns once every part has killed its cursor and closed its client and connections', async () => {
-    const counts = new Int32Array(new SharedArrayBuffer(3 * 4));
-    await using documents = workerPipeline<typeof watchedMongoDocuments>(pipelines, 'watchedMongoDocuments', {
-      threads: 2,
-      options: { target: target('grades', true), pageSize: 20, counts },
-    });
-    let taken = 0;
-    for await (const document of toLoader(documents)) {
-      assert.equal(typeof document._id, 'object');
-      if (++taken === 6) {
-        assert.ok(Atomics.load(counts, MONGO_COUNTS.connections) > 0, 'the parts hold connections while reading');
-        assert.ok(Atomics.load(counts, MONGO_COUNTS.cursors) > 0, 'the parts hold server cursors while reading');
-        break;
+  for (const read of ['fromMongo', 'mongoDataset'] as const) {
+    it(`issue 12: a break in a ${read} pipeline returns once every part has killed its cursors and closed its client and connections`, async () => {
+      const counts = new Int32Array(new SharedArrayBuffer(3 * 4));
+      const collection = read === 'fromMongo' ? 'grades' : 'numbers';
+      await using documents = workerPipeline<typeof watchedMongo>(pipelines, 'watchedMongo', {
+        threads: 2,
+        options: { target: target(collection, true), read, counts },
+      });
+      let taken = 0;
+      for await (const item of toLoader(documents)) {
+        assert.equal(typeof (Array.isArray(item) ? item[0] : item)?._id, 'object');
+        if (++taken === 3) {
+          assert.ok(Atomics.load(counts, MONGO_COUNTS.connections) > 0, 'the parts hold connections while reading');
+          if (read === 'fromMongo')
+            assert.ok(Atomics.load(counts, MONGO_COUNTS.cursors) > 0, 'the parts hold server cursors while reading');
+          break;
+        }
       }
-    }
-    assert.deepEqual(
-      { connections: Atomics.load(counts, MONGO_COUNTS.connections), cursors: Atomics.load(counts, MONGO_COUNTS.cursors) },
-      { connections: 0, cursors: 0 },
-    );
-    assert.equal(Atomics.load(counts, MONGO_COUNTS.clientsClosed), 2, "each thread's client is closed");
-  });
+      assert.deepEqual(
+        { connections: Atomics.load(counts, MONGO_COUNTS.connections), cursors: Atomics.load(counts, MONGO_COUNTS.cursors) },
+        { connections: 0, cursors: 0 },
+      );
+      assert.equal(Atomics.load(counts, MONGO_COUNTS.clientsClosed), 2, "each thread's client is closed");
+      assert.equal(documents.stats().threads, 2, 'the threads are still up: their clients were closed by the parts');
+    });
+  }
 });

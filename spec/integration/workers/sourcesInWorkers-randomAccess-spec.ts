@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { batch } from '../../../operators/batch.js';
 import { workerPipeline } from '../../../src/adapters/workerPipeline.js';
 import type { CollatedPaddedBatch } from '../../../src/collate.js';
 import { globalShuffle } from '../../../src/sampler.js';
+import { toLoader } from '../../../src/loader.js';
 import { fromRandomAccess } from '../../../sources/core/fromRandomAccess.js';
 import { encodeExample, tfrecordFrame } from '../../../sources/tfrecord/index.js';
 import { packTar, scratchDir } from '../../sources/webdataset/tarFixtures.js';
@@ -94,6 +96,32 @@ describe('random-access datasets made inside worker pipelines (issue 12)', () =>
       assert.equal(batchesPerRank[0], batchesPerRank[1], 'every rank runs the same number of steps');
       assert.equal(batchesPerRank[0], Math.ceil(Math.ceil(SIZE / 2) / batchSize));
       assert.deepEqual(counted, new Array<number>(SIZE).fill(1));
+    });
+
+    it(`issue 12: a break returns once every part has closed its ${kind} dataset's file handles`, async () => {
+      const openFiles = (): string[] =>
+        readdirSync('/proc/self/fd').flatMap((fd) => {
+          try {
+            const target = readlinkSync(`/proc/self/fd/${fd}`);
+            return target.startsWith(scratch.dir) ? [target] : [];
+          } catch {
+            return [];
+          }
+        });
+      const options: RandomAccessOptions = { dataset: datasets[kind], batchSize: 8 };
+      await using batches = workerPipeline<typeof shuffledElements>(pipelines, 'shuffledElements', { threads: 2, seed: 3, options });
+      let taken = 0;
+      for await (const elements of toLoader(batches)) {
+        assert.equal(elements.length, 8);
+        if (++taken === 3) {
+          // A tfrecordDataset keeps its file handles between reads (up to 16); webDatasetIndexed
+          // opens a shard for each read, so it may hold none at this moment.
+          if (kind === 'tfrecord') assert.ok(openFiles().length > 0, 'the parts hold their files open between reads');
+          break;
+        }
+      }
+      assert.deepEqual(openFiles(), []);
+      assert.equal(batches.stats().threads, 2, 'the threads are still up: the parts closed their datasets');
     });
   }
 });
