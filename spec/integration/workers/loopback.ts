@@ -1,4 +1,5 @@
-// Loopback servers and socket counting for the worker-pipeline source specs.
+// For the worker-pipeline source specs: a loopback object server, this process's sockets to a
+// server, and removing a spec's S3 bucket afterwards.
 //
 // No AIStore can run here: `ObjectServer` answers the object paths of AIStore's native HTTP API
 // (as spec/sources/objectstore/aisStore-spec.ts's server does: GET with Range, HEAD) and the same
