@@ -19,6 +19,7 @@ export * from '../sources/core/puller.js';
 export { DatasetClosedError, type RandomAccess, type RandomAccessLayout } from '../sources/core/randomAccess.js';
 export { fromRandomAccess, type FromRandomAccessOptions } from '../sources/core/fromRandomAccess.js';
 export { itemsDataset } from '../sources/core/itemsDataset.js';
+export { fromResource } from '../sources/core/fromResource.js';
 export { subsetDataset } from '../sources/core/subsetDataset.js';
 export { mixDatasets, type MixDatasetsOptions } from '../sources/core/mixDatasets.js';
 export { IndexPermutation } from './indexPermutation.js';

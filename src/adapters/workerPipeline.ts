@@ -44,11 +44,13 @@ export interface WorkerPart<O = unknown> extends Placement {
 }
 
 /**
- * The shape of a worker pipeline: an export of an ES module returning an Observable.
+ * The shape of a worker pipeline: an export of an ES module returning an Observable, or a promise
+ * of one (an async function that awaits a dataset's index first). A resource the part opens (a
+ * dataset, a client) is best opened with `fromResource`, which closes it when the part ends.
  * @public
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a bound for any pipeline's options
-export type WorkerPipelineFunction = (part: WorkerPart<any>) => Observable<unknown>;
+export type WorkerPipelineFunction = (part: WorkerPart<any>) => Observable<unknown> | PromiseLike<Observable<unknown>>;
 
 /**
  * Options of {@link workerPipeline}.
@@ -96,7 +98,7 @@ export interface WorkerPipelineOptions<O> {
 export type WorkerPipelineOptionsOf<F extends WorkerPipelineFunction> = Parameters<F>[0] extends WorkerPart<infer O> ? O : unknown;
 
 /** The item type a pipeline emits. @public */
-export type WorkerPipelineItem<F extends WorkerPipelineFunction> = ReturnType<F> extends Observable<infer T> ? T : unknown;
+export type WorkerPipelineItem<F extends WorkerPipelineFunction> = Awaited<ReturnType<F>> extends Observable<infer T> ? T : unknown;
 
 /**
  * Counters of a {@link WorkerPipeline}, for metrics and tests.

@@ -22,6 +22,7 @@ import { disposeAll } from '../dispose.js';
 import { InvalidArgumentError, RxfeedError } from '../errors.js';
 import { describe } from '../excerpt.js';
 import { Flow, type StageHandle } from '../flow.js';
+import { isPromiseLike } from '../isPromiseLike.js';
 import { loadExport, toRemote, type RemoteError } from './crossThread.js';
 import { prepareTransfer } from './transfer.js';
 
@@ -99,9 +100,16 @@ class PartRun {
     const context = new PipelineContext({ flow: this.#flow, epoch: part.epoch, part });
     this.#context = context;
     try {
-      const source = bindContext(context, () => pipeline(part));
+      const made = bindContext(context, () => pipeline(part));
+      // An async export (it awaits a dataset's index, say) is subscribed once its Observable is
+      // made, still under the part's context.
+      const source: unknown = isPromiseLike(made) ? await made : made;
+      if (this.#stopping) return;
       if (!isObservable(source)) {
-        throw new InvalidArgumentError('workerPipeline', `${module}#${exportName} must return an Observable, got ${describe(source)}`);
+        throw new InvalidArgumentError(
+          'workerPipeline',
+          `${module}#${exportName} must return an Observable or a promise of one, got ${describe(source)}`,
+        );
       }
       const subscription = bindContext(context, () =>
         source.subscribe({

@@ -12,7 +12,7 @@ import { fromRandomAccess } from '../../../sources/core/fromRandomAccess.js';
 import { itemsDataset } from '../../../sources/core/itemsDataset.js';
 import { fromWebDataset } from '../../../sources/webdataset/index.js';
 import { packTar, scratchDir } from '../../sources/webdataset/tarFixtures.js';
-import type { counted, exits, failing, numbers, shardKeys, shuffledBatches, Tagged, unsplit } from './fixtures/pipelines.js';
+import type { asyncNumbers, counted, exits, failing, numbers, shardKeys, shuffledBatches, Tagged, unsplit } from './fixtures/pipelines.js';
 
 const pipelines = new URL('./fixtures/pipelines.js', import.meta.url);
 
@@ -43,6 +43,15 @@ describe('workerPipeline (issue 12)', () => {
     assert.deepEqual(
       items.map((item) => item.worker),
       roundRobin([Array<number>(50).fill(0), Array<number>(51).fill(1)]),
+    );
+  });
+
+  it('issue 12: an async export is subscribed once its Observable is made, still split by its part', async () => {
+    await using fromAsync = workerPipeline<typeof asyncNumbers>(pipelines, 'asyncNumbers', { threads: 2, options: { count: 9 } });
+    const values = Array.from({ length: 9 }, (_, i) => i);
+    assert.deepEqual(
+      (await collect(fromAsync)).map((item) => item.value),
+      roundRobin([values.slice(0, 4), values.slice(4)]),
     );
   });
 
@@ -189,7 +198,7 @@ describe('workerPipeline (issue 12)', () => {
       for (let shard = 0; shard < 4; shard++) {
         const members = Array.from({ length: 50 }, (_, i) => ({
           name: `s${shard}-${String(i).padStart(3, '0')}.txt`,
-          body: `${shard}:${i}`,
+          data: `${shard}:${i}`,
         }));
         paths.push(scratch.write(`shard-${shard}.tar`, await packTar(members)));
       }
@@ -270,7 +279,7 @@ describe('workerPipeline (issue 12)', () => {
     await assert.rejects(collect(notObservable), (error: unknown) => {
       assert.ok(error instanceof WorkerPipelineError);
       assert.equal(error.remoteCode, 'RXFEED_ERR_INVALID_ARG');
-      assert.match(error.message, /pipelines\.js#notObservable must return an Observable, got 42/);
+      assert.match(error.message, /pipelines\.js#notObservable must return an Observable or a promise of one, got 42/);
       return true;
     });
     await using missing = workerPipeline(pipelines, 'noSuchExport', { threads: 1 });
