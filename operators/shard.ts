@@ -70,7 +70,7 @@ export function shard<T>(options: ShardOptions = {}): MonoTypeOperatorFunction<T
     return operate<T, T>(
       source,
       (op) => {
-        const placement = op.context.placement(options, 'shard');
+        const placement = op.context.splitPlacement(options, 'shard');
         if (mode === 'file') {
           const part = recorded.selectFiles!(filesOf(recorded, placement));
           op.delegate(part, { describe: () => streamInfoOf(infoOf(part)) });

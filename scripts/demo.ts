@@ -2,10 +2,11 @@
  * The README's main job: a real pipeline over WebDataset shards it generates itself.
  *
  * 1. Writes 8 tar shards of 64x64 JPEGs with their class under `.tmp/demo/` (once; reused after).
- * 2. Trains for two epochs: shards shuffled per epoch, a seeded shuffle buffer, JPEG decoding in
- *    worker threads, batches collated into typed-array tensors, a progress line, and the loop's
- *    throughput at the end. A "step" here is a nearest-mean classifier update: the point is the
- *    input pipeline, not the model.
+ * 2. Trains for two epochs with a worker pipeline (demoPipeline.ts): each thread (one per core)
+ *    reads its shards of the epoch's shard order, shuffles, decodes JPEGs and collates batches
+ *    into typed-array tensors; the main thread only merges batches, shows a progress line, and
+ *    prints the loop's throughput at the end. A "step" here is a nearest-mean classifier update:
+ *    the point is the input pipeline, not the model.
  * 3. Evaluates exactly over 2 simulated ranks: each rank reads its share, padded to the same
  *    number of full batches; pad rows are masked, so every sample is counted once.
  *
@@ -19,19 +20,9 @@ import sharp from 'sharp';
 import tar from 'tar-stream';
 import { fromWebDataset, type WebDatasetSample } from '../sources/webdataset/index.js';
 import type { DecodedImage } from '../src/adapters/decodeImage.js';
-import { decodeImageFieldsTask, workerExecutor } from '../src/adapters/piscina.js';
-import {
-  batch,
-  collate,
-  epochs,
-  padToBatch,
-  parallelMap,
-  progress,
-  shard,
-  shuffleBuffer,
-  toLoader,
-  type HostTensor,
-} from '../src/index.js';
+import { decodeImageFieldsTask, workerExecutor, workerPipeline } from '../src/adapters/piscina.js';
+import { collate, epochs, padToBatch, parallelMap, progress, shard, toLoader, type HostTensor } from '../src/index.js';
+import type { trainPart } from './demoPipeline.js';
 
 const DIR = join(process.cwd(), '.tmp', 'demo');
 const SHARDS = 8;
@@ -129,18 +120,12 @@ const decoded = (sample: { jpg: unknown; cls: unknown; index: number }) => ({
 // Training: the model is a running mean brightness per class.
 const classSums = new Float64Array(CLASSES);
 const classCounts = new Float64Array(CLASSES);
-const train = fromWebDataset(shardPaths, { extensions: ['jpg', 'cls'], shuffleShards: { seed: 1 } }).pipe(
-  shard({ mode: 'file' }),
+await using trainBatches = workerPipeline<typeof trainPart>(new URL('./demoPipeline.js', import.meta.url), 'trainPart', {
+  seed: 1,
+  options: { shards: shardPaths, batchSize: BATCH },
+});
+const train = trainBatches.pipe(
   epochs(EPOCHS),
-  shuffleBuffer(2048, { seed: 2 }),
-  map(fields),
-  parallelMap(decode, { executor }),
-  map((sample) => {
-    const { image, label } = decoded(sample);
-    return { image, label };
-  }),
-  batch(BATCH),
-  collate(),
   progress({ label: 'train samples', total: SIZE * EPOCHS, weight: (b) => b.label.shape[0]! }),
 );
 let trained = 0;
@@ -160,7 +145,7 @@ const trainSeconds = (performance.now() - trainStarted) / 1000;
 console.log(
   `train: ${trained.toLocaleString('en-US')} samples in ${trainSeconds.toFixed(1)} s = ` +
     `${Math.round(trained / trainSeconds).toLocaleString('en-US')} samples/s ` +
-    `(${(bytes / trainSeconds / 1e6).toFixed(0)} MB/s of decoded pixels, ${executor.stats().threads} decode thread(s))`,
+    `(${(bytes / trainSeconds / 1e6).toFixed(0)} MB/s of decoded pixels, ${trainBatches.threads} pipeline thread(s))`,
 );
 const classMeans = Array.from(classSums, (sum, c) => sum / classCounts[c]!);
 const predict = (mean: number): number => {

@@ -27,6 +27,12 @@ export interface PipelineContextInit {
   readonly flow: Flow;
   /** The epoch being read; default 0. */
   readonly epoch?: number;
+  /**
+   * The placement of a worker pipeline's part (see `workerPipeline`): its rank and world size, as
+   * the main thread resolved them, and which of the pipeline's workers this is. It takes the place
+   * of the environment for every operator that resolves a placement under this context.
+   */
+  readonly part?: Placement;
 }
 
 /** The environment's placement values, read at most once per loader subscription. */
@@ -37,6 +43,9 @@ interface SharedParts {
   readonly epoch: { value: number };
   readonly environment: { read?: EnvironmentPlacement };
   readonly listener: ((info: StreamInfo) => void) | undefined;
+  readonly part: Placement | undefined;
+  /** Set once an operator split its input by this placement (`shard`, `fromRandomAccess`). */
+  readonly split: { done: boolean };
 }
 
 /**
@@ -54,7 +63,7 @@ export class PipelineContext {
   /** @param init - The Flow, and the epoch (default 0). */
   constructor(init: PipelineContextInit) {
     this.flow = init.flow;
-    this.#shared = { epoch: { value: init.epoch ?? 0 }, environment: {}, listener: undefined };
+    this.#shared = { epoch: { value: init.epoch ?? 0 }, environment: {}, listener: undefined, part: init.part, split: { done: false } };
   }
 
   /** A context over `flow` sharing `shared` (the epoch cell, environment reading, listener). */
@@ -80,7 +89,23 @@ export class PipelineContext {
    * WORLD_SIZE)`.
    */
   placement(options: PlacementOptions, where: string): Placement {
-    return resolvePlacementWithin(options, where, this.#shared.environment);
+    return resolvePlacementWithin(options, where, this.#shared.environment, this.#shared.part);
+  }
+
+  /**
+   * {@link PipelineContext.placement}, for an operator that splits its input by it (`shard`,
+   * `fromRandomAccess`): a worker pipeline checks that one did, since otherwise every worker
+   * would read the whole input.
+   */
+  splitPlacement(options: PlacementOptions, where: string): Placement {
+    const placement = this.placement(options, where);
+    this.#shared.split.done = true;
+    return placement;
+  }
+
+  /** @internal True once an operator under this context split its input ({@link PipelineContext.splitPlacement}). */
+  get split(): boolean {
+    return this.#shared.split.done;
   }
 
   /**

@@ -64,6 +64,7 @@ export function resolvePlacementWithin(
   options: PlacementOptions,
   where: string,
   environment: { read?: Partial<Record<keyof Placement, number>> },
+  part?: Placement,
 ): Placement {
   checkIntegers(options, where);
   const values = {} as Record<keyof Placement, number>;
@@ -73,6 +74,12 @@ export function resolvePlacementWithin(
     if (explicit !== undefined) {
       values[name] = explicit;
       origins[name] = `${where}.${name}`;
+      continue;
+    }
+    if (part !== undefined) {
+      // A worker pipeline's part: the main thread resolved rank and world size already.
+      values[name] = part[name];
+      origins[name] = 'the worker pipeline';
       continue;
     }
     const variable = ENVIRONMENT[name];

@@ -57,7 +57,15 @@ export const ERROR_CODES = Object.freeze({
   RXFEED_ERR_WORKER_TASK: 'RXFEED_ERR_WORKER_TASK',
   /** The worker thread holding an item died before answering (`WorkerExitError`). */
   RXFEED_ERR_WORKER_EXIT: 'RXFEED_ERR_WORKER_EXIT',
-  /** A task was given to a closed worker executor (`ExecutorClosedError`). */
+  /** A worker pipeline failed in one of its threads; `remoteCode` is its own error's code (`WorkerPipelineError`). */
+  RXFEED_ERR_WORKER_PIPELINE: 'RXFEED_ERR_WORKER_PIPELINE',
+  /**
+   * A worker pipeline's part read its whole input: nothing in it split the input by worker
+   * (`shard`, `fromRandomAccess`), so every thread would read the same items (`RxfeedError`, as
+   * the `remoteCode` of a `WorkerPipelineError`).
+   */
+  RXFEED_ERR_WORKER_UNSPLIT: 'RXFEED_ERR_WORKER_UNSPLIT',
+  /** A task was given to a closed worker executor, or a closed worker pipeline was subscribed (`ExecutorClosedError`). */
   RXFEED_ERR_EXECUTOR_CLOSED: 'RXFEED_ERR_EXECUTOR_CLOSED',
   /** An upload was asked of a WebGPU staging ring after it was destroyed (`RxfeedError`). */
   RXFEED_ERR_UPLOAD_RING_DESTROYED: 'RXFEED_ERR_UPLOAD_RING_DESTROYED',

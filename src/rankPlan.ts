@@ -103,3 +103,65 @@ function checkInteger(value: number, argument: string, minimum: number): void {
     throw new InvalidArgumentError(argument, `must be an integer >= ${minimum}, got ${String(value)}`);
   }
 }
+
+/**
+ * One loading worker's part of a rank's plan: the rank's batches `c` with
+ * `c % numWorkers === workerIndex`, as PyTorch's DataLoader hands a map-style dataset's batches
+ * to its workers. Taking one batch from each worker in turn gives back the rank's own order, so
+ * the rank reads the same elements in the same order whatever its number of workers.
+ *
+ * @example
+ * ```ts
+ * const plan = new RankPlan(10, { worldSize: 1, rank: 0, batchSize: 2, endOfEpoch: 'pad' });
+ * const second = new WorkerShare(plan, 1, 2); // batches 1 and 3: positions 2, 3, 6, 7
+ * second.position(2);  // 6
+ * ```
+ * @public
+ */
+export class WorkerShare {
+  readonly worldSize: number;
+  readonly rank: number;
+  readonly batchSize: number;
+  /** Elements this worker reads in the epoch. */
+  readonly size: number;
+  /** Elements this worker owes, padding included: its batches times `batchSize`. */
+  readonly maxRankSize: number;
+  readonly #plan: RankPlan;
+  readonly #workerIndex: number;
+  readonly #numWorkers: number;
+
+  /**
+   * @param plan - The rank's plan.
+   * @param workerIndex - This worker, in `[0, numWorkers)`.
+   * @param numWorkers - The rank's loading workers.
+   */
+  constructor(plan: RankPlan, workerIndex: number, numWorkers: number) {
+    checkInteger(numWorkers, 'WorkerShare.numWorkers', 1);
+    if (!Number.isSafeInteger(workerIndex) || workerIndex < 0 || workerIndex >= numWorkers) {
+      throw new InvalidArgumentError('WorkerShare.workerIndex', `must be an integer in [0, ${numWorkers}), got ${String(workerIndex)}`);
+    }
+    this.#plan = plan;
+    this.#workerIndex = workerIndex;
+    this.#numWorkers = numWorkers;
+    this.worldSize = plan.worldSize;
+    this.rank = plan.rank;
+    this.batchSize = plan.batchSize;
+    const batches = plan.steps > workerIndex ? Math.ceil((plan.steps - workerIndex) / numWorkers) : 0;
+    this.maxRankSize = batches * plan.batchSize;
+    // Only the rank's last batch can be short (an epoch's 'pad' tail): it is this worker's when
+    // the worker's turn comes last.
+    const ownsLast = batches > 0 && (plan.steps - 1) % numWorkers === workerIndex;
+    this.size = ownsLast ? this.maxRankSize - (plan.maxRankSize - plan.size) : this.maxRankSize;
+  }
+
+  /**
+   * The position in the epoch's order of this worker's element `j`.
+   *
+   * @param j - An integer in `[0, size)`; not checked (the hot path).
+   */
+  position(j: number): number {
+    const batch = Math.floor(j / this.batchSize);
+    const inBatch = j - batch * this.batchSize;
+    return this.#plan.position((batch * this.#numWorkers + this.#workerIndex) * this.batchSize + inBatch);
+  }
+}

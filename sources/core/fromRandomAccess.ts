@@ -7,7 +7,7 @@ import { describe } from '../../src/excerpt.js';
 import type { StreamInfo } from '../../src/info.js';
 import { isPromiseLike } from '../../src/isPromiseLike.js';
 import { produce } from '../../src/operate.js';
-import { RankPlan, type EndOfEpoch } from '../../src/rankPlan.js';
+import { RankPlan, WorkerShare, type EndOfEpoch } from '../../src/rankPlan.js';
 import { orderOf, sequential, type IndexOrder, type Sampler } from '../../src/sampler.js';
 import { checkLayout, type RandomAccess } from './randomAccess.js';
 
@@ -38,10 +38,11 @@ export interface FromRandomAccessOptions extends PlacementOptions {
  *
  * Each subscription reads the epoch of its context (a loader's iteration, `epochs`), so a seeded
  * sampler gives a new order every epoch and the same order for the same epoch anywhere. The
- * ranks (and, within one, the workers: slot `rank * numWorkers + workerIndex` of
- * `worldSize * numWorkers`) split the order by the global plan (see `RankPlan`): every rank reads
- * the same number of steps, and with `endOfEpoch: 'pad'` the stream announces the split
- * `padToBatch` needs to count every element exactly once.
+ * ranks split the order by the global plan (see `RankPlan`): every rank reads the same number of
+ * steps, and with `endOfEpoch: 'pad'` the stream announces the split `padToBatch` needs to count
+ * every element exactly once. A rank's loading workers (a worker pipeline's parts, or
+ * `workerIndex`/`numWorkers` given here) take its batches in turn (see `WorkerShare`): one batch
+ * from each worker in turn is the rank's own order, whatever the number of workers.
  *
  * Reads ask the dataset for `readSize` indices at a time, up to `readsInFlight` reads ahead of
  * the consumer, answered in order; so the source holds at most `readSize * readsInFlight`
@@ -79,13 +80,10 @@ export function fromRandomAccess<T>(dataset: RandomAccess<T>, options: FromRando
       throw new InvalidArgumentError(`fromRandomAccess.${name}`, `must be a positive integer, got ${describe(value)}`);
     }
   }
-  const planFor = (order: IndexOrder, placement: Placement): RankPlan =>
-    new RankPlan(order.length, {
-      worldSize: placement.worldSize * placement.numWorkers,
-      rank: placement.rank * placement.numWorkers + placement.workerIndex,
-      batchSize,
-      endOfEpoch,
-    });
+  const planFor = (order: IndexOrder, placement: Placement): RankPlan | WorkerShare => {
+    const plan = new RankPlan(order.length, { worldSize: placement.worldSize, rank: placement.rank, batchSize, endOfEpoch });
+    return placement.numWorkers === 1 ? plan : new WorkerShare(plan, placement.workerIndex, placement.numWorkers);
+  };
   // The pipe-time size, when the placement and the order's length are known without subscribing
   // (an order function's length is known only once called, for an epoch).
   let pipedSize: number | undefined;
@@ -100,7 +98,7 @@ export function fromRandomAccess<T>(dataset: RandomAccess<T>, options: FromRando
   return produce<T>(
     (op) => {
       const order = orderOf(sampler, dataset.size, op.context.epoch, dataset.layout?.shardEnds);
-      const plan = planFor(order, op.context.placement(options, 'fromRandomAccess'));
+      const plan = planFor(order, op.context.splitPlacement(options, 'fromRandomAccess'));
       op.context.announce(announcement(order, plan));
       const abort = new AbortController();
       // Each read in flight may listen to it: up to `readsInFlight` listeners, not a leak.
@@ -169,7 +167,7 @@ export function fromRandomAccess<T>(dataset: RandomAccess<T>, options: FromRando
 }
 
 /** What the subscription announces: this rank's size and, for `padToBatch`, its split. */
-function announcement(order: IndexOrder, plan: RankPlan): StreamInfo {
+function announcement(order: IndexOrder, plan: RankPlan | WorkerShare): StreamInfo {
   return {
     size: plan.size,
     split: {

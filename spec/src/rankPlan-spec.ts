@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InvalidArgumentError } from '../../src/errors.js';
-import { RankPlan, type EndOfEpoch } from '../../src/rankPlan.js';
+import { RankPlan, WorkerShare, type EndOfEpoch } from '../../src/rankPlan.js';
 
 function positionsOf(plan: RankPlan): number[] {
   return Array.from({ length: plan.size }, (_, k) => plan.position(k));
@@ -69,5 +69,48 @@ describe('RankPlan: the global plan (issue 11)', () => {
     assert.throws(() => new RankPlan(10, { worldSize: 1, rank: 0, batchSize: 0, endOfEpoch: 'drop' }), InvalidArgumentError);
     assert.throws(() => new RankPlan(-1, { worldSize: 1, rank: 0, batchSize: 1, endOfEpoch: 'drop' }), InvalidArgumentError);
     assert.throws(() => new RankPlan(10, { worldSize: 1, rank: 0, batchSize: 1, endOfEpoch: 'nope' as EndOfEpoch }), InvalidArgumentError);
+  });
+});
+
+describe('WorkerShare: a rank plan split among loading workers (issue 12)', () => {
+  it("issue 12: one batch from each worker in turn is the rank's own plan, for any number of workers; each owes whole batches", () => {
+    for (const worldSize of [1, 3]) {
+      for (const batchSize of [1, 4]) {
+        for (const length of [0, 1, 9, 50, 97]) {
+          for (const endOfEpoch of ['drop', 'pad', 'wrap'] as EndOfEpoch[]) {
+            const plan = new RankPlan(length, { worldSize, rank: worldSize - 1, batchSize, endOfEpoch });
+            for (const numWorkers of [1, 2, 3, 5]) {
+              const what = `W=${worldSize} B=${batchSize} N=${length} ${endOfEpoch} workers=${numWorkers}`;
+              const shares = Array.from({ length: numWorkers }, (_, worker) => new WorkerShare(plan, worker, numWorkers));
+              // Cut each share into batches, then take one batch from each worker in turn.
+              const batchesOf = (share: WorkerShare): number[][] => {
+                const positions = Array.from({ length: share.size }, (_, j) => share.position(j));
+                return Array.from({ length: Math.ceil(positions.length / batchSize) }, (_, b) =>
+                  positions.slice(b * batchSize, (b + 1) * batchSize),
+                );
+              };
+              const merged: number[] = [];
+              const perWorker = shares.map(batchesOf);
+              for (let b = 0; perWorker.some((batches) => b < batches.length); b++) {
+                for (const batches of perWorker) if (b < batches.length) merged.push(...batches[b]!);
+              }
+              assert.deepEqual(merged, positionsOf(plan), what);
+              assert.equal(
+                shares.reduce((sum, share) => sum + share.maxRankSize, 0),
+                plan.maxRankSize,
+                `${what}: the workers owe the rank's batches`,
+              );
+              for (const share of shares) assert.equal(share.maxRankSize % batchSize, 0, what);
+            }
+          }
+        }
+      }
+    }
+  });
+
+  it('issue 12: rejects a worker outside the workers', () => {
+    const plan = new RankPlan(10, { worldSize: 1, rank: 0, batchSize: 2, endOfEpoch: 'drop' });
+    assert.throws(() => new WorkerShare(plan, 2, 2), InvalidArgumentError);
+    assert.throws(() => new WorkerShare(plan, 0, 0), InvalidArgumentError);
   });
 });

@@ -31,6 +31,7 @@
 export * from './workerFn.js';
 export * from './workerErrors.js';
 export * from './workerExecutor.js';
+export * from './workerPipeline.js';
 
 export { DecodeError, DEFAULT_MAX_PIXELS, decodeImage, decodeImageFields } from './decodeImage.js';
 export type {

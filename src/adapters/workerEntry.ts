@@ -15,8 +15,10 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
-import { InvalidArgumentError } from '../errors.js';
+import { loadExport, toRemote, type RemoteError } from './crossThread.js';
 import { prepareTransfer } from './transfer.js';
+
+export type { RemoteError } from './crossThread.js';
 
 /** What the main thread posts: one task export, run on a batch of items. @internal */
 export interface WorkerRequest {
@@ -61,52 +63,10 @@ export const Progress = {
   Settled: 3,
 } as const;
 
-/** An error thrown by a task, as plain data. @internal */
-export interface RemoteError {
-  readonly name: string;
-  readonly message: string;
-  readonly code?: string;
-  readonly stack?: string;
-}
-
 /** What a worker answers. @internal */
 export type WorkerResponse = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: RemoteError };
 
 type TaskExport = (value: unknown, context: object) => unknown;
-
-// One import per module and export per thread; modules are cached by the loader anyway.
-const tasks = new Map<string, Promise<TaskExport>>();
-
-function load(module: string, exportName: string): Promise<TaskExport> {
-  const key = `${module}#${exportName}`;
-  let task = tasks.get(key);
-  if (task === undefined) {
-    task = import(module).then((namespace: Record<string, unknown>) => {
-      const found = namespace[exportName];
-      if (typeof found !== 'function') {
-        throw new InvalidArgumentError('workerFn.exportName', `${module} has no function export '${exportName}'`);
-      }
-      return found as TaskExport;
-    });
-    // A failed import is not cached: the next request retries it and reports the same error.
-    task.catch(() => tasks.delete(key));
-    tasks.set(key, task);
-  }
-  return task;
-}
-
-function toRemote(error: unknown): RemoteError {
-  if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
-    return {
-      name: error.name,
-      message: error.message,
-      ...(typeof code === 'string' ? { code } : {}),
-      ...(error.stack === undefined ? {} : { stack: error.stack }),
-    };
-  }
-  return { name: 'Error', message: String(error) };
-}
 
 /** The item whose code is running, through its awaits too, for the exit hook below. */
 const current = new AsyncLocalStorage<{ readonly progress: Int32Array; readonly slot: number }>();
@@ -136,7 +96,7 @@ export default async function runTask(request: WorkerRequest): Promise<unknown> 
   Atomics.store(progress, ProgressCell.Received, 1);
   let task: TaskExport;
   try {
-    task = await load(request.module, request.exportName);
+    task = await loadExport<TaskExport>(request.module, request.exportName, 'workerFn.exportName');
   } catch (error) {
     const failed: WorkerResponse = { ok: false, error: toRemote(error) };
     return request.items.map(() => failed);

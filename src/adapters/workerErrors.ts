@@ -6,7 +6,7 @@
  * @module
  */
 import { RxfeedError, TaskError } from '../errors.js';
-import type { RemoteError } from './workerEntry.js';
+import { fromRemote, type RemoteError } from './crossThread.js';
 
 /**
  * A worker task failed: code `RXFEED_ERR_WORKER_TASK`. `cause` holds the task's own error as
@@ -28,12 +28,7 @@ export class WorkerTaskError extends TaskError {
     code: 'RXFEED_ERR_WORKER_TASK' | 'RXFEED_ERR_WORKER_EXIT' = 'RXFEED_ERR_WORKER_TASK',
   ) {
     // The task's error crossed threads as data; rebuilt as an Error to be the `cause`, never thrown.
-    const cause = Object.assign(new Error(remote.message), {
-      name: remote.name,
-      ...(remote.code === undefined ? {} : { code: remote.code }),
-    });
-    if (remote.stack !== undefined) cause.stack = remote.stack;
-    super(index, cause, code, `worker task ${task} failed on item ${index}: ${remote.name}: ${remote.message}`);
+    super(index, fromRemote(remote), code, `worker task ${task} failed on item ${index}: ${remote.name}: ${remote.message}`);
     this.task = task;
     this.remoteCode = remote.code;
   }
@@ -69,7 +64,45 @@ export class WorkerExitError extends WorkerTaskError {
  * @public
  */
 export class ExecutorClosedError extends RxfeedError {
-  constructor() {
-    super('RXFEED_ERR_EXECUTOR_CLOSED', 'the worker executor is closed; create a new one to run more tasks');
+  /** @param what - What was closed: the worker executor (default), or a worker pipeline. */
+  constructor(what: 'executor' | 'pipeline' = 'executor') {
+    super(
+      'RXFEED_ERR_EXECUTOR_CLOSED',
+      what === 'executor'
+        ? 'the worker executor is closed; create a new one to run more tasks'
+        : 'the worker pipeline is closed; create a new one to read it again',
+    );
+  }
+}
+
+/**
+ * A worker pipeline failed in one of its threads: code `RXFEED_ERR_WORKER_PIPELINE` when the part's
+ * pipeline failed (its own error, rebuilt from the thread, is the `cause`, and its code is
+ * `remoteCode`), or `RXFEED_ERR_WORKER_EXIT` when the thread died (`process.exit`, out of memory
+ * (see `WorkerPipelineOptions.resourceLimits`), an exception escaping the pipeline's callbacks).
+ * @public
+ */
+export class WorkerPipelineError extends RxfeedError {
+  /** The pipeline, as `module#export`. */
+  readonly pipeline: string;
+  /** The worker (part) that failed, in `[0, threads)`. */
+  readonly workerIndex: number;
+  /** The `code` of the part's own error, when it had one (e.g. `RXFEED_ERR_TFRECORD_CRC`). */
+  readonly remoteCode: string | undefined;
+
+  /** @internal made by the worker pipeline from a thread's answer or its death */
+  constructor(
+    pipeline: string,
+    workerIndex: number,
+    remote: RemoteError,
+    code: 'RXFEED_ERR_WORKER_PIPELINE' | 'RXFEED_ERR_WORKER_EXIT' = 'RXFEED_ERR_WORKER_PIPELINE',
+  ) {
+    const what = code === 'RXFEED_ERR_WORKER_EXIT' ? 'its thread died' : 'failed';
+    super(code, `worker pipeline ${pipeline}: worker ${workerIndex} ${what}: ${remote.name}: ${remote.message}`, {
+      cause: fromRemote(remote),
+    });
+    this.pipeline = pipeline;
+    this.workerIndex = workerIndex;
+    this.remoteCode = remote.code;
   }
 }

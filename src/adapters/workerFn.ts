@@ -99,33 +99,31 @@ export function workerFn<F extends WorkerTaskFunction>(
   if (typeof exportName !== 'string' || exportName === '') {
     throw new InvalidArgumentError('workerFn.exportName', 'must name an export of the module');
   }
-  return { module: moduleUrl(module), exportName, seed, options: binding.options as WorkerTaskOptions<F> };
+  return { module: moduleUrl(module, 'workerFn.module'), exportName, seed, options: binding.options as WorkerTaskOptions<F> };
 }
 
-function moduleUrl(module: URL | string): string {
+/**
+ * A module named by `URL`, `file:` URL string or absolute path, as the `file:` URL a worker thread imports.
+ * @internal
+ */
+export function moduleUrl(module: URL | string, where: string): string {
   if (module instanceof URL) {
     if (module.protocol !== 'file:') {
-      throw new InvalidArgumentError('workerFn.module', `must be a file: URL, got ${quoted(module.href, EXCERPT_LIMIT)}`);
+      throw new InvalidArgumentError(where, `must be a file: URL, got ${quoted(module.href, EXCERPT_LIMIT)}`);
     }
     return module.href;
   }
   if (typeof module !== 'string') {
-    throw new InvalidArgumentError('workerFn.module', `must be a URL or a string, got ${describe(module)}`);
+    throw new InvalidArgumentError(where, `must be a URL or a string, got ${describe(module)}`);
   }
   if (!module.startsWith('file:') && !module.startsWith('/')) {
-    throw new InvalidArgumentError(
-      'workerFn.module',
-      `'${module}' is relative; pass new URL('./task.js', import.meta.url) or an absolute path`,
-    );
+    throw new InvalidArgumentError(where, `'${module}' is relative; pass new URL('./task.js', import.meta.url) or an absolute path`);
   }
   try {
     return module.startsWith('file:') ? new URL(module).href : new URL(`file://${encodeURI(module)}`).href;
   } catch (error) {
     // new URL throws a TypeError for an unparsable URL, encodeURI a URIError for a lone surrogate.
-    throw new InvalidArgumentError(
-      'workerFn.module',
-      `${quoted(module, EXCERPT_LIMIT)} is not a valid file URL or path: ${(error as Error).message}`,
-    );
+    throw new InvalidArgumentError(where, `${quoted(module, EXCERPT_LIMIT)} is not a valid file URL or path: ${(error as Error).message}`);
   }
 }
 

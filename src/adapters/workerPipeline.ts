@@ -1,0 +1,454 @@
+/**
+ * Worker pipelines: a whole pipeline (source, per-sample work, usually `batch` and `collate`) run
+ * in N worker threads, each reading its own part of the data, with only finished items (batches,
+ * usually) crossing to the main thread. This is how PyTorch's DataLoader scales with cores (each
+ * worker runs the whole per-sample pipeline), with threads instead of processes and buffers moved
+ * instead of copied.
+ *
+ * The main thread does almost nothing per item: it merges the parts' items, hands them on and
+ * returns a credit to the part. Backpressure crosses threads by credits: a part may have at most
+ * `credits` items that the main thread has not handed on, and its own Flow parks its sources when
+ * it has none left.
+ *
+ * @module
+ */
+import { availableParallelism } from 'node:os';
+import { Worker, type ResourceLimits } from 'node:worker_threads';
+import { Observable, type Subscriber } from 'rxjs';
+import { checkPlacementOptions, type Placement } from '../distributed.js';
+import { disposeAll } from '../dispose.js';
+import { InvalidArgumentError } from '../errors.js';
+import { describe } from '../excerpt.js';
+import { produce, type Operation } from '../operate.js';
+import { moduleUrl } from './workerFn.js';
+import { ExecutorClosedError, WorkerPipelineError } from './workerErrors.js';
+import type { FromThread, PartDescription, ToThread } from './workerPipelineThread.js';
+
+/**
+ * What a part's pipeline function receives: which part it is, the epoch and seed, and the
+ * options the main thread bound.
+ *
+ * `shard()` and `fromRandomAccess` inside the pipeline split their input by this placement without
+ * being told (as WebDataset's `split_by_worker` reads PyTorch's worker info): element or file
+ * ranges by rank, then by worker; `fromRandomAccess` gives worker `w` the rank's batches
+ * `w, w + numWorkers, ...`, so the ordered merge is the rank's own order.
+ * @public
+ */
+export interface WorkerPart<O = unknown> extends Placement {
+  /** The epoch being read (the loader's iteration). */
+  readonly epoch: number;
+  /** The seed bound by {@link workerPipeline} (0 when none was given); derive per-worker seeds from `(seed, workerIndex)`. */
+  readonly seed: number;
+  /** The options bound by {@link workerPipeline}, structured-cloned to the thread. */
+  readonly options: O;
+}
+
+/**
+ * The shape of a worker pipeline: an export of an ES module returning an Observable.
+ * @public
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a bound for any pipeline's options
+export type WorkerPipelineFunction = (part: WorkerPart<any>) => Observable<unknown>;
+
+/**
+ * Options of {@link workerPipeline}.
+ * @public
+ */
+export interface WorkerPipelineOptions<O> {
+  /**
+   * Worker threads, one part each; default `availableParallelism()`: the main thread only merges,
+   * so it needs no core of its own (PyTorch's `num_workers` = cores is the same advice).
+   */
+  readonly threads?: number;
+  /**
+   * Items each part may have sent that the main thread has not yet handed on (PyTorch's
+   * `prefetch_factor`); default 2. The main thread holds at most `threads x credits` items. Two
+   * suit parts that emit batches; a part that emits single samples needs more (e.g. 64), or each
+   * sample waits for a round trip between the threads.
+   */
+  readonly credits?: number;
+  /**
+   * Deliver one item from each part in turn (default; PyTorch's order): the output depends only on
+   * what each part emits, not on which thread is faster. A part that completes leaves the turn.
+   * `false`: deliver items as they arrive, for throughput when the order does not matter.
+   */
+  readonly ordered?: boolean;
+  /** Handed to every part in `part.seed`; default 0. */
+  readonly seed?: number;
+  /** Handed to every part in `part.options` (structured-cloned: plain data, typed arrays, SharedArrayBuffers). */
+  readonly options?: O;
+  /** This process's rank; default the subscription's placement (`RANK`, as `shard`). */
+  readonly rank?: number;
+  /** The job's world size; default the subscription's placement (`WORLD_SIZE`, as `shard`). */
+  readonly worldSize?: number;
+  /**
+   * Fail a part that emits an item before anything in its pipeline split the input by worker
+   * (`shard()`, `fromRandomAccess`), code `RXFEED_ERR_WORKER_UNSPLIT`, since every thread would
+   * otherwise read the same items; default true. Pass false when each part picks its own input
+   * from `part.workerIndex`.
+   */
+  readonly checkSplit?: boolean;
+  /** Memory limits of each thread (see `worker_threads.ResourceLimits`). */
+  readonly resourceLimits?: ResourceLimits;
+}
+
+/** The options type a pipeline reads from `part.options`. @public */
+export type WorkerPipelineOptionsOf<F extends WorkerPipelineFunction> = Parameters<F>[0] extends WorkerPart<infer O> ? O : unknown;
+
+/** The item type a pipeline emits. @public */
+export type WorkerPipelineItem<F extends WorkerPipelineFunction> = ReturnType<F> extends Observable<infer T> ? T : unknown;
+
+/**
+ * Counters of a {@link WorkerPipeline}, for metrics and tests.
+ * @public
+ */
+export interface WorkerPipelineStats {
+  /** Live threads. */
+  readonly threads: number;
+  /** Subscriptions being read now. */
+  readonly subscriptions: number;
+  /** Items received from the threads and not yet handed on, over every subscription. */
+  readonly held: number;
+}
+
+const THREAD_MODULE = new URL('./workerPipelineThread.js', import.meta.url);
+
+/** The main thread's view of one part of one subscription. */
+interface Part<T> {
+  readonly thread: PipelineThread;
+  /** Received, not yet handed on: at most `credits`. */
+  readonly queue: T[];
+  /** The thread said `end` (or died): no more items come. */
+  ended: boolean;
+  error: WorkerPipelineError | undefined;
+  /** Credits owed to the thread, sent in one message per microtask. */
+  owed: number;
+  /** Resolves once the part's resources in the thread are released (or the thread is gone). */
+  readonly released: Promise<void>;
+  release(): void;
+}
+
+/** A thread of the pipeline, with the subscriptions' parts it runs. */
+class PipelineThread {
+  readonly worker: Worker;
+  readonly parts = new Map<number, { message(message: FromThread): void; died(error: Error): void }>();
+  #error: Error | undefined;
+  gone = false;
+
+  constructor(resourceLimits: ResourceLimits | undefined, onGone: (thread: PipelineThread) => void) {
+    this.worker = new Worker(THREAD_MODULE, resourceLimits === undefined ? {} : { resourceLimits });
+    // An idle pipeline does not keep the process alive; a subscription refs it while it reads.
+    this.worker.unref();
+    this.worker.on('message', (message: FromThread) => this.parts.get(message.run)?.message(message));
+    this.worker.on('error', (error) => {
+      this.#error = error;
+    });
+    this.worker.on('exit', (code) => {
+      this.gone = true;
+      onGone(this);
+      const error = this.#error ?? new Error(`worker thread exited with code ${code}`);
+      for (const part of [...this.parts.values()]) part.died(error);
+      this.parts.clear();
+    });
+  }
+
+  post(message: ToThread): void {
+    if (!this.gone) this.worker.postMessage(message);
+  }
+
+  attach(run: number, part: { message(message: FromThread): void; died(error: Error): void }): void {
+    if (this.parts.size === 0) this.worker.ref();
+    this.parts.set(run, part);
+  }
+
+  detach(run: number): void {
+    if (this.parts.delete(run) && this.parts.size === 0) this.worker.unref();
+  }
+}
+
+/**
+ * A pipeline run in worker threads: an Observable of the parts' items, merged. Each subscription
+ * (a loader's iteration) starts one part per thread for its epoch; the threads persist across
+ * subscriptions (PyTorch's `persistent_workers`) until {@link WorkerPipeline.close}.
+ *
+ * Memory: the main thread holds at most `threads x credits` items; each thread holds what its
+ * pipeline's stages allow plus `credits` items.
+ * @public
+ */
+export class WorkerPipeline<T> extends Observable<T> implements AsyncDisposable {
+  /** The pipeline, as `module#export`. */
+  readonly name: string;
+  /** Worker threads (and parts). */
+  readonly threads: number;
+  readonly #module: string;
+  readonly #exportName: string;
+  readonly #options: WorkerPipelineOptions<unknown>;
+  readonly #credits: number;
+  readonly #source: Observable<T>;
+  readonly #pool: (PipelineThread | undefined)[];
+  readonly #active = new Set<{ readonly fail: (error: unknown) => void; readonly released: Promise<unknown> }>();
+  readonly #parts = new Set<Part<T>>();
+  #nextRun = 0;
+  #closed = false;
+
+  /** @internal use {@link workerPipeline} */
+  constructor(module: string, exportName: string, options: WorkerPipelineOptions<unknown>) {
+    super((subscriber: Subscriber<T>) => this.#source.subscribe(subscriber));
+    this.#module = module;
+    this.#exportName = exportName;
+    this.#options = options;
+    this.name = `${module.slice(module.lastIndexOf('/') + 1)}#${exportName}`;
+    this.threads = options.threads ?? availableParallelism();
+    this.#credits = options.credits ?? 2;
+    for (const [name, value] of [
+      ['threads', this.threads],
+      ['credits', this.#credits],
+    ] as const) {
+      if (!Number.isSafeInteger(value) || value < 1) {
+        throw new InvalidArgumentError(`workerPipeline.${name}`, `must be a positive integer, got ${describe(value)}`);
+      }
+    }
+    const seed = options.seed ?? 0;
+    if (!Number.isSafeInteger(seed)) throw new InvalidArgumentError('workerPipeline.seed', `must be a safe integer, got ${describe(seed)}`);
+    checkPlacementOptions({ rank: options.rank, worldSize: options.worldSize }, 'workerPipeline');
+    this.#pool = new Array<PipelineThread | undefined>(this.threads).fill(undefined);
+    this.#source = produce<T>((op) => this.#read(op));
+  }
+
+  /** Counters for metrics and tests. */
+  stats(): WorkerPipelineStats {
+    let held = 0;
+    for (const part of this.#parts) held += part.queue.length;
+    return { threads: this.#pool.filter((thread) => thread !== undefined).length, subscriptions: this.#active.size, held };
+  }
+
+  /** The threads, started on first use; a thread that died is replaced. */
+  #threads(): PipelineThread[] {
+    return this.#pool.map(
+      (thread, index) =>
+        thread ??
+        (this.#pool[index] = new PipelineThread(this.#options.resourceLimits, (gone) => {
+          if (this.#pool[index] === gone) this.#pool[index] = undefined;
+        })),
+    );
+  }
+
+  /** One subscription: start a part in every thread and merge their items. */
+  #read(op: Operation<T>): void {
+    if (this.#closed) throw new ExecutorClosedError('pipeline');
+    const { rank, worldSize } = op.context.placement({ rank: this.#options.rank, worldSize: this.#options.worldSize }, 'workerPipeline');
+    const run = this.#nextRun++;
+    const ordered = this.#options.ordered ?? true;
+    const threads = this.#threads();
+    const parts: Part<T>[] = [];
+    let turn = 0;
+
+    const pump = op.pump(() => {
+      while (!op.closed) {
+        const next = ordered ? nextInTurn() : nextArrived();
+        if (next === 'wait') return;
+        if (next === 'done') {
+          op.complete();
+          return;
+        }
+        if (next instanceof WorkerPipelineError) {
+          op.fail(next);
+          return;
+        }
+        if (!pump.ready()) return;
+        const value = next.queue.shift()!;
+        // The turn passes only once the item is taken (not when the Flow said wait).
+        turn = (parts.indexOf(next) + 1) % parts.length;
+        owe(next);
+        op.next(value);
+      }
+    });
+
+    // Ordered: the part whose turn it is, or its error once it has nothing left before it; a part
+    // that completed with nothing left leaves the turn.
+    const nextInTurn = (): Part<T> | WorkerPipelineError | 'wait' | 'done' => {
+      for (let scanned = 0; scanned < parts.length; scanned++) {
+        const part = parts[turn]!;
+        if (part.queue.length > 0) return part;
+        if (part.error !== undefined) return part.error;
+        if (!part.ended) return 'wait';
+        turn = (turn + 1) % parts.length;
+      }
+      return 'done';
+    };
+
+    // Unordered: any part with an item, starting after the last one served (for fairness); a
+    // failure ends the stream as soon as it arrives.
+    const nextArrived = (): Part<T> | WorkerPipelineError | 'wait' | 'done' => {
+      const failed = parts.find((part) => part.error !== undefined);
+      if (failed !== undefined) return failed.error!;
+      let allEnded = true;
+      for (let scanned = 0; scanned < parts.length; scanned++) {
+        const part = parts[(turn + scanned) % parts.length]!;
+        if (part.queue.length > 0) return part;
+        if (!part.ended) allEnded = false;
+      }
+      return allEnded ? 'done' : 'wait';
+    };
+
+    let creditsQueued = false;
+    const owe = (part: Part<T>): void => {
+      part.owed++;
+      if (creditsQueued) return;
+      creditsQueued = true;
+      queueMicrotask(() => {
+        creditsQueued = false;
+        for (const each of parts) {
+          if (each.owed === 0 || each.ended) continue;
+          each.thread.post({ kind: 'credit', run, count: each.owed });
+          each.owed = 0;
+        }
+      });
+    };
+
+    for (const [workerIndex, thread] of threads.entries()) {
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      const part: Part<T> = { thread, queue: [], ended: false, error: undefined, owed: 0, released, release };
+      parts.push(part);
+      this.#parts.add(part);
+      const fail = (error: WorkerPipelineError): void => {
+        part.error = error;
+        part.ended = true;
+        part.release();
+        pump.run();
+      };
+      thread.attach(run, {
+        message: op.guard((message: FromThread) => {
+          if (message.kind === 'items') {
+            part.queue.push(...(message.values as T[]));
+            if (op.closed) disposeAll(part.queue.splice(0));
+            else pump.run();
+            return;
+          }
+          thread.detach(run);
+          if (message.kind === 'end' && message.error !== undefined) {
+            fail(new WorkerPipelineError(this.name, workerIndex, message.error));
+            return;
+          }
+          part.ended = true;
+          part.release();
+          pump.run();
+        }),
+        died: (error) =>
+          fail(new WorkerPipelineError(this.name, workerIndex, { name: error.name, message: error.message }, 'RXFEED_ERR_WORKER_EXIT')),
+      });
+      const description: PartDescription = {
+        rank,
+        worldSize,
+        workerIndex,
+        numWorkers: threads.length,
+        epoch: op.context.epoch,
+        seed: this.#options.seed ?? 0,
+        options: this.#options.options,
+      };
+      try {
+        thread.post({
+          kind: 'start',
+          run,
+          module: this.#module,
+          exportName: this.#exportName,
+          part: description,
+          credits: this.#credits,
+          checkSplit: this.#options.checkSplit ?? true,
+        });
+      } catch (error) {
+        // Only the options can fail to clone; nothing was started in this thread.
+        thread.detach(run);
+        part.ended = true;
+        part.release();
+        throw new InvalidArgumentError('workerPipeline.options', `cannot be sent to a worker thread: ${(error as Error).message}`);
+      }
+    }
+
+    const entry = { fail: (error: unknown) => op.fail(error), released: Promise.all(parts.map((part) => part.released)) };
+    this.#active.add(entry);
+    op.finalize(() => {
+      for (const part of parts) {
+        this.#parts.delete(part);
+        disposeAll(part.queue.splice(0));
+        if (part.ended) continue;
+        // Stopped parts release in their threads; the loader's `break` waits for that.
+        part.thread.post({ kind: 'stop', run });
+        void part.released.then(() => part.thread.detach(run));
+      }
+      void entry.released.then(() => this.#active.delete(entry));
+      op.context.flow.trackRelease(entry.released);
+    });
+    pump.run();
+  }
+
+  /**
+   * End every subscription being read (with {@link ExecutorClosedError}), wait until their parts
+   * have released their resources, and stop the threads. Subscribing afterwards fails.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const active = [...this.#active];
+    for (const entry of active) entry.fail(new ExecutorClosedError('pipeline'));
+    await Promise.all(active.map((entry) => entry.released));
+    const threads = this.#pool.splice(0).filter((thread) => thread !== undefined);
+    await Promise.all(threads.map((thread) => thread.worker.terminate()));
+  }
+
+  /** Same as {@link WorkerPipeline.close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/**
+ * Run a pipeline in worker threads, one part per thread, and merge their items.
+ *
+ * The pipeline is an export of a compiled ES module (closures cannot cross threads), called in
+ * each thread with its {@link WorkerPart}: which worker it is, the rank and world size, the
+ * epoch, the seed and the bound options. `shard()` and `fromRandomAccess` inside it split their
+ * input by the part without being told. Only the pipeline's items cross to the main thread, their
+ * buffers moved: let it end with `batch` and `collate`, so one message carries a whole batch.
+ *
+ * Errors, `break`, aborts and epochs behave as in a main-thread pipeline: a part's error reaches
+ * the loop as a {@link WorkerPipelineError} (its own error as `cause`, its code as `remoteCode`);
+ * a `break` stops every part and returns once each has released its files, sockets and cursors;
+ * each loader iteration starts the parts for its epoch on the same threads.
+ *
+ * @example
+ * ```ts
+ * // pipelines.ts, compiled to pipelines.js:
+ * export function train(part: WorkerPart<{ shards: string[] }>) {
+ *   return fromWebDataset(part.options.shards).pipe(
+ *     shard({ mode: 'file' }), // this worker's shards
+ *     shuffleBuffer(1000, { seed: part.seed }),
+ *     map(decode),
+ *     batch(64),
+ *     collate(),
+ *   );
+ * }
+ * // main thread:
+ * await using batches = workerPipeline<typeof train>(new URL('./pipelines.js', import.meta.url), 'train', {
+ *   options: { shards },
+ * });
+ * for await (const batch of toLoader(batches)) step(batch);
+ * ```
+ *
+ * @param module - The module: a `URL`, a `file:` URL string, or an absolute path.
+ * @param exportName - The name of the pipeline function export.
+ * @param options - See {@link WorkerPipelineOptions}.
+ * @returns A {@link WorkerPipeline}; close it when done (its idle threads do not keep the process alive).
+ * @public
+ */
+export function workerPipeline<F extends WorkerPipelineFunction>(
+  module: URL | string,
+  exportName: string,
+  options: WorkerPipelineOptions<WorkerPipelineOptionsOf<F>> = {},
+): WorkerPipeline<WorkerPipelineItem<F>> {
+  if (typeof exportName !== 'string' || exportName === '') {
+    throw new InvalidArgumentError('workerPipeline.exportName', 'must name an export of the module');
+  }
+  return new WorkerPipeline(moduleUrl(module, 'workerPipeline.module'), exportName, options);
+}

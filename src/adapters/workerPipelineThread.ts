@@ -1,0 +1,230 @@
+/**
+ * The module every thread of a worker pipeline loads: it runs parts of pipelines, each under a
+ * Flow of its own that a credit stage gates, and posts their items to the main thread.
+ *
+ * A part may have at most `credits` items posted and not yet handed on by the main thread; the
+ * credit stage counts them, and those waiting to be posted, against that capacity, so the part's
+ * sources park as a main-thread source does when a stage downstream is full. Items ready at the
+ * same time travel in one message (posting costs tens of microseconds on each side), their
+ * buffers moved, not cloned.
+ *
+ * A part ends (completes, fails, or is stopped by the main thread) only once its sources have
+ * released their resources (`Flow.released`): the main thread's `break` waits for that message.
+ *
+ * @module
+ * @internal
+ */
+import { parentPort } from 'node:worker_threads';
+import { isObservable, type Subscription } from 'rxjs';
+import { bindContext, PipelineContext } from '../context.js';
+import type { Placement } from '../distributed.js';
+import { disposeAll } from '../dispose.js';
+import { InvalidArgumentError, RxfeedError } from '../errors.js';
+import { describe } from '../excerpt.js';
+import { Flow, type StageHandle } from '../flow.js';
+import { loadExport, toRemote, type RemoteError } from './crossThread.js';
+import { prepareTransfer } from './transfer.js';
+
+/** What a part's pipeline function receives: the `part` of `WorkerPipelineFunction`. @internal */
+export interface PartDescription extends Placement {
+  readonly epoch: number;
+  readonly seed: number;
+  readonly options: unknown;
+}
+
+/** What the main thread posts to a pipeline thread. @internal */
+export type ToThread =
+  | {
+      readonly kind: 'start';
+      readonly run: number;
+      readonly module: string;
+      readonly exportName: string;
+      readonly part: PartDescription;
+      readonly credits: number;
+      readonly checkSplit: boolean;
+    }
+  /** The main thread handed `count` of the part's items on: that many more may be posted. */
+  | { readonly kind: 'credit'; readonly run: number; readonly count: number }
+  /** The main thread no longer wants the part: unsubscribe it and answer `stopped` once released. */
+  | { readonly kind: 'stop'; readonly run: number };
+
+/** What a pipeline thread posts to the main thread. @internal */
+export type FromThread =
+  | { readonly kind: 'items'; readonly run: number; readonly values: unknown[] }
+  /** The part completed (no `error`) or failed, and its resources are released. */
+  | { readonly kind: 'end'; readonly run: number; readonly error?: RemoteError }
+  /** The part was stopped and its resources are released. */
+  | { readonly kind: 'stopped'; readonly run: number };
+
+type PipelineExport = (part: PartDescription) => unknown;
+
+const port = parentPort;
+const runs = new Map<number, PartRun>();
+
+/** One part of one subscription of a worker pipeline, running in this thread. */
+class PartRun {
+  readonly #run: number;
+  readonly #start: Extract<ToThread, { kind: 'start' }>;
+  readonly #flow = new Flow();
+  readonly #outbox: unknown[] = [];
+  readonly #stage: StageHandle;
+  #context: PipelineContext | undefined;
+  #subscription: Subscription | undefined;
+  #posted = 0; // items posted and not yet credited back
+  #flushQueued = false;
+  #ending: { error?: RemoteError; released: boolean } | undefined;
+  #stopping = false;
+  #over = false; // `end` or `stopped` was posted
+
+  constructor(start: Extract<ToThread, { kind: 'start' }>) {
+    this.#run = start.run;
+    this.#start = start;
+    this.#stage = this.#flow.register({
+      name: 'workerPipeline.credits',
+      capacity: start.credits,
+      occupancy: () => this.#posted + this.#outbox.length,
+    });
+  }
+
+  async begin(): Promise<void> {
+    const { module, exportName, part } = this.#start;
+    let pipeline: PipelineExport;
+    try {
+      pipeline = await loadExport<PipelineExport>(module, exportName, 'workerPipeline.exportName');
+    } catch (error) {
+      this.#end(error);
+      return;
+    }
+    if (this.#stopping) return;
+    const context = new PipelineContext({ flow: this.#flow, epoch: part.epoch, part });
+    this.#context = context;
+    try {
+      const source = bindContext(context, () => pipeline(part));
+      if (!isObservable(source)) {
+        throw new InvalidArgumentError('workerPipeline', `${module}#${exportName} must return an Observable, got ${describe(source)}`);
+      }
+      const subscription = bindContext(context, () =>
+        source.subscribe({
+          next: (value) => this.#next(value),
+          error: (error: unknown) => this.#end(error),
+          complete: () => this.#end(undefined),
+        }),
+      );
+      // It may have ended while subscribing (a synchronous source, the split check).
+      if (this.#ending !== undefined || this.#stopping) subscription.unsubscribe();
+      else this.#subscription = subscription;
+    } catch (error) {
+      this.#end(error);
+    }
+  }
+
+  #next(value: unknown): void {
+    if (this.#ending !== undefined || this.#stopping) {
+      disposeAll([value]);
+      return;
+    }
+    const { part, checkSplit } = this.#start;
+    if (checkSplit && part.numWorkers > 1 && this.#context?.split === false) {
+      disposeAll([value]);
+      this.#end(
+        new RxfeedError(
+          'RXFEED_ERR_WORKER_UNSPLIT',
+          `${this.#start.module}#${this.#start.exportName}: the part of worker ${part.workerIndex} emitted an item, but nothing in its ` +
+            `pipeline split the input by worker (shard() or fromRandomAccess), so each of the ${part.numWorkers} threads would read ` +
+            'the same items; add shard() after the source, or pass checkSplit: false when each part reads its own input',
+        ),
+      );
+      return;
+    }
+    this.#outbox.push(value);
+    this.#stage.entered();
+    if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      // Items a burst emits (a batch's rows, a source's chunk) leave together in one message.
+      queueMicrotask(() => {
+        this.#flushQueued = false;
+        this.#flush();
+      });
+    }
+  }
+
+  /** Post what the credits allow; then, once everything is posted and released, the end. */
+  #flush(): void {
+    if (this.#over) return;
+    const room = this.#start.credits - this.#posted;
+    if (room > 0 && this.#outbox.length > 0) {
+      const values = this.#outbox.splice(0, room);
+      this.#posted += values.length;
+      try {
+        const { value, transferList } = prepareTransfer(values);
+        port!.postMessage({ kind: 'items', run: this.#run, values: value } satisfies FromThread, transferList);
+      } catch (error) {
+        disposeAll(values);
+        this.#end(
+          new InvalidArgumentError(
+            'workerPipeline',
+            `an item of worker ${this.#start.part.workerIndex} cannot cross threads (${(error as Error).message}); ` +
+              'items must be structured-cloneable: plain objects, arrays, typed arrays, strings, numbers',
+          ),
+        );
+      }
+    }
+    const ending = this.#ending;
+    if (ending !== undefined && ending.released && this.#outbox.length === 0) {
+      this.#finish({ kind: 'end', run: this.#run, ...(ending.error === undefined ? {} : { error: ending.error }) });
+    }
+  }
+
+  /** The part completed (`error` undefined) or failed: release, post what is left, then the end. */
+  #end(error: unknown): void {
+    if (this.#ending !== undefined || this.#over) return;
+    const ending: { error?: RemoteError; released: boolean } = { released: false };
+    // Items emitted before an error are still posted before it, as a main-thread stream delivers them.
+    if (error !== undefined) ending.error = toRemote(error);
+    this.#ending = ending;
+    this.#subscription?.unsubscribe();
+    void this.#flow.released().then(() => {
+      ending.released = true;
+      this.#flush();
+    });
+  }
+
+  credit(count: number): void {
+    this.#posted -= count;
+    this.#stage.left(count);
+    this.#flush();
+  }
+
+  stop(): void {
+    if (this.#stopping || this.#over) return;
+    this.#stopping = true;
+    this.#subscription?.unsubscribe();
+    disposeAll(this.#outbox.splice(0));
+    void this.#flow.released().then(() => this.#finish({ kind: 'stopped', run: this.#run }));
+  }
+
+  #finish(message: FromThread): void {
+    if (this.#over) return;
+    this.#over = true;
+    this.#stage.unregister();
+    runs.delete(this.#run);
+    port!.postMessage(message);
+  }
+}
+
+port?.on('message', (message: ToThread) => {
+  switch (message.kind) {
+    case 'start': {
+      const run = new PartRun(message);
+      runs.set(message.run, run);
+      void run.begin();
+      break;
+    }
+    case 'credit':
+      runs.get(message.run)?.credit(message.count);
+      break;
+    case 'stop':
+      runs.get(message.run)?.stop();
+      break;
+  }
+});
