@@ -3,7 +3,7 @@
  * (`node dist/bench/peers/index.js [--rounds N] [--pipelines tar,tar-decode,tfrecord]`).
  *
  * Data (`./data.ts`, made once under `.tmp/bench/peers/`): 20,000 real 128x128 JPEGs (mean about
- * 11.8 KB) with a class label each, as 8 WebDataset tar shards and as 8 TFRecord shards.
+ * 11.9 KB) with a class label each, as 8 WebDataset tar shards and as 8 TFRecord shards.
  *
  * Three pipelines, each with a 1000-sample shuffle buffer, batches of 64 and a collate to
  * `{ jpg, cls }` on both sides (see `./pipelines.ts` and `./torch_loader.py`):
@@ -13,15 +13,18 @@
  *   `tf.train.Example` (PyTorch: crcmod's C CRC32C and Google's protobuf runtime).
  * Contenders: PyTorch's DataLoader with num_workers 0, 1 and 2 (persistent workers, the
  * `file_system` sharing strategy), run by Debian's /usr/bin/python3 (`scripts/install-torch.sh`);
- * rxfeed's pipeline in the main thread; for decode, rxfeed's main-thread read with the decode on
- * 1 and 2 worker threads (`parallelMap` over a `workerExecutor`); for tar, a loop written by hand.
+ * rxfeed's pipeline in the main thread; the same pipeline in worker threads (`workerPipeline`, 1
+ * and 2 threads, one part each, merged in turn or, 'unordered', as they arrive); for decode,
+ * rxfeed's main-thread read with the decode on 1 and 2 worker threads (`parallelMap` over a
+ * `workerExecutor`); for tar, a loop written by hand.
  *
  * What is timed, alike for every contender: one epoch (20,000 samples, asserted), from asking for
  * the first batch to receiving the last, in the process that consumes the batches. A PyTorch
  * contender is a subprocess per run that reads one untimed epoch first (it starts the workers and
  * warms the page cache and the code) and reports the wall time of its second epoch: Python's
  * start, `import torch` and the worker start are outside. rxfeed's worker threads are started
- * once, before the rounds, and its main-thread contenders read from the same warm page cache.
+ * once, before the rounds, and kept across epochs (its warm-up round starts the worker pipelines'
+ * threads); every contender reads from the same warm page cache.
  * The rounds follow `bench/rounds.ts`; ratios are set against the best PyTorch configuration of
  * the same round.
  *
@@ -33,11 +36,17 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Observable } from 'rxjs';
 import { parallelMap } from '../../operators/parallelMap.js';
-import { decodeImageFieldsTask, workerExecutor, type WorkerExecutor } from '../../src/adapters/piscina.js';
+import {
+  decodeImageFieldsTask,
+  workerExecutor,
+  workerPipeline,
+  type WorkerExecutor,
+  type WorkerPipeline,
+} from '../../src/adapters/piscina.js';
 import { loadTurboJpeg } from '../../src/adapters/turbojpeg/binding.js';
 import { toLoader } from '../../src/loader.js';
 import { fmt, median, method, printTable, ROUNDS, rounds, ratioCell, type Contender, type RoundRates } from '../rounds.js';
-import { peerData, SAMPLES, SIZE } from './data.js';
+import { peerData, SAMPLES, SIZE, type PeerData } from './data.js';
 import { handTarEpoch } from './handLoop.js';
 import {
   batched,
@@ -131,6 +140,45 @@ function decodeOnThreads(executor: WorkerExecutor, threads: number, options: Pee
   };
 }
 
+/** The worker pipelines made so far, closed at the end. */
+const pipelines: WorkerPipeline<PeerBatch>[] = [];
+
+/**
+ * `exportName` of `./pipelines.js` run by `workerPipeline` in `threads` threads, one part each
+ * (whole files per part, as PyTorch's workers), merged in turn (`ordered`) or as they arrive; the
+ * threads start before the rounds and persist across epochs, as PyTorch's persistent workers.
+ */
+function inWorkers(
+  exportName: 'tarNoDecode' | 'tarDecode' | 'tfrecordExample',
+  threads: number,
+  ordered: boolean,
+  options: PeerOptions,
+  jpg: 'bytes' | 'uint8',
+  against?: string,
+): PeerContender {
+  const batches = workerPipeline<typeof tarNoDecode>(new URL('./pipelines.js', import.meta.url), exportName, {
+    threads,
+    ordered,
+    seed: 1,
+    options,
+    rank: 0,
+    worldSize: 1,
+  });
+  pipelines.push(batches);
+  const loader = toLoader(batches);
+  return {
+    name: `rxfeed, workerPipeline, ${threads} thread${threads === 1 ? '' : 's'}${ordered ? '' : ', unordered'}`,
+    ...(against === undefined ? {} : { against: { name: against, label: 'x 1 thread' } }),
+    epoch: () => loaderEpoch(loader, jpg),
+  };
+}
+
+/** The worker-pipeline contenders of one pipeline: 1 and 2 threads, and 2 threads unordered. */
+function workerContenders(exportName: Parameters<typeof inWorkers>[0], options: PeerOptions, jpg: 'bytes' | 'uint8'): PeerContender[] {
+  const one = inWorkers(exportName, 1, true, options, jpg);
+  return [one, inWorkers(exportName, 2, true, options, jpg, one.name), inWorkers(exportName, 2, false, options, jpg, one.name)];
+}
+
 /**
  * The contenders in interleaved rounds (`bench/rounds.ts`), each timing its own epoch, then one
  * table: samples/s, the per-round ratio to the best PyTorch configuration of the round, and the
@@ -170,6 +218,42 @@ async function measure(title: string, contenders: readonly PeerContender[]): Pro
   );
 }
 
+/** One table per chosen pipeline. */
+async function tables(chosen: ReadonlySet<string>, data: PeerData): Promise<void> {
+  const tar = { files: data.tar };
+  const tfrecord = { files: data.tfrecord };
+  if (chosen.has('tar')) {
+    await measure('tar, no decode (shuffle 1000, batch 64, collate; JPEG bytes as a list)', [
+      ...torchContenders('tar', data.tar),
+      { ...mainThread('rxfeed, main thread', tarNoDecode, tar, 'bytes'), against: { name: 'hand-written tar loop', label: 'x hand loop' } },
+      { name: 'hand-written tar loop', epoch: timedItems(() => handTarEpoch(data.tar)) },
+      ...workerContenders('tarNoDecode', tar, 'bytes'),
+    ]);
+  }
+  if (chosen.has('tar-decode')) {
+    const executors = [1, 2].map((threads) => workerExecutor({ threads }));
+    try {
+      const oneThread = decodeOnThreads(executors[0]!, 1, tar);
+      await measure('tar + JPEG decode to HxWx3 uint8 (shuffle 1000, batch 64, collate)', [
+        ...torchContenders('tar-decode', data.tar),
+        mainThread('rxfeed, main thread (decode in the pipeline)', tarDecode, tar, 'uint8'),
+        oneThread,
+        decodeOnThreads(executors[1]!, 2, tar, oneThread.name),
+        ...workerContenders('tarDecode', tar, 'uint8'),
+      ]);
+    } finally {
+      await Promise.all(executors.map((executor) => executor.close()));
+    }
+  }
+  if (chosen.has('tfrecord')) {
+    await measure('TFRecord + CRC + Example decode (shuffle 1000, batch 64, collate; JPEG bytes as a list)', [
+      ...torchContenders('tfrecord', data.tfrecord),
+      mainThread('rxfeed, main thread', tfrecordExample, tfrecord, 'bytes'),
+      ...workerContenders('tfrecordExample', tfrecord, 'bytes'),
+    ]);
+  }
+}
+
 async function main(): Promise<void> {
   const chosenArg = process.argv.indexOf('--pipelines');
   const chosen = new Set(chosenArg > 0 ? process.argv[chosenArg + 1]!.split(',') : ['tar', 'tar-decode', 'tfrecord']);
@@ -183,36 +267,13 @@ async function main(): Promise<void> {
   console.log(
     'Timed: one epoch of 20,000 samples (shuffle 1000, batch 64, collate) in the consuming process; PyTorch: the second ' +
       "epoch of a subprocess (Python's start, import torch, the workers' start and the first epoch untimed), persistent " +
-      "workers, 'file_system' sharing; rxfeed: worker threads started before the rounds.",
+      "workers, 'file_system' sharing; rxfeed: worker threads (parallelMap's and workerPipeline's) started before the timed " +
+      'rounds and kept across epochs.',
   );
-  const tar = { files: data.tar };
-  const tfrecord = { files: data.tfrecord };
-  if (chosen.has('tar')) {
-    await measure('tar, no decode (shuffle 1000, batch 64, collate; JPEG bytes as a list)', [
-      ...torchContenders('tar', data.tar),
-      { ...mainThread('rxfeed, main thread', tarNoDecode, tar, 'bytes'), against: { name: 'hand-written tar loop', label: 'x hand loop' } },
-      { name: 'hand-written tar loop', epoch: timedItems(() => handTarEpoch(data.tar)) },
-    ]);
-  }
-  if (chosen.has('tar-decode')) {
-    const executors = [1, 2].map((threads) => workerExecutor({ threads }));
-    try {
-      const oneThread = decodeOnThreads(executors[0]!, 1, tar);
-      await measure('tar + JPEG decode to HxWx3 uint8 (shuffle 1000, batch 64, collate)', [
-        ...torchContenders('tar-decode', data.tar),
-        mainThread('rxfeed, main thread (decode in the pipeline)', tarDecode, tar, 'uint8'),
-        oneThread,
-        decodeOnThreads(executors[1]!, 2, tar, oneThread.name),
-      ]);
-    } finally {
-      await Promise.all(executors.map((executor) => executor.close()));
-    }
-  }
-  if (chosen.has('tfrecord')) {
-    await measure('TFRecord + CRC + Example decode (shuffle 1000, batch 64, collate; JPEG bytes as a list)', [
-      ...torchContenders('tfrecord', data.tfrecord),
-      mainThread('rxfeed, main thread', tfrecordExample, tfrecord, 'bytes'),
-    ]);
+  try {
+    await tables(chosen, data);
+  } finally {
+    await Promise.all(pipelines.map((batches) => batches.close()));
   }
   console.log(
     `\nPyTorch side: torch ${torchInfo.get('torch') ?? '?'}, CRC32C by ${torchInfo.get('crc32c') ?? '(not run)'}, ` +

@@ -1,7 +1,8 @@
 /**
  * rxfeed's side of the peer benchmark: the three pipelines PyTorch's DataLoader runs in
- * `torch_loader.py`, each a plain function of the part of the data it reads, so that the same
- * code runs in the main thread and as one part of a worker pipeline.
+ * `torch_loader.py`, each a function of the part of the data it reads, so that the same code runs
+ * in the main thread (one part: everything) and in worker threads (`workerPipeline`, one part per
+ * thread, whole files each, as PyTorch's workers split them).
  *
  * Every pipeline turns a sample into `{ jpg, cls }` (the encoded image, or the decoded HxWx3
  * image, and the label as a number), shuffles with a 1000-sample buffer, batches by 64 (the last
@@ -21,6 +22,7 @@ import { shuffleBuffer } from '../../operators/shuffleBuffer.js';
 import { fromTFRecord } from '../../sources/tfrecord/index.js';
 import { fromWebDataset, type WebDatasetSample } from '../../sources/webdataset/index.js';
 import { decodeImage, type DecodedImage } from '../../src/adapters/decodeImage.js';
+import type { WorkerPart } from '../../src/adapters/workerPipeline.js';
 import type { CollateOptions } from '../../src/collateOptions.js';
 import type { HostTensor } from '../../src/tensor.js';
 
@@ -35,18 +37,10 @@ export interface PeerOptions {
 }
 
 /**
- * Which part of the data a pipeline reads, and its seeds: the shape of a worker pipeline's
- * part (`workerIndex` of `numWorkers` threads, on rank `rank` of `worldSize`).
+ * Which part of the data a pipeline reads (`workerIndex` of `numWorkers`, on rank `rank` of
+ * `worldSize`), its epoch and seed: a worker pipeline's part, or the whole data in the main thread.
  */
-export interface PeerPart {
-  readonly workerIndex: number;
-  readonly numWorkers: number;
-  readonly rank: number;
-  readonly worldSize: number;
-  readonly epoch: number;
-  readonly seed: number;
-  readonly options: PeerOptions;
-}
+export type PeerPart = WorkerPart<PeerOptions>;
 
 /** A sample as both sides batch it. */
 export interface PeerSample<I> {
