@@ -1,6 +1,7 @@
 /**
  * The WebDataset shards the benchmarks read (`bench/webdataset.ts`, `bench/randomAccessRemote.ts`),
- * made once under `.tmp/bench/`, and published to nginx's `/www/` folder and the S3 bucket
+ * made once under `.tmp/bench/` (its tar packing, {@link writeTarShard}, also packs the JPEG
+ * shards of `bench/peers/`), and published to nginx's `/www/` folder and the S3 bucket
  * `rxfeed-bench`: one copy of the tar packing, publishing and store setup both use.
  *
  * @module
@@ -26,8 +27,17 @@ function binFor(index: number): Uint8Array {
   return bytes;
 }
 
-/** A tar shard of samples `[first, last)`: a 12 KiB `.bin` and a `.cls` each. */
-async function packShard(path: string, first: number, last: number): Promise<void> {
+/** One WebDataset sample to pack: its key and its members by extension (`{ jpg: bytes, cls: '3' }`). */
+export interface TarSample {
+  readonly key: string;
+  readonly members: Readonly<Record<string, Uint8Array | string>>;
+}
+
+/**
+ * Writes `samples` as a tar shard at `path`, each member named `<key>.<extension>`. The shard is
+ * assembled in memory (the benchmarks' shards are tens of MB) and written in one call.
+ */
+export async function writeTarShard(path: string, samples: Iterable<TarSample>): Promise<void> {
   const pack = tar.pack();
   const parts: Uint8Array[] = [];
   pack.on('data', (chunk: unknown) => parts.push(chunk as Uint8Array));
@@ -35,14 +45,26 @@ async function packShard(path: string, first: number, last: number): Promise<voi
     pack.on('end', resolve);
     pack.on('error', reject);
   });
-  for (let index = first; index < last; index++) {
-    const key = `sample${String(index).padStart(6, '0')}`;
-    pack.entry({ name: `${key}.bin`, size: BIN_BYTES }, binFor(index));
-    pack.entry({ name: `${key}.cls`, size: 1 }, String(index % 10));
+  for (const { key, members } of samples) {
+    for (const [extension, data] of Object.entries(members)) {
+      pack.entry({ name: `${key}.${extension}`, size: typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength }, data);
+    }
   }
   pack.finalize();
   await done;
   await writeFile(path, Buffer.concat(parts));
+}
+
+/** A tar shard of samples `[first, last)`: a 12 KiB `.bin` and a `.cls` each. */
+function packShard(path: string, first: number, last: number): Promise<void> {
+  return writeTarShard(
+    path,
+    (function* () {
+      for (let index = first; index < last; index++) {
+        yield { key: `sample${String(index).padStart(6, '0')}`, members: { bin: binFor(index), cls: String(index % 10) } };
+      }
+    })(),
+  );
 }
 
 /**

@@ -3,6 +3,7 @@
 // Usage: node scripts/bench.js [name ...]   e.g. `node scripts/bench.js operators tfrecord`
 // Benchmarks that need a server read it from .tmp/<server>.env (run `bash scripts/servers.sh`).
 // webgpu-upload needs the lent GPU machine and is run by hand there (see its header).
+// The peer benchmark against PyTorch's DataLoader is separate: `npm run bench:peers` (bench/peers/).
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { loadServerEnv } from './serverEnv.js';
