@@ -1,6 +1,7 @@
 import type { OperatorFunction } from 'rxjs';
 import { collateWith, type CollateResult } from '../src/collate.js';
 import { resolveCollateOptions, type CollateOptions } from '../src/collateOptions.js';
+import { plannedCollator } from '../src/collatePlan.js';
 import { disposeItem } from '../src/dispose.js';
 import { operate } from '../src/operate.js';
 import type { PaddedBatch } from '../src/tensor.js';
@@ -40,11 +41,13 @@ export function collate<B extends readonly unknown[] | PaddedBatch<unknown>>(
   const settings = resolveCollateOptions(options);
   return (source) =>
     operate<B, CollateResult<B>>(source, (op) => {
+      // The samples' layout is read from the first batch and checked, not inferred, in the others.
+      const samples = plannedCollator();
       op.subscribe(source, {
         next: (batch) => {
           let out: CollateResult<B>;
           try {
-            out = collateWith(batch, settings) as CollateResult<B>;
+            out = collateWith(batch, settings, samples) as CollateResult<B>;
           } catch (error) {
             // The batch is this operator's to release: nothing downstream will see it.
             if (Array.isArray(batch)) for (const sample of batch as readonly unknown[]) disposeItem(sample);
