@@ -89,13 +89,7 @@ export function isPlainContainer(value: unknown): value is Record<string, unknow
  * @returns The root's result.
  * @internal
  */
-export function zipTrees<C>(
-  trees: readonly unknown[],
-  zipper: TreeZipper<C>,
-  context: C,
-  join: PathJoin = keyPath,
-  path = '',
-): unknown {
+export function zipTrees<C>(trees: readonly unknown[], zipper: TreeZipper<C>, context: C, join: PathJoin = keyPath, path = ''): unknown {
   return zipNode(trees, path, context, zipper, join);
 }
 

@@ -50,7 +50,10 @@ describe('collate: the layout planned from the first batch (issue 12)', () => {
       [sample(5)],
     ]);
     const nested = (i: number) => ({ meta: { id: BigInt(i), ok: i % 2 === 0 }, pixels: Uint8Array.of(i, i), steps: [i, i] });
-    assertSameAsCollateBatch([[nested(0), nested(1)], [nested(2), nested(3)]]);
+    assertSameAsCollateBatch([
+      [nested(0), nested(1)],
+      [nested(2), nested(3)],
+    ]);
   });
 
   it('issue 12: options apply to planned batches as to any (dtype conversions, pad, mask, bytes lists)', () => {
@@ -119,7 +122,9 @@ describe('collate: the layout planned from the first batch (issue 12)', () => {
 
   it('issue 12: each subscription plans from its own first batch', async () => {
     let epoch = 0;
-    const source = fromItems<{ x: number | Float32Array }[]>(() => (epoch++ === 0 ? [[{ x: 1 }], [{ x: 2 }]] : [[{ x: Float32Array.of(1) }], [{ x: Float32Array.of(2) }]]));
+    const source = fromItems<{ x: number | Float32Array }[]>(() =>
+      epoch++ === 0 ? [[{ x: 1 }], [{ x: 2 }]] : [[{ x: Float32Array.of(1) }], [{ x: Float32Array.of(2) }]],
+    );
     const collated = source.pipe(collate());
     assert.deepEqual(await lastValueFrom(collated.pipe(toArray())), [
       { x: { data: Int32Array.of(1), shape: [1], dtype: 'int32' } },
