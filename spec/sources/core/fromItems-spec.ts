@@ -47,4 +47,32 @@ describe('fromItems: generators, pulled in chunks (issue 12)', () => {
     assert.deepEqual(await lastValueFrom(fromItems(generator, { chunkSize: 8 }).pipe(take(3), toArray())), [0, 1, 2]);
     assert.equal(returned, true);
   });
+
+  it('issue 12: an array from a factory gives what its iterator gives, holes and a shrinking length included', async () => {
+    const holey = [1, , 3];
+    assert.deepEqual(await lastValueFrom(fromItems(() => holey, { chunkSize: 2 }).pipe(toArray())), [...holey]);
+    const shrinking = (): string[] => {
+      const array = ['a', 'b', 'c', 'd'];
+      Object.defineProperty(array, 1, {
+        get: () => {
+          array.length = 3;
+          return 'b';
+        },
+        enumerable: true,
+        configurable: true,
+      });
+      return array;
+    };
+    assert.deepEqual(await lastValueFrom(fromItems(shrinking, { chunkSize: 8 }).pipe(toArray())), [...shrinking()]);
+    assert.deepEqual([...shrinking()], ['a', 'b', 'c']);
+  });
+
+  it('issue 12: an array with its own iterator is read through it', async () => {
+    const array = Object.assign([1, 2, 3], {
+      *[Symbol.iterator]() {
+        yield 'own';
+      },
+    });
+    assert.deepEqual(await lastValueFrom(fromItems(() => array).pipe(toArray())), ['own']);
+  });
 });
