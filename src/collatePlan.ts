@@ -163,8 +163,6 @@ function collateNode(node: PlanNode, values: readonly unknown[], settings: Setti
     case 'typed': {
       const { prototype, constructor, length, type, dtype, path, policy } = node;
       if (!allObjects(values)) return walk(node, values, zipper);
-      // Checked as they are copied: a batch that does not match drops the copy and is walked.
-      const data = allocate(dtype, n * length);
       for (let i = 0; i < n; i++) {
         const value = values[i];
         if (
@@ -175,8 +173,19 @@ function collateNode(node: PlanNode, values: readonly unknown[], settings: Setti
         ) {
           return walk(node, values, zipper);
         }
-        if (node.bySet) (data as Float64Array).set(value as Float64Array, i * length);
-        else writeFlat(value as AnyTypedArray, type, data, dtype, i * length, path, i);
+      }
+      const rows = values as readonly AnyTypedArray[];
+      // Touch every row's elements first, as allObjects does the arrays: in a shuffled batch they
+      // are scattered, and a copy per row waits for each in turn.
+      if (length > 0) {
+        let touched = 0;
+        for (let i = 0; i < n; i++) if (rows[i]![0] !== undefined) touched++;
+        if (touched !== n) return walk(node, values, zipper); // a typed array has no holes: never taken
+      }
+      const data = allocate(dtype, n * length);
+      for (let i = 0; i < n; i++) {
+        if (node.bySet) (data as Float64Array).set(rows[i] as Float64Array, i * length);
+        else writeFlat(rows[i]!, type, data, dtype, i * length, path, i);
       }
       // Nothing was padded: under ragged: 'pad' every row has the full length.
       const tensor: HostTensor = { data, shape: [n, length], dtype };
