@@ -16,6 +16,11 @@ import type { PaddedBatch } from '../src/tensor.js';
  * in. A batch that cannot be collated ends the stream with a `CollateError` naming the field path
  * and the samples at fault.
  *
+ * Each subscription reads the samples' layout (fields, kinds of leaves, typed array types and
+ * lengths) from its first batch, and checks each later batch against it rather than inferring every
+ * field again: a batch that differs anywhere is collated by the full rules from there down, so
+ * the result, or the `CollateError`, is always what {@link collateBatch} gives that batch alone.
+ *
  * Options are checked once, when `collate(options)` is called. Nothing is buffered here: each batch
  * is collated inside the call that delivered it. The number of batches (the dataset size) passes
  * through unchanged. The collated output does not reference the input batch's arrays, except
