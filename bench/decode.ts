@@ -2,67 +2,99 @@
  * JPEG decode throughput: on the main thread vs in worker threads, by decoder, and the whole
  * tar + decode pipeline (fromWebDataset -> parallelMap(decodeImageFieldsTask) on worker threads).
  *
- * Data: 1024 synthetic 128x128 colour JPEGs (smooth gradients plus noise, quality 90, about 8 KB
- * each, like small natural photos) generated with sharp under .tmp/bench/decode/, and a tar shard
- * of them as WebDataset samples (`.jpg` + `.cls`). When Debian's python3-pil is installed, PIL's
- * rate on the same files is measured as the reference PyTorch users decode with.
+ * Data: 1024 synthetic 128x128 colour JPEGs of about 11.8 KB each on average, the mean size of the
+ * peers' images (bench/peers/): textured content (two sine gratings per channel plus pixel noise),
+ * encoded with sharp at the quality whose mean size over the first 64 images lands nearest
+ * 11,800 bytes; the mean and the quality are printed. Generated once under
+ * .tmp/bench/decode/<recipe>/, with a tar shard of them as WebDataset samples (`.jpg` + `.cls`).
+ * When Debian's python3-pil is installed, PIL decoding the same files (a python process kept
+ * running, so no interpreter start is timed) is the reference PyTorch users decode with.
  *
- * Run: `npm run build && node dist/bench/decode.js` (under 2 minutes on 2 cores).
+ * Method: bench/rounds.ts (one warm-up round not counted, contenders interleaved in rotating
+ * order, medians, per-round ratios). Every contender of a table decodes the same images, and
+ * each run checks how many it decoded.
+ *
+ * Run: `npx tsc -p tsconfig.json && node dist/bench/decode.js [--rounds 5]` (about 2 minutes on 2 cores).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { lastValueFrom, map, reduce } from 'rxjs';
 import sharp from 'sharp';
 import tar from 'tar-stream';
 import { parallelMap } from '../operators/parallelMap.js';
 import { fromWebDataset } from '../sources/webdataset/index.js';
 import { decodeImage } from '../src/adapters/decodeImage.js';
-import { decodeImageFieldsTask, decodeImageTask, workerExecutor } from '../src/adapters/piscina.js';
+import { decodeImageFieldsTask, decodeImageTask, workerExecutor, type WorkerExecutor } from '../src/adapters/piscina.js';
 import { loadTurboJpeg } from '../src/adapters/turbojpeg/binding.js';
 import { fromItems } from '../src/index.js';
+import { compare, fmt, median, method, type Contender } from './rounds.js';
 
-const root = process.cwd();
-const dir = join(root, '.tmp', 'bench', 'decode');
 const COUNT = 1024;
 const SIZE = 128;
+/** The mean JPEG size the data is tuned to: that of the peers' images. */
+const TARGET_MEAN_BYTES = 11_800;
+/** Changing how images are made changes this name, so old files are not reused. */
+const RECIPE = 'gratings-noise-11.8k';
+const dir = join(process.cwd(), '.tmp', 'bench', 'decode', RECIPE);
 
-interface Row {
-  readonly what: string;
-  readonly where: string;
-  readonly images: number;
-  readonly seconds: number;
-  /** CPU time of every thread of this process (worker threads included), in seconds. */
-  readonly cpuSeconds: number;
+/** Deterministic textured RGB pixels for image `i`: two sine gratings per channel plus noise. */
+function pixelsOf(i: number): Buffer {
+  const pixels = Buffer.alloc(SIZE * SIZE * 3);
+  let state = (i * 2654435761) >>> 0;
+  const frequency = (k: number): number => 0.05 + ((i * 7 + k * 13) % 17) * 0.02;
+  for (let y = 0; y < SIZE; y++) {
+    for (let x = 0; x < SIZE; x++) {
+      for (let c = 0; c < 3; c++) {
+        state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+        const noise = (state >>> 24) - 128;
+        const grating = 60 * Math.sin(x * frequency(c) + y * frequency(c + 3)) + 40 * Math.sin((x - y) * frequency(c + 6) + i);
+        pixels[(y * SIZE + x) * 3 + c] = Math.max(0, Math.min(255, Math.round(128 + grating + noise * 0.35)));
+      }
+    }
+  }
+  return pixels;
 }
-const rows: Row[] = [];
 
-async function makeData(): Promise<{ jpegs: Uint8Array[]; shard: string }> {
+const encode = (pixels: Buffer, quality: number): Promise<Buffer> =>
+  sharp(pixels, { raw: { width: SIZE, height: SIZE, channels: 3 } })
+    .jpeg({ quality })
+    .toBuffer();
+
+/** The quality (1-100) whose mean size over the first 64 images is nearest the target. */
+async function chooseQuality(): Promise<number> {
+  const probes = Array.from({ length: 64 }, (_, i) => pixelsOf(i));
+  const meanAt = async (quality: number): Promise<number> => {
+    let bytes = 0;
+    for (const pixels of probes) bytes += (await encode(pixels, quality)).byteLength;
+    return bytes / probes.length;
+  };
+  // Sizes grow with quality: bisect for the first quality at or above the target.
+  let low = 1;
+  let high = 100;
+  while (low < high) {
+    const middle = (low + high) >> 1;
+    if ((await meanAt(middle)) < TARGET_MEAN_BYTES) low = middle + 1;
+    else high = middle;
+  }
+  const below = Math.max(1, low - 1);
+  return Math.abs((await meanAt(below)) - TARGET_MEAN_BYTES) < Math.abs((await meanAt(low)) - TARGET_MEAN_BYTES) ? below : low;
+}
+
+async function makeData(): Promise<{ jpegs: Uint8Array[]; shard: string; quality: number }> {
   mkdirSync(join(dir, 'jpg'), { recursive: true });
   const shard = join(dir, 'samples.tar');
+  const qualityFile = join(dir, 'quality.txt');
+  const quality = existsSync(qualityFile) ? Number(readFileSync(qualityFile, 'utf8')) : await chooseQuality();
   const jpegs: Uint8Array[] = [];
   for (let i = 0; i < COUNT; i++) {
     const path = join(dir, 'jpg', `${i}.jpg`);
-    if (!existsSync(path)) {
-      const pixels = Buffer.alloc(SIZE * SIZE * 3);
-      let state = (i * 2654435761) >>> 0;
-      for (let y = 0; y < SIZE; y++)
-        for (let x = 0; x < SIZE; x++) {
-          state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-          const noise = state >>> 27;
-          const o = (y * SIZE + x) * 3;
-          pixels[o] = ((x * 2 + i) & 255) ^ noise;
-          pixels[o + 1] = (y * 2 + (i >> 3)) & 255;
-          pixels[o + 2] = (x + y + noise * 2) & 255;
-        }
-      const jpeg = await sharp(pixels, { raw: { width: SIZE, height: SIZE, channels: 3 } })
-        .jpeg({ quality: 90 })
-        .toBuffer();
-      writeFileSync(path, jpeg);
-    }
+    if (!existsSync(path)) writeFileSync(path, await encode(pixelsOf(i), quality));
     jpegs.push(new Uint8Array(readFileSync(path)));
   }
+  writeFileSync(qualityFile, String(quality));
   if (!existsSync(shard)) {
     const pack = tar.pack();
     const chunks: Buffer[] = [];
@@ -77,155 +109,207 @@ async function makeData(): Promise<{ jpegs: Uint8Array[]; shard: string }> {
     await done;
     writeFileSync(shard, Buffer.concat(chunks));
   }
-  return { jpegs, shard };
+  return { jpegs, shard, quality };
 }
 
-async function timed(what: string, where: string, images: number, run: () => Promise<unknown>): Promise<void> {
-  const cpu = process.cpuUsage();
-  const start = performance.now();
-  await run();
-  const seconds = (performance.now() - start) / 1000;
-  const used = process.cpuUsage(cpu);
-  const cpuSeconds = (used.user + used.system) / 1e6;
-  rows.push({ what, where, images, seconds, cpuSeconds });
-  console.error(`  ${what} | ${where}: ${Math.round(images / seconds)} images/s, ${Math.round((cpuSeconds / images) * 1e6)} CPU us/image`);
+/** CPU time of every thread of this process (worker threads included) per image, by contender. */
+const cpuPerImage = new Map<string, number[]>();
+
+/** A contender whose timed runs (not the warm-up) also record CPU microseconds per image. */
+function withCpu(name: string, run: () => Promise<number>): Contender {
+  return {
+    name,
+    run: async (round) => {
+      const cpu = process.cpuUsage();
+      const images = await run();
+      const used = process.cpuUsage(cpu);
+      if (round > 0) {
+        const list = cpuPerImage.get(name) ?? [];
+        list.push((used.user + used.system) / images);
+        cpuPerImage.set(name, list);
+      }
+      return images;
+    },
+  };
 }
 
-function copies(jpegs: Uint8Array[], rounds: number): Uint8Array[] {
+function copies(jpegs: readonly Uint8Array[], rounds: number): Uint8Array[] {
   const out: Uint8Array[] = [];
   for (let r = 0; r < rounds; r++) for (const jpeg of jpegs) out.push(jpeg.slice());
   return out;
 }
 
-async function mainThread(jpegs: Uint8Array[]): Promise<void> {
-  if (loadTurboJpeg() !== undefined) {
-    const items = copies(jpegs, 4);
-    await timed('libjpeg-turbo binding', 'main thread, 1 at a time', items.length, async () => {
-      for (const [index, bytes] of items.entries()) await decodeImage(bytes, { index });
-    });
-  }
-  for (const inFlight of [1, 64]) {
-    const items = copies(jpegs, 2);
-    await timed('sharp', `main thread, ${inFlight} in flight`, items.length, async () => {
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: inFlight }, async () => {
-          while (next < items.length) {
-            const index = next++;
-            await decodeImage(items[index]!, { index, options: { decoder: 'sharp' } });
-          }
-        }),
-      );
-    });
-  }
-}
-
-async function workers(jpegs: Uint8Array[], threads: number): Promise<void> {
-  const decoders = loadTurboJpeg() === undefined ? (['sharp'] as const) : (['turbojpeg', 'sharp'] as const);
-  for (const decoder of decoders) {
-    // sharp works on libuv's pool: give each thread several decodes at once.
-    const executor = workerExecutor({ threads, tasksPerThread: decoder === 'sharp' ? 8 : 2 });
-    try {
-      await lastValueFrom(fromItems(copies(jpegs, 1).slice(0, 64)).pipe(parallelMap(decodeImageTask({ decoder }), { executor }))); // warm-up
-      const items = copies(jpegs, decoder === 'sharp' ? 2 : 6);
-      await timed(
-        decoder === 'turbojpeg' ? 'libjpeg-turbo binding' : 'sharp',
-        `${threads} worker thread(s), parallelMap`,
-        items.length,
-        () => lastValueFrom(fromItems(items).pipe(parallelMap(decodeImageTask({ decoder }), { executor }))),
-      );
-    } finally {
-      await executor.close();
-    }
-  }
-}
-
-async function pipeline(shard: string, threads: number, rounds: number): Promise<void> {
-  const executor = workerExecutor({ threads });
-  try {
-    const decode = decodeImageFieldsTask<Record<string, unknown>>({ fields: ['jpg'] });
-    await lastValueFrom(fromWebDataset([shard]).pipe(parallelMap(decode, { executor }))); // warm-up
-    const shards = Array.from({ length: rounds }, () => shard);
-    await timed('tar + decode pipeline', `${threads} worker thread(s)`, COUNT * rounds, async () => {
-      const count = await lastValueFrom(
-        fromWebDataset(shards).pipe(
-          parallelMap(decode, { executor }),
-          map((sample) => ((sample['jpg'] as { data: Uint8Array }).data.length === SIZE * SIZE * 3 ? 1 : 0)),
-          reduce((total, ok) => total + ok, 0),
-        ),
-      );
-      if (count !== COUNT * rounds) throw new Error(`pipeline decoded ${count} of ${COUNT * rounds}`);
-    });
-  } finally {
-    await executor.close();
-  }
-}
-
-async function tarOnly(shard: string, rounds: number): Promise<void> {
-  const shards = Array.from({ length: rounds }, () => shard);
-  await timed('tar read only (no decode)', 'main thread', COUNT * rounds, () =>
-    lastValueFrom(fromWebDataset(shards).pipe(reduce((n) => n + 1, 0))),
-  );
-}
-
-function pil(): number | undefined {
+/**
+ * PIL in one python process kept running: each request decodes every file `repeat` times and
+ * answers the count, so a run times decoding and a pipe round trip, not the interpreter's start.
+ */
+function startPil(repeat: number): { decode: () => Promise<number>; stop: () => void } | undefined {
+  if (spawnSync('/usr/bin/python3', ['-c', 'import PIL'], { encoding: 'utf8' }).status !== 0) return undefined;
   const script = `
-import io, sys, time
+import io, sys
 from PIL import Image
 files = [open(f"${join(dir, 'jpg')}/{i}.jpg", "rb").read() for i in range(${COUNT})]
-n = 0; t = time.perf_counter()
-for r in range(4):
-    for b in files:
-        im = Image.open(io.BytesIO(b)); im = im.convert("RGB"); im.tobytes(); n += 1
-print(n / (time.perf_counter() - t))
+for line in sys.stdin:
+    n = 0
+    for r in range(${repeat}):
+        for b in files:
+            im = Image.open(io.BytesIO(b)); im = im.convert("RGB"); im.tobytes(); n += 1
+    print(n, flush=True)
 `;
-  const result = spawnSync('/usr/bin/python3', ['-c', script], { encoding: 'utf8' });
-  if (result.status !== 0) return undefined;
-  return Number(result.stdout.trim());
+  const child: ChildProcessWithoutNullStreams = spawn('/usr/bin/python3', ['-c', script]);
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  return {
+    decode: async () => {
+      child.stdin.write('run\n');
+      const answer = await lines.next();
+      if (answer.done === true) throw new Error('the PIL process ended');
+      return Number(answer.value);
+    },
+    stop: () => {
+      child.stdin.end();
+      child.kill();
+    },
+  };
+}
+
+/** Decoders on the main thread (and PIL, when installed), each decoding every image twice. */
+async function mainThread(jpegs: readonly Uint8Array[]): Promise<void> {
+  const repeat = 2;
+  const pil = startPil(repeat);
+  const contenders: Contender[] = [];
+  // Its CPU time is the python process's, not this one's: no CPU figure for it.
+  if (pil !== undefined) contenders.push({ name: 'PIL (python3-pil), 1 at a time', run: pil.decode });
+  if (loadTurboJpeg() !== undefined) {
+    contenders.push(
+      withCpu('libjpeg-turbo binding, main thread, 1 at a time', async () => {
+        const items = copies(jpegs, repeat);
+        for (const [index, bytes] of items.entries()) await decodeImage(bytes, { index });
+        return items.length;
+      }),
+    );
+  }
+  for (const inFlight of [1, 64]) {
+    contenders.push(
+      withCpu(`sharp, main thread, ${inFlight} in flight`, async () => {
+        const items = copies(jpegs, repeat);
+        let next = 0;
+        let decoded = 0;
+        await Promise.all(
+          Array.from({ length: inFlight }, async () => {
+            while (next < items.length) {
+              const index = next++;
+              await decodeImage(items[index]!, { index, options: { decoder: 'sharp' } });
+              decoded++;
+            }
+          }),
+        );
+        return decoded;
+      }),
+    );
+  }
+  try {
+    await compare(`JPEG decode on the main thread (${fmt(COUNT * repeat)} images a run)`, contenders, COUNT * repeat);
+  } finally {
+    pil?.stop();
+  }
+  if (pil === undefined) console.log('(PIL reference not measured: apt-get install python3-pil to add it)');
+}
+
+/** Each decoder on worker threads through parallelMap, for each thread count. */
+async function workers(jpegs: readonly Uint8Array[], threadCounts: readonly number[]): Promise<void> {
+  const repeat = 2;
+  const decoders = loadTurboJpeg() === undefined ? (['sharp'] as const) : (['turbojpeg', 'sharp'] as const);
+  const executors: WorkerExecutor[] = [];
+  try {
+    const contenders: Contender[] = [];
+    for (const decoder of decoders) {
+      for (const threads of threadCounts) {
+        // sharp works on libuv's pool: give each thread several decodes at once.
+        const executor = workerExecutor({ threads, tasksPerThread: decoder === 'sharp' ? 8 : 2 });
+        executors.push(executor);
+        const name = `${decoder === 'turbojpeg' ? 'libjpeg-turbo binding' : 'sharp'}, ${threads} worker thread(s)`;
+        contenders.push(
+          withCpu(name, () =>
+            lastValueFrom(
+              fromItems(copies(jpegs, repeat)).pipe(
+                parallelMap(decodeImageTask({ decoder }), { executor }),
+                reduce((n) => n + 1, 0),
+              ),
+            ),
+          ),
+        );
+      }
+    }
+    await compare(`JPEG decode on worker threads, parallelMap (${fmt(COUNT * repeat)} images a run)`, contenders, COUNT * repeat);
+  } finally {
+    await Promise.all(executors.map((executor) => executor.close()));
+  }
+}
+
+/** Reading the tar alone, then tar + decode on worker threads: the whole pipeline. */
+async function pipeline(shard: string, threadCounts: readonly number[]): Promise<number> {
+  const repeat = 4;
+  const shards = Array.from({ length: repeat }, () => shard);
+  const executors: WorkerExecutor[] = [];
+  try {
+    const decode = decodeImageFieldsTask<Record<string, unknown>>({ fields: ['jpg'] });
+    const contenders: Contender[] = [
+      withCpu('tar read only (no decode), main thread', () => lastValueFrom(fromWebDataset(shards).pipe(reduce((n) => n + 1, 0)))),
+    ];
+    for (const threads of threadCounts) {
+      const executor = workerExecutor({ threads });
+      executors.push(executor);
+      contenders.push(
+        withCpu(`tar + decode pipeline, ${threads} worker thread(s)`, () =>
+          lastValueFrom(
+            fromWebDataset(shards).pipe(
+              parallelMap(decode, { executor }),
+              map((sample) => ((sample['jpg'] as { data: Uint8Array }).data.length === SIZE * SIZE * 3 ? 1 : 0)),
+              reduce((total, ok) => total + ok, 0),
+            ),
+          ),
+        ),
+      );
+    }
+    const measured = await compare(`tar + decode pipeline (${fmt(COUNT * repeat)} samples a run)`, contenders, COUNT * repeat);
+    return Math.max(...measured.rates.slice(1).map((rates) => median(rates)));
+  } finally {
+    await Promise.all(executors.map((executor) => executor.close()));
+  }
 }
 
 async function main(): Promise<void> {
-  console.error(
-    `decode bench: ${COUNT} JPEGs ${SIZE}x${SIZE}, ${availableParallelism()} cores, libjpeg-turbo binding ${loadTurboJpeg() ? 'built' : 'absent (sharp only)'}`,
-  );
-  const { jpegs, shard } = await makeData();
-  const pilRate = pil();
-  await mainThread(jpegs);
-  const defaultThreads = Math.max(1, availableParallelism() - 1);
-  const threadCounts = [...new Set([defaultThreads, availableParallelism()])];
-  for (const threads of threadCounts) await workers(jpegs, threads);
-  await tarOnly(shard, 4);
-  for (const threads of threadCounts) await pipeline(shard, threads, 8);
-
-  const bytes = jpegs.reduce((total, jpeg) => total + jpeg.byteLength, 0);
-  console.log(`\nJPEG decode, ${COUNT} images ${SIZE}x${SIZE} (mean ${Math.round(bytes / COUNT)} bytes), ${availableParallelism()} cores`);
+  const cores = availableParallelism();
   console.log(
-    `load average at the end: ${loadavg()
+    `decode bench: ${COUNT} JPEGs ${SIZE}x${SIZE}, ${cores} cores, libjpeg-turbo binding ${loadTurboJpeg() ? 'built' : 'absent (sharp only)'}`,
+  );
+  const { jpegs, shard, quality } = await makeData();
+  const bytes = jpegs.reduce((total, jpeg) => total + jpeg.byteLength, 0);
+  console.log(
+    `images: mean ${fmt(bytes / COUNT)} bytes (target ${fmt(TARGET_MEAN_BYTES)}, the peers' mean), ` +
+      `min ${fmt(Math.min(...jpegs.map((jpeg) => jpeg.byteLength)))}, max ${fmt(Math.max(...jpegs.map((jpeg) => jpeg.byteLength)))}; ` +
+      `sharp quality ${quality}`,
+  );
+  method();
+  const threadCounts = [...new Set([Math.max(1, cores - 1), cores])];
+  await mainThread(jpegs);
+  await workers(jpegs, threadCounts);
+  const best = await pipeline(shard, threadCounts);
+
+  console.log('\nCPU microseconds per image, all threads of this process (median of the timed runs):');
+  for (const [name, list] of cpuPerImage) console.log(`  ${name.padEnd(50)} ${fmt(median(list))}`);
+  console.log(
+    `\nload average at the end: ${loadavg()
       .map((n) => n.toFixed(1))
       .join(' ')} (figures drop when other processes share the cores)`,
   );
-  console.log('| decoder / stage | where | images | images/s | vs PIL (1 core) | CPU us/image (all threads) |');
-  console.log('|---|---|---|---|---|---|');
-  if (pilRate !== undefined)
-    console.log(
-      `| PIL (python3-pil) | python, 1 at a time | ${COUNT * 4} | ${Math.round(pilRate)} | 1.00x | ${Math.round(1e6 / pilRate)} |`,
-    );
-  for (const row of rows) {
-    const rate = row.images / row.seconds;
-    const ratio = pilRate === undefined ? 'n/a' : `${(rate / pilRate).toFixed(2)}x`;
-    const cpu = Math.round((row.cpuSeconds / row.images) * 1e6);
-    console.log(`| ${row.what} | ${row.where} | ${row.images} | ${Math.round(rate)} | ${ratio} | ${cpu} |`);
-  }
-  const pipelines = rows.filter((r) => r.what.startsWith('tar + decode'));
-  const best = Math.max(...pipelines.map((r) => r.images / r.seconds));
-  const leanest = Math.min(...pipelines.map((r) => r.cpuSeconds / r.images));
   console.log(
-    `\ntar + decode pipeline: best ${Math.round(best)} samples/s measured (goal >= 6500 on 2 cores): ${best >= 6500 ? 'met' : 'NOT met'}`,
+    `tar + decode pipeline: ${fmt(best)} samples/s, median of the best thread count (goal >= 6500 on 2 cores): ${best >= 6500 ? 'met' : 'NOT met'}`,
   );
+  const leanest = Math.min(...[...cpuPerImage].filter(([name]) => name.startsWith('tar + decode')).map(([, list]) => median(list)));
   console.log(
-    `CPU cost ${Math.round(leanest * 1e6)} us/sample over all threads: at most ${Math.round(availableParallelism() / leanest)} samples/s on ${availableParallelism()} otherwise idle cores`,
+    `CPU cost ${fmt(leanest)} us/sample over all threads: at most ${fmt((cores * 1e6) / leanest)} samples/s on ${cores} otherwise idle cores`,
   );
-  if (pilRate === undefined) console.log('(PIL reference not measured: apt-get install python3-pil to add it)');
 }
 
 await main();

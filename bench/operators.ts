@@ -1,19 +1,23 @@
 // Operator throughput: items/s through shard + shuffleBuffer + batch + collate, against a raw
-// for-loop doing the same work (strided shard, reservoir shuffle, batching, filling typed arrays).
-// Run: npm run build && node dist/bench/operators.js
-import { lastValueFrom, reduce } from 'rxjs';
+// for-loop doing the same work (strided shard, reservoir shuffle, batching, filling typed arrays),
+// and the same two without the shuffle, to show what shuffleBuffer costs on its own.
+// Only rank 0's half of the items is processed, and that half is what is counted.
+// Run: npx tsc -p tsconfig.json && node dist/bench/operators.js [--rounds 5]
+import { lastValueFrom, type Observable, reduce } from 'rxjs';
 import { batch } from '../operators/batch.js';
 import { collate } from '../operators/collate.js';
 import { shuffleBuffer } from '../operators/shuffleBuffer.js';
 import { fromItems, shard } from '../src/index.js';
 import { Random } from '../src/random.js';
+import { compare, fmt, method, ratioCell, ROUNDS } from './rounds.js';
 
 const N = 400_000;
 const FEATURES = 16;
 const SHUFFLE = 8192;
 const BATCH = 64;
 const WORLD = 2;
-const ROUNDS = 5;
+/** The items rank 0 of WORLD keeps (strided: i % WORLD === 0), the count every contender must process. */
+const PROCESSED = Math.ceil(N / WORLD);
 
 interface Sample {
   readonly features: Float32Array;
@@ -25,12 +29,15 @@ const samples: Sample[] = Array.from({ length: N }, (_, i) => ({
   label: i % 10,
 }));
 
-/** The same work written by hand: what the operators should come close to. */
-function rawLoop(): number {
+/** Keeps the batches' contents alive, so no contender's work can be skipped. */
+let checksum = 0;
+
+/** The same work written by hand: what the operators should come close to. Answers the rows batched. */
+function rawLoop(shuffle: boolean): number {
   const random = new Random(7);
   const reservoir: Sample[] = [];
   let pending: Sample[] = [];
-  let checksum = 0;
+  let rows = 0;
   const flush = (): void => {
     const features = new Float32Array(pending.length * FEATURES);
     const labels = new Int32Array(pending.length);
@@ -39,6 +46,7 @@ function rawLoop(): number {
       labels[row] = pending[row]!.label;
     }
     checksum += labels[0]! + features.length;
+    rows += pending.length;
     pending = [];
   };
   const emit = (sample: Sample): void => {
@@ -48,6 +56,10 @@ function rawLoop(): number {
   for (let i = 0; i < N; i++) {
     if (i % WORLD !== 0) continue; // rank 0 of 2, strided
     const sample = samples[i]!;
+    if (!shuffle) {
+      emit(sample);
+      continue;
+    }
     if (reservoir.length < SHUFFLE) {
       reservoir.push(sample);
       continue;
@@ -63,40 +75,44 @@ function rawLoop(): number {
     reservoir.pop();
   }
   if (pending.length > 0) flush();
-  return checksum;
+  return rows;
 }
 
-async function pipeline(): Promise<number> {
+/** The operators; answers the rows of the collated batches. */
+async function pipeline(shuffle: boolean): Promise<number> {
   // A generator source (size unknown), so shard takes the strided split as the raw loop does.
-  const source = fromItems(() => samples, { chunkSize: 256 });
+  const source = fromItems(() => samples, { chunkSize: 256 }).pipe(shard({ rank: 0, worldSize: WORLD }));
+  const shuffled: Observable<Sample> = shuffle ? source.pipe(shuffleBuffer(SHUFFLE, { seed: 7 })) : source;
   return lastValueFrom(
-    source.pipe(
-      shard({ rank: 0, worldSize: WORLD }),
-      shuffleBuffer(SHUFFLE, { seed: 7 }),
+    shuffled.pipe(
       batch(BATCH),
       collate(),
-      reduce((sum, b) => sum + (b.label.data as Int32Array)[0]! + b.features.data.length, 0),
+      reduce((rows, b) => {
+        checksum += (b.label.data as Int32Array)[0]! + b.features.data.length;
+        return rows + b.label.shape[0]!;
+      }, 0),
     ),
   );
 }
 
-async function measure(name: string, run: () => number | Promise<number>): Promise<number> {
-  await run(); // warm-up
-  const rates: number[] = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    const started = performance.now();
-    await run();
-    rates.push(N / ((performance.now() - started) / 1000));
-  }
-  rates.sort((a, b) => a - b);
-  const median = rates[Math.floor(rates.length / 2)]!;
-  console.log(`${name.padEnd(44)} ${Math.round(median).toLocaleString('en-US').padStart(12)} items/s`);
-  return median;
-}
-
 console.log(
-  `operators: ${N.toLocaleString('en-US')} items of ${FEATURES} float32 + a label, rank 0 of ${WORLD}, shuffle ${SHUFFLE}, batch ${BATCH}; median of ${ROUNDS}`,
+  `operators: ${fmt(N)} items of ${FEATURES} float32 + a label, rank 0 of ${WORLD} keeps ${fmt(PROCESSED)} ` +
+    `(strided), shuffle ${SHUFFLE}, batch ${BATCH}`,
 );
-const raw = await measure('raw for-loop (reference)', rawLoop);
-const piped = await measure('shard + shuffleBuffer + batch + collate', pipeline);
-console.log(`${'ratio pipeline / raw'.padEnd(44)} ${(piped / raw).toFixed(2).padStart(12)}x`);
+method();
+const measured = await compare(
+  `items/s processed (of ${fmt(PROCESSED)} per run)`,
+  [
+    { name: 'raw for-loop', run: async () => rawLoop(true) },
+    { name: 'shard + shuffleBuffer + batch + collate', run: () => pipeline(true) },
+    { name: 'raw for-loop, no shuffle', run: async () => rawLoop(false) },
+    { name: 'shard + batch + collate (no shuffleBuffer)', run: () => pipeline(false) },
+  ],
+  PROCESSED,
+);
+console.log(`\nper-round ratios, ${ROUNDS} rounds: median (range)`);
+console.log(`  operators / raw loop, with shuffle:        ${ratioCell(measured, 1, 0)}`);
+console.log(`  operators / raw loop, no shuffle:          ${ratioCell(measured, 3, 2)}`);
+console.log(`  operators with shuffleBuffer / without it: ${ratioCell(measured, 1, 3)}`);
+console.log(`  raw loop with shuffle / without it:        ${ratioCell(measured, 0, 2)}`);
+console.log(`(checksum ${checksum})`);

@@ -4,6 +4,9 @@ import { InvalidArgumentError } from '../src/errors.js';
 import type { StreamInfo } from '../src/info.js';
 import { operate } from '../src/operate.js';
 
+/** The largest batch made at its full size; V8 makes arrays made larger than 100,000 dictionaries. */
+const PRESIZED_BATCH_MAX = 16_384;
+
 /** Options of {@link batch}. */
 export interface BatchOptions {
   /**
@@ -47,18 +50,25 @@ export function batch<T>(size: number, options: BatchOptions = {}): OperatorFunc
     operate<T, T[]>(
       source,
       (op) => {
-        let partial: T[] = [];
+        // Each batch is made at its full size and filled by index, not grown by push (each
+        // growth copies it); up to a bound, as V8 makes a very large one a slow dictionary.
+        const fresh = (): T[] => (size <= PRESIZED_BATCH_MAX ? new Array<T>(size) : []);
+        let partial = fresh();
+        let filled = 0;
         op.subscribe(source, {
           next: (item) => {
-            partial.push(item);
-            if (partial.length < size) return;
+            partial[filled++] = item;
+            if (filled < size) return;
             const full = partial;
-            partial = [];
+            partial = fresh();
+            filled = 0;
             op.next(full);
           },
           complete: () => {
             const rest = partial;
+            rest.length = filled;
             partial = [];
+            filled = 0;
             if (rest.length > 0) {
               if (dropRemainder) disposeAll(rest);
               else op.next(rest);
@@ -66,7 +76,7 @@ export function batch<T>(size: number, options: BatchOptions = {}): OperatorFunc
             op.complete();
           },
         });
-        op.finalize(() => disposeAll(partial.splice(0)));
+        op.finalize(() => disposeAll(partial.splice(0, filled)));
       },
       (input) => batchedInfo(input, size, dropRemainder),
     );

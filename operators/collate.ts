@@ -1,6 +1,7 @@
 import type { OperatorFunction } from 'rxjs';
 import { collateWith, type CollateResult } from '../src/collate.js';
 import { resolveCollateOptions, type CollateOptions } from '../src/collateOptions.js';
+import { plannedCollator } from '../src/collatePlan.js';
 import { disposeItem } from '../src/dispose.js';
 import { operate } from '../src/operate.js';
 import type { PaddedBatch } from '../src/tensor.js';
@@ -14,6 +15,11 @@ import type { PaddedBatch } from '../src/tensor.js';
  * of {@link collateBatch}. Under `missing: 'skip'` a batch can come out with fewer rows than went
  * in. A batch that cannot be collated ends the stream with a `CollateError` naming the field path
  * and the samples at fault.
+ *
+ * Each subscription reads the samples' layout (fields, kinds of leaves, typed array types and
+ * lengths) from its first batch, and checks each later batch against it rather than inferring every
+ * field again: a batch that differs anywhere is collated by the full rules from there down, so
+ * the result, or the `CollateError`, is always what {@link collateBatch} gives that batch alone.
  *
  * Options are checked once, when `collate(options)` is called. Nothing is buffered here: each batch
  * is collated inside the call that delivered it. The number of batches (the dataset size) passes
@@ -40,11 +46,13 @@ export function collate<B extends readonly unknown[] | PaddedBatch<unknown>>(
   const settings = resolveCollateOptions(options);
   return (source) =>
     operate<B, CollateResult<B>>(source, (op) => {
+      // The samples' layout is read from the first batch and checked, not inferred, in the others.
+      const samples = plannedCollator();
       op.subscribe(source, {
         next: (batch) => {
           let out: CollateResult<B>;
           try {
-            out = collateWith(batch, settings) as CollateResult<B>;
+            out = collateWith(batch, settings, samples) as CollateResult<B>;
           } catch (error) {
             // The batch is this operator's to release: nothing downstream will see it.
             if (Array.isArray(batch)) for (const sample of batch as readonly unknown[]) disposeItem(sample);

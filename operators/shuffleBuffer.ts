@@ -4,6 +4,8 @@ import { InvalidArgumentError } from '../src/errors.js';
 import { operate } from '../src/operate.js';
 import { deriveSeed, Random, randomSeed } from '../src/random.js';
 
+const TWO_POW_32 = 0x1_0000_0000;
+
 /** Options of {@link shuffleBuffer}. */
 export interface ShuffleBufferOptions {
   /**
@@ -90,6 +92,16 @@ export function shuffleBuffer<T>(size: number, options: ShuffleBufferOptions = {
       const buffer: T[] = [];
       let filled = false; // reached `initial` once
       let growing = 0; // arrivals since then while below `size`: every second one emits
+      // `random.int(size)` with its rejection bound worked out once, not on every item: the same
+      // draws, so the same order for the same seed.
+      const bound = size <= TWO_POW_32 ? TWO_POW_32 - (TWO_POW_32 % size) : 0;
+      const slotOfFull = (): number => {
+        if (bound === 0) return random.int(size);
+        for (;;) {
+          const draw = random.nextUint32();
+          if (draw < bound) return draw % size;
+        }
+      };
 
       /** Remove a random item from the buffer (swap with the last: order inside does not matter). */
       const takeRandom = (): T => {
@@ -112,7 +124,7 @@ export function shuffleBuffer<T>(size: number, options: ShuffleBufferOptions = {
       op.subscribe(source, {
         next: (value) => {
           if (buffer.length === size) {
-            const index = random.int(size);
+            const index = slotOfFull();
             const out = buffer[index]!;
             buffer[index] = value;
             op.next(out);

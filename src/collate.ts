@@ -86,8 +86,11 @@ const UNSUPPORTED_OBJECTS: readonly (abstract new (...args: never[]) => unknown)
   DataView,
 ];
 
-/** Kind of a present (non-null) value, or a description of why it cannot be collated. */
-function kindOf(value: unknown): Kind | { unsupported: string } {
+/**
+ * Kind of a present (non-null) value, or a description of why it cannot be collated.
+ * @internal
+ */
+export function kindOf(value: unknown): Kind | { unsupported: string } {
   switch (typeof value) {
     case 'number':
     case 'bigint':
@@ -179,11 +182,26 @@ export function collateBatch<B extends readonly unknown[] | PaddedBatch<unknown>
 }
 
 /**
+ * How the samples of a batch (at least one, after any `'skip'`) become its collated structure:
+ * the general walk ({@link walkSamples}) or a layout planned from an earlier batch
+ * (`./collatePlan.ts`).
+ * @internal
+ */
+export type SamplesCollator = (samples: readonly unknown[], settings: Settings) => unknown;
+
+/**
  * {@link collateBatch} with options already resolved by `resolveCollateOptions`.
  * @internal
  */
-export function collateWith(batch: readonly unknown[] | PaddedBatch<unknown>, settings: Settings): unknown {
-  if (Array.isArray(batch)) return collateRows(batch, settings);
+export function collateWith(
+  batch: readonly unknown[] | PaddedBatch<unknown>,
+  settings: Settings,
+  collateSamples: SamplesCollator = walkSamples,
+): unknown {
+  if (Array.isArray(batch)) {
+    const keep = settings.anySkip ? rowsToKeep(batch, settings) : undefined;
+    return collateSamples(nonEmpty(keep === undefined ? batch : keep.map((i) => batch[i])), settings);
+  }
   if (!isPaddedBatch(batch)) {
     throw new CollateError('', 'a batch must be an array of samples or a PaddedBatch {rows, mask, index}');
   }
@@ -198,19 +216,22 @@ export function collateWith(batch: readonly unknown[] | PaddedBatch<unknown>, se
     index = Float64Array.from(keep, (i) => index[i]);
   }
   return {
-    rows: collateSamples(rows, settings),
+    rows: collateSamples(nonEmpty(rows), settings),
     mask: { data: mask, shape: [mask.length], dtype: 'bool' },
     index: { data: index, shape: [index.length], dtype: 'float64' },
   };
 }
 
-function collateRows(samples: readonly unknown[], settings: Settings): unknown {
-  const keep = settings.anySkip ? rowsToKeep(samples, settings) : undefined;
-  return collateSamples(keep === undefined ? samples : keep.map((i) => samples[i]), settings);
+function nonEmpty(samples: readonly unknown[]): readonly unknown[] {
+  if (samples.length === 0) throw new CollateError('', 'cannot collate an empty batch');
+  return samples;
 }
 
-function collateSamples(samples: readonly unknown[], settings: Settings): unknown {
-  if (samples.length === 0) throw new CollateError('', 'cannot collate an empty batch');
+/**
+ * The general walk: every node of every sample looked at anew, as {@link collateBatch} documents.
+ * @internal
+ */
+export function walkSamples(samples: readonly unknown[], settings: Settings): unknown {
   return zipTrees(samples, collator(settings), settings.root);
 }
 
@@ -264,8 +285,11 @@ function isTensorArray(values: readonly unknown[]): boolean {
   return true;
 }
 
-/** What collation does at each node of the walk: collate a leaf, or ask for the children. */
-function collator(settings: Settings): (values: readonly unknown[], path: string, inherited: Policy) => TreeStep<Policy> {
+/**
+ * What collation does at each node of the walk: collate a leaf, or ask for the children.
+ * @internal
+ */
+export function collator(settings: Settings): (values: readonly unknown[], path: string, inherited: Policy) => TreeStep<Policy> {
   return (values, path, inherited) => {
     const policy = policyAt(settings.keys, path, inherited);
     let kind: Kind | undefined;
@@ -326,7 +350,11 @@ function collator(settings: Settings): (values: readonly unknown[], path: string
   };
 }
 
-function withMask(tensor: HostTensor, values: readonly unknown[], policy: Policy): HostTensor {
+/**
+ * `tensor`, with the `mask` of the present `values` under `missing: 'mask'`.
+ * @internal
+ */
+export function withMask(tensor: HostTensor, values: readonly unknown[], policy: Policy): HostTensor {
   if (policy.missing !== 'mask') return tensor;
   const mask = new Uint8Array(values.length);
   for (let i = 0; i < values.length; i++) mask[i] = values[i] === undefined || values[i] === null ? 0 : 1;

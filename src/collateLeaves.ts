@@ -48,7 +48,12 @@ export function collateBytesList(values: readonly unknown[]): HostTensor<'bytes'
 // ---------------------------------------------------------------------------------------------
 // Scalar leaves: shape [B].
 
-function targetDtype(path: string, policy: Policy, wanted: DType | undefined, fallback: DType, what: string): DType {
+/**
+ * The dtype a leaf of `what` values is stored as under `policy` (`wanted`: `numberDtype` for JS
+ * numbers), or a {@link CollateError} when they cannot be stored so.
+ * @internal
+ */
+export function targetDtype(path: string, policy: Policy, wanted: DType | undefined, fallback: DType, what: string): DType {
   const dtype = policy.dtype ?? wanted ?? fallback;
   if ((dtype === 'string') !== (what === 'string') || (dtype === 'bytes' && what !== 'bytes')) {
     throw new CollateError(path, `cannot store ${what} values as dtype '${dtype}'`);
@@ -137,7 +142,11 @@ function scalarWriter(
 // ---------------------------------------------------------------------------------------------
 // Row leaves: typed arrays, shaped leaves and nested arrays, shape [B, ...].
 
-type RowSource = 'typed' | 'nested' | 'shaped';
+/**
+ * Where a row leaf's elements come from.
+ * @internal
+ */
+export type RowSource = 'typed' | 'nested' | 'shaped';
 
 /** What one present sample contributes to a row leaf. */
 interface Row {
@@ -184,13 +193,20 @@ const sameDims = (a: readonly number[], b: readonly number[], from: number): boo
   return true;
 };
 
-/** The dtype the stored elements have in the input (before any conversion), and their JS kind. */
-interface ElementType {
+/**
+ * The dtype the stored elements have in the input (before any conversion), and their JS kind.
+ * @internal
+ */
+export interface ElementType {
   readonly dtype: DType | undefined; // undefined: JS numbers, to infer
   readonly kind: 'number' | 'bigint' | 'boolean' | 'string' | 'bytes';
 }
 
-function elementTypeOf(value: unknown, source: RowSource, path: string, sample: number): ElementType {
+/**
+ * What one sample's row leaf holds: the input dtype and JS kind of its elements.
+ * @internal
+ */
+export function elementTypeOf(value: unknown, source: RowSource, path: string, sample: number): ElementType {
   if (source === 'typed') {
     const dtype = dtypeOfTypedArray(value as ArrayBufferView)!;
     return { dtype, kind: dtype === 'int64' ? 'bigint' : 'number' };
@@ -365,8 +381,21 @@ function zeroRow(data: Storage, dtype: DType, offset: number, size: number): voi
   else (data as Exclude<NumericStorage, BigInt64Array>).fill(0, offset, offset + size);
 }
 
-/** Copy a flat input (typed array, or a shaped leaf's data) into `out` at `offset`, converting. */
-function writeFlat(
+/**
+ * Whether elements of `type` go into `dtype` storage by `TypedArray#set` (which converts between
+ * numeric element types natively), rather than one by one.
+ * @internal
+ */
+export function copiesBySet(type: ElementType, dtype: DType): boolean {
+  if (dtype === 'string' || dtype === 'bytes') return false;
+  return (dtype === 'int64') === (type.kind === 'bigint') && (dtype !== 'bool' || type.dtype === 'bool');
+}
+
+/**
+ * Copy a flat input (typed array, or a shaped leaf's data) into `out` at `offset`, converting.
+ * @internal
+ */
+export function writeFlat(
   input: ArrayLike<unknown>,
   type: ElementType,
   out: Storage,
@@ -380,9 +409,7 @@ function writeFlat(
     for (let k = 0; k < input.length; k++) target[offset + k] = input[k];
     return;
   }
-  const sameFamily = (dtype === 'int64') === (type.kind === 'bigint');
-  if (sameFamily && (dtype !== 'bool' || type.dtype === 'bool')) {
-    // TypedArray#set converts between numeric element types natively.
+  if (copiesBySet(type, dtype)) {
     (out as Float64Array).set(input as Float64Array, offset);
     return;
   }

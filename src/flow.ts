@@ -111,6 +111,12 @@ export class Flow {
   readonly #parent: Flow | undefined;
   readonly #gate: (() => boolean) | undefined;
   readonly #stages = new Set<StageRecord>();
+  /**
+   * The same records as an array, rebuilt when a stage comes or goes: {@link Flow.saturated} runs
+   * before every item a source emits, and indexing an array allocates nothing, unlike a Set's
+   * iterator.
+   */
+  #stageList: readonly StageRecord[] = [];
   readonly #waiters = new Set<() => void>();
   readonly #idleWaiters = new Set<() => void>();
   readonly #children = new Set<Flow>();
@@ -139,6 +145,7 @@ export class Flow {
     const root = this.root;
     const record: StageRecord = { stage, itemsIn: 0, itemsOut: 0 };
     root.#stages.add(record);
+    root.#stageList = [...root.#stages];
     return {
       entered: (n = 1) => {
         record.itemsIn += n;
@@ -148,7 +155,10 @@ export class Flow {
         root.notify();
       },
       unregister: () => {
-        if (root.#stages.delete(record)) root.notify();
+        if (root.#stages.delete(record)) {
+          root.#stageList = [...root.#stages];
+          root.notify();
+        }
       },
     };
   }
@@ -157,7 +167,9 @@ export class Flow {
   saturated(): boolean {
     if (this.#gate?.()) return true;
     if (this.#parent) return this.#parent.saturated();
-    for (const { stage } of this.#stages) {
+    const stages = this.#stageList;
+    for (let i = 0; i < stages.length; i++) {
+      const { stage } = stages[i]!;
       if (stage.occupancy() >= stage.capacity) return true;
     }
     return false;

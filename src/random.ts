@@ -42,10 +42,11 @@ const TWO_POW_53 = 2 ** 53;
  * @public
  */
 export class Random {
-  #s0: number;
-  #s1: number;
-  #s2: number;
-  #s3: number;
+  /**
+   * The four state words. A typed array, not four number fields: a word of 2^31 or more does not
+   * fit a small integer, and each store to a field would allocate a heap number, four per draw.
+   */
+  readonly #s = new Uint32Array(4);
 
   /**
    * @param seed - Any safe integer (negative ones included); the same seed gives the same stream.
@@ -55,13 +56,14 @@ export class Random {
     checkSafeInteger('Random.seed', seed);
     const words = wordsOf(seed);
     // Four independent hashes of the seed, one per state word: a 53-bit seed keeps its entropy.
-    this.#s0 = murmur3(words, 0x9e3779b9);
-    this.#s1 = murmur3(words, 0x3c6ef372);
-    this.#s2 = murmur3(words, 0xdaa66d2b);
-    this.#s3 = murmur3(words, 0x78dde6e4);
+    const s = this.#s;
+    s[0] = murmur3(words, 0x9e3779b9);
+    s[1] = murmur3(words, 0x3c6ef372);
+    s[2] = murmur3(words, 0xdaa66d2b);
+    s[3] = murmur3(words, 0x78dde6e4);
     // The all-zero state is the one xoshiro cannot leave; a hash landing there is astronomically
     // unlikely, but cheap to rule out.
-    if ((this.#s0 | this.#s1 | this.#s2 | this.#s3) === 0) this.#s0 = 1;
+    if ((s[0]! | s[1]! | s[2]! | s[3]!) === 0) s[0] = 1;
   }
 
   /**
@@ -84,7 +86,7 @@ export class Random {
       throw new InvalidArgumentError('Random.fromState', 'the all-zero state is not a valid xoshiro128** state');
     }
     const random = new Random(0);
-    [random.#s0, random.#s1, random.#s2, random.#s3] = state as readonly number[];
+    random.#s.set(state);
     return random;
   }
 
@@ -97,7 +99,8 @@ export class Random {
    * ```
    */
   get state(): RandomState {
-    return [this.#s0, this.#s1, this.#s2, this.#s3];
+    const s = this.#s;
+    return [s[0]!, s[1]!, s[2]!, s[3]!];
   }
 
   /**
@@ -111,23 +114,20 @@ export class Random {
    * @returns An integer in [0, 2^32).
    */
   nextUint32(): number {
-    const s0 = this.#s0;
-    const s1 = this.#s1;
-    const s2 = this.#s2;
-    const s3 = this.#s3;
+    const s = this.#s;
+    const s0 = s[0]!;
+    const s1 = s[1]!;
+    const s2 = s[2]!;
+    const s3 = s[3]!;
     const result = Math.imul(rotl(Math.imul(s1, 5), 7), 9);
     const t = s1 << 9;
     const n2 = s2 ^ s0;
     const n3 = s3 ^ s1;
-    this.#s1 = s1 ^ n2;
-    this.#s0 = s0 ^ n3;
-    this.#s2 = n2 ^ t;
-    this.#s3 = rotl(n3, 11);
-    // Keep the state as unsigned numbers so `state` reads the same however it was reached.
-    this.#s0 >>>= 0;
-    this.#s1 >>>= 0;
-    this.#s2 >>>= 0;
-    this.#s3 >>>= 0;
+    // The Uint32Array keeps the words unsigned, so `state` reads the same however it was reached.
+    s[1] = s1 ^ n2;
+    s[0] = s0 ^ n3;
+    s[2] = n2 ^ t;
+    s[3] = rotl(n3, 11);
     return result >>> 0;
   }
 

@@ -84,11 +84,13 @@ export function isPlainContainer(value: unknown): value is Record<string, unknow
  * @param zipper - Decides each node, given its values, path and the context from its parent.
  * @param context - The root's context.
  * @param join - How child paths are spelled; {@link keyPath} by default.
+ * @param path - The path of `trees` themselves: `''` for roots, a field's path to walk a column
+ * found by another walk.
  * @returns The root's result.
  * @internal
  */
-export function zipTrees<C>(trees: readonly unknown[], zipper: TreeZipper<C>, context: C, join: PathJoin = keyPath): unknown {
-  return zipNode(trees, '', context, zipper, join);
+export function zipTrees<C>(trees: readonly unknown[], zipper: TreeZipper<C>, context: C, join: PathJoin = keyPath, path = ''): unknown {
+  return zipNode(trees, path, context, zipper, join);
 }
 
 /**
@@ -163,8 +165,9 @@ function unionOfKeys(values: readonly unknown[]): string[] {
 /**
  * Whether `object` enumerates exactly `keys`, in order: the common case of samples built alike.
  * A `for...in` walk allocates nothing, unlike `Object.keys`, which matters at one call per sample.
+ * @internal
  */
-function hasKeysInOrder(object: object, keys: readonly string[]): boolean {
+export function hasKeysInOrder(object: object, keys: readonly string[]): boolean {
   let k = 0;
   for (const key in object) {
     if (key !== keys[k]) return false;
@@ -173,14 +176,18 @@ function hasKeysInOrder(object: object, keys: readonly string[]): boolean {
   return k === keys.length;
 }
 
-/** Whether a plain object lacking `key` would still answer it from `Object.prototype` (`toString`, `__proto__`). */
-const isInherited = (key: string): boolean => key in Object.prototype;
+/**
+ * Whether a plain object lacking `key` would still answer it from `Object.prototype` (`toString`, `__proto__`).
+ * @internal
+ */
+export const isInherited = (key: string): boolean => key in Object.prototype;
 
 /**
  * The value's own field `key`, `undefined` when it has none. Keys are data: a sample without a
  * `toString` or `__proto__` field misses it, whatever `Object.prototype` holds under that name.
  * `inherited` (from {@link isInherited}) keeps the own-property test off the common keys.
+ * @internal
  */
-function fieldOf(value: Record<string, unknown>, key: string, inherited: boolean): unknown {
+export function fieldOf(value: Record<string, unknown>, key: string, inherited: boolean): unknown {
   return inherited && !Object.hasOwn(value, key) ? undefined : value[key];
 }

