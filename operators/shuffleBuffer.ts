@@ -27,7 +27,10 @@ export interface ShuffleBufferOptions {
    * torchrun sets it, read once per loader subscription), else 0.
    */
   readonly rank?: number;
-  /** This loading worker's index, mixed into the seed; default 0. */
+  /**
+   * This loading worker's index, mixed into the seed; default the subscription's placement: a
+   * worker pipeline's part (so each thread shuffles its part differently), else 0.
+   */
   readonly workerIndex?: number;
 }
 
@@ -81,13 +84,15 @@ export function shuffleBuffer<T>(size: number, options: ShuffleBufferOptions = {
       throw new InvalidArgumentError(`shuffleBuffer.${name}`, `must be a non-negative integer, got ${value}`);
     }
   }
-  const workerIndex = options.workerIndex ?? 0;
 
   return (source) =>
     // Only the size and split travel: re-opening files or ranges of the input would skip the shuffle.
     operate<T, T>(source, (op) => {
       const { context } = op;
-      const rank = options.rank ?? context.placement({}, 'shuffleBuffer').rank;
+      const placement =
+        options.rank === undefined || options.workerIndex === undefined ? context.placement({}, 'shuffleBuffer') : undefined;
+      const rank = options.rank ?? placement!.rank;
+      const workerIndex = options.workerIndex ?? placement!.workerIndex;
       const random = new Random(seed === undefined ? randomSeed() : deriveSeed(seed, context.epoch, rank, workerIndex));
       const buffer: T[] = [];
       let filled = false; // reached `initial` once

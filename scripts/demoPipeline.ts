@@ -27,7 +27,7 @@ const labelOf = (cls: Uint8Array): number => Number(new TextDecoder().decode(cls
 export function trainPart(part: WorkerPart<TrainOptions>): Observable<TrainBatch> {
   return fromWebDataset(part.options.shards, { extensions: ['jpg', 'cls'], shuffleShards: { seed: part.seed } }).pipe(
     shard({ mode: 'file' }), // this thread's shards: the part's placement, no options needed
-    shuffleBuffer(2048, { seed: part.seed + part.workerIndex }),
+    shuffleBuffer(2048, { seed: part.seed }), // the part's rank and worker are mixed in
     parallelMap(
       async (sample: WebDatasetSample): Promise<{ image: DecodedImage; label: number }> => ({
         image: await decodeImage(sample['jpg'] as Uint8Array),

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { lastValueFrom, map, take, toArray, type Observable } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { shuffleBuffer } from '../../operators/shuffleBuffer.js';
-import { bindContext } from '../../src/context.js';
+import { bindContext, PipelineContext } from '../../src/context.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { Flow } from '../../src/flow.js';
 import { sizeOf } from '../../src/info.js';
@@ -117,6 +117,25 @@ describe('shuffleBuffer', () => {
     ];
     for (const variant of variants) assert.notDeepEqual(variant, base);
     assert.deepEqual(await order({ seed: 3 }, 1), variants[1]);
+  });
+
+  it("issue 12: inside a worker pipeline's part, the part's worker index is mixed in without being given", async () => {
+    const items = range(200);
+    const inPart = (part: { rank: number; worldSize: number; workerIndex: number; numWorkers: number }): Promise<number[]> =>
+      new Promise((resolve, reject) => {
+        const out: number[] = [];
+        bindContext(new PipelineContext({ flow: new Flow(), part }), () =>
+          fromItems(items)
+            .pipe(shuffleBuffer<number>(50, { seed: 3 }))
+            .subscribe({ next: (item) => out.push(item), error: reject, complete: () => resolve(out) }),
+        );
+      });
+    const given = await collect(fromItems(items).pipe(shuffleBuffer<number>(50, { seed: 3, workerIndex: 1 })), 0);
+    assert.deepEqual(await inPart({ rank: 0, worldSize: 1, workerIndex: 1, numWorkers: 2 }), given);
+    assert.deepEqual(
+      await inPart({ rank: 0, worldSize: 1, workerIndex: 0, numWorkers: 2 }),
+      await collect(fromItems(items).pipe(shuffleBuffer<number>(50, { seed: 3 })), 0),
+    );
   });
 
   it('takes the rank from RANK (torchrun) when none is given, read when subscribed', async () => {
