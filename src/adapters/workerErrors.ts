@@ -87,7 +87,7 @@ export class WorkerPipelineError extends RxfeedError {
   readonly pipeline: string;
   /** The worker (part) that failed, in `[0, threads)`. */
   readonly workerIndex: number;
-  /** The `code` of the part's own error, when it had one (e.g. `RXFEED_ERR_TFRECORD_CRC`). */
+  /** The `code` of the part's own error, when it had one (e.g. `RXFEED_ERR_DECODE`). */
   readonly remoteCode: string | undefined;
 
   /** @internal made by the worker pipeline from a thread's answer or its death */
