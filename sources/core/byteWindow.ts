@@ -4,10 +4,12 @@
  *
  * Frames are parsed in place from the chunk the stream handed over. Only a frame that straddles
  * two chunks is assembled in a scratch buffer owned by the window, and only that frame's bytes
- * are copied there (the rest of the next chunk is parsed in place again). The next chunk is
- * requested as soon as the current one is taken, so the read (in the thread pool or on the
- * network) overlaps the parsing. So the window holds at most one frame (the scratch) plus two
- * chunks (the one parsed and the one read ahead): the bound documented on `fromTFRecord`.
+ * are copied there (the rest of the next chunk is parsed in place again). The window asks for
+ * the next chunk only when it needs it: reading ahead, so that I/O overlaps the parsing, is the
+ * stream's own work (`fileByteSource` keeps one chunk read ahead, an HTTP body buffers in
+ * undici), and asking early here as well would hold a third chunk. So the window holds at most
+ * one frame (the scratch) plus the chunk it parses, and its stream one more: the bound documented
+ * on `fromTFRecord`.
  *
  * Views returned by {@link ByteWindow.view} are valid until the next call that moves the window:
  * callers copy what they keep.
@@ -27,8 +29,6 @@ export class ByteWindow {
   #scratch: Uint8Array = EMPTY;
   /** The rest of a chunk whose head went into the scratch buffer. */
   #pending: Uint8Array | undefined;
-  /** The next chunk, requested ahead. */
-  #ahead: Promise<IteratorResult<Uint8Array>> | undefined;
   /** Bytes still to drop from the stream (a skipped frame larger than what was buffered). */
   #discard = 0;
   #eof = false;
@@ -127,14 +127,9 @@ export class ByteWindow {
       let chunk = this.#pending;
       this.#pending = undefined;
       if (chunk === undefined) {
-        const next = await (this.#ahead ?? this.#chunks.next());
-        this.#ahead = undefined;
+        const next = await this.#chunks.next();
         if (next.done === true) return undefined;
         chunk = next.value;
-        // Read ahead: the next read runs while this chunk is parsed. A failure surfaces when the
-        // chunk is awaited, or not at all if the window is closed first.
-        this.#ahead = this.#chunks.next();
-        this.#ahead.catch(() => undefined);
       }
       if (this.#discard > 0) {
         if (chunk.length <= this.#discard) {
@@ -153,9 +148,6 @@ export class ByteWindow {
     this.#buf = EMPTY;
     this.#scratch = EMPTY;
     this.#pending = undefined;
-    // Let the read ahead settle first: an async generator queues return() behind it anyway.
-    await this.#ahead?.catch(() => undefined);
-    this.#ahead = undefined;
     await this.#chunks.return?.();
   }
 }

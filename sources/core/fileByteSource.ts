@@ -119,8 +119,15 @@ export async function openRegular(path: string): Promise<{ handle: FileHandle; s
  * {@link FileReadError} naming the path (and the offset of a failed read), with the file
  * system's error as `cause`.
  *
- * **Memory bound**: a `read` holds at most `end - start` bytes (clamped to the file's size), a
- * stream one chunk of `chunkSize` bytes per step.
+ * **Read-ahead**: a stream reads one chunk ahead of its consumer. The read of chunk k + 1 starts
+ * as chunk k is handed over, so it runs in the thread pool while the consumer parses chunk k;
+ * it goes no further, however long the consumer holds chunk k. Breaking out of the iteration or
+ * aborting `signal` waits for that one read to settle, then closes the file before the loop
+ * returns; its failure, if any, is dropped, since nobody asked for that chunk.
+ *
+ * **Memory bound**: a `read` holds at most `end - start` bytes (clamped to the file's size); a
+ * stream at most two chunks of `chunkSize` bytes at a time, the one its consumer holds and the one
+ * read ahead (the last chunk of a file is allocated at its own size).
  *
  * @example
  * ```ts
@@ -166,27 +173,47 @@ export function fileByteSource(path: string, chunkSize = STREAM_CHUNK): ByteSour
 async function* streamFile(path: string, start: number, chunkSize: number, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
   checkOffset(start, 'stream.start');
   signal?.throwIfAborted();
-  const { handle } = await openRegular(path);
+  const { handle, size } = await openRegular(path);
+  /** The read of the chunk after the one the consumer holds, in flight while it is parsed. */
+  let ahead: Promise<Uint8Array> | undefined;
+  const readAt = async (position: number): Promise<Uint8Array> => {
+    // A fresh array per chunk: consumers may keep or transfer it. Sized to what is left of the
+    // file as it was opened, so the last chunk holds no slack; a file that grew since is still
+    // read to its end, in more steps (the loop stops at the first empty read, not at `size`).
+    const length = Math.max(1, Math.min(chunkSize, size - position));
+    const chunk = new Uint8Array(length);
+    let bytesRead: number;
+    try {
+      ({ bytesRead } = await handle.read(chunk, 0, length, position));
+    } catch (error) {
+      throw fileError(path, error, position);
+    }
+    return bytesRead === length ? chunk : chunk.subarray(0, bytesRead);
+  };
   try {
     let position = start;
     for (;;) {
       signal?.throwIfAborted();
-      // A fresh array per chunk: consumers may keep or transfer it.
-      const chunk = new Uint8Array(chunkSize);
-      let bytesRead: number;
-      try {
-        ({ bytesRead } = await handle.read(chunk, 0, chunkSize, position));
-      } catch (error) {
-        throw fileError(path, error, position);
-      }
-      if (bytesRead === 0) return;
-      position += bytesRead;
-      yield bytesRead === chunkSize ? chunk : chunk.subarray(0, bytesRead);
+      const current = ahead ?? readAt(position);
+      ahead = undefined;
+      const chunk = await current;
+      if (chunk.byteLength === 0) return;
+      position += chunk.byteLength;
+      // Read ahead: the next chunk comes from the thread pool while the consumer parses this one.
+      // A failure surfaces when the consumer asks for that chunk, or not at all if it stops first.
+      ahead = readAt(position);
+      ahead.catch(noop);
+      yield chunk;
     }
   } finally {
+    // The handle is closed only once the read ahead has settled: closing under a read in flight
+    // would let it land in a descriptor number the process has reused since.
+    await ahead?.catch(noop);
     await handle.close();
   }
 }
+
+const noop = (): void => undefined;
 
 /**
  * Bytes `[start, end)` of an open regular file, `end` clamped to its size: the allocation is
