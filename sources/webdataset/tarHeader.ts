@@ -40,7 +40,7 @@ export function isZeroBlock(bytes: Uint8Array, at: number): boolean {
  * spaces, as unsigned bytes (POSIX) or as signed ones (some historic writers, which tar accepts too).
  *
  * @param sum - The unsigned sum of all 512 bytes of the block when the caller has it (from
- *   {@link blockSum}); summed here byte by byte otherwise.
+ *   {@link wordSum}); summed here byte by byte otherwise.
  */
 export function checksumMatches(bytes: Uint8Array, at: number, sum?: number): boolean {
   const stored = parseOctal(bytes, at + CHECKSUM, CHECKSUM_LENGTH);
@@ -65,15 +65,14 @@ function byteSum(bytes: Uint8Array, at: number): number {
 }
 
 /**
- * The unsigned sum of the 512 bytes of a block, read four at a time from `words`, a view of the
- * same memory in which the block starts at word `index`: the checksum's sum with a quarter of the
- * loads (headers inside a chunk are 4-byte aligned whenever the chunk is, which is the usual case).
- * Each word adds its bytes in two 16-bit lanes, which cannot carry into each other: a lane gains
- * at most 2 x 255 per word, 65,280 over the block's 128 words.
+ * The unsigned sum of `count` 32-bit words of `words` from `index`: the bulk of a header's
+ * checksum with a quarter of the loads. Each word adds its bytes in two 16-bit lanes, which
+ * cannot carry into each other: a lane gains at most 2 x 255 per word, 65,280 over the 128 words
+ * of a block.
  */
-export function blockSum(words: Uint32Array, index: number): number {
+export function wordSum(words: Uint32Array, index: number, count: number): number {
   let lanes = 0;
-  const end = index + BLOCK / 4;
+  const end = index + count;
   for (let word = index; word < end; word++) {
     const value = words[word]!;
     // Wraps as int32 to stay in small-integer arithmetic; the true total is below 2^32.

@@ -7,7 +7,6 @@
 import { CorruptShardError, MemberTooLargeError, TruncatedShardError } from './errors.js';
 import {
   BLOCK,
-  blockSum,
   checksumMatches,
   decodeString,
   headerName,
@@ -17,6 +16,7 @@ import {
   SIZE_LENGTH,
   SPACE,
   TYPEFLAG,
+  wordSum,
 } from './tarHeader.js';
 
 /** What a member is, as far as a shard reader cares. */
@@ -137,7 +137,7 @@ export class TarParser {
   /** A header split across chunks, being assembled. */
   readonly #split = new Uint8Array(BLOCK);
   readonly #splitWords = new Uint32Array(this.#split.buffer);
-  /** `#chunk` as 32-bit words from its first 4-aligned byte, for {@link blockSum}; made on first use per chunk. */
+  /** `#chunk` as 32-bit words from its first 4-aligned byte, for {@link wordSum}; made on first use per chunk. */
   #words: Uint32Array | undefined;
   /** The byte offset in `#chunk.buffer` of `#words[0]`. */
   #wordsFrom = 0;
@@ -345,19 +345,28 @@ export class TarParser {
     return true;
   }
 
-  /** The unsigned sum of the block at `bytes[at]`, four bytes at a time where it is 4-byte aligned. */
-  #blockSum(bytes: Uint8Array, at: number): number | undefined {
-    if (bytes === this.#split) return blockSum(this.#splitWords, 0);
-    const start = bytes.byteOffset + at;
-    if (start % 4 !== 0) return undefined;
+  /**
+   * The unsigned sum of the block at `bytes[at]`, four bytes at a time: the bytes before its
+   * first 4-aligned byte and after its last whole word one by one (network chunks start
+   * anywhere), the rest as words of a view of the chunk made once per chunk.
+   */
+  #blockSum(bytes: Uint8Array, at: number): number {
+    if (bytes === this.#split) return wordSum(this.#splitWords, 0, BLOCK / 4);
     let words = this.#words;
     if (words === undefined) {
       const first = bytes.byteOffset + ((4 - (bytes.byteOffset % 4)) % 4);
-      words = new Uint32Array(bytes.buffer, first, Math.floor((bytes.byteOffset + bytes.byteLength - first) / 4));
+      words = new Uint32Array(bytes.buffer, first, Math.floor(Math.max(0, bytes.byteOffset + bytes.byteLength - first) / 4));
       this.#words = words;
       this.#wordsFrom = first;
     }
-    return blockSum(words, (start - this.#wordsFrom) / 4);
+    const start = bytes.byteOffset + at;
+    const head = (4 - (start % 4)) % 4;
+    let sum = 0;
+    for (let index = at; index < at + head; index++) sum += bytes[index]!;
+    const count = head === 0 ? BLOCK / 4 : BLOCK / 4 - 1;
+    sum += wordSum(words, (start + head - this.#wordsFrom) / 4, count);
+    for (let index = at + head + count * 4; index < at + BLOCK; index++) sum += bytes[index]!;
+    return sum;
   }
 
   /** Decode the header block at `bytes[at]`: a member's header, or `undefined` for an extended header. */
