@@ -22,6 +22,12 @@ import {
 import { defaultRetryPolicy, isRetryableStatus, isTransientError, parseRetryAfter, retryDelay, sleep, type RetryPolicy } from './retry.js';
 import { SpeedRule, type AttemptGuard } from './speedRule.js';
 
+/**
+ * Bytes of a body undici reads from the socket ahead of the consumer (its readable's high-water
+ * mark; undici's default is 64 KiB): the network keeps flowing while a chunk is parsed.
+ */
+export const BODY_READ_AHEAD = 1024 * 1024;
+
 /** Bytes of an error body kept for the message: enough for S3's `<Code>` and `<Message>`. */
 const ERROR_BODY_LIMIT = 8 * 1024;
 
@@ -100,6 +106,7 @@ export class Transport {
       signal,
       headersTimeout: this.headersTimeout,
       bodyTimeout: this.bodyTimeout,
+      highWaterMark: BODY_READ_AHEAD,
     });
   }
 
