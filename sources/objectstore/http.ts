@@ -10,6 +10,12 @@ import type { RetryPolicy } from './retry.js';
 
 /**
  * How a store talks HTTP: which connection pool, how it retries, how long it waits.
+ *
+ * **Read-ahead and its bound**: an object's body is read from the socket while the consumer
+ * parses the chunk it holds, up to 1 MiB ahead of it (undici's body high-water mark, 64 KiB by
+ * default, set so by the stores). So one open stream holds at most the consumer's chunk plus
+ * 1 MiB and one socket read (64 KiB); the socket is paused there until the consumer pulls.
+ * Breaking out of the iteration destroys the body and its connection with the read-ahead in it.
  * @public
  */
 export interface TransportOptions {

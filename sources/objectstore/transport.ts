@@ -254,7 +254,8 @@ export class Transport {
    * `If-Range: <validator>`, so no byte is delivered twice; if the object changed in between,
    * it fails with `RXFEED_ERR_OBJECT_CHANGED`, and if the server gave no validator to check,
    * with `RXFEED_ERR_OBJECT_UNVERIFIABLE`. Breaking out of the iteration, or aborting `signal`,
-   * destroys the body at once.
+   * destroys the body at once. The body is read up to {@link BODY_READ_AHEAD} bytes ahead of
+   * the consumer, no further.
    *
    * @param object - Named in errors.
    * @param makeCall - The plain GET of the object; range headers are added here.
