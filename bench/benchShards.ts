@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import tar from 'tar-stream';
 import { request } from 'undici';
 import { fileByteSource } from '../sources/core/fileByteSource.js';
-import { s3Store, type S3Store } from '../sources/objectstore/index.js';
+import { s3Store, type S3Store, type TransportOptions } from '../sources/objectstore/index.js';
 import { signHeaders } from '../sources/objectstore/sigv4.js';
 
 /** The `.bin` member of every sample: 12 KiB. */
@@ -111,10 +111,11 @@ export async function unpublishFromNginx(root: string, folder: string): Promise<
 }
 
 /** The S3 bucket `bucket` of the RGW named by `RXFEED_S3_*`, or `undefined` when none is set. */
-export function benchS3Store(bucket = 'rxfeed-bench'): S3Store | undefined {
+export function benchS3Store(bucket = 'rxfeed-bench', transport: TransportOptions = {}): S3Store | undefined {
   const endpoint = process.env.RXFEED_S3_ENDPOINT;
   if (endpoint === undefined || endpoint === '') return undefined;
   return s3Store({
+    ...transport,
     endpoint,
     bucket,
     region: process.env.RXFEED_S3_REGION,

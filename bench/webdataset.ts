@@ -13,7 +13,8 @@
  * - from S3 (Ceph RGW), when `RXFEED_S3_ENDPOINT` and its keys are set (a bucket of its own,
  *   deleted with its objects after, also on failure): a plain GET of each presigned URL as the
  *   reference. Goal for both: `fromWebDataset` >= 0.85x of the plain GET.
- * With `--chunks`, `fromWebDataset` over local files with 256 KiB, 1 MiB and 4 MiB chunks.
+ * With `--chunks`, `fromWebDataset` with 256 KiB, 1 MiB and 4 MiB chunks over local files
+ * (`chunkSize`), and read ahead over nginx and RGW (`readAheadBytes`).
  *
  * Run: `npx tsc -p . && node scripts/bench.js webdataset` (or `node dist/bench/webdataset.js
  * [--rounds N] [--chunks]` with the servers' `.tmp/*.env` loaded).
@@ -40,6 +41,9 @@ const dir = join(root, '.tmp', 'bench', 'wds');
 /** The read buffer of the hand-written loop. */
 const HAND_CHUNK = 1024 * 1024;
 const ascii = new TextDecoder('latin1');
+const chunkSweep = process.argv.includes('--chunks');
+const SWEEP = [256 * 1024, 1024 * 1024, 4 * 1024 * 1024];
+const kib = (bytes: number): string => `${bytes / 1024} KiB`;
 
 /** Every byte of the shards through `stream`, counted; answers the samples they hold (checked by bytes). */
 async function rawRead(sources: readonly ByteSource[], total: number): Promise<number> {
@@ -187,12 +191,11 @@ async function main(): Promise<void> {
     total,
   );
 
-  if (process.argv.includes('--chunks')) {
-    const sizes = [256 * 1024, 1024 * 1024, 4 * 1024 * 1024];
+  if (chunkSweep) {
     await compare(
-      'Local files: fromWebDataset by chunkSize',
-      sizes.map((chunkSize): Contender => ({
-        name: `chunkSize ${chunkSize / 1024} KiB`,
+      'Local files: fromWebDataset by chunkSize (ratios to 1 MiB)',
+      [SWEEP[1]!, SWEEP[0]!, SWEEP[2]!].map((chunkSize): Contender => ({
+        name: `chunkSize ${kib(chunkSize)}`,
         run: () => viaSubscribe(fromWebDataset(paths, { chunkSize })),
       })),
       SAMPLES,
@@ -218,6 +221,17 @@ async function main(): Promise<void> {
           SAMPLES,
           total,
         );
+        if (chunkSweep) {
+          await compare(
+            'nginx: fromWebDataset by readAheadBytes (ratios to 1 MiB)',
+            [SWEEP[1]!, SWEEP[0]!, SWEEP[2]!].map((readAheadBytes): Contender => ({
+              name: `readAheadBytes ${kib(readAheadBytes)}`,
+              run: () => viaSubscribe(fromWebDataset(urls, { http: { readAheadBytes } })),
+            })),
+            SAMPLES,
+            total,
+          );
+        }
       } finally {
         await unpublishFromNginx(root, folder);
       }
@@ -245,6 +259,17 @@ async function main(): Promise<void> {
           SAMPLES,
           total,
         );
+        if (chunkSweep) {
+          await compare(
+            'S3 (Ceph RGW): fromWebDataset by readAheadBytes (ratios to 1 MiB)',
+            [SWEEP[1]!, SWEEP[0]!, SWEEP[2]!].map((readAheadBytes): Contender => {
+              const tuned = benchS3Store(bucket, { readAheadBytes })!;
+              return { name: `readAheadBytes ${kib(readAheadBytes)}`, run: () => viaSubscribe(fromWebDataset({ store: tuned, keys })) };
+            }),
+            SAMPLES,
+            total,
+          );
+        }
       } finally {
         await removeFromS3(bucket, keys);
       }

@@ -3,8 +3,12 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { InvalidArgumentError, RxfeedError } from '../../src/errors.js';
 import { checkOffset, type ByteSource } from './byteSource.js';
 
-/** Bytes read per chunk by {@link fileByteSource}'s stream: the bound on what one read holds. */
-const STREAM_CHUNK = 256 * 1024;
+/**
+ * Bytes read per chunk by {@link fileByteSource}'s stream (1 MiB): the bound on what one read
+ * holds. Measured with read-ahead against 256 KiB and 4 MiB: see `fileByteSource`.
+ * @internal
+ */
+export const STREAM_CHUNK = 1024 * 1024;
 
 /**
  * The largest chunk {@link fileByteSource} accepts (1 GiB): one chunk is allocated whole per read.
@@ -136,7 +140,14 @@ export async function openRegular(path: string): Promise<{ handle: FileHandle; s
  * ```
  *
  * @param path - The file.
- * @param chunkSize - Bytes per streamed chunk (default 256 KiB, at most 1 GiB).
+ * **Chunk size**: 1 MiB by default, the best of 256 KiB, 1 MiB and 4 MiB measured with
+ * read-ahead (2 cores shared with other work, page cache warm; items/s as the median (range) of
+ * 9 interleaved per-round ratios to 256 KiB): `fromWebDataset` over 8 shards of 20,000 samples,
+ * 1 MiB 1.07 (0.82-1.49), 4 MiB 0.99 (0.70-1.29); `fromTFRecord` over 20,000 records of 12 KB,
+ * 1 MiB 1.14 (1.03-1.86), 4 MiB 1.13 (1.06-1.27). 4 MiB gains nothing over 1 MiB for four
+ * times the memory.
+ *
+ * @param chunkSize - Bytes per streamed chunk (default 1 MiB, at most 1 GiB).
  * @returns A ByteSource named by `path`.
  * @throws `InvalidArgumentError` at once when `path` is not a string or `chunkSize` is out of
  *   range; its methods reject with {@link FileReadError}, or `InvalidArgumentError` for a

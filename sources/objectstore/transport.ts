@@ -23,10 +23,15 @@ import { defaultRetryPolicy, isRetryableStatus, isTransientError, parseRetryAfte
 import { SpeedRule, type AttemptGuard } from './speedRule.js';
 
 /**
- * Bytes of a body undici reads from the socket ahead of the consumer (its readable's high-water
- * mark; undici's default is 64 KiB): the network keeps flowing while a chunk is parsed.
+ * Default of {@link TransportOptions.readAheadBytes}: 1 MiB.
+ * @internal
  */
 export const BODY_READ_AHEAD = 1024 * 1024;
+/**
+ * Largest {@link TransportOptions.readAheadBytes}: 256 MiB.
+ * @internal
+ */
+export const MAX_READ_AHEAD = 256 * 1024 * 1024;
 
 /** Bytes of an error body kept for the message: enough for S3's `<Code>` and `<Message>`. */
 const ERROR_BODY_LIMIT = 8 * 1024;
@@ -72,6 +77,7 @@ export class Transport {
   private readonly speedWindow: number;
   private readonly deadline: number | undefined;
   private readonly resumeWithoutValidator: boolean;
+  private readonly readAhead: number;
   private readonly hooks: TransportHooks;
 
   constructor(options: TransportOptions = {}, hooks: TransportHooks = {}) {
@@ -91,6 +97,10 @@ export class Transport {
     this.speedWindow = checkNumber('minSpeedWindowMs', options.minSpeedWindowMs, 30_000, 1);
     this.deadline = options.deadlineMs === undefined ? undefined : checkNumber('deadlineMs', options.deadlineMs, 0, 1);
     this.resumeWithoutValidator = options.resumeWithoutValidator === true;
+    this.readAhead = checkNumber('readAheadBytes', options.readAheadBytes, BODY_READ_AHEAD, 1);
+    if (!Number.isSafeInteger(this.readAhead) || this.readAhead > MAX_READ_AHEAD) {
+      throw new InvalidArgumentError('readAheadBytes', `must be an integer from 1 to ${MAX_READ_AHEAD}, got ${this.readAhead}`);
+    }
     this.hooks = hooks;
   }
 
@@ -106,7 +116,7 @@ export class Transport {
       signal,
       headersTimeout: this.headersTimeout,
       bodyTimeout: this.bodyTimeout,
-      highWaterMark: BODY_READ_AHEAD,
+      highWaterMark: this.readAhead,
     });
   }
 
@@ -254,8 +264,8 @@ export class Transport {
    * `If-Range: <validator>`, so no byte is delivered twice; if the object changed in between,
    * it fails with `RXFEED_ERR_OBJECT_CHANGED`, and if the server gave no validator to check,
    * with `RXFEED_ERR_OBJECT_UNVERIFIABLE`. Breaking out of the iteration, or aborting `signal`,
-   * destroys the body at once. The body is read up to {@link BODY_READ_AHEAD} bytes ahead of
-   * the consumer, no further.
+   * destroys the body at once. The body is read up to
+   * {@link TransportOptions.readAheadBytes} ahead of the consumer, no further.
    *
    * @param object - Named in errors.
    * @param makeCall - The plain GET of the object; range headers are added here.

@@ -107,12 +107,13 @@ class ReaderClosed extends Error {}
  * It works only while a {@link ShardReader.next} call runs: it parses the stream chunk it holds,
  * and reads the ByteSource's next chunk only when the parser has used that one up. When the
  * header of a member of the *next* sample is parsed, the current sample is complete: the reader
- * answers and leaves that member's data unread in the chunk, so nothing more is read until the
- * pipeline pulls again.
+ * answers and leaves that member's data unread in the chunk, so nothing more is parsed until the
+ * pipeline pulls again (and the ByteSource reads no further than its own bounded read-ahead).
  *
- * Memory bound: one stream chunk of the ByteSource (256 KiB for local files), held by reference
- * until parsed; the sample being assembled (each member in a buffer of its size, at most
- * `maxMemberSize`, which grows with the bytes that arrive when the member spans chunks, see
+ * Memory bound: one stream chunk of the ByteSource (1 MiB for local files), held by reference
+ * until parsed, plus what the ByteSource reads ahead (one more chunk for a file, at most
+ * `readAheadBytes` for HTTP and S3); the sample being assembled (each member in a buffer of its
+ * size, at most `maxMemberSize`, which grows with the bytes that arrive when the member spans chunks, see
  * {@link TarParser}); a 512-byte block for a header split across chunks, and a
  * pending GNU long name or pax header (at most 1 MiB, see {@link TarParser}). For a gzip shard add
  * the one compressed chunk being inflated and the inflater's output (its stream high-water mark

@@ -1,7 +1,7 @@
 /**
  * Issue 12: an object's body is read from the socket ahead of its consumer, up to
- * BODY_READ_AHEAD bytes and no further, and a break with that read-ahead buffered still releases
- * the connection.
+ * `readAheadBytes` (BODY_READ_AHEAD by default) and no further, and a break with that
+ * read-ahead buffered still releases the connection.
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
@@ -9,7 +9,8 @@ import { connect, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Agent } from 'undici';
 import { httpStore } from '../../../sources/objectstore/index.js';
-import { BODY_READ_AHEAD } from '../../../sources/objectstore/transport.js';
+import { InvalidArgumentError } from '../../../src/errors.js';
+import { BODY_READ_AHEAD, MAX_READ_AHEAD } from '../../../sources/objectstore/transport.js';
 
 /** The body: larger than the read-ahead and than any socket buffer between the two ends. */
 const BODY = 64 * 1024 * 1024;
@@ -82,5 +83,27 @@ describe('issue 12: HTTP bodies are read ahead of the consumer, within BODY_READ
     const socket = sockets.at(-1)!;
     if (!socket.destroyed) await new Promise((resolve) => socket.once('close', resolve));
     assert.ok(socket.destroyed, 'the connection of the abandoned body is closed');
+  });
+
+  it('issue 12: readAheadBytes sets how far ahead, and is checked', async () => {
+    const readAheadBytes = 4 * 1024 * 1024;
+    const store = httpStore({ baseUrl: `${origin}/`, dispatcher: agent, readAheadBytes });
+    for await (const chunk of store.open('big.bin').stream(0)) {
+      const socket = sockets.find((open) => !open.destroyed)!;
+      let read = -1;
+      while (read !== socket.bytesRead) {
+        read = socket.bytesRead;
+        await turns(20);
+      }
+      const ahead = socket.bytesRead - chunk.byteLength;
+      assert.ok(ahead >= readAheadBytes - SOCKET_READ && ahead <= readAheadBytes + SOCKET_READ, `read ${ahead} bytes ahead`);
+      break;
+    }
+    for (const bad of [0, 1.5, MAX_READ_AHEAD + 1, Number.NaN]) {
+      assert.throws(
+        () => httpStore({ baseUrl: `${origin}/`, readAheadBytes: bad }),
+        (error: unknown) => error instanceof InvalidArgumentError && error.argument === 'readAheadBytes',
+      );
+    }
   });
 });
