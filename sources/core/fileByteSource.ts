@@ -159,7 +159,7 @@ export function fileByteSource(path: string, chunkSize = STREAM_CHUNK): ByteSour
   if (!Number.isSafeInteger(chunkSize) || chunkSize < 1 || chunkSize > MAX_CHUNK_BYTES) {
     throw new InvalidArgumentError('fileByteSource.chunkSize', `must be an integer in [1, ${MAX_CHUNK_BYTES}]`);
   }
-  return {
+  const source: ByteSource & ReusingStream = {
     name: path,
     size: async () => {
       const { handle, size } = await openRegular(path);
@@ -177,22 +177,62 @@ export function fileByteSource(path: string, chunkSize = STREAM_CHUNK): ByteSour
         await opened.handle.close();
       }
     },
-    stream: (start = 0, signal) => streamFile(path, start, chunkSize, signal),
+    stream: (start = 0, signal) => streamFile(path, start, chunkSize, signal, false),
+    [reusingStream]: (start = 0, signal) => streamFile(path, start, chunkSize, signal, true),
   };
+  return source;
 }
 
-async function* streamFile(path: string, start: number, chunkSize: number, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
+/**
+ * The key of {@link ReusingStream}'s method.
+ * @internal
+ */
+export const reusingStream: unique symbol = Symbol('rxfeed.reusingStream');
+
+/**
+ * A second stream of a {@link fileByteSource}, for a consumer inside rxfeed that copies out all
+ * it keeps before it asks for the next chunk (the tar reader): the chunks are read into two
+ * buffers used in turn, the one handed over and the one read ahead, so a stream allocates two
+ * chunks in all instead of one per read (a fresh 1 MiB array per read, zeroed, cost about as much
+ * main-thread time as the read itself). A chunk is valid only until the next call of the
+ * iterator's `next()`: the read ahead started then overwrites it. Same read-ahead, bound and
+ * release as `stream`.
+ * @internal
+ */
+export interface ReusingStream {
+  [reusingStream](start?: number, signal?: AbortSignal): AsyncIterable<Uint8Array>;
+}
+
+async function* streamFile(
+  path: string,
+  start: number,
+  chunkSize: number,
+  signal: AbortSignal | undefined,
+  reuse: boolean,
+): AsyncGenerator<Uint8Array> {
   checkOffset(start, 'stream.start');
   signal?.throwIfAborted();
   const { handle, size } = await openRegular(path);
   /** The read of the chunk after the one the consumer holds, in flight while it is parsed. */
   let ahead: Promise<Uint8Array> | undefined;
+  /** With `reuse`: the two buffers chunks are read into, in turn. */
+  const buffers: (Uint8Array | undefined)[] = [undefined, undefined];
+  let turn = 0;
   const readAt = async (position: number): Promise<Uint8Array> => {
-    // A fresh array per chunk: consumers may keep or transfer it. Sized to what is left of the
-    // file as it was opened, so the last chunk holds no slack; a file that grew since is still
-    // read to its end, in more steps (the loop stops at the first empty read, not at `size`).
+    // Sized to what is left of the file as it was opened, so the last chunk holds no slack; a
+    // file that grew since is still read to its end, in more steps (the loop stops at the first
+    // empty read, not at `size`).
     const length = Math.max(1, Math.min(chunkSize, size - position));
-    const chunk = new Uint8Array(length);
+    let chunk: Uint8Array;
+    if (reuse) {
+      const slot = turn++ % 2;
+      let buffer = buffers[slot];
+      if (buffer === undefined || buffer.byteLength < length) buffers[slot] = buffer = new Uint8Array(length);
+      chunk = buffer.byteLength === length ? buffer : buffer.subarray(0, length);
+    } else {
+      // A fresh array per chunk: consumers may keep or transfer it.
+      chunk = new Uint8Array(length);
+    }
     let bytesRead: number;
     try {
       ({ bytesRead } = await handle.read(chunk, 0, length, position));

@@ -5,6 +5,7 @@
  */
 import { setField } from '../../src/fields.js';
 import type { ByteSource } from '../core/byteSource.js';
+import { reusingStream, type ReusingStream } from '../core/fileByteSource.js';
 import { InflateError, inflateChunks } from '../core/inflate.js';
 import { CorruptShardError, ReservedFieldError, SampleFieldError, TruncatedShardError, UnsafeMemberError } from './errors.js';
 import { isMetaMember, isUnsafeMemberName, splitMemberName } from './memberName.js';
@@ -110,8 +111,8 @@ class ReaderClosed extends Error {}
  * answers and leaves that member's data unread in the chunk, so nothing more is parsed until the
  * pipeline pulls again (and the ByteSource reads no further than its own bounded read-ahead).
  *
- * Memory bound: one stream chunk of the ByteSource (1 MiB for local files), held by reference
- * until parsed, plus what the ByteSource reads ahead (one more chunk for a file, at most
+ * Memory bound: one stream chunk of the ByteSource (1 MiB for local files, read into two buffers
+ * used in turn), held by reference until parsed, plus what the ByteSource reads ahead (one more chunk for a file, at most
  * `readAheadBytes` for HTTP and S3); the sample being assembled (each member in a buffer of its
  * size, at most `maxMemberSize`, which grows with the bytes that arrive when the member spans chunks, see
  * {@link TarParser}); a 512-byte block for a header split across chunks, and a
@@ -270,7 +271,12 @@ export class ShardReader {
 
   /** Start the stream and sniff the first chunk for gzip's magic number. */
   async #open(): Promise<IteratorResult<Uint8Array>> {
-    const raw = this.#source.stream(0, this.#signal)[Symbol.asyncIterator]();
+    // A local file is read into two buffers in turn: the parser copies out every byte it keeps
+    // before it asks for the next chunk, and so does the inflater (it asks only once zlib has
+    // taken the chunk before).
+    const reusing = (this.#source as Partial<ReusingStream>)[reusingStream];
+    const chunks = reusing === undefined ? this.#source.stream(0, this.#signal) : reusing.call(this.#source, 0, this.#signal);
+    const raw = chunks[Symbol.asyncIterator]();
     this.#raw = raw;
     const first = await raw.next();
     if (first.done === true) return first;

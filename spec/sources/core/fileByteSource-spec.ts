@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { lastValueFrom, toArray, type Observable } from 'rxjs';
 import { fileByteSource, FileReadError, InvalidArgumentError, type ByteSource } from '../../../src/index.js';
+import { reusingStream, type ReusingStream } from '../../../sources/core/fileByteSource.js';
 import { fromTFRecord } from '../../../sources/tfrecord/index.js';
 import { openFds, tempDir } from '../tfrecord/paths.js';
 
@@ -183,6 +184,29 @@ describe('issue 12: fileByteSource reads one chunk ahead of its consumer, never 
       await assert.rejects(iterator.next(), /stop/);
       assert.equal(reads.inFlight(), 0);
       assert.equal(openFds(), before);
+    } finally {
+      reads.restore();
+    }
+  });
+
+  it('issue 12: the internal reusing stream reads into two buffers in turn, with the same read-ahead', async () => {
+    const reads = await countReads(file);
+    try {
+      const source = fileByteSource(file, chunkSize) as ReturnType<typeof fileByteSource> & ReusingStream;
+      const received: Uint8Array[] = [];
+      const copies: Uint8Array[] = [];
+      for await (const chunk of source[reusingStream](0)) {
+        received.push(chunk);
+        copies.push(chunk.slice());
+        assert.equal(reads.started(), received.length + 1);
+      }
+      assert.deepEqual(Buffer.concat(copies), Buffer.from(content));
+      const buffers = new Set(received.map((chunk) => chunk.buffer));
+      assert.equal(buffers.size, 2);
+      received.forEach((chunk, index) => {
+        if (index >= 2) assert.equal(chunk.buffer, received[index - 2]!.buffer);
+        if (index >= 1) assert.notEqual(chunk.buffer, received[index - 1]!.buffer);
+      });
     } finally {
       reads.restore();
     }

@@ -107,6 +107,21 @@ describe('fromWebDataset on the shared WebDataset test shards', () => {
     assert.deepEqual(plain, await all(fromWebDataset(testgzTar)));
   });
 
+  it('issue 12: a local shard read into two reused buffers gives every field its own bytes, intact after later chunks', async () => {
+    // The same file through a ByteSource that offers only the plain stream (a fresh array per chunk).
+    const file = fileByteSource(testgzTar, 777);
+    const plainOnly = { name: file.name, size: file.size, read: file.read, stream: file.stream };
+    const reference = await all(fromWebDataset([plainOnly]));
+    // Kept until the end, while the two buffers are overwritten by some 6,000 later chunks.
+    const reused = await all(fromWebDataset(testgzTar, { chunkSize: 777 }));
+    assert.equal(reused.length, 1000);
+    assert.deepEqual(reused, reference);
+    for (const sample of reused) {
+      const field = sample['txt.gz'] as Uint8Array;
+      assert.equal(field.buffer.byteLength, field.byteLength, `${sample.__key__}: its own ArrayBuffer`);
+    }
+  });
+
   it('reads several shards in order, from paths and ByteSources alike', async () => {
     const samples = await all(fromWebDataset([compressedTar, fileByteSource(sampleTgz), compressedTar]));
     assert.equal(samples.length, 3 + 90 + 3);
