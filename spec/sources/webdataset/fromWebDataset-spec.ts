@@ -122,6 +122,22 @@ describe('fromWebDataset on the shared WebDataset test shards', () => {
     }
   });
 
+  it('issue 12: starts the next shard (its first chunk) while one is read, and no further', async () => {
+    const first = countingSource(fileByteSource(testgzTar, 4096));
+    const second = countingSource(fileByteSource(testgzTar, 4096));
+    const third = countingSource(fileByteSource(testgzTar, 4096));
+    const iterator = toLoader(fromWebDataset([first, second, third]), { prefetch: 1 })[Symbol.asyncIterator]();
+    const sample = await iterator.next();
+    assert.equal(sample.value?.__url__, testgzTar);
+    // Nothing more is pulled: the next shard's first chunk still comes, and nothing after it.
+    const turn = (): Promise<unknown> => new Promise((resolve) => setImmediate(resolve));
+    for (let turns = 0; turns < 1000 && second.chunks === 0; turns++) await turn();
+    for (let turns = 0; turns < 50; turns++) await turn();
+    assert.equal(second.chunks, 1);
+    assert.equal(third.chunks, 0);
+    await iterator.return?.();
+  });
+
   it('reads several shards in order, from paths and ByteSources alike', async () => {
     const samples = await all(fromWebDataset([compressedTar, fileByteSource(sampleTgz), compressedTar]));
     assert.equal(samples.length, 3 + 90 + 3);
