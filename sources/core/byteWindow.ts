@@ -11,6 +11,10 @@
  * one frame (the scratch) plus the chunk it parses, and its stream one more: the bound documented
  * on `fromTFRecord`.
  *
+ * A chunk is used only until the next one is asked for (the head of a straddling frame is copied
+ * out first), so the window also reads streams that reuse their buffers, as `fileByteSource`'s
+ * internal one does for local files.
+ *
  * Views returned by {@link ByteWindow.view} are valid until the next call that moves the window:
  * callers copy what they keep.
  *
@@ -88,12 +92,22 @@ export class ByteWindow {
    */
   async fill(n: number): Promise<boolean> {
     while (this.#end - this.#pos < n) {
+      const have = this.#end - this.#pos;
+      if (have > 0 && this.#buf !== this.#scratch) {
+        // A frame straddles chunks: its head moves to the scratch buffer *before* the next chunk
+        // is asked for, since a stream over reused buffers (`fileByteSource`'s internal one)
+        // overwrites the chunk it handed over with the read it starts then.
+        this.#scratch = room(this.#scratch, 0, have, n);
+        this.#scratch.set(this.#buf.subarray(this.#pos, this.#end));
+        this.#buf = this.#scratch;
+        this.#pos = 0;
+        this.#end = have;
+      }
       const chunk = await this.#nextChunk();
       if (chunk === undefined) {
         this.#eof = true;
         return false;
       }
-      const have = this.#end - this.#pos;
       if (have === 0) {
         // Nothing left over: parse the new chunk in place.
         this.#buf = chunk;
@@ -101,18 +115,11 @@ export class ByteWindow {
         this.#end = chunk.length;
         continue;
       }
-      // A frame straddles chunks: assemble just the bytes it needs in the scratch buffer.
+      // The head is in the scratch buffer: add just the bytes the frame needs.
+      if (this.#pos !== 0) this.#scratch.copyWithin(0, this.#pos, this.#end);
       const take = Math.min(chunk.length, n - have);
       const needed = have + take;
-      if (this.#scratch.length < needed) {
-        const grown = new Uint8Array(Math.max(needed, Math.min(n, this.#scratch.length * 2)));
-        grown.set(this.#buf.subarray(this.#pos, this.#end));
-        this.#scratch = grown;
-      } else if (this.#buf !== this.#scratch) {
-        this.#scratch.set(this.#buf.subarray(this.#pos, this.#end));
-      } else if (this.#pos !== 0) {
-        this.#scratch.copyWithin(0, this.#pos, this.#end);
-      }
+      this.#scratch = room(this.#scratch, have, needed, n);
       this.#scratch.set(chunk.subarray(0, take), have);
       this.#buf = this.#scratch;
       this.#pos = 0;
@@ -150,4 +157,16 @@ export class ByteWindow {
     this.#pending = undefined;
     await this.#chunks.return?.();
   }
+}
+
+/**
+ * `scratch` (its first `kept` bytes kept) with room for `needed` bytes of a frame of `n`: itself
+ * when it has room, else grown to at least `needed`, doubling up to `n`, so memory follows the
+ * bytes that arrived rather than the length a header claims.
+ */
+function room(scratch: Uint8Array, kept: number, needed: number, n: number): Uint8Array {
+  if (scratch.length >= needed) return scratch;
+  const grown = new Uint8Array(Math.max(needed, Math.min(n, scratch.length * 2)));
+  grown.set(scratch.subarray(0, kept));
+  return grown;
 }

@@ -254,7 +254,7 @@ export function positiveInteger(value: number | undefined, fallback: number, nam
  *
  * **Memory bound**: per subscription, at most two chunks of the stream (the one being parsed and
  * the one the file's stream reads ahead so that I/O overlaps parsing; `chunkBytes`, 1 MiB by
- * default, each for paths) plus one frame (a
+ * default, each for paths, read into two buffers used in turn) plus one frame (a
  * scratch buffer for a frame that straddles two chunks, kept at the size of the largest such
  * frame), plus `recordsPerPull` decoded records; for a compressed file add one chunk's
  * decompressed output.
