@@ -42,6 +42,8 @@ const ERROR_BODY_LIMIT = 8 * 1024;
  */
 export const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
 
+const noop = (): void => undefined;
+
 /** A finite number at least `min`, or an {@link InvalidArgumentError} naming the option. */
 function checkNumber(name: string, value: number | undefined, fallback: number, min = 0): number {
   if (value === undefined) return fallback;
@@ -230,6 +232,8 @@ export class Transport {
       const guard = this.guard(object, signal, () => 'in the answer');
       try {
         const response = await this.send(call, guard.signal);
+        // As in rangedGet: a body destroyed before its end must not crash the process.
+        response.body.on('error', noop);
         const { statusCode: status, headers } = response;
         if (isRetryableStatus(status)) {
           lastStatus = status;
@@ -325,6 +329,10 @@ export class Transport {
       try {
         const response = await this.send({ ...base, headers }, guard.signal);
         body = response.body;
+        // Destroying a body that was not read to its end (a 416's, or a cut one) makes undici
+        // emit an abort 'error' a tick later: with no listener that would crash the process.
+        // Failures while reading still reach the loop below through its iterator.
+        body.on('error', noop);
         const { statusCode: status } = response;
         if (status === 416) {
           // Asked from at or past the end: nothing left (an empty object, or a cut after the last byte).
