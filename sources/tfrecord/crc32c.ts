@@ -1,9 +1,9 @@
 /**
  * The masked CRC32C that TFRecord frames carry, computed with `@node-rs/crc32`'s native CRC32C
- * (SSE4.2 / ARMv8 CRC instructions). Measured by `bench/tfrecord.ts` (2 cores, median and range
- * of 5 rounds): 5.1 GB/s (2.4-7.8) over one 64 MiB buffer and 4.5 GB/s (2.5-6.9) over 12 KB
- * records, against 349 MB/s (325-384) for a table-driven CRC32C in JavaScript over the same
- * buffer (the issue measured about 450 MB/s; not 5 MB/s, as an earlier note here said).
+ * (SSE4.2 / ARMv8 CRC instructions). Measured by `bench/tfrecord.ts` (2 cores shared with other
+ * work; medians of 5 rounds in three runs): 5.1-7.2 GB/s over one 64 MiB buffer and 4.5-6.7 GB/s
+ * over 12 KB records, against 349-501 MB/s for a table-driven CRC32C in JavaScript over the same
+ * buffer (not 5 MB/s, as an earlier note here said).
  *
  * @module
  */

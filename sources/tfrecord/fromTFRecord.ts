@@ -55,10 +55,10 @@ export interface TFRecordOptions {
   readonly compression?: TFRecordCompression;
   /**
    * Check the masked CRC32C of every length and every record (default true). Checking costs
-   * about 2.2-2.7 µs per 12 KB record with the native CRC32C (`bench/tfrecord.ts`: raw records
-   * with and without the check, per-round difference, median 2.70 µs, range 2.44-3.83, on a
-   * loaded 2-core machine; the issue measured 2.2-2.5 µs), i.e. the CRC's own speed, about
-   * 4.5 GB/s: half the time of reading raw records from the page cache.
+   * about 2 µs per 12 KB record with the native CRC32C, the CRC's own speed (`bench/tfrecord.ts`:
+   * raw records with and without the check, per-round difference; medians 1.7, 2.0 and 2.7 µs in
+   * three runs on a loaded 2-core machine, the issue measured 2.2-2.5 µs; not 0.3 µs), which is
+   * a third to a half of the time of reading raw records from the page cache.
    */
   readonly verify?: boolean;
   /**
