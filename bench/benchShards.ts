@@ -1,17 +1,20 @@
 /**
  * The WebDataset shards the benchmarks read (`bench/webdataset.ts`, `bench/randomAccessRemote.ts`),
  * made once under `.tmp/bench/` (its tar packing, {@link writeTarShard}, also packs the JPEG
- * shards of `bench/peers/`), and published to nginx's `/www/` folder and the S3 bucket
- * `rxfeed-bench`: one copy of the tar packing, publishing and store setup both use.
+ * shards of `bench/peers/`), and published to the folder the running nginx serves as `/www/`
+ * and to an S3 bucket (`rxfeed-bench` unless named): one copy of the tar packing, publishing and
+ * store setup both use, and of the clean-up that removes what was published.
  *
  * @module
  */
 import { createHash } from 'node:crypto';
-import { copyFile, link, mkdir, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { copyFile, link, mkdir, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import tar from 'tar-stream';
+import { request } from 'undici';
 import { fileByteSource } from '../sources/core/fileByteSource.js';
-import { s3Store, type S3Store } from '../sources/objectstore/index.js';
+import { s3Store, type S3Store, type TransportOptions } from '../sources/objectstore/index.js';
+import { signHeaders } from '../sources/objectstore/sigv4.js';
 
 /** The `.bin` member of every sample: 12 KiB. */
 const BIN_BYTES = 12 * 1024;
@@ -87,11 +90,27 @@ export async function benchShards(dir: string, prefix: string, shards: number, s
 }
 
 /**
+ * The folder the running nginx serves as `/www/`, read from its configuration: the `alias` of
+ * `location /www/` in the `nginx/nginx.conf` that `scripts/start-nginx.sh` writes beside the
+ * `.tmp/nginx.env` the benchmark loaded (that env file may be a link into another checkout, whose
+ * nginx is the one running, so the link is followed).
+ */
+export async function nginxWwwRoot(root: string): Promise<string> {
+  const envFile = await realpath(join(root, '.tmp', 'nginx.env'));
+  const config = join(dirname(envFile), 'nginx', 'nginx.conf');
+  const text = await readFile(config, 'utf8');
+  const alias = /location\s+\/www\/\s*\{[^}]*?\balias\s+([^;\s]+)\s*;/.exec(text)?.[1];
+  if (alias === undefined) throw new Error(`${config}: no 'alias' for location /www/`);
+  return alias;
+}
+
+/**
  * Hard links to the shards in nginx's `/www/<folder>/` (a copy where links cannot be made), unless
- * there with the right size; answers their names under `/www/`.
+ * there with the right size; answers their names under `/www/`. The folder is the one the running
+ * nginx serves ({@link nginxWwwRoot}), so this works from any clone or worktree.
  */
 export async function publishToNginx(root: string, folder: string, paths: readonly string[]): Promise<string[]> {
-  const www = join(root, '.tmp', 'nginx', 'www', folder);
+  const www = join(await nginxWwwRoot(root), folder);
   await mkdir(www, { recursive: true });
   const names: string[] = [];
   for (const path of paths) {
@@ -108,16 +127,53 @@ export async function publishToNginx(root: string, folder: string, paths: readon
   return names;
 }
 
-/** The S3 bucket `rxfeed-bench` of the RGW named by `RXFEED_S3_*`, or `undefined` when none is set. */
-export function benchS3Store(): S3Store | undefined {
+/** The folder `publishToNginx` made under nginx's `/www/`, and everything in it, removed. */
+export async function unpublishFromNginx(root: string, folder: string): Promise<void> {
+  await rm(join(await nginxWwwRoot(root), folder), { recursive: true, force: true });
+}
+
+/** The S3 bucket `bucket` of the RGW named by `RXFEED_S3_*`, or `undefined` when none is set. */
+export function benchS3Store(bucket = 'rxfeed-bench', transport: TransportOptions = {}): S3Store | undefined {
   const endpoint = process.env.RXFEED_S3_ENDPOINT;
   if (endpoint === undefined || endpoint === '') return undefined;
   return s3Store({
+    ...transport,
     endpoint,
-    bucket: 'rxfeed-bench',
+    bucket,
     region: process.env.RXFEED_S3_REGION,
-    credentials: { accessKeyId: process.env.RXFEED_S3_ACCESS_KEY ?? '', secretAccessKey: process.env.RXFEED_S3_SECRET_KEY ?? '' },
+    credentials: s3Credentials(),
   });
+}
+
+function s3Credentials(): { accessKeyId: string; secretAccessKey: string } {
+  return { accessKeyId: process.env.RXFEED_S3_ACCESS_KEY ?? '', secretAccessKey: process.env.RXFEED_S3_SECRET_KEY ?? '' };
+}
+
+/**
+ * Delete `keys` and then the bucket itself from the RGW of `RXFEED_S3_*` (the stores have no
+ * DELETE: the benchmark signs its own). Every delete is tried; the first failure is thrown after.
+ */
+export async function removeFromS3(bucket: string, keys: readonly string[]): Promise<void> {
+  const endpoint = new URL(process.env.RXFEED_S3_ENDPOINT ?? '');
+  const region = process.env.RXFEED_S3_REGION ?? 'us-east-1';
+  let failure: unknown;
+  const remove = async (path: string): Promise<void> => {
+    const signed = signHeaders(
+      { method: 'DELETE', path, headers: [['host', endpoint.host]] },
+      { credentials: s3Credentials(), region, service: 's3', date: new Date(), contentSha256Header: true },
+    );
+    try {
+      const encoded = path.split('/').map(encodeURIComponent).join('/');
+      const response = await request(`${endpoint.origin}${encoded}`, { method: 'DELETE', headers: Object.fromEntries(signed.headers) });
+      await response.body.dump();
+      if (response.statusCode !== 204 && response.statusCode !== 404) throw new Error(`DELETE ${path}: HTTP ${response.statusCode}`);
+    } catch (error) {
+      failure ??= error;
+    }
+  };
+  for (const key of keys) await remove(`/${bucket}/${key}`);
+  await remove(`/${bucket}`);
+  if (failure !== undefined) throw failure;
 }
 
 /** The shards in the bucket under `<prefix>/`, uploaded unless already there with the right size; answers their keys. */

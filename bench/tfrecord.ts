@@ -1,46 +1,32 @@
 /**
- * TFRecord reading throughput: `node dist/bench/tfrecord.js [records]`.
+ * TFRecord reading throughput: `node dist/bench/tfrecord.js [--rounds N] [--records N]`.
  *
  * Generates 20,000 `tf.train.Example` records (a ~12 KB random `bytes` feature plus an int64
- * `label`) under `.tmp/bench/` with `toTFRecord`, then measures on the main thread (one core):
- * raw CRC32C speed, a plain read of the file through the same ByteSource (the reference), and
- * `fromTFRecord` with CRC verification emitting raw records and decoded Examples. The file is
- * read from the page cache (it was just written): these are CPU figures, not disk figures.
+ * `label`) under `.tmp/bench/` with `toTFRecord`, then compares, with the method of
+ * `bench/rounds.ts`, on the main thread: a plain read of the file through the same ByteSource
+ * (the reference), and `fromTFRecord` emitting raw records (CRC checked or not) and decoded
+ * Examples. The cost of `verify` per record is the per-round difference of the raw reads with and
+ * without it. Then CRC32C speeds: `@node-rs/crc32`'s native CRC32C and a table-driven CRC32C in
+ * JavaScript over the same buffer. The file is read from the page cache (it was just written):
+ * these are CPU figures, not disk figures.
+ *
+ * @module
  */
 import { randomFillSync } from 'node:crypto';
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import { lastValueFrom, range, map, type Observable } from 'rxjs';
+import { compare, fmt, median, method, printTable } from './rounds.js';
 import { fileByteSource } from '../sources/core/fileByteSource.js';
 import { fromTFRecord, toTFRecord } from '../sources/tfrecord/index.js';
 
-const RECORDS = Number(process.argv[2] ?? 20_000);
+const recordsArg = process.argv.indexOf('--records');
+const RECORDS = recordsArg > 0 ? Number(process.argv[recordsArg + 1]) : 20_000;
 const PAYLOAD = 12 * 1024;
-const root = new URL('../..', import.meta.url).pathname;
+const root = process.cwd();
 const dir = join(root, '.tmp', 'bench');
 const file = join(dir, `tfrecord-${RECORDS}.tfrecord`);
-
-interface Row {
-  readonly what: string;
-  readonly seconds: number;
-  readonly records?: number;
-  readonly bytes: number;
-}
-
-const rows: Row[] = [];
-
-async function timed(what: string, bytes: number, records: number | undefined, run: () => Promise<unknown>): Promise<void> {
-  await run(); // warm-up: JIT and page cache
-  const runs: number[] = [];
-  for (let i = 0; i < 3; i++) {
-    const start = performance.now();
-    await run();
-    runs.push((performance.now() - start) / 1000);
-  }
-  runs.sort((a, b) => a - b);
-  rows.push({ what, seconds: runs[1]!, records, bytes });
-}
 
 function countItems(source: Observable<unknown>): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -49,11 +35,24 @@ function countItems(source: Observable<unknown>): Promise<number> {
   });
 }
 
+/** CRC32C table (Castagnoli, reflected): the JavaScript contender. */
+const TABLE = new Int32Array(256);
+for (let n = 0; n < 256; n++) {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+  TABLE[n] = c;
+}
+
+function tableCrc32c(bytes: Uint8Array): number {
+  let c = -1;
+  for (let i = 0; i < bytes.length; i++) c = TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  return ~c >>> 0;
+}
+
 async function main(): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const payload = new Uint8Array(PAYLOAD);
   randomFillSync(payload);
-  const generateStart = performance.now();
   await lastValueFrom(
     range(0, RECORDS).pipe(
       map((i) => {
@@ -63,55 +62,76 @@ async function main(): Promise<void> {
       toTFRecord(file),
     ),
   );
-  const generated = (performance.now() - generateStart) / 1000;
   const size = statSync(file).size;
+  console.log(`TFRecord bench: ${RECORDS} records of ${PAYLOAD} B + int64 label, file ${(size / 1e6).toFixed(1)} MB; page cache warm`);
+  method();
+
+  const raw = await compare(
+    'fromTFRecord against a plain read of the same file',
+    [
+      {
+        name: 'plain read (fileByteSource.stream)',
+        run: async () => {
+          let bytes = 0;
+          for await (const chunk of fileByteSource(file).stream(0)) bytes += chunk.byteLength;
+          if (bytes !== size) throw new Error(`read ${bytes} of ${size} bytes`);
+          return RECORDS;
+        },
+      },
+      { name: 'fromTFRecord raw, CRC checked', run: () => countItems(fromTFRecord([file])) },
+      { name: 'fromTFRecord raw, no CRC check', run: () => countItems(fromTFRecord([file], { verify: false })) },
+      { name: "fromTFRecord decode: 'example', CRC checked", run: () => countItems(fromTFRecord([file], { decode: 'example' })) },
+      {
+        name: "fromTFRecord decode: 'example' + feature spec",
+        run: () =>
+          countItems(
+            fromTFRecord([file], {
+              decode: 'example',
+              features: { image: { kind: 'fixed', dtype: 'bytes', shape: [] }, label: { kind: 'fixed', dtype: 'int64', shape: [] } },
+            }),
+          ),
+      },
+    ],
+    RECORDS,
+    size,
+  );
+  // The cost of verify: per round, microseconds per record with the CRC check minus without.
+  const verifyCost = raw.rates[1]!.map((rate, round) => 1e6 / rate - 1e6 / raw.rates[2]![round]!);
 
   const big = new Uint8Array(64 * 1024 * 1024);
   randomFillSync(big);
-  await timed('CRC32C (@node-rs/crc32), 64 MiB buffer', big.length, undefined, async () => crc32c(big));
   const record = big.subarray(0, PAYLOAD + 20);
-  await timed('CRC32C, 12 KB records x 20k', record.length * RECORDS, RECORDS, async () => {
-    for (let i = 0; i < RECORDS; i++) crc32c(record);
-  });
-  await timed('plain read of the file (fileByteSource.stream)', size, undefined, async () => {
-    for await (const chunk of fileByteSource(file).stream(0)) void chunk;
-  });
-  let count = 0;
-  await timed('fromTFRecord raw, CRC checked', size, RECORDS, async () => {
-    count = await countItems(fromTFRecord([file]));
-  });
-  if (count !== RECORDS) throw new Error(`read ${count} records, wrote ${RECORDS}`);
-  await timed('fromTFRecord raw, no CRC check', size, RECORDS, async () => {
-    count = await countItems(fromTFRecord([file], { verify: false }));
-  });
-  await timed("fromTFRecord decode: 'example', CRC checked", size, RECORDS, async () => {
-    count = await countItems(fromTFRecord([file], { decode: 'example' }));
-  });
-  await timed("fromTFRecord decode: 'example' + feature spec", size, RECORDS, async () => {
-    count = await countItems(
-      fromTFRecord([file], {
-        decode: 'example',
-        features: { image: { kind: 'fixed', dtype: 'bytes', shape: [] }, label: { kind: 'fixed', dtype: 'int64', shape: [] } },
-      }),
-    );
-  });
-
-  console.log(`TFRecord bench: ${RECORDS} records of ${PAYLOAD} B + int64 label, file ${(size / 1e6).toFixed(1)} MB`);
-  console.log(`(generated with toTFRecord in ${generated.toFixed(2)} s; median of 3 runs after a warm-up; page cache warm)`);
-  console.log('');
-  const header = ['measure', 'seconds', 'records/s', 'MB/s', 'GB/s'];
-  const table = rows.map((row) => [
-    row.what,
-    row.seconds.toFixed(3),
-    row.records === undefined ? '-' : Math.round(row.records / row.seconds).toLocaleString('en-US'),
-    (row.bytes / row.seconds / 1e6).toFixed(0),
-    (row.bytes / row.seconds / 1e9).toFixed(2),
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...table.map((r) => r[i]!.length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  console.log(line(header));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const row of table) console.log(line(row));
+  const MIB = 64;
+  const crc = await compare(
+    'CRC32C speed (items: MiB)',
+    [
+      { name: 'native CRC32C (@node-rs/crc32), one 64 MiB buffer', run: async () => (crc32c(big), MIB) },
+      {
+        name: 'native CRC32C, 12 KB records',
+        run: async () => {
+          for (let offset = 0; offset + record.length <= big.length; offset += record.length) crc32c(big.subarray(offset, offset + record.length));
+          return MIB;
+        },
+      },
+      { name: 'table-driven CRC32C in JavaScript, 64 MiB', run: async () => (tableCrc32c(big), MIB) },
+    ],
+    MIB,
+    big.length,
+  );
+  printTable(
+    'Derived',
+    ['measure', 'median (range)'],
+    [
+      [
+        `verify's cost per ${fmt(PAYLOAD / 1024)} KiB record (CRC checked minus not), us`,
+        `${fmt(median(verifyCost), 2)} (${fmt(Math.min(...verifyCost), 2)}-${fmt(Math.max(...verifyCost), 2)})`,
+      ],
+      ...crc.contenders.map((contender, which) => [
+        `${contender.name}, MB/s`,
+        `${fmt((median(crc.rates[which]!) * 1024 * 1024) / 1e6)} (${fmt((Math.min(...crc.rates[which]!) * 1024 * 1024) / 1e6)}-${fmt((Math.max(...crc.rates[which]!) * 1024 * 1024) / 1e6)})`,
+      ]),
+    ],
+  );
 }
 
 await main();

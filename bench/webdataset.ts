@@ -1,25 +1,32 @@
 /**
- * WebDataset shard throughput: `fromWebDataset` against the raw read of the same bytes.
+ * WebDataset shard throughput: `fromWebDataset` against plain code reading the same bytes.
  *
  * Generates 8 tar shards of 20,000 samples in all (a 12 KiB `.bin` and a `.cls` each) under
- * `.tmp/bench/wds/`, then measures samples/s and MB/s through `fromWebDataset`:
- * - from local files;
- * - over loopback HTTP from nginx, when `RXFEED_HTTP_ENDPOINT` is set (shards copied to
- *   `.tmp/nginx/www/wds/`, which `scripts/start-nginx.sh` serves under `/www/`);
- * - from S3 (Ceph RGW), when `RXFEED_S3_ENDPOINT` and its keys are set.
- * Each is set beside the raw streaming read of the same shards through the same ByteSource, which
- * is the ceiling a tar reader can reach. For local files, the tar parser that `fromWebDataset`
- * uses is also timed alone, and tar-stream's `extract()` (which it replaced) as a reference.
+ * `.tmp/bench/wds/`, then compares, with the method of `bench/rounds.ts`:
+ * - local files: a hand-written tar loop (read into one buffer, parse the 512-byte headers, copy
+ *   each member out, group members into samples; no Observable) as the reference, the raw
+ *   `ByteSource.stream`, the `TarParser` alone, and `fromWebDataset` (subscribed, and through
+ *   `toLoader`). Goal: `fromWebDataset` >= 0.8x of the hand-written loop.
+ * - over loopback HTTP from nginx, when `RXFEED_HTTP_ENDPOINT` is set (the shards are linked into
+ *   the folder the running nginx serves as `/www/`, read from its configuration, and removed
+ *   after): a plain undici GET of each shard, the body counted and dropped, as the reference.
+ * - from S3 (Ceph RGW), when `RXFEED_S3_ENDPOINT` and its keys are set (a bucket of its own,
+ *   deleted with its objects after, also on failure): a plain GET of each presigned URL as the
+ *   reference. Goal for both: `fromWebDataset` >= 0.85x of the plain GET.
+ * With `--chunks`, `fromWebDataset` with 256 KiB, 1 MiB and 4 MiB chunks over local files
+ * (`chunkSize`), and read ahead over nginx and RGW (`readAheadBytes`).
  *
- * Run: `npx tsc -p . && node dist/bench/webdataset.js [--rounds N]`
+ * Run: `npx tsc -p . && node scripts/bench.js webdataset` (or `node dist/bench/webdataset.js
+ * [--rounds N] [--chunks]` with the servers' `.tmp/*.env` loaded).
  *
  * @module
  */
-import { stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { count, lastValueFrom, type Observable } from 'rxjs';
-import tar from 'tar-stream';
-import { benchS3Store, benchShards, publishToNginx, publishToS3, section } from './benchShards.js';
+import { request } from 'undici';
+import { benchS3Store, benchShards, publishToNginx, publishToS3, removeFromS3, section, unpublishFromNginx } from './benchShards.js';
+import { compare, method, type Contender } from './rounds.js';
 import { toLoader } from '../src/loader.js';
 import type { ByteSource } from '../sources/core/byteSource.js';
 import { fileByteSource } from '../sources/core/fileByteSource.js';
@@ -31,76 +38,102 @@ const SHARDS = 8;
 const SAMPLES = 20_000;
 const root = process.cwd();
 const dir = join(root, '.tmp', 'bench', 'wds');
-const roundsArg = process.argv.indexOf('--rounds');
-const rounds = roundsArg > 0 ? Number(process.argv[roundsArg + 1]) || 3 : 3;
+/** The read buffer of the hand-written loop. */
+const HAND_CHUNK = 1024 * 1024;
+const ascii = new TextDecoder('latin1');
+const chunkSweep = process.argv.includes('--chunks');
+const SWEEP = [256 * 1024, 1024 * 1024, 4 * 1024 * 1024];
+const kib = (bytes: number): string => `${bytes / 1024} KiB`;
 
-/** The shards, made once under `.tmp/bench/wds/`. */
-function shardPaths(): Promise<string[]> {
-  return benchShards(dir, 'bench', SHARDS, SAMPLES);
-}
-
-interface Figure {
-  readonly samples: number;
-  readonly bytes: number;
-  readonly seconds: number;
-  /** CPU time of this process (all threads) per sample, in microseconds: less disturbed by load. */
-  readonly cpuPerSample?: number;
-}
-
-/** Run `run` and add the process CPU time it took. */
-async function timed(run: () => Promise<Figure>): Promise<Figure> {
-  const before = process.cpuUsage();
-  const figure = await run();
-  const cpu = process.cpuUsage(before);
-  return { ...figure, cpuPerSample: (cpu.user + cpu.system) / figure.samples };
-}
-
-async function rawRead(sources: readonly ByteSource[]): Promise<Figure> {
-  const start = performance.now();
+/** Every byte of the shards through `stream`, counted; answers the samples they hold (checked by bytes). */
+async function rawRead(sources: readonly ByteSource[], total: number): Promise<number> {
   let bytes = 0;
   for (const source of sources) {
     for await (const chunk of source.stream(0)) bytes += chunk.byteLength;
   }
-  return { samples: SAMPLES, bytes, seconds: (performance.now() - start) / 1000 };
+  if (bytes !== total) throw new Error(`read ${bytes} bytes, expected ${total}`);
+  return SAMPLES;
 }
 
-/**
- * tar-stream's `extract()` alone over the same stream, each member copied out and nothing else
- * (no grouping, no Observable): the ceiling the parser itself sets.
- */
-async function tarStreamOnly(sources: readonly ByteSource[], bytes: number): Promise<Figure> {
-  const start = performance.now();
-  let members = 0;
-  for (const source of sources) {
-    const extract = tar.extract({ highWaterMark: 1 });
-    const finished = new Promise<void>((resolve, reject) => {
-      extract.on('finish', resolve);
-      extract.on('error', reject);
-    });
-    extract.on('entry', (_header, stream, next) => {
-      const parts: Uint8Array[] = [];
-      stream.on('data', (chunk: unknown) => parts.push(chunk as Uint8Array));
-      stream.on('end', () => {
-        members++;
-        if (parts.length > 0) new Uint8Array(parts[0]!);
-        next();
-      });
-    });
-    for await (const chunk of source.stream(0)) {
-      if (!extract.write(chunk)) await new Promise<void>((resolve) => extract.once('drain', () => resolve()));
-    }
-    extract.end(null);
-    await finished;
+/** A plain GET of each URL, its body counted and dropped: what the network and server give. */
+async function plainGet(urls: readonly string[], total: number): Promise<number> {
+  let bytes = 0;
+  for (const url of urls) {
+    const response = await request(url);
+    if (response.statusCode !== 200) throw new Error(`GET ${url}: HTTP ${response.statusCode}`);
+    for await (const chunk of response.body) bytes += (chunk as Buffer).byteLength;
   }
-  return { samples: members / 2, bytes, seconds: (performance.now() - start) / 1000 };
+  if (bytes !== total) throw new Error(`read ${bytes} bytes, expected ${total}`);
+  return SAMPLES;
 }
 
 /**
- * rxfeed's TarParser alone over the same stream, each member's data copied out and nothing else
- * (no grouping, no Observable): the ceiling the parser sets for `fromWebDataset`.
+ * The hand-written loop: one 1 MiB buffer read with `FileHandle.read`, headers parsed in place
+ * (name, octal size), each member copied into an array of its own, members grouped by key into
+ * plain objects. No checksum, no pax or long names, no checks: the least a tar reader can do.
  */
-async function tarParserOnly(sources: readonly ByteSource[], bytes: number): Promise<Figure> {
-  const start = performance.now();
+async function handParse(paths: readonly string[]): Promise<number> {
+  let samples = 0;
+  const chunk = new Uint8Array(HAND_CHUNK);
+  for (const path of paths) {
+    const handle = await open(path, 'r');
+    let length = 0;
+    let at = 0;
+    let position = 0;
+    /** Keep the unparsed tail, read more after it; false at the end of the file. */
+    const refill = async (): Promise<boolean> => {
+      chunk.copyWithin(0, at, length);
+      length -= at;
+      at = 0;
+      const { bytesRead } = await handle.read(chunk, length, chunk.length - length, position);
+      position += bytesRead;
+      length += bytesRead;
+      return bytesRead > 0;
+    };
+    let key: string | undefined;
+    let sample: Record<string, Uint8Array | string> | undefined;
+    try {
+      for (;;) {
+        let more = true;
+        while (length - at < 512 && more) more = await refill();
+        if (length - at < 512 || chunk[at] === 0) break;
+        let nameEnd = at;
+        while (nameEnd < at + 100 && chunk[nameEnd] !== 0) nameEnd++;
+        const name = ascii.decode(chunk.subarray(at, nameEnd));
+        let size = 0;
+        for (let index = at + 124; index < at + 136 && chunk[index]! >= 0x30; index++) size = size * 8 + chunk[index]! - 0x30;
+        at += 512;
+        const data = new Uint8Array(size);
+        let filled = 0;
+        let skip = size + ((512 - (size % 512)) % 512);
+        while (skip > 0) {
+          if (at === length && !(await refill())) throw new Error(`${path}: truncated`);
+          const take = Math.min(skip, length - at);
+          const copy = Math.min(take, size - filled);
+          if (copy > 0) data.set(chunk.subarray(at, at + copy), filled);
+          filled += copy;
+          at += take;
+          skip -= take;
+        }
+        const dot = name.indexOf('.');
+        const memberKey = name.slice(0, dot);
+        if (memberKey !== key) {
+          if (sample !== undefined) samples++;
+          key = memberKey;
+          sample = { __key__: memberKey, __url__: path };
+        }
+        sample![name.slice(dot + 1)] = data;
+      }
+    } finally {
+      await handle.close();
+    }
+    if (sample !== undefined) samples++;
+  }
+  return samples;
+}
+
+/** rxfeed's TarParser alone over the same stream, each member's data copied out (no grouping, no Observable). */
+async function tarParserOnly(sources: readonly ByteSource[]): Promise<number> {
   let members = 0;
   for (const source of sources) {
     const parser = new TarParser(source.name);
@@ -122,120 +155,128 @@ async function tarParserOnly(sources: readonly ByteSource[], bytes: number): Pro
     }
     await chunks.return?.();
   }
-  return { samples: members / 2, bytes, seconds: (performance.now() - start) / 1000 };
+  return members / 2;
 }
 
-async function viaSubscribe(source: Observable<WebDatasetSample>, bytes: number): Promise<Figure> {
-  const start = performance.now();
-  const samples = await lastValueFrom(source.pipe(count()));
-  return { samples, bytes, seconds: (performance.now() - start) / 1000 };
+function viaSubscribe(source: Observable<WebDatasetSample>): Promise<number> {
+  return lastValueFrom(source.pipe(count()));
 }
 
-async function viaLoader(source: Observable<WebDatasetSample>, bytes: number): Promise<Figure> {
-  const start = performance.now();
+async function viaLoader(source: Observable<WebDatasetSample>): Promise<number> {
   let samples = 0;
   for await (const sample of toLoader(source, { prefetch: 64 })) {
     if (sample.__key__ !== '') samples++;
   }
-  return { samples, bytes, seconds: (performance.now() - start) / 1000 };
-}
-
-/** One line of the table: how to read the shards one way. */
-interface Case {
-  readonly store: string;
-  readonly path: string;
-  readonly run: () => Promise<Figure>;
-}
-
-const rows: string[][] = [];
-
-/**
- * Measure `cases` (the first is the raw read the others are compared with): one warm-up run each
- * (JIT, page cache, keep-alive connections), then `rounds` rounds running every case in turn, so
- * that a burst of load from other processes on this shared machine hits all of them alike. Each
- * case keeps its best round, the least disturbed one.
- */
-async function measure(cases: readonly Case[]): Promise<void> {
-  const bestOf = new Map<Case, Figure>();
-  for (let round = -1; round < rounds; round++) {
-    for (const entry of cases) {
-      const figure = await timed(entry.run);
-      if (figure.samples !== SAMPLES) throw new Error(`${entry.path}: expected ${SAMPLES} samples, got ${figure.samples}`);
-      const top = bestOf.get(entry);
-      if (round >= 0 && (top === undefined || figure.seconds < top.seconds)) bestOf.set(entry, figure);
-    }
-  }
-  const raw = bestOf.get(cases[0]!)!;
-  for (const entry of cases) {
-    const figure = bestOf.get(entry)!;
-    rows.push([
-      entry.store,
-      entry.path,
-      Math.round(figure.samples / figure.seconds).toLocaleString('en'),
-      (figure.bytes / 1e6 / figure.seconds).toFixed(0),
-      figure.seconds.toFixed(3),
-      `${((raw.seconds / figure.seconds) * 100).toFixed(0)}%`,
-      (figure.cpuPerSample ?? 0).toFixed(1),
-    ]);
-  }
-}
-
-function print(): void {
-  const header = ['store', 'read', 'samples/s', 'MB/s', 'seconds', 'vs raw speed', 'CPU us/sample'];
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((cells) => cells[column]!.length)));
-  const line = (cells: string[]): string => cells.map((cell, column) => cell.padEnd(widths[column]!)).join('  ');
-  console.log(line(header));
-  console.log(widths.map((width) => '-'.repeat(width)).join('  '));
-  for (const cells of rows) console.log(line(cells));
+  return samples;
 }
 
 async function main(): Promise<void> {
-  const paths = await shardPaths();
+  const paths = await benchShards(dir, 'bench', SHARDS, SAMPLES);
   let total = 0;
   for (const path of paths) total += (await stat(path)).size;
-  console.log(
-    `${SHARDS} shards, ${SAMPLES} samples, ${(total / 1e6).toFixed(1)} MB, best of ${rounds} interleaved rounds after a warm-up\n`,
-  );
+  console.log(`${SHARDS} shards, ${SAMPLES} samples (12 KiB .bin + .cls), ${(total / 1e6).toFixed(1)} MB; page cache warm`);
+  method();
 
   const files = paths.map((path) => fileByteSource(path));
-  await measure([
-    { store: 'file', path: 'raw ByteSource.stream', run: () => rawRead(files) },
-    { store: 'file', path: 'tar-stream extract() alone', run: () => tarStreamOnly(files, total) },
-    { store: 'file', path: 'TarParser alone', run: () => tarParserOnly(files, total) },
-    { store: 'file', path: 'fromWebDataset (subscribe)', run: () => viaSubscribe(fromWebDataset(paths), total) },
-    { store: 'file', path: 'fromWebDataset (for await)', run: () => viaLoader(fromWebDataset(paths), total) },
-  ]);
+  await compare(
+    'Local files: fromWebDataset vs a hand-written tar loop (goal >= 0.8)',
+    [
+      { name: 'hand-written tar loop', run: () => handParse(paths) },
+      { name: 'raw ByteSource.stream (no parse)', run: () => rawRead(files, total) },
+      { name: 'TarParser alone', run: () => tarParserOnly(files) },
+      { name: 'fromWebDataset (subscribe)', run: () => viaSubscribe(fromWebDataset(paths)) },
+      { name: 'fromWebDataset (toLoader)', run: () => viaLoader(fromWebDataset(paths)) },
+    ],
+    SAMPLES,
+    total,
+  );
+
+  if (chunkSweep) {
+    await compare(
+      'Local files: fromWebDataset by chunkSize (ratios to 1 MiB)',
+      [SWEEP[1]!, SWEEP[0]!, SWEEP[2]!].map((chunkSize): Contender => ({
+        name: `chunkSize ${kib(chunkSize)}`,
+        run: () => viaSubscribe(fromWebDataset(paths, { chunkSize })),
+      })),
+      SAMPLES,
+      total,
+    );
+  }
 
   const endpoint = process.env.RXFEED_HTTP_ENDPOINT;
   if (endpoint !== undefined && endpoint !== '') {
+    const folder = `wds-bench-${process.pid}`;
     await section('nginx', async () => {
-      const names = await publishToNginx(root, 'wds-bench', paths);
-      const store = httpStore({ baseUrl: `${endpoint}/www/` });
-      const urls = names.map((name) => `${endpoint}/www/${name}`);
-      await measure([
-        { store: 'nginx', path: 'raw ByteSource.stream', run: () => rawRead(names.map((name) => store.open(name))) },
-        { store: 'nginx', path: 'fromWebDataset (subscribe)', run: () => viaSubscribe(fromWebDataset(urls), total) },
-        { store: 'nginx', path: 'fromWebDataset (for await)', run: () => viaLoader(fromWebDataset(urls), total) },
-      ]);
+      try {
+        const names = await publishToNginx(root, folder, paths);
+        const store = httpStore({ baseUrl: `${endpoint}/www/` });
+        const urls = names.map((name) => `${endpoint}/www/${name}`);
+        await compare(
+          'nginx (loopback HTTP): fromWebDataset vs a plain GET of the same bytes (goal >= 0.85)',
+          [
+            { name: 'plain undici GET', run: () => plainGet(urls, total) },
+            { name: 'raw ByteSource.stream (no parse)', run: () => rawRead(names.map((name) => store.open(name)), total) },
+            { name: 'fromWebDataset (subscribe)', run: () => viaSubscribe(fromWebDataset(urls)) },
+          ],
+          SAMPLES,
+          total,
+        );
+        if (chunkSweep) {
+          await compare(
+            'nginx: fromWebDataset by readAheadBytes (ratios to 1 MiB)',
+            [SWEEP[1]!, SWEEP[0]!, SWEEP[2]!].map((readAheadBytes): Contender => ({
+              name: `readAheadBytes ${kib(readAheadBytes)}`,
+              run: () => viaSubscribe(fromWebDataset(urls, { http: { readAheadBytes } })),
+            })),
+            SAMPLES,
+            total,
+          );
+        }
+      } finally {
+        await unpublishFromNginx(root, folder);
+      }
     });
   } else {
     console.log('nginx: skipped (RXFEED_HTTP_ENDPOINT not set; run scripts/start-nginx.sh)');
   }
 
-  const store = benchS3Store();
+  const bucket = `rxfeed-bench-wds-${process.pid}`;
+  const store = benchS3Store(bucket);
   if (store !== undefined) {
     await section('s3', async () => {
-      const keys = await publishToS3(store, 'wds', paths);
-      await measure([
-        { store: 's3 (rgw)', path: 'raw ByteSource.stream', run: () => rawRead(keys.map((key) => store.open(key))) },
-        { store: 's3 (rgw)', path: 'fromWebDataset (subscribe)', run: () => viaSubscribe(fromWebDataset({ store, keys }), total) },
-      ]);
+      let keys: string[] = [];
+      try {
+        keys = paths.map((path) => `wds/${path.slice(path.lastIndexOf('/') + 1)}`);
+        await publishToS3(store, 'wds', paths);
+        const presigned = keys.map((key) => store.presign(key));
+        await compare(
+          'S3 (Ceph RGW): fromWebDataset vs a plain GET of the same bytes (goal >= 0.85)',
+          [
+            { name: 'plain undici GET (presigned)', run: () => plainGet(presigned, total) },
+            { name: 'raw ByteSource.stream (no parse)', run: () => rawRead(keys.map((key) => store.open(key)), total) },
+            { name: 'fromWebDataset (subscribe)', run: () => viaSubscribe(fromWebDataset({ store, keys })) },
+          ],
+          SAMPLES,
+          total,
+        );
+        if (chunkSweep) {
+          await compare(
+            'S3 (Ceph RGW): fromWebDataset by readAheadBytes (ratios to 1 MiB)',
+            [SWEEP[1]!, SWEEP[0]!, SWEEP[2]!].map((readAheadBytes): Contender => {
+              const tuned = benchS3Store(bucket, { readAheadBytes })!;
+              return { name: `readAheadBytes ${kib(readAheadBytes)}`, run: () => viaSubscribe(fromWebDataset({ store: tuned, keys })) };
+            }),
+            SAMPLES,
+            total,
+          );
+        }
+      } finally {
+        await removeFromS3(bucket, keys);
+      }
     });
   } else {
     console.log('s3: skipped (RXFEED_S3_ENDPOINT not set; run scripts/start-rgw.sh)');
   }
-
-  print();
 }
 
 await main();

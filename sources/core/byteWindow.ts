@@ -4,10 +4,16 @@
  *
  * Frames are parsed in place from the chunk the stream handed over. Only a frame that straddles
  * two chunks is assembled in a scratch buffer owned by the window, and only that frame's bytes
- * are copied there (the rest of the next chunk is parsed in place again). The next chunk is
- * requested as soon as the current one is taken, so the read (in the thread pool or on the
- * network) overlaps the parsing. So the window holds at most one frame (the scratch) plus two
- * chunks (the one parsed and the one read ahead): the bound documented on `fromTFRecord`.
+ * are copied there (the rest of the next chunk is parsed in place again). The window asks for
+ * the next chunk only when it needs it: reading ahead, so that I/O overlaps the parsing, is the
+ * stream's own work (`fileByteSource` keeps one chunk read ahead, an HTTP body buffers in
+ * undici), and asking early here as well would hold a third chunk. So the window holds at most
+ * one frame (the scratch) plus the chunk it parses, and its stream one more: the bound documented
+ * on `fromTFRecord`.
+ *
+ * A chunk is used only until the next one is asked for (the head of a straddling frame is copied
+ * out first), so the window also reads streams that reuse their buffers, as `fileByteSource`'s
+ * internal one does for local files.
  *
  * Views returned by {@link ByteWindow.view} are valid until the next call that moves the window:
  * callers copy what they keep.
@@ -27,8 +33,6 @@ export class ByteWindow {
   #scratch: Uint8Array = EMPTY;
   /** The rest of a chunk whose head went into the scratch buffer. */
   #pending: Uint8Array | undefined;
-  /** The next chunk, requested ahead. */
-  #ahead: Promise<IteratorResult<Uint8Array>> | undefined;
   /** Bytes still to drop from the stream (a skipped frame larger than what was buffered). */
   #discard = 0;
   #eof = false;
@@ -88,12 +92,22 @@ export class ByteWindow {
    */
   async fill(n: number): Promise<boolean> {
     while (this.#end - this.#pos < n) {
+      const have = this.#end - this.#pos;
+      if (have > 0 && this.#buf !== this.#scratch) {
+        // A frame straddles chunks: its head moves to the scratch buffer *before* the next chunk
+        // is asked for, since a stream over reused buffers (`fileByteSource`'s internal one)
+        // overwrites the chunk it handed over with the read it starts then.
+        this.#scratch = room(this.#scratch, 0, have, n);
+        this.#scratch.set(this.#buf.subarray(this.#pos, this.#end));
+        this.#buf = this.#scratch;
+        this.#pos = 0;
+        this.#end = have;
+      }
       const chunk = await this.#nextChunk();
       if (chunk === undefined) {
         this.#eof = true;
         return false;
       }
-      const have = this.#end - this.#pos;
       if (have === 0) {
         // Nothing left over: parse the new chunk in place.
         this.#buf = chunk;
@@ -101,18 +115,11 @@ export class ByteWindow {
         this.#end = chunk.length;
         continue;
       }
-      // A frame straddles chunks: assemble just the bytes it needs in the scratch buffer.
+      // The head is in the scratch buffer: add just the bytes the frame needs.
+      if (this.#pos !== 0) this.#scratch.copyWithin(0, this.#pos, this.#end);
       const take = Math.min(chunk.length, n - have);
       const needed = have + take;
-      if (this.#scratch.length < needed) {
-        const grown = new Uint8Array(Math.max(needed, Math.min(n, this.#scratch.length * 2)));
-        grown.set(this.#buf.subarray(this.#pos, this.#end));
-        this.#scratch = grown;
-      } else if (this.#buf !== this.#scratch) {
-        this.#scratch.set(this.#buf.subarray(this.#pos, this.#end));
-      } else if (this.#pos !== 0) {
-        this.#scratch.copyWithin(0, this.#pos, this.#end);
-      }
+      this.#scratch = room(this.#scratch, have, needed, n);
       this.#scratch.set(chunk.subarray(0, take), have);
       this.#buf = this.#scratch;
       this.#pos = 0;
@@ -127,14 +134,9 @@ export class ByteWindow {
       let chunk = this.#pending;
       this.#pending = undefined;
       if (chunk === undefined) {
-        const next = await (this.#ahead ?? this.#chunks.next());
-        this.#ahead = undefined;
+        const next = await this.#chunks.next();
         if (next.done === true) return undefined;
         chunk = next.value;
-        // Read ahead: the next read runs while this chunk is parsed. A failure surfaces when the
-        // chunk is awaited, or not at all if the window is closed first.
-        this.#ahead = this.#chunks.next();
-        this.#ahead.catch(() => undefined);
       }
       if (this.#discard > 0) {
         if (chunk.length <= this.#discard) {
@@ -153,9 +155,18 @@ export class ByteWindow {
     this.#buf = EMPTY;
     this.#scratch = EMPTY;
     this.#pending = undefined;
-    // Let the read ahead settle first: an async generator queues return() behind it anyway.
-    await this.#ahead?.catch(() => undefined);
-    this.#ahead = undefined;
     await this.#chunks.return?.();
   }
+}
+
+/**
+ * `scratch` (its first `kept` bytes kept) with room for `needed` bytes of a frame of `n`: itself
+ * when it has room, else grown to at least `needed`, doubling up to `n`, so memory follows the
+ * bytes that arrived rather than the length a header claims.
+ */
+function room(scratch: Uint8Array, kept: number, needed: number, n: number): Uint8Array {
+  if (scratch.length >= needed) return scratch;
+  const grown = new Uint8Array(Math.max(needed, Math.min(n, scratch.length * 2)));
+  grown.set(scratch.subarray(0, kept));
+  return grown;
 }

@@ -3,8 +3,12 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { InvalidArgumentError, RxfeedError } from '../../src/errors.js';
 import { checkOffset, type ByteSource } from './byteSource.js';
 
-/** Bytes read per chunk by {@link fileByteSource}'s stream: the bound on what one read holds. */
-const STREAM_CHUNK = 256 * 1024;
+/**
+ * Bytes read per chunk by {@link fileByteSource}'s stream (1 MiB): the bound on what one read
+ * holds. Measured with read-ahead against 256 KiB and 4 MiB: see `fileByteSource`.
+ * @internal
+ */
+export const STREAM_CHUNK = 1024 * 1024;
 
 /**
  * The largest chunk {@link fileByteSource} accepts (1 GiB): one chunk is allocated whole per read.
@@ -119,8 +123,15 @@ export async function openRegular(path: string): Promise<{ handle: FileHandle; s
  * {@link FileReadError} naming the path (and the offset of a failed read), with the file
  * system's error as `cause`.
  *
- * **Memory bound**: a `read` holds at most `end - start` bytes (clamped to the file's size), a
- * stream one chunk of `chunkSize` bytes per step.
+ * **Read-ahead**: a stream reads one chunk ahead of its consumer. The read of chunk k + 1 starts
+ * as chunk k is handed over, so it runs in the thread pool while the consumer parses chunk k;
+ * it goes no further, however long the consumer holds chunk k. Breaking out of the iteration or
+ * aborting `signal` waits for that one read to settle, then closes the file before the loop
+ * returns; its failure, if any, is dropped, since nobody asked for that chunk.
+ *
+ * **Memory bound**: a `read` holds at most `end - start` bytes (clamped to the file's size); a
+ * stream at most two chunks of `chunkSize` bytes at a time, the one its consumer holds and the one
+ * read ahead (the last chunk of a file is allocated at its own size).
  *
  * @example
  * ```ts
@@ -129,7 +140,14 @@ export async function openRegular(path: string): Promise<{ handle: FileHandle; s
  * ```
  *
  * @param path - The file.
- * @param chunkSize - Bytes per streamed chunk (default 256 KiB, at most 1 GiB).
+ * **Chunk size**: 1 MiB by default, the best of 256 KiB, 1 MiB and 4 MiB measured with
+ * read-ahead (2 cores shared with other work, page cache warm; items/s as the median (range) of
+ * 9 interleaved per-round ratios to 256 KiB): `fromWebDataset` over 8 shards of 20,000 samples,
+ * 1 MiB 1.07 (0.82-1.49), 4 MiB 0.99 (0.70-1.29); `fromTFRecord` over 20,000 records of 12 KB,
+ * 1 MiB 1.14 (1.03-1.86), 4 MiB 1.13 (1.06-1.27). 4 MiB gains nothing over 1 MiB for four
+ * times the memory.
+ *
+ * @param chunkSize - Bytes per streamed chunk (default 1 MiB, at most 1 GiB).
  * @returns A ByteSource named by `path`.
  * @throws `InvalidArgumentError` at once when `path` is not a string or `chunkSize` is out of
  *   range; its methods reject with {@link FileReadError}, or `InvalidArgumentError` for a
@@ -141,7 +159,7 @@ export function fileByteSource(path: string, chunkSize = STREAM_CHUNK): ByteSour
   if (!Number.isSafeInteger(chunkSize) || chunkSize < 1 || chunkSize > MAX_CHUNK_BYTES) {
     throw new InvalidArgumentError('fileByteSource.chunkSize', `must be an integer in [1, ${MAX_CHUNK_BYTES}]`);
   }
-  return {
+  const source: ByteSource & ReusingStream = {
     name: path,
     size: async () => {
       const { handle, size } = await openRegular(path);
@@ -159,34 +177,94 @@ export function fileByteSource(path: string, chunkSize = STREAM_CHUNK): ByteSour
         await opened.handle.close();
       }
     },
-    stream: (start = 0, signal) => streamFile(path, start, chunkSize, signal),
+    stream: (start = 0, signal) => streamFile(path, start, chunkSize, signal, false),
+    [reusingStream]: (start = 0, signal) => streamFile(path, start, chunkSize, signal, true),
   };
+  return source;
 }
 
-async function* streamFile(path: string, start: number, chunkSize: number, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
+/**
+ * The key of {@link ReusingStream}'s method.
+ * @internal
+ */
+export const reusingStream: unique symbol = Symbol('rxfeed.reusingStream');
+
+/**
+ * A second stream of a {@link fileByteSource}, for a consumer inside rxfeed that copies out all
+ * it keeps before it asks for the next chunk (the tar reader): the chunks are read into two
+ * buffers used in turn, the one handed over and the one read ahead, so a stream allocates two
+ * chunks in all instead of one per read (a fresh 1 MiB array per read, zeroed, cost about as much
+ * main-thread time as the read itself). A chunk is valid only until the next call of the
+ * iterator's `next()`: the read ahead started then overwrites it. Same read-ahead, bound and
+ * release as `stream`.
+ * @internal
+ */
+export interface ReusingStream {
+  [reusingStream](start?: number, signal?: AbortSignal): AsyncIterable<Uint8Array>;
+}
+
+async function* streamFile(
+  path: string,
+  start: number,
+  chunkSize: number,
+  signal: AbortSignal | undefined,
+  reuse: boolean,
+): AsyncGenerator<Uint8Array> {
   checkOffset(start, 'stream.start');
   signal?.throwIfAborted();
-  const { handle } = await openRegular(path);
+  const { handle, size } = await openRegular(path);
+  /** The read of the chunk after the one the consumer holds, in flight while it is parsed. */
+  let ahead: Promise<Uint8Array> | undefined;
+  /** With `reuse`: the two buffers chunks are read into, in turn. */
+  const buffers: (Uint8Array | undefined)[] = [undefined, undefined];
+  let turn = 0;
+  const readAt = async (position: number): Promise<Uint8Array> => {
+    // Sized to what is left of the file as it was opened, so the last chunk holds no slack; a
+    // file that grew since is still read to its end, in more steps (the loop stops at the first
+    // empty read, not at `size`).
+    const length = Math.max(1, Math.min(chunkSize, size - position));
+    let chunk: Uint8Array;
+    if (reuse) {
+      const slot = turn++ % 2;
+      let buffer = buffers[slot];
+      if (buffer === undefined || buffer.byteLength < length) buffers[slot] = buffer = new Uint8Array(length);
+      chunk = buffer.byteLength === length ? buffer : buffer.subarray(0, length);
+    } else {
+      // A fresh array per chunk: consumers may keep or transfer it.
+      chunk = new Uint8Array(length);
+    }
+    let bytesRead: number;
+    try {
+      ({ bytesRead } = await handle.read(chunk, 0, length, position));
+    } catch (error) {
+      throw fileError(path, error, position);
+    }
+    return bytesRead === length ? chunk : chunk.subarray(0, bytesRead);
+  };
   try {
     let position = start;
     for (;;) {
       signal?.throwIfAborted();
-      // A fresh array per chunk: consumers may keep or transfer it.
-      const chunk = new Uint8Array(chunkSize);
-      let bytesRead: number;
-      try {
-        ({ bytesRead } = await handle.read(chunk, 0, chunkSize, position));
-      } catch (error) {
-        throw fileError(path, error, position);
-      }
-      if (bytesRead === 0) return;
-      position += bytesRead;
-      yield bytesRead === chunkSize ? chunk : chunk.subarray(0, bytesRead);
+      const current = ahead ?? readAt(position);
+      ahead = undefined;
+      const chunk = await current;
+      if (chunk.byteLength === 0) return;
+      position += chunk.byteLength;
+      // Read ahead: the next chunk comes from the thread pool while the consumer parses this one.
+      // A failure surfaces when the consumer asks for that chunk, or not at all if it stops first.
+      ahead = readAt(position);
+      ahead.catch(noop);
+      yield chunk;
     }
   } finally {
+    // The handle is closed only once the read ahead has settled: closing under a read in flight
+    // would let it land in a descriptor number the process has reused since.
+    await ahead?.catch(noop);
     await handle.close();
   }
 }
+
+const noop = (): void => undefined;
 
 /**
  * Bytes `[start, end)` of an open regular file, `end` clamped to its size: the allocation is

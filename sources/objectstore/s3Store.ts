@@ -73,8 +73,9 @@ const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b78
  * (resumed with `If-Range` when a body breaks), HeadObject and PutObject, every request signed
  * with SigV4 (a fresh signature per attempt).
  *
- * A listing page holds at most `pageSize` entries; `open(key).stream()` holds one network chunk
- * at a time and reads the body only as fast as it is iterated.
+ * A listing page holds at most `pageSize` entries; `open(key).stream()` reads the body only as
+ * fast as it is iterated, at most 1 MiB ahead of the chunk the consumer holds (see
+ * {@link TransportOptions}).
  *
  * @example
  * ```ts

@@ -22,6 +22,17 @@ import {
 import { defaultRetryPolicy, isRetryableStatus, isTransientError, parseRetryAfter, retryDelay, sleep, type RetryPolicy } from './retry.js';
 import { SpeedRule, type AttemptGuard } from './speedRule.js';
 
+/**
+ * Default of {@link TransportOptions.readAheadBytes}: 1 MiB.
+ * @internal
+ */
+export const BODY_READ_AHEAD = 1024 * 1024;
+/**
+ * Largest {@link TransportOptions.readAheadBytes}: 256 MiB.
+ * @internal
+ */
+export const MAX_READ_AHEAD = 256 * 1024 * 1024;
+
 /** Bytes of an error body kept for the message: enough for S3's `<Code>` and `<Message>`. */
 const ERROR_BODY_LIMIT = 8 * 1024;
 
@@ -30,6 +41,8 @@ const ERROR_BODY_LIMIT = 8 * 1024;
  * S3 error): 64 MiB, far above any real listing page, so a hostile server cannot fill memory.
  */
 export const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
+
+const noop = (): void => undefined;
 
 /** A finite number at least `min`, or an {@link InvalidArgumentError} naming the option. */
 function checkNumber(name: string, value: number | undefined, fallback: number, min = 0): number {
@@ -66,6 +79,7 @@ export class Transport {
   private readonly speedWindow: number;
   private readonly deadline: number | undefined;
   private readonly resumeWithoutValidator: boolean;
+  private readonly readAhead: number;
   private readonly hooks: TransportHooks;
 
   constructor(options: TransportOptions = {}, hooks: TransportHooks = {}) {
@@ -85,6 +99,10 @@ export class Transport {
     this.speedWindow = checkNumber('minSpeedWindowMs', options.minSpeedWindowMs, 30_000, 1);
     this.deadline = options.deadlineMs === undefined ? undefined : checkNumber('deadlineMs', options.deadlineMs, 0, 1);
     this.resumeWithoutValidator = options.resumeWithoutValidator === true;
+    this.readAhead = checkNumber('readAheadBytes', options.readAheadBytes, BODY_READ_AHEAD, 1);
+    if (!Number.isSafeInteger(this.readAhead) || this.readAhead > MAX_READ_AHEAD) {
+      throw new InvalidArgumentError('readAheadBytes', `must be an integer from 1 to ${MAX_READ_AHEAD}, got ${this.readAhead}`);
+    }
     this.hooks = hooks;
   }
 
@@ -100,6 +118,7 @@ export class Transport {
       signal,
       headersTimeout: this.headersTimeout,
       bodyTimeout: this.bodyTimeout,
+      highWaterMark: this.readAhead,
     });
   }
 
@@ -213,6 +232,8 @@ export class Transport {
       const guard = this.guard(object, signal, () => 'in the answer');
       try {
         const response = await this.send(call, guard.signal);
+        // As in rangedGet: a body destroyed before its end must not crash the process.
+        response.body.on('error', noop);
         const { statusCode: status, headers } = response;
         if (isRetryableStatus(status)) {
           lastStatus = status;
@@ -247,7 +268,8 @@ export class Transport {
    * `If-Range: <validator>`, so no byte is delivered twice; if the object changed in between,
    * it fails with `RXFEED_ERR_OBJECT_CHANGED`, and if the server gave no validator to check,
    * with `RXFEED_ERR_OBJECT_UNVERIFIABLE`. Breaking out of the iteration, or aborting `signal`,
-   * destroys the body at once.
+   * destroys the body at once. The body is read up to
+   * {@link TransportOptions.readAheadBytes} ahead of the consumer, no further.
    *
    * @param object - Named in errors.
    * @param makeCall - The plain GET of the object; range headers are added here.
@@ -307,6 +329,10 @@ export class Transport {
       try {
         const response = await this.send({ ...base, headers }, guard.signal);
         body = response.body;
+        // Destroying a body that was not read to its end (a 416's, or a cut one) makes undici
+        // emit an abort 'error' a tick later: with no listener that would crash the process.
+        // Failures while reading still reach the loop below through its iterator.
+        body.on('error', noop);
         const { statusCode: status } = response;
         if (status === 416) {
           // Asked from at or past the end: nothing left (an empty object, or a cut after the last byte).

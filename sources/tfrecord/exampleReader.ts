@@ -322,12 +322,10 @@ export class ExampleReader {
   private decodeFloatList(start: number, end: number): Float32Array {
     const buf = this.#buf;
     let pos = start;
+    // Almost always one packed run: `parts` is made only for a second one (and no closure per
+    // list collects them: that was an allocation per float feature of every record).
     let single: Float32Array | undefined;
     let parts: Float32Array[] | undefined;
-    const push = (part: Float32Array): void => {
-      if (single === undefined && parts === undefined) single = part;
-      else (parts ??= [single!]).push(part);
-    };
     while (pos < end) {
       pos = this.readLength(pos, end);
       const tag = this.varValue();
@@ -335,11 +333,15 @@ export class ExampleReader {
       const wire = tag & 7;
       if (field === 1 && wire === WIRE_LENGTH) {
         pos = this.readDelimited(pos, end);
-        push(copyFloats(buf, pos, this.#fieldEnd));
+        const part = copyFloats(buf, pos, this.#fieldEnd);
+        if (single === undefined) single = part;
+        else (parts ??= [single]).push(part);
         pos = this.#fieldEnd;
       } else if (field === 1 && wire === WIRE_FIXED32) {
         if (pos + 4 > end) malformed('float runs past the end of its message');
-        push(copyFloats(buf, pos, pos + 4));
+        const part = copyFloats(buf, pos, pos + 4);
+        if (single === undefined) single = part;
+        else (parts ??= [single]).push(part);
         pos += 4;
       } else {
         pos = this.skipField(pos, end, wire);

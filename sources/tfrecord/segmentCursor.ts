@@ -7,6 +7,7 @@
  */
 import type { ByteSource } from '../core/byteSource.js';
 import { ByteWindow } from '../core/byteWindow.js';
+import { reusingStream, type ReusingStream } from '../core/fileByteSource.js';
 import { InflateError, inflateChunks } from '../core/inflate.js';
 import type { Part } from '../core/selection.js';
 import { maskedCrc32cOf } from './crc32c.js';
@@ -170,7 +171,11 @@ export class SegmentCursor {
     // Seek to the indexed frame closest to `first`; the rest of the way is skipped frame by frame.
     const start = index?.seek(segment.first) ?? { record: 0, offset: 0 };
     this.#record = start.record;
-    this.#window = new ByteWindow(segment.input.stream(start.offset, signal), start.offset);
+    // A local file is read into two buffers in turn: the window copies a frame's head out before
+    // it asks for the next chunk, and records out of it before they leave the cursor.
+    const reusing = (segment.input as Partial<ReusingStream>)[reusingStream];
+    const chunks = reusing === undefined ? segment.input.stream(start.offset, signal) : reusing.call(segment.input, start.offset, signal);
+    this.#window = new ByteWindow(chunks, start.offset);
   }
 
   get buffer(): Uint8Array {

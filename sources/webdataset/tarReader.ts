@@ -16,6 +16,7 @@ import {
   SIZE_LENGTH,
   SPACE,
   TYPEFLAG,
+  wordSum,
 } from './tarHeader.js';
 
 /** What a member is, as far as a shard reader cares. */
@@ -135,6 +136,15 @@ export class TarParser {
   #padding = 0;
   /** A header split across chunks, being assembled. */
   readonly #split = new Uint8Array(BLOCK);
+  readonly #splitWords = new Uint32Array(this.#split.buffer);
+  /** `#chunk` as 32-bit words from its first 4-aligned byte, for {@link wordSum}; made on first use per chunk. */
+  #words: Uint32Array | undefined;
+  /** The byte offset in `#chunk.buffer` of `#words[0]`. */
+  #wordsFrom = 0;
+  /** The block {@link TarParser.#nextBlock} found: `#blockBytes[#blockAt]`, at `#blockOffset` in the stream. */
+  #blockBytes: Uint8Array = EMPTY;
+  #blockAt = 0;
+  #blockOffset = 0;
   #splitFilled = 0;
   #splitOffset = 0;
   /** Zero blocks in a row: two end the archive. */
@@ -186,6 +196,7 @@ export class TarParser {
     this.#base += this.#chunk.byteLength;
     this.#chunk = chunk;
     this.#position = 0;
+    this.#words = undefined;
   }
 
   /**
@@ -217,9 +228,10 @@ export class TarParser {
     for (;;) {
       if (this.#padding > 0 && !this.#skipPadding()) return undefined;
       if (this.#extended !== undefined && !this.#collectExtended(this.#extended)) return undefined;
-      const block = this.#nextBlock();
-      if (block === undefined) return undefined;
-      const { bytes, at, offset } = block;
+      if (!this.#nextBlock()) return undefined;
+      const bytes = this.#blockBytes;
+      const at = this.#blockAt;
+      const offset = this.#blockOffset;
       if (isZeroBlock(bytes, at)) {
         if (++this.#zeroBlocks === 2) {
           this.#state = State.End;
@@ -306,29 +318,60 @@ export class TarParser {
   }
 
   /**
-   * The next 512-byte block: a view of the chunk when it lies inside one (`at` is its index
-   * there), else assembled in `#split`.
+   * Find the next 512-byte block, into `#blockBytes`/`#blockAt`/`#blockOffset` (no object per
+   * header): the chunk itself when the block lies inside it, else `#split`, where it is
+   * assembled. False when the chunk ran out first.
    */
-  #nextBlock(): { bytes: Uint8Array; at: number; offset: number } | undefined {
+  #nextBlock(): boolean {
     const chunk = this.#chunk;
     const position = this.#position;
     if (this.#splitFilled === 0 && chunk.byteLength - position >= BLOCK) {
       this.#position = position + BLOCK;
-      return { bytes: chunk, at: position, offset: this.#base + position };
+      this.#blockBytes = chunk;
+      this.#blockAt = position;
+      this.#blockOffset = this.#base + position;
+      return true;
     }
     if (this.#splitFilled === 0) this.#splitOffset = this.#base + position;
     const take = Math.min(chunk.byteLength - position, BLOCK - this.#splitFilled);
     this.#split.set(chunk.subarray(position, position + take), this.#splitFilled);
     this.#position = position + take;
     this.#splitFilled += take;
-    if (this.#splitFilled < BLOCK) return undefined;
+    if (this.#splitFilled < BLOCK) return false;
     this.#splitFilled = 0;
-    return { bytes: this.#split, at: 0, offset: this.#splitOffset };
+    this.#blockBytes = this.#split;
+    this.#blockAt = 0;
+    this.#blockOffset = this.#splitOffset;
+    return true;
+  }
+
+  /**
+   * The unsigned sum of the block at `bytes[at]`, four bytes at a time: the bytes before its
+   * first 4-aligned byte and after its last whole word one by one (network chunks start
+   * anywhere), the rest as words of a view of the chunk made once per chunk.
+   */
+  #blockSum(bytes: Uint8Array, at: number): number {
+    if (bytes === this.#split) return wordSum(this.#splitWords, 0, BLOCK / 4);
+    let words = this.#words;
+    if (words === undefined) {
+      const first = bytes.byteOffset + ((4 - (bytes.byteOffset % 4)) % 4);
+      words = new Uint32Array(bytes.buffer, first, Math.floor(Math.max(0, bytes.byteOffset + bytes.byteLength - first) / 4));
+      this.#words = words;
+      this.#wordsFrom = first;
+    }
+    const start = bytes.byteOffset + at;
+    const head = (4 - (start % 4)) % 4;
+    let sum = 0;
+    for (let index = at; index < at + head; index++) sum += bytes[index]!;
+    const count = head === 0 ? BLOCK / 4 : BLOCK / 4 - 1;
+    sum += wordSum(words, (start + head - this.#wordsFrom) / 4, count);
+    for (let index = at + head + count * 4; index < at + BLOCK; index++) sum += bytes[index]!;
+    return sum;
   }
 
   /** Decode the header block at `bytes[at]`: a member's header, or `undefined` for an extended header. */
   #decode(bytes: Uint8Array, at: number, offset: number): TarHeader | undefined {
-    if (!checksumMatches(bytes, at)) throw this.#corrupt(offset, 'header checksum mismatch');
+    if (!checksumMatches(bytes, at, this.#blockSum(bytes, at))) throw this.#corrupt(offset, 'header checksum mismatch');
     const typeflag = bytes[at + TYPEFLAG]!;
     let size = this.#number(bytes, at + SIZE, SIZE_LENGTH, offset, 'size');
     switch (typeflag) {

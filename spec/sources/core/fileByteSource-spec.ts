@@ -5,10 +5,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { lastValueFrom, toArray, type Observable } from 'rxjs';
 import { fileByteSource, FileReadError, InvalidArgumentError, type ByteSource } from '../../../src/index.js';
+import { reusingStream, type ReusingStream } from '../../../sources/core/fileByteSource.js';
 import { fromTFRecord } from '../../../sources/tfrecord/index.js';
 import { openFds, tempDir } from '../tfrecord/paths.js';
 
@@ -97,5 +99,116 @@ describe('issue 9.13: fileByteSource failures are typed and name the path', () =
   it('issue 9.13: fromTFRecord over a missing shard or a directory errors with the FileReadError', async () => {
     await assert.rejects(all(fromTFRecord([missing])), isFileError('RXFEED_ERR_FILE_NOT_FOUND', missing, 'ENOENT'));
     await assert.rejects(all(fromTFRecord([directory])), isFileError('RXFEED_ERR_FILE_NOT_REGULAR', directory, undefined));
+  });
+});
+
+/**
+ * Counts the reads of every FileHandle: started, and still in flight. The reads themselves are
+ * the real ones, of a real file; only their number is observed.
+ */
+async function countReads(file: string): Promise<{ started: () => number; inFlight: () => number; restore: () => void }> {
+  const handle = await open(file, 'r');
+  const prototype = Object.getPrototypeOf(handle) as { read: (...args: unknown[]) => Promise<unknown> };
+  await handle.close();
+  const read = prototype.read;
+  let started = 0;
+  let settled = 0;
+  prototype.read = function (this: unknown, ...args: unknown[]) {
+    started++;
+    return read.apply(this, args).finally(() => settled++);
+  };
+  return { started: () => started, inFlight: () => started - settled, restore: () => void (prototype.read = read) };
+}
+
+const turns = async (count: number): Promise<void> => {
+  for (let turn = 0; turn < count; turn++) await new Promise((resolve) => setImmediate(resolve));
+};
+
+describe('issue 12: fileByteSource reads one chunk ahead of its consumer, never more', () => {
+  const chunkSize = 4096;
+  const chunks = 6;
+  const file = join(tmp.dir, 'read-ahead.bin');
+  const content = Uint8Array.from({ length: chunks * chunkSize - 100 }, (_, index) => (index * 7) & 0xff);
+  writeFileSync(file, content);
+
+  it('issue 12: while the consumer holds chunk k, chunk k + 1 is read, and no further one however long it waits', async () => {
+    const reads = await countReads(file);
+    try {
+      const received: Uint8Array[] = [];
+      for await (const chunk of fileByteSource(file, chunkSize).stream(0)) {
+        received.push(chunk);
+        assert.equal(reads.started(), received.length + 1, `reads started while holding chunk ${received.length}`);
+        assert.ok(reads.inFlight() <= 1);
+        await turns(5);
+        assert.equal(reads.started(), received.length + 1, `chunk ${received.length}: no read beyond the one ahead`);
+      }
+      assert.equal(received.length, chunks);
+      assert.deepEqual(Buffer.concat(received), Buffer.from(content));
+      // Each chunk is its own array, exactly its bytes: the last one holds no slack.
+      assert.deepEqual(
+        received.map((chunk) => [chunk.byteLength, chunk.buffer.byteLength]),
+        [...Array.from({ length: chunks - 1 }, () => [chunkSize, chunkSize]), [chunkSize - 100, chunkSize - 100]],
+      );
+      assert.equal(reads.inFlight(), 0);
+    } finally {
+      reads.restore();
+    }
+  });
+
+  it('issue 12: a break with a read ahead in flight closes the file before the loop returns', async () => {
+    const reads = await countReads(file);
+    try {
+      const before = openFds();
+      for await (const chunk of fileByteSource(file, chunkSize).stream(0)) {
+        assert.equal(chunk.byteLength, chunkSize);
+        assert.equal(reads.inFlight(), 1);
+        assert.equal(openFds(), before + 1);
+        break;
+      }
+      assert.equal(reads.inFlight(), 0);
+      assert.equal(openFds(), before);
+    } finally {
+      reads.restore();
+    }
+  });
+
+  it('issue 12: an abort with a read ahead in flight rejects the next pull and closes the file', async () => {
+    const reads = await countReads(file);
+    try {
+      const before = openFds();
+      const controller = new AbortController();
+      const iterator = fileByteSource(file, chunkSize).stream(0, controller.signal)[Symbol.asyncIterator]();
+      assert.equal((await iterator.next()).value?.byteLength, chunkSize);
+      assert.equal(reads.inFlight(), 1);
+      controller.abort(new Error('stop'));
+      await assert.rejects(iterator.next(), /stop/);
+      assert.equal(reads.inFlight(), 0);
+      assert.equal(openFds(), before);
+    } finally {
+      reads.restore();
+    }
+  });
+
+  it('issue 12: the internal reusing stream reads into two buffers in turn, with the same read-ahead', async () => {
+    const reads = await countReads(file);
+    try {
+      const source = fileByteSource(file, chunkSize) as ReturnType<typeof fileByteSource> & ReusingStream;
+      const received: Uint8Array[] = [];
+      const copies: Uint8Array[] = [];
+      for await (const chunk of source[reusingStream](0)) {
+        received.push(chunk);
+        copies.push(chunk.slice());
+        assert.equal(reads.started(), received.length + 1);
+      }
+      assert.deepEqual(Buffer.concat(copies), Buffer.from(content));
+      const buffers = new Set(received.map((chunk) => chunk.buffer));
+      assert.equal(buffers.size, 2);
+      received.forEach((chunk, index) => {
+        if (index >= 2) assert.equal(chunk.buffer, received[index - 2]!.buffer);
+        if (index >= 1) assert.notEqual(chunk.buffer, received[index - 1]!.buffer);
+      });
+    } finally {
+      reads.restore();
+    }
   });
 });

@@ -107,6 +107,37 @@ describe('fromWebDataset on the shared WebDataset test shards', () => {
     assert.deepEqual(plain, await all(fromWebDataset(testgzTar)));
   });
 
+  it('issue 12: a local shard read into two reused buffers gives every field its own bytes, intact after later chunks', async () => {
+    // The same file through a ByteSource that offers only the plain stream (a fresh array per chunk).
+    const file = fileByteSource(testgzTar, 777);
+    const plainOnly = { name: file.name, size: file.size, read: file.read, stream: file.stream };
+    const reference = await all(fromWebDataset([plainOnly]));
+    // Kept until the end, while the two buffers are overwritten by some 6,000 later chunks.
+    const reused = await all(fromWebDataset(testgzTar, { chunkSize: 777 }));
+    assert.equal(reused.length, 1000);
+    assert.deepEqual(reused, reference);
+    for (const sample of reused) {
+      const field = sample['txt.gz'] as Uint8Array;
+      assert.equal(field.buffer.byteLength, field.byteLength, `${sample.__key__}: its own ArrayBuffer`);
+    }
+  });
+
+  it('issue 12: starts the next shard (its first chunk) while one is read, and no further', async () => {
+    const first = countingSource(fileByteSource(testgzTar, 4096));
+    const second = countingSource(fileByteSource(testgzTar, 4096));
+    const third = countingSource(fileByteSource(testgzTar, 4096));
+    const iterator = toLoader(fromWebDataset([first, second, third]), { prefetch: 1 })[Symbol.asyncIterator]();
+    const sample = await iterator.next();
+    assert.equal(sample.value?.__url__, testgzTar);
+    // Nothing more is pulled: the next shard's first chunk still comes, and nothing after it.
+    const turn = (): Promise<unknown> => new Promise((resolve) => setImmediate(resolve));
+    for (let turns = 0; turns < 1000 && second.chunks === 0; turns++) await turn();
+    for (let turns = 0; turns < 50; turns++) await turn();
+    assert.equal(second.chunks, 1);
+    assert.equal(third.chunks, 0);
+    await iterator.return?.();
+  });
+
   it('reads several shards in order, from paths and ByteSources alike', async () => {
     const samples = await all(fromWebDataset([compressedTar, fileByteSource(sampleTgz), compressedTar]));
     assert.equal(samples.length, 3 + 90 + 3);

@@ -38,7 +38,8 @@ describe('fromWebDataset resources', () => {
       let seen = 0;
       for await (const sample of toLoader(fromWebDataset([path, path], { chunkSize: 4096 }), { prefetch: 2 })) {
         assert.ok(sample.__key__.length > 0);
-        if (++seen === 1) assert.equal(openFds(), before + 1, `${path}: the shard is open while read`);
+        // The shard read is open, and (issue 12) the next one may be too, started ahead.
+        if (++seen === 1) assert.ok([before + 1, before + 2].includes(openFds()), `${path}: the shard is open while read`);
         if (seen === 5) break;
       }
       assert.equal(openFds(), before, `${path}: closed after break`);

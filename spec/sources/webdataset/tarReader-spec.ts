@@ -359,6 +359,37 @@ describe('TarParser headers', () => {
     assert.equal((parseError(new Uint8Array(1024).fill(0x41)) as CorruptShardError).offset, 0);
   });
 
+  it('issue 12: checks the checksum alike whatever the alignment of the chunk in its ArrayBuffer', () => {
+    // High bytes everywhere a header allows them, so that four-byte sums would show any carry
+    // between lanes; the signed header sums them as signed, so only the signed test accepts it.
+    const name = '\u00ff'.repeat(48) + '.bin'; // the whole 100-byte name field
+    const members = concat(
+      craftHeader({ name, size: 3 }),
+      padded('abc'),
+      craftHeader({ name: 'x\u00e9.txt', size: 1, signed: true }),
+      padded('z'),
+      zeroBlocks(2),
+    );
+    const broken = members.slice();
+    broken[3] ^= 0x01;
+    for (const shift of [0, 1, 2, 3]) {
+      // The archive at byte `shift` of its buffer, cut so that headers lie inside chunks and across them.
+      const at = (archive: Uint8Array): Uint8Array => {
+        const buffer = new Uint8Array(shift + archive.byteLength);
+        buffer.set(archive, shift);
+        return buffer.subarray(shift);
+      };
+      for (const split of [(bytes: Uint8Array) => [bytes], chunksOf(700)]) {
+        assert.deepEqual(view(parse(at(members), split).members), [
+          [name, 'file', 'abc'],
+          ['x\u00e9.txt', 'file', 'z'],
+        ]);
+        const error = parseError(at(broken), split);
+        assert.ok(error instanceof CorruptShardError && error.offset === 0, `shift ${shift}: ${String(error)}`);
+      }
+    }
+  });
+
   it('takes the name from the ustar prefix only with the POSIX magic', () => {
     const ustar = concat(craftHeader({ name: 'n.txt', prefix: 'pre/fix', size: 1 }), padded('u'));
     const gnu = concat(craftHeader({ name: 'n.txt', prefix: 'pre/fix', size: 1, magic: 'gnu' }), padded('g'));
