@@ -58,8 +58,8 @@ export interface TransportOptions {
    * parsed, and stops there until the consumer pulls. It is undici's body high-water mark (its
    * own default, 64 KiB, paused the socket while each chunk was parsed: reading WebDataset
    * shards from nginx, the main thread sat 44% idle; 14% with 1 MiB). **Bound**: one open
-   * stream holds at most the consumer's chunk plus `readAheadBytes` and one socket read (64
-   * KiB). Breaking out of the iteration destroys the body and its connection, read-ahead and all.
+   * stream holds at most the consumer's chunk plus `readAheadBytes` and what the socket had
+   * read when the stream paused it (measured up to 110 KiB: two 64 KiB socket reads). Breaking out of the iteration destroys the body and its connection, read-ahead and all.
    *
    * Measured (`bench/webdataset.ts --chunks`: `fromWebDataset` over 8 shards of 20,000 samples,
    * 2 cores shared with other work, median (range) of 5 per-round ratios to 1 MiB): from nginx,
