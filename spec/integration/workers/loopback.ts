@@ -4,11 +4,13 @@
 // No AIStore can run here: `ObjectServer` answers the object paths of AIStore's native HTTP API
 // (as spec/sources/objectstore/aisStore-spec.ts's server does: GET with Range, HEAD) and the same
 // objects as plain HTTP paths, for parts in worker threads to reach over loopback.
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import assert from 'node:assert/strict';
 import { signHeaders } from '../../../sources/objectstore/index.js';
+import { serverEnv } from '../objectstore/servers.js';
 import type { StoreAccess } from './fixtures/sourcePipelines.js';
 
 /** Objects served over loopback, under AIStore's `/v1/objects/<bucket>/<key>` and as `/<key>`. */
@@ -147,4 +149,30 @@ export async function removeBucket(access: Extract<StoreAccess, { kind: 's3' }>,
     await response.arrayBuffer();
     assert.ok(response.status === 204 || response.status === 200, `DELETE ${path}: ${response.status}`);
   }
+}
+
+/** This process's open files under `dir` (every thread's: threads share the descriptor table). */
+export function openFilesUnder(dir: string): string[] {
+  return readdirSync('/proc/self/fd').flatMap((fd) => {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      return target.startsWith(dir) ? [target] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** The running Ceph RGW, as plain options for a part's store, with a fresh bucket named from `prefix`; undefined when not running. */
+export function rgwAccess(prefix: string): Extract<StoreAccess, { kind: 's3' }> | undefined {
+  const rgw = serverEnv(['RXFEED_S3_ENDPOINT', 'RXFEED_S3_ACCESS_KEY', 'RXFEED_S3_SECRET_KEY', 'RXFEED_S3_REGION'], 'scripts/start-rgw.sh');
+  if (rgw === undefined) return undefined;
+  return {
+    kind: 's3',
+    endpoint: rgw.RXFEED_S3_ENDPOINT,
+    bucket: `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`,
+    region: rgw.RXFEED_S3_REGION,
+    accessKeyId: rgw.RXFEED_S3_ACCESS_KEY,
+    secretAccessKey: rgw.RXFEED_S3_SECRET_KEY,
+  };
 }

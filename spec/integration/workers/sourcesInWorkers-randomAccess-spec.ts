@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readlinkSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { batch } from '../../../operators/batch.js';
 import { workerPipeline } from '../../../src/adapters/workerPipeline.js';
@@ -11,6 +10,7 @@ import { encodeExample, tfrecordFrame } from '../../../sources/tfrecord/index.js
 import { packTar, scratchDir } from '../../sources/webdataset/tarFixtures.js';
 import { datasetOf, evaluation, shuffledElements, type RandomAccessOptions } from './fixtures/sourcePipelines.js';
 import { bothWays, collect, crossed, inMainThread } from './inMainThread.js';
+import { openFilesUnder } from './loopback.js';
 
 const pipelines = new URL('./fixtures/sourcePipelines.js', import.meta.url);
 const FILES = 3;
@@ -99,15 +99,7 @@ describe('random-access datasets made inside worker pipelines (issue 12)', () =>
     });
 
     it(`issue 12: a break returns once every part has closed its ${kind} dataset's file handles`, async () => {
-      const openFiles = (): string[] =>
-        readdirSync('/proc/self/fd').flatMap((fd) => {
-          try {
-            const target = readlinkSync(`/proc/self/fd/${fd}`);
-            return target.startsWith(scratch.dir) ? [target] : [];
-          } catch {
-            return [];
-          }
-        });
+      const openFiles = (): string[] => openFilesUnder(scratch.dir);
       const options: RandomAccessOptions = { dataset: datasets[kind], batchSize: 8 };
       await using batches = workerPipeline<typeof shuffledElements>(pipelines, 'shuffledElements', { threads: 2, seed: 3, options });
       let taken = 0;

@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { workerPipeline } from '../../../src/adapters/workerPipeline.js';
 import { WorkerPipelineError } from '../../../src/adapters/workerErrors.js';
 import { toLoader } from '../../../src/loader.js';
 import { s3Store } from '../../../sources/objectstore/index.js';
 import { packTar } from '../../sources/webdataset/tarFixtures.js';
-import { serverEnv } from '../objectstore/servers.js';
 import type { storeShards, StoreAccess } from './fixtures/sourcePipelines.js';
-import { ObjectServer, ourSocketsTo, removeBucket } from './loopback.js';
+import { ObjectServer, ourSocketsTo, removeBucket, rgwAccess } from './loopback.js';
 
 const pipelines = new URL('./fixtures/sourcePipelines.js', import.meta.url);
 
@@ -119,20 +117,13 @@ describe('worker pipelines release every part socket before the loop returns (is
   });
 });
 
-const rgw = serverEnv(['RXFEED_S3_ENDPOINT', 'RXFEED_S3_ACCESS_KEY', 'RXFEED_S3_SECRET_KEY', 'RXFEED_S3_REGION'], 'scripts/start-rgw.sh');
+const rgw = rgwAccess('rxfeed-release');
 
 describe(
   'worker pipelines release every part socket to S3 (Ceph RGW) before the loop returns (issue 12)',
   { skip: rgw === undefined ? 'RXFEED_S3_ENDPOINT not set' : false },
   () => {
-    const access: Extract<StoreAccess, { kind: 's3' }> = {
-      kind: 's3',
-      endpoint: rgw?.RXFEED_S3_ENDPOINT ?? '',
-      bucket: `rxfeed-release-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`,
-      region: rgw?.RXFEED_S3_REGION ?? '',
-      accessKeyId: rgw?.RXFEED_S3_ACCESS_KEY ?? '',
-      secretAccessKey: rgw?.RXFEED_S3_SECRET_KEY ?? '',
-    };
+    const access = rgw!;
     const keys: string[] = [];
     before(async () => {
       const { endpoint, bucket, region, accessKeyId, secretAccessKey } = access;

@@ -10,7 +10,7 @@ import { serverEnv } from '../objectstore/servers.js';
 import { generatedShards, publishToNginx } from '../webdataset/shards.js';
 import { storeOf, storeShards, webDatasetShards, type StoreAccess } from './fixtures/sourcePipelines.js';
 import { asMultiset, bothWays, collect, crossed } from './inMainThread.js';
-import { ObjectServer, removeBucket } from './loopback.js';
+import { ObjectServer, removeBucket, rgwAccess } from './loopback.js';
 
 const pipelines = new URL('./fixtures/sourcePipelines.js', import.meta.url);
 const SHARED = ['sample.tgz', 'testgz.tar', 'compressed.tar'];
@@ -54,20 +54,13 @@ describe(
   },
 );
 
-const rgw = serverEnv(['RXFEED_S3_ENDPOINT', 'RXFEED_S3_ACCESS_KEY', 'RXFEED_S3_SECRET_KEY', 'RXFEED_S3_REGION'], 'scripts/start-rgw.sh');
+const rgw = rgwAccess('rxfeed-workers');
 
 describe(
   'S3 sources (Ceph RGW) inside worker pipelines (issue 12)',
   { skip: rgw === undefined ? 'RXFEED_S3_ENDPOINT not set' : false },
   () => {
-    const access: Extract<StoreAccess, { kind: 's3' }> = {
-      kind: 's3',
-      endpoint: rgw?.RXFEED_S3_ENDPOINT ?? '',
-      bucket: `rxfeed-workers-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`,
-      region: rgw?.RXFEED_S3_REGION ?? '',
-      accessKeyId: rgw?.RXFEED_S3_ACCESS_KEY ?? '',
-      secretAccessKey: rgw?.RXFEED_S3_SECRET_KEY ?? '',
-    };
+    const access = rgw!;
     const keys: string[] = [];
     before(async () => {
       const { endpoint, bucket, region, accessKeyId, secretAccessKey } = access;

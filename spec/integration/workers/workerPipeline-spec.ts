@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readlinkSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { lastValueFrom, map, toArray } from 'rxjs';
@@ -12,6 +11,7 @@ import { fromRandomAccess } from '../../../sources/core/fromRandomAccess.js';
 import { itemsDataset } from '../../../sources/core/itemsDataset.js';
 import { fromWebDataset } from '../../../sources/webdataset/index.js';
 import { packTar, scratchDir } from '../../sources/webdataset/tarFixtures.js';
+import { openFilesUnder } from './loopback.js';
 import type { asyncNumbers, counted, exits, failing, numbers, shardKeys, shuffledBatches, Tagged, unsplit } from './fixtures/pipelines.js';
 
 const pipelines = new URL('./fixtures/pipelines.js', import.meta.url);
@@ -202,15 +202,7 @@ describe('workerPipeline (issue 12)', () => {
         }));
         paths.push(scratch.write(`shard-${shard}.tar`, await packTar(members)));
       }
-      const openShards = (): string[] =>
-        readdirSync('/proc/self/fd').flatMap((fd) => {
-          try {
-            const target = readlinkSync(`/proc/self/fd/${fd}`);
-            return target.startsWith(scratch.dir) ? [target] : [];
-          } catch {
-            return [];
-          }
-        });
+      const openShards = (): string[] => openFilesUnder(scratch.dir);
       await using keys = workerPipeline<typeof shardKeys>(pipelines, 'shardKeys', { threads: 2, options: { paths } });
       let taken = 0;
       for await (const key of toLoader(keys)) {
