@@ -109,7 +109,8 @@ async function main(): Promise<void> {
       {
         name: 'native CRC32C, 12 KB records',
         run: async () => {
-          for (let offset = 0; offset + record.length <= big.length; offset += record.length) crc32c(big.subarray(offset, offset + record.length));
+          for (let offset = 0; offset + record.length <= big.length; offset += record.length)
+            crc32c(big.subarray(offset, offset + record.length));
           return MIB;
         },
       },

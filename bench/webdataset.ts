@@ -215,7 +215,14 @@ async function main(): Promise<void> {
           'nginx (loopback HTTP): fromWebDataset vs a plain GET of the same bytes (goal >= 0.85)',
           [
             { name: 'plain undici GET', run: () => plainGet(urls, total) },
-            { name: 'raw ByteSource.stream (no parse)', run: () => rawRead(names.map((name) => store.open(name)), total) },
+            {
+              name: 'raw ByteSource.stream (no parse)',
+              run: () =>
+                rawRead(
+                  names.map((name) => store.open(name)),
+                  total,
+                ),
+            },
             { name: 'fromWebDataset (subscribe)', run: () => viaSubscribe(fromWebDataset(urls)) },
           ],
           SAMPLES,
@@ -253,7 +260,14 @@ async function main(): Promise<void> {
           'S3 (Ceph RGW): fromWebDataset vs a plain GET of the same bytes (goal >= 0.85)',
           [
             { name: 'plain undici GET (presigned)', run: () => plainGet(presigned, total) },
-            { name: 'raw ByteSource.stream (no parse)', run: () => rawRead(keys.map((key) => store.open(key)), total) },
+            {
+              name: 'raw ByteSource.stream (no parse)',
+              run: () =>
+                rawRead(
+                  keys.map((key) => store.open(key)),
+                  total,
+                ),
+            },
             { name: 'fromWebDataset (subscribe)', run: () => viaSubscribe(fromWebDataset({ store, keys })) },
           ],
           SAMPLES,
