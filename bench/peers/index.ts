@@ -52,6 +52,7 @@ import {
   batched,
   shuffled,
   tarDecode,
+  tarDecodeBatch,
   tarNoDecode,
   tarSamples,
   tfrecordExample,
@@ -149,12 +150,13 @@ const pipelines: WorkerPipeline<PeerBatch>[] = [];
  * threads start before the rounds and persist across epochs, as PyTorch's persistent workers.
  */
 function inWorkers(
-  exportName: 'tarNoDecode' | 'tarDecode' | 'tfrecordExample',
+  exportName: 'tarNoDecode' | 'tarDecode' | 'tarDecodeBatch' | 'tfrecordExample',
   threads: number,
   ordered: boolean,
   options: PeerOptions,
   jpg: 'bytes' | 'uint8',
   against?: string,
+  suffix = '',
 ): PeerContender {
   const batches = workerPipeline<typeof tarNoDecode>(new URL('./pipelines.js', import.meta.url), exportName, {
     threads,
@@ -167,16 +169,25 @@ function inWorkers(
   pipelines.push(batches);
   const loader = toLoader(batches);
   return {
-    name: `rxfeed, workerPipeline, ${threads} thread${threads === 1 ? '' : 's'}${ordered ? '' : ', unordered'}`,
+    name: `rxfeed, workerPipeline, ${threads} thread${threads === 1 ? '' : 's'}${ordered ? '' : ', unordered'}${suffix}`,
     ...(against === undefined ? {} : { against: { name: against, label: 'x 1 thread' } }),
     epoch: () => loaderEpoch(loader, jpg),
   };
 }
 
 /** The worker-pipeline contenders of one pipeline: 1 and 2 threads, and 2 threads unordered. */
-function workerContenders(exportName: Parameters<typeof inWorkers>[0], options: PeerOptions, jpg: 'bytes' | 'uint8'): PeerContender[] {
-  const one = inWorkers(exportName, 1, true, options, jpg);
-  return [one, inWorkers(exportName, 2, true, options, jpg, one.name), inWorkers(exportName, 2, false, options, jpg, one.name)];
+function workerContenders(
+  exportName: Parameters<typeof inWorkers>[0],
+  options: PeerOptions,
+  jpg: 'bytes' | 'uint8',
+  suffix = '',
+): PeerContender[] {
+  const one = inWorkers(exportName, 1, true, options, jpg, undefined, suffix);
+  return [
+    one,
+    inWorkers(exportName, 2, true, options, jpg, one.name, suffix),
+    inWorkers(exportName, 2, false, options, jpg, one.name, suffix),
+  ];
 }
 
 /**
@@ -240,6 +251,8 @@ async function tables(chosen: ReadonlySet<string>, data: PeerData): Promise<void
         oneThread,
         decodeOnThreads(executors[1]!, 2, tar, oneThread.name),
         ...workerContenders('tarDecode', tar, 'uint8'),
+        mainThread('rxfeed, main thread, decodeBatch (into the batch)', tarDecodeBatch, tar, 'uint8'),
+        ...workerContenders('tarDecodeBatch', tar, 'uint8', ', decodeBatch'),
       ]);
     } finally {
       await Promise.all(executors.map((executor) => executor.close()));

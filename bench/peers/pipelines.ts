@@ -21,6 +21,7 @@ import { shard } from '../../operators/shard.js';
 import { shuffleBuffer } from '../../operators/shuffleBuffer.js';
 import { fromTFRecord } from '../../sources/tfrecord/index.js';
 import { fromWebDataset, type WebDatasetSample } from '../../sources/webdataset/index.js';
+import { decodeBatch } from '../../src/adapters/decodeBatch.js';
 import { decodeImage, type DecodedImage } from '../../src/adapters/decodeImage.js';
 import type { WorkerPart } from '../../src/adapters/workerPipeline.js';
 import type { CollateOptions } from '../../src/collateOptions.js';
@@ -98,6 +99,17 @@ export function tarDecode(part: PeerPart): Observable<PeerBatch> {
   return batched(
     shuffled(part, tarSamples(part)).pipe(parallelMap((sample: PeerSample<Uint8Array>, { index }) => decodeSample(sample, index))),
   );
+}
+
+/**
+ * Tar shards, JPEGs decoded after the shuffle straight into the batch tensor (`decodeBatch`):
+ * rxfeed's own way to the same batches as {@link tarDecode}, with no image per sample.
+ */
+export function tarDecodeBatch(part: PeerPart): Observable<PeerBatch> {
+  return shuffled(part, tarSamples(part)).pipe(
+    batch(BATCH),
+    decodeBatch<PeerSample<Uint8Array>, 'jpg'>({ ...COLLATE, fields: ['jpg'], size: [128, 128] }),
+  ) as Observable<PeerBatch>;
 }
 
 /** TFRecord shards, every length and record CRC-checked, each record decoded as a `tf.train.Example`. */

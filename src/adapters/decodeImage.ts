@@ -366,6 +366,44 @@ async function decodeRgb(bytes: Uint8Array, options: DecodeImageOptions, index: 
   return decodeWithSharp(bytes, maxPixels, index, undefined);
 }
 
+/**
+ * Decode `bytes` into `target`, an RGB `[height, width, 3]` slice of a batch tensor: a JPEG of
+ * exactly that size is decoded in place by libjpeg-turbo (no image allocated, nothing copied);
+ * anything else goes through {@link decodeImage} resized to `[height, width]`, and is copied in.
+ * @internal used by `decodeBatch`
+ */
+export async function decodeImageInto(
+  bytes: unknown,
+  target: Uint8Array,
+  [height, width]: readonly [number, number],
+  options: DecodeImageOptions,
+  where: string,
+  key: string | undefined,
+): Promise<void> {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new DecodeError(undefined, `${where}: expected the encoded image as a Uint8Array, got ${describe(bytes)}`, { key });
+  }
+  const turbo = options.decoder !== 'sharp' && formatOf(bytes) === 'jpeg' ? loadTurboJpeg() : undefined;
+  if (turbo !== undefined) {
+    try {
+      const [encodedWidth, encodedHeight] = turbo.header(bytes);
+      if (encodedWidth === width && encodedHeight === height) {
+        turbo.decode(bytes, 1, options.fastDct ?? false, target);
+        return;
+      }
+    } catch {
+      // The general path decodes it again and reports what is wrong, or lets sharp try.
+    }
+  }
+  try {
+    const image = await decodeImage(bytes, { options: { ...options, resize: [height, width] } });
+    target.set(image.data);
+  } catch (error) {
+    if (error instanceof DecodeError) throw new DecodeError(undefined, `${where}: ${error.reason}`, { key, cause: error.cause ?? error });
+    throw error;
+  }
+}
+
 /** The largest DCT downscale (8, 4, 2) that still leaves at least the target size. */
 function dctScale([width, height]: [number, number], [targetHeight, targetWidth]: readonly [number, number]): number {
   for (const scale of [8, 4, 2]) {

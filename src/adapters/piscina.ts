@@ -32,6 +32,7 @@ export * from './workerFn.js';
 export * from './workerErrors.js';
 export * from './workerExecutor.js';
 export * from './workerPipeline.js';
+export { decodeBatch, type DecodeBatchOptions, type DecodedBatch } from './decodeBatch.js';
 
 export { DecodeError, DEFAULT_MAX_PIXELS, decodeImage, decodeImageFields } from './decodeImage.js';
 export type {
