@@ -122,7 +122,7 @@ const classSums = new Float64Array(CLASSES);
 const classCounts = new Float64Array(CLASSES);
 await using trainBatches = workerPipeline<typeof trainPart>(new URL('./demoPipeline.js', import.meta.url), 'trainPart', {
   seed: 1,
-  options: { shards: shardPaths, batchSize: BATCH },
+  options: { shards: shardPaths, batchSize: BATCH, side: SIDE },
 });
 const train = trainBatches.pipe(
   epochs(EPOCHS),

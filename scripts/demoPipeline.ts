@@ -1,25 +1,30 @@
 /**
  * The demo's training pipeline, run in worker threads by `workerPipeline` (see demo.ts): each
- * thread reads its own shards, shuffles, decodes and batches, so only finished batches cross to
- * the main thread.
+ * thread reads its own shards, shuffles, batches and decodes the JPEGs straight into the batch
+ * tensor, so only finished batches cross to the main thread.
  */
 import { map, type Observable } from 'rxjs';
 import { fromWebDataset, type WebDatasetSample } from '../sources/webdataset/index.js';
-import { decodeImage, type DecodedImage } from '../src/adapters/decodeImage.js';
+import { decodeBatch, type DecodedBatch } from '../src/adapters/decodeBatch.js';
 import type { WorkerPart } from '../src/adapters/workerPipeline.js';
-import { batch, collate, parallelMap, shard, shuffleBuffer, type HostTensor } from '../src/index.js';
+import { batch, shard, shuffleBuffer } from '../src/index.js';
 
 /** What the part is told by the main thread. */
 export interface TrainOptions {
   readonly shards: readonly string[];
   readonly batchSize: number;
+  /** Height and width of the (square) images. */
+  readonly side: number;
 }
 
-/** A collated training batch. */
-export interface TrainBatch {
-  readonly image: HostTensor;
-  readonly label: HostTensor;
+/** A sample before decoding: the JPEG and its class. */
+interface Row {
+  readonly image: Uint8Array;
+  readonly label: number;
 }
+
+/** A training batch: images `uint8 [B, side, side, 3]`, labels collated. */
+export type TrainBatch = DecodedBatch<Row, 'image'>;
 
 const labelOf = (cls: Uint8Array): number => Number(new TextDecoder().decode(cls));
 
@@ -28,15 +33,8 @@ export function trainPart(part: WorkerPart<TrainOptions>): Observable<TrainBatch
   return fromWebDataset(part.options.shards, { extensions: ['jpg', 'cls'], shuffleShards: { seed: part.seed } }).pipe(
     shard({ mode: 'file' }), // this thread's shards: the part's placement, no options needed
     shuffleBuffer(2048, { seed: part.seed }), // the part's rank and worker are mixed in
-    parallelMap(
-      async (sample: WebDatasetSample): Promise<{ image: DecodedImage; label: number }> => ({
-        image: await decodeImage(sample['jpg'] as Uint8Array),
-        label: labelOf(sample['cls'] as Uint8Array),
-      }),
-      { concurrency: 4 },
-    ),
+    map((sample: WebDatasetSample): Row => ({ image: sample['jpg'] as Uint8Array, label: labelOf(sample['cls'] as Uint8Array) })),
     batch(part.options.batchSize),
-    collate(),
-    map((columns) => columns as TrainBatch),
+    decodeBatch<Row, 'image'>({ fields: ['image'], size: [part.options.side, part.options.side] }), // JPEGs decoded into the batch tensor
   );
 }
