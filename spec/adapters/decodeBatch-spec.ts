@@ -113,4 +113,3 @@ describe('decodeBatch (issue 12)', () => {
     assert.equal(received, 1);
   });
 });
-
