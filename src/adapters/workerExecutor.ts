@@ -31,7 +31,13 @@ import type { RemoteError, WorkerRequest, WorkerResponse } from './workerEntry.j
  * @public
  */
 export interface WorkerExecutorOptions {
-  /** Worker threads; default `availableParallelism() - 1`, at least 1 (the main thread has work too). */
+  /**
+   * Worker threads; default `availableParallelism() - 1`, at least 1 (the main thread has work too:
+   * it still reads, parses and batches every sample). Measured on 2 cores (`bench/peers`, 128x128
+   * JPEGs): decoding on 1 or 2 such threads was slower than decoding in the main thread (0.69x,
+   * 0.91x), the samples' dispatch costing more than it saved. To scale, run the whole pipeline in
+   * threads with `workerPipeline` instead: 1.9x the main thread on the same 2 cores.
+   */
   readonly threads?: number;
   /**
    * Tasks handed to one thread at once; default 2. For synchronous work (turbojpeg decode) the
