@@ -117,6 +117,8 @@ const THREAD_MODULE = new URL('./workerPipelineThread.js', import.meta.url);
 
 /** The main thread's view of one part of one subscription. */
 interface Part<T> {
+  /** The worker: its place in the turn. */
+  readonly index: number;
   readonly thread: PipelineThread;
   /** Received, not yet handed on: at most `credits`. */
   readonly queue: T[];
@@ -188,8 +190,12 @@ export class WorkerPipeline<T> extends Observable<T> implements AsyncDisposable 
   readonly #credits: number;
   readonly #source: Observable<T>;
   readonly #pool: (PipelineThread | undefined)[];
-  readonly #active = new Set<{ readonly fail: (error: unknown) => void; readonly released: Promise<unknown> }>();
-  readonly #parts = new Set<Part<T>>();
+  /** The subscriptions being read: their parts, how to end them, and when they are released. */
+  readonly #active = new Set<{
+    readonly parts: readonly Part<T>[];
+    readonly fail: (error: unknown) => void;
+    readonly released: Promise<unknown>;
+  }>();
   #nextRun = 0;
   #closed = false;
 
@@ -220,7 +226,7 @@ export class WorkerPipeline<T> extends Observable<T> implements AsyncDisposable 
   /** Counters for metrics and tests. */
   stats(): WorkerPipelineStats {
     let held = 0;
-    for (const part of this.#parts) held += part.queue.length;
+    for (const { parts } of this.#active) for (const part of parts) held += part.queue.length;
     return { threads: this.#pool.filter((thread) => thread !== undefined).length, subscriptions: this.#active.size, held };
   }
 
@@ -260,7 +266,7 @@ export class WorkerPipeline<T> extends Observable<T> implements AsyncDisposable 
         if (!pump.ready()) return;
         const value = next.queue.shift()!;
         // The turn passes only once the item is taken (not when the Flow said wait).
-        turn = (parts.indexOf(next) + 1) % parts.length;
+        turn = (next.index + 1) % parts.length;
         owe(next);
         op.next(value);
       }
@@ -311,10 +317,10 @@ export class WorkerPipeline<T> extends Observable<T> implements AsyncDisposable 
     for (const [workerIndex, thread] of threads.entries()) {
       let release!: () => void;
       const released = new Promise<void>((resolve) => (release = resolve));
-      const part: Part<T> = { thread, queue: [], ended: false, error: undefined, owed: 0, released, release };
+      const part: Part<T> = { index: workerIndex, thread, queue: [], ended: false, error: undefined, owed: 0, released, release };
       parts.push(part);
-      this.#parts.add(part);
-      const fail = (error: WorkerPipelineError): void => {
+      // No more items come from the part: it completed (no error), failed, or its thread died.
+      const end = (error?: WorkerPipelineError): void => {
         part.error = error;
         part.ended = true;
         part.release();
@@ -329,16 +335,14 @@ export class WorkerPipeline<T> extends Observable<T> implements AsyncDisposable 
             return;
           }
           thread.detach(run);
-          if (message.kind === 'end' && message.error !== undefined) {
-            fail(new WorkerPipelineError(this.name, workerIndex, message.error));
-            return;
-          }
-          part.ended = true;
-          part.release();
-          pump.run();
+          end(
+            message.kind === 'end' && message.error !== undefined
+              ? new WorkerPipelineError(this.name, workerIndex, message.error)
+              : undefined,
+          );
         }),
         died: (error) =>
-          fail(new WorkerPipelineError(this.name, workerIndex, { name: error.name, message: error.message }, 'RXFEED_ERR_WORKER_EXIT')),
+          end(new WorkerPipelineError(this.name, workerIndex, { name: error.name, message: error.message }, 'RXFEED_ERR_WORKER_EXIT')),
       });
       const description: PartDescription = {
         rank,
@@ -368,11 +372,10 @@ export class WorkerPipeline<T> extends Observable<T> implements AsyncDisposable 
       }
     }
 
-    const entry = { fail: (error: unknown) => op.fail(error), released: Promise.all(parts.map((part) => part.released)) };
+    const entry = { parts, fail: (error: unknown) => op.fail(error), released: Promise.all(parts.map((part) => part.released)) };
     this.#active.add(entry);
     op.finalize(() => {
       for (const part of parts) {
-        this.#parts.delete(part);
         disposeAll(part.queue.splice(0));
         if (part.ended) continue;
         // Stopped parts release in their threads; the loader's `break` waits for that.
