@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import assert from 'node:assert/strict';
 import { signHeaders } from '../../../sources/objectstore/index.js';
 import { serverEnv } from '../objectstore/servers.js';
-import type { StoreAccess } from './fixtures/sourcePipelines.js';
+import { s3StoreOf, type StoreAccess } from './fixtures/sourcePipelines.js';
 
 /** Objects served over loopback, under AIStore's `/v1/objects/<bucket>/<key>` and as `/<key>`. */
 export class ObjectServer {
@@ -126,6 +126,21 @@ export function ourSocketsTo(port: number): string[] {
       return [];
     }
   });
+}
+
+/** Create `access`'s bucket and put `objects` in it; answers their keys, for {@link removeBucket}. */
+export async function fillBucket(
+  access: Extract<StoreAccess, { kind: 's3' }>,
+  objects: Iterable<readonly [key: string, bytes: Uint8Array]>,
+): Promise<string[]> {
+  const store = s3StoreOf(access);
+  await store.createBucket();
+  const keys: string[] = [];
+  for (const [key, bytes] of objects) {
+    keys.push(key);
+    await store.put(key, bytes);
+  }
+  return keys;
 }
 
 /** Delete `keys` and then the bucket (SigV4-signed DELETEs), so the spec leaves RGW as it found it. */

@@ -3,10 +3,9 @@ import { after, before, describe, it } from 'node:test';
 import { workerPipeline } from '../../../src/adapters/workerPipeline.js';
 import { WorkerPipelineError } from '../../../src/adapters/workerErrors.js';
 import { toLoader } from '../../../src/loader.js';
-import { s3Store } from '../../../sources/objectstore/index.js';
 import { packTar } from '../../sources/webdataset/tarFixtures.js';
 import type { storeShards, StoreAccess } from './fixtures/sourcePipelines.js';
-import { ObjectServer, ourSocketsTo, removeBucket, rgwAccess } from './loopback.js';
+import { fillBucket, ObjectServer, ourSocketsTo, removeBucket, rgwAccess } from './loopback.js';
 
 const pipelines = new URL('./fixtures/sourcePipelines.js', import.meta.url);
 
@@ -126,13 +125,7 @@ describe(
     const access = rgw!;
     const keys: string[] = [];
     before(async () => {
-      const { endpoint, bucket, region, accessKeyId, secretAccessKey } = access;
-      const store = s3Store({ endpoint, bucket, region, credentials: { accessKeyId, secretAccessKey } });
-      await store.createBucket();
-      for (const [key, bytes] of await largeShards()) {
-        keys.push(key);
-        await store.put(key, bytes);
-      }
+      keys.push(...(await fillBucket(access, await largeShards())));
     });
     after(() => removeBucket(access, keys));
 

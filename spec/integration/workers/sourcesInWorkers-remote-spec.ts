@@ -3,14 +3,13 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { s3Store } from '../../../sources/objectstore/index.js';
 import { fromWebDataset } from '../../../sources/webdataset/index.js';
 import { sharedWebDataset } from '../../sources/webdataset/tarFixtures.js';
 import { serverEnv } from '../objectstore/servers.js';
 import { generatedShards, publishToNginx } from '../webdataset/shards.js';
 import { storeOf, storeShards, webDatasetShards, type StoreAccess } from './fixtures/sourcePipelines.js';
 import { asMultiset, bothWays, collect, crossed } from './inMainThread.js';
-import { ObjectServer, removeBucket, rgwAccess } from './loopback.js';
+import { fillBucket, ObjectServer, removeBucket, rgwAccess } from './loopback.js';
 
 const pipelines = new URL('./fixtures/sourcePipelines.js', import.meta.url);
 const SHARED = ['sample.tgz', 'testgz.tar', 'compressed.tar'];
@@ -63,17 +62,9 @@ describe(
     const access = rgw!;
     const keys: string[] = [];
     before(async () => {
-      const { endpoint, bucket, region, accessKeyId, secretAccessKey } = access;
-      const store = s3Store({ endpoint, bucket, region, credentials: { accessKeyId, secretAccessKey } });
-      await store.createBucket();
-      for (const name of SHARED) {
-        keys.push(`shared/${name}`);
-        await store.put(`shared/${name}`, readFileSync(join(sharedWebDataset, name)));
-      }
-      for (const { name, bytes } of await generatedShards()) {
-        keys.push(`generated/${name}`);
-        await store.put(`generated/${name}`, bytes);
-      }
+      const shared = SHARED.map((name) => [`shared/${name}`, readFileSync(join(sharedWebDataset, name))] as const);
+      const generated = (await generatedShards()).map(({ name, bytes }) => [`generated/${name}`, bytes] as const);
+      keys.push(...(await fillBucket(access, [...shared, ...generated])));
     });
     after(() => removeBucket(access, keys));
 
