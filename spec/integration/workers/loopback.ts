@@ -10,6 +10,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import assert from 'node:assert/strict';
 import { signHeaders } from '../../../sources/objectstore/index.js';
+import { replyWithRange } from '../../sources/objectstore/rangeReply.js';
 import { serverEnv } from '../objectstore/servers.js';
 import { s3StoreOf, type StoreAccess } from './fixtures/sourcePipelines.js';
 
@@ -77,15 +78,7 @@ export class ObjectServer {
       counted = false;
     };
     res.on('finish', settle).on('close', settle);
-    const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
-    if (range === null) {
-      res.writeHead(200, { ...headers, 'content-length': data.length }).end(data);
-      return;
-    }
-    const first = Number(range[1]);
-    const last = range[2] === '' ? data.length - 1 : Math.min(Number(range[2]), data.length - 1);
-    res.writeHead(206, { ...headers, 'content-range': `bytes ${first}-${last}/${data.length}`, 'content-length': last - first + 1 });
-    res.end(data.subarray(first, last + 1));
+    replyWithRange(res, req.headers.range, data, headers);
   }
 }
 

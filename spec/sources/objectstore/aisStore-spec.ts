@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { lastValueFrom, take, toArray } from 'rxjs';
 import { aisStore, fromObjects, ObjectStoreError, type AisStore } from '../../../sources/objectstore/index.js';
+import { replyWithRange } from './rangeReply.js';
 
 // No AIStore can run here (ARCHITECTURE.md section 8). This server answers the native HTTP API
 // the way AIStore's documentation (docs/http_api.md) and Python SDK specify, and records every
@@ -83,15 +84,7 @@ function answer(req: IncomingMessage, res: ServerResponse, record: Recorded): vo
     res.writeHead(200, headers).end(`member ${record.query.archpath} of ${key}`);
     return;
   }
-  const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
-  if (range === null) {
-    res.writeHead(200, { ...headers, 'content-length': data.length }).end(data);
-    return;
-  }
-  const first = Number(range[1]);
-  const last = range[2] === '' ? data.length - 1 : Math.min(Number(range[2]), data.length - 1);
-  res.writeHead(206, { ...headers, 'content-range': `bytes ${first}-${last}/${data.length}`, 'content-length': last - first + 1 });
-  res.end(data.subarray(first, last + 1));
+  replyWithRange(res, req.headers.range, data, headers);
 }
 
 describe('aisStore: AIStore native HTTP API request shapes', () => {
