@@ -12,7 +12,7 @@
  * - TFRecord, both masked CRC32Cs of every record checked, each record decoded as a
  *   `tf.train.Example` (PyTorch: crcmod's C CRC32C and Google's protobuf runtime).
  * Contenders: PyTorch's DataLoader with num_workers 0, 1 and 2 (persistent workers, the
- * `file_system` sharing strategy), run by Debian's /usr/bin/python3 (`scripts/install-torch.sh`);
+ * `file_system` sharing strategy), run by Debian's /usr/bin/python3 (`scripts/setup-torch-peer.sh`);
  * rxfeed's pipeline in the main thread; the same pipeline in worker threads (`workerPipeline`, 1
  * and 2 threads, one part each, merged in turn or, 'unordered', as they arrive); for decode,
  * rxfeed's main-thread read with the decode on 1 and 2 worker threads (`parallelMap` over a

@@ -2,7 +2,7 @@
 """PyTorch's DataLoader over the peer benchmark's files: the contender rxfeed is measured against.
 
 Run by Debian's /usr/bin/python3 (python3-torch, python3-numpy, python3-pil, python3-protobuf,
-python3-crcmod; scripts/install-torch.sh installs them) from bench/peers/index.ts:
+python3-crcmod; scripts/setup-torch-peer.sh installs them) from bench/peers/index.ts:
 
     torch_loader.py PIPELINE NUM_WORKERS FILE...
 
