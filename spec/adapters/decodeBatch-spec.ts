@@ -112,4 +112,21 @@ describe('decodeBatch (issue 12)', () => {
     }
     assert.equal(received, 1);
   });
+
+  it('issue 12: a throw downstream of decodeBatch (it emits from a promise callback) reaches the loop', { timeout: 10_000 }, async () => {
+    const boom = new Error('downstream');
+    const decoded = from(await samples(4)).pipe(
+      batch(2),
+      decodeBatch<Sample, 'jpg'>({ fields: ['jpg'], size: [128, 128] }),
+      map((): never => {
+        throw boom;
+      }),
+    );
+    await assert.rejects(
+      (async () => {
+        for await (const out of toLoader(decoded)) void out;
+      })(),
+      boom,
+    );
+  });
 });

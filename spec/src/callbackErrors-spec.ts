@@ -17,6 +17,7 @@ import {
   fromItems,
   fromPuller,
   fromRandomAccess,
+  fromResource,
   hooks,
   itemsDataset,
   interleave,
@@ -281,6 +282,49 @@ describe('issue 10.1: a throw in a fan-in input or a source callback reaches the
       await dataset.close();
     }
   });
+
+  it(
+    'issue 12: fromResource: a throwing open (at once and as a rejection), read and close; what was opened is closed',
+    { timeout: 10_000 },
+    async () => {
+      const boom = new Error('resource');
+      const throwing = (): never => {
+        throw boom;
+      };
+      await assert.rejects(drain(fromResource(throwing, () => fromItems([1]))), boom);
+      await assert.rejects(
+        drain(
+          fromResource(
+            () => Promise.reject(boom),
+            () => fromItems([1]),
+          ),
+        ),
+        boom,
+      );
+      let closes = 0;
+      await assert.rejects(
+        drain(
+          fromResource(
+            () => [1, 2],
+            throwing,
+            () => closes++,
+          ),
+        ),
+        boom,
+      );
+      assert.equal(closes, 1, 'a read that throws still closes what was opened');
+      await assert.rejects(
+        drain(
+          fromResource(
+            () => [1, 2],
+            (items) => fromItems(items),
+            throwing,
+          ),
+        ),
+        boom,
+      );
+    },
+  );
 
   it('fromItems: a generator that throws', { timeout: 10_000 }, async () => {
     const boom = new Error('generator');
