@@ -74,4 +74,18 @@ describe('fuzz: image decoding (decodeImage, libjpeg-turbo and sharp)', () => {
       );
     await fuzzProperty({ parser: 'image', target: 'image', arbitrary, bound, runs: 200, runner });
   });
+
+  it("issue 12: mutated JPEGs, and frames claiming the slot's size, decoded into a batch slot (decodeBatch's path) end typed", async () => {
+    const slot = [32, 32] as const;
+    const seeds: Seed[] = [...jpegs, ...pngs];
+    const claiming = fc
+      .nat(jpegs.length - 1)
+      .map((seed) => labelled({ bytes: withJpegSize(jpegs[seed]!.bytes, slot[0], slot[1]) }, `${jpegs[seed]!.name} claiming 32x32`));
+    const arbitrary = fc
+      .tuple(fc.oneof(mutatedBytes(seeds, 4), claiming), fc.constantFrom(...decoders))
+      .map(([input, decoder]) =>
+        labelled({ bytes: input.bytes, decoder, into: slot }, `${label(input)} into a 32x32 slot with ${decoder}`),
+      );
+    await fuzzProperty({ parser: 'image', target: 'image', arbitrary, bound, runs: 100, runner });
+  });
 });

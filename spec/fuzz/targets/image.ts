@@ -1,4 +1,4 @@
-import { decodeImage } from '../../../src/adapters/decodeImage.js';
+import { decodeImage, decodeImageInto } from '../../../src/adapters/decodeImage.js';
 import { recordAllocation } from '../meter.js';
 import { jpegSeeds } from '../seeds.js';
 import { FuzzInvariantError } from './memorySource.js';
@@ -9,6 +9,8 @@ export interface ImageInput {
   readonly bytes: Uint8Array;
   readonly decoder: 'turbojpeg' | 'sharp';
   readonly resize?: readonly [number, number];
+  /** Decode into a `[height, width, 3]` slot of a batch tensor instead (`decodeBatch`'s path). */
+  readonly into?: readonly [number, number];
 }
 
 /** A real JPEG that must still decode after every case. */
@@ -31,6 +33,13 @@ export const target: FuzzTarget<ImageInput> = {
   inputBytes: (input) => input.bytes.byteLength,
   run: async (input) => {
     try {
+      if (input.into !== undefined) {
+        const [height, width] = input.into;
+        const slot = new Uint8Array(height * width * 3);
+        recordAllocation(slot.byteLength);
+        await decodeImageInto(input.bytes, slot, input.into, { decoder: input.decoder }, 'fuzz', undefined);
+        return;
+      }
       const image = await decodeImage(input.bytes, { options: { decoder: input.decoder, resize: input.resize } });
       recordAllocation(image.data.byteLength);
       const [height, width, channels] = image.shape;
