@@ -3,6 +3,7 @@ import { disposeAll } from '../src/dispose.js';
 import { InvalidArgumentError } from '../src/errors.js';
 import type { StreamInfo } from '../src/info.js';
 import { operate } from '../src/operate.js';
+import { appendOrigins, consumeOrigins, type Origin } from '../src/origins.js';
 
 /** The largest batch made at its full size; V8 makes arrays made larger than 100,000 dictionaries. */
 const PRESIZED_BATCH_MAX = 16_384;
@@ -55,14 +56,19 @@ export function batch<T>(size: number, options: BatchOptions = {}): OperatorFunc
         const fresh = (): T[] => (size <= PRESIZED_BATCH_MAX ? new Array<T>(size) : []);
         let partial = fresh();
         let filled = 0;
+        // The batch's items' origins (see Loader.state); undefined once one had none.
+        let origins: Origin[] | undefined = [];
         op.subscribe(source, {
           next: (item) => {
+            if (!appendOrigins(origins ?? [], op.takeOrigins('batch'))) origins = undefined;
             partial[filled++] = item;
             if (filled < size) return;
             const full = partial;
+            const fullOrigins = origins;
             partial = fresh();
             filled = 0;
-            op.next(full);
+            origins = [];
+            op.emit(full, fullOrigins);
           },
           complete: () => {
             const rest = partial;
@@ -70,8 +76,13 @@ export function batch<T>(size: number, options: BatchOptions = {}): OperatorFunc
             partial = [];
             filled = 0;
             if (rest.length > 0) {
-              if (dropRemainder) disposeAll(rest);
-              else op.next(rest);
+              // A dropped remainder's items count as consumed: a resume does not read them again.
+              if (dropRemainder) {
+                disposeAll(rest);
+                consumeOrigins(origins);
+              } else {
+                op.emit(rest, origins);
+              }
             }
             op.complete();
           },

@@ -1,5 +1,7 @@
 import type { MonoTypeOperatorFunction, Subscription } from 'rxjs';
 import { InvalidArgumentError } from '../src/errors.js';
+import { describe } from '../src/excerpt.js';
+import { LoaderStateError } from '../src/loaderState.js';
 import type { StreamInfo } from '../src/info.js';
 import { operate } from '../src/operate.js';
 
@@ -65,6 +67,14 @@ export function epochs<T>(count = Infinity, options: EpochsOptions = {}): MonoTy
         // Re-iterating a loader reads the next `count` epochs, not the same ones again.
         const first = start + (count === Infinity ? 0 : context.epoch * count);
         let epoch = first;
+        // Loader state: the epoch being read (the next to start, between two). A resume starts there.
+        const { tracker } = context;
+        const key = tracker.keyFor('epochs', context.epoch);
+        let reading = first;
+        const [saved] = tracker.register(key, { save: () => ({ epoch: reading }) });
+        if (saved !== undefined) epoch = restoredEpoch(saved, first, count, key);
+        let mark = tracker.registered;
+        let startedOne = false;
         let current: Subscription | undefined;
         let cancelWait: (() => void) | undefined;
         let active = false; // an epoch's subscription has not completed
@@ -83,6 +93,11 @@ export function epochs<T>(count = Infinity, options: EpochsOptions = {}): MonoTy
             cancelWait = context.flow.whenIdle(pump.run);
             return;
           }
+          // The epoch before was consumed whole: its sources' parts are not needed to resume.
+          if (startedOne) tracker.forgetSince(mark);
+          startedOne = true;
+          mark = tracker.registered;
+          reading = epoch;
           options.onEpoch?.(epoch);
           context.enterEpoch(epoch);
           active = true;
@@ -92,6 +107,7 @@ export function epochs<T>(count = Infinity, options: EpochsOptions = {}): MonoTy
               next: (value) => op.next(value),
               complete: () => {
                 active = false;
+                reading = epoch;
                 pump.run();
               },
             },
@@ -106,4 +122,17 @@ export function epochs<T>(count = Infinity, options: EpochsOptions = {}): MonoTy
       },
       describe,
     );
+}
+
+/** The epoch a saved `epochs` part resumes at, checked against this operator's range. */
+function restoredEpoch(saved: unknown, first: number, count: number, key: string): number {
+  const epoch = (saved as { epoch?: unknown } | null)?.epoch;
+  if (typeof epoch !== 'number' || !Number.isSafeInteger(epoch) || epoch < first || epoch > first + count) {
+    throw new LoaderStateError(
+      'RXFEED_ERR_STATE_MISMATCH',
+      `${key}: saved epoch ${describe(epoch)} is not in [${first}, ${first + count}]`,
+      key,
+    );
+  }
+  return epoch;
 }

@@ -69,6 +69,8 @@ export function interleave<T>(sources: readonly InterleaveSource<T>[], options: 
   const size = sizes.every((one) => one !== undefined) ? sizes.reduce((sum, one) => sum + one, 0) : undefined;
   return produce<T>(
     (op) => {
+      // Which inputs are open, and where the cycle is, are not saved yet (see Loader.state).
+      op.context.tracker.untracked('interleave', 'its cycle over open sources cannot be saved in a loader state yet');
       const slots = Array.from({ length: Math.min(cycleLength, inputs.length) }, (): InnerSource<T> | undefined => undefined);
       let nextInput = 0;
       let cycleIndex = 0;
@@ -101,9 +103,9 @@ export function interleave<T>(sources: readonly InterleaveSource<T>[], options: 
           }
           if (slot.queue.length > 0) {
             if (!pump.ready()) return;
-            const value = slot.take();
+            const [value, origins] = slot.takeWithOrigins();
             if (++blockIndex === blockLength) advance();
-            op.next(value);
+            op.emit(value, origins);
             continue;
           }
           if (slot.done) {

@@ -81,6 +81,8 @@ export function mix<T>(sources: readonly Observable<T>[], weights: readonly numb
   }
   return produce<T>(
     (op) => {
+      // Its choices depend on draws made for items still downstream: not saved yet (see Loader.state).
+      op.context.tracker.untracked('mix', 'its random choice of source cannot be saved in a loader state yet');
       const random = new Random(seed === undefined ? randomSeed() : deriveSeed(seed, op.context.epoch));
       const live = [...baseWeights]; // 0 once a source is dropped
       const slots: (InnerSource<T> | undefined)[] = inputs.map(() => undefined);
@@ -113,9 +115,9 @@ export function mix<T>(sources: readonly Observable<T>[], weights: readonly numb
           const slot = slots[choice]!;
           if (slot.queue.length > 0) {
             if (!pump.ready()) return;
-            const value = slot.take();
+            const [value, origins] = slot.takeWithOrigins();
             choice = undefined;
-            op.next(value);
+            op.emit(value, origins);
             continue;
           }
           if (slot.done) {

@@ -5,6 +5,7 @@ import { disposeAll } from '../src/dispose.js';
 import { InvalidArgumentError, RxfeedError, UnknownSizeError } from '../src/errors.js';
 import { infoOf, streamInfoOf, type SplitInfo, type StreamInfo } from '../src/info.js';
 import { operate } from '../src/operate.js';
+import { appendOrigins, type Origin } from '../src/origins.js';
 
 /**
  * A rank received more samples than the dataset size said any rank would, so padding it to the
@@ -156,6 +157,8 @@ export function padToBatch<T>(batchSize: number, options: PadToBatchOptions<T> =
       (op) => {
         let plan: Plan | undefined;
         let rows: T[] = [];
+        // The rows' origins (see Loader.state); pad rows have none. Undefined once a row had none.
+        let rowOrigins: Origin[] | undefined = [];
         let index = new Float64Array(batchSize);
         let received = 0;
         let emitted = 0;
@@ -187,10 +190,12 @@ export function padToBatch<T>(batchSize: number, options: PadToBatchOptions<T> =
           index.fill(-1, real);
           rows.push(...pads);
           const out: PaddedBatch<T> = { rows, mask, index };
+          const origins = rowOrigins;
           rows = [];
+          rowOrigins = [];
           index = new Float64Array(batchSize);
           emitted++;
-          op.next(out);
+          op.emit(out, origins);
         };
 
         /** At the end: the partial batch, then the all-pad batches this rank still owes. */
@@ -221,6 +226,7 @@ export function padToBatch<T>(batchSize: number, options: PadToBatchOptions<T> =
                 throw error;
               }
               received++;
+              if (!appendOrigins(rowOrigins ?? [], op.takeOrigins('padToBatch'))) rowOrigins = undefined;
               template ??= { row: item };
               index[rows.length] = at;
               rows.push(item);

@@ -4,6 +4,7 @@ import { InvalidArgumentError, TaskError } from '../src/errors.js';
 import { inProcessExecutor, type Executor, type Task } from '../src/executor.js';
 import { isPromiseLike } from '../src/isPromiseLike.js';
 import { operate } from '../src/operate.js';
+import type { Origins } from '../src/origins.js';
 
 /** Options of {@link parallelMap}. */
 export interface ParallelMapOptions {
@@ -62,6 +63,7 @@ export function parallelMap<T, R>(task: Task<T, R>, options: ParallelMapOptions 
       const running = new Map<number, Slot>();
       const finished = new Map<number, R>(); // ordered mode: results waiting for an earlier one
       const waiting: [number, T][] = []; // arrived while every slot was taken
+      const originsOf = new Map<number, Origins>(); // each item's, until its result is emitted
       let nextIndex = 0;
       let nextToEmit = 0;
       let upstreamDone = false;
@@ -72,9 +74,11 @@ export function parallelMap<T, R>(task: Task<T, R>, options: ParallelMapOptions 
         occupancy: () => running.size + finished.size + waiting.length,
       });
 
-      const emit = (value: R): void => {
+      const emit = (index: number, value: R): void => {
         stage.left();
-        op.next(value);
+        const origins = originsOf.get(index);
+        originsOf.delete(index);
+        op.emit(value, origins);
       };
 
       const maybeComplete = (): void => {
@@ -90,14 +94,13 @@ export function parallelMap<T, R>(task: Task<T, R>, options: ParallelMapOptions 
           return;
         }
         if (!ordered) {
-          emit(value);
+          emit(index, value);
         } else {
           finished.set(index, value);
           while (finished.has(nextToEmit) && !op.closed) {
             const next = finished.get(nextToEmit)!;
             finished.delete(nextToEmit);
-            nextToEmit++;
-            emit(next);
+            emit(nextToEmit++, next);
           }
         }
         startWaiting();
@@ -150,6 +153,7 @@ export function parallelMap<T, R>(task: Task<T, R>, options: ParallelMapOptions 
         next: (value) => {
           stage.entered();
           const index = nextIndex++;
+          originsOf.set(index, op.takeOrigins('parallelMap'));
           if (running.size + finished.size < concurrency && waiting.length === 0) start(index, value);
           else waiting.push([index, value]);
         },
@@ -173,6 +177,7 @@ export function parallelMap<T, R>(task: Task<T, R>, options: ParallelMapOptions 
         finished.clear();
         disposeAll(waiting.map(([, value]) => value));
         waiting.length = 0;
+        originsOf.clear();
       });
     });
 }

@@ -2,6 +2,7 @@ import type { MonoTypeOperatorFunction, Subscription } from 'rxjs';
 import { disposeAll } from '../src/dispose.js';
 import { InvalidArgumentError } from '../src/errors.js';
 import { operate } from '../src/operate.js';
+import type { Origins } from '../src/origins.js';
 
 /**
  * Decouple the work downstream from the work upstream with a bounded buffer.
@@ -29,6 +30,7 @@ export function prefetch<T>(bufferSize: number): MonoTypeOperatorFunction<T> {
   return (source) =>
     operate<T, T>(source, (op) => {
       const queue: T[] = [];
+      const queuedOrigins: Origins[] = [];
       let completed = false;
       let delivery: Subscription | undefined;
       const stage = op.register({ name: 'prefetch', capacity: bufferSize, occupancy: () => queue.length });
@@ -38,7 +40,7 @@ export function prefetch<T>(bufferSize: number): MonoTypeOperatorFunction<T> {
         if (queue.length > 0) {
           const value = queue.shift()!;
           stage.left();
-          op.next(value);
+          op.emit(value, queuedOrigins.shift());
         }
         if (queue.length > 0) schedule();
         else if (completed) op.complete();
@@ -51,6 +53,7 @@ export function prefetch<T>(bufferSize: number): MonoTypeOperatorFunction<T> {
         next: (value) => {
           stage.entered();
           queue.push(value);
+          queuedOrigins.push(op.takeOrigins('prefetch'));
           schedule();
         },
         // An error is not delayed behind queued items: the pipeline is failing either way.
@@ -62,6 +65,7 @@ export function prefetch<T>(bufferSize: number): MonoTypeOperatorFunction<T> {
       });
       op.finalize(() => {
         delivery?.unsubscribe();
+        queuedOrigins.length = 0;
         disposeAll(queue.splice(0));
       });
     });

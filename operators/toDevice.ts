@@ -2,6 +2,7 @@ import type { OperatorFunction } from 'rxjs';
 import { convertBatch, type Conversion, type DeviceAdapter, type DeviceBatch } from '../src/device.js';
 import { InvalidArgumentError } from '../src/errors.js';
 import { operate } from '../src/operate.js';
+import type { Origins } from '../src/origins.js';
 
 /** Options of {@link toDevice}. */
 export interface ToDeviceOptions {
@@ -59,18 +60,20 @@ export function toDevice<C, Tensor>(adapter: DeviceAdapter<Tensor>, options: ToD
     operate<C, DeviceBatch<C, Tensor>>(source, (op) => {
       // Conversions in input order; each settles to a batch, or to an error.
       const pending: Conversion<Tensor>[] = [];
+      const pendingOrigins: Origins[] = [];
       let completed = false;
       const stage = op.register({ name: 'toDevice', capacity: prefetch, occupancy: () => pending.length });
 
       const drain = (): void => {
         while (!op.closed && pending.length > 0 && pending[0]!.state !== 'running') {
           const head = pending.shift()!;
+          const origins = pendingOrigins.shift();
           stage.left();
           if (head.state === 'failed') {
             op.fail(head.error);
             return;
           }
-          op.next(head.batch as DeviceBatch<C, Tensor>);
+          op.emit(head.batch as DeviceBatch<C, Tensor>, origins);
         }
         if (completed && pending.length === 0) op.complete();
       };
@@ -78,6 +81,7 @@ export function toDevice<C, Tensor>(adapter: DeviceAdapter<Tensor>, options: ToD
       op.subscribe(source, {
         next: (batch) => {
           stage.entered();
+          const origins = op.takeOrigins('toDevice');
           let queued = false; // a synchronous conversion settles before it is queued
           const conversion = convertBatch(
             adapter,
@@ -92,6 +96,7 @@ export function toDevice<C, Tensor>(adapter: DeviceAdapter<Tensor>, options: ToD
           );
           queued = true;
           pending.push(conversion);
+          pendingOrigins.push(origins);
           drain();
         },
         complete: () => {
@@ -101,6 +106,7 @@ export function toDevice<C, Tensor>(adapter: DeviceAdapter<Tensor>, options: ToD
       });
 
       op.finalize(() => {
+        pendingOrigins.length = 0;
         for (const conversion of pending.splice(0)) conversion.discard();
       });
     });

@@ -2,6 +2,7 @@ import type { Observable } from 'rxjs';
 import { InnerSource } from '../src/fanIn.js';
 import { sizeOf } from '../src/info.js';
 import { produce } from '../src/operate.js';
+import { appendOrigins, type Origin } from '../src/origins.js';
 
 /**
  * Read several sources in lockstep and emit one tuple `[a, b, ...]` per step, one item from each:
@@ -50,7 +51,14 @@ export function zipShards<T extends readonly unknown[]>(sources: readonly [...{ 
           }
           if (!slots.every((slot) => slot.queue.length > 0)) return; // wait for the missing items
           if (!pump.ready()) return;
-          op.next(slots.map((slot) => slot.take()) as unknown as T);
+          const origins: Origin[] = [];
+          let known = true;
+          const tuple = slots.map((slot) => {
+            const [value, itsOrigins] = slot.takeWithOrigins();
+            known = appendOrigins(origins, itsOrigins) && known;
+            return value;
+          });
+          op.emit(tuple as unknown as T, known ? origins : undefined);
         }
       });
       op.finalize(() => {

@@ -20,6 +20,7 @@
 import { resolvePlacementWithin, type Placement, type PlacementOptions } from './distributed.js';
 import { Flow } from './flow.js';
 import type { StreamInfo } from './info.js';
+import { StateTracker } from './loaderState.js';
 
 /** What a context is made from; everything but the Flow has a default. */
 export interface PipelineContextInit {
@@ -33,6 +34,8 @@ export interface PipelineContextInit {
    * of the environment for every operator that resolves a placement under this context.
    */
   readonly part?: Placement;
+  /** @internal The tracker of the loader iteration (see `Loader.state`); default a fresh one. */
+  readonly tracker?: StateTracker;
 }
 
 /** The environment's placement values, read at most once per loader subscription. */
@@ -46,6 +49,7 @@ interface SharedParts {
   readonly part: Placement | undefined;
   /** Set once an operator split its input by this placement (`shard`, `fromRandomAccess`). */
   readonly split: { done: boolean };
+  readonly tracker: StateTracker;
 }
 
 /**
@@ -63,7 +67,14 @@ export class PipelineContext {
   /** @param init - The Flow, and the epoch (default 0). */
   constructor(init: PipelineContextInit) {
     this.flow = init.flow;
-    this.#shared = { epoch: { value: init.epoch ?? 0 }, environment: {}, listener: undefined, part: init.part, split: { done: false } };
+    this.#shared = {
+      epoch: { value: init.epoch ?? 0 },
+      environment: {},
+      listener: undefined,
+      part: init.part,
+      split: { done: false },
+      tracker: init.tracker ?? new StateTracker(),
+    };
   }
 
   /** A context over `flow` sharing `shared` (the epoch cell, environment reading, listener). */
@@ -106,6 +117,14 @@ export class PipelineContext {
   /** @internal True once an operator under this context split its input ({@link PipelineContext.splitPlacement}). */
   get split(): boolean {
     return this.#shared.split.done;
+  }
+
+  /**
+   * @internal The tracker of the loader iteration: sources and stateful stages register their
+   * state parts with it (see `Loader.state`).
+   */
+  get tracker(): StateTracker {
+    return this.#shared.tracker;
   }
 
   /**

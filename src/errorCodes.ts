@@ -49,6 +49,19 @@ export const ERROR_CODES = Object.freeze({
   RXFEED_ERR_DATASET_CLOSED: 'RXFEED_ERR_DATASET_CLOSED',
   /** A random-access dataset broke its contract: a read answered the wrong number of elements (`RxfeedError`). */
   RXFEED_ERR_RANDOM_ACCESS: 'RXFEED_ERR_RANDOM_ACCESS',
+  /**
+   * `Loader.state` cannot describe what the consumer received: a stage cannot save its state, or
+   * items reached the loader without origins (a plain Observable source, a plain operator that
+   * emits later) (`LoaderStateError`).
+   */
+  RXFEED_ERR_STATE_UNTRACKED: 'RXFEED_ERR_STATE_UNTRACKED',
+  /** A loader state is malformed: not one `Loader.state` made, or edited (`LoaderStateError`). */
+  RXFEED_ERR_STATE_INVALID: 'RXFEED_ERR_STATE_INVALID',
+  /**
+   * A loader state does not fit the pipeline it was given to: another dataset, sampler or
+   * pipeline, or a world size it cannot be split over (`LoaderStateError`).
+   */
+  RXFEED_ERR_STATE_MISMATCH: 'RXFEED_ERR_STATE_MISMATCH',
   /** A batch leaf could not be turned into a device tensor (`DeviceConversionError`). */
   RXFEED_ERR_DEVICE_CONVERSION: 'RXFEED_ERR_DEVICE_CONVERSION',
 

@@ -9,6 +9,7 @@ import type { Observable, Subscription } from 'rxjs';
 import { disposeAll } from './dispose.js';
 import { Flow } from './flow.js';
 import type { Operation } from './operate.js';
+import type { Origins } from './origins.js';
 
 /**
  * One open inner source of a fan-in operator.
@@ -22,6 +23,8 @@ import type { Operation } from './operate.js';
 export class InnerSource<T> {
   /** Items received and not yet taken (one, for a flow-aware source). */
   readonly queue: T[] = [];
+  /** The origins of each item in `queue` (see `Loader.state`). */
+  readonly #origins: Origins[] = [];
   /** The gated child Flow the source was subscribed under. */
   readonly flow: Flow;
   /** The source completed. */
@@ -35,8 +38,9 @@ export class InnerSource<T> {
    * @param source - The inner source.
    * @param changed - Called when an item arrives or the source completes (the operator's pump).
    */
-  constructor(op: Pick<Operation<unknown>, 'context' | 'subscribe'>, source: Observable<T>, changed: () => void) {
+  constructor(op: Pick<Operation<unknown>, 'context' | 'subscribe' | 'takeOrigins'>, source: Observable<T>, changed: () => void) {
     const queue = this.queue;
+    const origins = this.#origins;
     this.flow = new Flow({ parent: op.context.flow, gate: () => queue.length >= 1 });
     // Its own epoch cell: an `epochs` inside one input advances that input only.
     const context = op.context.forEpoch(op.context.epoch).withFlow(this.flow);
@@ -45,6 +49,7 @@ export class InnerSource<T> {
       {
         next: (value) => {
           queue.push(value);
+          origins.push(op.takeOrigins('a fan-in operator'));
           changed();
         },
         complete: () => {
@@ -63,15 +68,22 @@ export class InnerSource<T> {
 
   /** Take the oldest waiting item; the gate opens, so the source may read its next one. */
   take(): T {
+    return this.takeWithOrigins()[0];
+  }
+
+  /** {@link InnerSource.take}, with the item's origins. */
+  takeWithOrigins(): [T, Origins] {
     const value = this.queue.shift()!;
+    const origins = this.#origins.shift();
     this.flow.notify();
-    return value;
+    return [value, origins];
   }
 
   /** Unsubscribe the source (closing its resources) and dispose what waited here. */
   release(): void {
     this.#subscription.unsubscribe();
     this.flow.dispose();
+    this.#origins.length = 0;
     disposeAll(this.queue.splice(0));
   }
 }

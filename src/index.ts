@@ -15,6 +15,8 @@ export * from './info.js';
 export * from './limits.js';
 export * from './dispose.js';
 export * from './loader.js';
+export { LoaderStateError, type LoaderState } from './loaderState.js';
+export type { Ledger, Origin, Origins } from './origins.js';
 export * from '../sources/core/puller.js';
 export { DatasetClosedError, type RandomAccess, type RandomAccessLayout } from '../sources/core/randomAccess.js';
 export { fromRandomAccess, type FromRandomAccessOptions } from '../sources/core/fromRandomAccess.js';

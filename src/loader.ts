@@ -10,6 +10,8 @@ import { disposeAll } from './dispose.js';
 import { AbortedError, InvalidArgumentError, RxfeedError } from './errors.js';
 import { Flow, type FlowMetrics, type StageHandle } from './flow.js';
 import { infoOf, sizeOf, withInfo } from './info.js';
+import { checkRestoreStates, freshState, LoaderStateError, StateTracker, type LoaderState, type RestoreStates } from './loaderState.js';
+import { consumeOrigins, takeOrigins, type Origins } from './origins.js';
 
 /** Options of {@link toLoader}. */
 export interface LoaderOptions {
@@ -22,6 +24,13 @@ export interface LoaderOptions {
   readonly signal?: AbortSignal;
   /** Scheduler for backpressure wake-ups and metrics; virtual in marble tests. */
   readonly scheduler?: SchedulerLike;
+  /**
+   * Resume from what {@link Loader.state} returned: the next iteration reads the state's epoch
+   * from where its consumer was, and the items before the checkpoint followed by the items after
+   * it are exactly those of an uninterrupted run. Give the states of every rank of the saving run
+   * (in any order) to resume an indexed pipeline on a different number of ranks.
+   */
+  readonly state?: LoaderState | readonly LoaderState[];
 }
 
 /**
@@ -49,9 +58,13 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
   readonly #prefetch: number;
   readonly #signal: AbortSignal | undefined;
   readonly #scheduler: SchedulerLike | undefined;
-  readonly #active = new Set<{ flow: Flow; end: () => void }>();
+  readonly #active = new Set<ActiveEntry>();
   #epoch = 0;
   #epochTaken = false; // an iteration or subscription has read `#epoch`
+  /** The states the next iteration resumes from (from `options.state`), until it starts. */
+  #restoring: RestoreStates | undefined;
+  /** The latest iteration or subscription: what `state()` describes once none is active. */
+  #last: ActiveEntry | undefined;
 
   /** @internal use {@link toLoader} */
   constructor(source: Observable<T>, options: LoaderOptions = {}) {
@@ -63,6 +76,61 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
     if (!Number.isSafeInteger(this.#prefetch) || this.#prefetch < 1) {
       throw new InvalidArgumentError('toLoader.prefetch', `must be a positive integer, got ${options.prefetch}`);
     }
+    if (options.state !== undefined) {
+      this.#restoring = checkRestoreStates(options.state);
+      this.#epoch = this.#restoring[0]!.epoch;
+    }
+  }
+
+  /**
+   * What the consumer has received, as a small JSON value to save next to the model and resume
+   * from with `toLoader(pipeline, { state })`.
+   *
+   * It counts what reached the consumer, never what the sources read ahead: an item is received
+   * when a `for await` loop (or a subscriber) is handed it, so a state taken in the loop's body
+   * includes the item in hand. Items held in prefetch queues, partial batches and worker threads
+   * are read again after a resume.
+   * - During an iteration: where its consumer is in the epoch.
+   * - After an iteration that completed: the start of the next epoch.
+   * - After a `break`, an error or an abort: where that iteration's consumer stopped.
+   * - Before the first iteration of a resumed loader: the state it resumes from.
+   *
+   * An indexed pipeline (`fromRandomAccess`) saves its position in the epoch's global order and
+   * the few items consumed out of order: a few hundred bytes whatever the dataset size.
+   *
+   * @example
+   * ```ts
+   * for await (const batch of loader) {
+   *   await step(batch);
+   *   if (++steps % 1000 === 0) await writeFile('loader.json', JSON.stringify(loader.state()));
+   * }
+   * ```
+   *
+   * @returns The state, JSON-serialisable.
+   * @throws {@link LoaderStateError} `RXFEED_ERR_STATE_UNTRACKED` when a stage or source in the
+   *   pipeline cannot save its state (it is named), or when two iterations are active at once.
+   */
+  state(): LoaderState {
+    if (this.#active.size > 1) {
+      throw new LoaderStateError(
+        'RXFEED_ERR_STATE_UNTRACKED',
+        `Loader.state: ${this.#active.size} iterations are active at once; which one?`,
+      );
+    }
+    const [active] = this.#active;
+    if (active !== undefined) return active.tracker.save(active.epoch);
+    if (this.#restoring !== undefined) {
+      if (this.#restoring.length > 1) {
+        throw new LoaderStateError(
+          'RXFEED_ERR_STATE_UNTRACKED',
+          `Loader.state: the loader resumes from ${this.#restoring.length} ranks' states and has not started; save those`,
+        );
+      }
+      return this.#restoring[0]!;
+    }
+    const last = this.#last;
+    if (last === undefined || last.completed) return freshState(this.#nextEpoch());
+    return last.tracker.save(last.epoch);
   }
 
   /**
@@ -112,8 +180,10 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
    */
   async oneBatch(): Promise<T> {
     const epoch = this.#nextEpoch();
+    const restoring = this.#restoring;
     const iterator = new LoaderIterator(this.#source, {
       takeEpoch: () => epoch,
+      track: () => ({ tracker: new StateTracker(restoring), onComplete: () => undefined }),
       prefetch: 1,
       signal: this.#signal,
       scheduler: this.#scheduler,
@@ -141,6 +211,15 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
     return this.#epoch;
   }
 
+  /** The tracker of a new iteration or subscription of epoch `epoch`, which becomes the latest. */
+  #track(epoch: number): { tracker: StateTracker; entry: ActiveEntry } {
+    const tracker = new StateTracker(this.#restoring);
+    this.#restoring = undefined;
+    const entry: ActiveEntry = { flow: undefined!, end: () => undefined, tracker, epoch, completed: false };
+    this.#last = entry;
+    return { tracker, entry };
+  }
+
   #subscribePlain(subscriber: Subscriber<T>): Subscription | undefined {
     const flow = new Flow({ scheduler: this.#scheduler });
     const signal = this.#signal;
@@ -148,11 +227,26 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
       subscriber.error(new AbortedError(signal.reason));
       return undefined;
     }
-    const entry = { flow, end: () => subscription.unsubscribe() };
+    const epoch = this.#takeEpoch();
+    const { tracker, entry } = this.#track(epoch);
+    entry.flow = flow;
+    entry.end = () => subscription.unsubscribe();
     const onAbort = (): void => subscriber.error(new AbortedError(signal?.reason));
     signal?.addEventListener('abort', onAbort, { once: true });
     this.#active.add(entry);
-    const subscription = bindContext({ flow, epoch: this.#takeEpoch() }, () => this.#source.subscribe(subscriber));
+    // The subscriber receives each item: its origins are consumed as it is handed over.
+    const counting = {
+      next: (value: T) => {
+        consumeOrigins(arriving(tracker));
+        subscriber.next(value);
+      },
+      error: (error: unknown) => subscriber.error(error),
+      complete: () => {
+        entry.completed = true;
+        subscriber.complete();
+      },
+    };
+    const subscription = bindContext({ flow, epoch, tracker }, () => this.#source.subscribe(counting));
     subscription.add(() => {
       signal?.removeEventListener('abort', onAbort);
       this.#active.delete(entry);
@@ -164,6 +258,10 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
   [Symbol.asyncIterator](): AsyncIterableIterator<T> {
     return new LoaderIterator(this.#source, {
       takeEpoch: () => this.#takeEpoch(),
+      track: (epoch) => {
+        const { tracker, entry } = this.#track(epoch);
+        return { tracker, onComplete: () => (entry.completed = true) };
+      },
       prefetch: this.#prefetch,
       signal: this.#signal,
       scheduler: this.#scheduler,
@@ -193,12 +291,40 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
   }
 }
 
+/** An active iteration or subscription, and its state tracker. */
+interface ActiveEntry {
+  flow: Flow;
+  end: () => void;
+  readonly tracker: StateTracker;
+  readonly epoch: number;
+  /** The iteration completed: its consumer received the whole epoch. */
+  completed: boolean;
+}
+
 interface IteratorSettings {
   readonly takeEpoch: () => number;
+  /** The tracker for the iteration of `epoch`, and what to call when it completes. */
+  readonly track: (epoch: number) => { tracker: StateTracker; onComplete: () => void };
   readonly prefetch: number;
   readonly signal: AbortSignal | undefined;
   readonly scheduler: SchedulerLike | undefined;
-  readonly active: Set<{ flow: Flow; end: () => void }>;
+  readonly active: Set<ActiveEntry>;
+}
+
+/**
+ * Take the origins of the item arriving at the loader (consumed when the consumer is handed it);
+ * an item without any makes the state untracked.
+ */
+function arriving(tracker: StateTracker): Origins {
+  const origins = takeOrigins();
+  if (origins === undefined) {
+    tracker.untracked(
+      'toLoader',
+      'an item arrived without origins: it came from a plain Observable, or a plain RxJS operator upstream ' +
+        'emitted it later (mergeMap over a promise, delay, observeOn); use rxfeed sources and parallelMap/prefetch',
+    );
+  }
+  return origins;
 }
 
 class LoaderIterator<T> implements AsyncIterableIterator<T> {
@@ -206,16 +332,21 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
   readonly #settings: IteratorSettings;
   readonly #flow: Flow;
   readonly #queue: T[] = [];
+  readonly #queuedOrigins: Origins[] = [];
+  #tracker: StateTracker | undefined;
+  #onComplete: (() => void) | undefined;
   #stage: StageHandle | undefined;
   #inHand = false; // the consumer is processing the item it received last
   #subscription: Subscription | undefined;
   #started = false;
-  #finished = false; // the source completed or errored, or the consumer left
+  #finished = false;
+  #completed = false; // the source completed // the source completed or errored, or the consumer left
   #error: { error: unknown } | undefined;
   #waiter: { resolve: (result: IteratorResult<T>) => void; reject: (error: unknown) => void; since: number } | undefined;
-  #entry: { flow: Flow; end: () => void };
+  #entry: ActiveEntry | undefined;
   // An abort takes effect at once: queued items are dropped, not delivered before the error.
   #onAbort = (): void => {
+    this.#queuedOrigins.length = 0;
     disposeAll(this.#queue.splice(0));
     this.#fail(new AbortedError(this.#settings.signal?.reason));
   };
@@ -224,7 +355,6 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
     this.#source = source;
     this.#settings = settings;
     this.#flow = new Flow({ scheduler: settings.scheduler });
-    this.#entry = { flow: this.#flow, end: () => void this.return() };
   }
 
   [Symbol.asyncIterator](): AsyncIterableIterator<T> {
@@ -239,9 +369,15 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
       this.#error = { error: new AbortedError(signal.reason) };
       return;
     }
+    const epoch = this.#settings.takeEpoch();
+    const { tracker, onComplete } = this.#settings.track(epoch);
+    this.#tracker = tracker;
+    this.#onComplete = onComplete;
+    this.#entry = { flow: this.#flow, end: () => void this.return(), tracker, epoch, completed: false };
     signal?.addEventListener('abort', this.#onAbort, { once: true });
     active.add(this.#entry);
     const queue = this.#queue;
+    const queuedOrigins = this.#queuedOrigins;
     this.#stage = this.#flow.register({
       name: 'loader',
       capacity: prefetch,
@@ -250,9 +386,10 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
       // starts the next epoch only after that (see Flow.idle).
       held: () => (this.#inHand ? 1 : 0),
     });
-    this.#subscription = bindContext({ flow: this.#flow, epoch: this.#settings.takeEpoch() }, () =>
+    this.#subscription = bindContext({ flow: this.#flow, epoch, tracker }, () =>
       this.#source.subscribe({
         next: (value) => {
+          const origins = arriving(tracker);
           if (this.#finished) {
             disposeAll([value]);
             return;
@@ -264,18 +401,24 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
             this.#stage!.left();
             this.#flow.recordUpstreamWait(this.#flow.scheduler.now() - waiter.since);
             this.#inHand = true;
+            consumeOrigins(origins);
             waiter.resolve({ value, done: false });
           } else {
             queue.push(value);
+            queuedOrigins.push(origins);
           }
         },
         error: (error: unknown) => this.#fail(error),
         complete: () => {
           this.#finished = true;
+          this.#completed = true;
           this.#cleanup();
           const waiter = this.#waiter;
           this.#waiter = undefined;
-          if (waiter !== undefined) void this.#afterRelease(() => waiter.resolve({ value: undefined, done: true }));
+          if (waiter !== undefined) {
+            this.#onComplete?.();
+            void this.#afterRelease(() => waiter.resolve({ value: undefined, done: true }));
+          }
         },
       }),
     );
@@ -294,7 +437,7 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
 
   #cleanup(): void {
     this.#settings.signal?.removeEventListener('abort', this.#onAbort);
-    this.#settings.active.delete(this.#entry);
+    if (this.#entry !== undefined) this.#settings.active.delete(this.#entry);
     this.#stage?.unregister();
   }
 
@@ -311,6 +454,7 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
     }
     if (this.#queue.length > 0) {
       const value = this.#queue.shift()!;
+      consumeOrigins(this.#queuedOrigins.shift());
       this.#inHand = true;
       this.#stage?.left();
       return { value, done: false };
@@ -320,6 +464,8 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
       throw this.#error.error;
     }
     if (this.#finished) {
+      // The consumer has received the whole epoch once it is told so.
+      if (this.#completed) this.#onComplete?.();
       await this.#flow.released();
       return { value: undefined, done: true };
     }
@@ -339,6 +485,7 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
       this.#subscription?.unsubscribe();
       this.#cleanup();
     }
+    this.#queuedOrigins.length = 0;
     disposeAll(this.#queue.splice(0));
     const waiter = this.#waiter;
     this.#waiter = undefined;

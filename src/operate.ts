@@ -24,6 +24,7 @@ import { Observable, Subscription, type Observer, type Subscriber } from 'rxjs';
 import { bindContext, currentContext, type PipelineContext } from './context.js';
 import type { Stage, StageHandle } from './flow.js';
 import { infoOf, streamInfoOf, withInfo, type DatasetInfo, type StreamInfo } from './info.js';
+import { emitWithOrigins, takeOrigins, type Origins } from './origins.js';
 import { Pump } from './pump.js';
 
 /**
@@ -87,9 +88,40 @@ export class Operation<R> {
     return this.#input;
   }
 
-  /** Emit one item downstream. */
+  /**
+   * Emit one item downstream. Inside an upstream `next` this passes on the origins of the item
+   * being delivered (a `map`-like step); an operator that emits items it held uses
+   * {@link Operation.emit}.
+   */
   next(value: R): void {
     this.#subscriber.next(value);
+  }
+
+  /**
+   * Emit one item downstream with its origins (what {@link Operation.takeOrigins} took when its
+   * inputs arrived): how an operator that holds items (`batch`, `prefetch`, a source) emits, so
+   * the loader can count what its consumer received (see `Loader.state`).
+   */
+  emit(value: R, origins: Origins): void {
+    emitWithOrigins(origins, () => this.#subscriber.next(value));
+  }
+
+  /**
+   * In an upstream `next`: the origins of the item being delivered, which this operator now holds
+   * and will emit with {@link Operation.emit} (alone, or with others in a batch). An item with no
+   * origins (from a plain Observable, or emitted late by a plain operator) is recorded against
+   * `where`, so `Loader.state` fails naming it.
+   */
+  takeOrigins(where: string): Origins {
+    const origins = takeOrigins();
+    if (origins === undefined) {
+      this.context.tracker.untracked(
+        where,
+        'an item arrived without origins: it came from a plain Observable, or a plain RxJS operator upstream ' +
+          'emitted it later (mergeMap over a promise, delay, observeOn); use rxfeed sources and parallelMap/prefetch',
+      );
+    }
+    return origins;
   }
 
   /** Complete the stream (once; later calls and calls after an error do nothing). */

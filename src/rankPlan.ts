@@ -126,16 +126,16 @@ export class WorkerShare {
   readonly size: number;
   /** Elements this worker owes, padding included: its batches times `batchSize`. */
   readonly maxRankSize: number;
-  readonly #plan: RankPlan;
+  readonly #plan: RankSequence;
   readonly #workerIndex: number;
   readonly #numWorkers: number;
 
   /**
-   * @param plan - The rank's plan.
+   * @param plan - The rank's plan (or what remains of it, on resume).
    * @param workerIndex - This worker, in `[0, numWorkers)`.
    * @param numWorkers - The rank's loading workers.
    */
-  constructor(plan: RankPlan, workerIndex: number, numWorkers: number) {
+  constructor(plan: RankSequence, workerIndex: number, numWorkers: number) {
     checkInteger(numWorkers, 'WorkerShare.numWorkers', 1);
     if (!Number.isSafeInteger(workerIndex) || workerIndex < 0 || workerIndex >= numWorkers) {
       throw new InvalidArgumentError('WorkerShare.workerIndex', `must be an integer in [0, ${numWorkers}), got ${String(workerIndex)}`);
@@ -160,8 +160,23 @@ export class WorkerShare {
    * @param j - An integer in `[0, size)`; not checked (the hot path).
    */
   position(j: number): number {
+    return this.#plan.position(this.rankIndex(j));
+  }
+
+  /**
+   * Which of the rank's elements this worker's element `j` is.
+   *
+   * @param j - An integer in `[0, size)`; not checked (the hot path).
+   */
+  rankIndex(j: number): number {
     const batch = Math.floor(j / this.batchSize);
     const inBatch = j - batch * this.batchSize;
-    return this.#plan.position((batch * this.#numWorkers + this.#workerIndex) * this.batchSize + inBatch);
+    return (batch * this.#numWorkers + this.#workerIndex) * this.batchSize + inBatch;
   }
 }
+
+/**
+ * What {@link WorkerShare} splits: a rank's elements in batches, as a {@link RankPlan} has them.
+ * @public
+ */
+export type RankSequence = Pick<RankPlan, 'worldSize' | 'rank' | 'batchSize' | 'steps' | 'size' | 'maxRankSize' | 'position'>;

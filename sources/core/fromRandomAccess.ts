@@ -7,7 +7,9 @@ import { describe } from '../../src/excerpt.js';
 import type { StreamInfo } from '../../src/info.js';
 import { isPromiseLike } from '../../src/isPromiseLike.js';
 import { produce } from '../../src/operate.js';
-import { RankPlan, WorkerShare, type EndOfEpoch } from '../../src/rankPlan.js';
+import { indexedStart, type IndexedPart } from '../../src/indexedResume.js';
+import { CountLedger, Remaining } from '../../src/ledger.js';
+import { RankPlan, WorkerShare, type EndOfEpoch, type RankSequence } from '../../src/rankPlan.js';
 import { orderOf, sequential, type IndexOrder, type Sampler } from '../../src/sampler.js';
 import { checkLayout, type RandomAccess } from './randomAccess.js';
 
@@ -95,26 +97,80 @@ export function fromRandomAccess<T>(dataset: RandomAccess<T>, options: FromRando
     }
   }
 
+  /**
+   * What one subscription reads: the rank's plan over the positions not consumed before it (all,
+   * unless resumed on another plan), less the plan indices its consumer already received (on a
+   * resume), and this worker's share of that. Elements are numbered in the ledger by plan index,
+   * so what a rank received does not depend on its number of workers.
+   */
+  const readingPlan = (order: IndexOrder, placement: Placement, key: string, restored: readonly unknown[]) => {
+    const { worldSize, rank, workerIndex, numWorkers } = placement;
+    const here = {
+      length: order.length,
+      sampler: typeof sampler === 'function' ? 'custom' : sampler,
+      worldSize,
+      rank,
+      batchSize,
+      endOfEpoch,
+    };
+    const start = indexedStart(restored, here, key);
+    const remaining = new Remaining(order.length, start.base); // global positions
+    const plan = new RankPlan(remaining.size, { worldSize, rank, batchSize, endOfEpoch });
+    const toRead = new Remaining(plan.size, start.consumed); // plan indices
+    const steps = Math.ceil((plan.maxRankSize - (plan.size - toRead.size)) / batchSize);
+    const rankSequence: RankSequence = {
+      worldSize,
+      rank,
+      batchSize,
+      steps,
+      size: toRead.size,
+      maxRankSize: steps * batchSize,
+      position: (j) => plan.position(toRead.at(j)),
+    };
+    const share = numWorkers === 1 ? undefined : new WorkerShare(rankSequence, workerIndex, numWorkers);
+    const seqAt = share === undefined ? (i: number) => toRead.at(i) : (i: number) => toRead.at(share.rankIndex(i));
+    const indexOfSeq = (seq: number): number => order.at(remaining.at(plan.position(seq)));
+    const descriptor: Omit<IndexedPart, 'consumed'> = { kind: 'indexed', ...here, base: start.base };
+    return {
+      plan: share ?? rankSequence,
+      ledger: new CountLedger(descriptor, start.consumed),
+      seqAt,
+      indexOfSeq,
+      indexAt: (k: number) => indexOfSeq(seqAt(k)),
+    };
+  };
+
   return produce<T>(
     (op) => {
-      const order = orderOf(sampler, dataset.size, op.context.epoch, dataset.layout?.shardEnds);
-      const plan = planFor(order, op.context.splitPlacement(options, 'fromRandomAccess'));
-      op.context.announce(announcement(order, plan));
+      const { context } = op;
+      const order = orderOf(sampler, dataset.size, context.epoch, dataset.layout?.shardEnds);
+      const placement = context.splitPlacement(options, 'fromRandomAccess');
+      const key = context.tracker.keyFor('fromRandomAccess', context.epoch);
+      const reading = readingPlan(order, placement, key, context.tracker.restored(key));
+      const { plan, ledger } = reading;
+      context.tracker.register(key, ledger);
+      op.context.announce(announcement(order, plan, reading.indexAt));
       const abort = new AbortController();
       // Each read in flight may listen to it: up to `readsInFlight` listeners, not a leak.
       setMaxListeners(readsInFlight + 10, abort.signal);
       // Reads in flight and answered, in order; `current` is the answer being emitted.
-      const reads: { elements?: readonly T[] }[] = [];
+      const reads: ReadSlot<T>[] = [];
       let current: readonly T[] = [];
+      let currentSeqs: readonly number[] = [];
       let emitted = 0;
       let nextToRead = 0;
 
       const startRead = (): void => {
         const count = Math.min(readSize, plan.size - nextToRead);
         const indices = new Array<number>(count);
-        for (let offset = 0; offset < count; offset++) indices[offset] = order.at(plan.position(nextToRead + offset));
+        const seqs = new Array<number>(count);
+        for (let offset = 0; offset < count; offset++) {
+          const seq = reading.seqAt(nextToRead + offset);
+          seqs[offset] = seq;
+          indices[offset] = reading.indexOfSeq(seq);
+        }
         nextToRead += count;
-        const slot: { elements?: readonly T[] } = {};
+        const slot: ReadSlot<T> = { seqs };
         reads.push(slot);
         const answer = dataset.read(indices, abort.signal);
         if (!isPromiseLike(answer)) {
@@ -138,7 +194,8 @@ export function fromRandomAccess<T>(dataset: RandomAccess<T>, options: FromRando
         while (!op.closed) {
           if (emitted < current.length) {
             if (!pump.ready()) return;
-            op.next(current[emitted++]!);
+            const seq = currentSeqs[emitted]!;
+            op.emit(current[emitted++]!, { ledger, seq });
             continue;
           }
           while (reads.length < readsInFlight && nextToRead < plan.size) startRead();
@@ -150,6 +207,7 @@ export function fromRandomAccess<T>(dataset: RandomAccess<T>, options: FromRando
           if (head.elements === undefined) return; // its answer runs the pump
           reads.shift();
           current = head.elements;
+          currentSeqs = head.seqs;
           emitted = 0;
         }
       });
@@ -166,8 +224,14 @@ export function fromRandomAccess<T>(dataset: RandomAccess<T>, options: FromRando
   );
 }
 
+/** A read in flight or answered: the ledger numbers of its elements, and the elements once answered. */
+interface ReadSlot<T> {
+  readonly seqs: readonly number[];
+  elements?: readonly T[];
+}
+
 /** What the subscription announces: this rank's size and, for `padToBatch`, its split. */
-function announcement(order: IndexOrder, plan: RankPlan | WorkerShare): StreamInfo {
+function announcement(order: IndexOrder, plan: RankSequence | WorkerShare, indexAt: (k: number) => number): StreamInfo {
   return {
     size: plan.size,
     split: {
@@ -175,9 +239,9 @@ function announcement(order: IndexOrder, plan: RankPlan | WorkerShare): StreamIn
       worldSize: plan.worldSize,
       rank: plan.rank,
       maxRankSize: plan.maxRankSize,
-      firstIndex: plan.size > 0 ? order.at(plan.position(0)) : 0,
+      firstIndex: plan.size > 0 ? indexAt(0) : 0,
       stride: 1,
-      indexAt: (k) => order.at(plan.position(k)),
+      indexAt,
     },
   };
 }

@@ -16,6 +16,7 @@ import { disposeAll } from '../dispose.js';
 import { InvalidArgumentError } from '../errors.js';
 import { describe } from '../excerpt.js';
 import { operate } from '../operate.js';
+import type { Origins } from '../origins.js';
 import type { HostTensor } from '../tensor.js';
 import { decodeImageInto, type DecodeImageOptions } from './decodeImage.js';
 
@@ -128,6 +129,7 @@ export function decodeBatch<S extends object, const F extends string = string>(
       // One batch decodes at a time; the stage holds it and the batches that arrived meanwhile,
       // so sources pause while one waits.
       const waiting: (readonly S[])[] = [];
+      const waitingOrigins: Origins[] = [];
       let decoding: Promise<unknown> | undefined;
       let upstreamDone = false;
       let nextIndex = 0;
@@ -135,6 +137,7 @@ export function decodeBatch<S extends object, const F extends string = string>(
       const decodeNext = (): void => {
         if (decoding !== undefined || op.closed) return;
         const rows = waiting.shift();
+        const origins = waitingOrigins.shift();
         if (rows === undefined) {
           if (upstreamDone) op.complete();
           return;
@@ -144,7 +147,7 @@ export function decodeBatch<S extends object, const F extends string = string>(
             decoding = undefined;
             stage.left();
             if (op.closed) return;
-            op.next(decoded);
+            op.emit(decoded, origins);
             decodeNext();
           }),
           (error: unknown) => op.fail(error),
@@ -154,6 +157,7 @@ export function decodeBatch<S extends object, const F extends string = string>(
         next: (rows) => {
           stage.entered();
           waiting.push(rows);
+          waitingOrigins.push(op.takeOrigins('decodeBatch'));
           decodeNext();
         },
         complete: () => {
@@ -162,6 +166,7 @@ export function decodeBatch<S extends object, const F extends string = string>(
         },
       });
       op.finalize(() => {
+        waitingOrigins.length = 0;
         disposeAll(waiting.splice(0));
         // A batch being decoded finishes (its result is dropped); a loop's break waits for it.
         if (decoding !== undefined) op.context.flow.trackRelease(decoding);

@@ -19,7 +19,10 @@ import { checkPlacementOptions, type Placement } from '../distributed.js';
 import { disposeAll } from '../dispose.js';
 import { InvalidArgumentError } from '../errors.js';
 import { describe } from '../excerpt.js';
+import { CountLedger } from '../ledger.js';
+import type { LoaderState, RestoreStates, StateTracker } from '../loaderState.js';
 import { produce, type Operation } from '../operate.js';
+import type { Origin, Origins } from '../origins.js';
 import { moduleUrl } from './workerFn.js';
 import { ExecutorClosedError, WorkerPipelineError } from './workerErrors.js';
 import type { FromThread, PartDescription, ToThread } from './workerPipelineThread.js';
@@ -122,6 +125,10 @@ interface Part<T> {
   readonly thread: PipelineThread;
   /** Received, not yet handed on: at most `credits`. */
   readonly queue: T[];
+  /** The origins of each item in `queue`. */
+  readonly origins: Origins[];
+  /** The main thread's copies of the ledgers the part registered, by the part's id. */
+  readonly ledgers: CountLedger[];
   /** The thread said `end` (or died): no more items come. */
   ended: boolean;
   error: WorkerPipelineError | undefined;
@@ -265,10 +272,11 @@ export class WorkerPipeline<T> extends Observable<T> implements AsyncDisposable 
         }
         if (!pump.ready()) return;
         const value = next.queue.shift()!;
+        const origins = next.origins.shift();
         // The turn passes only once the item is taken (not when the Flow said wait).
         turn = (next.index + 1) % parts.length;
         owe(next);
-        op.next(value);
+        op.emit(value, origins);
       }
     });
 
@@ -314,10 +322,41 @@ export class WorkerPipeline<T> extends Observable<T> implements AsyncDisposable 
       });
     };
 
+    // Loader state: the parts' ledgers are kept here, where their items are consumed. A rank-level
+    // ledger (an indexed source's, numbered by the rank's plan) is one for all the parts, so a
+    // state resumes on any number of threads; any other is the part's own.
+    const { tracker } = op.context;
+    const stateKey = tracker.keyFor('workerPipeline', op.context.epoch);
+    const sharedLedgers = new Map<string, CountLedger>();
+    const ledgerFor = (workerIndex: number, key: string, saved: Record<string, unknown>): CountLedger => {
+      const mainKey = saved.kind === 'indexed' ? `${stateKey}/${key}` : `${stateKey}/w${workerIndex}/${key}`;
+      let ledger = sharedLedgers.get(mainKey);
+      if (ledger === undefined) {
+        ledger = CountLedger.fromSaved(saved);
+        sharedLedgers.set(mainKey, ledger);
+        tracker.register(mainKey, ledger);
+      }
+      return ledger;
+    };
+
     for (const [workerIndex, thread] of threads.entries()) {
       let release!: () => void;
       const released = new Promise<void>((resolve) => (release = resolve));
-      const part: Part<T> = { index: workerIndex, thread, queue: [], ended: false, error: undefined, owed: 0, released, release };
+      const part: Part<T> = {
+        index: workerIndex,
+        thread,
+        queue: [],
+        origins: [],
+        ledgers: [],
+        ended: false,
+        error: undefined,
+        owed: 0,
+        released,
+        release,
+      };
+      const consumeDropped = (pairs: readonly number[]): void => {
+        for (let i = 0; i < pairs.length; i += 2) part.ledgers[pairs[i]!]?.consume(pairs[i + 1]!);
+      };
       parts.push(part);
       // No more items come from the part: it completed (no error), failed, or its thread died.
       const end = (error?: WorkerPipelineError): void => {
@@ -330,10 +369,28 @@ export class WorkerPipeline<T> extends Observable<T> implements AsyncDisposable 
         message: op.guard((message: FromThread) => {
           if (message.kind === 'items') {
             part.queue.push(...(message.values as T[]));
-            if (op.closed) disposeAll(part.queue.splice(0));
-            else pump.run();
+            for (const pairs of message.origins) part.origins.push(decodeOrigins(pairs, part.ledgers));
+            consumeDropped(message.dropped);
+            if (op.closed) {
+              part.origins.length = 0;
+              disposeAll(part.queue.splice(0));
+            } else {
+              pump.run();
+            }
             return;
           }
+          if (message.kind === 'ledger') {
+            part.ledgers[message.id] = ledgerFor(workerIndex, message.key, message.saved);
+            return;
+          }
+          if (message.kind === 'stage') {
+            tracker.untracked(
+              `${stateKey}/w${workerIndex}/${message.key}`,
+              'a stateful stage inside a worker pipeline part cannot be saved yet',
+            );
+            return;
+          }
+          if (message.kind === 'end') consumeDropped(message.dropped);
           thread.detach(run);
           end(
             message.kind === 'end' && message.error !== undefined
@@ -362,6 +419,7 @@ export class WorkerPipeline<T> extends Observable<T> implements AsyncDisposable 
           part: description,
           credits: this.#credits,
           checkSplit: this.#options.checkSplit ?? true,
+          restore: partStates(tracker, stateKey, workerIndex),
         });
       } catch (error) {
         // Only the options can fail to clone; nothing was started in this thread.
@@ -376,6 +434,7 @@ export class WorkerPipeline<T> extends Observable<T> implements AsyncDisposable 
     this.#active.add(entry);
     op.finalize(() => {
       for (const part of parts) {
+        part.origins.length = 0;
         disposeAll(part.queue.splice(0));
         if (part.ended) continue;
         // Stopped parts release in their threads; the loader's `break` waits for that.
@@ -406,6 +465,35 @@ export class WorkerPipeline<T> extends Observable<T> implements AsyncDisposable 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/** Origins from pairs `ledger id, item number` (null: unknown). */
+function decodeOrigins(pairs: readonly number[] | null, ledgers: readonly CountLedger[]): Origins {
+  if (pairs === null) return undefined;
+  const origins: Origin[] = [];
+  for (let i = 0; i < pairs.length; i += 2) {
+    const ledger = ledgers[pairs[i]!];
+    if (ledger === undefined) return undefined;
+    origins.push({ ledger, seq: pairs[i + 1]! });
+  }
+  return origins;
+}
+
+/**
+ * The states being resumed from, as worker `workerIndex`'s part sees them: the pipeline's shared
+ * parts and the worker's own, keyed as the part registers them.
+ */
+function partStates(tracker: StateTracker, stateKey: string, workerIndex: number): RestoreStates {
+  const shared = `${stateKey}/`;
+  const own = `${stateKey}/w${workerIndex}/`;
+  return tracker.restoring.map((state): LoaderState => {
+    const parts: Record<string, unknown> = {};
+    for (const [key, saved] of Object.entries(state.parts)) {
+      if (key.startsWith(own)) parts[key.slice(own.length)] = saved;
+      else if (key.startsWith(shared) && !/^w\d+\//.test(key.slice(shared.length))) parts[key.slice(shared.length)] = saved;
+    }
+    return { ...state, parts };
+  });
 }
 
 /**

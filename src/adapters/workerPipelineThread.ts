@@ -23,6 +23,9 @@ import { InvalidArgumentError, RxfeedError } from '../errors.js';
 import { describe } from '../excerpt.js';
 import { Flow, type StageHandle } from '../flow.js';
 import { isPromiseLike } from '../isPromiseLike.js';
+import { CountLedger } from '../ledger.js';
+import { StateTracker, type RestoreStates, type StatePart } from '../loaderState.js';
+import { takeOrigins, type Origin, type Origins } from '../origins.js';
 import { loadExport, toRemote, type RemoteError } from './crossThread.js';
 import { prepareTransfer } from './transfer.js';
 
@@ -43,6 +46,8 @@ export type ToThread =
       readonly part: PartDescription;
       readonly credits: number;
       readonly checkSplit: boolean;
+      /** The states the loader resumes from, each with only this part's parts, keyed as in the part. */
+      readonly restore: RestoreStates;
     }
   /** The main thread handed `count` of the part's items on: that many more may be posted. */
   | { readonly kind: 'credit'; readonly run: number; readonly count: number }
@@ -51,9 +56,23 @@ export type ToThread =
 
 /** What a pipeline thread posts to the main thread. @internal */
 export type FromThread =
-  | { readonly kind: 'items'; readonly run: number; readonly values: unknown[] }
+  /**
+   * Items, each with its origins as pairs `ledger id, item number` (null: none), and the pairs of
+   * the items the part's own stages dropped since the last message.
+   */
+  | {
+      readonly kind: 'items';
+      readonly run: number;
+      readonly values: unknown[];
+      readonly origins: (number[] | null)[];
+      readonly dropped: number[];
+    }
+  /** A ledger the part registered (see `Loader.state`), as saved now; later pairs name it by `id`. */
+  | { readonly kind: 'ledger'; readonly run: number; readonly id: number; readonly key: string; readonly saved: Record<string, unknown> }
+  /** A part that is not a ledger (a stateful stage): its state stays in the thread. */
+  | { readonly kind: 'stage'; readonly run: number; readonly key: string }
   /** The part completed (no `error`) or failed, and its resources are released. */
-  | { readonly kind: 'end'; readonly run: number; readonly error?: RemoteError }
+  | { readonly kind: 'end'; readonly run: number; readonly error?: RemoteError; readonly dropped: number[] }
   /** The part was stopped and its resources are released. */
   | { readonly kind: 'stopped'; readonly run: number };
 
@@ -68,6 +87,10 @@ class PartRun {
   readonly #start: Extract<ToThread, { kind: 'start' }>;
   readonly #flow = new Flow();
   readonly #outbox: unknown[] = [];
+  readonly #outboxOrigins: (number[] | null)[] = [];
+  /** Pairs `ledger id, item number` of items dropped in the part, not yet posted. */
+  readonly #dropped: number[] = [];
+  readonly #ledgerIds = new Map<object, number>();
   readonly #stage: StageHandle;
   #context: PipelineContext | undefined;
   #subscription: Subscription | undefined;
@@ -97,7 +120,8 @@ class PartRun {
       return;
     }
     if (this.#stopping) return;
-    const context = new PipelineContext({ flow: this.#flow, epoch: part.epoch, part });
+    const tracker = new StateTracker(this.#start.restore, (key, registered) => this.#registered(key, registered));
+    const context = new PipelineContext({ flow: this.#flow, epoch: part.epoch, part, tracker });
     this.#context = context;
     try {
       const made = bindContext(context, () => pipeline(part));
@@ -126,7 +150,45 @@ class PartRun {
     }
   }
 
+  /** A part registered in this thread: a ledger gets a copy in the main thread, where items are consumed. */
+  #registered(key: string, registered: StatePart): void {
+    if (!(registered instanceof CountLedger)) {
+      port!.postMessage({ kind: 'stage', run: this.#run, key } satisfies FromThread);
+      return;
+    }
+    const id = this.#ledgerIds.size;
+    this.#ledgerIds.set(registered, id);
+    registered.forward = (seq) => {
+      this.#dropped.push(id, seq);
+      this.#queueFlush();
+    };
+    port!.postMessage({ kind: 'ledger', run: this.#run, id, key, saved: registered.save() } satisfies FromThread);
+  }
+
+  /** Origins as pairs `ledger id, item number`, or null when unknown. */
+  #encode(origins: Origins): number[] | null {
+    if (origins === undefined) return null;
+    const pairs: number[] = [];
+    for (const origin of Array.isArray(origins) ? (origins as readonly Origin[]) : [origins as Origin]) {
+      const id = this.#ledgerIds.get(origin.ledger);
+      if (id === undefined) return null;
+      pairs.push(id, origin.seq);
+    }
+    return pairs;
+  }
+
+  #queueFlush(): void {
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    // Items a burst emits (a batch's rows, a source's chunk) leave together in one message.
+    queueMicrotask(() => {
+      this.#flushQueued = false;
+      this.#flush();
+    });
+  }
+
   #next(value: unknown): void {
+    const origins = takeOrigins();
     if (this.#ending !== undefined || this.#stopping) {
       disposeAll([value]);
       return;
@@ -145,15 +207,9 @@ class PartRun {
       return;
     }
     this.#outbox.push(value);
+    this.#outboxOrigins.push(this.#encode(origins));
     this.#stage.entered();
-    if (!this.#flushQueued) {
-      this.#flushQueued = true;
-      // Items a burst emits (a batch's rows, a source's chunk) leave together in one message.
-      queueMicrotask(() => {
-        this.#flushQueued = false;
-        this.#flush();
-      });
-    }
+    this.#queueFlush();
   }
 
   /** Post what the credits allow; then, once everything is posted and released, the end. */
@@ -162,10 +218,12 @@ class PartRun {
     const room = this.#start.credits - this.#posted;
     if (room > 0 && this.#outbox.length > 0) {
       const values = this.#outbox.splice(0, room);
+      const origins = this.#outboxOrigins.splice(0, values.length);
+      const dropped = this.#dropped.splice(0);
       this.#posted += values.length;
       try {
         const { value, transferList } = prepareTransfer(values);
-        port!.postMessage({ kind: 'items', run: this.#run, values: value } satisfies FromThread, transferList);
+        port!.postMessage({ kind: 'items', run: this.#run, values: value, origins, dropped } satisfies FromThread, transferList);
       } catch (error) {
         disposeAll(values);
         this.#end(
@@ -179,7 +237,12 @@ class PartRun {
     }
     const ending = this.#ending;
     if (ending !== undefined && ending.released && this.#outbox.length === 0) {
-      this.#finish({ kind: 'end', run: this.#run, ...(ending.error === undefined ? {} : { error: ending.error }) });
+      this.#finish({
+        kind: 'end',
+        run: this.#run,
+        dropped: this.#dropped.splice(0),
+        ...(ending.error === undefined ? {} : { error: ending.error }),
+      });
     }
   }
 
@@ -207,6 +270,7 @@ class PartRun {
     if (this.#stopping || this.#over) return;
     this.#stopping = true;
     this.#subscription?.unsubscribe();
+    this.#outboxOrigins.length = 0;
     disposeAll(this.#outbox.splice(0));
     void this.#flow.released().then(() => this.#finish({ kind: 'stopped', run: this.#run }));
   }
