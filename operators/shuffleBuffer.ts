@@ -1,8 +1,11 @@
 import type { MonoTypeOperatorFunction } from 'rxjs';
 import { disposeAll } from '../src/dispose.js';
 import { InvalidArgumentError } from '../src/errors.js';
+import { describe } from '../src/excerpt.js';
+import { LoaderStateError } from '../src/loaderState.js';
 import { operate } from '../src/operate.js';
-import { deriveSeed, Random, randomSeed } from '../src/random.js';
+import type { Origin, Origins } from '../src/origins.js';
+import { deriveSeed, Random, randomSeed, type RandomState } from '../src/random.js';
 
 const TWO_POW_32 = 0x1_0000_0000;
 
@@ -93,10 +96,50 @@ export function shuffleBuffer<T>(size: number, options: ShuffleBufferOptions = {
         options.rank === undefined || options.workerIndex === undefined ? context.placement({}, 'shuffleBuffer') : undefined;
       const rank = options.rank ?? placement!.rank;
       const workerIndex = options.workerIndex ?? placement!.workerIndex;
-      const random = new Random(seed === undefined ? randomSeed() : deriveSeed(seed, context.epoch, rank, workerIndex));
+      let random = new Random(seed === undefined ? randomSeed() : deriveSeed(seed, context.epoch, rank, workerIndex));
       const buffer: T[] = [];
+      const bufferOrigins: Origins[] = []; // each buffered item's, in the same slot
       let filled = false; // reached `initial` once
       let growing = 0; // arrivals since then while below `size`: every second one emits
+      // Loader state (see Loader.state): the origins of items emitted and not yet known consumed, in
+      // order. Only its head is checked as items go: it holds what the stages downstream hold.
+      const emitted: Origins[] = [];
+      // After a resume: the saved buffer and emitted items, read again by the source (see `Restoring`);
+      // then the emitted ones, emitted again in their order; items arriving meanwhile wait.
+      let restoring: Restoring<T> | undefined;
+      const replay: [T, Origins][] = [];
+      const waiting: [T, Origins][] = [];
+      let upstreamDone = false;
+
+      const { tracker } = context;
+      const key = tracker.keyFor('shuffleBuffer', context.epoch);
+      const saved = ownPart(tracker.restored(key), rank, workerIndex, key);
+      tracker.register(key, {
+        save: () =>
+          restoring?.saved ?? {
+            kind: 'shuffleBuffer',
+            rank,
+            workerIndex,
+            size,
+            random: random.state,
+            filled,
+            growing,
+            slots: bufferOrigins.map((origins) => originRef(origins, key)),
+            emitted: [...emitted.filter((origins) => !isConsumed(origins)), ...replay.map(([, origins]) => origins)].map((origins) =>
+              originRef(origins, key),
+            ),
+          },
+      });
+      if (saved !== undefined) {
+        restoring = new Restoring<T>(saved, size, key);
+        random = restoring.random;
+        filled = saved.filled;
+        growing = saved.growing;
+        buffer.length = saved.slots.length;
+        bufferOrigins.length = saved.slots.length;
+        if (restoring.complete) restoring = undefined; // saved before it held anything
+      }
+
       // `random.int(size)` with its rejection bound worked out once, not on every item: the same
       // draws, so the same order for the same seed.
       const bound = size <= TWO_POW_32 ? TWO_POW_32 - (TWO_POW_32 % size) : 0;
@@ -108,42 +151,257 @@ export function shuffleBuffer<T>(size: number, options: ShuffleBufferOptions = {
         }
       };
 
-      /** Remove a random item from the buffer (swap with the last: order inside does not matter). */
-      const takeRandom = (): T => {
-        const index = random.int(buffer.length);
-        const taken = buffer[index]!;
-        buffer[index] = buffer[buffer.length - 1]!;
-        buffer.pop();
-        return taken;
+      const emit = (value: T, origins: Origins): void => {
+        // Without origins the state cannot be taken anyway (the loader says why): keep nothing.
+        if (origins !== undefined) emitted.push(origins);
+        op.emit(value, origins);
+        while (emitted.length > 0 && isConsumed(emitted[0])) emitted.shift();
       };
 
-      // The drain is the one place this operator produces items on its own: it respects the gauge.
-      const drain = op.pump(() => {
+      /** Emit a random item of the buffer (swapped with the last: order inside does not matter). */
+      const emitRandom = (): void => {
+        const index = random.int(buffer.length);
+        const value = buffer[index]!;
+        const origins = bufferOrigins[index];
+        buffer[index] = buffer[buffer.length - 1]!;
+        bufferOrigins[index] = bufferOrigins[bufferOrigins.length - 1];
+        buffer.pop();
+        bufferOrigins.pop();
+        emit(value, origins);
+      };
+
+      const accept = (value: T, origins: Origins): void => {
+        if (buffer.length === size) {
+          const index = slotOfFull();
+          const out = buffer[index]!;
+          const outOrigins = bufferOrigins[index];
+          buffer[index] = value;
+          bufferOrigins[index] = origins;
+          emit(out, outOrigins);
+          return;
+        }
+        buffer.push(value);
+        bufferOrigins.push(origins);
+        if (!filled) {
+          if (buffer.length < initial) return;
+          filled = true;
+        }
+        if (++growing % 2 === 0) emitRandom();
+      };
+
+      // Emits on its own (the replay after a resume, the drain at the end): it respects the gauge.
+      const pump = op.pump(() => {
+        if (restoring !== undefined) return;
+        while (replay.length > 0) {
+          if (!pump.ready()) return;
+          const [value, origins] = replay.shift()!;
+          emit(value, origins);
+        }
+        while (waiting.length > 0 && !op.closed) {
+          const [value, origins] = waiting.shift()!;
+          accept(value, origins);
+        }
+        if (!upstreamDone) return;
         while (buffer.length > 0) {
-          if (!drain.ready()) return;
-          op.next(takeRandom());
+          if (!pump.ready()) return;
+          emitRandom();
         }
         op.complete();
       });
 
       op.subscribe(source, {
         next: (value) => {
-          if (buffer.length === size) {
-            const index = slotOfFull();
-            const out = buffer[index]!;
-            buffer[index] = value;
-            op.next(out);
+          const origins = op.takeOrigins('shuffleBuffer');
+          if (Array.isArray(origins)) {
+            tracker.untracked('shuffleBuffer', 'its items are made of several source items (batches): shuffle before batching');
+          }
+          if (restoring !== undefined) {
+            if (!restoring.place(value, origins, buffer, bufferOrigins, replay)) waiting.push([value, origins]);
+            if (restoring.complete) {
+              restoring = undefined;
+              pump.run();
+            }
             return;
           }
-          buffer.push(value);
-          if (!filled) {
-            if (buffer.length < initial) return;
-            filled = true;
+          if (replay.length > 0 || waiting.length > 0) {
+            waiting.push([value, origins]);
+            pump.run();
+            return;
           }
-          if (++growing % 2 === 0) op.next(takeRandom());
+          accept(value, origins);
         },
-        complete: drain.run,
+        complete: () => {
+          upstreamDone = true;
+          if (restoring !== undefined) {
+            throw new LoaderStateError(
+              'RXFEED_ERR_STATE_MISMATCH',
+              `${key}: the input ended before it read again the ${restoring.missing} item(s) the saved buffer held; ` +
+                'was the state saved with another input?',
+              key,
+            );
+          }
+          pump.run();
+        },
       });
-      op.finalize(() => disposeAll(buffer.splice(0)));
+      // The origins stay: a state taken after a `break` (or once the buffer completed while its last
+      // items are still downstream) still says what the buffer held and emitted.
+      op.finalize(() => {
+        disposeAll(buffer.splice(0).filter((_, i) => !restoring?.isHole(i)));
+        for (const entry of replay) {
+          disposeAll([entry[0]]);
+          entry[0] = undefined as T;
+        }
+        disposeAll(waiting.splice(0).map(([value]) => value));
+      });
+      pump.run();
     });
+}
+
+/** What a shuffle buffer saves: its generator, its slots and what it emitted that is not yet consumed. */
+interface SavedShuffle {
+  readonly kind: 'shuffleBuffer';
+  readonly rank: number;
+  readonly workerIndex: number;
+  readonly size: number;
+  readonly random: RandomState;
+  readonly filled: boolean;
+  readonly growing: number;
+  /** Each slot's item, as `[ledger key, item number]`. */
+  readonly slots: readonly OriginRef[];
+  /** The items emitted and not consumed, in order. */
+  readonly emitted: readonly OriginRef[];
+}
+
+/** One item, named by its source's ledger key and its number there. */
+type OriginRef = readonly [string, number];
+
+function isConsumed(origins: Origins): boolean {
+  if (origins === undefined) return false;
+  if (Array.isArray(origins)) return (origins as readonly Origin[]).every((origin) => origin.ledger.consumed(origin.seq));
+  const origin = origins as Origin;
+  return origin.ledger.consumed(origin.seq);
+}
+
+/** The reference saved for one item: it must come from one source item (see the untracked check). */
+function originRef(origins: Origins, key: string): OriginRef {
+  if (origins === undefined || Array.isArray(origins)) {
+    throw new LoaderStateError('RXFEED_ERR_STATE_UNTRACKED', `${key}: an item it holds has no single origin`, key);
+  }
+  const origin = origins as Origin;
+  return [origin.ledger.key, origin.seq];
+}
+
+/** The saved part for this rank and worker: the one state's, or the matching one of several ranks' states. */
+function ownPart(saved: readonly unknown[], rank: number, workerIndex: number, key: string): SavedShuffle | undefined {
+  if (saved.length === 0) return undefined;
+  const parts = saved.map((part) => checkSaved(part, key));
+  const own = parts.length === 1 ? parts[0] : parts.find((part) => part.rank === rank && part.workerIndex === workerIndex);
+  if (own === undefined) {
+    throw new LoaderStateError(
+      'RXFEED_ERR_STATE_MISMATCH',
+      `${key}: none of the ${parts.length} states given was saved by rank ${rank}`,
+      key,
+    );
+  }
+  return own;
+}
+
+function checkSaved(value: unknown, key: string): SavedShuffle {
+  const part = value as Partial<SavedShuffle> | null;
+  const invalid = (why: string): never => {
+    throw new LoaderStateError('RXFEED_ERR_STATE_INVALID', `${key}: ${why}`, key);
+  };
+  if (typeof part !== 'object' || part === null || part.kind !== 'shuffleBuffer')
+    invalid(`expected a shuffle buffer's part, got ${describe(value)}`);
+  const refs = (list: unknown, name: string): readonly OriginRef[] => {
+    if (!Array.isArray(list)) invalid(`${name} is not a list`);
+    for (const ref of list as unknown[]) {
+      if (
+        !Array.isArray(ref) ||
+        ref.length !== 2 ||
+        typeof ref[0] !== 'string' ||
+        !Number.isSafeInteger(ref[1]) ||
+        (ref[1] as number) < 0
+      ) {
+        invalid(`${name} holds ${describe(ref)}, not [ledger key, item number]`);
+      }
+    }
+    return list as readonly OriginRef[];
+  };
+  const slots = refs(part!.slots, 'slots');
+  const emitted = refs(part!.emitted, 'emitted');
+  if (!Number.isSafeInteger(part!.size) || slots.length > part!.size!)
+    invalid(`${slots.length} slots do not fit size ${describe(part!.size)}`);
+  if (typeof part!.filled !== 'boolean' || !Number.isSafeInteger(part!.growing)) invalid('filled/growing are malformed');
+  return part as SavedShuffle;
+}
+
+/**
+ * A shuffle buffer resuming: the source reads again every item its consumer had not received,
+ * among them those the saved buffer held and those it had emitted; each is put back in its slot
+ * or in the replay, found by its origin. Until all are back, other items wait.
+ */
+class Restoring<T> {
+  readonly saved: SavedShuffle;
+  readonly random: Random;
+  /** Where each awaited item goes: slot `i`, or replay position `-1 - j`. */
+  readonly #places = new Map<string, number>();
+  readonly #replay: ([T, Origins] | undefined)[];
+  readonly #holes: Set<number>;
+
+  constructor(saved: SavedShuffle, size: number, key: string) {
+    if (saved.size !== size) {
+      throw new LoaderStateError(
+        'RXFEED_ERR_STATE_MISMATCH',
+        `${key}: the state was saved by a buffer of ${saved.size} items, this one holds ${size}`,
+        key,
+      );
+    }
+    try {
+      this.random = Random.fromState(saved.random);
+    } catch {
+      throw new LoaderStateError('RXFEED_ERR_STATE_INVALID', `${key}: the generator state ${describe(saved.random)} is malformed`, key);
+    }
+    this.saved = saved;
+    saved.slots.forEach(([ledger, seq], slot) => this.#places.set(`${ledger}\u0000${seq}`, slot));
+    saved.emitted.forEach(([ledger, seq], j) => this.#places.set(`${ledger}\u0000${seq}`, -1 - j));
+    this.#replay = new Array<[T, Origins] | undefined>(saved.emitted.length);
+    this.#holes = new Set(saved.slots.map((_, slot) => slot));
+  }
+
+  /** Items still awaited. */
+  get missing(): number {
+    return this.#places.size;
+  }
+
+  get complete(): boolean {
+    return this.#places.size === 0;
+  }
+
+  /** Whether slot `i` is still empty (nothing to dispose there). */
+  isHole(i: number): boolean {
+    return this.#holes.has(i);
+  }
+
+  /**
+   * Put an arriving item back where it was; `false` when it is not one the state awaits. Once all
+   * are back, the emitted ones are moved to `replay`, in their order.
+   */
+  place(value: T, origins: Origins, buffer: T[], bufferOrigins: Origins[], replay: [T, Origins][]): boolean {
+    if (origins === undefined || Array.isArray(origins)) return false;
+    const origin = origins as Origin;
+    const id = `${origin.ledger.key}\u0000${origin.seq}`;
+    const place = this.#places.get(id);
+    if (place === undefined) return false;
+    this.#places.delete(id);
+    if (place >= 0) {
+      buffer[place] = value;
+      bufferOrigins[place] = origins;
+      this.#holes.delete(place);
+    } else {
+      this.#replay[-1 - place] = [value, origins];
+    }
+    if (this.complete) for (const entry of this.#replay) replay.push(entry!);
+    return true;
+  }
 }

@@ -77,7 +77,9 @@ export class ConsumedSet {
  * @internal
  */
 export class CountLedger implements Ledger, StatePart {
-  readonly consumed: ConsumedSet;
+  readonly key: string;
+  /** The items consumed so far. */
+  readonly received: ConsumedSet;
   /**
    * Told of each item consumed here: in a worker pipeline's part, the items its own stages drop,
    * which the main thread's copy of this ledger must count.
@@ -86,27 +88,33 @@ export class CountLedger implements Ledger, StatePart {
   readonly #descriptor: Readonly<Record<string, unknown>>;
 
   /**
+   * @param key - The key it is registered under.
    * @param descriptor - What the source is (kind, size, sampler, plan); saved with the set.
    * @param consumed - Where a resumed subscription starts from.
    */
-  constructor(descriptor: Readonly<Record<string, unknown>>, consumed?: ConsumedRecord) {
+  constructor(key: string, descriptor: Readonly<Record<string, unknown>>, consumed?: ConsumedRecord) {
+    this.key = key;
     this.#descriptor = descriptor;
-    this.consumed = new ConsumedSet(consumed);
+    this.received = new ConsumedSet(consumed);
   }
 
   consume(seq: number): void {
-    this.consumed.add(seq);
+    this.received.add(seq);
     this.forward?.(seq);
   }
 
+  consumed(seq: number): boolean {
+    return this.received.has(seq);
+  }
+
   /** The ledger a part saved (its descriptor and consumed set), made again: the main thread's copy. */
-  static fromSaved(saved: Readonly<Record<string, unknown>>): CountLedger {
+  static fromSaved(key: string, saved: Readonly<Record<string, unknown>>): CountLedger {
     const { consumed, ...descriptor } = saved;
-    return new CountLedger(descriptor, consumed as ConsumedRecord);
+    return new CountLedger(key, descriptor, consumed as ConsumedRecord);
   }
 
   save(): Record<string, unknown> {
-    return { ...this.#descriptor, consumed: this.consumed.save() };
+    return { ...this.#descriptor, consumed: this.received.save() };
   }
 }
 

@@ -29,8 +29,12 @@
  * @public
  */
 export interface Ledger {
+  /** The key it is saved under in a loader state (`fromPuller#0@2`): the same in a resumed run. */
+  readonly key: string;
   /** Item `seq` was received by the consumer, or dropped on the way. */
   consume(seq: number): void;
+  /** Whether item `seq` was consumed. */
+  consumed(seq: number): boolean;
 }
 
 /**

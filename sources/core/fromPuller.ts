@@ -3,6 +3,8 @@ import { disposeAll } from '../../src/dispose.js';
 import { RxfeedError } from '../../src/errors.js';
 import type { DatasetInfo } from '../../src/info.js';
 import { isPromiseLike } from '../../src/isPromiseLike.js';
+import { CountLedger, checkConsumed, type ConsumedRecord } from '../../src/ledger.js';
+import { LoaderStateError } from '../../src/loaderState.js';
 import { produce } from '../../src/operate.js';
 import type { Chunk, Puller, PullerFactory } from './puller.js';
 
@@ -31,7 +33,15 @@ import type { Chunk, Puller, PullerFactory } from './puller.js';
  */
 export function fromPuller<T>(open: PullerFactory<T>, info: DatasetInfo<T> = {}): Observable<T> {
   return produce<T>((op) => {
-    const { flow, epoch } = op.context;
+    const { flow, epoch, tracker } = op.context;
+    // Loader state: items are numbered in the order pulled. A resumed subscription pulls them again
+    // and drops those its consumer had received, before they reach the pipeline.
+    const key = tracker.keyFor('fromPuller', epoch);
+    // A rank reads its own share (shard drops the others' items): it resumes from its own state.
+    const { rank } = op.context.placement({}, 'fromPuller');
+    const ledger = new CountLedger(key, { kind: 'stream', rank }, restoredConsumed(tracker.restored(key), rank, key));
+    tracker.register(key, ledger);
+    let seq = 0; // the number of the next item pulled
     const abort = new AbortController();
     let puller: Puller<T> | undefined;
     let chunk: readonly T[] = [];
@@ -126,8 +136,13 @@ export function fromPuller<T>(open: PullerFactory<T>, info: DatasetInfo<T> = {})
     const pump = op.pump(() => {
       while (!op.closed) {
         if (position < chunk.length) {
+          if (ledger.consumed(seq)) {
+            seq++;
+            disposeAll([chunk[position++]!]);
+            continue;
+          }
           if (!pump.ready()) return;
-          op.next(chunk[position++]!);
+          op.emit(chunk[position++]!, { ledger, seq: seq++ });
           continue;
         }
         if (exhausted) {
@@ -178,4 +193,23 @@ export function fromPuller<T>(open: PullerFactory<T>, info: DatasetInfo<T> = {})
     }
     pump.run();
   }, info);
+}
+
+/** Where a resumed subscription starts: what the one state saved under `key` says was received. */
+function restoredConsumed(saved: readonly unknown[], rank: number, key: string): ConsumedRecord | undefined {
+  if (saved.length === 0) return undefined;
+  const parts = saved as readonly ({ kind?: unknown; rank?: unknown; consumed?: unknown } | null)[];
+  if (!parts.every((part) => typeof part === 'object' && part !== null && part.kind === 'stream')) {
+    throw new LoaderStateError('RXFEED_ERR_STATE_MISMATCH', `${key}: the saved part is not a streaming source's`, key);
+  }
+  // One state: this rank's (it was saved by this rank, as streaming sources do not change world size).
+  const own = parts.length === 1 ? parts[0]! : parts.find((part) => part!.rank === rank);
+  if (own === undefined) {
+    throw new LoaderStateError(
+      'RXFEED_ERR_STATE_MISMATCH',
+      `${key}: none of the ${parts.length} states given was saved by rank ${rank}; a streaming source resumes from its own rank's state`,
+      key,
+    );
+  }
+  return checkConsumed(own!.consumed, Number.MAX_SAFE_INTEGER, key);
 }

@@ -133,7 +133,7 @@ export function fromRandomAccess<T>(dataset: RandomAccess<T>, options: FromRando
     const descriptor: Omit<IndexedPart, 'consumed'> = { kind: 'indexed', ...here, base: start.base };
     return {
       plan: share ?? rankSequence,
-      ledger: new CountLedger(descriptor, start.consumed),
+      ledger: new CountLedger(key, descriptor, start.consumed),
       seqAt,
       indexOfSeq,
       indexAt: (k: number) => indexOfSeq(seqAt(k)),

@@ -332,7 +332,7 @@ export class WorkerPipeline<T> extends Observable<T> implements AsyncDisposable 
       const mainKey = saved.kind === 'indexed' ? `${stateKey}/${key}` : `${stateKey}/w${workerIndex}/${key}`;
       let ledger = sharedLedgers.get(mainKey);
       if (ledger === undefined) {
-        ledger = CountLedger.fromSaved(saved);
+        ledger = CountLedger.fromSaved(mainKey, saved);
         sharedLedgers.set(mainKey, ledger);
         tracker.register(mainKey, ledger);
       }
