@@ -329,7 +329,7 @@ function checkSaved(value: unknown, key: string): SavedShuffle {
     return list as readonly OriginRef[];
   };
   const slots = refs(part!.slots, 'slots');
-  const emitted = refs(part!.emitted, 'emitted');
+  refs(part!.emitted, 'emitted');
   if (!Number.isSafeInteger(part!.size) || slots.length > part!.size!)
     invalid(`${slots.length} slots do not fit size ${describe(part!.size)}`);
   if (typeof part!.filled !== 'boolean' || !Number.isSafeInteger(part!.growing)) invalid('filled/growing are malformed');
