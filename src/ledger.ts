@@ -24,6 +24,19 @@ export interface ConsumedRecord {
 }
 
 /**
+ * The same set saved by what it lacks, when that is shorter (a shuffle buffer downstream consumes
+ * most items above the watermark): every item in `(watermark, through]` but the `holes`.
+ * @internal
+ */
+export interface HolesRecord {
+  readonly watermark: number;
+  /** The largest item in the set. */
+  readonly through: number;
+  /** The items in `(watermark, through)` not in the set, ascending. */
+  readonly holes: readonly number[];
+}
+
+/**
  * The items of one source subscription consumed so far.
  * @internal
  */
@@ -35,6 +48,11 @@ export class ConsumedSet {
     this.#watermark = saved.watermark;
     for (const seq of saved.extras) this.#beyond.add(seq);
     this.#advance();
+  }
+
+  /** A set saved either way (see {@link ConsumedSet.saveShortest}). */
+  static from(saved: ConsumedRecord | HolesRecord): ConsumedSet {
+    return new ConsumedSet('extras' in saved ? saved : extrasOf(saved));
   }
 
   /** Every item below it was consumed. */
@@ -65,6 +83,18 @@ export class ConsumedSet {
     return { watermark: this.#watermark, extras: [...this.#beyond].sort((a, b) => a - b) };
   }
 
+  /** {@link ConsumedSet.save}, or the set by its holes when they are fewer than its extras. */
+  saveShortest(): ConsumedRecord | HolesRecord {
+    const saved = this.save();
+    const through = saved.extras.at(-1);
+    if (through === undefined) return saved;
+    const span = through - this.#watermark - 1; // numbers strictly between them
+    if (span - saved.extras.length + 1 >= saved.extras.length) return saved;
+    const holes: number[] = [];
+    for (let seq = this.#watermark + 1; seq < through; seq++) if (!this.#beyond.has(seq)) holes.push(seq);
+    return { watermark: this.#watermark, through, holes };
+  }
+
   #advance(): void {
     while (this.#beyond.delete(this.#watermark)) this.#watermark++;
   }
@@ -86,15 +116,18 @@ export class CountLedger implements Ledger, StatePart {
    */
   forward: ((seq: number) => void) | undefined;
   readonly #descriptor: Readonly<Record<string, unknown>>;
+  readonly #options: LedgerOptions;
 
   /**
    * @param key - The key it is registered under.
    * @param descriptor - What the source is (kind, size, sampler, plan); saved with the set.
    * @param consumed - Where a resumed subscription starts from.
+   * @param options - See {@link LedgerOptions}.
    */
-  constructor(key: string, descriptor: Readonly<Record<string, unknown>>, consumed?: ConsumedRecord) {
+  constructor(key: string, descriptor: Readonly<Record<string, unknown>>, consumed?: ConsumedRecord, options: LedgerOptions = {}) {
     this.key = key;
     this.#descriptor = descriptor;
+    this.#options = options;
     this.received = new ConsumedSet(consumed);
   }
 
@@ -110,12 +143,25 @@ export class CountLedger implements Ledger, StatePart {
   /** The ledger a part saved (its descriptor and consumed set), made again: the main thread's copy. */
   static fromSaved(key: string, saved: Readonly<Record<string, unknown>>): CountLedger {
     const { consumed, ...descriptor } = saved;
-    return new CountLedger(key, descriptor, consumed as ConsumedRecord);
+    const holes = typeof consumed === 'object' && consumed !== null && 'holes' in consumed;
+    return new CountLedger(key, descriptor, ConsumedSet.from(consumed as ConsumedRecord).save(), { savesHoles: holes });
   }
 
   save(): Record<string, unknown> {
-    return { ...this.#descriptor, consumed: this.received.save() };
+    const consumed = this.#options.savesHoles === true ? this.received.saveShortest() : this.received.save();
+    return { ...this.#descriptor, consumed, ...this.#options.extra?.() };
   }
+}
+
+/**
+ * Options of a {@link CountLedger}.
+ * @internal
+ */
+export interface LedgerOptions {
+  /** Save the consumed set by its holes when shorter (streaming sources under a shuffle buffer). */
+  readonly savesHoles?: boolean;
+  /** More fields to save beside the set (where a streaming source resumes reading). */
+  readonly extra?: () => Record<string, unknown>;
 }
 
 /**
@@ -177,4 +223,50 @@ export function checkConsumed(value: unknown, limit: number, where: string): Con
     previous = seq as number;
   }
   return { watermark: watermark!, extras: extras! };
+}
+
+/**
+ * The most items a set saved by its holes may span above its watermark (4 Mi): far more than any
+ * shuffle buffer lets a consumer run ahead of its oldest unconsumed item.
+ * @internal
+ */
+export const MAX_HOLES_SPAN = 1 << 22;
+
+/** The extras of a set saved by its holes. */
+function extrasOf(saved: HolesRecord): ConsumedRecord {
+  const extras: number[] = [];
+  let hole = 0;
+  for (let seq = saved.watermark + 1; seq <= saved.through; seq++) {
+    if (hole < saved.holes.length && saved.holes[hole] === seq) hole++;
+    else extras.push(seq);
+  }
+  return { watermark: saved.watermark, extras };
+}
+
+/**
+ * Check a saved set given either way (see {@link ConsumedSet.saveShortest}).
+ *
+ * @throws {@link LoaderStateError} `RXFEED_ERR_STATE_INVALID`.
+ * @internal
+ */
+export function checkConsumedEither(value: unknown, limit: number, where: string): ConsumedRecord {
+  const record = value as Partial<HolesRecord> | null;
+  if (typeof record !== 'object' || record === null || !('holes' in record)) return checkConsumed(value, limit, where);
+  const { watermark, through, holes } = record;
+  const bad = (why: string): never => {
+    throw new LoaderStateError('RXFEED_ERR_STATE_INVALID', `${where}: ${why}`, where);
+  };
+  if (!Number.isSafeInteger(watermark) || watermark! < 0) bad(`watermark ${String(watermark)} is not a non-negative integer`);
+  if (!Number.isSafeInteger(through) || through! <= watermark! || through! >= limit)
+    bad(`through ${String(through)} is not in (${watermark}, ${limit})`);
+  if (!Array.isArray(holes)) bad('holes is not a list');
+  // A state is untrusted input: the extras it stands for are materialised, so their number is bounded.
+  if (through! - watermark! > MAX_HOLES_SPAN) bad(`spans ${through! - watermark!} items, more than ${MAX_HOLES_SPAN}`);
+  let previous = watermark!;
+  for (const seq of holes!) {
+    if (!Number.isSafeInteger(seq) || seq <= previous || seq >= through!)
+      bad(`hole ${String(seq)} is not ascending in (${watermark}, ${through})`);
+    previous = seq as number;
+  }
+  return extrasOf({ watermark: watermark!, through: through!, holes: holes! });
 }

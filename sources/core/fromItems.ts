@@ -46,15 +46,19 @@ export function fromItems<T>(items: ItemsInput<T>, options: FromItemsOptions = {
     // A view of array[start, end) that can itself be narrowed, for contiguous sharding.
     const range = (start: number, end: number): Observable<T> =>
       fromPuller<T>(
-        () => {
-          let next = start;
+        ({ resumeAt }) => {
+          // A resumed read starts at the bookmarked chunk (an index into the array, see Puller.bookmark).
+          let next = typeof resumeAt === 'number' && Number.isSafeInteger(resumeAt) ? Math.min(Math.max(resumeAt, start), end) : start;
+          let chunkStart = next;
           return {
             pull: () => {
               if (next >= end) return null;
+              chunkStart = next;
               const chunk = array.slice(next, Math.min(end, next + chunkSize));
               next += chunk.length;
               return chunk;
             },
+            bookmark: () => chunkStart,
           };
         },
         { size: end - start, selectRange: (from, to) => range(start + from, start + to) },

@@ -3,7 +3,8 @@ import { disposeAll } from '../../src/dispose.js';
 import { RxfeedError } from '../../src/errors.js';
 import type { DatasetInfo } from '../../src/info.js';
 import { isPromiseLike } from '../../src/isPromiseLike.js';
-import { CountLedger, checkConsumed, type ConsumedRecord } from '../../src/ledger.js';
+import { describe } from '../../src/excerpt.js';
+import { CountLedger, checkConsumedEither, type ConsumedRecord } from '../../src/ledger.js';
 import { LoaderStateError } from '../../src/loaderState.js';
 import { produce } from '../../src/operate.js';
 import type { Chunk, Puller, PullerFactory } from './puller.js';
@@ -39,9 +40,23 @@ export function fromPuller<T>(open: PullerFactory<T>, info: DatasetInfo<T> = {})
     const key = tracker.keyFor('fromPuller', epoch);
     // A rank reads its own share (shard drops the others' items): it resumes from its own state.
     const { rank } = op.context.placement({}, 'fromPuller');
-    const ledger = new CountLedger(key, { kind: 'stream', rank }, restoredConsumed(tracker.restored(key), rank, key));
+    const restored = restoredPart(tracker.restored(key), rank, key);
+    // The bookmarks of the chunks from the one holding the first item not received (see Puller.bookmark).
+    const chunks: { seq: number; bookmark: unknown }[] = restored?.at === undefined ? [] : [restored.at];
+    const ledger = new CountLedger(key, { kind: 'stream', rank }, restored?.consumed, {
+      savesHoles: true,
+      extra: () => {
+        dropPassedChunks();
+        return chunks.length === 0 ? {} : { at: chunks[0] };
+      },
+    });
+    // Only the chunk holding the first item not received, and those after it, can be needed.
+    const dropPassedChunks = (): void => {
+      const { watermark } = ledger.received;
+      while (chunks.length > 1 && chunks[1]!.seq <= watermark) chunks.shift();
+    };
     tracker.register(key, ledger);
-    let seq = 0; // the number of the next item pulled
+    let seq = restored?.at?.seq ?? 0; // the number of the next item pulled
     const abort = new AbortController();
     let puller: Puller<T> | undefined;
     let chunk: readonly T[] = [];
@@ -76,6 +91,10 @@ export function fromPuller<T>(open: PullerFactory<T>, info: DatasetInfo<T> = {})
       exhausted = next === null;
       chunk = next ?? [];
       position = 0;
+      if (next !== null && next.length > 0 && puller?.bookmark !== undefined) {
+        chunks.push({ seq, bookmark: puller.bookmark() });
+        dropPassedChunks();
+      }
     };
 
     // An answer that is a promise or an Observable. An Observable may answer synchronously, inside
@@ -170,7 +189,9 @@ export function fromPuller<T>(open: PullerFactory<T>, info: DatasetInfo<T> = {})
       if (closing !== undefined) flow.trackRelease(closing);
     });
 
-    const opened = open({ signal: abort.signal, epoch });
+    const opened = open(
+      restored?.at === undefined ? { signal: abort.signal, epoch } : { signal: abort.signal, epoch, resumeAt: restored.at.bookmark },
+    );
     if (isPromiseLike(opened)) {
       waiting = true;
       const opening = Promise.resolve(opened).then(
@@ -195,10 +216,16 @@ export function fromPuller<T>(open: PullerFactory<T>, info: DatasetInfo<T> = {})
   }, info);
 }
 
-/** Where a resumed subscription starts: what the one state saved under `key` says was received. */
-function restoredConsumed(saved: readonly unknown[], rank: number, key: string): ConsumedRecord | undefined {
+/** What a streaming source saves: what was received and, for a puller that gives bookmarks, where to read again. */
+interface StreamPart {
+  readonly consumed: ConsumedRecord;
+  readonly at?: { readonly seq: number; readonly bookmark: unknown };
+}
+
+/** Where a resumed subscription starts: what the state saved under `key` for this rank says. */
+function restoredPart(saved: readonly unknown[], rank: number, key: string): StreamPart | undefined {
   if (saved.length === 0) return undefined;
-  const parts = saved as readonly ({ kind?: unknown; rank?: unknown; consumed?: unknown } | null)[];
+  const parts = saved as readonly ({ kind?: unknown; rank?: unknown; consumed?: unknown; at?: unknown } | null)[];
   if (!parts.every((part) => typeof part === 'object' && part !== null && part.kind === 'stream')) {
     throw new LoaderStateError('RXFEED_ERR_STATE_MISMATCH', `${key}: the saved part is not a streaming source's`, key);
   }
@@ -211,5 +238,21 @@ function restoredConsumed(saved: readonly unknown[], rank: number, key: string):
       key,
     );
   }
-  return checkConsumed(own!.consumed, Number.MAX_SAFE_INTEGER, key);
+  const consumed = checkConsumedEither(own!.consumed, Number.MAX_SAFE_INTEGER, key);
+  const at = own!.at as { seq?: unknown; bookmark?: unknown } | undefined;
+  if (at === undefined) return { consumed };
+  if (
+    typeof at !== 'object' ||
+    at === null ||
+    !Number.isSafeInteger(at.seq) ||
+    (at.seq as number) < 0 ||
+    (at.seq as number) > consumed.watermark
+  ) {
+    throw new LoaderStateError(
+      'RXFEED_ERR_STATE_INVALID',
+      `${key}: 'at' ${describe(at)} is not a bookmark at or before the watermark`,
+      key,
+    );
+  }
+  return { consumed, at: { seq: at.seq as number, bookmark: at.bookmark } };
 }

@@ -34,6 +34,15 @@ export interface Puller<T> {
    * exhaustion, on error, or on unsubscribe, even while a pull is in flight.
    */
   close?(): void | PromiseLike<void>;
+  /**
+   * Where the chunk the last pull answered begins, as plain JSON (a file index and byte offset,
+   * say): given back as {@link PullContext.resumeAt}, a new puller starts at that chunk's first
+   * item. Called once per chunk, after it arrived. A loader state saves the bookmark of the chunk
+   * holding the first item its consumer has not received, so a resume reads from there instead
+   * of from the start (see `Loader.state`). Without it, a resume reads the source from its start
+   * and drops what was received.
+   */
+  bookmark?(): unknown;
 }
 
 /**
@@ -45,6 +54,11 @@ export interface PullContext {
   readonly signal: AbortSignal;
   /** The epoch being read (0 unless `epochs` re-reads the source). */
   readonly epoch: number;
+  /**
+   * A bookmark an earlier puller of the same source gave (see {@link Puller.bookmark}): start
+   * reading at the item it marks. Set only for factories whose pullers give bookmarks.
+   */
+  readonly resumeAt?: unknown;
 }
 
 /**
