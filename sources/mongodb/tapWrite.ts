@@ -4,10 +4,11 @@
  * @module
  */
 import type { AnyBulkWriteOperation, Document, UpdateFilter } from 'mongodb';
-import { MongoBulkWriteError } from 'mongodb';
+import { BSON, MongoBulkWriteError } from 'mongodb';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { OperatorFunction } from 'rxjs';
 import { InvalidArgumentError } from '../../src/errors.js';
+import { LoaderStateError } from '../../src/loaderState.js';
 import { operate } from '../../src/operate.js';
 import { MongoWriteError } from './errors.js';
 import { checkInput, openTarget, type MongoCollectionInput, type OpenedTarget } from './target.js';
@@ -68,6 +69,11 @@ export interface TapWriteOptions<T> {
  * (`take(n)`, `break`): that final flush is tracked by the Flow, so a loader's `break` waits for
  * it. A failed batch errors the pipeline with a {@link MongoWriteError} naming the document.
  *
+ * Loader state: the updates not yet acknowledged (buffered or in flight, at most
+ * `batchSize x (maxInFlight + 1)`) are saved in `Loader.state()` as Extended JSON, and a resumed
+ * loader writes them first: an item its consumer received before a crash keeps its write,
+ * though the item is not read again.
+ *
  * @example
  * ```ts
  * const scored = dataset.pipe(
@@ -110,7 +116,7 @@ export function tapWrite<T>(target: MongoCollectionInput, options: TapWriteOptio
       let opened: OpenedTarget | undefined;
       let buffered: AnyBulkWriteOperation<Document>[] = [];
       let inFlightOps = 0;
-      const inFlight = new Set<Promise<void>>();
+      const inFlight = new Map<Promise<void>, AnyBulkWriteOperation<Document>[]>();
       let failed = false;
       let sourceDone = false;
       const stage = op.register({
@@ -150,7 +156,7 @@ export function tapWrite<T>(target: MongoCollectionInput, options: TapWriteOptio
             inFlight.delete(write);
             stage.left(operations.length);
           });
-        inFlight.add(write);
+        inFlight.set(write, operations);
         write.then(
           op.guard(() => {
             // After teardown nothing more is sent: the teardown flushed (or, after a failure,
@@ -177,6 +183,18 @@ export function tapWrite<T>(target: MongoCollectionInput, options: TapWriteOptio
         if (buffered.length > 0 && inFlight.size < maxInFlight) send();
         if (buffered.length === 0 && inFlight.size === 0) op.complete();
       };
+
+      // Loader state: the updates not yet acknowledged, written again first by a resumed loader.
+      const { tracker } = context;
+      const key = tracker.keyFor('tapWrite', context.epoch);
+      const [saved] = tracker.register(key, {
+        save: () => ({ kind: 'tapWrite', pending: BSON.EJSON.serialize([...[...inFlight.values()].flat(), ...buffered]) }),
+      });
+      if (saved !== undefined) {
+        buffered = restoredUpdates(saved, key, batchSize * (maxInFlight + 1));
+        stage.entered(buffered.length);
+        if (buffered.length > 0) send();
+      }
 
       op.subscribe(source, {
         next: (item) => {
@@ -211,7 +229,7 @@ export function tapWrite<T>(target: MongoCollectionInput, options: TapWriteOptio
             buffered = rest;
           }
         }
-        const pending = [...inFlight];
+        const pending = [...inFlight.keys()];
         const held = opened;
         opened = undefined;
         if (pending.length === 0 && held === undefined) return;
@@ -259,4 +277,27 @@ function failedId(error: unknown, operations: readonly AnyBulkWriteOperation<Doc
     }
   }
   return undefined;
+}
+
+/** The updates a saved part held, checked: a list of `updateOne`s, at most `limit`. */
+function restoredUpdates(saved: unknown, key: string, limit: number): AnyBulkWriteOperation<Document>[] {
+  const part = saved as { kind?: unknown; pending?: unknown } | null;
+  const invalid = (why: string): never => {
+    throw new LoaderStateError('RXFEED_ERR_STATE_INVALID', `${key}: ${why}`, key);
+  };
+  if (typeof part !== 'object' || part === null || part.kind !== 'tapWrite') invalid("not a tapWrite's part");
+  if (!Array.isArray(part!.pending) || part!.pending.length > limit) invalid(`pending is not a list of at most ${limit} updates`);
+  let updates: unknown;
+  try {
+    updates = BSON.EJSON.deserialize(part!.pending as Document[]);
+  } catch {
+    invalid('pending is not Extended JSON');
+  }
+  for (const update of updates as unknown[]) {
+    const one = (update as { updateOne?: { filter?: unknown; update?: unknown } } | null)?.updateOne;
+    if (typeof one !== 'object' || one === null || typeof one.filter !== 'object' || typeof one.update !== 'object') {
+      invalid('pending holds something other than updateOne operations');
+    }
+  }
+  return updates as AnyBulkWriteOperation<Document>[];
 }
