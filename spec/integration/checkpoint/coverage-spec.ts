@@ -27,11 +27,17 @@ const line = (step: number, ids: number[], epoch = 0): LogLine => ({ step, epoch
 const killedAfterStep1: RunLog = { run: 'a', ranks: [[line(1, [0, 3]), line(2, [2, 5])], [line(1, [6, 9])]] };
 
 describe('coverage checker (issue 13)', () => {
-  it('issue 13: the uninterrupted plan is the order cut in global steps, without the tail', () => {
+  it("issue 13: the uninterrupted plan is the order cut in global steps, without the tail ('drop') or with it short ('pad')", () => {
     assert.deepEqual(steps, [
       [0, 3, 6, 9],
       [2, 5, 8, 1],
     ]);
+    assert.deepEqual(uninterruptedSteps(10, 4, at, 'pad'), [
+      [0, 3, 6, 9],
+      [2, 5, 8, 1],
+      [4, 7],
+    ]);
+    assert.deepEqual(uninterruptedSteps(8, 4, at, 'pad'), steps);
   });
 
   it('issue 13: an exact history passes: the batch read past the checkpoint is rolled back and read again', () => {

@@ -110,14 +110,21 @@ export function effectiveHistory(runs: readonly RunLog[], resumedFrom: readonly 
 }
 
 /**
- * The global steps of an uninterrupted `'drop'` run: step `t` reads positions `[t * G, (t + 1) * G)`
- * of the epoch's order, and the last `length % G` positions are dropped.
+ * The global steps of an uninterrupted run: step `t` reads positions `[t * G, (t + 1) * G)` of the
+ * epoch's order. The last `length % G` positions are left out with `'drop'`, and are the last,
+ * short step with `'pad'` (its pad rows carry no sample).
  *
  * @param at - The sample id at a position of the epoch's order.
  */
-export function uninterruptedSteps(length: number, globalBatch: number, at: (position: number) => number): number[][] {
-  return Array.from({ length: Math.floor(length / globalBatch) }, (_, t) =>
-    Array.from({ length: globalBatch }, (_, k) => at(t * globalBatch + k)),
+export function uninterruptedSteps(
+  length: number,
+  globalBatch: number,
+  at: (position: number) => number,
+  endOfEpoch: 'drop' | 'pad' = 'drop',
+): number[][] {
+  const steps = endOfEpoch === 'drop' ? Math.floor(length / globalBatch) : Math.ceil(length / globalBatch);
+  return Array.from({ length: steps }, (_, t) =>
+    Array.from({ length: Math.min(globalBatch, length - t * globalBatch) }, (_, k) => at(t * globalBatch + k)),
   );
 }
 

@@ -23,11 +23,9 @@ const SHARDS = 6;
 const PER_SHARD = 200;
 const SAMPLES = SHARDS * PER_SHARD;
 // The global batch W x B, kept on every world size (B = 9, 18, 12 on 4, 2, 3 ranks), so a resume on
-// another world size continues the same global steps. With 'drop', every plan of it leaves out the
-// same tail: the last 1200 mod 36 = 12 positions of each epoch's order, so the uninterrupted run
-// reads positions [0, 1188) in 33 global steps of 36.
+// another world size continues the same global steps. 1200 = 33 x 36 + 12: the epoch's last 12
+// positions are left out with 'drop' (by every plan of 36 alike), and are a 34th, short step with 'pad'.
 const GLOBAL_BATCH = 36;
-const STEPS_PER_EPOCH = Math.floor(SAMPLES / GLOBAL_BATCH);
 const EPOCHS = 2;
 const SEED = 7;
 const EVERY = 5;
@@ -36,10 +34,16 @@ const trainer = fileURLToPath(new URL('./trainer.js', import.meta.url));
 const rgw = rgwAccess('rxfeed-kill');
 const range = (first: number, last: number): number[] => Array.from({ length: last - first + 1 }, (_, i) => first + i);
 
+/** One job of a scenario: its ranks, and the step each rank pauses at before the kill (none: run to the end). */
+interface Job {
+  readonly run: string;
+  readonly worldSize: number;
+  readonly pause?: readonly number[];
+}
+
 describe('kill and resume on Ceph RGW (issue 13)', { skip: rgw === undefined ? 'RXFEED_S3_ENDPOINT not set' : false }, () => {
   const tmp = tempDir('kill-resume');
   const indexDir = join(tmp.dir, 'index');
-  const dir = join(tmp.dir, 'run');
   const keys = Array.from(
     { length: SHARDS },
     (_, s) => `train-${String(s).padStart(5, '0')}-of-${String(SHARDS).padStart(5, '0')}.tfrecord`,
@@ -50,7 +54,6 @@ describe('kill and resume on Ceph RGW (issue 13)', { skip: rgw === undefined ? '
 
   before(async () => {
     mkdirSync(indexDir);
-    mkdirSync(dir);
     // Record i of the shards' concatenation is the Example {id: i}: the dataset index is the id.
     const shards = keys.map((key, s) => {
       const bytes = Buffer.concat(
@@ -70,14 +73,15 @@ describe('kill and resume on Ceph RGW (issue 13)', { skip: rgw === undefined ? '
     tmp.remove();
   });
 
-  /** Start rank `rank` of `worldSize` for run `run`; its promise settles on `paused` (or `done`) on its stdout. */
-  const startRank = (run: string, rank: number, worldSize: number, pause: readonly number[] | undefined) => {
-    const args = ['--bucket', rgw!.bucket, '--keys', keys.join(','), '--index-dir', indexDir, '--dir', dir, '--run', run];
+  /** Start one rank; `reported` settles with the first line it says on stdout (`paused <step>` or `done <step>`). */
+  const startRank = (dir: string, endOfEpoch: 'drop' | 'pad', job: Job, rank: number) => {
+    const args = ['--bucket', rgw!.bucket, '--keys', keys.join(','), '--index-dir', indexDir, '--dir', dir, '--run', job.run];
     args.push('--every', String(EVERY), '--epochs', String(EPOCHS), '--global-batch', String(GLOBAL_BATCH), '--seed', String(SEED));
-    if (pause !== undefined) args.push('--pause', pause.join(','));
+    args.push('--end-of-epoch', endOfEpoch);
+    if (job.pause !== undefined) args.push('--pause', job.pause.join(','));
     const { NODE_TEST_CONTEXT: _runnerOnly, ...env } = process.env;
     const child = spawn(process.execPath, [trainer, ...args], {
-      env: { ...env, RANK: String(rank), WORLD_SIZE: String(worldSize) },
+      env: { ...env, RANK: String(rank), WORLD_SIZE: String(job.worldSize) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     children.add(child);
@@ -97,99 +101,135 @@ describe('kill and resume on Ceph RGW (issue 13)', { skip: rgw === undefined ? '
     );
     const reported = new Promise<string>((resolve, reject) => {
       createInterface({ input: child.stdout! }).on('line', (line) => resolve(line));
-      void exited.then(({ code, signal }) => reject(new Error(`run ${run} rank ${rank} exited (${code ?? signal}) first:\n${stderr}`)));
+      void exited.then(({ code, signal }) => reject(new Error(`run ${job.run} rank ${rank} exited (${code ?? signal}) first:\n${stderr}`)));
     });
     return { child, exited, reported };
   };
 
   /**
-   * Run `worldSize` ranks. With `pause`, rank r stops after step `pause[r]` and, once every rank
-   * has, all are SIGKILLed; without it, every rank must read to the end and exit 0.
+   * Run a job's ranks. With `pause`, rank r stops after step `pause[r]` and, once every rank has,
+   * all are SIGKILLed; without it, every rank must read to the end and exit 0.
    */
-  const runJob = async (run: string, worldSize: number, pause?: readonly number[]): Promise<void> => {
-    const ranks = range(0, worldSize - 1).map((rank) => startRank(run, rank, worldSize, pause));
+  const runJob = async (dir: string, endOfEpoch: 'drop' | 'pad', job: Job, lastStep: number): Promise<void> => {
+    const ranks = range(0, job.worldSize - 1).map((rank) => startRank(dir, endOfEpoch, job, rank));
     const said = await Promise.all(ranks.map((rank) => rank.reported));
-    if (pause !== undefined) {
+    if (job.pause !== undefined) {
       assert.deepEqual(
         said,
-        pause.map((step) => `paused ${step}`),
+        job.pause.map((step) => `paused ${step}`),
       );
       for (const { child } of ranks) child.kill('SIGKILL');
       for (const { exited } of ranks) assert.deepEqual(await exited, { code: null, signal: 'SIGKILL' });
     } else {
       assert.deepEqual(
         said,
-        ranks.map(() => `done ${EPOCHS * STEPS_PER_EPOCH}`),
+        ranks.map(() => `done ${lastStep}`),
       );
       for (const { exited } of ranks) assert.deepEqual(await exited, { code: 0, signal: null });
     }
   };
 
-  const logsOf = (run: string, worldSize: number): RunLog => ({
-    run,
-    ranks: range(0, worldSize - 1).map((rank) => {
-      const name = `log-${run}-rank${rank}.jsonl`;
-      return parseLog(readFileSync(join(dir, name), 'utf8'), name);
-    }),
-  });
+  /**
+   * Run `jobs` one after the other, each killed job's successor resuming (expected) from
+   * `resumes[k]`, the last complete checkpoint; then check what each rank logged and each epoch of
+   * the history that survives the roll-backs.
+   */
+  const scenario = async (endOfEpoch: 'drop' | 'pad', jobs: readonly Job[], resumes: readonly number[]): Promise<void> => {
+    const dir = join(tmp.dir, endOfEpoch);
+    mkdirSync(dir);
+    const stepsPerEpoch = endOfEpoch === 'drop' ? Math.floor(SAMPLES / GLOBAL_BATCH) : Math.ceil(SAMPLES / GLOBAL_BATCH);
+    const lastStep = EPOCHS * stepsPerEpoch;
+    for (const [k, job] of jobs.entries()) {
+      await runJob(dir, endOfEpoch, job, lastStep);
+      if (k < resumes.length) {
+        assert.deepEqual(lastCompleteCheckpoint(readdirSync(dir)), { run: job.run, step: resumes[k], worldSize: job.worldSize });
+      }
+    }
+    assert.equal(children.size, 0);
+
+    // No replay: each job's first batch is the one after the step it resumed from, its ranks log
+    // every step up to their pause (or the end), and the epochs change at the same global steps.
+    const runs: RunLog[] = jobs.map(({ run, worldSize }) => ({
+      run,
+      ranks: range(0, worldSize - 1).map((rank) => {
+        const name = `log-${run}-rank${rank}.jsonl`;
+        return parseLog(readFileSync(join(dir, name), 'utf8'), name);
+      }),
+    }));
+    runs.forEach((run, k) => {
+      const first = k === 0 ? 1 : resumes[k - 1]! + 1;
+      const lasts = jobs[k]!.pause ?? runs[k]!.ranks.map(() => lastStep);
+      assert.deepEqual(
+        run.ranks.map((lines) => lines.map((line) => line.step)),
+        lasts.map((last) => range(first, last)),
+      );
+      for (const lines of run.ranks) {
+        for (const line of lines) assert.equal(line.epoch, Math.floor((line.step - 1) / stepsPerEpoch), `run ${run.run} step ${line.step}`);
+      }
+    });
+
+    // Every checkpoint step each rank reached was written, and a state is a few hundred bytes
+    // (positions in the global order, not lists of samples: one rank's ids of an epoch alone
+    // would take kilobytes).
+    const checkpoints = readdirSync(dir).filter((name) => name.startsWith('ckpt-'));
+    const written = runs.flatMap((run) => run.ranks.map((lines) => lines.filter((line) => line.step % EVERY === 0).length));
+    assert.equal(
+      checkpoints.length,
+      written.reduce((sum, count) => sum + count, 0),
+    );
+    for (const name of checkpoints) assert.ok(statSync(join(dir, name)).size < 1024, `${name}: ${statSync(join(dir, name)).size} bytes`);
+
+    const history = effectiveHistory(runs, resumes);
+    for (let epoch = 0; epoch < EPOCHS; epoch++) {
+      const order = orderOf(globalShuffle({ seed: SEED }), SAMPLES, epoch);
+      const steps = uninterruptedSteps(SAMPLES, GLOBAL_BATCH, (position) => order.at(position), endOfEpoch);
+      assert.deepEqual(checkEpoch(history, epoch, steps), {
+        epoch,
+        rows: steps.flat().length,
+        lost: [],
+        duplicated: [],
+        unexpected: [],
+        misplacedSteps: [],
+      });
+    }
+  };
 
   it(
-    'issue 13: 4 ranks killed mid-epoch, resumed on 2, killed again, resumed on 3: every epoch is the uninterrupted run, each sample once',
+    "issue 13: 'drop': 4 ranks killed mid-epoch, resumed on 2, killed again in the same epoch, resumed on 3: every epoch is the uninterrupted run's",
     { timeout: 180_000 },
-    async () => {
-      // Run a: 4 ranks. Every rank checkpoints step 10; rank 3 alone reaches step 15 before the
-      // kill, so 15 is not complete, and what ranks read after step 10 is rolled back.
-      await runJob('a', 4, [12, 13, 14, 16]);
-      assert.deepEqual(lastCompleteCheckpoint(readdirSync(dir)), { run: 'a', step: 10, worldSize: 4 });
-      // Run b: 2 ranks, from all 4 states of step 10; killed in epoch 0 again, rank 1 alone past step 25.
-      await runJob('b', 2, [22, 27]);
-      assert.deepEqual(lastCompleteCheckpoint(readdirSync(dir)), { run: 'b', step: 20, worldSize: 2 });
-      // Run c: 3 ranks, from both states of step 20 (saved on a plan that was itself resumed), to the end.
-      await runJob('c', 3);
-      assert.equal(children.size, 0);
+    () =>
+      scenario(
+        'drop',
+        [
+          // Every rank checkpoints step 10; rank 3 alone reaches 15 before the kill, so 15 is not
+          // complete, and what the ranks read after step 10 is rolled back.
+          { run: 'a', worldSize: 4, pause: [12, 13, 14, 16] },
+          // From all 4 states of step 10; killed in epoch 0 again, rank 1 alone past step 25.
+          { run: 'b', worldSize: 2, pause: [22, 27] },
+          // From both states of step 20 (saved on a plan that was itself resumed), to the end of epoch 1.
+          { run: 'c', worldSize: 3 },
+        ],
+        [10, 20],
+      ),
+  );
 
-      // A state is a few hundred bytes (positions in the global order, not lists of samples: the
-      // ids of one rank's epoch alone would take kilobytes).
-      const checkpoints = readdirSync(dir).filter((name) => name.startsWith('ckpt-'));
-      // Run a: steps 5 and 10 on 4 ranks, 15 on rank 3; b: 15 and 20 on 2 ranks, 25 on rank 1; c: 25 to 65 on 3 ranks.
-      assert.equal(checkpoints.length, 4 * 2 + 1 + (2 * 2 + 1) + 3 * 9);
-      for (const name of checkpoints) assert.ok(statSync(join(dir, name)).size < 1024, `${name}: ${statSync(join(dir, name)).size} bytes`);
-
-      const runs = [logsOf('a', 4), logsOf('b', 2), logsOf('c', 3)];
-      // No replay: each run's first batch is the one after the step it resumed from, and the
-      // epochs follow each other at the same global steps.
-      const epochOf = (step: number): number => Math.floor((step - 1) / STEPS_PER_EPOCH);
-      const expectedSteps = [
-        [12, 13, 14, 16].map((last) => range(1, last)),
-        [22, 27].map((last) => range(11, last)),
-        [0, 1, 2].map(() => range(21, EPOCHS * STEPS_PER_EPOCH)),
-      ];
-      runs.forEach((run, k) => {
-        assert.deepEqual(
-          run.ranks.map((lines) => lines.map((line) => line.step)),
-          expectedSteps[k],
-        );
-        for (const lines of run.ranks)
-          for (const line of lines) assert.equal(line.epoch, epochOf(line.step), `run ${run.run} step ${line.step}`);
-      });
-
-      const history = effectiveHistory(runs, [10, 20]);
-      for (let epoch = 0; epoch < EPOCHS; epoch++) {
-        const order = orderOf(globalShuffle({ seed: SEED }), SAMPLES, epoch);
-        const report = checkEpoch(
-          history,
-          epoch,
-          uninterruptedSteps(SAMPLES, GLOBAL_BATCH, (position) => order.at(position)),
-        );
-        assert.deepEqual(report, {
-          epoch,
-          rows: STEPS_PER_EPOCH * GLOBAL_BATCH,
-          lost: [],
-          duplicated: [],
-          unexpected: [],
-          misplacedSteps: [],
-        });
-      }
-    },
+  it(
+    "issue 13: 'pad' with padToBatch: killed after one rank crossed into epoch 1, resumed on 2 through the padded tail, killed in epoch 1, resumed on 3: every sample once",
+    { timeout: 180_000 },
+    () =>
+      scenario(
+        'pad',
+        [
+          // Every rank checkpoints step 30 of 34; rank 3 reads the padded tail and epoch 1's first
+          // steps before the kill: all rolled back.
+          { run: 'a', worldSize: 4, pause: [30, 31, 32, 36] },
+          // From step 30: epoch 0's last 4 steps on another plan (rank 1's last batch all padding),
+          // then epoch 1; killed with step 45 complete, rank 1 alone at step 50.
+          { run: 'b', worldSize: 2, pause: [45, 52] },
+          // From an epoch-1 state of step 45, to the end.
+          { run: 'c', worldSize: 3 },
+        ],
+        [30, 45],
+      ),
   );
 });

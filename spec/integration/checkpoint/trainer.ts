@@ -5,7 +5,10 @@
 // sample ids, and checkpoints its loader's state every `--every` steps.
 //
 // node dist/spec/integration/checkpoint/trainer.js --bucket B --keys k1,k2 --index-dir D --dir C
-//   --run a --every 5 --epochs 2 --global-batch 36 --seed 7 [--pause 12,13,14,16]
+//   --run a --every 5 --epochs 2 --global-batch 36 --seed 7 [--end-of-epoch drop|pad] [--pause 12,13,14,16]
+//
+// `--end-of-epoch drop` (training) batches with `batch`; `pad` (evaluation) with `padToBatch`, and
+// logs only the real rows.
 //
 // With `--pause`, rank r stops after its batch of step `pause[r]` (logged, and checkpointed if
 // due), says `paused <step>` on stdout and waits to be killed: the parent kills every rank once
@@ -14,10 +17,15 @@
 import { appendFileSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { batch, fromRandomAccess, globalShuffle, resolvePlacement, toLoader, type LoaderState } from '../../../src/index.js';
+import { map, type Observable } from 'rxjs';
+import { batch, fromRandomAccess, globalShuffle, padToBatch, resolvePlacement, toLoader, type LoaderState } from '../../../src/index.js';
 import { s3Store } from '../../../sources/objectstore/index.js';
-import { fixedLenFeature, tfrecordDataset } from '../../../sources/tfrecord/index.js';
+import { fixedLenFeature, tfrecordDataset, type ParsedExample } from '../../../sources/tfrecord/index.js';
 import { checkpointName, lastCompleteCheckpoint } from './coverage.js';
+
+// Each record is the Example {id}: the sample's index in the shards' concatenation.
+const features = { id: fixedLenFeature('int64', []) };
+type Row = ParsedExample<typeof features>;
 
 /** What a checkpoint file holds: the loader's state and where it was taken. */
 export interface Checkpoint {
@@ -64,6 +72,7 @@ async function main(): Promise<void> {
       'global-batch': { type: 'string' },
       seed: { type: 'string' },
       pause: { type: 'string' },
+      'end-of-epoch': { type: 'string' },
     },
     strict: true,
   });
@@ -74,6 +83,8 @@ async function main(): Promise<void> {
   const epochs = integer(values.epochs, 'epochs');
   const globalBatch = integer(values['global-batch'], 'global-batch');
   const seed = integer(values.seed, 'seed');
+  const endOfEpoch = values['end-of-epoch'] ?? 'drop';
+  if (endOfEpoch !== 'drop' && endOfEpoch !== 'pad') throw new Error(`trainer: --end-of-epoch must be drop or pad, got ${endOfEpoch}`);
   // As torchrun sets them: RANK and WORLD_SIZE (fromRandomAccess reads them the same way).
   const { rank, worldSize } = resolvePlacement({}, 'trainer');
   const pauseAt = values.pause === undefined ? undefined : integer(values.pause.split(',')[rank], 'pause');
@@ -96,23 +107,42 @@ async function main(): Promise<void> {
       .map((key) => store.open(key)),
     {
       decode: 'example',
-      features: { id: fixedLenFeature('int64', []) },
+      features,
       // The parent wrote each shard's tfrecord2idx index beside it in a local directory.
       indexPath: (name) => join(indexDir, `${basename(name)}.idx`),
     },
   );
-  const loader = toLoader(
-    fromRandomAccess(dataset, { sampler: globalShuffle({ seed }), batchSize, endOfEpoch: 'drop' }).pipe(batch(batchSize)),
-    { state: resume?.states },
-  );
+  const idOf = (row: Row): number => Number(row.id[0]);
+  const rows = fromRandomAccess(dataset, { sampler: globalShuffle({ seed }), batchSize, endOfEpoch });
+  // Each batch as the ids of its samples; plain `map`s carry what the loader state counts.
+  const batches: Observable<number[]> =
+    endOfEpoch === 'drop'
+      ? rows.pipe(
+          batch(batchSize),
+          map((batchRows) => batchRows.map(idOf)),
+        )
+      : rows.pipe(
+          // Pad rows (mask 0) are no sample: only the real rows count. A rank left with no real row
+          // after a resume near the epoch's end still owes its padded batches: `fill` makes them.
+          padToBatch(batchSize, { fill: (): Row => ({ id: BigInt64Array.of(-1n) }) }),
+          map(({ rows: padded, mask, index }) =>
+            padded.flatMap((row, k) => {
+              if (mask[k] === 0) return [];
+              // The global index padToBatch gives a real row is its dataset index: its id.
+              if (index[k] !== idOf(row)) throw new Error(`trainer: padToBatch indexes the row of sample ${idOf(row)} as ${index[k]}`);
+              return [idOf(row)];
+            }),
+          ),
+        );
+  const loader = toLoader(batches, { state: resume?.states });
   const log = join(dir, `log-${run}-rank${rank}.jsonl`);
   try {
     // Each iteration reads the next epoch; a resumed loader's first reads the saved one, from where it was.
     // (After an iteration, `loader.epoch` still names the epoch it read: count the iterations here.)
     for (let epoch = loader.epoch; epoch < epochs; epoch++) {
-      for await (const rows of loader) {
+      for await (const ids of loader) {
         step++;
-        appendFileSync(log, `${JSON.stringify({ step, epoch: loader.epoch, ids: rows.map((row) => Number(row.id[0])) })}\n`);
+        appendFileSync(log, `${JSON.stringify({ step, epoch: loader.epoch, ids })}\n`);
         if (step % every === 0) {
           // Taken in the loop body, the state counts this batch: a resume reads the next one.
           const checkpoint: Checkpoint = { run, step, rank, worldSize, state: loader.state() };
