@@ -90,7 +90,8 @@ describe('kill and resume on Ceph RGW (issue 13)', { skip: rgw === undefined ? '
       stderr = (stderr + text).slice(-4000); // the end of it, for the failure message
     });
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-      child.once('exit', (code, signal) => {
+      // 'close', not 'exit': its stderr is read to the end by then, for the failure message.
+      child.once('close', (code, signal) => {
         children.delete(child);
         resolve({ code, signal });
       }),
