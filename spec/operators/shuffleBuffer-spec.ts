@@ -1,13 +1,19 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { lastValueFrom, map, take, toArray, type Observable } from 'rxjs';
+import { setImmediate as setImmediateP } from 'node:timers/promises';
+import { filter, lastValueFrom, map, take, toArray, type Observable } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
+import { batch } from '../../operators/batch.js';
+import { parallelMap } from '../../operators/parallelMap.js';
+import { prefetch } from '../../operators/prefetch.js';
 import { shuffleBuffer } from '../../operators/shuffleBuffer.js';
 import { bindContext, PipelineContext } from '../../src/context.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { Flow } from '../../src/flow.js';
 import { sizeOf } from '../../src/info.js';
 import { toLoader } from '../../src/loader.js';
+import { LoaderStateError, type LoaderState } from '../../src/loaderState.js';
+import { Random } from '../../src/random.js';
 import { fromItems } from '../../sources/core/fromItems.js';
 import { fromPuller } from '../../sources/core/fromPuller.js';
 
@@ -311,5 +317,96 @@ describe('shuffleBuffer', () => {
     // Everything pulled was either consumed or disposed, nothing both.
     assert.equal(taken.length + disposed.size, pulled);
     for (const id of taken) assert.ok(!disposed.has(id));
+  });
+});
+
+describe('shuffleBuffer in a loader state (issue 13)', () => {
+  const roundTrip = (state: LoaderState): LoaderState => JSON.parse(JSON.stringify(state)) as LoaderState;
+
+  /** A pipeline through a shuffle buffer, with the stages that hold items around it drawn from `random`. */
+  const pipelineOf = (random: Random) => {
+    const n = random.int(250);
+    const size = 1 + random.int(40);
+    const initial = 1 + random.int(size);
+    const batchSize = 1 + random.int(7);
+    const dropSome = random.int(2) === 1;
+    const delayed = random.int(2) === 1;
+    const ordered = random.int(2) === 1;
+    const prefetched = random.int(2) === 1;
+    const make = (): Observable<number[]> => {
+      let items: Observable<number> = fromItems(range(n), { chunkSize: 1 + random.int(9) });
+      if (dropSome) items = items.pipe(filter((i) => i % 7 !== 3));
+      items = items.pipe(
+        map((i) => i * 10),
+        shuffleBuffer(size, { seed: 9, initial }),
+      );
+      if (delayed) items = items.pipe(parallelMap(async (i: number) => (await setImmediateP(), i), { concurrency: 3, ordered }));
+      if (prefetched) items = items.pipe(prefetch(4));
+      return items.pipe(batch(batchSize));
+    };
+    return {
+      make,
+      batchSize,
+      unordered: delayed && !ordered,
+      describe: { n, size, initial, batchSize, dropSome, delayed, ordered, prefetched },
+    };
+  };
+
+  it('issue 13: resumed after any number of batches, the items equal an uninterrupted run (same order unless unordered)', async () => {
+    const random = new Random(13);
+    for (let trial = 0; trial < 60; trial++) {
+      const { make, batchSize, unordered, describe: what } = pipelineOf(random);
+      const whole: number[] = [];
+      for await (const rows of toLoader(make())) whole.push(...rows);
+      const stopAfter = random.int(Math.ceil(whole.length / batchSize) + 1);
+      const seen: number[] = [];
+      const first = toLoader(make());
+      let saved = first.state();
+      if (stopAfter > 0) {
+        for await (const rows of first) {
+          seen.push(...rows);
+          if (seen.length >= stopAfter * batchSize || seen.length === whole.length) break;
+        }
+        saved = roundTrip(first.state()); // after the break: where that loop stopped
+      }
+      for await (const rows of toLoader(make(), { state: saved })) seen.push(...rows);
+      const expected = unordered ? [...whole].sort((a, b) => a - b) : whole;
+      assert.deepEqual(unordered ? [...seen].sort((a, b) => a - b) : seen, expected, JSON.stringify({ ...what, stopAfter }));
+    }
+  });
+
+  it('issue 13: a state saved by a buffer of another size, or over an input that ends before the buffer is back, is refused', async () => {
+    const first = toLoader(fromItems(range(40)).pipe(shuffleBuffer(8, { seed: 1 })));
+    let saved: LoaderState | undefined;
+    for await (const _item of first) {
+      saved = roundTrip(first.state());
+      break;
+    }
+    await assert.rejects(
+      lastValueFrom(toLoader(fromItems(range(40)).pipe(shuffleBuffer(9, { seed: 1 })), { state: saved }).pipe(toArray())),
+      (error: unknown) =>
+        error instanceof LoaderStateError && error.code === 'RXFEED_ERR_STATE_MISMATCH' && error.part === 'shuffleBuffer#0@0',
+    );
+    // The same buffer over a shorter input: the items it held never come back.
+    const shorter = {
+      ...saved!,
+      parts: { ...saved!.parts, 'fromPuller#0@0': { kind: 'stream', rank: 0, consumed: { watermark: 0, extras: [] } } },
+    };
+    await assert.rejects(
+      lastValueFrom(toLoader(fromItems(range(3)).pipe(shuffleBuffer(8, { seed: 1 })), { state: shorter }).pipe(toArray())),
+      (error: unknown) => error instanceof LoaderStateError && error.code === 'RXFEED_ERR_STATE_MISMATCH',
+    );
+  });
+
+  it('issue 13: shuffling batches (items of several source items) makes the state untracked, naming the buffer', async () => {
+    const loader = toLoader(fromItems(range(40)).pipe(batch(2), shuffleBuffer(4, { seed: 1 })));
+    for await (const _rows of loader) {
+      assert.throws(
+        () => loader.state(),
+        (error: unknown) =>
+          error instanceof LoaderStateError && error.code === 'RXFEED_ERR_STATE_UNTRACKED' && error.part === 'shuffleBuffer',
+      );
+      break;
+    }
   });
 });
