@@ -1,9 +1,14 @@
 import type { Observable } from 'rxjs';
 import { InvalidArgumentError } from '../src/errors.js';
+import { disposeAll } from '../src/dispose.js';
+import { checkRefs, EmittedLog, originId, originRef, refId, type OriginRef } from '../src/emittedLog.js';
+import { describe } from '../src/excerpt.js';
 import { InnerSource } from '../src/fanIn.js';
+import { LoaderStateError } from '../src/loaderState.js';
+import type { Origins } from '../src/origins.js';
 import { sizeOf } from '../src/info.js';
 import { produce } from '../src/operate.js';
-import { deriveSeed, Random, randomSeed } from '../src/random.js';
+import { deriveSeed, Random, randomSeed, type RandomState } from '../src/random.js';
 
 /** Options of {@link mix}. */
 export interface MixOptions {
@@ -81,12 +86,75 @@ export function mix<T>(sources: readonly Observable<T>[], weights: readonly numb
   }
   return produce<T>(
     (op) => {
-      // Its choices depend on draws made for items still downstream: not saved yet (see Loader.state).
-      op.context.tracker.untracked('mix', 'its random choice of source cannot be saved in a loader state yet');
-      const random = new Random(seed === undefined ? randomSeed() : deriveSeed(seed, op.context.epoch));
-      const live = [...baseWeights]; // 0 once a source is dropped
+      let random = new Random(seed === undefined ? randomSeed() : deriveSeed(seed, op.context.epoch));
+      let live = [...baseWeights]; // 0 once a source is dropped
       const slots: (InnerSource<T> | undefined)[] = inputs.map(() => undefined);
       let choice: number | undefined;
+
+      // Loader state (see Loader.state): the generator, the weights left, a choice drawn and not yet
+      // served, and the items emitted that the consumer has not received. Each input's parts are
+      // keyed under this mix and its index, so they keep their keys whichever inputs are open.
+      const { tracker } = op.context;
+      const key = tracker.keyFor('mix', op.context.epoch);
+      const emitted = new EmittedLog();
+      // After a resume: the items emitted before, awaited from their inputs (by origin), then emitted
+      // again in their order before any new choice.
+      let awaiting = new Map<string, number>();
+      let replay: ([T, Origins] | undefined)[] = [];
+      let replayed = 0;
+      let opened = false; // the inputs were subscribed
+      let saved: SavedMix | undefined;
+      saved = restoredMix(
+        tracker.register(key, {
+          // Until every item it had emitted is back, nothing was emitted: the saved part still holds.
+          save: () =>
+            awaiting.size > 0 && saved !== undefined
+              ? { kind: 'mix', ...saved }
+              : {
+                  kind: 'mix',
+                  random: random.state,
+                  live,
+                  choice: choice ?? null,
+                  emitted: [...emitted.refs(key), ...replay.slice(replayed).map((entry) => originRef(entry?.[1], key))],
+                },
+        }),
+        inputs.length,
+        key,
+      );
+      if (saved !== undefined) {
+        random = Random.fromState(saved.random);
+        live = [...saved.live];
+        choice = saved.choice ?? undefined;
+        awaiting = new Map(saved.emitted.map((ref, index) => [refId(ref), index]));
+        replay = new Array<[T, Origins] | undefined>(saved.emitted.length);
+      }
+
+      const emit = (value: T, origins: Origins): void => {
+        emitted.push(origins);
+        op.emit(value, origins);
+        emitted.prune();
+      };
+
+      /** Move the awaited items at the head of each input into the replay; true once all are there. */
+      const gather = (): boolean => {
+        for (const slot of slots) {
+          while (slot !== undefined && slot.queue.length > 0) {
+            const id = originId(slot.headOrigins());
+            const at = id === undefined ? undefined : awaiting.get(id);
+            if (at === undefined) break;
+            awaiting.delete(id!);
+            replay[at] = slot.takeWithOrigins();
+          }
+        }
+        if (awaiting.size > 0 && opened && slots.every((slot) => slot === undefined || slot.exhausted)) {
+          throw new LoaderStateError(
+            'RXFEED_ERR_STATE_MISMATCH',
+            `${key}: the inputs ended before they read again the ${awaiting.size} item(s) the mix had emitted; was the state saved with other inputs?`,
+            key,
+          );
+        }
+        return awaiting.size === 0;
+      };
 
       /** A source index drawn with the live weights, or undefined when none is left. */
       const choose = (): number | undefined => {
@@ -106,6 +174,13 @@ export function mix<T>(sources: readonly Observable<T>[], weights: readonly numb
       };
 
       const pump = op.pump(() => {
+        if (awaiting.size > 0 && !gather()) return;
+        while (replayed < replay.length) {
+          if (!pump.ready()) return;
+          const [value, origins] = replay[replayed]!;
+          replay[replayed++] = undefined;
+          emit(value, origins);
+        }
         while (!op.closed) {
           choice ??= choose();
           if (choice === undefined) {
@@ -117,7 +192,7 @@ export function mix<T>(sources: readonly Observable<T>[], weights: readonly numb
             if (!pump.ready()) return;
             const [value, origins] = slot.takeWithOrigins();
             choice = undefined;
-            op.emit(value, origins);
+            emit(value, origins);
             continue;
           }
           if (slot.done) {
@@ -135,16 +210,52 @@ export function mix<T>(sources: readonly Observable<T>[], weights: readonly numb
       });
       op.finalize(() => {
         for (const slot of slots) slot?.release();
+        disposeAll(replay.slice(replayed).map((entry) => entry?.[0]));
       });
 
       // Open every source before drawing the first choice.
       pump.runAfter(() => {
         inputs.forEach((source, index) => {
-          if (op.closed || live[index] === 0) return;
-          slots[index] = new InnerSource(op, source, pump.run);
+          // A resumed mix opens the inputs it had dropped too: items it emitted from them may be due again.
+          if (op.closed || (saved === undefined ? live[index] : baseWeights[index]) === 0) return;
+          slots[index] = new InnerSource(op, source, pump.run, `${key}/${index}`);
         });
+        opened = true;
       });
     },
     { size },
   );
+}
+
+/** What a mix saves in a loader state. */
+interface SavedMix {
+  readonly random: RandomState;
+  readonly live: readonly number[];
+  readonly choice: number | null;
+  readonly emitted: readonly OriginRef[];
+}
+
+/** The one saved part (a mix reads one rank's inputs), checked; undefined for a fresh start. */
+function restoredMix(saved: readonly unknown[], inputs: number, key: string): SavedMix | undefined {
+  if (saved.length === 0) return undefined;
+  const part = saved[0] as Partial<SavedMix> & { kind?: unknown };
+  const invalid = (why: string): never => {
+    throw new LoaderStateError('RXFEED_ERR_STATE_INVALID', `${key}: ${why}`, key);
+  };
+  if (typeof part !== 'object' || part === null || part.kind !== 'mix') invalid(`expected a mix's part, got ${describe(part)}`);
+  if (!Array.isArray(part.live) || part.live.length !== inputs || !part.live.every((weight) => Number.isFinite(weight) && weight >= 0)) {
+    throw new LoaderStateError(
+      'RXFEED_ERR_STATE_MISMATCH',
+      `${key}: the state was saved by a mix of other inputs (${describe(part.live)})`,
+      key,
+    );
+  }
+  if (part.choice !== null && !(Number.isSafeInteger(part.choice) && part.choice! >= 0 && part.choice! < inputs))
+    invalid(`choice ${describe(part.choice)}`);
+  try {
+    Random.fromState(part.random as RandomState);
+  } catch {
+    invalid(`the generator state ${describe(part.random)} is malformed`);
+  }
+  return { random: part.random!, live: part.live, choice: part.choice ?? null, emitted: checkRefs(part.emitted, key, 'emitted') };
 }

@@ -4,7 +4,8 @@ import { InvalidArgumentError } from '../src/errors.js';
 import { describe } from '../src/excerpt.js';
 import { LoaderStateError } from '../src/loaderState.js';
 import { operate } from '../src/operate.js';
-import type { Origin, Origins } from '../src/origins.js';
+import { checkRefs, EmittedLog, originId, originRef, refId, type OriginRef } from '../src/emittedLog.js';
+import type { Origins } from '../src/origins.js';
 import { deriveSeed, Random, randomSeed, type RandomState } from '../src/random.js';
 
 const TWO_POW_32 = 0x1_0000_0000;
@@ -101,9 +102,8 @@ export function shuffleBuffer<T>(size: number, options: ShuffleBufferOptions = {
       const bufferOrigins: Origins[] = []; // each buffered item's, in the same slot
       let filled = false; // reached `initial` once
       let growing = 0; // arrivals since then while below `size`: every second one emits
-      // Loader state (see Loader.state): the origins of items emitted and not yet known consumed, in
-      // order. Only its head is checked as items go: it holds what the stages downstream hold.
-      const emitted: Origins[] = [];
+      // Loader state (see Loader.state): the items emitted and not yet received downstream.
+      const emitted = new EmittedLog();
       // After a resume: the saved buffer and emitted items, read again by the source (see `Restoring`);
       // then the emitted ones, emitted again in their order; items arriving meanwhile wait.
       let restoring: Restoring<T> | undefined;
@@ -125,9 +125,7 @@ export function shuffleBuffer<T>(size: number, options: ShuffleBufferOptions = {
             filled,
             growing,
             slots: bufferOrigins.map((origins) => originRef(origins, key)),
-            emitted: [...emitted.filter((origins) => !isConsumed(origins)), ...replay.map(([, origins]) => origins)].map((origins) =>
-              originRef(origins, key),
-            ),
+            emitted: [...emitted.refs(key), ...replay.map(([, origins]) => originRef(origins, key))],
           },
       });
       if (saved !== undefined) {
@@ -152,10 +150,9 @@ export function shuffleBuffer<T>(size: number, options: ShuffleBufferOptions = {
       };
 
       const emit = (value: T, origins: Origins): void => {
-        // Without origins the state cannot be taken anyway (the loader says why): keep nothing.
-        if (origins !== undefined) emitted.push(origins);
+        emitted.push(origins);
         op.emit(value, origins);
-        while (emitted.length > 0 && isConsumed(emitted[0])) emitted.shift();
+        emitted.prune();
       };
 
       /** Emit a random item of the buffer (swapped with the last: order inside does not matter). */
@@ -272,25 +269,6 @@ interface SavedShuffle {
   readonly emitted: readonly OriginRef[];
 }
 
-/** One item, named by its source's ledger key and its number there. */
-type OriginRef = readonly [string, number];
-
-function isConsumed(origins: Origins): boolean {
-  if (origins === undefined) return false;
-  if (Array.isArray(origins)) return (origins as readonly Origin[]).every((origin) => origin.ledger.consumed(origin.seq));
-  const origin = origins as Origin;
-  return origin.ledger.consumed(origin.seq);
-}
-
-/** The reference saved for one item: it must come from one source item (see the untracked check). */
-function originRef(origins: Origins, key: string): OriginRef {
-  if (origins === undefined || Array.isArray(origins)) {
-    throw new LoaderStateError('RXFEED_ERR_STATE_UNTRACKED', `${key}: an item it holds has no single origin`, key);
-  }
-  const origin = origins as Origin;
-  return [origin.ledger.key, origin.seq];
-}
-
 /** The saved part for this rank and worker: the one state's, or the matching one of several ranks' states. */
 function ownPart(saved: readonly unknown[], rank: number, workerIndex: number, key: string): SavedShuffle | undefined {
   if (saved.length === 0) return undefined;
@@ -313,23 +291,8 @@ function checkSaved(value: unknown, key: string): SavedShuffle {
   };
   if (typeof part !== 'object' || part === null || part.kind !== 'shuffleBuffer')
     invalid(`expected a shuffle buffer's part, got ${describe(value)}`);
-  const refs = (list: unknown, name: string): readonly OriginRef[] => {
-    if (!Array.isArray(list)) invalid(`${name} is not a list`);
-    for (const ref of list as unknown[]) {
-      if (
-        !Array.isArray(ref) ||
-        ref.length !== 2 ||
-        typeof ref[0] !== 'string' ||
-        !Number.isSafeInteger(ref[1]) ||
-        (ref[1] as number) < 0
-      ) {
-        invalid(`${name} holds ${describe(ref)}, not [ledger key, item number]`);
-      }
-    }
-    return list as readonly OriginRef[];
-  };
-  const slots = refs(part!.slots, 'slots');
-  refs(part!.emitted, 'emitted');
+  const slots = checkRefs(part!.slots, key, 'slots');
+  checkRefs(part!.emitted, key, 'emitted');
   if (!Number.isSafeInteger(part!.size) || slots.length > part!.size!)
     invalid(`${slots.length} slots do not fit size ${describe(part!.size)}`);
   if (typeof part!.filled !== 'boolean' || !Number.isSafeInteger(part!.growing)) invalid('filled/growing are malformed');
@@ -363,8 +326,8 @@ class Restoring<T> {
       throw new LoaderStateError('RXFEED_ERR_STATE_INVALID', `${key}: the generator state ${describe(saved.random)} is malformed`, key);
     }
     this.saved = saved;
-    saved.slots.forEach(([ledger, seq], slot) => this.#places.set(`${ledger}\u0000${seq}`, slot));
-    saved.emitted.forEach(([ledger, seq], j) => this.#places.set(`${ledger}\u0000${seq}`, -1 - j));
+    saved.slots.forEach((ref, slot) => this.#places.set(refId(ref), slot));
+    saved.emitted.forEach((ref, j) => this.#places.set(refId(ref), -1 - j));
     this.#replay = new Array<[T, Origins] | undefined>(saved.emitted.length);
     this.#holes = new Set(saved.slots.map((_, slot) => slot));
   }
@@ -388,12 +351,10 @@ class Restoring<T> {
    * are back, the emitted ones are moved to `replay`, in their order.
    */
   place(value: T, origins: Origins, buffer: T[], bufferOrigins: Origins[], replay: [T, Origins][]): boolean {
-    if (origins === undefined || Array.isArray(origins)) return false;
-    const origin = origins as Origin;
-    const id = `${origin.ledger.key}\u0000${origin.seq}`;
-    const place = this.#places.get(id);
+    const id = originId(origins);
+    const place = id === undefined ? undefined : this.#places.get(id);
     if (place === undefined) return false;
-    this.#places.delete(id);
+    this.#places.delete(id!);
     if (place >= 0) {
       buffer[place] = value;
       bufferOrigins[place] = origins;

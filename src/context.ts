@@ -146,6 +146,11 @@ export class PipelineContext {
     return PipelineContext.#derive(flow, this.#shared);
   }
 
+  /** @internal The same context with its parts registered through `tracker` (a fan-in input's scope). */
+  withTracker(tracker: StateTracker): PipelineContext {
+    return PipelineContext.#derive(this.flow, { ...this.#shared, tracker });
+  }
+
   /** @internal A context for a subscription reading epoch `epoch` (what `epochs` subscribes). */
   forEpoch(epoch: number): PipelineContext {
     return PipelineContext.#derive(this.flow, { ...this.#shared, epoch: { value: epoch } });

@@ -37,13 +37,21 @@ export class InnerSource<T> {
    * @param op - The fan-in operator's operation; its Flow becomes the child's parent.
    * @param source - The inner source.
    * @param changed - Called when an item arrives or the source completes (the operator's pump).
+   * @param scope - A key prefix for the loader-state parts registered under it (see `mix`), so they
+   *   keep their keys whichever inputs are open.
    */
-  constructor(op: Pick<Operation<unknown>, 'context' | 'subscribe' | 'takeOrigins'>, source: Observable<T>, changed: () => void) {
+  constructor(
+    op: Pick<Operation<unknown>, 'context' | 'subscribe' | 'takeOrigins'>,
+    source: Observable<T>,
+    changed: () => void,
+    scope?: string,
+  ) {
     const queue = this.queue;
     const origins = this.#origins;
     this.flow = new Flow({ parent: op.context.flow, gate: () => queue.length >= 1 });
     // Its own epoch cell: an `epochs` inside one input advances that input only.
-    const context = op.context.forEpoch(op.context.epoch).withFlow(this.flow);
+    const inner = op.context.forEpoch(op.context.epoch).withFlow(this.flow);
+    const context = scope === undefined ? inner : inner.withTracker(op.context.tracker.scoped(scope));
     this.#subscription = op.subscribe(
       source,
       {
@@ -69,6 +77,11 @@ export class InnerSource<T> {
   /** Take the oldest waiting item; the gate opens, so the source may read its next one. */
   take(): T {
     return this.takeWithOrigins()[0];
+  }
+
+  /** The origins of the oldest waiting item. */
+  headOrigins(): Origins {
+    return this.#origins[0];
   }
 
   /** {@link InnerSource.take}, with the item's origins. */

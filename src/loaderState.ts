@@ -79,15 +79,32 @@ export type RestoreStates = readonly LoaderState[];
 export class StateTracker {
   /** The states this iteration resumes from; empty for a fresh start. */
   readonly restoring: RestoreStates;
-  readonly #parts = new Map<string, StatePart>();
+  readonly #shared: TrackerShared;
+  /** What keys made here start with (a fan-in operator's input: `mix#0@0/1/`). */
+  readonly #prefix: string;
   readonly #counts = new Map<string, number>();
-  #problem: LoaderStateError | undefined;
-  /** Told of every part registered (a worker part's tracker forwards them to the main thread). */
-  readonly #onRegister: ((key: string, part: StatePart) => void) | undefined;
 
-  constructor(restoring: RestoreStates = [], onRegister?: (key: string, part: StatePart) => void) {
+  /**
+   * @param restoring - The states this iteration resumes from.
+   * @param onRegister - Told of every part registered (a worker part's tracker forwards them).
+   * @param scope - For {@link StateTracker.scoped}: the parts and problem shared, and the key prefix.
+   */
+  constructor(
+    restoring: RestoreStates = [],
+    onRegister?: (key: string, part: StatePart) => void,
+    scope?: { readonly shared: TrackerShared; readonly prefix: string },
+  ) {
     this.restoring = restoring;
-    this.#onRegister = onRegister;
+    this.#shared = scope?.shared ?? { parts: new Map(), problem: undefined, onRegister };
+    this.#prefix = scope?.prefix ?? '';
+  }
+
+  /**
+   * A tracker whose keys start with `prefix` and are counted apart, sharing everything else: each
+   * input of a fan-in operator gets one, so its parts keep their keys whichever inputs are opened.
+   */
+  scoped(prefix: string): StateTracker {
+    return new StateTracker(this.restoring, undefined, { shared: this.#shared, prefix: `${this.#prefix}${prefix}/` });
   }
 
   /**
@@ -98,7 +115,7 @@ export class StateTracker {
     const base = `${kind}@${epoch}`;
     const n = this.#counts.get(base) ?? 0;
     this.#counts.set(base, n + 1);
-    return `${kind}#${n}@${epoch}`;
+    return `${this.#prefix}${kind}#${n}@${epoch}`;
   }
 
   /**
@@ -108,14 +125,14 @@ export class StateTracker {
    *   that had not started when they were saved).
    */
   register(key: string, part: StatePart): readonly unknown[] {
-    this.#parts.set(key, part);
-    this.#onRegister?.(key, part);
+    this.#shared.parts.set(key, part);
+    this.#shared.onRegister?.(key, part);
     return this.restored(key);
   }
 
   /** How many parts were registered so far: a mark for {@link StateTracker.forgetSince}. */
   get registered(): number {
-    return this.#parts.size;
+    return this.#shared.parts.size;
   }
 
   /**
@@ -124,7 +141,7 @@ export class StateTracker {
    */
   forgetSince(mark: number): void {
     let index = 0;
-    for (const key of [...this.#parts.keys()]) if (index++ >= mark) this.#parts.delete(key);
+    for (const key of [...this.#shared.parts.keys()]) if (index++ >= mark) this.#shared.parts.delete(key);
   }
 
   /** What each state being resumed from saved under `key`. */
@@ -142,7 +159,7 @@ export class StateTracker {
    * problem is the one reported.
    */
   untracked(where: string, why: string): void {
-    this.#problem ??= new LoaderStateError('RXFEED_ERR_STATE_UNTRACKED', `Loader.state: ${where}: ${why}`, where);
+    this.#shared.problem ??= new LoaderStateError('RXFEED_ERR_STATE_UNTRACKED', `Loader.state: ${where}: ${why}`, where);
   }
 
   /**
@@ -151,11 +168,18 @@ export class StateTracker {
    * @throws {@link LoaderStateError} `RXFEED_ERR_STATE_UNTRACKED` when a problem was recorded.
    */
   save(epoch: number): LoaderState {
-    if (this.#problem !== undefined) throw this.#problem;
+    if (this.#shared.problem !== undefined) throw this.#shared.problem;
     const parts: Record<string, unknown> = {};
-    for (const [key, part] of this.#parts) parts[key] = part.save();
+    for (const [key, part] of this.#shared.parts) parts[key] = part.save();
     return { format: FORMAT, version: 1, epoch, parts };
   }
+}
+
+/** What a tracker and its scopes share. */
+interface TrackerShared {
+  readonly parts: Map<string, StatePart>;
+  problem: LoaderStateError | undefined;
+  readonly onRegister: ((key: string, part: StatePart) => void) | undefined;
 }
 
 /**

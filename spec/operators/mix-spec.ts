@@ -1,13 +1,18 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { setImmediate as setImmediateP } from 'node:timers/promises';
 import { lastValueFrom, take, toArray, type Observable } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
+import { batch } from '../../operators/batch.js';
 import { mix } from '../../operators/mix.js';
+import { parallelMap } from '../../operators/parallelMap.js';
+import { prefetch } from '../../operators/prefetch.js';
 import { bindContext } from '../../src/context.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { Flow } from '../../src/flow.js';
 import { sizeOf } from '../../src/info.js';
-import { toLoader } from '../../src/loader.js';
+import { toLoader, type Loader } from '../../src/loader.js';
+import { LoaderStateError, type LoaderState } from '../../src/loaderState.js';
 import { deriveSeed, Random } from '../../src/random.js';
 import { fromItems } from '../../sources/core/fromItems.js';
 import { fromPuller } from '../../sources/core/fromPuller.js';
@@ -294,5 +299,69 @@ describe('mix', () => {
     assert.throws(() => mix(sources, [1, Number.NaN]), InvalidArgumentError);
     assert.throws(() => mix(sources, [0, 0]), InvalidArgumentError);
     assert.throws(() => mix(sources, [1, 1], { seed: 1.5 }), InvalidArgumentError);
+  });
+});
+
+describe('mix in a loader state (issue 13)', () => {
+  const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+  it('issue 13: resumed after any number of batches (inputs dropped or not, items downstream or not), the items equal an uninterrupted run', async () => {
+    const random = new Random(21);
+    for (let trial = 0; trial < 60; trial++) {
+      const inputs = 1 + random.int(3);
+      const lengths = Array.from({ length: inputs }, () => random.int(50));
+      const weights = lengths.map(() => (random.int(6) === 0 ? 0 : 0.1 + random.next()));
+      if (!weights.some((weight) => weight > 0)) weights[0] = 1;
+      const stopOnEmpty = random.int(3) === 0;
+      const delayed = random.int(2) === 1;
+      const batchSize = 1 + random.int(5);
+      const make = (state?: LoaderState): Loader<number[]> => {
+        let items: Observable<number> = mix(
+          lengths.map((length, input) =>
+            fromItems(
+              range(length).map((i) => input * 1000 + i),
+              { chunkSize: 3 },
+            ),
+          ),
+          weights,
+          { seed: 4, stopOnEmpty },
+        );
+        if (delayed)
+          items = items.pipe(
+            parallelMap(async (i: number) => (await setImmediateP(), i), { concurrency: 3 }),
+            prefetch(3),
+          );
+        return toLoader(items.pipe(batch(batchSize)), { state });
+      };
+      const whole: number[] = [];
+      for await (const rows of make()) whole.push(...rows);
+      const stopAfter = random.int(Math.ceil(whole.length / batchSize) + 1);
+      const seen: number[] = [];
+      const first = make();
+      let saved = first.state();
+      if (stopAfter > 0) {
+        let batches = 0;
+        for await (const rows of first) {
+          seen.push(...rows);
+          if (++batches === stopAfter) break;
+        }
+        saved = JSON.parse(JSON.stringify(first.state())) as LoaderState;
+      }
+      for await (const rows of make(saved)) seen.push(...rows);
+      assert.deepEqual(seen, whole, JSON.stringify({ lengths, weights, stopOnEmpty, delayed, batchSize, stopAfter }));
+    }
+  });
+
+  it('issue 13: a state saved by a mix of other inputs is refused', async () => {
+    const first = toLoader(mix([fromItems(range(5)), fromItems(range(5))], [1, 1], { seed: 1 }));
+    let saved: LoaderState | undefined;
+    for await (const _item of first) {
+      saved = first.state();
+      break;
+    }
+    const other = toLoader(mix([fromItems(range(5)), fromItems(range(5)), fromItems(range(5))], [1, 1, 1], { seed: 1 }), { state: saved });
+    await assert.rejects(
+      lastValueFrom(other.pipe(toArray())),
+      (error: unknown) => error instanceof LoaderStateError && error.code === 'RXFEED_ERR_STATE_MISMATCH' && error.part === 'mix#0@0',
+    );
   });
 });
