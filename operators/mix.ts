@@ -103,8 +103,7 @@ export function mix<T>(sources: readonly Observable<T>[], weights: readonly numb
       let replay: ([T, Origins] | undefined)[] = [];
       let replayed = 0;
       let opened = false; // the inputs were subscribed
-      let saved: SavedMix | undefined;
-      saved = restoredMix(
+      const saved: SavedMix | undefined = restoredMix(
         tracker.register(key, {
           // Until every item it had emitted is back, nothing was emitted: the saved part still holds.
           save: () =>
