@@ -117,7 +117,10 @@ export function fromRandomAccess<T>(dataset: RandomAccess<T>, options: FromRando
     const remaining = new Remaining(order.length, start.base); // global positions
     const plan = new RankPlan(remaining.size, { worldSize, rank, batchSize, endOfEpoch });
     const toRead = new Remaining(plan.size, start.consumed); // plan indices
-    const steps = Math.ceil((plan.maxRankSize - (plan.size - toRead.size)) / batchSize);
+    // The steps left: those of the real elements left, then the plan's steps with no real element
+    // of this rank ('pad'; padToBatch counts those received). Not the pad rows of a step whose
+    // real elements were all received: that step is done.
+    const steps = Math.ceil(toRead.size / batchSize) + (plan.steps - Math.ceil(plan.size / batchSize));
     const rankSequence: RankSequence = {
       worldSize,
       rank,
