@@ -210,6 +210,18 @@ describe('indexedStart (issue 13)', () => {
     assert.throws(() => indexedStart(mixed, at(2, 0, 4), KEY), stateError('RXFEED_ERR_STATE_MISMATCH', KEY));
   });
 
+  it('issue 13: of all the old ranks\' states, those with no part are ranks that had not started: they received nothing', () => {
+    const nothing = { watermark: 0, extras: [] };
+    const started = [part(at(4, 1, 2), { watermark: 2, extras: [] }), part(at(4, 3, 2), { watermark: 1, extras: [] })];
+    // Rank 1 received positions 2, 3; rank 3 position 6.
+    assert.deepEqual(indexedStart(started, at(2, 0, 4), KEY, 4).base, { watermark: 0, extras: [2, 3, 6] });
+    assert.throws(() => indexedStart(started, at(2, 0, 4), KEY, 3), stateError('RXFEED_ERR_STATE_MISMATCH', KEY));
+    // A resumed run's rank saves the states it resumed from, so a missing part there is a missing rank.
+    const resumed = started.map((p) => ({ ...p, base: { watermark: 4, extras: [] } }));
+    assert.throws(() => indexedStart(resumed, at(2, 0, 4), KEY, 4), stateError('RXFEED_ERR_STATE_MISMATCH', KEY));
+    assert.deepEqual(indexedStart([part(at(4, 0, 2), nothing)], at(4, 0, 2), KEY, 4).consumed, nothing);
+  });
+
   it('issue 13: a part of another sampler or dataset size is RXFEED_ERR_STATE_MISMATCH naming the key', () => {
     const nothing = { watermark: 0, extras: [] };
     const saved = part(at(1, 0, 4), nothing);
