@@ -1,12 +1,26 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { from, map, mergeMap, type Observable } from 'rxjs';
+import { batch } from '../../operators/batch.js';
+import { interleave } from '../../operators/interleave.js';
+import { mix } from '../../operators/mix.js';
 import { indexedStart, type IndexedPart, type IndexedPlacement } from '../../src/indexedResume.js';
 import { ConsumedSet, Remaining, type ConsumedRecord } from '../../src/ledger.js';
 import { checkRestoreStates, LoaderStateError, StateTracker, type LoaderState } from '../../src/loaderState.js';
 import { Random } from '../../src/random.js';
 import { RankPlan, type EndOfEpoch } from '../../src/rankPlan.js';
+import { toLoader, type Loader } from '../../src/loader.js';
+import { globalShuffle } from '../../src/sampler.js';
+import { fromRandomAccess } from '../../sources/core/fromRandomAccess.js';
+import { itemsDataset } from '../../sources/core/itemsDataset.js';
+import { iterate, until } from './resumeFixtures.js';
 
-const state = (epoch: number, parts: Record<string, unknown> = {}): LoaderState => ({ format: 'rxfeed.loader-state', version: 1, epoch, parts });
+const state = (epoch: number, parts: Record<string, unknown> = {}): LoaderState => ({
+  format: 'rxfeed.loader-state',
+  version: 1,
+  epoch,
+  parts,
+});
 
 /** The set a record describes, as a list within `[0, limit)`. */
 function members(record: ConsumedRecord, limit: number): number[] {
@@ -210,7 +224,7 @@ describe('indexedStart (issue 13)', () => {
     assert.throws(() => indexedStart(mixed, at(2, 0, 4), KEY), stateError('RXFEED_ERR_STATE_MISMATCH', KEY));
   });
 
-  it('issue 13: of all the old ranks\' states, those with no part are ranks that had not started: they received nothing', () => {
+  it("issue 13: of all the old ranks' states, those with no part are ranks that had not started: they received nothing", () => {
     const nothing = { watermark: 0, extras: [] };
     const started = [part(at(4, 1, 2), { watermark: 2, extras: [] }), part(at(4, 3, 2), { watermark: 1, extras: [] })];
     // Rank 1 received positions 2, 3; rank 3 position 6.
@@ -225,7 +239,10 @@ describe('indexedStart (issue 13)', () => {
   it('issue 13: a part of another sampler or dataset size is RXFEED_ERR_STATE_MISMATCH naming the key', () => {
     const nothing = { watermark: 0, extras: [] };
     const saved = part(at(1, 0, 4), nothing);
-    assert.throws(() => indexedStart([{ ...saved, sampler: { kind: 'shuffle', seed: 4 } }], at(1, 0, 4), KEY), stateError('RXFEED_ERR_STATE_MISMATCH', KEY));
+    assert.throws(
+      () => indexedStart([{ ...saved, sampler: { kind: 'shuffle', seed: 4 } }], at(1, 0, 4), KEY),
+      stateError('RXFEED_ERR_STATE_MISMATCH', KEY),
+    );
     assert.throws(() => indexedStart([{ ...saved, length: 99 }], at(1, 0, 4), KEY), /saved reading 99 positions/);
   });
 
@@ -250,5 +267,57 @@ describe('indexedStart (issue 13)', () => {
       assert.throws(() => indexedStart([saved], here, KEY), stateError('RXFEED_ERR_STATE_INVALID'), JSON.stringify(saved));
       assert.throws(() => indexedStart([saved], here, KEY), message, JSON.stringify(saved));
     }
+  });
+});
+
+/** Receive one item, then take the state in the loop body. */
+async function stateAfterOne<T>(loader: Loader<T>): Promise<unknown> {
+  for await (const _ of loader) return loader.state();
+  return loader.state();
+}
+
+describe('Loader.state: untracked stages and states that do not fit (issue 13)', () => {
+  const numbers = (n: number, seed = 5): Observable<number> =>
+    fromRandomAccess(itemsDataset(Array.from({ length: n }, (_, i) => i)), { sampler: globalShuffle({ seed }), batchSize: 2 });
+
+  it('issue 13: a stage that cannot be saved makes state() throw RXFEED_ERR_STATE_UNTRACKED naming it', async () => {
+    const cases: [string, Observable<unknown>, string][] = [
+      ['a plain from([...]) source, batched', from([1, 2, 3, 4]).pipe(batch(2)), 'batch'],
+      ['a plain from([...]) source', from([1, 2, 3]).pipe(map((x) => x * 2)), 'toLoader'],
+      [
+        'mergeMap(async) between source and batch',
+        numbers(10).pipe(
+          mergeMap(async (x) => x),
+          batch(2),
+        ),
+        'batch',
+      ],
+      ['mix', mix([numbers(6), numbers(6, 6)], [1, 1], { seed: 1 }).pipe(batch(2)), 'mix'],
+      ['interleave', interleave([numbers(6), numbers(6, 6)], { cycleLength: 2 }).pipe(batch(2)), 'interleave'],
+    ];
+    for (const [what, pipeline, part] of cases) {
+      await assert.rejects(stateAfterOne(toLoader(pipeline)), stateError('RXFEED_ERR_STATE_UNTRACKED', part), what);
+    }
+  });
+
+  it('issue 13: a state of another seed or dataset size is RXFEED_ERR_STATE_MISMATCH naming the part, when the resumed loader starts', async () => {
+    const { state } = await until(toLoader(numbers(20).pipe(batch(2))), 3);
+    for (const other of [numbers(20, 6), numbers(21)]) {
+      const loader = toLoader(other.pipe(batch(2)), { state });
+      await assert.rejects(iterate(loader), stateError('RXFEED_ERR_STATE_MISMATCH', 'fromRandomAccess#0@0'));
+    }
+    assert.equal((await iterate(toLoader(numbers(20).pipe(batch(2)), { state }))).length, 7);
+  });
+
+  it('issue 13: garbage given as a state is RXFEED_ERR_STATE_INVALID: at toLoader for the envelope, at the start for a part', async () => {
+    for (const garbage of [JSON.parse('"checkpoint"') as unknown, JSON.parse('{"epoch": 3}') as unknown, JSON.parse('[]') as unknown]) {
+      assert.throws(() => toLoader(numbers(20), { state: garbage as LoaderState }), stateError('RXFEED_ERR_STATE_INVALID'));
+    }
+    const { state } = await until(toLoader(numbers(20).pipe(batch(2))), 3);
+    const broken = JSON.parse(JSON.stringify(state).replace('"watermark":6', '"watermark":"six"')) as LoaderState;
+    await assert.rejects(
+      iterate(toLoader(numbers(20).pipe(batch(2)), { state: broken })),
+      stateError('RXFEED_ERR_STATE_INVALID', 'fromRandomAccess#0@0.consumed'),
+    );
   });
 });
