@@ -14,12 +14,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Observable } from 'rxjs';
 import { batch } from '../../operators/batch.js';
+import { padToBatch } from '../../operators/padToBatch.js';
 import { parallelMap } from '../../operators/parallelMap.js';
 import { toLoader, type Loader } from '../../src/loader.js';
 import { LoaderStateError, type LoaderState } from '../../src/loaderState.js';
 import { Random } from '../../src/random.js';
 import { RankPlan } from '../../src/rankPlan.js';
 import { globalShuffle, sequential, type SamplerSpec } from '../../src/sampler.js';
+import type { PaddedBatch } from '../../src/tensor.js';
 import { fromRandomAccess } from '../../sources/core/fromRandomAccess.js';
 import { iterate, jitter, numbersDataset, randomShardEnds, sortedItems, until } from './resumeFixtures.js';
 
@@ -190,6 +192,51 @@ describe('elastic resume: another world size and batch size (issue 13)', () => {
       }
     });
   }
+
+  it('issue 13: a padToBatch evaluation resumed on another world size: every new rank the same steps, each index once through the mask', async () => {
+    const random = new Random(25);
+    for (let round = 0; round < 40; round++) {
+      const n = random.int(120);
+      const dataset = numbersDataset(n, [n]);
+      const [[W, B], [W2, B2]] = RESHAPES[random.int(RESHAPES.length)]!;
+      const evaluation = (worldSize: number, rank: number, batchSize: number, state?: LoaderState[]): Loader<PaddedBatch<number>> =>
+        toLoader(
+          fromRandomAccess(dataset, { sampler: globalShuffle({ seed: 3 }), batchSize, endOfEpoch: 'pad', rank, worldSize }).pipe(
+            padToBatch(batchSize, { fill: () => -1 }),
+          ),
+          { state },
+        );
+      const counts = new Array<number>(n).fill(0);
+      const count = (batches: readonly PaddedBatch<number>[]): void => {
+        for (const { rows, mask, index } of batches) {
+          rows.forEach((row, i) => {
+            if (mask[i] === 0) return;
+            assert.equal(index[i], row);
+            counts[row]!++;
+          });
+        }
+      };
+      const k = random.int(Math.ceil(n / (W * B)) + 1);
+      const states: LoaderState[] = [];
+      for (let rank = 0; rank < W; rank++) {
+        const { received, state } = await until(evaluation(W, rank, B), k);
+        count(received);
+        states.push(state);
+      }
+      const steps: number[] = [];
+      for (let rank = 0; rank < W2; rank++) {
+        const after = await iterate(evaluation(W2, rank, B2, states));
+        steps.push(after.length);
+        count(after);
+      }
+      const what = `round ${round}: N=${n} ${W}x${B} at step ${k} -> ${W2}x${B2}`;
+      assert.ok(
+        steps.every((s) => s === steps[0]),
+        `${what}: steps ${steps}`,
+      );
+      assert.deepEqual(counts, new Array<number>(n).fill(1), what);
+    }
+  });
 
   it('issue 13: one rank state alone on another world size is RXFEED_ERR_STATE_MISMATCH naming the part', async () => {
     const random = new Random(24);
