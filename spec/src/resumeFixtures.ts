@@ -63,6 +63,8 @@ export async function until<T>(loader: Loader<T>, k: number): Promise<{ received
     }
   }
   assert.ok(state !== undefined, `the iteration ended before ${k} items`);
+  // After the break, the loader still says where its consumer stopped.
+  assert.deepEqual(roundTrip(loader.state()), state, 'the state after the break');
   return { received, state };
 }
 
