@@ -106,6 +106,10 @@ export interface PadToBatchOptions<T> {
  *
  * Size: the output's size is the number of batches.
  *
+ * Loader state: the all-pad batches a rank received are saved with its state, so a rank resumed
+ * on the same plan emits only the batches it still owes and runs the same steps as the others. A
+ * rank resumed with none of its real rows left has no template: give `fill`.
+ *
  * @example
  * ```ts
  * const evaluation = fromItems(validation).pipe(

@@ -156,6 +156,22 @@ describe('indexed checkpoint and resume, property (issue 13)', () => {
     }
   });
 
+  it('issue 13: oneBatch on a resumed loader is its first batch after the checkpoint, and neither the state nor the iteration moves', async () => {
+    const random = new Random(1316);
+    for (let id = 0; id < 20; id++) {
+      const c: Case = { ...randomCase(id, random), map: 'none' };
+      const make = (state?: LoaderState): Loader<number[]> => toLoader(items(c, 0, random).pipe(batch(c.batchSize)), { state });
+      const whole = await iterate(make());
+      if (whole.length === 0) continue;
+      const k = random.int(whole.length);
+      const first = await until(make(), k);
+      const resumed = make(first.state);
+      assert.deepEqual(await resumed.oneBatch(), whole[k], `case ${id} ${JSON.stringify(c)} at ${k}`);
+      assert.deepEqual(roundTrip(resumed.state()), first.state);
+      assert.deepEqual([...first.received, ...(await iterate(resumed))], whole, `case ${id} at ${k}`);
+    }
+  });
+
   it('issue 13: epochs(n) inside a loader resumes at the inner epoch it was in, where it was', async () => {
     const random = new Random(1315);
     for (let id = 0; id < 40; id++) {
