@@ -67,7 +67,9 @@ export function epochs<T>(count = Infinity, options: EpochsOptions = {}): MonoTy
         // Re-iterating a loader reads the next `count` epochs, not the same ones again.
         const first = start + (count === Infinity ? 0 : context.epoch * count);
         let epoch = first;
-        // Loader state: the epoch being read (the next to start, between two). A resume starts there.
+        // Loader state: the epoch being read, until the next one starts. Its source's items may
+        // still be on their way to the consumer when it completes (a queue, a prefetch), and its
+        // parts say which were received, so a resume starts there, not at the epoch after.
         const { tracker } = context;
         const key = tracker.keyFor('epochs', context.epoch);
         let reading = first;
@@ -107,7 +109,6 @@ export function epochs<T>(count = Infinity, options: EpochsOptions = {}): MonoTy
               next: (value) => op.next(value),
               complete: () => {
                 active = false;
-                reading = epoch;
                 pump.run();
               },
             },

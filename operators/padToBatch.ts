@@ -5,6 +5,7 @@ import { disposeAll } from '../src/dispose.js';
 import { InvalidArgumentError, RxfeedError, UnknownSizeError } from '../src/errors.js';
 import { infoOf, streamInfoOf, type SplitInfo, type StreamInfo } from '../src/info.js';
 import { operate } from '../src/operate.js';
+import { checkConsumed, CountLedger } from '../src/ledger.js';
 import { appendOrigins, type Origin } from '../src/origins.js';
 
 /**
@@ -105,6 +106,10 @@ export interface PadToBatchOptions<T> {
  *
  * Size: the output's size is the number of batches.
  *
+ * Loader state: the all-pad batches a rank received are saved with its state, so a rank resumed
+ * on the same plan emits only the batches it still owes and runs the same steps as the others. A
+ * rank resumed with none of its real rows left has no template: give `fill`.
+ *
  * @example
  * ```ts
  * const evaluation = fromItems(validation).pipe(
@@ -178,6 +183,31 @@ export function padToBatch<T>(batchSize: number, options: PadToBatchOptions<T> =
           return fill === undefined ? base.row : fill(base.row);
         };
 
+        // Loader state: the all-pad batches owed at the end carry no sample, so no source counts
+        // them; this ledger does, or a rank resumed after one would emit it again and run one step
+        // more than the others. A resume on the same plan (rank, world size, batch size) skips
+        // those received; another plan owes its own. It is registered when the rank's real rows
+        // have all arrived, as its plan is known then.
+        const { tracker } = op.context;
+        const key = tracker.keyFor('padToBatch', op.context.epoch);
+        let pads: { ledger: CountLedger; before: number; emitted: number } | undefined;
+        const padLedger = (): { ledger: CountLedger; before: number; emitted: number } => {
+          if (pads !== undefined) return pads;
+          const split = planned().split;
+          const { worldSize, rank } = split ?? op.context.placement({}, 'padToBatch');
+          const descriptor = { kind: 'padBatches', worldSize, rank, batchSize };
+          let before = 0;
+          for (const saved of tracker.restored(key)) {
+            const part = saved as Record<string, unknown> | null;
+            if (part?.kind !== 'padBatches' || part.batchSize !== batchSize || part.worldSize !== worldSize || part.rank !== rank) continue;
+            const received = checkConsumed(part.consumed, Number.MAX_SAFE_INTEGER, `${key}.consumed`);
+            before = received.watermark + received.extras.length;
+          }
+          pads = { ledger: new CountLedger(key, descriptor, { watermark: before, extras: [] }), before, emitted: 0 };
+          tracker.register(key, pads.ledger);
+          return pads;
+        };
+
         /** Emit the rows gathered so far, topped up with pad rows to a full batch. */
         const emitBatch = (): void => {
           const real = rows.length;
@@ -190,7 +220,7 @@ export function padToBatch<T>(batchSize: number, options: PadToBatchOptions<T> =
           index.fill(-1, real);
           rows.push(...pads);
           const out: PaddedBatch<T> = { rows, mask, index };
-          const origins = rowOrigins;
+          const origins = real > 0 ? rowOrigins : [{ ledger: padLedger().ledger, seq: padLedger().before + padLedger().emitted++ }];
           rows = [];
           rowOrigins = [];
           index = new Float64Array(batchSize);
@@ -201,8 +231,9 @@ export function padToBatch<T>(batchSize: number, options: PadToBatchOptions<T> =
         /** At the end: the partial batch, then the all-pad batches this rank still owes. */
         const drain = op.pump(() => {
           if (rows.length > 0) emitBatch();
+          padLedger();
           // Owed batches are produced here, not pulled: the gauge is respected as a source would.
-          while (emitted < planned().batches) {
+          while (emitted < planned().batches - padLedger().before) {
             if (!drain.ready()) return;
             emitBatch();
           }

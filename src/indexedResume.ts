@@ -68,14 +68,14 @@ const NOTHING: ConsumedRecord = { watermark: 0, extras: [] };
 
 /**
  * Where the subscription placed at `here` starts, given the parts saved under its key by the
- * states being resumed from (none: a fresh start).
+ * `states` states being resumed from (none: a fresh start).
  *
  * @throws {@link LoaderStateError} `RXFEED_ERR_STATE_MISMATCH` when the parts are of another
  *   order, or cannot be split over `here` (another plan, and not every old rank's part given);
  *   `RXFEED_ERR_STATE_INVALID` when a part is malformed.
  * @internal
  */
-export function indexedStart(saved: readonly unknown[], here: IndexedPlacement, key: string): IndexedStart {
+export function indexedStart(saved: readonly unknown[], here: IndexedPlacement, key: string, states = saved.length): IndexedStart {
   if (saved.length === 0) return { base: NOTHING, consumed: NOTHING };
   const parts = saved.map((part) => checkPart(part, here, key));
   const same = parts.find(
@@ -86,7 +86,25 @@ export function indexedStart(saved: readonly unknown[], here: IndexedPlacement, 
       part.endOfEpoch === here.endOfEpoch,
   );
   if (same !== undefined) return { base: same.base, consumed: same.consumed };
-  return { base: mergeRanks(parts, here, key), consumed: NOTHING };
+  return { base: mergeRanks(withUnstarted(parts, states), here, key), consumed: NOTHING };
+}
+
+/**
+ * The parts, with a part that received nothing for each rank whose state has none: a rank saves
+ * no part for an epoch it had not started (its state before its first batch is the epoch's
+ * fresh state), so of `states` states, those without a part are the ranks missing here. Only in
+ * a first run of the epoch (no base): a rank of a resumed run saves the states it resumed from.
+ */
+function withUnstarted(parts: readonly IndexedPart[], states: number): readonly IndexedPart[] {
+  const [first] = parts as [IndexedPart];
+  const fresh = first.base.watermark === 0 && first.base.extras.length === 0;
+  if (!fresh || states !== first.worldSize || parts.length >= states) return parts;
+  const ranks = new Set(parts.map((part) => part.rank));
+  const unstarted: IndexedPart[] = [];
+  for (let rank = 0; rank < first.worldSize && parts.length + unstarted.length < states; rank++) {
+    if (!ranks.has(rank)) unstarted.push({ ...first, rank, consumed: NOTHING });
+  }
+  return [...parts, ...unstarted];
 }
 
 /** The global positions consumed by every old rank together, as a base for a new plan. */

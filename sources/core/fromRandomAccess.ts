@@ -103,7 +103,7 @@ export function fromRandomAccess<T>(dataset: RandomAccess<T>, options: FromRando
    * resume), and this worker's share of that. Elements are numbered in the ledger by plan index,
    * so what a rank received does not depend on its number of workers.
    */
-  const readingPlan = (order: IndexOrder, placement: Placement, key: string, restored: readonly unknown[]) => {
+  const readingPlan = (order: IndexOrder, placement: Placement, key: string, restored: readonly unknown[], states: number) => {
     const { worldSize, rank, workerIndex, numWorkers } = placement;
     const here = {
       length: order.length,
@@ -113,11 +113,14 @@ export function fromRandomAccess<T>(dataset: RandomAccess<T>, options: FromRando
       batchSize,
       endOfEpoch,
     };
-    const start = indexedStart(restored, here, key);
+    const start = indexedStart(restored, here, key, states);
     const remaining = new Remaining(order.length, start.base); // global positions
     const plan = new RankPlan(remaining.size, { worldSize, rank, batchSize, endOfEpoch });
     const toRead = new Remaining(plan.size, start.consumed); // plan indices
-    const steps = Math.ceil((plan.maxRankSize - (plan.size - toRead.size)) / batchSize);
+    // The steps left: those of the real elements left, then the plan's steps with no real element
+    // of this rank ('pad'; padToBatch counts those received). Not the pad rows of a step whose
+    // real elements were all received: that step is done.
+    const steps = Math.ceil(toRead.size / batchSize) + (plan.steps - Math.ceil(plan.size / batchSize));
     const rankSequence: RankSequence = {
       worldSize,
       rank,
@@ -146,7 +149,7 @@ export function fromRandomAccess<T>(dataset: RandomAccess<T>, options: FromRando
       const order = orderOf(sampler, dataset.size, context.epoch, dataset.layout?.shardEnds);
       const placement = context.splitPlacement(options, 'fromRandomAccess');
       const key = context.tracker.keyFor('fromRandomAccess', context.epoch);
-      const reading = readingPlan(order, placement, key, context.tracker.restored(key));
+      const reading = readingPlan(order, placement, key, context.tracker.restored(key), context.tracker.restoring.length);
       const { plan, ledger } = reading;
       context.tracker.register(key, ledger);
       op.context.announce(announcement(order, plan, reading.indexAt));
