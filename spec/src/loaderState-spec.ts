@@ -3,7 +3,6 @@ import { describe, it } from 'node:test';
 import { from, map, mergeMap, type Observable } from 'rxjs';
 import { batch } from '../../operators/batch.js';
 import { interleave } from '../../operators/interleave.js';
-import { mix } from '../../operators/mix.js';
 import { indexedStart, type IndexedPart, type IndexedPlacement } from '../../src/indexedResume.js';
 import { ConsumedSet, Remaining, type ConsumedRecord } from '../../src/ledger.js';
 import { checkRestoreStates, LoaderStateError, StateTracker, type LoaderState } from '../../src/loaderState.js';
@@ -292,7 +291,6 @@ describe('Loader.state: untracked stages and states that do not fit (issue 13)',
         ),
         'batch',
       ],
-      ['mix', mix([numbers(6), numbers(6, 6)], [1, 1], { seed: 1 }).pipe(batch(2)), 'mix'],
       ['interleave', interleave([numbers(6), numbers(6, 6)], { cycleLength: 2 }).pipe(batch(2)), 'interleave'],
     ];
     for (const [what, pipeline, part] of cases) {
