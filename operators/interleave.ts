@@ -1,6 +1,11 @@
 import type { Observable } from 'rxjs';
 import { InvalidArgumentError } from '../src/errors.js';
+import { disposeAll } from '../src/dispose.js';
+import { checkRefs, EmittedLog, originId, originRef, refId, type OriginRef } from '../src/emittedLog.js';
+import { describe } from '../src/excerpt.js';
 import { InnerSource } from '../src/fanIn.js';
+import { LoaderStateError } from '../src/loaderState.js';
+import type { Origins } from '../src/origins.js';
 import { sizeOf } from '../src/info.js';
 import { produce } from '../src/operate.js';
 
@@ -69,20 +74,62 @@ export function interleave<T>(sources: readonly InterleaveSource<T>[], options: 
   const size = sizes.every((one) => one !== undefined) ? sizes.reduce((sum, one) => sum + one, 0) : undefined;
   return produce<T>(
     (op) => {
-      // Which inputs are open, and where the cycle is, are not saved yet (see Loader.state).
-      op.context.tracker.untracked('interleave', 'its cycle over open sources cannot be saved in a loader state yet');
       const slots = Array.from({ length: Math.min(cycleLength, inputs.length) }, (): InnerSource<T> | undefined => undefined);
+      const slotInputs = slots.map(() => -1); // which input each slot reads
       let nextInput = 0;
       let cycleIndex = 0;
       let blockIndex = 0;
 
+      // Loader state (see Loader.state): which input each slot reads, where the cycle is, and the
+      // items emitted that the consumer has not received. Each input's parts are keyed under this
+      // interleave and the input's index.
+      const { tracker } = op.context;
+      const key = tracker.keyFor('interleave', op.context.epoch);
+      const emitted = new EmittedLog();
+      const saved: SavedInterleave | undefined = restoredInterleave(
+        tracker.register(key, {
+          // Until every item it had emitted is back, nothing was emitted: the saved part still holds.
+          save: () =>
+            gathering !== undefined && saved !== undefined
+              ? { kind: 'interleave', ...saved }
+              : {
+                  kind: 'interleave',
+                  slotInputs,
+                  nextInput,
+                  cycleIndex,
+                  blockIndex,
+                  emitted: [...emitted.refs(key), ...replay.slice(replayed).map((entry) => originRef(entry?.[1], key))],
+                },
+        }),
+        inputs.length,
+        slots.length,
+        key,
+      );
+      // After a resume: the items emitted before, gathered back from their inputs (a finished
+      // input is opened again for them alone), then emitted again in their order.
+      let gathering: Gathering<T> | undefined;
+      let replay: ([T, Origins] | undefined)[] = [];
+      let replayed = 0;
+
+      const inputSource = (index: number): Observable<T> => {
+        const input = inputs[index]!;
+        return typeof input === 'function' ? input() : input;
+      };
+      const subscribeInput = (index: number): InnerSource<T> => new InnerSource(op, inputSource(index), pump.run, `${key}/${index}`);
+
       /** Put the next unopened source into `slots[index]`, or leave it empty when none is left. */
       const open = (index: number): void => {
         slots[index] = undefined;
+        slotInputs[index] = -1;
         if (nextInput >= inputs.length) return;
-        const input = inputs[nextInput++]!;
-        const source = typeof input === 'function' ? input() : input;
-        slots[index] = new InnerSource(op, source, pump.run);
+        slotInputs[index] = nextInput;
+        slots[index] = subscribeInput(nextInput++);
+      };
+
+      const emit = (value: T, origins: Origins): void => {
+        emitted.push(origins);
+        op.emit(value, origins);
+        emitted.prune();
       };
 
       const advance = (): void => {
@@ -91,6 +138,16 @@ export function interleave<T>(sources: readonly InterleaveSource<T>[], options: 
       };
 
       const pump = op.pump(() => {
+        if (gathering !== undefined) {
+          if (!gathering.gather(slots, replay)) return;
+          gathering = undefined;
+        }
+        while (replayed < replay.length) {
+          if (!pump.ready()) return;
+          const [value, origins] = replay[replayed]!;
+          replay[replayed++] = undefined;
+          emit(value, origins);
+        }
         while (!op.closed) {
           if (nextInput >= inputs.length && slots.every((slot) => slot === undefined)) {
             op.complete();
@@ -105,7 +162,7 @@ export function interleave<T>(sources: readonly InterleaveSource<T>[], options: 
             if (!pump.ready()) return;
             const [value, origins] = slot.takeWithOrigins();
             if (++blockIndex === blockLength) advance();
-            op.emit(value, origins);
+            emit(value, origins);
             continue;
           }
           if (slot.done) {
@@ -119,17 +176,134 @@ export function interleave<T>(sources: readonly InterleaveSource<T>[], options: 
       });
       op.finalize(() => {
         for (const slot of slots) slot?.release();
+        gathering?.release();
+        disposeAll(replay.slice(replayed).map((entry) => entry?.[0]));
       });
 
       if (slots.length === 0) {
         op.complete();
         return;
       }
-      // Open the whole first cycle before visiting any of it.
+      // Open the whole first cycle before visiting any of it (a resumed one: the inputs it read).
       pump.runAfter(() => {
-        for (let index = 0; index < slots.length && !op.closed; index++) open(index);
+        if (saved === undefined) {
+          for (let index = 0; index < slots.length && !op.closed; index++) open(index);
+          return;
+        }
+        nextInput = saved.nextInput;
+        cycleIndex = saved.cycleIndex;
+        blockIndex = saved.blockIndex;
+        replay = new Array<[T, Origins] | undefined>(saved.emitted.length);
+        saved.slotInputs.forEach((input, index) => {
+          slotInputs[index] = input;
+          if (input >= 0 && !op.closed) slots[index] = subscribeInput(input);
+        });
+        if (saved.emitted.length > 0) gathering = new Gathering(saved.emitted, key, slotInputs, subscribeInput);
       });
     },
     { size },
   );
+}
+
+/** What an interleave saves in a loader state. */
+interface SavedInterleave {
+  readonly slotInputs: readonly number[];
+  readonly nextInput: number;
+  readonly cycleIndex: number;
+  readonly blockIndex: number;
+  readonly emitted: readonly OriginRef[];
+}
+
+/** The one saved part, checked against this interleave's inputs; undefined for a fresh start. */
+function restoredInterleave(saved: readonly unknown[], inputs: number, cycle: number, key: string): SavedInterleave | undefined {
+  if (saved.length === 0) return undefined;
+  const part = saved[0] as Partial<SavedInterleave> & { kind?: unknown };
+  const mismatch = (why: string): never => {
+    throw new LoaderStateError('RXFEED_ERR_STATE_MISMATCH', `${key}: ${why}`, key);
+  };
+  if (typeof part !== 'object' || part === null || part.kind !== 'interleave') {
+    throw new LoaderStateError('RXFEED_ERR_STATE_INVALID', `${key}: expected an interleave's part, got ${describe(part)}`, key);
+  }
+  const index = (value: unknown, below: number): boolean =>
+    Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) < below;
+  if (
+    !Array.isArray(part.slotInputs) ||
+    part.slotInputs.length !== cycle ||
+    !part.slotInputs.every((input) => input === -1 || index(input, inputs))
+  ) {
+    mismatch(`the state was saved by an interleave of other inputs or cycle (${describe(part.slotInputs)})`);
+  }
+  if (
+    !index(part.nextInput, inputs + 1) ||
+    !index(part.cycleIndex, cycle) ||
+    !Number.isSafeInteger(part.blockIndex) ||
+    part.blockIndex! < 0
+  ) {
+    mismatch('its position in the cycle does not fit this interleave');
+  }
+  const emitted = checkRefs(part.emitted, key, 'emitted');
+  for (const [ledger] of emitted)
+    if (inputOf(ledger, key) === undefined || inputOf(ledger, key)! >= inputs)
+      mismatch(`an emitted item of ${describe(ledger)} is of no input`);
+  return { slotInputs: part.slotInputs!, nextInput: part.nextInput!, cycleIndex: part.cycleIndex!, blockIndex: part.blockIndex!, emitted };
+}
+
+/** The input a part's key belongs to: keys under an interleave start `<its key>/<input>/`. */
+function inputOf(ledgerKey: string, key: string): number | undefined {
+  if (!ledgerKey.startsWith(`${key}/`)) return undefined;
+  const input = Number.parseInt(ledgerKey.slice(key.length + 1), 10);
+  return Number.isSafeInteger(input) ? input : undefined;
+}
+
+/**
+ * A resumed interleave gathering the items it had emitted back from their inputs: those in a
+ * slot come first from it (an input emits in order); a finished input is opened again alone.
+ */
+class Gathering<T> {
+  /** Where each awaited item goes in the replay, by origin. */
+  readonly #places = new Map<string, number>();
+  /** Inputs opened again only for their emitted items, by input index. */
+  readonly #extra = new Map<number, InnerSource<T>>();
+  readonly #key: string;
+
+  constructor(emitted: readonly OriginRef[], key: string, slotInputs: readonly number[], subscribe: (input: number) => InnerSource<T>) {
+    this.#key = key;
+    emitted.forEach((ref, index) => this.#places.set(refId(ref), index));
+    for (const [ledger] of emitted) {
+      const input = inputOf(ledger, key)!;
+      if (!slotInputs.includes(input) && !this.#extra.has(input)) this.#extra.set(input, subscribe(input));
+    }
+  }
+
+  /** Move the awaited items at the head of each input into `replay`; true once all are there. */
+  gather(slots: readonly (InnerSource<T> | undefined)[], replay: ([T, Origins] | undefined)[]): boolean {
+    const sources = [...slots, ...this.#extra.values()];
+    for (const source of sources) {
+      while (source !== undefined && source.queue.length > 0) {
+        const id = originId(source.headOrigins());
+        const at = id === undefined ? undefined : this.#places.get(id);
+        if (at === undefined) break;
+        this.#places.delete(id!);
+        replay[at] = source.takeWithOrigins();
+      }
+    }
+    if (this.#places.size === 0) {
+      this.release();
+      return true;
+    }
+    if (sources.every((source) => source === undefined || source.exhausted)) {
+      throw new LoaderStateError(
+        'RXFEED_ERR_STATE_MISMATCH',
+        `${this.#key}: the inputs ended before they read again the ${this.#places.size} item(s) the interleave had emitted; was the state saved with other inputs?`,
+        this.#key,
+      );
+    }
+    return false;
+  }
+
+  /** Unsubscribe the inputs opened again for their emitted items. */
+  release(): void {
+    for (const source of this.#extra.values()) source.release();
+    this.#extra.clear();
+  }
 }

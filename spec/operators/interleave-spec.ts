@@ -1,12 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { setImmediate as setImmediateP } from 'node:timers/promises';
 import { lastValueFrom, take, toArray, type Observable } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
+import { batch } from '../../operators/batch.js';
 import { interleave } from '../../operators/interleave.js';
+import { parallelMap } from '../../operators/parallelMap.js';
+import { prefetch } from '../../operators/prefetch.js';
 import { zipShards } from '../../operators/zipShards.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { sizeOf } from '../../src/info.js';
-import { toLoader } from '../../src/loader.js';
+import { toLoader, type Loader } from '../../src/loader.js';
+import { LoaderStateError, type LoaderState } from '../../src/loaderState.js';
 import { Random } from '../../src/random.js';
 import { fromItems } from '../../sources/core/fromItems.js';
 import { fromPuller } from '../../sources/core/fromPuller.js';
@@ -298,5 +303,77 @@ describe('interleave', () => {
     );
     assert.throws(() => interleave([], { cycleLength: 0 }), InvalidArgumentError);
     assert.throws(() => interleave([], { cycleLength: 2, blockLength: 0 }), InvalidArgumentError);
+  });
+});
+
+describe('interleave in a loader state (issue 13)', () => {
+  const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+  it('issue 13: resumed after any number of batches, with items of finished inputs still downstream, the items equal an uninterrupted run', async () => {
+    const random = new Random(31);
+    let reopened = 0; // resumes that had to read a finished input again for its emitted items
+    for (let trial = 0; trial < 60; trial++) {
+      const lengths = Array.from({ length: 1 + random.int(5) }, () => random.int(12));
+      const cycleLength = 1 + random.int(3);
+      const blockLength = 1 + random.int(3);
+      const delayed = random.int(2) === 1;
+      const batchSize = 1 + random.int(4);
+      const subscribed = lengths.map(() => 0);
+      const make = (state?: LoaderState): Loader<number[]> => {
+        let items: Observable<number> = interleave(
+          lengths.map((length, input) => () => {
+            subscribed[input]!++;
+            return fromItems(
+              range(length).map((i) => input * 1000 + i),
+              { chunkSize: 2 },
+            );
+          }),
+          { cycleLength, blockLength },
+        );
+        if (delayed)
+          items = items.pipe(
+            parallelMap(async (i: number) => (await setImmediateP(), i), { concurrency: 3 }),
+            prefetch(3),
+          );
+        return toLoader(items.pipe(batch(batchSize)), { state });
+      };
+      const whole: number[] = [];
+      for await (const rows of make()) whole.push(...rows);
+      const stopAfter = random.int(Math.ceil(whole.length / batchSize) + 1);
+      const seen: number[] = [];
+      const first = make();
+      let saved = first.state();
+      if (stopAfter > 0) {
+        let batches = 0;
+        for await (const rows of first) {
+          seen.push(...rows);
+          if (++batches === stopAfter) break;
+        }
+        saved = JSON.parse(JSON.stringify(first.state())) as LoaderState;
+      }
+      subscribed.fill(0);
+      for await (const rows of make(saved)) seen.push(...rows);
+      assert.deepEqual(seen, whole, JSON.stringify({ lengths, cycleLength, blockLength, delayed, batchSize, stopAfter }));
+      const part = Object.entries(saved.parts).find(([key]) => key.startsWith('interleave#'))?.[1] as
+        { nextInput: number; slotInputs: number[] } | undefined;
+      if (part !== undefined && subscribed.some((count, input) => count > 0 && input < part.nextInput && !part.slotInputs.includes(input)))
+        reopened++;
+    }
+    assert.ok(reopened > 0, 'some resumes read a finished input again for the items it had emitted');
+  });
+
+  it('issue 13: a state saved by an interleave of another cycle is refused', async () => {
+    const inputs = () => [fromItems(range(5)), fromItems(range(5)), fromItems(range(5))];
+    const first = toLoader(interleave(inputs(), { cycleLength: 2 }));
+    let saved: LoaderState | undefined;
+    for await (const _item of first) {
+      saved = first.state();
+      break;
+    }
+    await assert.rejects(
+      lastValueFrom(toLoader(interleave(inputs(), { cycleLength: 3 }), { state: saved }).pipe(toArray())),
+      (error: unknown) =>
+        error instanceof LoaderStateError && error.code === 'RXFEED_ERR_STATE_MISMATCH' && error.part === 'interleave#0@0',
+    );
   });
 });

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { from, map, mergeMap, type Observable } from 'rxjs';
 import { batch } from '../../operators/batch.js';
-import { interleave } from '../../operators/interleave.js';
 import { indexedStart, type IndexedPart, type IndexedPlacement } from '../../src/indexedResume.js';
 import { ConsumedSet, Remaining, type ConsumedRecord } from '../../src/ledger.js';
 import { checkRestoreStates, LoaderStateError, StateTracker, type LoaderState } from '../../src/loaderState.js';
@@ -291,7 +290,6 @@ describe('Loader.state: untracked stages and states that do not fit (issue 13)',
         ),
         'batch',
       ],
-      ['interleave', interleave([numbers(6), numbers(6, 6)], { cycleLength: 2 }).pipe(batch(2)), 'interleave'],
     ];
     for (const [what, pipeline, part] of cases) {
       await assert.rejects(stateAfterOne(toLoader(pipeline)), stateError('RXFEED_ERR_STATE_UNTRACKED', part), what);
