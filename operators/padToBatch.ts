@@ -6,7 +6,10 @@ import { InvalidArgumentError, RxfeedError, UnknownSizeError } from '../src/erro
 import { infoOf, streamInfoOf, type SplitInfo, type StreamInfo } from '../src/info.js';
 import { operate } from '../src/operate.js';
 import { checkConsumed, CountLedger } from '../src/ledger.js';
-import { appendOrigins, type Origin } from '../src/origins.js';
+import { isConsumed } from '../src/emittedLog.js';
+import { describe } from '../src/excerpt.js';
+import { LoaderStateError } from '../src/loaderState.js';
+import { appendOrigins, type Origin, type Origins } from '../src/origins.js';
 
 /**
  * A rank received more samples than the dataset size said any rank would, so padding it to the
@@ -208,6 +211,37 @@ export function padToBatch<T>(batchSize: number, options: PadToBatchOptions<T> =
           return pads;
         };
 
+        // Loader state: the rows received before the first one the consumer has not (the rows of its
+        // batches in arrival order), so a rank resumed over a split that counts from the start (a
+        // strided shard of a streaming source) continues its count: row indices and the batches it
+        // owes. A resumed `fromRandomAccess` announces what is left instead (`split.remainder`).
+        const rowsKey = tracker.keyFor('padToBatchRows', op.context.epoch);
+        const rowLog: Origins[] = [];
+        let rowsBeforeLog = 0;
+        const pruneRows = (): void => {
+          while (rowLog.length > 0 && isConsumed(rowLog[0])) {
+            rowLog.shift();
+            rowsBeforeLog++;
+          }
+        };
+        const savedRows = restoredRows(tracker.restored(rowsKey), rowsKey);
+        tracker.register(rowsKey, {
+          save: () => {
+            pruneRows();
+            return { kind: 'padToBatchRows', received: rowsBeforeLog };
+          },
+        });
+        let restoredApplied = false;
+        /** Continue the saved count, once the plan is known, unless the split counts what is left. */
+        const continueRows = (current: Plan): void => {
+          if (restoredApplied) return;
+          restoredApplied = true;
+          if (savedRows === 0 || current.split?.remainder === true) return;
+          received = savedRows;
+          rowsBeforeLog = savedRows;
+          emitted = Math.ceil(savedRows / batchSize);
+        };
+
         /** Emit the rows gathered so far, topped up with pad rows to a full batch. */
         const emitBatch = (): void => {
           const real = rows.length;
@@ -230,6 +264,7 @@ export function padToBatch<T>(batchSize: number, options: PadToBatchOptions<T> =
 
         /** At the end: the partial batch, then the all-pad batches this rank still owes. */
         const drain = op.pump(() => {
+          continueRows(planned());
           if (rows.length > 0) emitBatch();
           padLedger();
           // Owed batches are produced here, not pulled: the gauge is respected as a source would.
@@ -245,6 +280,7 @@ export function padToBatch<T>(batchSize: number, options: PadToBatchOptions<T> =
           {
             next: (item) => {
               const current = plan ?? planned();
+              continueRows(current);
               if (received >= current.maxRankSize) {
                 disposeAll([item]);
                 throw new SizeMismatchError('padToBatch', received + 1, current.maxRankSize, current.detail);
@@ -257,7 +293,10 @@ export function padToBatch<T>(batchSize: number, options: PadToBatchOptions<T> =
                 throw error;
               }
               received++;
-              if (!appendOrigins(rowOrigins ?? [], op.takeOrigins('padToBatch'))) rowOrigins = undefined;
+              const itsOrigins = op.takeOrigins('padToBatch');
+              if (!appendOrigins(rowOrigins ?? [], itsOrigins)) rowOrigins = undefined;
+              if (itsOrigins !== undefined) rowLog.push(itsOrigins);
+              pruneRows();
               template ??= { row: item };
               index[rows.length] = at;
               rows.push(item);
@@ -352,4 +391,20 @@ function planOf(
     return { maxRankSize: ownSize, detail: `the input's size ${ownSize} on a single rank`, split };
   }
   throw new UnknownSizeError('padToBatch');
+}
+
+/** The rows a saved `padToBatch` part counted as received (0 when none was saved), checked. */
+function restoredRows(saved: readonly unknown[], key: string): number {
+  if (saved.length === 0) return 0;
+  const part = saved[0] as { kind?: unknown; received?: unknown } | null;
+  if (
+    typeof part !== 'object' ||
+    part === null ||
+    part.kind !== 'padToBatchRows' ||
+    !Number.isSafeInteger(part.received) ||
+    (part.received as number) < 0
+  ) {
+    throw new LoaderStateError('RXFEED_ERR_STATE_INVALID', `${key}: expected a padToBatch's row count, got ${describe(saved[0])}`, key);
+  }
+  return part.received as number;
 }

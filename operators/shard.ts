@@ -4,6 +4,9 @@ import { disposeItem } from '../src/dispose.js';
 import { InvalidArgumentError, TooFewShardsError } from '../src/errors.js';
 import { infoOf, streamInfoOf, type DatasetInfo, type SplitInfo, type StreamInfo } from '../src/info.js';
 import { operate } from '../src/operate.js';
+import { LoaderStateError } from '../src/loaderState.js';
+import { peekOrigins, type Origin } from '../src/origins.js';
+import { describe } from '../src/excerpt.js';
 
 /** Options of {@link shard}. Rank and world size default to torchrun's `RANK` and `WORLD_SIZE`. */
 export interface ShardOptions extends Partial<Placement> {
@@ -88,12 +91,40 @@ export function shard<T>(options: ShardOptions = {}): MonoTypeOperatorFunction<T
         // size before its first item (it may cross plain operators to get here), else strided.
         let keep: ReturnType<typeof keeperOf> | undefined;
         let position = 0;
+        // Loader state: a resumed source skips what was received, the other ranks' items included,
+        // so a resumed shard counts positions by the source's own item numbers, `seq - offset`, the
+        // offset fixed by the first item. A filter or a concatenation between them changes the
+        // offset: that split cannot be resumed, and the state says so.
+        const { tracker } = op.context;
+        const key = tracker.keyFor('shard', op.context.epoch);
+        const [saved] = tracker.restored(key);
+        let offset = restoredOffset(saved, key);
+        const resumed = offset !== undefined;
+        tracker.register(key, { save: () => ({ kind: 'shard', offset: offset ?? null }) });
         op.subscribe(
           source,
           {
             next: (value) => {
               if (keep === undefined) checkNotSplit(op.input);
               keep ??= keeperOf(op.input.size, placement);
+              const origins = peekOrigins();
+              const origin = origins === undefined || Array.isArray(origins) ? undefined : (origins as Origin);
+              if (origin !== undefined) {
+                offset ??= origin.seq - position;
+                if (resumed) position = origin.seq - offset;
+                else if (origin.seq - offset !== position) {
+                  tracker.untracked(
+                    'shard',
+                    "in element mode after a filter or a concatenation, its split cannot be resumed: shard right after the source, or use mode 'file' or fromRandomAccess",
+                  );
+                }
+              } else if (resumed) {
+                throw new LoaderStateError(
+                  'RXFEED_ERR_STATE_MISMATCH',
+                  `${key}: a resumed shard received an item without a source number`,
+                  key,
+                );
+              }
               const verdict = keep(position++);
               if (verdict === 'keep' || verdict === 'last') op.next(value);
               else disposeItem(value);
@@ -193,4 +224,14 @@ function filesOf<T>(recorded: DatasetInfo<T>, placement: Placement): number[] {
     if (j % numWorkers === workerIndex) mine.push(i);
   }
   return mine;
+}
+
+/** The offset a saved `shard` part holds (`null`: it had seen no item), checked. */
+function restoredOffset(saved: unknown, key: string): number | undefined {
+  if (saved === undefined) return undefined;
+  const part = saved as { kind?: unknown; offset?: unknown } | null;
+  if (typeof part !== 'object' || part === null || part.kind !== 'shard' || !(part.offset === null || Number.isSafeInteger(part.offset))) {
+    throw new LoaderStateError('RXFEED_ERR_STATE_INVALID', `${key}: expected a shard's part, got ${describe(saved)}`, key);
+  }
+  return part.offset === null ? undefined : (part.offset as number);
 }

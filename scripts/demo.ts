@@ -12,7 +12,7 @@
  *
  * Run: `npm ci && npm run demo` (needs nothing but this repository).
  */
-import { createWriteStream, existsSync, mkdirSync, renameSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline as pipeStreams } from 'node:stream/promises';
 import { map } from 'rxjs';
@@ -21,7 +21,19 @@ import tar from 'tar-stream';
 import { fromWebDataset, type WebDatasetSample } from '../sources/webdataset/index.js';
 import type { DecodedImage } from '../src/adapters/decodeImage.js';
 import { decodeImageFieldsTask, workerExecutor, workerPipeline } from '../src/adapters/piscina.js';
-import { collate, epochs, padToBatch, parallelMap, progress, shard, toLoader, type HostTensor } from '../src/index.js';
+import {
+  collate,
+  epochs,
+  padToBatch,
+  parallelMap,
+  progress,
+  shard,
+  toLoader,
+  type CollatedPaddedBatch,
+  type HostTensor,
+  type Loader,
+  type LoaderState,
+} from '../src/index.js';
 import type { trainPart } from './demoPipeline.js';
 
 const DIR = join(process.cwd(), '.tmp', 'demo');
@@ -160,16 +172,43 @@ let correct = 0;
 let counted = 0;
 const seen = new Uint8Array(SIZE);
 for (let rank = 0; rank < WORLD_SIZE; rank++) {
-  const evaluation = fromWebDataset(shardPaths, { extensions: ['jpg', 'cls'] }).pipe(
-    map(fields),
-    shard({ rank, worldSize: WORLD_SIZE }),
-    parallelMap(decode, { executor }),
-    map(decoded),
-    padToBatch(BATCH, { size: SIZE, worldSize: WORLD_SIZE }),
-    collate(),
-  );
+  const evaluation = (state?: LoaderState): Loader<CollatedPaddedBatch<ReturnType<typeof decoded>>> =>
+    toLoader(
+      fromWebDataset(shardPaths, { extensions: ['jpg', 'cls'] }).pipe(
+        map(fields),
+        shard({ rank, worldSize: WORLD_SIZE }),
+        parallelMap(decode, { executor }),
+        map(decoded),
+        padToBatch(BATCH, { size: SIZE, worldSize: WORLD_SIZE }),
+        collate(),
+      ),
+      { state },
+    );
+  // Rank 0 is preempted halfway: it saves what its loop received, and a new loader resumes from
+  // the file exactly there (see "Checkpoint and resume" in the README).
+  const preemptAt = rank === 0 ? Math.floor(SIZE / WORLD_SIZE / BATCH / 2) : Infinity;
   let batches = 0;
-  for await (const { rows, mask, index } of toLoader(evaluation)) {
+  let loader = evaluation();
+  for (;;) {
+    let preempted = false;
+    for await (const { rows, mask, index } of loader) {
+      countBatch(rows, mask, index);
+      if (++batches === preemptAt) {
+        preempted = true;
+        break;
+      }
+    }
+    if (!preempted) break;
+    const saved = join(DIR, `eval-rank${rank}.state.json`);
+    writeFileSync(`${saved}.tmp`, JSON.stringify(loader.state()));
+    renameSync(`${saved}.tmp`, saved);
+    console.log(`eval rank ${rank}: preempted after ${batches} batches; state saved (${statSync(saved).size} bytes), resuming from it`);
+    loader = evaluation(JSON.parse(readFileSync(saved, 'utf8')) as LoaderState);
+  }
+  console.log(`eval rank ${rank}/${WORLD_SIZE}: ${batches} batches of ${BATCH}`);
+}
+function countBatch(rows: { image: HostTensor; label: HostTensor }, mask: HostTensor, index: HostTensor): void {
+  {
     const means = meanOfRows(rows.image);
     const labels = rows.label.data as Int32Array;
     const real = mask.data as Uint8Array;
@@ -180,9 +219,7 @@ for (let rank = 0; rank < WORLD_SIZE; rank++) {
       seen[indices[row]!]!++;
       if (predict(means[row]!) === labels[row]) correct++;
     }
-    batches++;
   }
-  console.log(`eval rank ${rank}/${WORLD_SIZE}: ${batches} batches of ${BATCH}`);
 }
 if (counted !== SIZE || seen.some((times) => times !== 1)) {
   throw new Error(`evaluation was not exact: ${counted} of ${SIZE} samples counted`);

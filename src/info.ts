@@ -72,6 +72,13 @@ export interface SplitInfo {
    * `stride`.
    */
   readonly indexAt?: (k: number) => number;
+  /**
+   * The split describes what is left of the rank's share in a resumed subscription (see
+   * `Loader.state`): element `k` is the `k`-th not yet received, and the sizes count only those.
+   * A resumed `fromRandomAccess` announces such a split; without it, `padToBatch` continues from
+   * its own saved count of rows received.
+   */
+  readonly remainder?: boolean;
 }
 
 /**

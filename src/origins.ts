@@ -93,6 +93,15 @@ export function takeOrigins(): Origins {
   return slot.current;
 }
 
+/**
+ * The origins of the item being delivered now, without taking them (an operator that passes the
+ * item on or drops it, as `shard` does).
+ * @internal
+ */
+export function peekOrigins(): Origins {
+  return slot.current;
+}
+
 /** Mark every origin in `origins` consumed. @internal */
 export function consumeOrigins(origins: Origins): void {
   if (origins === undefined) return;

@@ -140,6 +140,7 @@ export function fromRandomAccess<T>(dataset: RandomAccess<T>, options: FromRando
       seqAt,
       indexOfSeq,
       indexAt: (k: number) => indexOfSeq(seqAt(k)),
+      remainder: restored.length > 0,
     };
   };
 
@@ -152,7 +153,7 @@ export function fromRandomAccess<T>(dataset: RandomAccess<T>, options: FromRando
       const reading = readingPlan(order, placement, key, context.tracker.restored(key), context.tracker.restoring.length);
       const { plan, ledger } = reading;
       context.tracker.register(key, ledger);
-      op.context.announce(announcement(order, plan, reading.indexAt));
+      op.context.announce(announcement(order, plan, reading.indexAt, reading.remainder));
       const abort = new AbortController();
       // Each read in flight may listen to it: up to `readsInFlight` listeners, not a leak.
       setMaxListeners(readsInFlight + 10, abort.signal);
@@ -234,7 +235,7 @@ interface ReadSlot<T> {
 }
 
 /** What the subscription announces: this rank's size and, for `padToBatch`, its split. */
-function announcement(order: IndexOrder, plan: RankSequence | WorkerShare, indexAt: (k: number) => number): StreamInfo {
+function announcement(order: IndexOrder, plan: RankSequence | WorkerShare, indexAt: (k: number) => number, remainder: boolean): StreamInfo {
   return {
     size: plan.size,
     split: {
@@ -245,6 +246,7 @@ function announcement(order: IndexOrder, plan: RankSequence | WorkerShare, index
       firstIndex: plan.size > 0 ? indexAt(0) : 0,
       stride: 1,
       indexAt,
+      ...(remainder ? { remainder } : {}),
     },
   };
 }

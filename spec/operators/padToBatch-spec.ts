@@ -1,9 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { from, lastValueFrom, map, Observable, of, tap, toArray } from 'rxjs';
+import { setImmediate as setImmediateP } from 'node:timers/promises';
+import { filter, from, lastValueFrom, map, Observable, of, tap, toArray } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { collate } from '../../operators/collate.js';
 import { NoPadTemplateError, padToBatch, SizeMismatchError } from '../../operators/padToBatch.js';
+import { parallelMap } from '../../operators/parallelMap.js';
+import { prefetch } from '../../operators/prefetch.js';
+import { toLoader, type Loader } from '../../src/loader.js';
+import { LoaderStateError, type LoaderState } from '../../src/loaderState.js';
+import { Random } from '../../src/random.js';
 import type { PaddedBatch } from '../../src/tensor.js';
 import {
   bindContext,
@@ -393,5 +399,85 @@ describe('padToBatch: global indices for any row type after shard (issue 10.4)',
         }
       }
     }
+  });
+});
+
+describe('padToBatch over a strided shard of a streaming source, in a loader state (issue 13)', () => {
+  it('issue 13: each rank resumed after any number of batches still counts every index exactly once, in as many batches as the others', async () => {
+    const random = new Random(41);
+    for (let trial = 0; trial < 40; trial++) {
+      const size = random.int(60);
+      const worldSize = 1 + random.int(3);
+      const batchSize = 1 + random.int(5);
+      const delayed = random.int(2) === 1;
+      // An unsized generator: shard keeps every worldSize-th item by position, not a range.
+      const make = (rank: number, state?: LoaderState): Loader<PaddedBatch<number>> => {
+        let items: Observable<number> = fromItems(() => Array.from({ length: size }, (_, i) => i), { chunkSize: 4 }).pipe(
+          shard({ rank, worldSize }),
+        );
+        if (delayed)
+          items = items.pipe(
+            parallelMap(async (i: number) => (await setImmediateP(), i), { concurrency: 2 }),
+            prefetch(2),
+          );
+        return toLoader(items.pipe(padToBatch(batchSize, { size, worldSize, fill: () => -1 })), { state });
+      };
+      const counts = new Array<number>(size).fill(0);
+      const steps: number[] = [];
+      for (let rank = 0; rank < worldSize; rank++) {
+        const take = (batch: PaddedBatch<number>): void => {
+          batch.rows.forEach((row, i) => {
+            if (batch.mask[i] === 1) {
+              assert.equal(row, batch.index[i], 'a real row carries its own global index');
+              counts[row]!++;
+            }
+          });
+        };
+        const first = make(rank);
+        const stopAfter = random.int(Math.ceil(size / worldSize / batchSize) + 2);
+        let batches = 0;
+        let saved = first.state();
+        if (stopAfter > 0) {
+          for await (const batch of first) {
+            take(batch);
+            if (++batches === stopAfter) break;
+          }
+          saved = JSON.parse(JSON.stringify(first.state())) as LoaderState;
+        }
+        // A loop that ran to its end leaves nothing of this epoch to resume.
+        if (stopAfter > 0 && batches < stopAfter) {
+          steps.push(batches);
+          continue;
+        }
+        for await (const batch of make(rank, saved)) {
+          take(batch);
+          batches++;
+        }
+        steps.push(batches);
+      }
+      const what = JSON.stringify({ size, worldSize, batchSize, delayed });
+      assert.deepEqual(counts, new Array<number>(size).fill(1), what);
+      assert.equal(new Set(steps).size, 1, `every rank ran the same steps: ${steps.join(', ')} ${what}`);
+    }
+  });
+
+  it('issue 13: a shard in element mode after a filter cannot be resumed: the state says so, naming it', async () => {
+    const loader = toLoader(
+      fromItems(() => Array.from({ length: 20 }, (_, i) => i)).pipe(
+        filter((i) => i % 3 !== 0),
+        shard({ rank: 0, worldSize: 2 }),
+      ),
+    );
+    const seen: number[] = [];
+    for await (const item of loader) {
+      seen.push(item);
+      if (seen.length === 3) {
+        assert.throws(
+          () => loader.state(),
+          (error: unknown) => error instanceof LoaderStateError && error.code === 'RXFEED_ERR_STATE_UNTRACKED' && error.part === 'shard',
+        );
+      }
+    }
+    assert.deepEqual(seen, [1, 4, 7, 10, 13, 16, 19]);
   });
 });
