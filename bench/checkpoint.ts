@@ -10,21 +10,24 @@
  * 2. Time from a resume to its first batch against a fresh start's, on real files generated under
  *    `.tmp/bench/checkpoint/` (32,000 samples of 4 KiB in 8 TFRecord files and 8 tar shards, with
  *    their record and sample indexes): `fromRandomAccess` over `tfrecordDataset` and over
- *    `webDatasetIndexed`, the checkpoint taken at 90% of the epoch. Each contender makes a new
- *    loader over the open dataset and is timed until its first batch arrives; the resumed first
- *    batch is checked once to be the uninterrupted run's next batch (no replay, nothing skipped).
+ *    `webDatasetIndexed`, the checkpoint taken at 90% of the epoch. Each contender makes 20 new
+ *    loaders in turn over the open dataset, each timed until its first batch arrives (the resumed
+ *    one parses the saved JSON first); the resumed first batch is checked once to be the
+ *    uninterrupted run's next batch (no replay, nothing skipped).
  *    Then the same for a streaming tar pipeline (`fromWebDataset(files).pipe(batch(256))`), when
  *    its state can be taken.
  * 3. The overhead of state tracking, which is always on: the same pipelines (tar and TFRecord
  *    streaming, indexed TFRecord with a global shuffle) run by this build and by the build of
  *    `09e81c2` (the commit before issue 13), each in a child process running this file with
- *    `--child`, one warm pass and 5 timed passes, interleaved per round. The old build lives in a
+ *    `--child`, one warm pass and 10 timed passes, interleaved per round. The old build lives in a
  *    git worktree at `.tmp/bench/base`: made (worktree, `node_modules` link, `tsc`) when absent,
  *    and removed at the end when this run made it, unless `--keep-base`.
  *
  * Every figure follows `bench/rounds.ts`'s method; times here are measured inside the run (a
- * child's own timing leaves out its start-up, a first batch's leaves out the release after it).
- * Only local files are read: no server state to clean up.
+ * child's own timing leaves out its start-up, a first batch's leaves out the release after it),
+ * as wall time and as CPU time, which a burst of other work on this shared machine disturbs less.
+ * Use `--rounds 9` or more: the overheads sought are a few percent. Only local files are read: no
+ * server state to clean up.
  *
  * @module
  */
@@ -164,6 +167,17 @@ async function checkpointData(lib: Library): Promise<CheckpointData> {
 interface Timed {
   readonly items: number;
   readonly seconds: number;
+  /**
+   * CPU seconds (user + system, every thread of the process) over the same span: on this shared
+   * machine a burst of other work lengthens the wall time but hardly the CPU time of the work.
+   */
+  readonly cpuSeconds: number;
+}
+
+/** CPU seconds this process has used since `since` (a `process.cpuUsage()` reading). */
+function cpuSince(since: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(since);
+  return (used.user + used.system) / 1e6;
 }
 
 /**
@@ -174,14 +188,16 @@ interface Timed {
 async function timedRounds(
   contenders: readonly { readonly name: string; readonly run: (round: number) => Promise<Timed> }[],
   expected: number,
-): Promise<{ seconds: number[][]; rates: RoundRates }> {
+): Promise<{ seconds: number[][]; cpu: number[][]; rates: RoundRates }> {
   const seconds = contenders.map(() => [] as number[]);
+  const cpu = contenders.map(() => [] as number[]);
   await rounds(
     contenders.map((contender, which) => ({
       name: contender.name,
       run: async (round) => {
         const timed = await contender.run(round);
         if (round > 0) seconds[which]!.push(timed.seconds);
+        if (round > 0) cpu[which]!.push(timed.cpuSeconds);
         return timed.items;
       },
     })),
@@ -189,6 +205,7 @@ async function timedRounds(
   );
   return {
     seconds,
+    cpu,
     rates: {
       contenders: contenders.map(({ name }) => ({ name, run: async () => 0 })),
       rates: seconds.map((row) => row.map((s) => expected / s)),
@@ -211,13 +228,17 @@ function timeRatioCell(seconds: readonly (readonly number[])[], which: number, r
 }
 
 /** An iterator of `loader` that has received its first item: the time it took, and the item. */
-async function firstItem<T>(make: () => AsyncIterable<T>): Promise<{ seconds: number; item: T; release: () => Promise<unknown> }> {
+async function firstItem<T>(
+  make: () => AsyncIterable<T>,
+): Promise<{ seconds: number; cpuSeconds: number; item: T; release: () => Promise<unknown> }> {
+  const cpu = process.cpuUsage();
   const start = performance.now();
   const iterator = make()[Symbol.asyncIterator]();
   const first = await iterator.next();
   const seconds = (performance.now() - start) / 1000;
+  const cpuSeconds = cpuSince(cpu);
   if (first.done === true) throw new Error('the pipeline yielded nothing');
-  return { seconds, item: first.value, release: async () => iterator.return?.() };
+  return { seconds, cpuSeconds, item: first.value, release: async () => iterator.return?.() };
 }
 
 // --- 1. State size and state() time ------------------------------------------------------------
@@ -286,7 +307,7 @@ async function stateSection(lib: Library): Promise<void> {
 /** Where the checkpoint is taken: this fraction of the epoch's steps received. */
 const CHECKPOINT_AT = 0.9;
 /** Loaders each contender starts per run (a first batch alone takes a few milliseconds). */
-const FIRST_BATCHES = 10;
+const FIRST_BATCHES = 20;
 
 /**
  * A run of `make()` interrupted after 90% of its steps: the state then (as the JSON a training
@@ -339,13 +360,15 @@ async function firstBatchCase<T>(
     run: async (): Promise<Timed> => {
       let items = 0;
       let seconds = 0;
+      let cpuSeconds = 0;
       for (let start = 0; start < FIRST_BATCHES; start++) {
         const first = await firstItem(() => toLoader(make(), { state: state() }));
         await first.release();
         items += first.item.length;
         seconds += first.seconds;
+        cpuSeconds += first.cpuSeconds;
       }
-      return { items, seconds };
+      return { items, seconds, cpuSeconds };
     },
   });
   const measured = await timedRounds(
@@ -357,7 +380,7 @@ async function firstBatchCase<T>(
   );
   printTable(
     title,
-    ['contender', 'ms to the first batch: median (range)', 'time ratio to fresh: median (range)'],
+    ['contender', 'ms to the first batch', 'time ratio to fresh', 'CPU ms to the first batch', 'CPU ratio to fresh'],
     measured.rates.contenders.map(({ name }, which) => [
       name,
       spread(
@@ -365,6 +388,11 @@ async function firstBatchCase<T>(
         2,
       ),
       timeRatioCell(measured.seconds, which),
+      spread(
+        measured.cpu[which]!.map((s) => (s * 1000) / FIRST_BATCHES),
+        2,
+      ),
+      timeRatioCell(measured.cpu, which),
     ]),
   );
   console.log(
@@ -435,7 +463,7 @@ const PIPELINES = {
 } as const;
 type PipelineName = keyof typeof PIPELINES;
 /** Passes a child makes after its own warm-up pass; it reports their total time. */
-const CHILD_PASSES = 5;
+const CHILD_PASSES = 10;
 
 /** Child mode: `--child <dist> <pipeline>`; prints `{ items, seconds }` for its timed passes. */
 async function child(dist: string, name: PipelineName): Promise<void> {
@@ -451,12 +479,14 @@ async function child(dist: string, name: PipelineName): Promise<void> {
   };
   try {
     const items = await pass();
+    const cpu = process.cpuUsage();
     const start = performance.now();
     for (let timed = 0; timed < CHILD_PASSES; timed++) {
       const again = await pass();
       if (again !== items) throw new Error(`pass ${timed + 1} handled ${again} items, the warm-up pass ${items}`);
     }
-    console.log(JSON.stringify({ items, seconds: (performance.now() - start) / 1000 }));
+    const seconds = (performance.now() - start) / 1000;
+    console.log(JSON.stringify({ items, seconds, cpuSeconds: cpuSince(cpu) }));
   } finally {
     await pipeline.close();
   }
@@ -469,8 +499,8 @@ async function runChild(dist: string, name: PipelineName): Promise<Timed> {
     cwd: root,
     maxBuffer: 1 << 20,
   });
-  const reported = JSON.parse(stdout.trim().split('\n').pop()!) as { items: number; seconds: number };
-  return { items: reported.items * CHILD_PASSES, seconds: reported.seconds };
+  const reported = JSON.parse(stdout.trim().split('\n').pop()!) as Timed;
+  return { ...reported, items: reported.items * CHILD_PASSES };
 }
 
 /** The base build's `dist/`, made when absent; `made` when this run made the worktree. */
@@ -502,18 +532,33 @@ async function overheadSection(): Promise<void> {
         ],
         expected,
       );
-      const overhead = measured.seconds[1]!.map((time, round) => (time / measured.seconds[0]![round]! - 1) * 100);
+      const overhead = (times: number[][]): string =>
+        spread(
+          times[1]!.map((time, round) => (time / times[0]![round]! - 1) * 100),
+          1,
+        );
+      const perPass = (times: number[]): string => fmt((median(times) * 1000) / CHILD_PASSES);
       rows.push([
         name,
         fmt(median(measured.rates.rates[0]!)),
         fmt(median(measured.rates.rates[1]!)),
         ratioCell(measured.rates, 1),
-        spread(overhead, 1),
+        overhead(measured.seconds),
+        `${perPass(measured.cpu[0]!)} / ${perPass(measured.cpu[1]!)}`,
+        overhead(measured.cpu),
       ]);
     }
     printTable(
-      '3. Items/s, this build against the base (ratio and overhead per round: median (range))',
-      ['pipeline', `${BASE_COMMIT} items/s`, 'this build items/s', 'items/s ratio to base', 'time overhead %'],
+      `3. This build against ${BASE_COMMIT}: per-round ratios and overheads, median (range)`,
+      [
+        'pipeline',
+        `${BASE_COMMIT} items/s`,
+        'this build items/s',
+        'items/s ratio to base',
+        'wall-time overhead %',
+        'CPU ms per pass, base / this',
+        'CPU-time overhead %',
+      ],
       rows,
     );
   } finally {
