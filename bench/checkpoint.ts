@@ -15,7 +15,8 @@
  *    one parses the saved JSON first); the resumed first batch is checked once to be the
  *    uninterrupted run's next batch (no replay, nothing skipped).
  *    Then the same for a streaming tar pipeline (`fromWebDataset(files).pipe(batch(256))`), when
- *    its state can be taken.
+ *    its state can be taken, with a third contender: a replay (a loader without state, skipping
+ *    the batches received), the reference a stream's resume must beat.
  * 3. The overhead of state tracking, which is always on: the same pipelines (tar and TFRecord
  *    streaming, indexed TFRecord with a global shuffle) run by this build and by the build of
  *    `09e81c2` (the commit before issue 13), each in a child process running this file with
@@ -227,6 +228,12 @@ function timeRatioCell(seconds: readonly (readonly number[])[], which: number, r
   );
 }
 
+/** The items of `source` after the first `count`. */
+async function* skipping<T>(source: AsyncIterable<T>, count: number): AsyncIterable<T> {
+  let seen = 0;
+  for await (const item of source) if (seen++ >= count) yield item;
+}
+
 /** An iterator of `loader` that has received its first item: the time it took, and the item. */
 async function firstItem<T>(
   make: () => AsyncIterable<T>,
@@ -346,23 +353,29 @@ async function firstBatchCase<T>(
   make: () => Observable<T[]>,
   steps: number,
   identify: (batch: T[]) => string,
+  withReplay = false,
 ) {
   const checkpoint = await checkpointOf(lib, make, steps, identify);
   const { toLoader } = lib.core;
-  const resumedFirst = await firstItem(() => toLoader(make(), { state: JSON.parse(checkpoint.saved) as LoaderState }));
-  await resumedFirst.release();
-  if (identify(resumedFirst.item) !== checkpoint.next) {
-    throw new Error(`${title}: the resumed first batch is not the uninterrupted run's batch ${checkpoint.step + 1}`);
+  const resumed = () => toLoader(make(), { state: JSON.parse(checkpoint.saved) as LoaderState });
+  // What a loader without state would do: read from the start and skip the batches received.
+  const replayed = () => skipping(toLoader(make()), checkpoint.step);
+  for (const [name, loader] of [['resumed', resumed], ...(withReplay ? [['replayed', replayed] as const] : [])] as const) {
+    const first = await firstItem(loader);
+    await first.release();
+    if (identify(first.item) !== checkpoint.next) {
+      throw new Error(`${title}: the ${name} first batch is not the uninterrupted run's batch ${checkpoint.step + 1}`);
+    }
   }
   // A first batch takes milliseconds: each run starts FIRST_BATCHES loaders one after another.
-  const contender = (name: string, state: () => LoaderState | undefined) => ({
+  const contender = (name: string, loader: () => AsyncIterable<T[]>) => ({
     name,
     run: async (): Promise<Timed> => {
       let items = 0;
       let seconds = 0;
       let cpuSeconds = 0;
       for (let start = 0; start < FIRST_BATCHES; start++) {
-        const first = await firstItem(() => toLoader(make(), { state: state() }));
+        const first = await firstItem(loader);
         await first.release();
         items += first.item.length;
         seconds += first.seconds;
@@ -373,8 +386,9 @@ async function firstBatchCase<T>(
   });
   const measured = await timedRounds(
     [
-      contender('fresh start', () => undefined),
-      contender(`resumed at step ${checkpoint.step} of ${steps}`, () => JSON.parse(checkpoint.saved) as LoaderState),
+      contender('fresh start', () => toLoader(make())),
+      contender(`resumed at step ${checkpoint.step} of ${steps}`, resumed),
+      ...(withReplay ? [contender(`replayed: fresh, ${checkpoint.step} batches skipped`, replayed)] : []),
     ],
     FIRST_BATCHES * BATCH,
   );
@@ -437,6 +451,7 @@ async function firstBatchSection(lib: Library, data: CheckpointData): Promise<vo
       streaming,
       Math.ceil(SAMPLES / BATCH),
       sampleKey,
+      true,
     );
   } catch (error) {
     if (!(error instanceof lib.core.LoaderStateError)) throw error;
