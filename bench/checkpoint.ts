@@ -18,9 +18,11 @@
  *    its state can be taken, with a third contender: a replay (a loader without state, skipping
  *    the batches received), the reference a stream's resume must beat.
  * 3. The overhead of state tracking, which is always on: the same pipelines (tar and TFRecord
- *    streaming, indexed TFRecord with a global shuffle) run by this build and by the build of
- *    `09e81c2` (the commit before issue 13), each in a child process running this file with
- *    `--child`, one warm pass and 10 timed passes, interleaved per round. The old build lives in a
+ *    streaming, indexed TFRecord with a global shuffle, and as the worst case an indexed pipeline
+ *    over a synthetic dataset, with no I/O or parsing to hide the bookkeeping) run by this build
+ *    and by the build of `09e81c2` (the commit before issue 13), each in a child process running
+ *    this file with `--child`, one warm pass and 5 timed passes, interleaved per round; the CPU
+ *    nanoseconds each item costs more is the per-round difference. The old build lives in a
  *    git worktree at `.tmp/bench/base`: made (worktree, `node_modules` link, `tsc`) when absent,
  *    and removed at the end when this run made it, unless `--keep-base`.
  *
@@ -412,6 +414,11 @@ async function firstBatchCase<T>(
   console.log(
     `state: ${fmt(Buffer.byteLength(checkpoint.saved))} bytes of JSON; resumed first batch = uninterrupted batch ${checkpoint.step + 1}: checked`,
   );
+  if (withReplay) {
+    console.log(
+      `resumed / replayed, per round: wall time ${timeRatioCell(measured.seconds, 1, 2)}, CPU time ${timeRatioCell(measured.cpu, 1, 2)}`,
+    );
+  }
 }
 
 async function firstBatchSection(lib: Library, data: CheckpointData): Promise<void> {
@@ -462,30 +469,54 @@ async function firstBatchSection(lib: Library, data: CheckpointData): Promise<vo
 // --- 3. Overhead of state tracking: this build against the base build ---------------------------
 
 /** The pipelines a child runs, by name. */
+/** Elements of the synthetic dataset: the bookkeeping per item with no I/O and no parsing beside it. */
+const SYNTHETIC = 1000 * BATCH;
+
+/** The pipelines a child runs, by name, and the items one pass yields. */
 const PIPELINES = {
-  'tar stream: fromWebDataset(8 shards).pipe(batch(256))': (lib: Library, data: CheckpointData) =>
-    Promise.resolve({ make: () => lib.webdataset.fromWebDataset(data.tar).pipe(lib.core.batch(BATCH)), close: async () => undefined }),
-  'TFRecord stream: fromTFRecord(8 files).pipe(batch(256))': (lib: Library, data: CheckpointData) =>
-    Promise.resolve({ make: () => lib.tfrecord.fromTFRecord(data.tfrecord).pipe(lib.core.batch(BATCH)), close: async () => undefined }),
-  'indexed: fromRandomAccess(tfrecordDataset, globalShuffle).pipe(batch(256))': async (lib: Library, data: CheckpointData) => {
-    const dataset = await lib.tfrecord.tfrecordDataset(data.tfrecord);
-    const { fromRandomAccess, globalShuffle, batch } = lib.core;
-    return {
-      make: () => fromRandomAccess(dataset, { sampler: globalShuffle({ seed: 9 }), batchSize: BATCH }).pipe(batch(BATCH)),
-      close: () => dataset.close(),
-    };
+  'tar stream: fromWebDataset(8 shards).pipe(batch(256))': {
+    items: SAMPLES,
+    open: (lib: Library, data: CheckpointData) =>
+      Promise.resolve({ make: () => lib.webdataset.fromWebDataset(data.tar).pipe(lib.core.batch(BATCH)), close: async () => undefined }),
+  },
+  'TFRecord stream: fromTFRecord(8 files).pipe(batch(256))': {
+    items: SAMPLES,
+    open: (lib: Library, data: CheckpointData) =>
+      Promise.resolve({ make: () => lib.tfrecord.fromTFRecord(data.tfrecord).pipe(lib.core.batch(BATCH)), close: async () => undefined }),
+  },
+  'indexed: fromRandomAccess(tfrecordDataset, globalShuffle).pipe(batch(256))': {
+    items: Math.floor(SAMPLES / BATCH) * BATCH, // 'drop': the last incomplete step is not read
+    open: async (lib: Library, data: CheckpointData) => {
+      const dataset = await lib.tfrecord.tfrecordDataset(data.tfrecord);
+      const { fromRandomAccess, globalShuffle, batch } = lib.core;
+      return {
+        make: () => fromRandomAccess(dataset, { sampler: globalShuffle({ seed: 9 }), batchSize: BATCH }).pipe(batch(BATCH)),
+        close: () => dataset.close(),
+      };
+    },
+  },
+  'worst case, no I/O: fromRandomAccess(synthetic 256,000, globalShuffle).pipe(batch(256))': {
+    items: SYNTHETIC,
+    open: (lib: Library) => {
+      const dataset = { size: SYNTHETIC, read: (indices: readonly number[]) => indices, close() {} };
+      const { fromRandomAccess, globalShuffle, batch } = lib.core;
+      return Promise.resolve({
+        make: () => fromRandomAccess(dataset, { sampler: globalShuffle({ seed: 9 }), batchSize: BATCH }).pipe(batch(BATCH)),
+        close: async () => undefined,
+      });
+    },
   },
 } as const;
 type PipelineName = keyof typeof PIPELINES;
 /** Passes a child makes after its own warm-up pass; it reports their total time. */
-const CHILD_PASSES = 10;
+const CHILD_PASSES = 5;
 
 /** Child mode: `--child <dist> <pipeline>`; prints `{ items, seconds }` for its timed passes. */
 async function child(dist: string, name: PipelineName): Promise<void> {
   const lib = await library(dist);
   const data = await readManifest();
   if (data === undefined) throw new Error(`${dataDir}: no complete manifest.json`);
-  const pipeline = await PIPELINES[name](lib, data);
+  const pipeline = await PIPELINES[name].open(lib, data);
   const pass = async (): Promise<number> => {
     let items = 0;
     const batches: Observable<readonly unknown[]> = pipeline.make();
@@ -539,7 +570,7 @@ async function overheadSection(): Promise<void> {
     );
     const rows: string[][] = [];
     for (const name of Object.keys(PIPELINES) as PipelineName[]) {
-      const expected = (name.startsWith('indexed') ? Math.floor(SAMPLES / BATCH) * BATCH : SAMPLES) * CHILD_PASSES;
+      const expected = PIPELINES[name].items * CHILD_PASSES;
       const measured = await timedRounds(
         [
           { name: `${BASE_COMMIT} (base)`, run: () => runChild(base.dist, name) },
@@ -561,6 +592,10 @@ async function overheadSection(): Promise<void> {
         overhead(measured.seconds),
         `${perPass(measured.cpu[0]!)} / ${perPass(measured.cpu[1]!)}`,
         overhead(measured.cpu),
+        spread(
+          measured.cpu[1]!.map((time, round) => ((time - measured.cpu[0]![round]!) * 1e9) / expected),
+          0,
+        ),
       ]);
     }
     printTable(
@@ -573,6 +608,7 @@ async function overheadSection(): Promise<void> {
         'wall-time overhead %',
         'CPU ms per pass, base / this',
         'CPU-time overhead %',
+        'CPU ns added per item',
       ],
       rows,
     );
