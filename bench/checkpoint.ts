@@ -1,6 +1,7 @@
 /**
- * Checkpoint and resume (issue 13): `npm run bench:checkpoint` (builds first), or
- * `node dist/bench/checkpoint.js [--rounds N] [--sections 1,2,3] [--keep-base]` after `npx tsc -p tsconfig.json`.
+ * Checkpoint and resume (issue 13): `npm run bench:checkpoint` (builds first), or, after
+ * `npx tsc -p tsconfig.json`, `node dist/bench/checkpoint.js [--rounds N] [--sections 1,2,3]
+ * [--pipelines TEXT] [--keep-base]` (`--pipelines`: only section 3's pipelines named with TEXT).
  *
  * 1. State size and `Loader.state()` time: indexed pipelines over a synthetic dataset of N = 10^6
  *    and 10^9 elements (`read` answers the indices), `globalShuffle`, batches of 256, the loop
@@ -18,13 +19,13 @@
  *    its state can be taken, with a third contender: a replay (a loader without state, skipping
  *    the batches received), the reference a stream's resume must beat.
  * 3. The overhead of state tracking, which is always on: the same pipelines (tar and TFRecord
- *    streaming, indexed TFRecord with a global shuffle, and as the worst case an indexed pipeline
- *    over a synthetic dataset, with no I/O or parsing to hide the bookkeeping) run by this build
- *    and by the build of `09e81c2` (the commit before issue 13), each in a child process running
- *    this file with `--child`, one warm pass and 5 timed passes, interleaved per round; the CPU
- *    nanoseconds each item costs more is the per-round difference. The old build lives in a
- *    git worktree at `.tmp/bench/base`: made (worktree, `node_modules` link, `tsc`) when absent,
- *    and removed at the end when this run made it, unless `--keep-base`.
+ *    streaming, indexed TFRecord with a global shuffle, and as worst cases, with no I/O or parsing
+ *    to hide the bookkeeping, an indexed pipeline over a synthetic dataset and `fromItems` over an
+ *    array) run by this build and by the build of `09e81c2` (the commit before issue 13), each in
+ *    a child process running this file with `--child`, one warm pass and 5 timed passes,
+ *    interleaved per round; the CPU nanoseconds each item costs more is the per-round difference.
+ *    The old build lives in a git worktree at `.tmp/bench/base`: made (worktree, `node_modules`
+ *    link, `tsc`) when absent, and removed at the end when this run made it, unless `--keep-base`.
  *
  * Every figure follows `bench/rounds.ts`'s method; times here are measured inside the run (a
  * child's own timing leaves out its start-up, a first batch's leaves out the release after it),
@@ -79,6 +80,9 @@ const BATCH = 256;
 const sectionsArg = process.argv.indexOf('--sections');
 /** The sections to run: `--sections 1,3`; default all. */
 const sections = sectionsArg > 0 ? process.argv[sectionsArg + 1]!.split(',') : ['1', '2', '3'];
+const pipelinesArg = process.argv.indexOf('--pipelines');
+/** Section 3 runs the pipelines whose name contains it: `--pipelines 'worst case'`; default all. */
+const pipelinesFilter = pipelinesArg > 0 ? process.argv[pipelinesArg + 1]! : '';
 
 // --- The files ---------------------------------------------------------------------------------
 
@@ -506,6 +510,13 @@ const PIPELINES = {
       });
     },
   },
+  'worst case, no I/O: fromItems(256,000 numbers).pipe(batch(256))': {
+    items: SYNTHETIC,
+    open: (lib: Library) => {
+      const numbers = Array.from({ length: SYNTHETIC }, (_, index) => index);
+      return Promise.resolve({ make: () => lib.core.fromItems(numbers).pipe(lib.core.batch(BATCH)), close: async () => undefined });
+    },
+  },
 } as const;
 type PipelineName = keyof typeof PIPELINES;
 /** Passes a child makes after its own warm-up pass; it reports their total time. */
@@ -569,7 +580,8 @@ async function overheadSection(): Promise<void> {
         `(one warm pass, then ${CHILD_PASSES} timed passes of the epoch), ${fmt(SAMPLES)} samples of ${fmt(PAYLOAD)} B`,
     );
     const rows: string[][] = [];
-    for (const name of Object.keys(PIPELINES) as PipelineName[]) {
+    const chosen = (Object.keys(PIPELINES) as PipelineName[]).filter((name) => name.includes(pipelinesFilter));
+    for (const name of chosen) {
       const expected = PIPELINES[name].items * CHILD_PASSES;
       const measured = await timedRounds(
         [
