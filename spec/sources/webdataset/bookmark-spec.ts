@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { Observable } from 'rxjs';
+import { epochs } from '../../../operators/epochs.js';
 import { shard } from '../../../operators/shard.js';
 import { fileByteSource, LoaderStateError, toLoader, type ByteSource, type LoaderState } from '../../../src/index.js';
 import { fromWebDataset, type WebDatasetSample } from '../../../sources/webdataset/index.js';
@@ -160,6 +161,28 @@ describe('fromWebDataset bookmarks', () => {
       [long, 'b'],
     );
     assert.equal(new TextDecoder().decode(rest[0]!.cls as Uint8Array), '1');
+  });
+
+  it("issue 13: with shuffleShards the bookmark names the shard's position in the epoch's order", async () => {
+    const files = [compressedTar, sampleTgz, testgzTar];
+    const open = (log: string[]) =>
+      fromWebDataset(
+        files.map((file) => logged(file, log)),
+        { shuffleShards: { seed: 5 } },
+      ).pipe(epochs(2));
+    const whole = (await readAll(open([]))).map(id);
+    assert.equal(whole.length, 2 * 1093);
+    // Each epoch's order, as the uninterrupted run read the shards.
+    const orderOf = (samples: string[]) => [...new Set(samples.map((sample) => sample.split('#')[0]!))];
+    const second = orderOf(whole.slice(1093));
+    assert.notDeepEqual(orderOf(whole.slice(0, 1093)), second);
+    const { received, state } = await stateAfter(open([]), 1093 + 1000);
+    const at = (state.parts['fromPuller#0@1'] as { at: { bookmark: unknown[] } }).at;
+    const [shard, offset] = at.bookmark as [number, number];
+    const log: string[] = [];
+    assert.deepEqual([...received, ...(await readAll(open(log), state))].map(id), whole);
+    const seeks = second[shard] !== sampleTgz;
+    assert.deepEqual(log, [`${second[shard]!}@${seeks ? offset : 0}`, ...second.slice(shard + 1).map((file) => `${file}@0`)]);
   });
 
   it("issue 13: under file-level shard the bookmark names the rank's own shards", async () => {
