@@ -108,6 +108,8 @@ export function epochs<T>(count = Infinity, options: EpochsOptions = {}): MonoTy
             {
               next: (value) => op.next(value),
               complete: () => {
+                // `reading` stays: the epoch's last items may still be downstream, and its parts
+                // are kept until the next epoch starts, so a state taken meanwhile resumes them.
                 active = false;
                 pump.run();
               },

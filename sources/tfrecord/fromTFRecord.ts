@@ -8,6 +8,7 @@ import type { Observable } from 'rxjs';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { describe } from '../../src/excerpt.js';
 import { isPromiseLike } from '../../src/isPromiseLike.js';
+import { LoaderStateError } from '../../src/loaderState.js';
 import type { ByteSource } from '../core/byteSource.js';
 import { fileByteSource, MAX_CHUNK_BYTES, STREAM_CHUNK } from '../core/fileByteSource.js';
 import { fromPuller } from '../core/fromPuller.js';
@@ -30,6 +31,7 @@ import {
   SegmentCursor,
   SkipLedger,
   type Counters,
+  type ResumePoint,
   type Segment,
   type Settings,
   type SkippedRecord,
@@ -107,11 +109,53 @@ export function locate(error: unknown, location: RecordLocation): unknown {
   return error;
 }
 
+/**
+ * Where a chunk of records begins, as a loader state saves it (see `Puller.bookmark`):
+ * `[segment, offset, record]`, the position of the segment in the subscription's own list (after
+ * any `shard`), the byte offset of the chunk's first frame (in the decompressed stream for a
+ * compressed file) and that frame's record number in its file.
+ */
+type Bookmark = readonly [segment: number, offset: number, record: number];
+
+/**
+ * The resume point a bookmark names, checked against `segments`: it is untrusted input (a state
+ * read back from disk). Whether the bytes there are that record's frame is checked when it is
+ * read (see `SegmentCursor`).
+ *
+ * @throws {@link LoaderStateError} `RXFEED_ERR_STATE_INVALID` naming the file and offset.
+ */
+function resumePoint(bookmark: unknown, segments: readonly Segment[]): { segment: number; point: ResumePoint } {
+  const invalid = (why: string): never => {
+    throw new LoaderStateError(
+      'RXFEED_ERR_STATE_INVALID',
+      `fromTFRecord: the state's bookmark ${describe(bookmark)} ${why}`,
+      'fromTFRecord',
+    );
+  };
+  if (!Array.isArray(bookmark) || bookmark.length !== 3 || !bookmark.every((n) => Number.isSafeInteger(n) && (n as number) >= 0)) {
+    invalid('is not [file, byte offset, record] (non-negative integers)');
+  }
+  const [index, offset, record] = bookmark as unknown as Bookmark;
+  const segment = segments[index];
+  if (segment === undefined) return invalid(`names file ${index}; this subscription reads ${segments.length}`);
+  const name = segment.input.name;
+  if (record < segment.first || (segment.end !== undefined && record >= segment.end)) {
+    const span = `[${segment.first}, ${segment.end ?? 'its end'})`;
+    invalid(`names record ${record} at byte ${offset} of ${name}, which reads records ${span}`);
+  }
+  return { segment: index, point: { offset, record } };
+}
+
 /** Opens the puller of one subscription over `segments`. */
 function openPuller<T>(segments: readonly Segment[], settings: Settings<T>, context: PullContext): Puller<T> {
   const counters: Counters = { seen: 0, skipped: 0, lastSkip: '' };
-  let nextSegment = 0;
+  const resume = context.resumeAt === undefined ? undefined : resumePoint(context.resumeAt, segments);
+  let nextSegment = resume?.segment ?? 0;
   let cursor: SegmentCursor | undefined;
+  /** The position in `segments` of the cursor's segment. */
+  let cursorSegment = 0;
+  /** Where the chunk being gathered (or last answered) begins. */
+  let chunkStart: Bookmark = [0, 0, 0];
   let closing: Promise<void> | undefined;
   let closed = false;
 
@@ -125,10 +169,14 @@ function openPuller<T>(segments: readonly Segment[], settings: Settings<T>, cont
     await closing;
     closing = undefined;
     if (closed) return;
-    cursor = new SegmentCursor(segments[nextSegment++]!, settings as Settings<unknown>, counters, context.signal);
+    cursorSegment = nextSegment++;
+    const point = cursorSegment === resume?.segment ? resume.point : undefined;
+    cursor = new SegmentCursor(segments[cursorSegment]!, settings as Settings<unknown>, counters, context.signal, point);
   };
 
   const pull = (): Chunk<T> | Promise<Chunk<T>> => {
+    // A read that was in flight when the puller closed: nothing more is read.
+    if (closed) return null;
     const out: (T | PromiseLike<T>)[] = [];
     let pending = false;
     while (out.length < settings.recordsPerPull) {
@@ -143,6 +191,7 @@ function openPuller<T>(segments: readonly Segment[], settings: Settings<T>, cont
       }
       const status = cursor.next();
       if (status === RECORD) {
+        if (out.length === 0) chunkStart = [cursorSegment, cursor.frameOffset, cursor.frameRecord];
         let value: T | PromiseLike<T>;
         try {
           value = settings.decode(cursor.buffer.subarray(cursor.dataStart, cursor.dataEnd), cursor);
@@ -172,6 +221,8 @@ function openPuller<T>(segments: readonly Segment[], settings: Settings<T>, cont
 
   return {
     pull,
+    // A chunk never spans two files: it ends where its file does.
+    bookmark: () => chunkStart,
     close: async () => {
       closed = true;
       const current = cursor;
@@ -267,6 +318,14 @@ export function positiveInteger(value: number | undefined, fallback: number, nam
  * `lengths` also `size` and `selectRange(start, end)`, which reads only those elements across file
  * boundaries, seeking through a per-file record index (8 bytes per record, built on the first
  * read and kept with this source, so later epochs seek directly).
+ *
+ * **Resume** (`Loader.state`): the state saves where the chunk holding the first record not
+ * received begins, `[file, byte offset, record]` (the file's position in this subscription's own
+ * list, after any `shard`), and a resumed loader opens that file at that offset: the files before
+ * it are not opened and the records before it not read. A gzip or zlib file cannot seek: it is
+ * inflated from its start and the records before the bookmark are skipped unread. A bookmark that
+ * does not fit the files (no intact frame of that record at that offset) fails with a
+ * `LoaderStateError` `RXFEED_ERR_STATE_INVALID` naming the file and offset.
  *
  * @example
  * ```ts

@@ -10,6 +10,7 @@ import { ByteWindow } from '../core/byteWindow.js';
 import { reusingStream, type ReusingStream } from '../core/fileByteSource.js';
 import { InflateError, inflateChunks } from '../core/inflate.js';
 import type { Part } from '../core/selection.js';
+import { LoaderStateError } from '../../src/loaderState.js';
 import { maskedCrc32cOf } from './crc32c.js';
 import { CorruptRecordError, type CorruptionReason, type RecordLocation } from './errors.js';
 
@@ -74,6 +75,15 @@ export class RecordIndex {
     const known = Math.min(record, this.count - 1);
     return { record: known, offset: this.#offsets[known]! };
   }
+}
+
+/**
+ * Where a resumed subscription starts reading a segment: the frame of record `record` at byte
+ * `offset` (of the decompressed stream, for a compressed file), as a bookmark saved it.
+ */
+export interface ResumePoint {
+  readonly offset: number;
+  readonly record: number;
 }
 
 /** Everything a subscription needs besides the segments. */
@@ -143,6 +153,13 @@ export class SegmentCursor {
   #inflateFailure: InflateError | undefined;
   /** The frame being skipped without reading (records before `first`), for a truncation report. */
   #skippedFrame: RecordLocation | undefined;
+  /** The first record read: the segment's, or a resume point's. */
+  readonly #first: number;
+  /**
+   * A resume point whose frame has not been reached yet: the bytes there must be that record's
+   * intact frame, or the bookmark (untrusted input) does not fit this file.
+   */
+  #resume: ResumePoint | undefined;
   /** Location of the record last returned by {@link SegmentCursor.next}. */
   frameOffset = 0;
   frameRecord = 0;
@@ -150,11 +167,18 @@ export class SegmentCursor {
   dataStart = 0;
   dataEnd = 0;
 
-  constructor(segment: Segment, settings: Settings<unknown>, counters: Counters, signal: AbortSignal) {
+  /**
+   * @param resume - Start at this frame (a bookmark, checked by the caller to lie in the segment)
+   *   instead of at the segment's first record: a plain file is read from its offset; a compressed
+   *   one, which cannot seek, from its start, skipping the frames before it unread.
+   */
+  constructor(segment: Segment, settings: Settings<unknown>, counters: Counters, signal: AbortSignal, resume?: ResumePoint) {
     this.#segment = segment;
     this.#settings = settings;
     this.#counters = counters;
     this.file = segment.input.name;
+    this.#first = resume?.record ?? segment.first;
+    this.#resume = resume;
     const compression = compressionOf(this.file, settings.compression);
     if (compression !== 'none') {
       this.#index = undefined;
@@ -168,8 +192,9 @@ export class SegmentCursor {
       settings.indexes.set(this.file, index);
     }
     this.#index = index;
-    // Seek to the indexed frame closest to `first`; the rest of the way is skipped frame by frame.
-    const start = index?.seek(segment.first) ?? { record: 0, offset: 0 };
+    // Seek to the resume point, or to the indexed frame closest to `first`; the rest of the way is
+    // skipped frame by frame.
+    const start = resume ?? index?.seek(segment.first) ?? { record: 0, offset: 0 };
     this.#record = start.record;
     // A local file is read into two buffers in turn: the window copies a frame's head out before
     // it asks for the next chunk, and records out of it before they leave the cursor.
@@ -220,6 +245,7 @@ export class SegmentCursor {
           this.#need = HEADER;
           return NEED;
         }
+        if (this.#resume !== undefined) throw this.#notAtRecord('the file ends before it');
         if (window.endedInsideSkip) {
           const skipped = this.#skippedFrame!;
           this.#skippedFrame = undefined;
@@ -245,6 +271,7 @@ export class SegmentCursor {
         const stored = u32(buf, at + 8);
         const computed = maskedCrc32cOf(buf, at, at + 8);
         if (stored !== computed) {
+          if (this.#resume !== undefined && this.#record >= this.#resume.record) throw this.#notAtRecord('no frame header starts there');
           const here = this.#here();
           this.#corrupt(here, 'length-crc', `stored ${hex(stored)}, computed ${hex(computed)}`);
           // The length cannot be trusted: look for the next frame whose length checks.
@@ -257,7 +284,10 @@ export class SegmentCursor {
       const length = u32(buf, at + 4) * 4294967296 + u32(buf, at);
       const frame = HEADER + length + FOOTER;
       this.#index?.note(this.#record, window.offset);
-      if (this.#record < this.#segment.first) {
+      if (this.#resume !== undefined && this.#record >= this.#resume.record && window.offset !== this.#resume.offset) {
+        throw this.#notAtRecord(`record ${this.#record} starts at byte ${window.offset}`);
+      }
+      if (this.#record < this.#first) {
         this.#skippedFrame = this.#here();
         window.skip(frame);
         this.#record++;
@@ -268,6 +298,7 @@ export class SegmentCursor {
           this.#need = frame;
           return NEED;
         }
+        if (this.#resume !== undefined) throw this.#notAtRecord(`the file ends inside the frame there`);
         const here = this.#here();
         window.consume(available);
         this.#corrupt(here, 'truncated', `the frame needs ${frame} bytes, ${available} are left`);
@@ -279,6 +310,7 @@ export class SegmentCursor {
         const stored = u32(buf, dataEnd);
         const computed = maskedCrc32cOf(buf, dataStart, dataEnd);
         if (stored !== computed) {
+          if (this.#resume !== undefined) throw this.#notAtRecord('the data CRC of the frame there does not check');
           const here = this.#here();
           window.consume(frame);
           this.#record++;
@@ -286,6 +318,7 @@ export class SegmentCursor {
           continue;
         }
       }
+      this.#resume = undefined;
       this.frameOffset = window.offset;
       this.frameRecord = this.#record;
       this.dataStart = dataStart;
@@ -309,6 +342,16 @@ export class SegmentCursor {
 
   close(): Promise<void> {
     return this.#window.close();
+  }
+
+  /** A bookmark that does not fit the file: the record it names is not where it says. */
+  #notAtRecord(why: string): LoaderStateError {
+    const { record, offset } = this.#resume!;
+    return new LoaderStateError(
+      'RXFEED_ERR_STATE_INVALID',
+      `fromTFRecord: the state resumes at record ${record}, byte ${offset} of ${this.file}, but ${why}; was it saved with other files?`,
+      'fromTFRecord',
+    );
   }
 
   #here(): RecordLocation {

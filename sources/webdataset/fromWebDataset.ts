@@ -1,5 +1,7 @@
 import type { Observable } from 'rxjs';
 import { InvalidArgumentError } from '../../src/errors.js';
+import { describe } from '../../src/excerpt.js';
+import { LoaderStateError } from '../../src/loaderState.js';
 import { deriveSeed, permutation } from '../../src/random.js';
 import type { ByteSource } from '../core/byteSource.js';
 import { STREAM_CHUNK } from '../core/fileByteSource.js';
@@ -129,6 +131,15 @@ const DEFAULT_CHUNK = STREAM_CHUNK;
  * `shard({ mode: 'file' })` gives each rank x worker whole shards; with `shuffleShards` each
  * slot's shards are shuffled per epoch. To read several shards at once, give `zipShards` one
  * `fromWebDataset` per shard (or per group of shards).
+ *
+ * **Resume** (`Loader.state`): the state saves where the first sample not received begins,
+ * `[shard, offset]`: the shard's position in this subscription's reading order (this epoch's,
+ * after any `shard`) and the tar offset of the first header block of the sample's first member.
+ * A resumed loader reads that shard from there: the shards before it are not opened. A gzip
+ * shard cannot seek (its bookmark says `'gzip'`): it is inflated from its start and the members
+ * before the offset are skipped unread. A bookmark that does not fit the shards (no member's
+ * headers start at that offset) fails with a `LoaderStateError` `RXFEED_ERR_STATE_INVALID`
+ * naming the shard and offset.
  *
  * @example
  * ```ts
@@ -307,27 +318,74 @@ function epochOrder(shards: readonly ShardRef[], seed: number | undefined, epoch
 }
 
 /**
+ * Where a sample begins, as a loader state saves it (see `Puller.bookmark`): the position of its
+ * shard in the subscription's reading order (this epoch's, after any `shard`) and the tar offset
+ * of its first member's first header block; `'gzip'` when the shard is compressed, so a resume
+ * inflates it from its start and skips to that offset instead of seeking there.
+ */
+type Bookmark = readonly [shard: number, offset: number] | readonly [shard: number, offset: number, compression: 'gzip'];
+
+/** Tar headers sit on 512-byte blocks. */
+const TAR_BLOCK = 512;
+
+/**
+ * The shard and offset a bookmark names, checked against `order`: it is untrusted input (a state
+ * read back from disk). Whether a sample starts there is checked when it is read (see `ShardReader`).
+ *
+ * @throws {@link LoaderStateError} `RXFEED_ERR_STATE_INVALID`.
+ */
+function resumePoint(bookmark: unknown, order: readonly ShardRef[]): { shard: number; offset: number; inflated: boolean } {
+  const invalid = (why: string): never => {
+    throw new LoaderStateError(
+      'RXFEED_ERR_STATE_INVALID',
+      `fromWebDataset: the state's bookmark ${describe(bookmark)} ${why}`,
+      'fromWebDataset',
+    );
+  };
+  const entries = bookmark as readonly unknown[];
+  if (
+    !Array.isArray(bookmark) ||
+    (entries.length !== 2 && !(entries.length === 3 && entries[2] === 'gzip')) ||
+    !entries.slice(0, 2).every((n) => Number.isSafeInteger(n) && (n as number) >= 0)
+  ) {
+    invalid("is not [shard, byte offset] or [shard, byte offset, 'gzip'] (non-negative integers)");
+  }
+  const [shard, offset] = bookmark as Bookmark;
+  if (shard >= order.length) invalid(`names shard ${shard}; this subscription reads ${order.length}`);
+  if (offset % TAR_BLOCK !== 0) invalid(`names byte ${offset} of ${shardName(order[shard]!)}, not on a ${TAR_BLOCK}-byte tar block`);
+  return { shard, offset, inflated: entries.length === 3 };
+}
+
+/**
  * One subscription: the shards read one after another. While one is read, the next one is
  * started (its first chunk fetched, so that a GET's latency overlaps the parsing of the shard
- * before): at most two readers are open at a time.
+ * before): at most two readers are open at a time. A resumed subscription starts at the
+ * bookmarked sample: the shards before its own are not opened.
  */
 function openShards(shards: readonly ShardRef[], options: ReadingOptions, context: PullContext): Puller<WebDatasetSample> {
   const order = epochOrder(shards, options.seed, context.epoch);
+  const resume = context.resumeAt === undefined ? undefined : resumePoint(context.resumeAt, order);
   const readerOptions = { extensions: options.extensions, missing: options.missing, maxMemberSize: options.maxMemberSize };
-  let position = 0;
+  let position = resume?.shard ?? 0;
   let reader: ShardReader | undefined;
+  /** The position in `order` of `reader`'s shard. */
+  let readerPosition = position - 1;
+  /** Where the sample last answered begins. */
+  let sampleAt: Bookmark = [0, 0];
   /** The next shard's reader, started ahead (it settles with the reader, or its opener's failure). */
   let upcoming: Promise<ShardReader> | undefined;
   /** The close of a finished shard, in flight between two shards. */
   let finishing: Promise<void> | undefined;
   let closing: Promise<void> | undefined;
-  const openReader = async (shard: ShardRef): Promise<ShardReader> => {
+  const openReader = async (shard: ShardRef, at: number): Promise<ShardReader> => {
     const source = typeof shard === 'string' ? await options.open(shard) : shard;
-    return new ShardReader(source, readerOptions, context.signal);
+    const resumeAt = at === resume?.shard ? { offset: resume.offset, inflated: resume.inflated } : undefined;
+    return new ShardReader(source, resumeAt === undefined ? readerOptions : { ...readerOptions, resumeAt }, context.signal);
   };
   const startNext = (): void => {
     if (upcoming !== undefined || position >= order.length || closing !== undefined) return;
-    upcoming = openReader(order[position++]!).then((next) => {
+    const at = position++;
+    upcoming = openReader(order[at]!, at).then((next) => {
       if (closing !== undefined) {
         void next.close();
       } else {
@@ -345,12 +403,16 @@ function openShards(shards: readonly ShardRef[], options: ReadingOptions, contex
         const next = upcoming;
         upcoming = undefined;
         reader = await next;
+        readerPosition++;
         if (context.signal.aborted) return null;
         reader.start();
         startNext();
       }
       const sample = await reader.next();
-      if (sample !== null) return [sample];
+      if (sample !== null) {
+        sampleAt = reader.inflated ? [readerPosition, reader.sampleStart, 'gzip'] : [readerPosition, reader.sampleStart];
+        return [sample];
+      }
       finishing = reader.close();
       reader = undefined;
       await finishing;
@@ -359,6 +421,7 @@ function openShards(shards: readonly ShardRef[], options: ReadingOptions, contex
   };
   return {
     pull,
+    bookmark: () => sampleAt,
     close: () => {
       closing ??= Promise.all([reader?.close(), finishing, upcoming?.then((next) => next.close(), noop)]).then(() => undefined);
       return closing;

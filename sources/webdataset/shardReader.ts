@@ -4,6 +4,7 @@
  * @module
  */
 import { setField } from '../../src/fields.js';
+import { LoaderStateError } from '../../src/loaderState.js';
 import type { ByteSource } from '../core/byteSource.js';
 import { reusingStream, type ReusingStream } from '../core/fileByteSource.js';
 import { InflateError, inflateChunks } from '../core/inflate.js';
@@ -77,6 +78,14 @@ export interface ShardReaderOptions {
    * taken for gzip.
    */
   readonly offset?: number;
+  /**
+   * Start at a sample a loader state saved (see `fromWebDataset`'s bookmarks): `offset` is the
+   * tar offset of its first member's first header block ({@link TarHeader.start}). A plain shard
+   * is read from there; an `inflated` (gzip) one, which cannot seek, from its start, with the
+   * members before `offset` skipped unread. The offset is untrusted: a member's headers must
+   * start exactly there, else the read fails with a `LoaderStateError`.
+   */
+  readonly resumeAt?: { readonly offset: number; readonly inflated: boolean };
 }
 
 /** The sample's own metadata fields: a member whose extension is one of these is rejected. */
@@ -142,12 +151,31 @@ export class ShardReader {
   #finished = false;
   #closed = false;
   #error: unknown;
+  /** The resume offset not reached yet: members whose headers start before it are skipped. */
+  #skipTo: number | undefined;
+  /** {@link TarHeader.start} of the first member of the sample being assembled. */
+  #currentStart = 0;
+  /**
+   * Where the sample last answered begins in the tar stream: {@link TarHeader.start} of its first
+   * member (its members are contiguous, so reading from there gives the sample again).
+   */
+  sampleStart = 0;
 
   constructor(source: ByteSource, options: ShardReaderOptions, signal?: AbortSignal) {
     this.#source = source;
     this.#options = options;
     this.#signal = signal;
-    this.#tar = new TarParser(source.name, { maxMemberSize: options.maxMemberSize, offset: options.offset });
+    this.#skipTo = options.resumeAt?.offset;
+    const seeks = options.resumeAt?.inflated === false;
+    this.#tar = new TarParser(source.name, {
+      maxMemberSize: options.maxMemberSize,
+      offset: seeks ? options.resumeAt!.offset : options.offset,
+    });
+  }
+
+  /** Whether the shard is gzip-compressed (known once its first chunk was read). */
+  get inflated(): boolean {
+    return this.#inflaterStop !== undefined;
   }
 
   /** The shard's name. */
@@ -207,7 +235,18 @@ export class ShardReader {
             await this.#feed();
             header = tar.header();
           }
-          if (header === null) return await this.#finish();
+          if (header === null) {
+            if (this.#skipTo !== undefined) throw this.#notAtSample('the archive ends before it');
+            return await this.#finish();
+          }
+          if (this.#skipTo !== undefined) {
+            if (header.start > this.#skipTo) throw this.#notAtSample(`a member's headers start at byte ${header.start}`);
+            if (header.start < this.#skipTo) {
+              while (!tar.skip()) await this.#feed();
+              continue;
+            }
+            this.#skipTo = undefined;
+          }
           const name = header.name;
           // Checked for every member type: a shard holding such a name is hostile or broken,
           // whether or not this reader would have used the member.
@@ -237,6 +276,7 @@ export class ShardReader {
         if (sample === undefined) {
           sample = { __key__: key, __url__: this.#source.name };
           this.#current = sample;
+          this.#currentStart = member.header.start;
         } else if (Object.hasOwn(sample, extension)) {
           throw new SampleFieldError('RXFEED_ERR_DUPLICATE_FIELD', this.#source.name, key, extension);
         }
@@ -250,8 +290,19 @@ export class ShardReader {
         setField(sample, extension, bytes);
       }
     } catch (error) {
-      throw this.#fail(error);
+      // Before the resume point is reached, a broken header means the offset is not a member's.
+      const misplaced = this.#skipTo !== undefined && (error instanceof CorruptShardError || error instanceof TruncatedShardError);
+      throw this.#fail(misplaced ? this.#notAtSample(`reading there fails: ${error.message}`) : error);
     }
+  }
+
+  /** A resume offset that does not fit the shard (see {@link ShardReaderOptions.resumeAt}). */
+  #notAtSample(why: string): LoaderStateError {
+    return new LoaderStateError(
+      'RXFEED_ERR_STATE_INVALID',
+      `fromWebDataset: the state resumes at byte ${this.#skipTo} of ${this.#source.name}, but ${why}; was it saved with other shards?`,
+      'fromWebDataset',
+    );
   }
 
   /**
@@ -292,13 +343,15 @@ export class ShardReader {
     // before it asks for the next chunk, and so does the inflater (it asks only once zlib has
     // taken the chunk before).
     const reusing = (this.#source as Partial<ReusingStream>)[reusingStream];
-    const chunks = reusing === undefined ? this.#source.stream(0, this.#signal) : reusing.call(this.#source, 0, this.#signal);
+    const resume = this.#options.resumeAt;
+    const start = resume?.inflated === false ? resume.offset : 0;
+    const chunks = reusing === undefined ? this.#source.stream(start, this.#signal) : reusing.call(this.#source, start, this.#signal);
     const raw = chunks[Symbol.asyncIterator]();
     this.#raw = raw;
     const first = await raw.next();
     if (first.done === true) return first;
     const chunk = first.value;
-    if (this.#options.offset !== undefined || chunk.byteLength < 2 || chunk[0] !== GZIP_MAGIC_0 || chunk[1] !== GZIP_MAGIC_1) {
+    if (this.#options.offset !== undefined || start > 0 || chunk.byteLength < 2 || chunk[0] !== GZIP_MAGIC_0 || chunk[1] !== GZIP_MAGIC_1) {
       this.#input = raw;
       return first;
     }
@@ -337,6 +390,7 @@ export class ShardReader {
         }
       }
     }
+    this.sampleStart = this.#currentStart;
     return sample;
   }
 

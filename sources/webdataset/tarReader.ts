@@ -31,6 +31,11 @@ export interface TarHeader {
   readonly size: number;
   /** Offset in the tar stream of the member's own header block (after any long-name or pax blocks). */
   readonly offset: number;
+  /**
+   * Offset in the tar stream of the first of the member's header blocks: its GNU long name or
+   * pax header when it has one, else its own. Reading from there gives the member with its name.
+   */
+  readonly start: number;
 }
 
 /** Largest GNU long name or pax header kept in memory: real ones are a few hundred bytes. */
@@ -149,6 +154,8 @@ export class TarParser {
   #splitOffset = 0;
   /** Zero blocks in a row: two end the archive. */
   #zeroBlocks = 0;
+  /** The offset of the first header block of the member being parsed (see {@link TarHeader.start}). */
+  #headerStart: number | undefined;
   #extended: Extended | undefined;
   /** Name from a GNU `L` header or a pax `path`, for the next member. */
   #longName: string | undefined;
@@ -240,8 +247,12 @@ export class TarParser {
         continue;
       }
       this.#zeroBlocks = 0;
+      this.#headerStart ??= offset;
       const header = this.#decode(bytes, at, offset);
-      if (header !== undefined) return header;
+      if (header !== undefined) {
+        this.#headerStart = undefined;
+        return header;
+      }
     }
   }
 
@@ -417,7 +428,7 @@ export class TarParser {
     // Directories carry no data on tape whatever their size field says (GNU tar and tar-stream
     // both read them so); every other member's data is skipped by its size.
     if (type === 'directory') size = 0;
-    const header: TarHeader = { name, type, size, offset };
+    const header: TarHeader = { name, type, size, offset, start: this.#headerStart ?? offset };
     this.#member = header;
     this.#remaining = size;
     this.#state = State.Data;
