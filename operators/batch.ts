@@ -3,7 +3,7 @@ import { disposeAll } from '../src/dispose.js';
 import { InvalidArgumentError } from '../src/errors.js';
 import type { StreamInfo } from '../src/info.js';
 import { operate } from '../src/operate.js';
-import { appendOrigins, consumeOrigins, type Origin } from '../src/origins.js';
+import { appendOrigins, consumeOrigins, OriginList } from '../src/origins.js';
 
 /** The largest batch made at its full size; V8 makes arrays made larger than 100,000 dictionaries. */
 const PRESIZED_BATCH_MAX = 16_384;
@@ -57,17 +57,18 @@ export function batch<T>(size: number, options: BatchOptions = {}): OperatorFunc
         let partial = fresh();
         let filled = 0;
         // The batch's items' origins (see Loader.state); undefined once one had none.
-        let origins: Origin[] | undefined = [];
+        let origins: OriginList | undefined = new OriginList();
         op.subscribe(source, {
           next: (item) => {
-            if (!appendOrigins(origins ?? [], op.takeOrigins('batch'))) origins = undefined;
+            const itsOrigins = op.takeOrigins('batch');
+            if (origins !== undefined && !appendOrigins(origins, itsOrigins)) origins = undefined;
             partial[filled++] = item;
             if (filled < size) return;
             const full = partial;
             const fullOrigins = origins;
             partial = fresh();
             filled = 0;
-            origins = [];
+            origins = new OriginList();
             op.emit(full, fullOrigins);
           },
           complete: () => {

@@ -9,7 +9,7 @@ import { checkConsumed, CountLedger } from '../src/ledger.js';
 import { isConsumed } from '../src/emittedLog.js';
 import { describe } from '../src/excerpt.js';
 import { LoaderStateError } from '../src/loaderState.js';
-import { appendOrigins, type Origin, type Origins } from '../src/origins.js';
+import { appendOrigins, OriginList, type Origins } from '../src/origins.js';
 
 /**
  * A rank received more samples than the dataset size said any rank would, so padding it to the
@@ -166,7 +166,7 @@ export function padToBatch<T>(batchSize: number, options: PadToBatchOptions<T> =
         let plan: Plan | undefined;
         let rows: T[] = [];
         // The rows' origins (see Loader.state); pad rows have none. Undefined once a row had none.
-        let rowOrigins: Origin[] | undefined = [];
+        let rowOrigins: OriginList | undefined = new OriginList();
         let index = new Float64Array(batchSize);
         let received = 0;
         let emitted = 0;
@@ -254,9 +254,9 @@ export function padToBatch<T>(batchSize: number, options: PadToBatchOptions<T> =
           index.fill(-1, real);
           rows.push(...pads);
           const out: PaddedBatch<T> = { rows, mask, index };
-          const origins = real > 0 ? rowOrigins : [{ ledger: padLedger().ledger, seq: padLedger().before + padLedger().emitted++ }];
+          const origins = real > 0 ? rowOrigins : { ledger: padLedger().ledger, seq: padLedger().before + padLedger().emitted++ };
           rows = [];
-          rowOrigins = [];
+          rowOrigins = new OriginList();
           index = new Float64Array(batchSize);
           emitted++;
           op.emit(out, origins);
@@ -294,7 +294,7 @@ export function padToBatch<T>(batchSize: number, options: PadToBatchOptions<T> =
               }
               received++;
               const itsOrigins = op.takeOrigins('padToBatch');
-              if (!appendOrigins(rowOrigins ?? [], itsOrigins)) rowOrigins = undefined;
+              if (rowOrigins !== undefined && !appendOrigins(rowOrigins, itsOrigins)) rowOrigins = undefined;
               if (itsOrigins !== undefined) rowLog.push(itsOrigins);
               pruneRows();
               template ??= { row: item };

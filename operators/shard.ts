@@ -5,7 +5,7 @@ import { InvalidArgumentError, TooFewShardsError } from '../src/errors.js';
 import { infoOf, streamInfoOf, type DatasetInfo, type SplitInfo, type StreamInfo } from '../src/info.js';
 import { operate } from '../src/operate.js';
 import { LoaderStateError } from '../src/loaderState.js';
-import { peekOrigins, type Origin } from '../src/origins.js';
+import { OriginList, peekOrigins, type Origin } from '../src/origins.js';
 import { describe } from '../src/excerpt.js';
 
 /** Options of {@link shard}. Rank and world size default to torchrun's `RANK` and `WORLD_SIZE`. */
@@ -108,7 +108,7 @@ export function shard<T>(options: ShardOptions = {}): MonoTypeOperatorFunction<T
               if (keep === undefined) checkNotSplit(op.input);
               keep ??= keeperOf(op.input.size, placement);
               const origins = peekOrigins();
-              const origin = origins === undefined || Array.isArray(origins) ? undefined : (origins as Origin);
+              const origin = origins === undefined || origins instanceof OriginList ? undefined : (origins as Origin);
               if (origin !== undefined) {
                 offset ??= origin.seq - position;
                 if (resumed) position = origin.seq - offset;

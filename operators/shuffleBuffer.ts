@@ -5,7 +5,7 @@ import { describe } from '../src/excerpt.js';
 import { LoaderStateError } from '../src/loaderState.js';
 import { operate } from '../src/operate.js';
 import { checkRefs, EmittedLog, originId, originRef, refId, type OriginRef } from '../src/emittedLog.js';
-import type { Origins } from '../src/origins.js';
+import { OriginList, type Origins } from '../src/origins.js';
 import { deriveSeed, Random, randomSeed, type RandomState } from '../src/random.js';
 
 const TWO_POW_32 = 0x1_0000_0000;
@@ -209,7 +209,7 @@ export function shuffleBuffer<T>(size: number, options: ShuffleBufferOptions = {
       op.subscribe(source, {
         next: (value) => {
           const origins = op.takeOrigins('shuffleBuffer');
-          if (Array.isArray(origins)) {
+          if (origins instanceof OriginList) {
             tracker.untracked('shuffleBuffer', 'its items are made of several source items (batches): shuffle before batching');
           }
           if (restoring !== undefined) {

@@ -2,7 +2,7 @@ import type { Observable } from 'rxjs';
 import { InnerSource } from '../src/fanIn.js';
 import { sizeOf } from '../src/info.js';
 import { produce } from '../src/operate.js';
-import { appendOrigins, type Origin } from '../src/origins.js';
+import { appendOrigins, OriginList } from '../src/origins.js';
 
 /**
  * Read several sources in lockstep and emit one tuple `[a, b, ...]` per step, one item from each:
@@ -51,7 +51,7 @@ export function zipShards<T extends readonly unknown[]>(sources: readonly [...{ 
           }
           if (!slots.every((slot) => slot.queue.length > 0)) return; // wait for the missing items
           if (!pump.ready()) return;
-          const origins: Origin[] = [];
+          const origins = new OriginList();
           let known = true;
           const tuple = slots.map((slot) => {
             const [value, itsOrigins] = slot.takeWithOrigins();

@@ -7,7 +7,7 @@
  */
 import { LoaderStateError } from './loaderState.js';
 import { describe } from './excerpt.js';
-import type { Origin, Origins } from './origins.js';
+import { OriginList, type Origin, type Origins } from './origins.js';
 
 /**
  * One source item in a saved state: its source's ledger key and its number there.
@@ -21,9 +21,8 @@ export type OriginRef = readonly [string, number];
  */
 export function isConsumed(origins: Origins): boolean {
   if (origins === undefined) return false;
-  if (Array.isArray(origins)) return (origins as readonly Origin[]).every((origin) => origin.ledger.consumed(origin.seq));
-  const origin = origins as Origin;
-  return origin.ledger.consumed(origin.seq);
+  if (origins instanceof OriginList) return origins.seqs.every((seq, i) => origins.ledgers[i]!.consumed(seq));
+  return origins.ledger.consumed(origins.seq);
 }
 
 /**
@@ -32,7 +31,7 @@ export function isConsumed(origins: Origins): boolean {
  * @internal
  */
 export function originRef(origins: Origins, key: string): OriginRef {
-  if (origins === undefined || Array.isArray(origins)) {
+  if (origins === undefined || origins instanceof OriginList) {
     throw new LoaderStateError('RXFEED_ERR_STATE_UNTRACKED', `${key}: an item it holds has no single origin`, key);
   }
   const origin = origins as Origin;
@@ -45,7 +44,7 @@ export function originRef(origins: Origins, key: string): OriginRef {
  * @internal
  */
 export function originId(origins: Origins): string | undefined {
-  if (origins === undefined || Array.isArray(origins)) return undefined;
+  if (origins === undefined || origins instanceof OriginList) return undefined;
   const origin = origins as Origin;
   return `${origin.ledger.key}\u0000${origin.seq}`;
 }

@@ -16,7 +16,7 @@ export * from './limits.js';
 export * from './dispose.js';
 export * from './loader.js';
 export { LoaderStateError, type LoaderState } from './loaderState.js';
-export type { Ledger, Origin, Origins } from './origins.js';
+export { OriginList, type Ledger, type Origin, type Origins } from './origins.js';
 export * from '../sources/core/puller.js';
 export { DatasetClosedError, type RandomAccess, type RandomAccessLayout } from '../sources/core/randomAccess.js';
 export { fromRandomAccess, type FromRandomAccessOptions } from '../sources/core/fromRandomAccess.js';

@@ -24,7 +24,7 @@ import { Observable, Subscription, type Observer, type Subscriber } from 'rxjs';
 import { bindContext, currentContext, type PipelineContext } from './context.js';
 import type { Stage, StageHandle } from './flow.js';
 import { infoOf, streamInfoOf, withInfo, type DatasetInfo, type StreamInfo } from './info.js';
-import { emitWithOrigins, takeOrigins, type Origins } from './origins.js';
+import { consumeOrigins, slot, takeOrigins, type Origins } from './origins.js';
 import { Pump } from './pump.js';
 
 /**
@@ -103,7 +103,16 @@ export class Operation<R> {
    * the loader can count what its consumer received (see `Loader.state`).
    */
   emit(value: R, origins: Origins): void {
-    emitWithOrigins(origins, () => this.#subscriber.next(value));
+    // emitWithOrigins, inline: this runs once per item in every stage that holds items.
+    const previous = slot.current;
+    const takes = slot.takes;
+    slot.current = origins;
+    try {
+      this.#subscriber.next(value);
+    } finally {
+      slot.current = previous;
+      if (slot.takes === takes) consumeOrigins(origins);
+    }
   }
 
   /**

@@ -47,22 +47,41 @@ export interface Origin {
 }
 
 /**
+ * The origins of an item made of several (a batch's rows): kept as two parallel arrays, not an
+ * object per row, so the rows' own origin objects die young (the profile of a source into
+ * `batch(256)` spent as long collecting them, kept alive in a list, as emitting the rows).
+ * @public
+ */
+export class OriginList {
+  /** Each origin's ledger. */
+  readonly ledgers: Ledger[] = [];
+  /** Each origin's item number, beside its ledger. */
+  readonly seqs: number[] = [];
+
+  /** How many origins it holds. */
+  get length(): number {
+    return this.seqs.length;
+  }
+}
+
+/**
  * The origins of one item: one origin, the list of a batch's, or `undefined` when unknown. An
  * operator written with the operator kit that holds items takes them with
  * `Operation.takeOrigins` and emits them with `Operation.emit`.
  * @public
  */
-export type Origins = Origin | readonly Origin[] | undefined;
+export type Origins = Origin | OriginList | undefined;
 
-/** The slot, shared by every installed copy of rxfeed in the process (as the context's is). */
-interface OriginSlot {
+/** The slot, shared by every installed copy of rxfeed in the process (as the context's is). @internal */
+export interface OriginSlot {
   /** The origins of the item being emitted now. */
   current: Origins;
   /** Takes so far: an emission during which it did not change was dropped. */
   takes: number;
 }
 const SLOT = Symbol.for('rxfeed.origins.v1');
-const slot: OriginSlot =
+/** @internal The slot itself, for the operator kit's `emit` (one call per item: no closure). */
+export const slot: OriginSlot =
   ((globalThis as Record<symbol, unknown>)[SLOT] as OriginSlot | undefined) ??
   ((globalThis as Record<symbol, unknown>)[SLOT] = { current: undefined, takes: 0 } as OriginSlot);
 
@@ -105,12 +124,12 @@ export function peekOrigins(): Origins {
 /** Mark every origin in `origins` consumed. @internal */
 export function consumeOrigins(origins: Origins): void {
   if (origins === undefined) return;
-  if (!Array.isArray(origins)) {
-    const origin = origins as Origin;
-    origin.ledger.consume(origin.seq);
+  if (!(origins instanceof OriginList)) {
+    origins.ledger.consume(origins.seq);
     return;
   }
-  for (const origin of origins as readonly Origin[]) origin.ledger.consume(origin.seq);
+  const { ledgers, seqs } = origins;
+  for (let i = 0; i < seqs.length; i++) ledgers[i]!.consume(seqs[i]!);
 }
 
 /**
@@ -118,12 +137,16 @@ export function consumeOrigins(origins: Origins): void {
  * means nothing any more.
  * @internal
  */
-export function appendOrigins(list: Origin[], origins: Origins): boolean {
+export function appendOrigins(list: OriginList, origins: Origins): boolean {
   if (origins === undefined) return false;
-  if (Array.isArray(origins)) {
-    for (const origin of origins as readonly Origin[]) list.push(origin);
+  if (origins instanceof OriginList) {
+    for (let i = 0; i < origins.seqs.length; i++) {
+      list.ledgers.push(origins.ledgers[i]!);
+      list.seqs.push(origins.seqs[i]!);
+    }
   } else {
-    list.push(origins as Origin);
+    list.ledgers.push(origins.ledger);
+    list.seqs.push(origins.seq);
   }
   return true;
 }

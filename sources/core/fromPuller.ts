@@ -57,6 +57,9 @@ export function fromPuller<T>(open: PullerFactory<T>, info: DatasetInfo<T> = {})
     };
     tracker.register(key, ledger);
     let seq = restored?.at?.seq ?? 0; // the number of the next item pulled
+    // A resumed subscription drops what was received: items up to the last one received before.
+    const lastReceived = restored === undefined ? -1 : Math.max(restored.consumed.watermark - 1, ...restored.consumed.extras.slice(-1));
+    let resuming = lastReceived >= 0;
     const abort = new AbortController();
     let puller: Puller<T> | undefined;
     let chunk: readonly T[] = [];
@@ -155,13 +158,14 @@ export function fromPuller<T>(open: PullerFactory<T>, info: DatasetInfo<T> = {})
     const pump = op.pump(() => {
       while (!op.closed) {
         if (position < chunk.length) {
-          if (ledger.consumed(seq)) {
-            seq++;
+          if (resuming && ledger.consumed(seq)) {
+            if (++seq > lastReceived) resuming = false;
             disposeAll([chunk[position++]!]);
             continue;
           }
           if (!pump.ready()) return;
           op.emit(chunk[position++]!, { ledger, seq: seq++ });
+          if (resuming && seq > lastReceived) resuming = false;
           continue;
         }
         if (exhausted) {

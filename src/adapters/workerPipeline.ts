@@ -22,7 +22,7 @@ import { describe } from '../excerpt.js';
 import { CountLedger } from '../ledger.js';
 import type { LoaderState, RestoreStates, StateTracker } from '../loaderState.js';
 import { produce, type Operation } from '../operate.js';
-import type { Origin, Origins } from '../origins.js';
+import { OriginList, type Origins } from '../origins.js';
 import { moduleUrl } from './workerFn.js';
 import { ExecutorClosedError, WorkerPipelineError } from './workerErrors.js';
 import type { FromThread, PartDescription, ToThread } from './workerPipelineThread.js';
@@ -470,11 +470,12 @@ export class WorkerPipeline<T> extends Observable<T> implements AsyncDisposable 
 /** Origins from pairs `ledger id, item number` (null: unknown). */
 function decodeOrigins(pairs: readonly number[] | null, ledgers: readonly CountLedger[]): Origins {
   if (pairs === null) return undefined;
-  const origins: Origin[] = [];
+  const origins = new OriginList();
   for (let i = 0; i < pairs.length; i += 2) {
     const ledger = ledgers[pairs[i]!];
     if (ledger === undefined) return undefined;
-    origins.push({ ledger, seq: pairs[i + 1]! });
+    origins.ledgers.push(ledger);
+    origins.seqs.push(pairs[i + 1]!);
   }
   return origins;
 }

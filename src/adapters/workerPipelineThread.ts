@@ -25,7 +25,7 @@ import { Flow, type StageHandle } from '../flow.js';
 import { isPromiseLike } from '../isPromiseLike.js';
 import { CountLedger } from '../ledger.js';
 import { StateTracker, type RestoreStates, type StatePart } from '../loaderState.js';
-import { takeOrigins, type Origin, type Origins } from '../origins.js';
+import { OriginList, takeOrigins, type Origins } from '../origins.js';
 import { loadExport, toRemote, type RemoteError } from './crossThread.js';
 import { prepareTransfer } from './transfer.js';
 
@@ -169,10 +169,11 @@ class PartRun {
   #encode(origins: Origins): number[] | null {
     if (origins === undefined) return null;
     const pairs: number[] = [];
-    for (const origin of Array.isArray(origins) ? (origins as readonly Origin[]) : [origins as Origin]) {
-      const id = this.#ledgerIds.get(origin.ledger);
+    const list = origins instanceof OriginList ? origins : { ledgers: [origins.ledger], seqs: [origins.seq] };
+    for (let i = 0; i < list.seqs.length; i++) {
+      const id = this.#ledgerIds.get(list.ledgers[i]!);
       if (id === undefined) return null;
-      pairs.push(id, origin.seq);
+      pairs.push(id, list.seqs[i]!);
     }
     return pairs;
   }
