@@ -3,7 +3,7 @@ import { disposeAll } from '../src/dispose.js';
 import { InvalidArgumentError } from '../src/errors.js';
 import type { StreamInfo } from '../src/info.js';
 import { operate } from '../src/operate.js';
-import { appendOrigins, consumeOrigins, OriginList } from '../src/origins.js';
+import { consumeOrigins, OriginList } from '../src/origins.js';
 
 /** The largest batch made at its full size; V8 makes arrays made larger than 100,000 dictionaries. */
 const PRESIZED_BATCH_MAX = 16_384;
@@ -60,8 +60,8 @@ export function batch<T>(size: number, options: BatchOptions = {}): OperatorFunc
         let origins: OriginList | undefined = new OriginList();
         op.subscribe(source, {
           next: (item) => {
-            const itsOrigins = op.takeOrigins('batch');
-            if (origins !== undefined && !appendOrigins(origins, itsOrigins)) origins = undefined;
+            if (origins === undefined) op.takeOrigins('batch');
+            else if (!op.takeOriginsInto(origins, 'batch')) origins = undefined;
             partial[filled++] = item;
             if (filled < size) return;
             const full = partial;

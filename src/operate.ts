@@ -24,8 +24,13 @@ import { Observable, Subscription, type Observer, type Subscriber } from 'rxjs';
 import { bindContext, currentContext, type PipelineContext } from './context.js';
 import type { Stage, StageHandle } from './flow.js';
 import { infoOf, streamInfoOf, withInfo, type DatasetInfo, type StreamInfo } from './info.js';
-import { consumeOrigins, slot, takeOrigins, type Origins } from './origins.js';
+import { consumeOrigins, slot, takeOrigins, takeOriginsInto, type Ledger, type OriginList, type Origins } from './origins.js';
 import { Pump } from './pump.js';
+
+/** Why an item without origins makes a loader state untracked. */
+const UNKNOWN_ORIGINS =
+  'an item arrived without origins: it came from a plain Observable, or a plain RxJS operator upstream ' +
+  'emitted it later (mergeMap over a promise, delay, observeOn); use rxfeed sources and parallelMap/prefetch';
 
 /**
  * Callbacks for an upstream subscription made through {@link Operation.subscribe}. A throw in any
@@ -105,13 +110,39 @@ export class Operation<R> {
   emit(value: R, origins: Origins): void {
     // emitWithOrigins, inline: this runs once per item in every stage that holds items.
     const previous = slot.current;
+    const previousLedger = slot.ledger;
+    const previousSeq = slot.seq;
     const takes = slot.takes;
     slot.current = origins;
+    slot.ledger = undefined;
     try {
       this.#subscriber.next(value);
     } finally {
       slot.current = previous;
+      slot.ledger = previousLedger;
+      slot.seq = previousSeq;
       if (slot.takes === takes) consumeOrigins(origins);
+    }
+  }
+
+  /**
+   * {@link Operation.emit} for an item of one source item, `seq` of `ledger`: how a source emits,
+   * with no origin object made unless a stage holding the item asks for one.
+   */
+  emitFrom(value: R, ledger: Ledger, seq: number): void {
+    const previous = slot.current;
+    const previousLedger = slot.ledger;
+    const previousSeq = slot.seq;
+    const takes = slot.takes;
+    slot.ledger = ledger;
+    slot.seq = seq;
+    try {
+      this.#subscriber.next(value);
+    } finally {
+      slot.current = previous;
+      slot.ledger = previousLedger;
+      slot.seq = previousSeq;
+      if (slot.takes === takes) ledger.consume(seq);
     }
   }
 
@@ -123,14 +154,18 @@ export class Operation<R> {
    */
   takeOrigins(where: string): Origins {
     const origins = takeOrigins();
-    if (origins === undefined) {
-      this.context.tracker.untracked(
-        where,
-        'an item arrived without origins: it came from a plain Observable, or a plain RxJS operator upstream ' +
-          'emitted it later (mergeMap over a promise, delay, observeOn); use rxfeed sources and parallelMap/prefetch',
-      );
-    }
+    if (origins === undefined) this.context.tracker.untracked(where, UNKNOWN_ORIGINS);
     return origins;
+  }
+
+  /**
+   * {@link Operation.takeOrigins} for an operator that combines items (`batch`): the origins are
+   * appended to `list`; `false` when they are unknown (recorded against `where`).
+   */
+  takeOriginsInto(list: OriginList, where: string): boolean {
+    const known = takeOriginsInto(list);
+    if (!known) this.context.tracker.untracked(where, UNKNOWN_ORIGINS);
+    return known;
   }
 
   /** Complete the stream (once; later calls and calls after an error do nothing). */

@@ -74,8 +74,14 @@ export type Origins = Origin | OriginList | undefined;
 
 /** The slot, shared by every installed copy of rxfeed in the process (as the context's is). @internal */
 export interface OriginSlot {
-  /** The origins of the item being emitted now. */
+  /** The origins of the item being emitted now (when `ledger` is undefined). */
   current: Origins;
+  /**
+   * The one origin of the item being emitted now, as its two parts: a source emits so, with no
+   * object per item (each one raised the collector's work on a stream of large items).
+   */
+  ledger: Ledger | undefined;
+  seq: number;
   /** Takes so far: an emission during which it did not change was dropped. */
   takes: number;
 }
@@ -83,7 +89,7 @@ const SLOT = Symbol.for('rxfeed.origins.v1');
 /** @internal The slot itself, for the operator kit's `emit` (one call per item: no closure). */
 export const slot: OriginSlot =
   ((globalThis as Record<symbol, unknown>)[SLOT] as OriginSlot | undefined) ??
-  ((globalThis as Record<symbol, unknown>)[SLOT] = { current: undefined, takes: 0 } as OriginSlot);
+  ((globalThis as Record<symbol, unknown>)[SLOT] = { current: undefined, ledger: undefined, seq: 0, takes: 0 } as OriginSlot);
 
 /**
  * Emit an item whose origins are `origins`: `deliver` runs with them in the slot. When no stage
@@ -92,12 +98,17 @@ export const slot: OriginSlot =
  */
 export function emitWithOrigins(origins: Origins, deliver: () => void): void {
   const previous = slot.current;
+  const previousLedger = slot.ledger;
+  const previousSeq = slot.seq;
   const takes = slot.takes;
   slot.current = origins;
+  slot.ledger = undefined;
   try {
     deliver();
   } finally {
     slot.current = previous;
+    slot.ledger = previousLedger;
+    slot.seq = previousSeq;
     if (slot.takes === takes) consumeOrigins(origins);
   }
 }
@@ -109,7 +120,20 @@ export function emitWithOrigins(origins: Origins, deliver: () => void): void {
  */
 export function takeOrigins(): Origins {
   slot.takes++;
-  return slot.current;
+  return slot.ledger === undefined ? slot.current : { ledger: slot.ledger, seq: slot.seq };
+}
+
+/**
+ * {@link takeOrigins}, appended to `list` (a batch's) with no object made for a single origin;
+ * `false` when they are unknown.
+ * @internal
+ */
+export function takeOriginsInto(list: OriginList): boolean {
+  slot.takes++;
+  if (slot.ledger === undefined) return appendOrigins(list, slot.current);
+  list.ledgers.push(slot.ledger);
+  list.seqs.push(slot.seq);
+  return true;
 }
 
 /**
@@ -118,7 +142,7 @@ export function takeOrigins(): Origins {
  * @internal
  */
 export function peekOrigins(): Origins {
-  return slot.current;
+  return slot.ledger === undefined ? slot.current : { ledger: slot.ledger, seq: slot.seq };
 }
 
 /** Mark every origin in `origins` consumed. @internal */

@@ -42,18 +42,19 @@ export function fromPuller<T>(open: PullerFactory<T>, info: DatasetInfo<T> = {})
     const { rank } = op.context.placement({}, 'fromPuller');
     const restored = restoredPart(tracker.restored(key), rank, key);
     // The bookmarks of the chunks from the one holding the first item not received (see Puller.bookmark).
-    const chunks: { seq: number; bookmark: unknown }[] = restored?.at === undefined ? [] : [restored.at];
+    const chunks = new BookmarkQueue();
+    if (restored?.at !== undefined) chunks.push(restored.at.seq, restored.at.bookmark);
     const ledger = new CountLedger(key, { kind: 'stream', rank }, restored?.consumed, {
       savesHoles: true,
       extra: () => {
         dropPassedChunks();
-        return chunks.length === 0 ? {} : { at: chunks[0] };
+        return chunks.length === 0 ? {} : { at: chunks.first() };
       },
     });
     // Only the chunk holding the first item not received, and those after it, can be needed.
     const dropPassedChunks = (): void => {
       const { watermark } = ledger.received;
-      while (chunks.length > 1 && chunks[1]!.seq <= watermark) chunks.shift();
+      chunks.dropBefore(watermark);
     };
     tracker.register(key, ledger);
     let seq = restored?.at?.seq ?? 0; // the number of the next item pulled
@@ -95,7 +96,7 @@ export function fromPuller<T>(open: PullerFactory<T>, info: DatasetInfo<T> = {})
       chunk = next ?? [];
       position = 0;
       if (next !== null && next.length > 0 && puller?.bookmark !== undefined) {
-        chunks.push({ seq, bookmark: puller.bookmark() });
+        chunks.push(seq, puller.bookmark());
         dropPassedChunks();
       }
     };
@@ -164,7 +165,7 @@ export function fromPuller<T>(open: PullerFactory<T>, info: DatasetInfo<T> = {})
             continue;
           }
           if (!pump.ready()) return;
-          op.emit(chunk[position++]!, { ledger, seq: seq++ });
+          op.emitFrom(chunk[position++]!, ledger, seq++);
           if (resuming && seq > lastReceived) resuming = false;
           continue;
         }
@@ -259,4 +260,44 @@ function restoredPart(saved: readonly unknown[], rank: number, key: string): Str
     );
   }
   return { consumed, at: { seq: at.seq as number, bookmark: at.bookmark } };
+}
+
+/**
+ * The bookmarks of the chunks in flight, from the one holding the first item not received: two
+ * parallel arrays and a head index, not an object per chunk nor a `shift` per chunk (which moves
+ * the whole array while hundreds of chunks are in flight).
+ */
+class BookmarkQueue {
+  #seqs: number[] = [];
+  #bookmarks: unknown[] = [];
+  #head = 0;
+
+  get length(): number {
+    return this.#seqs.length - this.#head;
+  }
+
+  push(seq: number, bookmark: unknown): void {
+    this.#seqs.push(seq);
+    this.#bookmarks.push(bookmark);
+  }
+
+  /** Drop the entries wholly before item `watermark`: keep the one holding it. */
+  dropBefore(watermark: number): void {
+    const seqs = this.#seqs;
+    let head = this.#head;
+    while (seqs.length - head > 1 && seqs[head + 1]! <= watermark) this.#bookmarks[head++] = undefined;
+    this.#head = head;
+    // Compact once the dropped part is most of the arrays: amortised, they stay about as long as
+    // the chunks in flight.
+    if (head > 256 && head * 2 > seqs.length) {
+      this.#seqs = seqs.slice(head);
+      this.#bookmarks = this.#bookmarks.slice(head);
+      this.#head = 0;
+    }
+  }
+
+  /** The first entry, as saved in a state. */
+  first(): { seq: number; bookmark: unknown } {
+    return { seq: this.#seqs[this.#head]!, bookmark: this.#bookmarks[this.#head] };
+  }
 }

@@ -199,7 +199,7 @@ export function fromRandomAccess<T>(dataset: RandomAccess<T>, options: FromRando
           if (emitted < current.length) {
             if (!pump.ready()) return;
             const seq = currentSeqs[emitted]!;
-            op.emit(current[emitted++]!, { ledger, seq });
+            op.emitFrom(current[emitted++]!, ledger, seq);
             continue;
           }
           while (reads.length < readsInFlight && nextToRead < plan.size) startRead();
