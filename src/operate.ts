@@ -108,7 +108,8 @@ export class Operation<R> {
    * the loader can count what its consumer received (see `Loader.state`).
    */
   emit(value: R, origins: Origins): void {
-    // emitWithOrigins, inline: this runs once per item in every stage that holds items.
+    // Inline, with no closure: this runs once per item in every stage that holds items. An item no
+    // stage took while it was emitted was dropped (a filter): its origins count as received.
     const previous = slot.current;
     const previousLedger = slot.ledger;
     const previousSeq = slot.seq;

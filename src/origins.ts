@@ -9,7 +9,7 @@
  *   carry them with no work at all;
  * - a stage that holds items (`batch`, `prefetch`, `parallelMap`, the loader's queue) takes the
  *   origins when an item arrives ({@link takeOrigins}) and puts them back in the slot when it
- *   emits ({@link emitWithOrigins}); a stage that combines items (`batch`, `padToBatch`)
+ *   emits (`Operation.emit`); a stage that combines items (`batch`, `padToBatch`)
  *   emits the list of its items' origins;
  * - an item that no stage takes while it is emitted was dropped (a `filter`, another rank's item
  *   in `shard`): its origins count as consumed at once, so they are not read again on resume;
@@ -90,28 +90,6 @@ const SLOT = Symbol.for('rxfeed.origins.v1');
 export const slot: OriginSlot =
   ((globalThis as Record<symbol, unknown>)[SLOT] as OriginSlot | undefined) ??
   ((globalThis as Record<symbol, unknown>)[SLOT] = { current: undefined, ledger: undefined, seq: 0, takes: 0 } as OriginSlot);
-
-/**
- * Emit an item whose origins are `origins`: `deliver` runs with them in the slot. When no stage
- * took the item meanwhile, it was dropped, and its origins are consumed.
- * @internal
- */
-export function emitWithOrigins(origins: Origins, deliver: () => void): void {
-  const previous = slot.current;
-  const previousLedger = slot.ledger;
-  const previousSeq = slot.seq;
-  const takes = slot.takes;
-  slot.current = origins;
-  slot.ledger = undefined;
-  try {
-    deliver();
-  } finally {
-    slot.current = previous;
-    slot.ledger = previousLedger;
-    slot.seq = previousSeq;
-    if (slot.takes === takes) consumeOrigins(origins);
-  }
-}
 
 /**
  * The origins of the item being delivered now, taken by a stage that holds it; `undefined` when
