@@ -108,22 +108,7 @@ export class Operation<R> {
    * the loader can count what its consumer received (see `Loader.state`).
    */
   emit(value: R, origins: Origins): void {
-    // Inline, with no closure: this runs once per item in every stage that holds items. An item no
-    // stage took while it was emitted was dropped (a filter): its origins count as received.
-    const previous = slot.current;
-    const previousLedger = slot.ledger;
-    const previousSeq = slot.seq;
-    const takes = slot.takes;
-    slot.current = origins;
-    slot.ledger = undefined;
-    try {
-      this.#subscriber.next(value);
-    } finally {
-      slot.current = previous;
-      slot.ledger = previousLedger;
-      slot.seq = previousSeq;
-      if (slot.takes === takes) consumeOrigins(origins);
-    }
+    this.#emitWith(value, origins, undefined, 0);
   }
 
   /**
@@ -131,10 +116,20 @@ export class Operation<R> {
    * with no origin object made unless a stage holding the item asks for one.
    */
   emitFrom(value: R, ledger: Ledger, seq: number): void {
+    this.#emitWith(value, undefined, ledger, seq);
+  }
+
+  /**
+   * Emit `value` with its origins in the slot: `origins`, or the one origin `seq` of `ledger`.
+   * No closure: this runs once per item in every stage that holds items. An item no stage took
+   * while it was emitted was dropped (a filter): its origins count as received.
+   */
+  #emitWith(value: R, origins: Origins, ledger: Ledger | undefined, seq: number): void {
     const previous = slot.current;
     const previousLedger = slot.ledger;
     const previousSeq = slot.seq;
     const takes = slot.takes;
+    slot.current = origins;
     slot.ledger = ledger;
     slot.seq = seq;
     try {
@@ -143,7 +138,10 @@ export class Operation<R> {
       slot.current = previous;
       slot.ledger = previousLedger;
       slot.seq = previousSeq;
-      if (slot.takes === takes) ledger.consume(seq);
+      if (slot.takes === takes) {
+        if (ledger === undefined) consumeOrigins(origins);
+        else ledger.consume(seq);
+      }
     }
   }
 
