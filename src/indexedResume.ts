@@ -22,11 +22,10 @@ import { describe } from './excerpt.js';
 import { RankPlan, type EndOfEpoch } from './rankPlan.js';
 
 /**
- * What an indexed source saves in a loader state.
+ * What the reading subscription is: its order, sampler and placement.
  * @internal
  */
-export interface IndexedPart {
-  readonly kind: 'indexed';
+export interface IndexedPlacement {
   /** Positions in the epoch's order. */
   readonly length: number;
   /** The sampler, as its plain data (`'custom'` for an order function). */
@@ -35,23 +34,14 @@ export interface IndexedPart {
   readonly rank: number;
   readonly batchSize: number;
   readonly endOfEpoch: EndOfEpoch;
-  /** Global positions consumed before this run's plan started. */
-  readonly base: ConsumedRecord;
-  /** This rank's plan indices its consumer received. */
-  readonly consumed: ConsumedRecord;
 }
 
 /**
- * What the reading subscription is: its order, sampler and placement.
+ * What an indexed source saves in a loader state: its placement, and where it started and got to.
  * @internal
  */
-export interface IndexedPlacement {
-  readonly length: number;
-  readonly sampler: unknown;
-  readonly worldSize: number;
-  readonly rank: number;
-  readonly batchSize: number;
-  readonly endOfEpoch: EndOfEpoch;
+export interface IndexedPart extends IndexedPlacement, IndexedStart {
+  readonly kind: 'indexed';
 }
 
 /**
@@ -60,7 +50,9 @@ export interface IndexedPlacement {
  * @internal
  */
 export interface IndexedStart {
+  /** Global positions consumed before this run's plan started. */
   readonly base: ConsumedRecord;
+  /** This rank's plan indices its consumer received. */
   readonly consumed: ConsumedRecord;
 }
 
