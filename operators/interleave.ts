@@ -1,9 +1,8 @@
 import type { Observable } from 'rxjs';
 import { InvalidArgumentError } from '../src/errors.js';
-import { disposeAll } from '../src/dispose.js';
-import { checkRefs, EmittedLog, originId, originRef, refId, type OriginRef } from '../src/emittedLog.js';
+import { checkRefs, EmittedLog, type OriginRef } from '../src/emittedLog.js';
 import { describe } from '../src/excerpt.js';
-import { InnerSource } from '../src/fanIn.js';
+import { EmittedReplay, InnerSource } from '../src/fanIn.js';
 import { LoaderStateError } from '../src/loaderState.js';
 import type { Origins } from '../src/origins.js';
 import { sizeOf } from '../src/info.js';
@@ -90,7 +89,7 @@ export function interleave<T>(sources: readonly InterleaveSource<T>[], options: 
         tracker.register(key, {
           // Until every item it had emitted is back, nothing was emitted: the saved part still holds.
           save: () =>
-            gathering !== undefined && saved !== undefined
+            replay !== undefined && !replay.gathered && saved !== undefined
               ? { kind: 'interleave', ...saved }
               : {
                   kind: 'interleave',
@@ -98,7 +97,7 @@ export function interleave<T>(sources: readonly InterleaveSource<T>[], options: 
                   nextInput,
                   cycleIndex,
                   blockIndex,
-                  emitted: [...emitted.refs(key), ...replay.slice(replayed).map((entry) => originRef(entry?.[1], key))],
+                  emitted: [...emitted.refs(key), ...(replay?.refs(key) ?? [])],
                 },
         }),
         inputs.length,
@@ -107,9 +106,7 @@ export function interleave<T>(sources: readonly InterleaveSource<T>[], options: 
       );
       // After a resume: the items emitted before, gathered back from their inputs (a finished
       // input is opened again for them alone), then emitted again in their order.
-      let gathering: Gathering<T> | undefined;
-      let replay: ([T, Origins] | undefined)[] = [];
-      let replayed = 0;
+      let replay: EmittedReplay<T> | undefined;
 
       const inputSource = (index: number): Observable<T> => {
         const input = inputs[index]!;
@@ -138,15 +135,14 @@ export function interleave<T>(sources: readonly InterleaveSource<T>[], options: 
       };
 
       const pump = op.pump(() => {
-        if (gathering !== undefined) {
-          if (!gathering.gather(slots, replay)) return;
-          gathering = undefined;
-        }
-        while (replayed < replay.length) {
-          if (!pump.ready()) return;
-          const [value, origins] = replay[replayed]!;
-          replay[replayed++] = undefined;
-          emit(value, origins);
+        if (replay !== undefined) {
+          if (!replay.gather(slots)) return;
+          while (replay.remaining > 0) {
+            if (!pump.ready()) return;
+            const [value, origins] = replay.shift();
+            emit(value, origins);
+          }
+          replay = undefined;
         }
         while (!op.closed) {
           if (nextInput >= inputs.length && slots.every((slot) => slot === undefined)) {
@@ -176,8 +172,7 @@ export function interleave<T>(sources: readonly InterleaveSource<T>[], options: 
       });
       op.finalize(() => {
         for (const slot of slots) slot?.release();
-        gathering?.release();
-        disposeAll(replay.slice(replayed).map((entry) => entry?.[0]));
+        replay?.release();
       });
 
       if (slots.length === 0) {
@@ -193,12 +188,17 @@ export function interleave<T>(sources: readonly InterleaveSource<T>[], options: 
         nextInput = saved.nextInput;
         cycleIndex = saved.cycleIndex;
         blockIndex = saved.blockIndex;
-        replay = new Array<[T, Origins] | undefined>(saved.emitted.length);
         saved.slotInputs.forEach((input, index) => {
           slotInputs[index] = input;
           if (input >= 0 && !op.closed) slots[index] = subscribeInput(input);
         });
-        if (saved.emitted.length > 0) gathering = new Gathering(saved.emitted, key, slotInputs, subscribeInput);
+        if (saved.emitted.length === 0) return;
+        replay = new EmittedReplay(saved.emitted, key, 'interleave');
+        // An input that had finished is opened again, alone, for the items it had emitted.
+        const finished = new Set(
+          saved.emitted.map(([ledger]) => inputOf(ledger, key)!).filter((input) => !saved.slotInputs.includes(input)),
+        );
+        for (const input of finished) replay.alsoFrom(subscribeInput(input));
       });
     },
     { size },
@@ -253,57 +253,4 @@ function inputOf(ledgerKey: string, key: string): number | undefined {
   if (!ledgerKey.startsWith(`${key}/`)) return undefined;
   const input = Number.parseInt(ledgerKey.slice(key.length + 1), 10);
   return Number.isSafeInteger(input) ? input : undefined;
-}
-
-/**
- * A resumed interleave gathering the items it had emitted back from their inputs: those in a
- * slot come first from it (an input emits in order); a finished input is opened again alone.
- */
-class Gathering<T> {
-  /** Where each awaited item goes in the replay, by origin. */
-  readonly #places = new Map<string, number>();
-  /** Inputs opened again only for their emitted items, by input index. */
-  readonly #extra = new Map<number, InnerSource<T>>();
-  readonly #key: string;
-
-  constructor(emitted: readonly OriginRef[], key: string, slotInputs: readonly number[], subscribe: (input: number) => InnerSource<T>) {
-    this.#key = key;
-    emitted.forEach((ref, index) => this.#places.set(refId(ref), index));
-    for (const [ledger] of emitted) {
-      const input = inputOf(ledger, key)!;
-      if (!slotInputs.includes(input) && !this.#extra.has(input)) this.#extra.set(input, subscribe(input));
-    }
-  }
-
-  /** Move the awaited items at the head of each input into `replay`; true once all are there. */
-  gather(slots: readonly (InnerSource<T> | undefined)[], replay: ([T, Origins] | undefined)[]): boolean {
-    const sources = [...slots, ...this.#extra.values()];
-    for (const source of sources) {
-      while (source !== undefined && source.queue.length > 0) {
-        const id = originId(source.headOrigins());
-        const at = id === undefined ? undefined : this.#places.get(id);
-        if (at === undefined) break;
-        this.#places.delete(id!);
-        replay[at] = source.takeWithOrigins();
-      }
-    }
-    if (this.#places.size === 0) {
-      this.release();
-      return true;
-    }
-    if (sources.every((source) => source === undefined || source.exhausted)) {
-      throw new LoaderStateError(
-        'RXFEED_ERR_STATE_MISMATCH',
-        `${this.#key}: the inputs ended before they read again the ${this.#places.size} item(s) the interleave had emitted; was the state saved with other inputs?`,
-        this.#key,
-      );
-    }
-    return false;
-  }
-
-  /** Unsubscribe the inputs opened again for their emitted items. */
-  release(): void {
-    for (const source of this.#extra.values()) source.release();
-    this.#extra.clear();
-  }
 }

@@ -1,9 +1,8 @@
 import type { Observable } from 'rxjs';
 import { InvalidArgumentError } from '../src/errors.js';
-import { disposeAll } from '../src/dispose.js';
-import { checkRefs, EmittedLog, originId, originRef, refId, type OriginRef } from '../src/emittedLog.js';
+import { checkRefs, EmittedLog, type OriginRef } from '../src/emittedLog.js';
 import { describe } from '../src/excerpt.js';
-import { InnerSource } from '../src/fanIn.js';
+import { EmittedReplay, InnerSource } from '../src/fanIn.js';
 import { LoaderStateError } from '../src/loaderState.js';
 import type { Origins } from '../src/origins.js';
 import { sizeOf } from '../src/info.js';
@@ -97,24 +96,21 @@ export function mix<T>(sources: readonly Observable<T>[], weights: readonly numb
       const { tracker } = op.context;
       const key = tracker.keyFor('mix', op.context.epoch);
       const emitted = new EmittedLog();
-      // After a resume: the items emitted before, awaited from their inputs (by origin), then emitted
+      // After a resume: the items emitted before, gathered back from their inputs, then emitted
       // again in their order before any new choice.
-      let awaiting = new Map<string, number>();
-      let replay: ([T, Origins] | undefined)[] = [];
-      let replayed = 0;
-      let opened = false; // the inputs were subscribed
+      let replay: EmittedReplay<T> | undefined;
       const saved: SavedMix | undefined = restoredMix(
         tracker.register(key, {
           // Until every item it had emitted is back, nothing was emitted: the saved part still holds.
           save: () =>
-            awaiting.size > 0 && saved !== undefined
+            replay !== undefined && !replay.gathered && saved !== undefined
               ? { kind: 'mix', ...saved }
               : {
                   kind: 'mix',
                   random: random.state,
                   live,
                   choice: choice ?? null,
-                  emitted: [...emitted.refs(key), ...replay.slice(replayed).map((entry) => originRef(entry?.[1], key))],
+                  emitted: [...emitted.refs(key), ...(replay?.refs(key) ?? [])],
                 },
         }),
         inputs.length,
@@ -124,35 +120,12 @@ export function mix<T>(sources: readonly Observable<T>[], weights: readonly numb
         random = Random.fromState(saved.random);
         live = [...saved.live];
         choice = saved.choice ?? undefined;
-        awaiting = new Map(saved.emitted.map((ref, index) => [refId(ref), index]));
-        replay = new Array<[T, Origins] | undefined>(saved.emitted.length);
       }
 
       const emit = (value: T, origins: Origins): void => {
         emitted.push(origins);
         op.emit(value, origins);
         emitted.prune();
-      };
-
-      /** Move the awaited items at the head of each input into the replay; true once all are there. */
-      const gather = (): boolean => {
-        for (const slot of slots) {
-          while (slot !== undefined && slot.queue.length > 0) {
-            const id = originId(slot.headOrigins());
-            const at = id === undefined ? undefined : awaiting.get(id);
-            if (at === undefined) break;
-            awaiting.delete(id!);
-            replay[at] = slot.takeWithOrigins();
-          }
-        }
-        if (awaiting.size > 0 && opened && slots.every((slot) => slot === undefined || slot.exhausted)) {
-          throw new LoaderStateError(
-            'RXFEED_ERR_STATE_MISMATCH',
-            `${key}: the inputs ended before they read again the ${awaiting.size} item(s) the mix had emitted; was the state saved with other inputs?`,
-            key,
-          );
-        }
-        return awaiting.size === 0;
       };
 
       /** A source index drawn with the live weights, or undefined when none is left. */
@@ -173,12 +146,14 @@ export function mix<T>(sources: readonly Observable<T>[], weights: readonly numb
       };
 
       const pump = op.pump(() => {
-        if (awaiting.size > 0 && !gather()) return;
-        while (replayed < replay.length) {
-          if (!pump.ready()) return;
-          const [value, origins] = replay[replayed]!;
-          replay[replayed++] = undefined;
-          emit(value, origins);
+        if (replay !== undefined) {
+          if (!replay.gather(slots)) return;
+          while (replay.remaining > 0) {
+            if (!pump.ready()) return;
+            const [value, origins] = replay.shift();
+            emit(value, origins);
+          }
+          replay = undefined;
         }
         while (!op.closed) {
           choice ??= choose();
@@ -209,7 +184,7 @@ export function mix<T>(sources: readonly Observable<T>[], weights: readonly numb
       });
       op.finalize(() => {
         for (const slot of slots) slot?.release();
-        disposeAll(replay.slice(replayed).map((entry) => entry?.[0]));
+        replay?.release();
       });
 
       // Open every source before drawing the first choice.
@@ -219,7 +194,8 @@ export function mix<T>(sources: readonly Observable<T>[], weights: readonly numb
           if (op.closed || (saved === undefined ? live[index] : baseWeights[index]) === 0) return;
           slots[index] = new InnerSource(op, source, pump.run, `${key}/${index}`);
         });
-        opened = true;
+        // Gathered once the inputs are open: before, none could have ended.
+        if (saved !== undefined && saved.emitted.length > 0) replay = new EmittedReplay(saved.emitted, key, 'mix');
       });
     },
     { size },

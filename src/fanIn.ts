@@ -8,6 +8,8 @@
 import type { Observable, Subscription } from 'rxjs';
 import { disposeAll } from './dispose.js';
 import { Flow } from './flow.js';
+import { originId, originRef, refId, type OriginRef } from './emittedLog.js';
+import { LoaderStateError } from './loaderState.js';
 import type { Operation } from './operate.js';
 import type { Origins } from './origins.js';
 
@@ -98,5 +100,104 @@ export class InnerSource<T> {
     this.flow.dispose();
     this.#origins.length = 0;
     disposeAll(this.queue.splice(0));
+  }
+}
+
+/**
+ * A resumed fan-in operator (`mix`, `interleave`) getting back the items it had emitted and the
+ * consumer had not received: the inputs read every such item again, first in each input (an input
+ * emits in order), so each is taken from the head of its input into its place, and once all are
+ * back they are emitted again in their order, before anything new.
+ * @internal
+ */
+export class EmittedReplay<T> {
+  /** Where each awaited item goes, by origin. */
+  readonly #places = new Map<string, number>();
+  readonly #items: ([T, Origins] | undefined)[];
+  #next = 0;
+  /** Inputs opened only to read their emitted items again (an interleave's finished inputs). */
+  readonly #extra: InnerSource<T>[] = [];
+  readonly #key: string;
+  readonly #what: string;
+
+  /**
+   * @param emitted - The saved references of the items emitted and not received, in order.
+   * @param key - The operator's part key, for errors.
+   * @param what - The operator, for errors (`mix`).
+   */
+  constructor(emitted: readonly OriginRef[], key: string, what: string) {
+    emitted.forEach((ref, index) => this.#places.set(refId(ref), index));
+    this.#items = new Array<[T, Origins] | undefined>(emitted.length);
+    this.#key = key;
+    this.#what = what;
+  }
+
+  /** Every awaited item is back. */
+  get gathered(): boolean {
+    return this.#places.size === 0;
+  }
+
+  /** Read `source` too for the awaited items; it is released once they are all back. */
+  alsoFrom(source: InnerSource<T>): void {
+    this.#extra.push(source);
+  }
+
+  /**
+   * Take the awaited items at the head of each of `inputs` (and of the extra sources).
+   *
+   * @returns Whether all are back.
+   * @throws {@link LoaderStateError} `RXFEED_ERR_STATE_MISMATCH` when every input ended first.
+   */
+  gather(inputs: readonly (InnerSource<T> | undefined)[]): boolean {
+    const sources = [...inputs, ...this.#extra];
+    for (const source of sources) {
+      while (source !== undefined && source.queue.length > 0) {
+        const id = originId(source.headOrigins());
+        const at = id === undefined ? undefined : this.#places.get(id);
+        if (at === undefined) break;
+        this.#places.delete(id!);
+        this.#items[at] = source.takeWithOrigins();
+      }
+    }
+    if (this.gathered) {
+      this.#releaseExtra();
+      return true;
+    }
+    if (sources.every((source) => source === undefined || source.exhausted)) {
+      throw new LoaderStateError(
+        'RXFEED_ERR_STATE_MISMATCH',
+        `${this.#key}: the inputs ended before they read again the ${this.#places.size} item(s) the ${this.#what} had emitted; ` +
+          'was the state saved with other inputs?',
+        this.#key,
+      );
+    }
+    return false;
+  }
+
+  /** Items still to emit again. */
+  get remaining(): number {
+    return this.#items.length - this.#next;
+  }
+
+  /** The next item to emit again, once all are back (while {@link EmittedReplay.remaining}). */
+  shift(): [T, Origins] {
+    const item = this.#items[this.#next]!;
+    this.#items[this.#next++] = undefined;
+    return item;
+  }
+
+  /** The items not yet emitted again, as references (a state taken meanwhile). */
+  refs(key: string): OriginRef[] {
+    return this.#items.slice(this.#next).map((item) => originRef(item?.[1], key));
+  }
+
+  /** Release the extra sources and dispose what was not emitted again. */
+  release(): void {
+    this.#releaseExtra();
+    disposeAll(this.#items.splice(this.#next).map((item) => item?.[0]));
+  }
+
+  #releaseExtra(): void {
+    for (const source of this.#extra.splice(0)) source.release();
   }
 }
