@@ -11,7 +11,7 @@ import { AbortedError, InvalidArgumentError, RxfeedError } from './errors.js';
 import { Flow, type FlowMetrics, type StageHandle } from './flow.js';
 import { infoOf, sizeOf, withInfo } from './info.js';
 import { checkRestoreStates, freshState, LoaderStateError, StateTracker, type LoaderState, type RestoreStates } from './loaderState.js';
-import { consumeOrigins, takeOrigins, type Origins } from './origins.js';
+import { consumeOrigins, takeOrigins, UNKNOWN_ORIGINS, type Origins } from './origins.js';
 
 /** Options of {@link toLoader}. */
 export interface LoaderOptions {
@@ -318,11 +318,7 @@ interface IteratorSettings {
 function arriving(tracker: StateTracker): Origins {
   const origins = takeOrigins();
   if (origins === undefined) {
-    tracker.untracked(
-      'toLoader',
-      'an item arrived without origins: it came from a plain Observable, or a plain RxJS operator upstream ' +
-        'emitted it later (mergeMap over a promise, delay, observeOn); use rxfeed sources and parallelMap/prefetch',
-    );
+    tracker.untracked('toLoader', UNKNOWN_ORIGINS);
   }
   return origins;
 }

@@ -24,13 +24,17 @@ import { Observable, Subscription, type Observer, type Subscriber } from 'rxjs';
 import { bindContext, currentContext, type PipelineContext } from './context.js';
 import type { Stage, StageHandle } from './flow.js';
 import { infoOf, streamInfoOf, withInfo, type DatasetInfo, type StreamInfo } from './info.js';
-import { consumeOrigins, slot, takeOrigins, takeOriginsInto, type Ledger, type OriginList, type Origins } from './origins.js';
+import {
+  consumeOrigins,
+  slot,
+  takeOrigins,
+  takeOriginsInto,
+  UNKNOWN_ORIGINS,
+  type Ledger,
+  type OriginList,
+  type Origins,
+} from './origins.js';
 import { Pump } from './pump.js';
-
-/** Why an item without origins makes a loader state untracked. */
-const UNKNOWN_ORIGINS =
-  'an item arrived without origins: it came from a plain Observable, or a plain RxJS operator upstream ' +
-  'emitted it later (mergeMap over a promise, delay, observeOn); use rxfeed sources and parallelMap/prefetch';
 
 /**
  * Callbacks for an upstream subscription made through {@link Operation.subscribe}. A throw in any

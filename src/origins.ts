@@ -25,6 +25,14 @@
  */
 
 /**
+ * Why an item that arrives without origins makes a loader state untracked.
+ * @internal
+ */
+export const UNKNOWN_ORIGINS =
+  'an item arrived without origins: it came from a plain Observable, or a plain RxJS operator upstream ' +
+  'emitted it later (mergeMap over a promise, delay, observeOn); use rxfeed sources and parallelMap/prefetch';
+
+/**
  * What counts the items of one source subscription as they are consumed.
  * @public
  */
