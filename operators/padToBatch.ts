@@ -6,10 +6,10 @@ import { InvalidArgumentError, RxfeedError, UnknownSizeError } from '../src/erro
 import { infoOf, streamInfoOf, type SplitInfo, type StreamInfo } from '../src/info.js';
 import { operate } from '../src/operate.js';
 import { checkConsumed, CountLedger } from '../src/ledger.js';
-import { isConsumed } from '../src/emittedLog.js';
+import { EmittedLog } from '../src/emittedLog.js';
 import { describe } from '../src/excerpt.js';
 import { LoaderStateError } from '../src/loaderState.js';
-import { appendOrigins, OriginList, type Origins } from '../src/origins.js';
+import { appendOrigins, OriginList } from '../src/origins.js';
 
 /**
  * A rank received more samples than the dataset size said any rank would, so padding it to the
@@ -216,19 +216,12 @@ export function padToBatch<T>(batchSize: number, options: PadToBatchOptions<T> =
         // strided shard of a streaming source) continues its count: row indices and the batches it
         // owes. A resumed `fromRandomAccess` announces what is left instead (`split.remainder`).
         const rowsKey = tracker.keyFor('padToBatchRows', op.context.epoch);
-        const rowLog: Origins[] = [];
-        let rowsBeforeLog = 0;
-        const pruneRows = (): void => {
-          while (rowLog.length > 0 && isConsumed(rowLog[0])) {
-            rowLog.shift();
-            rowsBeforeLog++;
-          }
-        };
+        const rowLog = new EmittedLog();
         const savedRows = restoredRows(tracker.restored(rowsKey), rowsKey);
         tracker.register(rowsKey, {
           save: () => {
-            pruneRows();
-            return { kind: 'padToBatchRows', received: rowsBeforeLog };
+            rowLog.prune();
+            return { kind: 'padToBatchRows', received: rowLog.passed };
           },
         });
         let restoredApplied = false;
@@ -238,7 +231,7 @@ export function padToBatch<T>(batchSize: number, options: PadToBatchOptions<T> =
           restoredApplied = true;
           if (savedRows === 0 || current.split?.remainder === true) return;
           received = savedRows;
-          rowsBeforeLog = savedRows;
+          rowLog.passed = savedRows;
           emitted = Math.ceil(savedRows / batchSize);
         };
 
@@ -295,8 +288,8 @@ export function padToBatch<T>(batchSize: number, options: PadToBatchOptions<T> =
               received++;
               const itsOrigins = op.takeOrigins('padToBatch');
               if (rowOrigins !== undefined && !appendOrigins(rowOrigins, itsOrigins)) rowOrigins = undefined;
-              if (itsOrigins !== undefined) rowLog.push(itsOrigins);
-              pruneRows();
+              rowLog.push(itsOrigins);
+              rowLog.prune();
               template ??= { row: item };
               index[rows.length] = at;
               rows.push(item);

@@ -77,6 +77,8 @@ export function checkRefs(list: unknown, key: string, name: string): readonly Or
  */
 export class EmittedLog {
   readonly #entries: Origins[] = [];
+  /** Items forgotten at the head, all received: with those received before it (a resumed count). */
+  passed = 0;
 
   /** Record an item emitted now; call {@link EmittedLog.prune} once the emission returned. */
   push(origins: Origins): void {
@@ -86,7 +88,10 @@ export class EmittedLog {
 
   /** Forget the received items at the head. */
   prune(): void {
-    while (this.#entries.length > 0 && isConsumed(this.#entries[0])) this.#entries.shift();
+    while (this.#entries.length > 0 && isConsumed(this.#entries[0])) {
+      this.#entries.shift();
+      this.passed++;
+    }
   }
 
   /** The items not received, as references, in the order they were emitted. */
