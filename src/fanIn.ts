@@ -11,7 +11,7 @@ import { Flow } from './flow.js';
 import { originId, originRef, refId, type OriginRef } from './emittedLog.js';
 import { LoaderStateError } from './loaderState.js';
 import type { Operation } from './operate.js';
-import type { Origins } from './origins.js';
+import { OriginList, type Origin, type Origins } from './origins.js';
 
 /**
  * One open inner source of a fan-in operator.
@@ -113,6 +113,8 @@ export class InnerSource<T> {
 export class EmittedReplay<T> {
   /** Where each awaited item goes, by origin. */
   readonly #places = new Map<string, number>();
+  /** How many items are awaited from each source ledger. */
+  readonly #awaitedFrom = new Map<string, number>();
   readonly #items: ([T, Origins] | undefined)[];
   #next = 0;
   /** Inputs opened only to read their emitted items again (an interleave's finished inputs). */
@@ -126,7 +128,10 @@ export class EmittedReplay<T> {
    * @param what - The operator, for errors (`mix`).
    */
   constructor(emitted: readonly OriginRef[], key: string, what: string) {
-    emitted.forEach((ref, index) => this.#places.set(refId(ref), index));
+    emitted.forEach((ref, index) => {
+      this.#places.set(refId(ref), index);
+      this.#awaitedFrom.set(ref[0], (this.#awaitedFrom.get(ref[0]) ?? 0) + 1);
+    });
     this.#items = new Array<[T, Origins] | undefined>(emitted.length);
     this.#key = key;
     this.#what = what;
@@ -152,10 +157,19 @@ export class EmittedReplay<T> {
     const sources = [...inputs, ...this.#extra];
     for (const source of sources) {
       while (source !== undefined && source.queue.length > 0) {
-        const id = originId(source.headOrigins());
+        const head = source.headOrigins();
+        const id = originId(head);
         const at = id === undefined ? undefined : this.#places.get(id);
-        if (at === undefined) break;
+        if (at === undefined) {
+          // An input reads its emitted items again before any other: one read first means the
+          // state does not fit, and the items awaited behind it would never come.
+          const ledger = head !== undefined && !(head instanceof OriginList) ? head.ledger.key : undefined;
+          if (ledger !== undefined && (this.#awaitedFrom.get(ledger) ?? 0) > 0) throw this.#mismatch();
+          break;
+        }
         this.#places.delete(id!);
+        const ledger = (head as Origin).ledger.key;
+        this.#awaitedFrom.set(ledger, this.#awaitedFrom.get(ledger)! - 1);
         this.#items[at] = source.takeWithOrigins();
       }
     }
@@ -163,15 +177,18 @@ export class EmittedReplay<T> {
       this.#releaseExtra();
       return true;
     }
-    if (sources.every((source) => source === undefined || source.exhausted)) {
-      throw new LoaderStateError(
-        'RXFEED_ERR_STATE_MISMATCH',
-        `${this.#key}: the inputs ended before they read again the ${this.#places.size} item(s) the ${this.#what} had emitted; ` +
-          'was the state saved with other inputs?',
-        this.#key,
-      );
-    }
+    // Stuck: every input has ended or holds an item it is not asked for (its gate keeps it there).
+    if (sources.every((source) => source === undefined || source.done || source.queue.length > 0)) throw this.#mismatch();
     return false;
+  }
+
+  #mismatch(): LoaderStateError {
+    return new LoaderStateError(
+      'RXFEED_ERR_STATE_MISMATCH',
+      `${this.#key}: the inputs did not read again, first, the ${this.#places.size} item(s) the ${this.#what} had emitted; ` +
+        'was the state saved with other inputs?',
+      this.#key,
+    );
   }
 
   /** Items still to emit again. */
