@@ -166,7 +166,7 @@ function checkPart(value: unknown, here: IndexedPlacement, key: string): Indexed
   if (length !== here.length || JSON.stringify(part!.sampler) !== JSON.stringify(here.sampler)) {
     throw new LoaderStateError(
       'RXFEED_ERR_STATE_MISMATCH',
-      `${key}: the state was saved reading ${String(length)} positions with sampler ${JSON.stringify(part!.sampler)}, ` +
+      `${key}: the state was saved reading ${describe(length)} positions with sampler ${JSON.stringify(part!.sampler)}, ` +
         `and this source reads ${here.length} with sampler ${JSON.stringify(here.sampler)}`,
       key,
     );

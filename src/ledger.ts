@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { describe } from './excerpt.js';
 import { LoaderStateError, type StatePart } from './loaderState.js';
 import type { Ledger } from './origins.js';
 
@@ -214,12 +215,12 @@ export function checkConsumed(value: unknown, limit: number, where: string): Con
   if (typeof record !== 'object' || record === null) bad('no consumed set');
   const { watermark, extras } = record!;
   if (!Number.isSafeInteger(watermark) || watermark! < 0 || watermark! > limit)
-    bad(`watermark ${String(watermark)} is not in [0, ${limit}]`);
+    bad(`watermark ${describe(watermark)} is not in [0, ${limit}]`);
   if (!Array.isArray(extras)) bad('extras is not a list');
   let previous = watermark!;
   for (const seq of extras!) {
     if (!Number.isSafeInteger(seq) || seq <= previous || seq >= limit)
-      bad(`extra ${String(seq)} is not ascending in (${watermark}, ${limit})`);
+      bad(`extra ${describe(seq)} is not ascending in (${watermark}, ${limit})`);
     previous = seq as number;
   }
   return { watermark: watermark!, extras: extras! };
@@ -256,16 +257,16 @@ export function checkConsumedEither(value: unknown, limit: number, where: string
   const bad = (why: string): never => {
     throw new LoaderStateError('RXFEED_ERR_STATE_INVALID', `${where}: ${why}`, where);
   };
-  if (!Number.isSafeInteger(watermark) || watermark! < 0) bad(`watermark ${String(watermark)} is not a non-negative integer`);
+  if (!Number.isSafeInteger(watermark) || watermark! < 0) bad(`watermark ${describe(watermark)} is not a non-negative integer`);
   if (!Number.isSafeInteger(through) || through! <= watermark! || through! >= limit)
-    bad(`through ${String(through)} is not in (${watermark}, ${limit})`);
+    bad(`through ${describe(through)} is not in (${watermark}, ${limit})`);
   if (!Array.isArray(holes)) bad('holes is not a list');
   // A state is untrusted input: the extras it stands for are materialised, so their number is bounded.
   if (through! - watermark! > MAX_HOLES_SPAN) bad(`spans ${through! - watermark!} items, more than ${MAX_HOLES_SPAN}`);
   let previous = watermark!;
   for (const seq of holes!) {
     if (!Number.isSafeInteger(seq) || seq <= previous || seq >= through!)
-      bad(`hole ${String(seq)} is not ascending in (${watermark}, ${through})`);
+      bad(`hole ${describe(seq)} is not ascending in (${watermark}, ${through})`);
     previous = seq as number;
   }
   return extrasOf({ watermark: watermark!, through: through!, holes: holes! });
