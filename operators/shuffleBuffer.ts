@@ -291,8 +291,9 @@ function checkSaved(value: unknown, key: string): SavedShuffle {
   };
   if (typeof part !== 'object' || part === null || part.kind !== 'shuffleBuffer')
     invalid(`expected a shuffle buffer's part, got ${describe(value)}`);
-  const slots = checkRefs(part!.slots, key, 'slots');
-  checkRefs(part!.emitted, key, 'emitted');
+  const held = new Set<string>(); // an item is in one slot, or emitted: not both, not twice
+  const slots = checkRefs(part!.slots, key, 'slots', held);
+  checkRefs(part!.emitted, key, 'emitted', held);
   if (!Number.isSafeInteger(part!.size) || slots.length > part!.size!)
     invalid(`${slots.length} slots do not fit size ${describe(part!.size)}`);
   if (typeof part!.filled !== 'boolean' || !Number.isSafeInteger(part!.growing)) invalid('filled/growing are malformed');

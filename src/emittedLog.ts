@@ -55,17 +55,22 @@ export function refId([ledger, seq]: OriginRef): string {
 }
 
 /**
- * Check a saved list of references.
+ * Check a saved list of references, each of a distinct item (also from those in `seen`, which
+ * it adds to: a stage saving several lists shares one).
  *
  * @throws {@link LoaderStateError} `RXFEED_ERR_STATE_INVALID` naming `key` and `name`.
  * @internal
  */
-export function checkRefs(list: unknown, key: string, name: string): readonly OriginRef[] {
+export function checkRefs(list: unknown, key: string, name: string, seen = new Set<string>()): readonly OriginRef[] {
   if (!Array.isArray(list)) throw new LoaderStateError('RXFEED_ERR_STATE_INVALID', `${key}: ${name} is not a list`, key);
   for (const ref of list as unknown[]) {
     if (!Array.isArray(ref) || ref.length !== 2 || typeof ref[0] !== 'string' || !Number.isSafeInteger(ref[1]) || (ref[1] as number) < 0) {
       throw new LoaderStateError('RXFEED_ERR_STATE_INVALID', `${key}: ${name} holds ${describe(ref)}, not [ledger key, item number]`, key);
     }
+    // One source item is in one place: a second would leave the first place empty forever.
+    const id = refId(ref as unknown as OriginRef);
+    if (seen.has(id)) throw new LoaderStateError('RXFEED_ERR_STATE_INVALID', `${key}: ${name} holds ${describe(ref)} twice`, key);
+    seen.add(id);
   }
   return list as readonly OriginRef[];
 }
