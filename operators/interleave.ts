@@ -241,10 +241,20 @@ function restoredInterleave(saved: readonly unknown[], inputs: number, cycle: nu
   ) {
     mismatch('its position in the cycle does not fit this interleave');
   }
+  // Inputs open in order, each once: the slots hold distinct inputs opened before `nextInput`.
+  const open = part.slotInputs!.filter((input) => input !== -1);
+  if (new Set(open).size !== open.length || open.some((input) => input >= part.nextInput!)) {
+    throw new LoaderStateError(
+      'RXFEED_ERR_STATE_INVALID',
+      `${key}: slots ${describe(part.slotInputs)} do not fit next input ${part.nextInput}`,
+      key,
+    );
+  }
   const emitted = checkRefs(part.emitted, key, 'emitted');
-  for (const [ledger] of emitted)
-    if (inputOf(ledger, key) === undefined || inputOf(ledger, key)! >= inputs)
-      mismatch(`an emitted item of ${describe(ledger)} is of no input`);
+  for (const [ledger] of emitted) {
+    const input = inputOf(ledger, key);
+    if (input === undefined || input >= part.nextInput!) mismatch(`an emitted item of ${describe(ledger)} is of no input opened`);
+  }
   return { slotInputs: part.slotInputs!, nextInput: part.nextInput!, cycleIndex: part.cycleIndex!, blockIndex: part.blockIndex!, emitted };
 }
 
