@@ -4,7 +4,7 @@
  * Importing this entry loads no driver: sources over MongoDB, object stores, TFRecord and the
  * worker-thread and tfjs adapters live behind their own subpath exports.
  *
- * @packageDocumentation
+ * @module rxfeed
  */
 export * from './errors.js';
 export * from './flow.js';

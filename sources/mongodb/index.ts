@@ -11,7 +11,7 @@
  * const byIndex = await mongoDataset(target, { filter: { split: 'train' } });
  * ```
  *
- * @packageDocumentation
+ * @module rxfeed/mongodb
  */
 export { fromMongo, type FromMongoOptions } from './fromMongo.js';
 export { mongoDataset, type MongoDataset, type MongoDatasetOptions } from './mongoDataset.js';

@@ -9,7 +9,7 @@
  * const [first, last] = await byIndex.read([0, byIndex.size - 1]);
  * ```
  *
- * @module
+ * @module rxfeed/webdataset
  */
 export { fromWebDataset, listShards, type WebDatasetInput, type WebDatasetOptions } from './fromWebDataset.js';
 export { webDatasetIndexed, type WebDatasetIndexedInput, type WebDatasetIndexedOptions } from './webDatasetIndexed.js';

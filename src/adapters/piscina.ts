@@ -26,7 +26,7 @@
  * for await (const image of toLoader(images)) console.log(image.shape);
  * ```
  *
- * @module
+ * @module rxfeed/workers
  */
 export * from './workerFn.js';
 export * from './workerErrors.js';

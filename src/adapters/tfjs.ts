@@ -10,7 +10,7 @@
  * become int32 when every value fits (else a {@link DeviceConversionError} names the leaf, the
  * element and the value), bytes become string tensors of `Uint8Array`s.
  *
- * @module
+ * @module rxfeed/tfjs
  */
 import type * as tfc from '@tensorflow/tfjs-core';
 import { DeviceConversionError, type DeviceAdapter } from '../device.js';

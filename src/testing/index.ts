@@ -2,7 +2,7 @@
  * Helpers for testing pipelines built with rxfeed: marble tests in virtual time, and sources that
  * record what was pulled and released, to assert backpressure bounds and cleanup.
  *
- * @packageDocumentation
+ * @module rxfeed/testing
  */
 import assert from 'node:assert/strict';
 import type { Observable } from 'rxjs';
