@@ -15,6 +15,9 @@
  *
  * @example
  * ```ts
+ * import { ERROR_CODES, RxfeedError } from 'rxfeed';
+ * declare const error: unknown;
+ * declare function skip(): void;
  * if (error instanceof RxfeedError && error.code === ERROR_CODES.RXFEED_ERR_OBJECT_NOT_FOUND) skip();
  * ```
  * @public

@@ -100,6 +100,11 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
    *
    * @example
    * ```ts
+   * import { writeFile } from 'node:fs/promises';
+   * import type { Loader } from 'rxfeed';
+   * declare const loader: Loader<unknown>;
+   * declare function step(batch: unknown): Promise<void>;
+   * let steps = 0;
    * for await (const batch of loader) {
    *   await step(batch);
    *   if (++steps % 1000 === 0) await writeFile('loader.json', JSON.stringify(loader.state()));
@@ -170,6 +175,8 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
    *
    * @example
    * ```ts
+   * import type { Loader } from 'rxfeed';
+   * declare const loader: Loader<unknown>;
    * const first = await loader.oneBatch();
    * for await (const batch of loader) {} // its first batch equals `first`
    * ```
@@ -501,6 +508,9 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
  *
  * @example
  * ```ts
+ * import { batch, fromItems, shuffleBuffer, toLoader } from 'rxfeed';
+ * declare const samples: { image: Float32Array; label: number }[];
+ * declare function step(batch: { image: Float32Array; label: number }[]): Promise<void>;
  * const loader = toLoader(fromItems(samples).pipe(shuffleBuffer(1024, { seed: 1 }), batch(32)), {
  *   prefetch: 2,
  * });

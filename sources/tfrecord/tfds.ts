@@ -106,6 +106,7 @@ function checkDataDir(dataDir: unknown): void {
  *
  * @example
  * ```ts
+ * import { readTfdsInfo } from 'rxfeed/tfrecord';
  * const info = readTfdsInfo('data/bridge_dataset/1.0.0');
  * console.log(info.splits.get('train')?.numExamples);
  * ```
@@ -136,6 +137,10 @@ export function readTfdsInfo(dataDir: string): TfdsInfo {
  *
  * @example
  * ```ts
+ * import { parseTfdsInfo } from 'rxfeed/tfrecord';
+ * import { readFileSync } from 'node:fs';
+ * const infoText = readFileSync('data/ds/1.0.0/dataset_info.json', 'utf8');
+ * const featuresText = readFileSync('data/ds/1.0.0/features.json', 'utf8');
  * const info = parseTfdsInfo('data/ds/1.0.0', JSON.parse(infoText), JSON.parse(featuresText));
  * ```
  *
@@ -218,7 +223,8 @@ const SUB_SPLIT = /^([\w-]+)(?:\[(?:(-?\d+)|(?:(-?\d+(?:%|shard)?)?:(-?\d+(?:%|s
  *
  * @example
  * ```ts
- * resolveTfdsSplit(readTfdsInfo(dir), 'train[:10%]+val');
+ * import { readTfdsInfo, resolveTfdsSplit } from 'rxfeed/tfrecord';
+ * resolveTfdsSplit(readTfdsInfo('data/ds/1.0.0'), 'train[:10%]+val');
  * // [{ split: 'train', start: 0, end: 2 }, { split: 'val', start: 0, end: 25 }]
  * ```
  *
@@ -315,9 +321,11 @@ export interface FromTfdsOptions extends Pick<
  *
  * @example
  * ```ts
+ * import { fromTfds, type TfdsExample } from 'rxfeed/tfrecord';
+ * import { toLoader } from 'rxfeed';
  * const episodes = fromTfds('data/bridge_dataset/1.0.0', { split: 'train[:80%]', decodeImages: true });
  * for await (const episode of toLoader(episodes)) {
- *   for (const step of episode.steps as TfdsExample[]) { ... }
+ *   for (const step of episode.steps as TfdsExample[]) console.log(step.action);
  * }
  * ```
  *

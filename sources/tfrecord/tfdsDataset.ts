@@ -38,6 +38,7 @@ export interface TfdsDatasetOptions extends RecordDatasetOptions {
  *
  * @example
  * ```ts
+ * import { tfdsDataset } from 'rxfeed/tfrecord';
  * const episodes = await tfdsDataset('data/bridge_dataset/1.0.0', 'train[:80%]');
  * const [episode] = await episodes.read([12]);
  * await episodes.close();

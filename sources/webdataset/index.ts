@@ -3,7 +3,7 @@
  *
  * @example
  * ```ts
- * import { fromWebDataset } from 'rxfeed/webdataset';
+ * import { fromWebDataset, webDatasetIndexed } from 'rxfeed/webdataset';
  * const samples = fromWebDataset('shards/train-000000.tar', { extensions: ['png', 'cls'] });
  * const byIndex = await webDatasetIndexed('shards/train-000000.tar', { saveIndex: true });
  * const [first, last] = await byIndex.read([0, byIndex.size - 1]);

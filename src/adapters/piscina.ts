@@ -18,6 +18,8 @@
  * ```ts
  * import { parallelMap, toLoader } from 'rxfeed';
  * import { decodeImageTask, workerExecutor } from 'rxfeed/workers';
+ * import type { Observable } from 'rxjs';
+ * declare const jpegBytes: Observable<Uint8Array>;
  *
  * await using executor = workerExecutor();          // availableParallelism() - 1 threads
  * const images = jpegBytes.pipe(

@@ -72,7 +72,8 @@ const FLOAT32_EXACT = 2 ** 24;
  * ```ts
  * import * as tf from '@tensorflow/tfjs-core';
  * import '@tensorflow/tfjs-backend-cpu';
- * import { tfjsAdapter, toDevice } from 'rxfeed/tfjs';
+ * import { toDevice } from 'rxfeed';
+ * import { tfjsAdapter } from 'rxfeed/tfjs';
  * const device = toDevice(tfjsAdapter(tf, { dtypes: { uint8: 'float32' } }), { prefetch: 2 });
  * ```
  *
