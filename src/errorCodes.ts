@@ -40,7 +40,7 @@ export const ERROR_CODES = Object.freeze({
   RXFEED_ERR_CONCURRENT_NEXT: 'RXFEED_ERR_CONCURRENT_NEXT',
   /** A `Puller` broke its contract: it answered a pull with an Observable that completed without a chunk (`RxfeedError`). */
   RXFEED_ERR_PULLER: 'RXFEED_ERR_PULLER',
-  /** `Loader.oneBatch` found a pipeline that yields no item (`RxfeedError`). */
+  /** `oneBatch` or `Loader.oneBatch` found a pipeline that yields no item (`EmptyPipelineError`). */
   RXFEED_ERR_EMPTY_LOADER: 'RXFEED_ERR_EMPTY_LOADER',
   /** An item was dropped on purpose by a `hooks` callback (`SkipItem`); never ends a pipeline. */
   RXFEED_ERR_SKIP_ITEM: 'RXFEED_ERR_SKIP_ITEM',

@@ -7,7 +7,7 @@ import { channel } from 'node:diagnostics_channel';
 import { interval, map, Observable, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
 import { bindContext } from './context.js';
 import { disposeAll } from './dispose.js';
-import { AbortedError, InvalidArgumentError, RxfeedError } from './errors.js';
+import { AbortedError, EmptyPipelineError, InvalidArgumentError, RxfeedError } from './errors.js';
 import { Flow, type FlowMetrics, type StageHandle } from './flow.js';
 import { infoOf, sizeOf, withInfo } from './info.js';
 import { checkRestoreStates, freshState, LoaderStateError, StateTracker, type LoaderState, type RestoreStates } from './loaderState.js';
@@ -182,7 +182,7 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
    * ```
    *
    * @returns The item.
-   * @throws {@link RxfeedError} `RXFEED_ERR_EMPTY_LOADER` when the pipeline yields nothing; any
+   * @throws {@link EmptyPipelineError} `RXFEED_ERR_EMPTY_LOADER` when the pipeline yields nothing; any
    *   error the pipeline fails with.
    */
   async oneBatch(): Promise<T> {
@@ -198,8 +198,7 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
     });
     try {
       const first = await iterator.next();
-      if (first.done === true)
-        throw new RxfeedError('RXFEED_ERR_EMPTY_LOADER', `Loader.oneBatch: epoch ${epoch} of the pipeline yields no item`);
+      if (first.done === true) throw new EmptyPipelineError('Loader.oneBatch', epoch);
       return first.value;
     } finally {
       await iterator.return();
