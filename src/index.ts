@@ -26,7 +26,7 @@ export { fromResource } from '../sources/core/fromResource.js';
 export { subsetDataset } from '../sources/core/subsetDataset.js';
 export { mixDatasets, type MixDatasetsOptions } from '../sources/core/mixDatasets.js';
 export { IndexPermutation } from './indexPermutation.js';
-export { RankPlan, WorkerShare, type EndOfEpoch } from './rankPlan.js';
+export { RankPlan, WorkerShare, type EndOfEpoch, type RankSequence } from './rankPlan.js';
 export {
   blockShuffle,
   globalShuffle,
