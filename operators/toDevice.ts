@@ -34,9 +34,13 @@ export interface ToDeviceOptions {
  *
  * @example
  * ```ts
+ * import { batch, collate, toDevice, toLoader } from 'rxfeed';
  * import * as tf from '@tensorflow/tfjs-core';
  * import '@tensorflow/tfjs-backend-cpu';
  * import { tfjsAdapter } from 'rxfeed/tfjs';
+ * import type { Observable } from 'rxjs';
+ * declare const samples: Observable<{ image: Float32Array; label: number }>;
+ * declare function step(image: tf.Tensor, label: tf.Tensor): Promise<void>;
  * const batches = samples.pipe(batch(32), collate(), toDevice(tfjsAdapter(tf), { prefetch: 2 }));
  * for await (const { image, label } of toLoader(batches)) {
  *   await step(image, label);

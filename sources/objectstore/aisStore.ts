@@ -78,6 +78,7 @@ interface AisListEntry {
  *
  * @example
  * ```ts
+ * import { aisStore } from 'rxfeed/objectstore';
  * const store = aisStore({ bucket: 'imagenet' }); // AIS_ENDPOINT=http://ais-proxy:51080
  * const first = await store.listPage('train/');
  * const jpeg = await store.getMember('train/shard-000000.tar', 'n01440764_10026.jpg');

@@ -60,8 +60,10 @@ export interface HttpStoreOptions extends TransportOptions {
  *
  * @example
  * ```ts
+ * import { expandBraces, httpStore } from 'rxfeed/objectstore';
  * const store = httpStore({ baseUrl: 'http://127.0.0.1:8080/shards/', index: 'nginx-json' });
- * const shards = await Array.fromAsync(store.list('train-'));
+ * const shards: string[] = [];
+ * for await (const entry of store.list('train-')) shards.push(entry.key); // Array.fromAsync needs Node 22
  * const urls = expandBraces('http://127.0.0.1:8080/shards/train-{000000..000007}.tar');
  * const first = store.open(urls[0]);
  * ```

@@ -2,7 +2,7 @@
  * `rxfeed/objectstore`: object stores (S3-compatible, AIStore, plain HTTP) over undici, and
  * datasets over their objects: streamed (`fromObjects`) or read by index (`objectMap`, `listObjectMap`).
  *
- * @module
+ * @module rxfeed/objectstore
  */
 export type { ObjectEntry, ObjectHead, ObjectPage, ObjectStore } from './store.js';
 export { ObjectStoreError, type ObjectStoreErrorCode } from './errors.js';

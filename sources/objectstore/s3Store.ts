@@ -79,6 +79,7 @@ const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b78
  *
  * @example
  * ```ts
+ * import { s3Store } from 'rxfeed/objectstore';
  * const store = s3Store({ endpoint: 'http://127.0.0.1:7480', bucket: 'shards' });
  * for await (const entry of store.list('train/')) console.log(entry.key, entry.size);
  * const header = await store.open('train/shard-000000.tar').read(0, 512);

@@ -11,6 +11,8 @@ import { RxfeedError } from '../../src/errors.js';
  * or the gzip stream of a `.tgz` ended early.
  * @example
  * ```ts
+ * import { TruncatedShardError } from 'rxfeed/webdataset';
+ * declare const error: unknown;
  * if (error instanceof TruncatedShardError) console.error(`re-copy ${error.shard}: ends at ${error.offset}`);
  * ```
  * @public
@@ -44,6 +46,8 @@ export class TruncatedShardError extends RxfeedError {
  * gzip data is corrupt.
  * @example
  * ```ts
+ * import { CorruptShardError } from 'rxfeed/webdataset';
+ * declare const error: unknown;
  * if (error instanceof CorruptShardError) console.error(`inspect ${error.shard} near byte ${error.offset}`);
  * ```
  * @public
@@ -67,6 +71,8 @@ export class CorruptShardError extends RxfeedError {
  * member skipped.
  * @example
  * ```ts
+ * import { UnsafeMemberError } from 'rxfeed/webdataset';
+ * declare const error: unknown;
  * if (error instanceof UnsafeMemberError) console.error(`${error.shard} holds '${error.member}'`);
  * ```
  * @public
@@ -88,6 +94,8 @@ export class UnsafeMemberError extends RxfeedError {
  * A sample lacks an expected extension under `missing: 'error'`, or holds one extension twice.
  * @example
  * ```ts
+ * import { SampleFieldError } from 'rxfeed/webdataset';
+ * declare const error: unknown;
  * if (error instanceof SampleFieldError && error.code === 'RXFEED_ERR_MISSING_FIELD') {
  *   console.error(`${error.shard}: ${error.key} has no .${error.extension}`);
  * }
@@ -117,6 +125,8 @@ export class SampleFieldError extends RxfeedError {
  * header claiming gigabytes costs nothing: the shard fails here instead.
  * @example
  * ```ts
+ * import { MemberTooLargeError } from 'rxfeed/webdataset';
+ * declare const error: unknown;
  * if (error instanceof MemberTooLargeError) console.error(`${error.shard}: '${error.member}' is ${error.size} bytes`);
  * ```
  * @public
@@ -152,6 +162,8 @@ export class MemberTooLargeError extends RxfeedError {
  * shard is rejected.
  * @example
  * ```ts
+ * import { ReservedFieldError } from 'rxfeed/webdataset';
+ * declare const error: unknown;
  * if (error instanceof ReservedFieldError) console.error(`${error.shard} holds '${error.member}' at ${error.offset}`);
  * ```
  * @public
@@ -184,6 +196,8 @@ export class ReservedFieldError extends RxfeedError {
  * Such files are untrusted input, so every entry is checked before it is used.
  * @example
  * ```ts
+ * import { SampleIndexError } from 'rxfeed/webdataset';
+ * declare const error: unknown;
  * if (error instanceof SampleIndexError) console.error(`fix or delete ${error.file} (${error.entry})`);
  * ```
  * @public
@@ -208,6 +222,8 @@ export class SampleIndexError extends RxfeedError {
  * from the samples the shard holds. Rebuild the index (delete the sidecar, or fix the descriptor).
  * @example
  * ```ts
+ * import { StaleIndexError } from 'rxfeed/webdataset';
+ * declare const error: unknown;
  * if (error instanceof StaleIndexError) console.error(`${error.shard} changed near byte ${error.offset}`);
  * ```
  * @public
@@ -232,6 +248,8 @@ export class StaleIndexError extends RxfeedError {
  * members instead, as `.txt.gz` or `.jpg` already are) to read it by index.
  * @example
  * ```ts
+ * import { CompressedShardError } from 'rxfeed/webdataset';
+ * declare const error: unknown;
  * if (error instanceof CompressedShardError) console.error(`gunzip ${error.shard} to index it`);
  * ```
  * @public

@@ -3,13 +3,13 @@
  *
  * @example
  * ```ts
- * import { fromWebDataset } from 'rxfeed/webdataset';
+ * import { fromWebDataset, webDatasetIndexed } from 'rxfeed/webdataset';
  * const samples = fromWebDataset('shards/train-000000.tar', { extensions: ['png', 'cls'] });
  * const byIndex = await webDatasetIndexed('shards/train-000000.tar', { saveIndex: true });
  * const [first, last] = await byIndex.read([0, byIndex.size - 1]);
  * ```
  *
- * @module
+ * @module rxfeed/webdataset
  */
 export { fromWebDataset, listShards, type WebDatasetInput, type WebDatasetOptions } from './fromWebDataset.js';
 export { webDatasetIndexed, type WebDatasetIndexedInput, type WebDatasetIndexedOptions } from './webDatasetIndexed.js';

@@ -10,7 +10,7 @@
  * become int32 when every value fits (else a {@link DeviceConversionError} names the leaf, the
  * element and the value), bytes become string tensors of `Uint8Array`s.
  *
- * @module
+ * @module rxfeed/tfjs
  */
 import type * as tfc from '@tensorflow/tfjs-core';
 import { DeviceConversionError, type DeviceAdapter } from '../device.js';
@@ -72,7 +72,8 @@ const FLOAT32_EXACT = 2 ** 24;
  * ```ts
  * import * as tf from '@tensorflow/tfjs-core';
  * import '@tensorflow/tfjs-backend-cpu';
- * import { tfjsAdapter, toDevice } from 'rxfeed/tfjs';
+ * import { toDevice } from 'rxfeed';
+ * import { tfjsAdapter } from 'rxfeed/tfjs';
  * const device = toDevice(tfjsAdapter(tf, { dtypes: { uint8: 'float32' } }), { prefetch: 2 });
  * ```
  *
