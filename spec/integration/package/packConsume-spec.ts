@@ -162,6 +162,10 @@ describe('issue 14: npm pack and install into a consumer project', () => {
     await run('git', ['checkout', '--quiet', head.stdout.trim()], cloneDir);
     assert.equal(existsSync(join(cloneDir, 'dist')), false, 'a clean clone has no dist/');
     symlinkSync(join(root, 'node_modules'), join(cloneDir, 'node_modules'), 'dir');
+    // npm runs the install script on the repository's own `npm ci` too, before dist/ exists.
+    const beforeBuild = await run(process.execPath, [join('scripts', 'install-binding.mjs')], cloneDir);
+    assert.deepEqual(beforeBuild, { stdout: '', stderr: '' }, 'the install script is silent in a checkout before its build');
+    assert.equal(existsSync(join(cloneDir, 'dist')), false, 'and builds nothing there');
 
     const packed = await run('npm', ['pack', '--json'], cloneDir);
     let report: { filename: string }[];
