@@ -234,6 +234,9 @@ describe('issue 14: npm pack and install into a consumer project', () => {
       'optional peers stay uninstalled',
     );
 
+    // A command in package.json `bin` is linked and starts (shebang, executable bit, imports).
+    for (const name of Object.keys(pkg.bin ?? {})) await run(join(consumerDir, 'node_modules', '.bin', name), ['--help'], consumerDir);
+
     writeFileSync(join(consumerDir, 'main.mjs'), jsConsumer);
     writeFileSync(join(consumerDir, 'square.mjs'), 'export function square(value) {\n  return value * value;\n}\n');
     const specifiers = [...moduleExports(pkg).keys()];
