@@ -19,6 +19,7 @@ import type { DType, HostTensor } from '../tensor.js';
 import { WebGpuStagingRing, type GpuDeviceLike, type WebGpuUploadOptions } from './webgpuUpload.js';
 
 export type { WebGpuUploadOptions } from './webgpuUpload.js';
+export { toTfDataset, type TfBatch, type TfDataset, type TfDatasetModule, type ToTfDatasetOptions } from './tfDataset.js';
 
 /**
  * The parts of a tfjs module the adapter uses: pass `import * as tf from '@tensorflow/tfjs-core'`
