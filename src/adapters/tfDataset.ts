@@ -61,7 +61,7 @@ export interface ToTfDatasetOptions<T, E extends tfc.TensorContainer> extends Tf
    * disposed after it.
    */
   readonly map: (batch: TfBatch<T>) => E;
-  /** The loader's `prefetch` when `source` is a pipeline, not a `Loader`; default 2. */
+  /** The loader's `prefetch` when `source` is a pipeline; default 2. A `Loader` keeps its own. */
   readonly prefetch?: number;
 }
 
@@ -84,9 +84,10 @@ interface Pass {
  * Tensors: each batch's host tensors become `tf.Tensor`s, `map` makes the element, and what the
  * element does not hold is disposed at once; the element's tensors belong to its consumer, as in
  * tfjs-data (`fitDataset` disposes the `xs` and `ys` it trains on, so keep other keys out of the
- * element). A pipeline error rejects `fitDataset` with that error (an `RxfeedError`), after the
- * pipeline has released its sources. A pass `fitDataset` stops reading (`batchesPerEpoch`,
- * `stopTraining`) keeps its sources open until the dataset is disposed: `await using` it, or call
+ * element). A pipeline error rejects `fitDataset` with that same error (an `RxfeedError` for
+ * rxfeed's own failures, naming the file, offset or key), after the pipeline has released its
+ * sources. A pass `fitDataset` stops reading (`batchesPerEpoch`, `stopTraining`) keeps its sources
+ * open until the dataset (or the `Loader` given) is disposed: `await using` it, or call
  * `dataset[Symbol.asyncDispose]()` after `fitDataset`.
  *
  * @example
