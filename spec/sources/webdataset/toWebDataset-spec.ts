@@ -2,11 +2,14 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { concat, lastValueFrom, range, map, Subject, throwError, toArray, type Observable } from 'rxjs';
 import { bindContext, Flow, fromItems } from '../../../src/index.js';
+import { httpStore } from '../../../sources/objectstore/index.js';
 import { RxfeedError } from '../../../src/errors.js';
 import {
   fromWebDataset,
@@ -140,6 +143,70 @@ describe('toWebDataset', () => {
       read.map((s) => [s.__key__, (s.bin as Uint8Array).byteLength, (s.bin as Uint8Array)[0]]),
       sizes.map((size, i) => [`s${i}`, size, i]),
     );
+  });
+
+  it('issue 14: maxSize counts the pax headers of long and non-ASCII names exactly', async () => {
+    const dir = freshDir();
+    // "<key>.bin" of 155 characters needs a pax header (512) and its record (165 bytes, 512):
+    // 512 + 512 + 512 + 1024 = 2560 per sample, two per 6144-byte shard with the end of archive.
+    const inputs = Array.from({ length: 5 }, (_, i) => ({
+      __key__: `${i === 2 ? 'й' : 'k'}${'k'.repeat(149)}${i}`,
+      bin: new Uint8Array(1000).fill(i),
+    }));
+    const written = await all(fromItems(inputs).pipe(toWebDataset(join(dir, 'pax-%d.tar'), { maxSize: 6144 })));
+    assert.deepEqual(
+      written.map((w) => [w.samples, w.bytes]),
+      [
+        [2, 6144],
+        [2, 6144],
+        [1, 2560 + 1024],
+      ],
+    );
+    const read = await all(fromWebDataset(written.map((w) => w.path!)));
+    assert.deepEqual(
+      read.map((sample) => sample.__key__),
+      inputs.map((input) => input.__key__),
+    );
+  });
+
+  it('issue 14: to a store without upload, each shard is one put of the same bytes a directory gets, and a failure puts nothing more', async () => {
+    const puts = new Map<string, Buffer>();
+    const server = createServer((req, res) => {
+      const parts: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => parts.push(chunk));
+      req.on('end', () => {
+        if (req.method === 'PUT') puts.set(req.url!, Buffer.concat(parts));
+        res.writeHead(req.method === 'PUT' ? 201 : 405).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const store = httpStore({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/dav/` });
+      const samples = Array.from({ length: 12 }, (_, i) => mixedSample(i).input);
+      const stored = await all(fromItems(samples).pipe(toWebDataset({ store, pattern: 'wds/s-%02d.tar' }, { maxCount: 5 })));
+      const dir = freshDir();
+      const files = await all(fromItems(samples).pipe(toWebDataset({ dir, pattern: 's-%02d.tar' }, { maxCount: 5 })));
+      assert.deepEqual(
+        stored.map((w) => [w.key, w.samples, w.bytes]),
+        files.map((w, n) => [`wds/s-0${n}.tar`, w.samples, w.bytes]),
+      );
+      assert.deepEqual([...puts.keys()], ['/dav/wds/s-00.tar', '/dav/wds/s-01.tar', '/dav/wds/s-02.tar']);
+      files.forEach((w, n) => assert.deepEqual(puts.get(`/dav/wds/s-0${n}.tar`), readFileSync(w.path!)));
+
+      puts.clear();
+      const failing = concat(
+        fromItems(samples.slice(0, 8)),
+        throwError(() => new Error('upstream broke')),
+      );
+      await assert.rejects(
+        lastValueFrom(failing.pipe(toWebDataset({ store, pattern: 'bad/s-%02d.tar' }, { maxCount: 5 }))),
+        /upstream broke/,
+      );
+      assert.deepEqual([...puts.keys()], ['/dav/bad/s-00.tar']);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 
   it('issue 14: an error in the 2nd shard leaves the 1st shard, emitted, and no partial 2nd shard or temporary file', async () => {
