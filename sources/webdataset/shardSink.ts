@@ -14,8 +14,8 @@ import { ShardWriteError } from './errors.js';
 
 /** One shard being written. */
 export interface ShardSink {
-  /** Append bytes; resolves once the sink has taken them (written, or handed to the upload). */
-  write(chunk: Uint8Array): Promise<void>;
+  /** Append bytes, in order; resolves once the sink has taken them (written, or handed to the upload). */
+  write(chunks: readonly Uint8Array[]): Promise<void>;
   /** Make the shard visible under its final name, whole. */
   commit(): Promise<void>;
   /** Remove whatever was written, stopping an upload in flight. Never rejects. */
@@ -46,7 +46,7 @@ export function fileShardSink(path: string): ShardSink {
   // Awaited by the first write; kept from being unhandled until then.
   opened.catch(noop);
   return {
-    write: async (chunk) => {
+    write: async (chunks) => {
       let file: FileHandle;
       try {
         file = await opened;
@@ -54,10 +54,24 @@ export function fileShardSink(path: string): ShardSink {
         throw fileError(path, offset, `creating ${temp}`, error);
       }
       try {
-        for (let done = 0; done < chunk.byteLength;) {
-          const { bytesWritten } = await file.write(chunk, done, chunk.byteLength - done);
-          done += bytesWritten;
-          offset += bytesWritten;
+        // One writev for the batch; the rest of a short write goes again, chunk by chunk.
+        const total = chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0);
+        const { bytesWritten } = await file.writev(chunks as Uint8Array[]);
+        let skip = bytesWritten;
+        offset += bytesWritten;
+        if (bytesWritten < total) {
+          for (const chunk of chunks) {
+            if (skip >= chunk.byteLength) {
+              skip -= chunk.byteLength;
+              continue;
+            }
+            for (let done = skip; done < chunk.byteLength;) {
+              const written = (await file.write(chunk, done, chunk.byteLength - done)).bytesWritten;
+              done += written;
+              offset += written;
+            }
+            skip = 0;
+          }
         }
       } catch (error) {
         throw fileError(path, offset, `writing ${temp}`, error);
@@ -82,12 +96,12 @@ export function fileShardSink(path: string): ShardSink {
 }
 
 /**
- * A shard streamed to `store.upload` (S3 multipart: visible only once complete), each chunk
- * handed over when the upload asks for it: one chunk waits here, one part in the upload.
+ * A shard streamed to `store.upload` (S3 multipart: visible only once complete), each batch
+ * handed over when the upload asks for it: one batch waits here, one part in the upload.
  */
 export function uploadShardSink(upload: NonNullable<ObjectStore['upload']>, key: string, partSize: number | undefined): ShardSink {
   const controller = new AbortController();
-  let slot: Uint8Array | undefined;
+  let slot: readonly Uint8Array[] | undefined;
   let ended = false;
   let stopped = false; // the upload stopped reading: finished, failed or aborted
   let wakeReader = noop;
@@ -100,10 +114,10 @@ export function uploadShardSink(upload: NonNullable<ObjectStore['upload']>, key:
         while (slot === undefined && !ended && !controller.signal.aborted) await wait((wake) => (wakeReader = wake));
         controller.signal.throwIfAborted();
         if (slot === undefined) return;
-        const chunk = slot;
+        const chunks = slot;
         slot = undefined;
         wakeWriter();
-        yield chunk;
+        yield* chunks;
       }
     } finally {
       stopped = true;
@@ -121,10 +135,10 @@ export function uploadShardSink(upload: NonNullable<ObjectStore['upload']>, key:
     );
 
   return {
-    write: async (chunk) => {
+    write: async (chunks) => {
       while (slot !== undefined && !stopped) await wait((wake) => (wakeWriter = wake));
       if (stopped) throw await reason();
-      slot = chunk;
+      slot = chunks;
       wakeReader();
     },
     commit: async () => {
@@ -149,9 +163,11 @@ export function bufferedShardSink(store: ObjectStore, key: string): ShardSink {
   let length = 0;
   const controller = new AbortController();
   return {
-    write: (chunk) => {
-      chunks.push(chunk);
-      length += chunk.byteLength;
+    write: (batch) => {
+      for (const chunk of batch) {
+        chunks.push(chunk);
+        length += chunk.byteLength;
+      }
       return Promise.resolve();
     },
     commit: async () => {

@@ -121,6 +121,8 @@ interface OpenShard {
 }
 
 const BLOCK = 512;
+/** Bytes of packed tar gathered for one write (or handed to an upload at once). */
+const WRITE_BATCH = 256 * 1024;
 /** The two zero blocks that end a tar archive. */
 const END_OF_ARCHIVE = 2 * BLOCK;
 const KEY_FORBIDDEN = /[.\\\u0000-\u001f\u007f]/;
@@ -285,7 +287,8 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
  * the next sample would take it past `maxSize`, or the source completes. An empty source writes
  * no shard.
  *
- * Memory: `highWaterMark` samples waiting, the sample being written, and per target one part
+ * Memory: `highWaterMark` samples waiting, the sample being written, up to 256 KiB of packed tar
+ * gathered for one write (or one member, when larger), and per target one part
  * (`partSize`) for a streamed upload, or the whole shard (up to `maxSize`) for a store without
  * `upload`. File system failures end in a `ShardWriteError` (`RXFEED_ERR_SHARD_WRITE`), store
  * failures in the store's `ObjectStoreError`.
@@ -378,10 +381,23 @@ export function toWebDataset(
         const sink = openSink(name);
         const shard: OpenShard = { number, name, pack, sink, pump: Promise.resolve(), samples: 0, bytes: 0, written: 0 };
         const pump = (async () => {
+          // Tar headers and paddings are 512-byte chunks: batched into one write of up to
+          // WRITE_BATCH bytes (or one larger member) instead of a system call each.
+          let batch: Buffer[] = [];
+          let batched = 0;
+          const flush = async (): Promise<void> => {
+            const chunks = batch;
+            batch = [];
+            await sink.write(chunks);
+            shard.written += batched;
+            batched = 0;
+          };
           for await (const chunk of pack as AsyncIterable<Buffer>) {
-            await sink.write(chunk);
-            shard.written += chunk.byteLength;
+            batch.push(chunk);
+            batched += chunk.byteLength;
+            if (batched >= WRITE_BATCH) await flush();
           }
+          if (batched > 0) await flush();
         })().catch((error: unknown) => {
           // The packer's pending entries fail too, so the sample being added stops waiting.
           pack.destroy(error as Error);
