@@ -1,11 +1,16 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { concat, lastValueFrom, map, range, throwError, toArray } from 'rxjs';
+import { concat, lastValueFrom, map, range, Subject, throwError, toArray } from 'rxjs';
 import { request } from 'undici';
-import { fromItems } from '../../../src/index.js';
+import { bindContext, Flow, fromItems } from '../../../src/index.js';
 import { ObjectStoreError, s3Store, sha256Hex, signHeaders, type S3Store } from '../../../sources/objectstore/index.js';
-import { fromWebDataset, toWebDataset, type WebDatasetShardWritten } from '../../../sources/webdataset/index.js';
+import {
+  fromWebDataset,
+  toWebDataset,
+  type WebDatasetSampleInput,
+  type WebDatasetShardWritten,
+} from '../../../sources/webdataset/index.js';
 import { serverEnv } from './servers.js';
 
 // Against a real Ceph RGW (scripts/start-rgw.sh).
@@ -210,6 +215,23 @@ describe(
       );
       assert.deepEqual(await pendingUploads('fail/'), []);
       await assertGone('fail/shard-04.tar');
+    });
+
+    it('issue 14: unsubscribing from toWebDataset while a shard is mid-upload aborts it: no object, no pending upload', async () => {
+      const source = new Subject<WebDatasetSampleInput>();
+      const flow = new Flow();
+      const subscription = bindContext({ flow, epoch: 0 }, () =>
+        source.pipe(toWebDataset({ store, pattern: 'unsub/shard-%02d.tar' }, { partSize: 5 * MiB })).subscribe(),
+      );
+      for (let i = 0; i < 7; i++) source.next({ __key__: `u${i}`, bin: new Uint8Array(MiB).fill(i) });
+      // Wait until the multipart upload exists (its first part is on its way), at most ~10 s.
+      for (let i = 0; i < 500 && (await pendingUploads('unsub/')).length === 0; i++)
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.deepEqual(await pendingUploads('unsub/'), ['unsub/shard-00.tar']);
+      subscription.unsubscribe();
+      await flow.released();
+      assert.deepEqual(await keysUnder('unsub/'), []);
+      assert.deepEqual(await pendingUploads('unsub/'), []);
     });
 
     it('issue 14: toWebDataset to the bucket cut mid-upload (the 2nd of 3 parts) leaves no object and no pending upload', async () => {
