@@ -139,6 +139,12 @@ export const ERROR_CODES = Object.freeze({
   RXFEED_ERR_STALE_INDEX: 'RXFEED_ERR_STALE_INDEX',
   /** A gzip-compressed shard was given to a random-access dataset (`CompressedShardError`). */
   RXFEED_ERR_COMPRESSED_SHARD: 'RXFEED_ERR_COMPRESSED_SHARD',
+  /** A sample given to `toWebDataset` has a `__key__` that would not read back as itself (`SampleWriteError`). */
+  RXFEED_ERR_SAMPLE_KEY: 'RXFEED_ERR_SAMPLE_KEY',
+  /** A sample given to `toWebDataset` has a field name or value it cannot write (`SampleWriteError`). */
+  RXFEED_ERR_SAMPLE_FIELD: 'RXFEED_ERR_SAMPLE_FIELD',
+  /** Writing, closing or renaming a shard file failed; `cause` is the file system's error (`ShardWriteError`). */
+  RXFEED_ERR_SHARD_WRITE: 'RXFEED_ERR_SHARD_WRITE',
 
   // Object stores (sources/objectstore/), all `ObjectStoreError`
   /** 404, or an S3 `NoSuchKey` / `NoSuchBucket`. */

@@ -4,7 +4,7 @@
  *
  * @module rxfeed/objectstore
  */
-export type { ObjectEntry, ObjectHead, ObjectPage, ObjectStore } from './store.js';
+export type { ObjectEntry, ObjectHead, ObjectPage, ObjectStore, UploadOptions } from './store.js';
 export { ObjectStoreError, type ObjectStoreErrorCode } from './errors.js';
 export { defaultRetryPolicy, type RetryPolicy } from './retry.js';
 export { sharedAgent, type TransportOptions } from './http.js';

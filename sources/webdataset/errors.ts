@@ -263,3 +263,66 @@ export class CompressedShardError extends RxfeedError {
     this.shard = shard;
   }
 }
+
+/**
+ * A sample given to `toWebDataset` cannot be written so that it reads back as itself:
+ *
+ * - `RXFEED_ERR_SAMPLE_KEY`: its `__key__` is missing, not a string, empty, holds a `.` (WebDataset
+ *   splits member names at the first dot, so the key would read back cut), a `\`, a NUL or
+ *   another control character, starts or ends with `/` or has an empty `//` segment, or repeats
+ *   the key of the sample just before it (the reader would merge the two samples).
+ * - `RXFEED_ERR_SAMPLE_FIELD`: a field name is empty, upper-case (readers lower-case extensions),
+ *   holds `/`, `\` or a control character, or starts or ends with `.`; or its value is not one
+ *   of the encodable kinds (`Uint8Array`, string, number, bigint, and plain objects or arrays for
+ *   a field ending in `json`).
+ * @example
+ * ```ts
+ * if (error instanceof SampleWriteError) console.error(`sample ${error.sample} (${error.key}): ${error.field ?? '__key__'}`);
+ * ```
+ * @public
+ */
+export class SampleWriteError extends RxfeedError {
+  declare readonly code: 'RXFEED_ERR_SAMPLE_KEY' | 'RXFEED_ERR_SAMPLE_FIELD';
+  /** Position of the sample in the written stream, from 0. */
+  readonly sample: number;
+  /** The sample's `__key__` (a bounded excerpt of it when it is not a valid key). */
+  readonly key: string;
+  /** The field at fault; `undefined` when the key is. */
+  readonly field: string | undefined;
+
+  constructor(
+    code: 'RXFEED_ERR_SAMPLE_KEY' | 'RXFEED_ERR_SAMPLE_FIELD',
+    sample: number,
+    key: string,
+    field: string | undefined,
+    reason: string,
+  ) {
+    const where = field === undefined ? `__key__ ${JSON.stringify(key)}` : `field ${JSON.stringify(field)} of ${JSON.stringify(key)}`;
+    super(code, `sample ${sample}: ${where} ${reason}`);
+    this.sample = sample;
+    this.key = key;
+    this.field = field;
+  }
+}
+
+/**
+ * Writing a shard file failed (disk full, permission denied, the directory vanished): its
+ * temporary file is removed and the shard is not written. `cause` holds the file system's error.
+ * @example
+ * ```ts
+ * if (error instanceof ShardWriteError) console.error(`${error.shard} failed after ${error.offset} bytes`, error.cause);
+ * ```
+ * @public
+ */
+export class ShardWriteError extends RxfeedError {
+  /** The shard's final path. */
+  readonly shard: string;
+  /** Bytes of the shard written before the failure. */
+  readonly offset: number;
+
+  constructor(shard: string, offset: number, reason: string, options?: ErrorOptions) {
+    super('RXFEED_ERR_SHARD_WRITE', `shard ${shard}: ${reason} after ${offset} bytes`, options);
+    this.shard = shard;
+    this.offset = offset;
+  }
+}

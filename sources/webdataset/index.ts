@@ -1,5 +1,6 @@
 /**
- * WebDataset tar shards as rxfeed datasets: `rxfeed/webdataset`.
+ * WebDataset tar shards as rxfeed datasets, and the writer of such shards (`toWebDataset`):
+ * `rxfeed/webdataset`.
  *
  * @example
  * ```ts
@@ -17,12 +18,21 @@ export { widsDescriptor, type WidsDescriptor } from './wids.js';
 export type { MissingFieldPolicy, WebDatasetSample } from './shardReader.js';
 export type { HttpUrlOptions } from '../core/httpUrls.js';
 export {
+  toWebDataset,
+  type ToWebDatasetOptions,
+  type WebDatasetSampleInput,
+  type WebDatasetShardWritten,
+  type WebDatasetTarget,
+} from './toWebDataset.js';
+export {
   CompressedShardError,
   CorruptShardError,
   MemberTooLargeError,
   ReservedFieldError,
   SampleFieldError,
   SampleIndexError,
+  SampleWriteError,
+  ShardWriteError,
   StaleIndexError,
   TruncatedShardError,
   UnsafeMemberError,
