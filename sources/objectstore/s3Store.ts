@@ -81,6 +81,7 @@ export interface S3Store extends ObjectStore {
    * @example
    * ```ts
    * import { createReadStream } from 'node:fs';
+   * import { s3Store } from 'rxfeed/objectstore';
    * const store = s3Store({ endpoint: 'http://127.0.0.1:7480', bucket: 'shards' });
    * await store.upload('train/shard-000000.tar', createReadStream('out/train-000000.tar'), { partSize: 16 * 1024 * 1024 });
    * ```

@@ -277,6 +277,8 @@ export class CompressedShardError extends RxfeedError {
  *   a field ending in `json`).
  * @example
  * ```ts
+ * import { SampleWriteError } from 'rxfeed/webdataset';
+ * declare const error: unknown;
  * if (error instanceof SampleWriteError) console.error(`sample ${error.sample} (${error.key}): ${error.field ?? '__key__'}`);
  * ```
  * @public
@@ -310,6 +312,8 @@ export class SampleWriteError extends RxfeedError {
  * temporary file is removed and the shard is not written. `cause` holds the file system's error.
  * @example
  * ```ts
+ * import { ShardWriteError } from 'rxfeed/webdataset';
+ * declare const error: unknown;
  * if (error instanceof ShardWriteError) console.error(`${error.shard} failed after ${error.offset} bytes`, error.cause);
  * ```
  * @public
