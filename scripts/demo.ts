@@ -147,6 +147,9 @@ console.log(
 // Training: a small model on the cpu backend. Pooling averages each 8x8 patch, so the dense
 // layers see 8x8x3 = 192 features of the 64x64 image, rescaled from 0..255 to about -2..2
 // (centred inputs of unit scale train in few steps; after pooling it costs 64 times less).
+// Production mode skips tfjs's per-op NaN checks and its banner suggesting tfjs-node, which
+// cannot install here (its install downloads libtensorflow).
+tf.enableProdMode();
 await tf.setBackend('cpu');
 const init = (seed: number) => tfl.initializers.glorotUniform({ seed });
 const model = tfl.sequential({
