@@ -78,10 +78,20 @@ export function formatBytes(bytes: number | null): string {
   return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
-/** At most `max` characters of `text`, with `...` when cut; control characters shown as escapes. */
+const CONTROL = /[\u0000-\u001f\u007f\u2028\u2029]/g;
+const ESCAPES: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/**
+ * At most `max` characters of `text` as shown, then `...` when cut: control characters are shown
+ * as escapes (`\n`, `\u0000`), so one excerpt stays on one line and a terminal never sees them.
+ */
 export function excerptText(text: string, max = EXCERPT_CHARS): string {
-  const shown = JSON.stringify(text.length > max ? text.slice(0, max) : text).slice(1, -1);
-  return text.length > max ? `${shown}...` : shown;
+  // Escapes only lengthen, so the first max + 1 characters are all that can show.
+  const shown = text
+    .slice(0, max + 1)
+    .replace(CONTROL, (character) => ESCAPES[character] ?? `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  if (shown.length <= max && text.length <= max) return shown;
+  return `${shown.slice(0, max).replace(/\\(?:u[0-9a-f]{0,3})?$/, '')}...`;
 }
 
 /**
