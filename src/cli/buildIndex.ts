@@ -33,6 +33,19 @@ export interface IndexResult {
   readonly written: readonly WrittenIndex[];
 }
 
+/**
+ * Refuse an input that names no local files before anything is listed or opened: an index is
+ * written beside its file.
+ */
+export function checkIndexable(input: string): void {
+  if (/^(?:https?|s3):\/\//i.test(input)) {
+    throw new InvalidArgumentError(
+      'index',
+      `writes each index beside its local file, and ${quoted(input.replace(/\/\/[^/@]*@/, '//***@'), 200)} is not local`,
+    );
+  }
+}
+
 /** Bytes per read while scanning a shard's headers. */
 const SCAN_CHUNK = 256 * 1024;
 

@@ -15,7 +15,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError as UsageError, Option } from 'commander';
 import { bench, benchTable, type BenchOptions } from './bench.js';
-import { buildIndexes, indexTable } from './buildIndex.js';
+import { buildIndexes, checkIndexable, indexTable } from './buildIndex.js';
 import { convert, convertTable, CONVERT_HELP, type ConvertOptions } from './convert.js';
 import { FORMATS, INPUT_HELP, resolveInput, type InputOptions } from './inputs.js';
 import { inspect, inspectText } from './inspect.js';
@@ -122,6 +122,7 @@ export function program(): Command {
     .argument('<input>', 'local shards or TFRecord files, or a TFDS directory (see Inputs below)')
     .action(async (input: string, options: ReadOptions) => {
       await execute('index', options, async (run) => {
+        checkIndexable(input);
         const result = await buildIndexes(await resolveInput(input, options, run.signal), run);
         return { json: result, text: indexTable(result) };
       });
