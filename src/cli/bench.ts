@@ -10,6 +10,9 @@
  * and `parse`. The passes run one at a time on one core, so they add up; a file read a second time
  * comes from the page cache, as a warm epoch does.
  *
+ * Memory: one sample at a time (decoded, with `--decode`) plus what the source reads ahead (see
+ * each source's bounds); the io pass holds one stream chunk.
+ *
  * @module
  * @internal
  */

@@ -157,11 +157,15 @@ async function localFiles(input: string, format: Format | undefined): Promise<In
       throw fileError(pattern, error);
     });
     if (stats.isDirectory()) {
-      const names = await readdir(pattern);
+      const names = await readdir(pattern).catch((error: unknown) => {
+        throw fileError(pattern, error);
+      });
       const found: InputFile[] = [];
       for (const entry of names.sort()) {
         const path = join(pattern, entry);
-        if ((await stat(path)).isFile()) found.push(await localFile(path));
+        // Only regular files: a sub-directory or a dangling link in a shard directory is not a shard.
+        const entryStats = await statOrUndefined(path);
+        if (entryStats?.isFile() === true) found.push(await localFile(path, entryStats.size));
       }
       files.push(...shardsOf(found, format));
     } else {

@@ -2,6 +2,10 @@
  * `rxfeed inspect <input> [-n 3]`: the first samples of an input, field by field: name, type,
  * shape, size and a short excerpt of the value (never a whole binary).
  *
+ * Memory: the N samples being described, each whole as its source gives it (a TFDS episode with
+ * its images), within the source's own bounds; a field is decoded as text only up to 64 KiB, and
+ * numeric excerpts copy at most 31 values.
+ *
  * @module
  * @internal
  */
@@ -178,10 +182,20 @@ function featureField(name: string, value: FeatureValue): InspectedField {
     type,
     shape: [numbers.length],
     bytes: numbers.byteLength,
-    value: listExcerpt(
-      Array.from(numbers as ArrayLike<number | bigint>, (n) => (numbers instanceof Float32Array ? float32Text(n as number) : n)),
-    ),
+    value: listExcerpt(firstValues(numbers as ArrayLike<number | bigint>)),
   };
+}
+
+/**
+ * The first values of a numeric array, as many as an excerpt can show (each takes at least one
+ * character and a separator): a million-value tensor is not copied to show 30 of them.
+ */
+function firstValues(array: ArrayLike<number | bigint>): (number | bigint | string)[] {
+  const float32 = array instanceof Float32Array;
+  return Array.from({ length: Math.min(array.length, EXCERPT_CHARS / 2 + 1) }, (_, index) => {
+    const value = array[index]!;
+    return float32 ? float32Text(value as number) : value;
+  });
 }
 
 /** A float32 at the precision it holds (7 significant digits), not its float64 expansion. */
@@ -212,11 +226,7 @@ function treeFields(value: unknown, path: string): InspectedField[] {
         type: dtypeOf(value),
         shape: [array.length],
         bytes: array.byteLength,
-        value: listExcerpt(
-          Array.from(array)
-            .slice(0, 16)
-            .map((n) => (value instanceof Float32Array ? float32Text(n as number) : n)),
-        ),
+        value: listExcerpt(firstValues(array)),
       },
     ];
   }

@@ -2,6 +2,11 @@
  * `rxfeed ls <input>`: the shards (files, objects, TFDS shard files, a MongoDB view) of an input
  * with their sizes and sample counts, and the totals.
  *
+ * Memory: one shard at a time: a tar shard's header scan holds a 256 KiB chunk and the sample
+ * index being built (keys and offsets, see `scanShard`), a TFRecord scan 64 KiB and 16 bytes per
+ * record, a gzip shard (which cannot seek) the reader's chunks; a MongoDB view is counted by
+ * `mongoDataset`, which lists the view's `_id`s once.
+ *
  * @module
  * @internal
  */
