@@ -32,6 +32,7 @@ export interface BatchOptions {
  *
  * @example
  * ```ts
+ * import { batch, fromItems } from 'rxfeed';
  * fromItems([1, 2, 3, 4, 5]).pipe(batch(2)); // [1, 2], [3, 4], [5]
  * fromItems([1, 2, 3, 4, 5]).pipe(batch(2, { dropRemainder: true })); // [1, 2], [3, 4]
  * ```

@@ -29,6 +29,8 @@ import type { PaddedBatch } from '../src/tensor.js';
  *
  * @example
  * ```ts
+ * import { batch, collate, fromItems } from 'rxfeed';
+ * declare const samples: { image: Float32Array; label: number }[];
  * const batches = fromItems(samples).pipe(
  *   batch(32),
  *   collate({ ragged: 'pad', missing: 'mask', numberDtype: 'float32' }),

@@ -19,7 +19,10 @@ import { produce } from '../src/operate.js';
  *
  * @example
  * ```ts
- * const all = concatSources(...files.map((file) => tfrecordFile(file)));
+ * import { concatSources } from 'rxfeed';
+ * import { fromTFRecord } from 'rxfeed/tfrecord';
+ * declare const files: string[];
+ * const all = concatSources(...files.map((file) => fromTFRecord([file])));
  * ```
  *
  * @param sources - The sources, in reading order.

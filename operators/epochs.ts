@@ -40,6 +40,8 @@ export interface EpochsOptions {
  *
  * @example
  * ```ts
+ * import { batch, epochs, fromItems, shuffleBuffer } from 'rxfeed';
+ * declare const samples: { image: Float32Array; label: number }[];
  * const train = fromItems(samples).pipe(shuffleBuffer(1024, { seed: 7 }), epochs(10), batch(32));
  * ```
  *

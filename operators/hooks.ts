@@ -50,10 +50,14 @@ export interface HooksOptions<T, B> extends DataLoaderHooks<T, B> {
  *
  * @example
  * ```ts
+ * import { collateBatch, hooks, SkipItem } from 'rxfeed';
+ * import type { Observable } from 'rxjs';
+ * declare const samples: Observable<{ image: Float32Array; label: number }>;
+ * declare function normalise<B>(batch: B): B;
  * const batches = samples.pipe(
  *   hooks(32, {
  *     afterItem: (s) => { if (s.label < 0) throw new SkipItem('unlabelled'); return s; },
- *     collate: collateBatch,
+ *     collate: (items) => collateBatch(items),
  *     afterBatch: (b) => normalise(b),
  *   }),
  * );

@@ -47,7 +47,10 @@ export interface InterleaveOptions {
  *
  * @example
  * ```ts
- * const shards = files.map((file) => tfrecordFile(file));
+ * import { interleave } from 'rxfeed';
+ * import { fromTFRecord } from 'rxfeed/tfrecord';
+ * declare const files: string[];
+ * const shards = files.map((file) => fromTFRecord([file]));
  * const records = interleave(shards, { cycleLength: 4, blockLength: 16 });
  * ```
  *

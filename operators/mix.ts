@@ -47,6 +47,9 @@ export interface MixOptions {
  *
  * @example
  * ```ts
+ * import { mix } from 'rxfeed';
+ * import type { Observable } from 'rxjs';
+ * declare const web: Observable<string>, books: Observable<string>;
  * const corpus = mix([web, books], [0.7, 0.3], { seed: 5 });
  * ```
  *

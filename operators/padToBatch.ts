@@ -115,6 +115,8 @@ export interface PadToBatchOptions<T> {
  *
  * @example
  * ```ts
+ * import { collate, fromItems, padToBatch, shard } from 'rxfeed';
+ * declare const validation: { image: Float32Array; label: number }[];
  * const evaluation = fromItems(validation).pipe(
  *   shard(),                          // records the split
  *   padToBatch(64),

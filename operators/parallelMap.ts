@@ -39,6 +39,10 @@ export interface ParallelMapOptions {
  *
  * @example
  * ```ts
+ * import { parallelMap } from 'rxfeed';
+ * import type { Observable } from 'rxjs';
+ * declare const records: Observable<Uint8Array>;
+ * declare function decode(record: Uint8Array, index: number): Promise<Float32Array>;
  * const decoded = records.pipe(
  *   parallelMap(async (record, { index }) => decode(record, index), { concurrency: 8 }),
  * );

@@ -16,6 +16,10 @@ import type { Origins } from '../src/origins.js';
  *
  * @example
  * ```ts
+ * import { batch, parallelMap, prefetch } from 'rxfeed';
+ * import type { Observable } from 'rxjs';
+ * declare const records: Observable<Uint8Array>;
+ * declare function decode(record: Uint8Array): Promise<Float32Array>;
  * const batches = records.pipe(parallelMap(decode, { concurrency: 8 }), prefetch(64), batch(32));
  * ```
  *

@@ -49,6 +49,9 @@ function formatDuration(ms: number): string {
  *
  * @example
  * ```ts
+ * import { progress, toLoader } from 'rxfeed';
+ * import type { Observable } from 'rxjs';
+ * declare const batches: Observable<{ rows: unknown[] }>;
  * const loader = toLoader(batches.pipe(progress({ label: 'samples', weight: (b) => b.rows.length })));
  * ```
  *

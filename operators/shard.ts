@@ -39,6 +39,8 @@ export interface ShardOptions extends Partial<Placement> {
  *
  * @example
  * ```ts
+ * import { fromItems, shard } from 'rxfeed';
+ * declare const samples: { image: Float32Array; label: number }[];
  * // rank and world size from torchrun's environment; this process's loader uses 2 workers:
  * const part = fromItems(samples).pipe(shard({ workerIndex: 1, numWorkers: 2 }));
  * ```

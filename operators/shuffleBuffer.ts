@@ -57,6 +57,8 @@ export interface ShuffleBufferOptions {
  *
  * @example
  * ```ts
+ * import { fromItems, shuffleBuffer } from 'rxfeed';
+ * declare const samples: { image: Float32Array; label: number }[];
  * const train = fromItems(samples).pipe(shuffleBuffer(8192, { seed: 17 }));
  * ```
  *

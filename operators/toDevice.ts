@@ -32,12 +32,19 @@ export interface ToDeviceOptions {
  * emitted (a conversion finishing after unsubscribe, the rest of a batch whose conversion failed,
  * batches waiting behind a slower one) are disposed here, on unsubscribe, error and completion.
  *
+ * Which backend the tensors went to is the adapter's to say: `tfjsAdapter(tf).backend` (and its
+ * `log` option) names the tfjs backend used, and whether WebGPU staging uploads were.
+ *
  * @example
  * ```ts
  * import * as tf from '@tensorflow/tfjs-core';
  * import '@tensorflow/tfjs-backend-cpu';
+ * import { batch, collate, fromItems, toDevice, toLoader } from 'rxfeed';
  * import { tfjsAdapter } from 'rxfeed/tfjs';
- * const batches = samples.pipe(batch(32), collate(), toDevice(tfjsAdapter(tf), { prefetch: 2 }));
+ * declare function step(image: tf.Tensor, label: tf.Tensor): Promise<void>;
+ *
+ * const samples = fromItems([{ image: new Float32Array(4), label: 1 }]);
+ * const batches = samples.pipe(batch(32), collate(), toDevice(tfjsAdapter(tf, { log: console.log }), { prefetch: 2 }));
  * for await (const { image, label } of toLoader(batches)) {
  *   await step(image, label);
  *   tf.dispose([image, label]);

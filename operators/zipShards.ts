@@ -23,6 +23,9 @@ import { appendOrigins, OriginList } from '../src/origins.js';
  *
  * @example
  * ```ts
+ * import { zipShards } from 'rxfeed';
+ * import type { Observable } from 'rxjs';
+ * declare const imageRecords: Observable<Uint8Array>, labelRecords: Observable<number>;
  * const pairs = zipShards([imageRecords, labelRecords]); // Observable<[Image, Label]>
  * ```
  *

@@ -160,6 +160,7 @@ function describe(kind: Kind): string {
  *
  * @example
  * ```ts
+ * import { collateBatch } from 'rxfeed';
  * const { image, label } = collateBatch([
  *   { image: new Float32Array([0.1, 0.2]), label: 3 },
  *   { image: new Float32Array([0.3, 0.4]), label: 1 },

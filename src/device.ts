@@ -77,6 +77,9 @@ const extrasOfTensor = new WeakMap<object, DeviceExtras<unknown>>();
  *
  * @example
  * ```ts
+ * import { deviceExtras } from 'rxfeed';
+ * import type { Tensor } from '@tensorflow/tfjs-core';
+ * declare const batch: { tokens: Tensor }; // emitted by toDevice(tfjsAdapter(tf))
  * const { lengths } = deviceExtras(batch.tokens) ?? {};
  * ```
  *
@@ -277,6 +280,9 @@ export interface TypedArrayTensor {
  *
  * @example
  * ```ts
+ * import { batch, collate, toDevice, typedArrayAdapter } from 'rxfeed';
+ * import type { Observable } from 'rxjs';
+ * declare const samples: Observable<{ image: Float32Array; label: number }>;
  * const batches = samples.pipe(batch(8), collate(), toDevice(typedArrayAdapter(), { prefetch: 1 }));
  * ```
  *

@@ -15,6 +15,9 @@
  *
  * @example
  * ```ts
+ * import { ERROR_CODES, RxfeedError } from 'rxfeed';
+ * declare const error: unknown;
+ * declare function skip(): void;
  * if (error instanceof RxfeedError && error.code === ERROR_CODES.RXFEED_ERR_OBJECT_NOT_FOUND) skip();
  * ```
  * @public
@@ -37,7 +40,7 @@ export const ERROR_CODES = Object.freeze({
   RXFEED_ERR_CONCURRENT_NEXT: 'RXFEED_ERR_CONCURRENT_NEXT',
   /** A `Puller` broke its contract: it answered a pull with an Observable that completed without a chunk (`RxfeedError`). */
   RXFEED_ERR_PULLER: 'RXFEED_ERR_PULLER',
-  /** `Loader.oneBatch` found a pipeline that yields no item (`RxfeedError`). */
+  /** `oneBatch` or `Loader.oneBatch` found a pipeline that yields no item (`EmptyPipelineError`). */
   RXFEED_ERR_EMPTY_LOADER: 'RXFEED_ERR_EMPTY_LOADER',
   /** An item was dropped on purpose by a `hooks` callback (`SkipItem`); never ends a pipeline. */
   RXFEED_ERR_SKIP_ITEM: 'RXFEED_ERR_SKIP_ITEM',
@@ -136,6 +139,12 @@ export const ERROR_CODES = Object.freeze({
   RXFEED_ERR_STALE_INDEX: 'RXFEED_ERR_STALE_INDEX',
   /** A gzip-compressed shard was given to a random-access dataset (`CompressedShardError`). */
   RXFEED_ERR_COMPRESSED_SHARD: 'RXFEED_ERR_COMPRESSED_SHARD',
+  /** A sample given to `toWebDataset` has a `__key__` that would not read back as itself (`SampleWriteError`). */
+  RXFEED_ERR_SAMPLE_KEY: 'RXFEED_ERR_SAMPLE_KEY',
+  /** A sample given to `toWebDataset` has a field name or value it cannot write (`SampleWriteError`). */
+  RXFEED_ERR_SAMPLE_FIELD: 'RXFEED_ERR_SAMPLE_FIELD',
+  /** Writing, closing or renaming a shard file failed; `cause` is the file system's error (`ShardWriteError`). */
+  RXFEED_ERR_SHARD_WRITE: 'RXFEED_ERR_SHARD_WRITE',
 
   // Object stores (sources/objectstore/), all `ObjectStoreError`
   /** 404, or an S3 `NoSuchKey` / `NoSuchBucket`. */

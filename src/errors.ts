@@ -168,3 +168,23 @@ export class AbortedError extends RxfeedError {
     super('RXFEED_ERR_ABORTED', 'the loader was aborted', { cause });
   }
 }
+
+/**
+ * A look at the first item found none: the pipeline completed without one (`oneBatch`,
+ * `Loader.oneBatch`). An empty split, a filter that drops everything, `take(0)`, a shard of a rank
+ * that has no samples.
+ * @public
+ */
+export class EmptyPipelineError extends RxfeedError {
+  /** The epoch that was read. */
+  readonly epoch: number;
+
+  /**
+   * @param caller - The function that looked, for the message (`oneBatch`, `Loader.oneBatch`).
+   * @param epoch - The epoch that was read.
+   */
+  constructor(caller: string, epoch: number) {
+    super('RXFEED_ERR_EMPTY_LOADER', `${caller}: epoch ${epoch} of the pipeline yields no item`);
+    this.epoch = epoch;
+  }
+}

@@ -4,7 +4,7 @@
  * Importing this entry loads no driver: sources over MongoDB, object stores, TFRecord and the
  * worker-thread and tfjs adapters live behind their own subpath exports.
  *
- * @packageDocumentation
+ * @module rxfeed
  */
 export * from './errors.js';
 export * from './flow.js';
@@ -15,6 +15,7 @@ export * from './info.js';
 export * from './limits.js';
 export * from './dispose.js';
 export * from './loader.js';
+export { oneBatch } from './oneBatch.js';
 export { LoaderStateError, type LoaderState } from './loaderState.js';
 export { OriginList, type Ledger, type Origin, type Origins } from './origins.js';
 export * from '../sources/core/puller.js';
@@ -25,7 +26,7 @@ export { fromResource } from '../sources/core/fromResource.js';
 export { subsetDataset } from '../sources/core/subsetDataset.js';
 export { mixDatasets, type MixDatasetsOptions } from '../sources/core/mixDatasets.js';
 export { IndexPermutation } from './indexPermutation.js';
-export { RankPlan, type EndOfEpoch } from './rankPlan.js';
+export { RankPlan, WorkerShare, type EndOfEpoch, type RankSequence } from './rankPlan.js';
 export {
   blockShuffle,
   globalShuffle,

@@ -32,6 +32,7 @@ const MAX_SIZE = 2 ** 53;
  *
  * @example
  * ```ts
+ * import { IndexPermutation } from 'rxfeed';
  * const order = new IndexPermutation(10, 42, 0);
  * const shuffled = Array.from({ length: 10 }, (_, p) => order.at(p)); // 0..9, once each
  * ```

@@ -7,7 +7,7 @@ import { channel } from 'node:diagnostics_channel';
 import { interval, map, Observable, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
 import { bindContext } from './context.js';
 import { disposeAll } from './dispose.js';
-import { AbortedError, InvalidArgumentError, RxfeedError } from './errors.js';
+import { AbortedError, EmptyPipelineError, InvalidArgumentError, RxfeedError } from './errors.js';
 import { Flow, type FlowMetrics, type StageHandle } from './flow.js';
 import { infoOf, sizeOf, withInfo } from './info.js';
 import { checkRestoreStates, freshState, LoaderStateError, StateTracker, type LoaderState, type RestoreStates } from './loaderState.js';
@@ -100,6 +100,11 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
    *
    * @example
    * ```ts
+   * import { writeFile } from 'node:fs/promises';
+   * import type { Loader } from 'rxfeed';
+   * declare const loader: Loader<unknown>;
+   * declare function step(batch: unknown): Promise<void>;
+   * let steps = 0;
    * for await (const batch of loader) {
    *   await step(batch);
    *   if (++steps % 1000 === 0) await writeFile('loader.json', JSON.stringify(loader.state()));
@@ -170,12 +175,14 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
    *
    * @example
    * ```ts
+   * import type { Loader } from 'rxfeed';
+   * declare const loader: Loader<unknown>;
    * const first = await loader.oneBatch();
    * for await (const batch of loader) {} // its first batch equals `first`
    * ```
    *
    * @returns The item.
-   * @throws {@link RxfeedError} `RXFEED_ERR_EMPTY_LOADER` when the pipeline yields nothing; any
+   * @throws {@link EmptyPipelineError} `RXFEED_ERR_EMPTY_LOADER` when the pipeline yields nothing; any
    *   error the pipeline fails with.
    */
   async oneBatch(): Promise<T> {
@@ -191,8 +198,7 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
     });
     try {
       const first = await iterator.next();
-      if (first.done === true)
-        throw new RxfeedError('RXFEED_ERR_EMPTY_LOADER', `Loader.oneBatch: epoch ${epoch} of the pipeline yields no item`);
+      if (first.done === true) throw new EmptyPipelineError('Loader.oneBatch', epoch);
       return first.value;
     } finally {
       await iterator.return();
@@ -501,6 +507,9 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
  *
  * @example
  * ```ts
+ * import { batch, fromItems, shuffleBuffer, toLoader } from 'rxfeed';
+ * declare const samples: { image: Float32Array; label: number }[];
+ * declare function step(batch: { image: Float32Array; label: number }[]): Promise<void>;
  * const loader = toLoader(fromItems(samples).pipe(shuffleBuffer(1024, { seed: 1 }), batch(32)), {
  *   prefetch: 2,
  * });

@@ -333,6 +333,8 @@ class GuardedObserver<T> extends Subscription implements Observer<T> {
  *
  * @example
  * ```ts
+ * import { operate } from 'rxfeed';
+ * import { Observable } from 'rxjs';
  * const double = (source: Observable<number>) =>
  *   operate<number, number>(source, (op) => {
  *     op.subscribe(source, { next: (n) => op.next(n * 2) });

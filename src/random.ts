@@ -33,6 +33,7 @@ const TWO_POW_53 = 2 ** 53;
  *
  * @example
  * ```ts
+ * import { Random } from 'rxfeed';
  * const random = new Random(42);
  * const die = random.int(6) + 1;            // 1..6, unbiased
  * const saved = random.state;               // e.g. store with a checkpoint
@@ -71,6 +72,7 @@ export class Random {
    *
    * @example
    * ```ts
+   * import { Random } from 'rxfeed';
    * const copy = Random.fromState(JSON.parse(JSON.stringify(new Random(7).state)));
    * ```
    *
@@ -95,6 +97,8 @@ export class Random {
    *
    * @example
    * ```ts
+   * import { Random } from 'rxfeed';
+   * const random = new Random(7);
    * const checkpoint = { shuffle: random.state };
    * ```
    */
@@ -108,6 +112,7 @@ export class Random {
    *
    * @example
    * ```ts
+   * import { Random } from 'rxfeed';
    * const word = new Random(1).nextUint32(); // 0 <= word < 2 ** 32
    * ```
    *
@@ -136,6 +141,7 @@ export class Random {
    *
    * @example
    * ```ts
+   * import { Random } from 'rxfeed';
    * const coin = new Random(3).next() < 0.5;
    * ```
    *
@@ -153,6 +159,7 @@ export class Random {
    *
    * @example
    * ```ts
+   * import { Random } from 'rxfeed';
    * const slot = new Random(5).int(8192); // 0..8191
    * ```
    *
@@ -183,6 +190,7 @@ export class Random {
    *
    * @example
    * ```ts
+   * import { Random } from 'rxfeed';
    * const order = new Random(9).shuffle([0, 1, 2, 3, 4]);
    * ```
    *
@@ -210,6 +218,8 @@ export class Random {
  *
  * @example
  * ```ts
+ * import { deriveSeed, Random } from 'rxfeed';
+ * declare const seed: number, epoch: number, rank: number, workerIndex: number;
  * const perWorker = new Random(deriveSeed(seed, epoch, rank, workerIndex));
  * ```
  *
@@ -236,6 +246,9 @@ export function deriveSeed(seed: number, ...parts: number[]): number {
  *
  * @example
  * ```ts
+ * import { deriveSeed, permutation } from 'rxfeed';
+ * declare const dataset: string[], seed: number, epoch: number;
+ * declare function visit(item: string): void;
  * const order = permutation(dataset.length, deriveSeed(seed, epoch));
  * for (const i of order) visit(dataset[i]);
  * ```
@@ -262,6 +275,7 @@ export function permutation(n: number, seedOrRandom: number | Random): Uint32Arr
  *
  * @example
  * ```ts
+ * import { randomSeed } from 'rxfeed';
  * const seed = randomSeed();
  * console.log(`shuffling with seed ${seed}`); // log it to be able to replay the run
  * ```

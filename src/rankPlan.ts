@@ -30,6 +30,7 @@ export type EndOfEpoch = 'drop' | 'pad' | 'wrap';
  *
  * @example
  * ```ts
+ * import { RankPlan } from 'rxfeed';
  * const plan = new RankPlan(10, { worldSize: 2, rank: 1, batchSize: 2, endOfEpoch: 'pad' });
  * plan.size;        // 4: positions 2, 3, 6, 7 (and nothing of the last step's 8, 9)
  * plan.position(2); // 6
@@ -112,6 +113,7 @@ function checkInteger(value: number, argument: string, minimum: number): void {
  *
  * @example
  * ```ts
+ * import { RankPlan, WorkerShare } from 'rxfeed';
  * const plan = new RankPlan(10, { worldSize: 1, rank: 0, batchSize: 2, endOfEpoch: 'pad' });
  * const second = new WorkerShare(plan, 1, 2); // batches 1 and 3: positions 2, 3, 6, 7
  * second.position(2);  // 6

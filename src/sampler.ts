@@ -60,6 +60,8 @@ export type Sampler = SamplerSpec | OrderFunction;
  *
  * @example
  * ```ts
+ * import { fromRandomAccess, sequential, type RandomAccess } from 'rxfeed';
+ * declare const dataset: RandomAccess<Uint8Array>;
  * fromRandomAccess(dataset, { sampler: sequential() });
  * ```
  * @public
@@ -74,6 +76,8 @@ export function sequential(): SamplerSpec {
  *
  * @example
  * ```ts
+ * import { fromRandomAccess, globalShuffle, type RandomAccess } from 'rxfeed';
+ * declare const dataset: RandomAccess<Uint8Array>;
  * fromRandomAccess(dataset, { sampler: globalShuffle({ seed: 42 }) });
  * ```
  *

@@ -48,6 +48,7 @@ export interface DTypeStorage {
  *
  * @example
  * ```ts
+ * import { type HostTensor } from 'rxfeed';
  * const labels: HostTensor<'int32'> = { data: Int32Array.of(3, 1), shape: [2], dtype: 'int32' };
  * ```
  * @public
@@ -73,6 +74,7 @@ export interface HostTensor<D extends DType = DType> {
  *
  * @example
  * ```ts
+ * import { type PaddedBatch } from 'rxfeed';
  * const batch: PaddedBatch<number> = {
  *   rows: [7, 8, 7],
  *   mask: Uint8Array.of(1, 1, 0),

@@ -19,6 +19,7 @@ const MAX_EXPANSION_CHARS = 64 * 1024 * 1024;
  *
  * @example
  * ```ts
+ * import { expandBraces } from 'rxfeed/objectstore';
  * expandBraces('shard-{000..002}.tar'); // ['shard-000.tar', 'shard-001.tar', 'shard-002.tar']
  * expandBraces('{train,val}-{0..1}.tar'); // ['train-0.tar', 'train-1.tar', 'val-0.tar', 'val-1.tar']
  * ```

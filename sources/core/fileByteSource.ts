@@ -36,6 +36,7 @@ export type FileReadErrorCode =
  *
  * @example
  * ```ts
+ * import { fileByteSource, FileReadError } from 'rxfeed';
  * try {
  *   await fileByteSource('missing.tfrecord').size();
  * } catch (error) {
@@ -135,6 +136,7 @@ export async function openRegular(path: string): Promise<{ handle: FileHandle; s
  *
  * @example
  * ```ts
+ * import { fileByteSource } from 'rxfeed';
  * const bytes = fileByteSource('data/train-00000.tfrecord');
  * const header = await bytes.read(0, 12);
  * ```

@@ -27,6 +27,7 @@ export interface FromItemsOptions {
  *
  * @example
  * ```ts
+ * import { fromItems } from 'rxfeed';
  * const digits = fromItems([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
  * const squares = fromItems(function* () { for (let i = 0; ; i++) yield i * i; });
  * ```

@@ -21,6 +21,7 @@ import type { Chunk, Puller, PullerFactory } from './puller.js';
  *
  * @example
  * ```ts
+ * import { fromPuller } from 'rxfeed';
  * const numbers = fromPuller(() => {
  *   let next = 0;
  *   return { pull: () => (next < 10 ? [next++] : null) };

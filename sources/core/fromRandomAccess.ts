@@ -56,6 +56,10 @@ export interface FromRandomAccessOptions extends PlacementOptions {
  *
  * @example
  * ```ts
+ * import { batch, fromRandomAccess, globalShuffle, toLoader } from 'rxfeed';
+ * import { tfrecordDataset } from 'rxfeed/tfrecord';
+ * declare const files: string[];
+ * declare function step(batch: unknown[]): void;
  * const dataset = await tfrecordDataset(files);
  * const train = toLoader(
  *   fromRandomAccess(dataset, { sampler: globalShuffle({ seed: 1 }), batchSize: 32 }).pipe(batch(32)),

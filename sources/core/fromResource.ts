@@ -15,6 +15,9 @@ import { produce } from '../../src/operate.js';
  *
  * @example
  * ```ts
+ * import { batch, fromRandomAccess, fromResource, globalShuffle } from 'rxfeed';
+ * import { tfrecordDataset } from 'rxfeed/tfrecord';
+ * import { type WorkerPart } from 'rxfeed/workers';
  * // a worker pipeline's part: the dataset is made in the thread that reads it
  * export function train(part: WorkerPart<{ files: string[] }>) {
  *   return fromResource(

@@ -10,6 +10,8 @@ import { checkIndices, DatasetClosedError, type RandomAccess } from './randomAcc
  *
  * @example
  * ```ts
+ * import { fromRandomAccess, globalShuffle, itemsDataset } from 'rxfeed';
+ * declare const samples: { image: Float32Array; label: number }[];
  * const dataset = itemsDataset(samples);
  * const shuffled = fromRandomAccess(dataset, { sampler: globalShuffle({ seed: 3 }) });
  * ```

@@ -36,6 +36,10 @@ export interface MixDatasetsOptions {
  *
  * @example
  * ```ts
+ * import { fromRandomAccess, globalShuffle, mixDatasets } from 'rxfeed';
+ * import { itemsDataset } from 'rxfeed';
+ * const web = itemsDataset(['a web page', 'another']);
+ * const books = itemsDataset(['a book']);
  * const mixed = mixDatasets([web, books], { weights: [0.7, 0.3] });
  * fromRandomAccess(mixed, { sampler: globalShuffle({ seed: 1 }) });
  * ```

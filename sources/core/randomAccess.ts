@@ -24,6 +24,7 @@ import { describe } from '../../src/excerpt.js';
  *
  * @example
  * ```ts
+ * import { type RandomAccess } from 'rxfeed';
  * const letters: RandomAccess<string> = {
  *   size: 3,
  *   read: (indices) => indices.map((i) => 'abc'[i]!),

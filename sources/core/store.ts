@@ -1,5 +1,5 @@
 /**
- * The ObjectStore port: list, head, ranged get and put over a bucket or a base URL. The S3,
+ * The ObjectStore port: list, head, ranged get, put and delete over a bucket or a base URL. The S3,
  * AIStore and HTTP stores of `rxfeed/objectstore` implement it; any source kind that reads
  * objects (WebDataset's `{ store, keys }`) depends only on this port, never on a store.
  *
@@ -41,7 +41,23 @@ export interface ObjectHead {
 }
 
 /**
- * An object store: list, head, ranged get, put.
+ * Options of {@link ObjectStore.upload}.
+ * @public
+ */
+export interface UploadOptions {
+  /**
+   * Bytes per part of a multipart upload (default 8 MiB; at least 5 MiB, S3's smallest part
+   * but the last, and at most 5 GiB): the one part held in memory at a time. A body shorter than
+   * one part is sent as a single put.
+   */
+  readonly partSize?: number;
+  /** Aborts the upload; nothing becomes visible and no uploaded part is kept. */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * An object store: list, head, ranged get, put, delete, and (where the service has one) a
+ * streamed upload.
  * @public
  */
 export interface ObjectStore {
@@ -55,6 +71,19 @@ export interface ObjectStore {
   /** A ByteSource over one object: ranged reads and a resumable stream. */
   open(key: string): ByteSource;
   put(key: string, body: Uint8Array, signal?: AbortSignal): Promise<void>;
+  /**
+   * Remove one object. A key that does not exist is not an error (S3 answers 204 to it too), so
+   * a retried or repeated delete succeeds.
+   */
+  delete(key: string, signal?: AbortSignal): Promise<void>;
+  /**
+   * Write one object from a body of unknown length, holding one part in memory at a time (S3
+   * multipart upload). The object becomes visible whole once the body has ended, or not at all:
+   * a failing body, request or abort leaves nothing behind. Optional: stores without it (HTTP,
+   * AIStore's native API) are written with one {@link ObjectStore.put}, and writers such as
+   * `toWebDataset` then buffer the whole object.
+   */
+  upload?(key: string, body: AsyncIterable<Uint8Array>, options?: UploadOptions): Promise<void>;
 }
 
 /**
@@ -68,7 +97,7 @@ export interface ObjectStore {
 export function checkObjectStore(
   store: unknown,
   argument: string,
-  methods: readonly ('listPage' | 'list' | 'head' | 'open' | 'put')[],
+  methods: readonly ('listPage' | 'list' | 'head' | 'open' | 'put' | 'delete')[],
 ): asserts store is ObjectStore {
   const missing = methods.find((method) => typeof (store as Partial<Record<string, unknown>> | null)?.[method] !== 'function');
   if (typeof store !== 'object' || store === null || missing !== undefined) {

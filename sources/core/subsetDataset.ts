@@ -13,6 +13,8 @@ import { checkIndices, DatasetClosedError, type RandomAccess } from './randomAcc
  *
  * @example
  * ```ts
+ * import { subsetDataset, type RandomAccess } from 'rxfeed';
+ * declare const dataset: RandomAccess<Uint8Array>;
  * const validation = subsetDataset(dataset, { start: 0, end: 10_000 });
  * const picked = subsetDataset(dataset, [5, 17, 23]);
  * ```

@@ -120,7 +120,10 @@ function keyOf(uri: string, options: MongoClientOptions): string {
  *   id is not an integer.
  * @example
  * ```ts
- * assertClientThread(lease.ownerThreadId, 'the MongoClient'); // throws on another thread
+ * import { threadId } from 'node:worker_threads';
+ * import { assertClientThread } from 'rxfeed/mongodb';
+ * const ownerThreadId = threadId; // recorded where the client is made
+ * assertClientThread(ownerThreadId, 'the MongoClient'); // throws on another thread
  * ```
  * @public
  */
@@ -145,6 +148,7 @@ export function assertClientThread(ownerThreadId: number, what: string, currentT
  *
  * @example
  * ```ts
+ * import { acquireMongoClient } from 'rxfeed/mongodb';
  * const lease = acquireMongoClient('mongodb://127.0.0.1:27017', { monitorCommands: true });
  * try {
  *   await lease.client.db('ml').collection('samples').countDocuments();
@@ -198,6 +202,9 @@ export function acquireMongoClient(uri: string, options: MongoClientOptions = {}
  *
  * @example
  * ```ts
+ * import { mongoClientStats } from 'rxfeed/mongodb';
+ * import type { Loader } from 'rxfeed';
+ * declare const loader: Loader<unknown>;
  * await loader[Symbol.asyncDispose]();
  * console.log(mongoClientStats()); // [] once every loader released its client
  * ```
@@ -214,6 +221,7 @@ export function mongoClientStats(): MongoClientStats[] {
  *
  * @example
  * ```ts
+ * import { mongoClientsClosed } from 'rxfeed/mongodb';
  * await mongoClientsClosed(); // before process exit in a script
  * ```
  *

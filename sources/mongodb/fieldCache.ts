@@ -107,7 +107,9 @@ export class FieldCache {
    * @example
    * ```ts
    * // worker.ts
-   * const cache = FieldCache.fromShared(workerData.cache);
+   * import { workerData } from 'node:worker_threads';
+   * import { FieldCache, type SharedFieldCache } from 'rxfeed/mongodb';
+   * const cache = FieldCache.fromShared((workerData as { cache: SharedFieldCache }).cache);
    * ```
    *
    * @param shared - The shared form.
@@ -122,7 +124,10 @@ export class FieldCache {
    *
    * @example
    * ```ts
-   * new Worker(url, { workerData: { cache: cache.share() } });
+   * import { Worker } from 'node:worker_threads';
+   * import type { FieldCache } from 'rxfeed/mongodb';
+   * declare const cache: FieldCache;
+   * new Worker(new URL('./worker.js', import.meta.url), { workerData: { cache: cache.share() } });
    * ```
    *
    * @returns The buffers and column descriptions.
@@ -234,7 +239,8 @@ export interface LoadFieldCacheOptions extends Omit<MongoViewOptions, 'projectio
  *
  * @example
  * ```ts
- * const target = { uri, db: 'ml', collection: 'samples' };
+ * import { fromMongo, loadFieldCache } from 'rxfeed/mongodb';
+ * const target = { uri: 'mongodb://127.0.0.1:27017', db: 'ml', collection: 'samples' };
  * const cache = await loadFieldCache(target, ['label', 'embedding']);
  * const train = await fromMongo(target, { cache, getItem: (row) => row.embedding as Float64Array });
  * ```

@@ -89,6 +89,10 @@ const DEFAULT_CURSOR_WINDOW_MS = 30_000;
  *
  * @example
  * ```ts
+ * import { fromMongo } from 'rxfeed/mongodb';
+ * import { shard, toLoader } from 'rxfeed';
+ * import { bufferCount } from 'rxjs';
+ * declare function step(batch: number[]): Promise<void>;
  * const train = await fromMongo(
  *   { uri: process.env.MONGODB_URI!, db: 'ml', collection: 'samples' },
  *   { filter: { split: 'train' }, projection: { label: 1, path: 1 }, getItem: (d) => d.label as number },

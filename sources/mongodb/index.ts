@@ -5,13 +5,13 @@
  *
  * @example
  * ```ts
- * import { fromMongo, loadFieldCache, tapWrite } from 'rxfeed/mongodb';
+ * import { fromMongo, loadFieldCache, tapWrite, mongoDataset } from 'rxfeed/mongodb';
  * const target = { uri: 'mongodb://127.0.0.1:27017', db: 'ml', collection: 'samples' };
  * const train = await fromMongo(target, { filter: { split: 'train' } });
  * const byIndex = await mongoDataset(target, { filter: { split: 'train' } });
  * ```
  *
- * @packageDocumentation
+ * @module rxfeed/mongodb
  */
 export { fromMongo, type FromMongoOptions } from './fromMongo.js';
 export { mongoDataset, type MongoDataset, type MongoDatasetOptions } from './mongoDataset.js';

@@ -74,6 +74,8 @@ const DEFAULT_CONCURRENCY = 4;
  *
  * @example
  * ```ts
+ * import { mongoDataset } from 'rxfeed/mongodb';
+ * import { permutation } from 'rxfeed';
  * await using train = await mongoDataset(
  *   { uri: process.env.MONGODB_URI!, db: 'ml', collection: 'samples' },
  *   { filter: { split: 'train' }, projection: { label: 1, path: 1 } },

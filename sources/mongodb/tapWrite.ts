@@ -76,6 +76,11 @@ export interface TapWriteOptions<T> {
  *
  * @example
  * ```ts
+ * import { tapWrite, type MongoTarget } from 'rxfeed/mongodb';
+ * import { map, type Observable } from 'rxjs';
+ * declare const dataset: Observable<{ _id: string; image: Uint8Array }>;
+ * declare function model(doc: { image: Uint8Array }): number;
+ * declare const target: MongoTarget;
  * const scored = dataset.pipe(
  *   map((doc) => ({ id: doc._id, score: model(doc) })),
  *   tapWrite(target, { update: (s) => ({ id: s.id, update: { $set: { score: s.score } } }) }),

@@ -70,7 +70,8 @@ interface AisListEntry {
  * - read: `GET /v1/objects/<bucket>/<object>?provider=<p>` with `Range` (and `etl_name=` when an
  *   ETL is set; `archpath=` for {@link AisStore.getMember});
  * - head: `HEAD /v1/objects/<bucket>/<object>?provider=<p>` (size from `ais-size`, else
- *   `Content-Length`); put: `PUT /v1/objects/<bucket>/<object>?provider=<p>`.
+ *   `Content-Length`); put: `PUT /v1/objects/<bucket>/<object>?provider=<p>`; delete:
+ *   `DELETE /v1/objects/<bucket>/<object>?provider=<p>` (a missing object, 404, is not an error).
  *
  * Reads resume broken bodies with `Range` from the last byte received, and verify the object
  * version (`ETag`, else `ais-version`, else `ais-checksum-value`) is unchanged. For AIStore's
@@ -78,6 +79,7 @@ interface AisListEntry {
  *
  * @example
  * ```ts
+ * import { aisStore } from 'rxfeed/objectstore';
  * const store = aisStore({ bucket: 'imagenet' }); // AIS_ENDPOINT=http://ais-proxy:51080
  * const first = await store.listPage('train/');
  * const jpeg = await store.getMember('train/shard-000000.tar', 'n01440764_10026.jpg');
@@ -213,6 +215,10 @@ export function aisStore(options: AisStoreOptions): AisStore {
       ),
     put: async (key, body, signal) => {
       await transport.fetch(call('PUT', objectPath(key), [], {}, body), objectName(key), signal);
+    },
+    delete: async (key, signal) => {
+      // 404: already gone, which is what a delete asks for (as S3's 204 for a missing key).
+      await transport.fetch(call('DELETE', objectPath(key)), objectName(key), signal, [404]);
     },
     getMember: async (key, member, signal) => {
       const answer = await transport.fetch(

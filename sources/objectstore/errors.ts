@@ -53,6 +53,9 @@ export type ObjectStoreErrorCode =
  *
  * @example
  * ```ts
+ * import { ObjectStoreError, type ObjectStore } from 'rxfeed/objectstore';
+ * declare const store: ObjectStore;
+ * declare function skip(): void;
  * try {
  *   await store.head('missing.tar');
  * } catch (error) {

@@ -47,6 +47,8 @@ export interface FromObjectsOptions {
  *
  * @example
  * ```ts
+ * import { fromObjects, s3Store } from 'rxfeed/objectstore';
+ * import { toLoader } from 'rxfeed';
  * const images = fromObjects(s3Store({ bucket: 'imagenet' }), { prefixes: ['train/n01440764/'] });
  * for await (const { key, bytes } of toLoader(images)) console.log(key, bytes.length);
  * ```

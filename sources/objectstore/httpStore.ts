@@ -56,12 +56,16 @@ export interface HttpStoreOptions extends TransportOptions {
  * Reads use byte ranges and resume broken bodies with `If-Range` against the ETag (nginx and
  * every CDN serve both); a server that ignores ranges still works, the skipped bytes being
  * discarded. Listing is one page (a directory listing or index has no pagination);
- * `size` is -1 for index entries that give none. `put` sends a PUT (WebDAV-enabled servers).
+ * `size` is -1 for index entries that give none. `put` sends a PUT and `delete` a DELETE
+ * (WebDAV-enabled servers, e.g. nginx with `dav_methods PUT DELETE`; others answer 405, which
+ * fails with `RXFEED_ERR_OBJECT_REQUEST`); deleting a key that is not there (404) succeeds.
  *
  * @example
  * ```ts
+ * import { expandBraces, httpStore } from 'rxfeed/objectstore';
  * const store = httpStore({ baseUrl: 'http://127.0.0.1:8080/shards/', index: 'nginx-json' });
- * const shards = await Array.fromAsync(store.list('train-'));
+ * const shards: string[] = [];
+ * for await (const entry of store.list('train-')) shards.push(entry.key); // Array.fromAsync needs Node 22
  * const urls = expandBraces('http://127.0.0.1:8080/shards/train-{000000..000007}.tar');
  * const first = store.open(urls[0]);
  * ```
@@ -220,6 +224,11 @@ export function httpStore(options: HttpStoreOptions): ObjectStore {
     put: async (key, body, signal) => {
       const target = targetOf(key);
       await transport.fetch(call('PUT', target, body), target.name, signal);
+    },
+    delete: async (key, signal) => {
+      const target = targetOf(key);
+      // 404: already gone, which is what a delete asks for (as S3's 204 for a missing key).
+      await transport.fetch(call('DELETE', target), target.name, signal, [404]);
     },
   };
 }

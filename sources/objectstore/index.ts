@@ -2,9 +2,9 @@
  * `rxfeed/objectstore`: object stores (S3-compatible, AIStore, plain HTTP) over undici, and
  * datasets over their objects: streamed (`fromObjects`) or read by index (`objectMap`, `listObjectMap`).
  *
- * @module
+ * @module rxfeed/objectstore
  */
-export type { ObjectEntry, ObjectHead, ObjectPage, ObjectStore } from './store.js';
+export type { ObjectEntry, ObjectHead, ObjectPage, ObjectStore, UploadOptions } from './store.js';
 export { ObjectStoreError, type ObjectStoreErrorCode } from './errors.js';
 export { defaultRetryPolicy, type RetryPolicy } from './retry.js';
 export { sharedAgent, type TransportOptions } from './http.js';

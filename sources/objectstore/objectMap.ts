@@ -68,6 +68,8 @@ const DEFAULT_CONCURRENCY = 8;
  *
  * @example
  * ```ts
+ * import { objectMap, type ObjectStore } from 'rxfeed/objectstore';
+ * declare const store: ObjectStore;
  * const samples = objectMap(store, ['a.jpg', 'b.jpg', 'c.jpg']);
  * const [c, a] = await samples.read([2, 0]);
  * const { key, bytes } = await samples.get(1);
@@ -129,6 +131,8 @@ export function objectMap(store: ObjectStore, keys: readonly string[], options: 
  *
  * @example
  * ```ts
+ * import { listObjectMap, s3Store } from 'rxfeed/objectstore';
+ * import { permutation } from 'rxfeed';
  * const train = await listObjectMap(s3Store({ bucket: 'imagenet' }), { prefixes: ['train/'] });
  * const batch = await train.read(Array.from(permutation(train.size, 42).subarray(0, 64)));
  * ```

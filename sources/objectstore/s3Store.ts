@@ -10,6 +10,8 @@ import type { ByteSource } from '../core/byteSource.js';
 import { ObjectStoreError } from './errors.js';
 import { header, type HttpCall, type TransportOptions } from './http.js';
 import { presignQuery, sha256Hex, signHeaders, type SigV4Credentials } from './sigv4.js';
+import type { UploadOptions } from '../core/store.js';
+import { multipartUpload } from './multipart.js';
 import { listAll, type ObjectHead, type ObjectPage, type ObjectStore } from './store.js';
 import { Transport } from './transport.js';
 import { checkOptions, encodeKey, parseEndpoint, uriEncode } from './uri.js';
@@ -64,14 +66,38 @@ export interface S3Store extends ObjectStore {
    * @param signal - Aborts the request.
    */
   createBucket(signal?: AbortSignal): Promise<void>;
+  /**
+   * Write one object from a body of unknown length with S3's multipart upload: a body shorter
+   * than one part is a single PutObject; a longer one is CreateMultipartUpload, one UploadPart per
+   * `partSize` bytes (each signed and retried per the store's retry policy) and
+   * CompleteMultipartUpload, after which the object appears whole. On any failure (the body
+   * throws, a request fails for good, `signal` aborts, or Complete answers 200 with an `<Error>`
+   * that retries do not clear) it sends AbortMultipartUpload, so nothing becomes visible and no
+   * part is left stored, and fails with that error.
+   *
+   * Memory: one part (`partSize`, default 8 MiB, at least 5 MiB and at most 5 GiB as S3 requires;
+   * briefly two while a part is joined from the body's chunks). At most 10,000 parts.
+   *
+   * @example
+   * ```ts
+   * import { createReadStream } from 'node:fs';
+   * const store = s3Store({ endpoint: 'http://127.0.0.1:7480', bucket: 'shards' });
+   * await store.upload('train/shard-000000.tar', createReadStream('out/train-000000.tar'), { partSize: 16 * 1024 * 1024 });
+   * ```
+   * @param key - The object.
+   * @param body - Its bytes, read one part ahead of what has been uploaded.
+   * @param options - `partSize`, `signal`; see {@link UploadOptions}.
+   */
+  upload(key: string, body: AsyncIterable<Uint8Array>, options?: UploadOptions): Promise<void>;
 }
 
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
 /**
  * An S3-compatible store: ListObjectsV2 with continuation tokens, GetObject with byte ranges
- * (resumed with `If-Range` when a body breaks), HeadObject and PutObject, every request signed
- * with SigV4 (a fresh signature per attempt).
+ * (resumed with `If-Range` when a body breaks), HeadObject, PutObject, DeleteObject (a missing
+ * key is not an error: S3 answers 204) and multipart upload ({@link S3Store.upload}), every
+ * request signed with SigV4 (a fresh signature per attempt).
  *
  * A listing page holds at most `pageSize` entries; `open(key).stream()` reads the body only as
  * fast as it is iterated, at most 1 MiB ahead of the chunk the consumer holds (see
@@ -79,6 +105,7 @@ const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b78
  *
  * @example
  * ```ts
+ * import { s3Store } from 'rxfeed/objectstore';
  * const store = s3Store({ endpoint: 'http://127.0.0.1:7480', bucket: 'shards' });
  * for await (const entry of store.list('train/')) console.log(entry.key, entry.size);
  * const header = await store.open('train/shard-000000.tar').read(0, 512);
@@ -181,6 +208,10 @@ export function s3Store(options: S3StoreOptions): S3Store {
     return parseListObjectsV2(Buffer.from(answer.body).toString('utf8'), listing);
   };
 
+  const put = async (key: string, body: Uint8Array, signal?: AbortSignal): Promise<void> => {
+    await transport.fetch(call('PUT', key, [], body), objectName(key), signal);
+  };
+
   return {
     name,
     listPage,
@@ -192,9 +223,22 @@ export function s3Store(options: S3StoreOptions): S3Store {
         () => call('GET', key),
         async (signal) => (await head(key, signal)).size,
       ),
-    put: async (key, body, signal) => {
-      await transport.fetch(call('PUT', key, [], body), objectName(key), signal);
+    put,
+    delete: async (key, signal) => {
+      // S3 answers 204 whether or not the key existed.
+      await transport.fetch(call('DELETE', key), objectName(key), signal);
     },
+    upload: (key, body, uploadOptions) =>
+      multipartUpload(
+        {
+          object: objectName(key),
+          policy: transport.policy,
+          fetch: (method, query, payload, signal) => transport.fetch(call(method, key, query, payload), objectName(key), signal),
+          put: (payload, signal) => put(key, payload, signal),
+        },
+        body,
+        uploadOptions,
+      ),
     createBucket: async (signal) => {
       const answer = await transport.fetch(call('PUT', ''), name, signal, [409]);
       if (answer.status === 409 && !Buffer.from(answer.body).toString('utf8').includes('BucketAlreadyOwnedByYou')) {

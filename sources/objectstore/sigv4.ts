@@ -102,6 +102,9 @@ const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b78
  *
  * @example
  * ```ts
+ * import { signHeaders, type SigV4Credentials } from 'rxfeed/objectstore';
+ * declare const credentials: SigV4Credentials;
+ * const headers: Record<string, string> = {};
  * const signed = signHeaders(
  *   { method: 'GET', path: '/bucket/key', headers: [['host', 's3.example.com']], payloadHash: 'UNSIGNED-PAYLOAD' },
  *   { credentials, region: 'us-east-1', service: 's3', date: new Date(), contentSha256Header: true },
@@ -146,6 +149,8 @@ export function signHeaders(request: SigV4Request, options: SigV4Options): SigV4
  *
  * @example
  * ```ts
+ * import { presignQuery, type SigV4Credentials } from 'rxfeed/objectstore';
+ * declare const credentials: SigV4Credentials;
  * const { queryString } = presignQuery(
  *   { method: 'GET', path: '/bucket/key', headers: [['host', 's3.example.com']], payloadHash: 'UNSIGNED-PAYLOAD' },
  *   { credentials, region: 'us-east-1', service: 's3', date: new Date() },
@@ -203,6 +208,7 @@ export function presignQuery(request: SigV4Request, options: SigV4Options, expir
  *
  * @example
  * ```ts
+ * import { sha256Hex } from 'rxfeed/objectstore';
  * const payloadHash = sha256Hex(new TextEncoder().encode('Param1=value1'));
  * ```
  *

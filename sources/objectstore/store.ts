@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import type { ObjectEntry, ObjectStore } from '../core/store.js';
 import { excerpt, ObjectStoreError } from './errors.js';
 
-export type { ObjectEntry, ObjectHead, ObjectPage, ObjectStore } from '../core/store.js';
+export type { ObjectEntry, ObjectHead, ObjectPage, ObjectStore, UploadOptions } from '../core/store.js';
 
 /**
  * A check that a listing's continuation tokens never repeat: a server that hands back a token it

@@ -10,8 +10,8 @@ import type { ObjectEntry, ObjectPage } from './store.js';
 /** What a parser names in its errors when the caller does not say which listing it parses. */
 const UNNAMED = '(ListObjectsV2 answer)';
 
-function malformed(document: string, what: string): ObjectStoreError {
-  return new ObjectStoreError('RXFEED_ERR_OBJECT_PROTOCOL', document, `unreadable ListObjectsV2 answer: ${what}`);
+function malformed(document: string, what: string, answer = 'ListObjectsV2'): ObjectStoreError {
+  return new ObjectStoreError('RXFEED_ERR_OBJECT_PROTOCOL', document, `unreadable ${answer} answer: ${what}`);
 }
 
 /** One element: its local name (namespace prefix dropped), child elements and text content. */
@@ -50,17 +50,18 @@ const START_TAG = /<([^\s/>]+)(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*(\/?
  * Parse an XML document into its root element. Total: any string gives an element or a typed
  * error, with work and memory linear in its length.
  * @param document - Named in errors.
+ * @param answer - The request whose answer this is, named in errors.
  * @throws ObjectStoreError (`RXFEED_ERR_OBJECT_PROTOCOL`) when the document is not well-formed
  * (unclosed or mismatched tags, text outside the root, an unknown entity).
  * @internal
  */
-export function parseXml(xml: string, document = UNNAMED): XmlElement {
-  if (typeof xml !== 'string') throw malformed(document, `expected text, got ${typeof xml}`);
+export function parseXml(xml: string, document = UNNAMED, answer = 'ListObjectsV2'): XmlElement {
+  if (typeof xml !== 'string') throw malformed(document, `expected text, got ${typeof xml}`, answer);
   const stack: XmlElement[] = [];
   let root: XmlElement | undefined;
   let position = 0;
   const fail = (what: string): never => {
-    throw malformed(document, `XML: ${excerpt(what)} at offset ${position}`);
+    throw malformed(document, `XML: ${excerpt(what)} at offset ${position}`, answer);
   };
   while (position < xml.length) {
     const lt = xml.indexOf('<', position);
@@ -175,4 +176,46 @@ export function describeS3Error(body: string): string {
     // Not XML: fall through to the raw text.
   }
   return excerpt(body.replace(/<[^>]*>/g, ' '));
+}
+
+/**
+ * The `UploadId` of an InitiateMultipartUploadResult (CreateMultipartUpload's answer).
+ * @param document - The object, named in errors.
+ * @throws ObjectStoreError (`RXFEED_ERR_OBJECT_PROTOCOL`) when the answer is not one, or has no UploadId.
+ * @internal
+ */
+export function parseUploadId(xml: string, document: string): string {
+  const answer = 'CreateMultipartUpload';
+  const root = parseXml(xml, document, answer);
+  const uploadId = root.name === 'InitiateMultipartUploadResult' ? childText(root, 'UploadId')?.trim() : undefined;
+  if (uploadId === undefined || uploadId === '') {
+    throw malformed(document, `expected <InitiateMultipartUploadResult> with an <UploadId>, got <${excerpt(root.name)}>`, answer);
+  }
+  return uploadId;
+}
+
+/**
+ * CompleteMultipartUpload's answer: `undefined` for a `<CompleteMultipartUploadResult>`, or the
+ * `<Error>` that S3 may send with status 200 (the upload then did not complete) as its code and
+ * description.
+ * @param document - The object, named in errors.
+ * @throws ObjectStoreError (`RXFEED_ERR_OBJECT_PROTOCOL`) when the answer is neither.
+ * @internal
+ */
+export function parseCompleteAnswer(xml: string, document: string): { readonly code: string; readonly description: string } | undefined {
+  const answer = 'CompleteMultipartUpload';
+  const root = parseXml(xml, document, answer);
+  if (root.name === 'CompleteMultipartUploadResult') return undefined;
+  if (root.name === 'Error') return { code: (childText(root, 'Code') ?? 'Error').trim(), description: describeS3Error(xml) };
+  throw malformed(document, `expected <CompleteMultipartUploadResult> or <Error>, got <${excerpt(root.name)}>`, answer);
+}
+
+/**
+ * The body of CompleteMultipartUpload: every part's number and ETag, in order.
+ * @internal
+ */
+export function completeMultipartBody(etags: readonly string[]): string {
+  const escape = (text: string): string => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  const parts = etags.map((etag, i) => `<Part><PartNumber>${i + 1}</PartNumber><ETag>${escape(etag)}</ETag></Part>`);
+  return `<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${parts.join('')}</CompleteMultipartUpload>`;
 }

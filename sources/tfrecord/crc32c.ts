@@ -56,6 +56,7 @@ export function maskedCrc32cOf(bytes: Uint8Array, start: number, end: number): n
  *
  * @example
  * ```ts
+ * import { maskedCrc32c } from 'rxfeed/tfrecord';
  * const crc = maskedCrc32c(new TextEncoder().encode('hello'));
  * ```
  *

@@ -179,6 +179,8 @@ export class TfdsError extends RxfeedError {
  *
  * @example
  * ```ts
+ * import { TfdsMetadataError } from 'rxfeed/tfrecord';
+ * declare const error: unknown;
  * // TFDS data/ds/1.0.0: dataset_info.json: splits[0].shardLengths[3] must be a non-negative integer, got "x"
  * if (error instanceof TfdsMetadataError) console.log(error.file, error.jsonPath);
  * ```
@@ -225,6 +227,8 @@ export type RecordIndexErrorCode = 'RXFEED_ERR_TFRECORD_INDEX' | 'RXFEED_ERR_TFR
  *
  * @example
  * ```ts
+ * import { RecordIndexError } from 'rxfeed/tfrecord';
+ * declare const error: unknown;
  * // data/a.tfrecord, index data/a.tfrecord.idx line 3: offset 40 does not follow the previous frame (expected 52)
  * if (error instanceof RecordIndexError) console.log(error.file, error.indexFile, error.line, error.offset);
  * ```

@@ -47,6 +47,8 @@ function decodeArgs(bytes: unknown, options: ExampleDecodeOptions | undefined, c
  *
  * @example
  * ```ts
+ * import { decodeExample } from 'rxfeed/tfrecord';
+ * declare const record: Uint8Array;
  * const example = decodeExample(record);
  * const label = (example.label as BigInt64Array)[0];
  * ```
@@ -68,6 +70,8 @@ export function decodeExample(bytes: Uint8Array, options?: ExampleDecodeOptions)
  *
  * @example
  * ```ts
+ * import { decodeSequenceExample } from 'rxfeed/tfrecord';
+ * declare const record: Uint8Array;
  * const { context, featureLists } = decodeSequenceExample(record);
  * const steps = featureLists.tokens?.length ?? 0;
  * ```

@@ -137,6 +137,8 @@ function encodeFeature(writer: ByteWriter, name: string, value: FeatureInput): v
  *
  * @example
  * ```ts
+ * import { encodeExample } from 'rxfeed/tfrecord';
+ * declare const jpegBytes: Uint8Array;
  * const record = encodeExample({
  *   image: [jpegBytes],
  *   label: BigInt64Array.of(7n),

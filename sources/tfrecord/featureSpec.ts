@@ -104,6 +104,7 @@ export interface SequenceFeatureSpec<C extends FeatureSpec = FeatureSpec, Q exte
  *
  * @example
  * ```ts
+ * import { fixedLenFeature } from 'rxfeed/tfrecord';
  * const spec = { label: fixedLenFeature('int64', []), pixels: fixedLenFeature('float32', [28, 28]) };
  * ```
  *
@@ -126,6 +127,7 @@ export function fixedLenFeature<D extends FeatureDtype>(
  *
  * @example
  * ```ts
+ * import { varLenFeature } from 'rxfeed/tfrecord';
  * const spec = { tokens: varLenFeature('int64') };
  * ```
  *
@@ -317,6 +319,8 @@ function buildDefault(name: string, feature: FixedLenFeature, int64Sample: BigIn
  *
  * @example
  * ```ts
+ * import { decodeExample, fixedLenFeature, parseExample, varLenFeature } from 'rxfeed/tfrecord';
+ * declare const record: Uint8Array;
  * const parsed = parseExample(decodeExample(record), {
  *   label: fixedLenFeature('int64', []),
  *   tokens: varLenFeature('int64'),
@@ -368,6 +372,8 @@ export function parseExample<S extends FeatureSpec>(example: Example, spec: S, o
  *
  * @example
  * ```ts
+ * import { decodeSequenceExample, fixedLenFeature, parseSequenceExample } from 'rxfeed/tfrecord';
+ * declare const record: Uint8Array;
  * const parsed = parseSequenceExample(decodeSequenceExample(record), {
  *   context: { id: fixedLenFeature('int64', []) },
  *   sequence: { frame: fixedLenFeature('float32', [3]) },

@@ -329,11 +329,13 @@ export function positiveInteger(value: number | undefined, fallback: number, nam
  *
  * @example
  * ```ts
+ * import { fixedLenFeature, fromTFRecord } from 'rxfeed/tfrecord';
+ * import { toLoader } from 'rxfeed';
  * const examples = fromTFRecord(['train-00000.tfrecord', 'train-00001.tfrecord'], {
  *   decode: 'example',
  *   features: { image: fixedLenFeature('bytes', []), label: fixedLenFeature('int64', []) },
  * });
- * for await (const { image, label } of toLoader(examples)) { ... }
+ * for await (const { image, label } of toLoader(examples)) console.log(image.length, label);
  * ```
  *
  * @param inputs - Paths or ByteSources, in reading order.

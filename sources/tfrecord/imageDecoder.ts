@@ -51,6 +51,8 @@ let sharpModule: Promise<Sharp> | undefined;
  *
  * @example
  * ```ts
+ * import { sharpImageDecoder } from 'rxfeed/tfrecord';
+ * declare const jpegBytes: Uint8Array;
  * const { data, shape } = await sharpImageDecoder(jpegBytes, { shape: [64, 64, 3], format: 'jpeg' });
  * ```
  *

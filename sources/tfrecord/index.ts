@@ -2,7 +2,7 @@
  * `rxfeed/tfrecord`: TFRecord files, `tf.train.Example` / `SequenceExample` decoding, TFDS
  * prepared directories, and a TFRecord writer.
  *
- * @packageDocumentation
+ * @module rxfeed/tfrecord
  */
 export {
   CorruptRecordError,

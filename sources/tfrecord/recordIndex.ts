@@ -104,6 +104,7 @@ export interface BuildRecordIndexOptions {
  *
  * @example
  * ```ts
+ * import { buildRecordIndex, writeRecordIndex } from 'rxfeed/tfrecord';
  * const index = await buildRecordIndex('data/train-00000.tfrecord');
  * await writeRecordIndex('data/train-00000.tfrecord.idx', index);
  * ```
@@ -203,6 +204,7 @@ const LF = 0x0a;
  *
  * @example
  * ```ts
+ * import { readRecordIndex } from 'rxfeed/tfrecord';
  * const index = await readRecordIndex('data/train-00000.tfrecord.idx');
  * console.log(index.count, index.offsets[1]);
  * ```
@@ -307,6 +309,7 @@ export async function readRecordIndex(path: string, options: ReadRecordIndexOpti
  *
  * @example
  * ```ts
+ * import { buildRecordIndex, writeRecordIndex } from 'rxfeed/tfrecord';
  * await writeRecordIndex('data/train-00000.tfrecord.idx', await buildRecordIndex('data/train-00000.tfrecord'));
  * ```
  *

@@ -38,6 +38,8 @@ export interface SkippedRecord extends RecordLocation {
  *
  * @example
  * ```ts
+ * import { fromTFRecord, SkipLedger } from 'rxfeed/tfrecord';
+ * declare const files: string[];
  * const ledger = new SkipLedger();
  * const records = fromTFRecord(files, { onCorrupt: 'skip', ledger });
  * // ... after reading:

@@ -106,6 +106,7 @@ function checkDataDir(dataDir: unknown): void {
  *
  * @example
  * ```ts
+ * import { readTfdsInfo } from 'rxfeed/tfrecord';
  * const info = readTfdsInfo('data/bridge_dataset/1.0.0');
  * console.log(info.splits.get('train')?.numExamples);
  * ```
@@ -136,6 +137,10 @@ export function readTfdsInfo(dataDir: string): TfdsInfo {
  *
  * @example
  * ```ts
+ * import { parseTfdsInfo } from 'rxfeed/tfrecord';
+ * import { readFileSync } from 'node:fs';
+ * const infoText = readFileSync('data/ds/1.0.0/dataset_info.json', 'utf8');
+ * const featuresText = readFileSync('data/ds/1.0.0/features.json', 'utf8');
  * const info = parseTfdsInfo('data/ds/1.0.0', JSON.parse(infoText), JSON.parse(featuresText));
  * ```
  *
@@ -218,7 +223,8 @@ const SUB_SPLIT = /^([\w-]+)(?:\[(?:(-?\d+)|(?:(-?\d+(?:%|shard)?)?:(-?\d+(?:%|s
  *
  * @example
  * ```ts
- * resolveTfdsSplit(readTfdsInfo(dir), 'train[:10%]+val');
+ * import { readTfdsInfo, resolveTfdsSplit } from 'rxfeed/tfrecord';
+ * resolveTfdsSplit(readTfdsInfo('data/ds/1.0.0'), 'train[:10%]+val');
  * // [{ split: 'train', start: 0, end: 2 }, { split: 'val', start: 0, end: 25 }]
  * ```
  *
@@ -313,13 +319,33 @@ export interface FromTfdsOptions extends Pick<
  * exactly (ranges that cross shard files, seeking with a per-file record index), or by file with
  * `mode: 'file'`. Reading, corruption policy and memory bounds are those of `fromTFRecord`.
  *
+ * Name the examples' type once, as `fromTfds<Episode>(...)`, and every level of an example is
+ * typed from there, with no cast at each use. The type is what features.json says, written with
+ * the values above (rxfeed does not check it against the file: a wrong one is a wrong cast).
+ *
  * @example
  * ```ts
- * const episodes = fromTfds('data/bridge_dataset/1.0.0', { split: 'train[:80%]', decodeImages: true });
+ * import { fromTfds, type DecodedImage } from 'rxfeed/tfrecord';
+ * import { toLoader } from 'rxfeed';
+ * // features.json of bridge_dataset: a Dataset of steps, each a FeaturesDict
+ * interface Step {
+ *   action: Float32Array; // Tensor float32 [7]
+ *   is_first: boolean; // Scalar bool
+ *   language_instruction: string; // Text
+ *   observation: { image_0: DecodedImage; state: Float32Array }; // Image (decodeImages: true), Tensor
+ * }
+ * interface Episode {
+ *   steps: Step[];
+ *   episode_metadata: { file_path: string; episode_id: number };
+ * }
+ * const episodes = fromTfds<Episode>('data/bridge_dataset/1.0.0', { split: 'train[:80%]', decodeImages: true });
  * for await (const episode of toLoader(episodes)) {
- *   for (const step of episode.steps as TfdsExample[]) { ... }
+ *   for (const step of episode.steps) console.log(step.language_instruction, step.action[0], step.observation.image_0.shape);
  * }
  * ```
+ *
+ * @typeParam T - The type of one example, written from features.json; default {@link TfdsExample},
+ *   which says only that it is a tree of {@link TfdsValue}s.
  *
  * @param dataDir - The dataset version directory (holding `dataset_info.json`).
  * @param options - The split and decoding options.
@@ -329,13 +355,14 @@ export interface FromTfdsOptions extends Pick<
  *   does not match features.json.
  * @public
  */
-export function fromTfds(dataDir: string, options: FromTfdsOptions): Observable<TfdsExample> {
+export function fromTfds<T extends object = TfdsExample>(dataDir: string, options: FromTfdsOptions): Observable<T> {
   if (typeof options !== 'object' || options === null) {
     throw new InvalidArgumentError('fromTfds.options', `must be an object with a split, got ${describe(options)}`);
   }
   const int64 = int64ModeOf(options.int64, 'fromTfds.int64');
   const info = readTfdsInfo(dataDir);
-  const decode = tfdsDecoder(info, options.decodeImages, int64, 'fromTfds');
+  // The caller's type for what features.json describes: one cast here instead of one per use.
+  const decode = tfdsDecoder(info, options.decodeImages, int64, 'fromTfds') as (record: Uint8Array) => T | Promise<T>;
   const { files, lengths, parts } = splitParts(info, resolveTfdsSplit(info, options.split));
   return fromTFRecordParts(
     files,

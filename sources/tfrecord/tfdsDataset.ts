@@ -38,11 +38,15 @@ export interface TfdsDatasetOptions extends RecordDatasetOptions {
  *
  * @example
  * ```ts
+ * import { tfdsDataset } from 'rxfeed/tfrecord';
  * const episodes = await tfdsDataset('data/bridge_dataset/1.0.0', 'train[:80%]');
  * const [episode] = await episodes.read([12]);
+ * console.log(Object.keys(episode!));
  * await episodes.close();
  * ```
  *
+ * @typeParam T - The type of one example, written from features.json, as for {@link fromTfds};
+ *   default {@link TfdsExample}.
  * @param dataDir - The dataset version directory (holding `dataset_info.json`).
  * @param split - A TFDS split expression, e.g. `train`, `train[:10%]`, `train+val`.
  * @param options - See {@link TfdsDatasetOptions}.
@@ -52,14 +56,18 @@ export interface TfdsDatasetOptions extends RecordDatasetOptions {
  *   otherwise as {@link tfrecordDataset}.
  * @public
  */
-export async function tfdsDataset(dataDir: string, split: string, options: TfdsDatasetOptions = {}): Promise<TFRecordDataset<TfdsExample>> {
+export async function tfdsDataset<T extends object = TfdsExample>(
+  dataDir: string,
+  split: string,
+  options: TfdsDatasetOptions = {},
+): Promise<TFRecordDataset<T>> {
   const where = 'tfdsDataset';
   if (typeof options !== 'object' || options === null)
     throw new InvalidArgumentError(`${where}.options`, `must be an object, got ${describe(options)}`);
   const int64 = int64ModeOf(options.int64, `${where}.int64`);
   const settings = datasetSettings(options, where);
   const info = readTfdsInfo(dataDir);
-  const decode = tfdsDecoder(info, options.decodeImages, int64, where);
+  const decode = tfdsDecoder(info, options.decodeImages, int64, where) as (record: Uint8Array) => T | Promise<T>;
   const { files, lengths, parts } = splitParts(info, resolveTfdsSplit(info, split));
   const pool = new FileHandlePool(settings.maxOpenFiles, () => new DatasetClosedError(where), settings.syncReadBytes);
   try {

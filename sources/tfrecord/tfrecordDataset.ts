@@ -74,6 +74,7 @@ const SEQUENTIAL_ONLY: readonly string[] = ['onCorrupt', 'maxSkipRatio', 'ledger
  *
  * @example
  * ```ts
+ * import { tfrecordDataset } from 'rxfeed/tfrecord';
  * const dataset = await tfrecordDataset(['train-00000.tfrecord', 'train-00001.tfrecord'], { decode: 'example' });
  * const [first, last] = await dataset.read([0, dataset.size - 1]);
  * await dataset.close();

@@ -54,6 +54,7 @@ const RECORDS_PER_WRITE = 256;
  *
  * @example
  * ```ts
+ * import { encodeExample, tfrecordFrame } from 'rxfeed/tfrecord';
  * const frame = tfrecordFrame(encodeExample({ label: BigInt64Array.of(1n) }));
  * ```
  *
@@ -95,6 +96,10 @@ function frameParts(data: Uint8Array): [Uint8Array, Uint8Array] {
  *
  * @example
  * ```ts
+ * import { toTFRecord } from 'rxfeed/tfrecord';
+ * import { fromItems } from 'rxfeed';
+ * import { lastValueFrom, map } from 'rxjs';
+ * declare const samples: { jpeg: Uint8Array; label: number }[];
  * const written = await lastValueFrom(
  *   fromItems(samples).pipe(
  *     map((s) => ({ image: [s.jpeg], label: BigInt64Array.of(BigInt(s.label)) })),

@@ -11,6 +11,8 @@ import { RxfeedError } from '../../src/errors.js';
  * or the gzip stream of a `.tgz` ended early.
  * @example
  * ```ts
+ * import { TruncatedShardError } from 'rxfeed/webdataset';
+ * declare const error: unknown;
  * if (error instanceof TruncatedShardError) console.error(`re-copy ${error.shard}: ends at ${error.offset}`);
  * ```
  * @public
@@ -44,6 +46,8 @@ export class TruncatedShardError extends RxfeedError {
  * gzip data is corrupt.
  * @example
  * ```ts
+ * import { CorruptShardError } from 'rxfeed/webdataset';
+ * declare const error: unknown;
  * if (error instanceof CorruptShardError) console.error(`inspect ${error.shard} near byte ${error.offset}`);
  * ```
  * @public
@@ -67,6 +71,8 @@ export class CorruptShardError extends RxfeedError {
  * member skipped.
  * @example
  * ```ts
+ * import { UnsafeMemberError } from 'rxfeed/webdataset';
+ * declare const error: unknown;
  * if (error instanceof UnsafeMemberError) console.error(`${error.shard} holds '${error.member}'`);
  * ```
  * @public
@@ -88,6 +94,8 @@ export class UnsafeMemberError extends RxfeedError {
  * A sample lacks an expected extension under `missing: 'error'`, or holds one extension twice.
  * @example
  * ```ts
+ * import { SampleFieldError } from 'rxfeed/webdataset';
+ * declare const error: unknown;
  * if (error instanceof SampleFieldError && error.code === 'RXFEED_ERR_MISSING_FIELD') {
  *   console.error(`${error.shard}: ${error.key} has no .${error.extension}`);
  * }
@@ -117,6 +125,8 @@ export class SampleFieldError extends RxfeedError {
  * header claiming gigabytes costs nothing: the shard fails here instead.
  * @example
  * ```ts
+ * import { MemberTooLargeError } from 'rxfeed/webdataset';
+ * declare const error: unknown;
  * if (error instanceof MemberTooLargeError) console.error(`${error.shard}: '${error.member}' is ${error.size} bytes`);
  * ```
  * @public
@@ -152,6 +162,8 @@ export class MemberTooLargeError extends RxfeedError {
  * shard is rejected.
  * @example
  * ```ts
+ * import { ReservedFieldError } from 'rxfeed/webdataset';
+ * declare const error: unknown;
  * if (error instanceof ReservedFieldError) console.error(`${error.shard} holds '${error.member}' at ${error.offset}`);
  * ```
  * @public
@@ -184,6 +196,8 @@ export class ReservedFieldError extends RxfeedError {
  * Such files are untrusted input, so every entry is checked before it is used.
  * @example
  * ```ts
+ * import { SampleIndexError } from 'rxfeed/webdataset';
+ * declare const error: unknown;
  * if (error instanceof SampleIndexError) console.error(`fix or delete ${error.file} (${error.entry})`);
  * ```
  * @public
@@ -208,6 +222,8 @@ export class SampleIndexError extends RxfeedError {
  * from the samples the shard holds. Rebuild the index (delete the sidecar, or fix the descriptor).
  * @example
  * ```ts
+ * import { StaleIndexError } from 'rxfeed/webdataset';
+ * declare const error: unknown;
  * if (error instanceof StaleIndexError) console.error(`${error.shard} changed near byte ${error.offset}`);
  * ```
  * @public
@@ -232,6 +248,8 @@ export class StaleIndexError extends RxfeedError {
  * members instead, as `.txt.gz` or `.jpg` already are) to read it by index.
  * @example
  * ```ts
+ * import { CompressedShardError } from 'rxfeed/webdataset';
+ * declare const error: unknown;
  * if (error instanceof CompressedShardError) console.error(`gunzip ${error.shard} to index it`);
  * ```
  * @public
@@ -243,5 +261,68 @@ export class CompressedShardError extends RxfeedError {
   constructor(shard: string) {
     super('RXFEED_ERR_COMPRESSED_SHARD', `shard ${shard} is gzip-compressed: its samples cannot be read by byte range, only streamed`);
     this.shard = shard;
+  }
+}
+
+/**
+ * A sample given to `toWebDataset` cannot be written so that it reads back as itself:
+ *
+ * - `RXFEED_ERR_SAMPLE_KEY`: its `__key__` is missing, not a string, empty, holds a `.` (WebDataset
+ *   splits member names at the first dot, so the key would read back cut), a `\`, a NUL or
+ *   another control character, starts or ends with `/` or has an empty `//` segment, or repeats
+ *   the key of the sample just before it (the reader would merge the two samples).
+ * - `RXFEED_ERR_SAMPLE_FIELD`: a field name is empty, upper-case (readers lower-case extensions),
+ *   holds `/`, `\` or a control character, or starts or ends with `.`; or its value is not one
+ *   of the encodable kinds (`Uint8Array`, string, number, bigint, and plain objects or arrays for
+ *   a field ending in `json`).
+ * @example
+ * ```ts
+ * if (error instanceof SampleWriteError) console.error(`sample ${error.sample} (${error.key}): ${error.field ?? '__key__'}`);
+ * ```
+ * @public
+ */
+export class SampleWriteError extends RxfeedError {
+  declare readonly code: 'RXFEED_ERR_SAMPLE_KEY' | 'RXFEED_ERR_SAMPLE_FIELD';
+  /** Position of the sample in the written stream, from 0. */
+  readonly sample: number;
+  /** The sample's `__key__` (a bounded excerpt of it when it is not a valid key). */
+  readonly key: string;
+  /** The field at fault; `undefined` when the key is. */
+  readonly field: string | undefined;
+
+  constructor(
+    code: 'RXFEED_ERR_SAMPLE_KEY' | 'RXFEED_ERR_SAMPLE_FIELD',
+    sample: number,
+    key: string,
+    field: string | undefined,
+    reason: string,
+  ) {
+    const where = field === undefined ? `__key__ ${JSON.stringify(key)}` : `field ${JSON.stringify(field)} of ${JSON.stringify(key)}`;
+    super(code, `sample ${sample}: ${where} ${reason}`);
+    this.sample = sample;
+    this.key = key;
+    this.field = field;
+  }
+}
+
+/**
+ * Writing a shard file failed (disk full, permission denied, the directory vanished): its
+ * temporary file is removed and the shard is not written. `cause` holds the file system's error.
+ * @example
+ * ```ts
+ * if (error instanceof ShardWriteError) console.error(`${error.shard} failed after ${error.offset} bytes`, error.cause);
+ * ```
+ * @public
+ */
+export class ShardWriteError extends RxfeedError {
+  /** The shard's final path. */
+  readonly shard: string;
+  /** Bytes of the shard written before the failure. */
+  readonly offset: number;
+
+  constructor(shard: string, offset: number, reason: string, options?: ErrorOptions) {
+    super('RXFEED_ERR_SHARD_WRITE', `shard ${shard}: ${reason} after ${offset} bytes`, options);
+    this.shard = shard;
+    this.offset = offset;
   }
 }

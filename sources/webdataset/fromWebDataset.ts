@@ -31,6 +31,9 @@ import { DEFAULT_MAX_MEMBER_SIZE, MAX_MEMBER_SIZE_LIMIT } from './tarReader.js';
  *
  * @example
  * ```ts
+ * import { fromWebDataset } from 'rxfeed/webdataset';
+ * import { s3Store } from 'rxfeed/objectstore';
+ * const s3 = s3Store({ bucket: 'data' });
  * fromWebDataset('/data/train-{000000..000099}.tar');
  * fromWebDataset(['https://example.com/wds/val-000000.tar', s3.open('val/val-000001.tar')]);
  * fromWebDataset({ store: s3, prefix: 'train/' });
@@ -50,6 +53,7 @@ export type WebDatasetInput =
  *
  * @example
  * ```ts
+ * import { type WebDatasetOptions } from 'rxfeed/webdataset';
  * const options: WebDatasetOptions = { extensions: ['png', 'cls'], missing: 'zero', shuffleShards: { seed: 1 } };
  * ```
  * @public
@@ -143,6 +147,8 @@ const DEFAULT_CHUNK = STREAM_CHUNK;
  *
  * @example
  * ```ts
+ * import { fromWebDataset } from 'rxfeed/webdataset';
+ * import { shard, toLoader } from 'rxfeed';
  * const train = fromWebDataset(['/data/train-000000.tar', '/data/train-000001.tar'], {
  *   extensions: ['png', 'cls'],
  *   shuffleShards: { seed: 17 },
@@ -214,6 +220,10 @@ function openDataset(input: WebDatasetInput, reading: ReadingOptions): Observabl
  *
  * @example
  * ```ts
+ * import { fromWebDataset, listShards } from 'rxfeed/webdataset';
+ * import { shard } from 'rxfeed';
+ * import { s3Store } from 'rxfeed/objectstore';
+ * const s3 = s3Store({ bucket: 'data' });
  * const keys = await listShards(s3, 'imagenet/train/');
  * const train = fromWebDataset({ store: s3, keys }).pipe(shard({ mode: 'file' }));
  * ```

@@ -1,15 +1,16 @@
 /**
- * WebDataset tar shards as rxfeed datasets: `rxfeed/webdataset`.
+ * WebDataset tar shards as rxfeed datasets, and the writer of such shards (`toWebDataset`):
+ * `rxfeed/webdataset`.
  *
  * @example
  * ```ts
- * import { fromWebDataset } from 'rxfeed/webdataset';
+ * import { fromWebDataset, webDatasetIndexed } from 'rxfeed/webdataset';
  * const samples = fromWebDataset('shards/train-000000.tar', { extensions: ['png', 'cls'] });
  * const byIndex = await webDatasetIndexed('shards/train-000000.tar', { saveIndex: true });
  * const [first, last] = await byIndex.read([0, byIndex.size - 1]);
  * ```
  *
- * @module
+ * @module rxfeed/webdataset
  */
 export { fromWebDataset, listShards, type WebDatasetInput, type WebDatasetOptions } from './fromWebDataset.js';
 export { webDatasetIndexed, type WebDatasetIndexedInput, type WebDatasetIndexedOptions } from './webDatasetIndexed.js';
@@ -17,12 +18,21 @@ export { widsDescriptor, type WidsDescriptor } from './wids.js';
 export type { MissingFieldPolicy, WebDatasetSample } from './shardReader.js';
 export type { HttpUrlOptions } from '../core/httpUrls.js';
 export {
+  toWebDataset,
+  type ToWebDatasetOptions,
+  type WebDatasetSampleInput,
+  type WebDatasetShardWritten,
+  type WebDatasetTarget,
+} from './toWebDataset.js';
+export {
   CompressedShardError,
   CorruptShardError,
   MemberTooLargeError,
   ReservedFieldError,
   SampleFieldError,
   SampleIndexError,
+  SampleWriteError,
+  ShardWriteError,
   StaleIndexError,
   TruncatedShardError,
   UnsafeMemberError,

@@ -30,6 +30,7 @@ import { TarParser, type TarHeader } from './tarReader.js';
  * @typeParam E - The expected extensions, e.g. `'png' | 'cls'`; none by default.
  * @example
  * ```ts
+ * import { type WebDatasetSample } from 'rxfeed/webdataset';
  * const toExample = (sample: WebDatasetSample<'png' | 'cls'>) => ({
  *   id: sample.__key__,
  *   image: sample.png,
@@ -58,6 +59,8 @@ export type WebDatasetSample<E extends string = never> = {
  *
  * @example
  * ```ts
+ * import { fromWebDataset } from 'rxfeed/webdataset';
+ * declare const urls: string[];
  * const labelled = fromWebDataset(urls, { extensions: ['jpg', 'cls'], missing: 'skip' });
  * ```
  * @public

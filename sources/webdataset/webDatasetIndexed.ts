@@ -27,6 +27,7 @@ import { DEFAULT_MAX_MEMBER_SIZE, MAX_MEMBER_SIZE_LIMIT } from './tarReader.js';
  *
  * @example
  * ```ts
+ * import { type WebDatasetIndexedInput } from 'rxfeed/webdataset';
  * const input: WebDatasetIndexedInput = { wids: 'https://example.com/imagenet/train.json' };
  * ```
  * @public
@@ -40,6 +41,7 @@ export type WebDatasetIndexedInput = WebDatasetInput | { readonly wids: string |
  * @typeParam E - The expected extensions, inferred from `extensions`.
  * @example
  * ```ts
+ * import { type WebDatasetIndexedOptions } from 'rxfeed/webdataset';
  * const options: WebDatasetIndexedOptions = { extensions: ['png', 'cls'], saveIndex: true };
  * ```
  * @public
@@ -139,6 +141,8 @@ const INDEX_CONCURRENCY = 4;
  *
  * @example
  * ```ts
+ * import { webDatasetIndexed } from 'rxfeed/webdataset';
+ * import { permutation } from 'rxfeed';
  * const dataset = await webDatasetIndexed('/data/train-{000000..000099}.tar', { extensions: ['jpg', 'cls'], saveIndex: true });
  * const order = permutation(dataset.size, 17);
  * const batch = await dataset.read(Array.from(order.subarray(0, 32)));

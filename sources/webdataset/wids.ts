@@ -22,6 +22,7 @@ const MAX_DESCRIPTOR_BYTES = 64 * 1024 * 1024;
  *
  * @example
  * ```ts
+ * import { type WidsDescriptor } from 'rxfeed/webdataset';
  * const descriptor: WidsDescriptor = {
  *   wids_version: 1,
  *   name: 'imagenet-val',
@@ -50,6 +51,8 @@ export interface WidsDescriptor {
  *
  * @example
  * ```ts
+ * import { writeFile } from 'node:fs/promises';
+ * import { webDatasetIndexed, widsDescriptor } from 'rxfeed/webdataset';
  * const dataset = await webDatasetIndexed('/data/train-{000000..000009}.tar');
  * await writeFile('/data/train.json', JSON.stringify(widsDescriptor(dataset.layout!, { name: 'train' })));
  * const again = await webDatasetIndexed({ wids: '/data/train.json' }); // no scan until read

@@ -102,6 +102,21 @@ for (const backend of ['cpu', 'wasm'] as const) {
       });
     });
 
+    it(`issue 14: the tfjs adapter says it used the ${backend} backend (backend, name and one log line)`, async () => {
+      const lines: string[] = [];
+      const adapter = tfjsAdapter(tf, { log: (line) => lines.push(line) });
+      assert.equal(adapter.backend, undefined);
+      assert.equal(adapter.name, 'tfjs');
+      await leakCheck(tf, async () => {
+        const out = await lastValueFrom(fromItems([mixedBatch(0), mixedBatch(1)]).pipe(toDevice(adapter, { prefetch: 1 }), toArray()));
+        tf.dispose(out.flatMap(tensorsOf));
+      });
+      assert.equal(adapter.backend, backend);
+      assert.equal(adapter.name, `tfjs(${backend})`);
+      assert.equal(adapter.usesWebGpuStaging, false);
+      assert.deepEqual(lines, [`tfjsAdapter: backend ${backend}, tf.tensor uploads`]);
+    });
+
     it('converts real collated batches (WebDataset digits) exactly', async () => {
       const samples = (await digitSamples()).slice(0, 10);
       const { decodeImage } = await import('../../src/adapters/decodeImage.js');
@@ -278,6 +293,13 @@ for (const backend of ['cpu', 'wasm'] as const) {
 describe('toDevice arguments and the typed-array adapter', () => {
   after(async () => {
     await tf.setBackend('cpu');
+  });
+
+  it('issue 14: tfjsAdapter.log must be a function', () => {
+    assert.throws(
+      () => tfjsAdapter(tf, { log: 'console' as never }),
+      (error: unknown) => error instanceof InvalidArgumentError && error.argument === 'tfjsAdapter.log',
+    );
   });
 
   it('requires a positive integer prefetch', () => {

@@ -59,6 +59,10 @@ export type DecodedBatch<S, F extends string> = Collated<Omit<S, F>> & { [K in F
  *
  * @example
  * ```ts
+ * import { decodeBatch } from 'rxfeed/workers';
+ * import { batch, shard, shuffleBuffer } from 'rxfeed';
+ * import { fromWebDataset } from 'rxfeed/webdataset';
+ * declare const shards: string[];
  * fromWebDataset(shards).pipe(shard({ mode: 'file' }), shuffleBuffer(1000), batch(64),
  *   decodeBatch({ fields: ['jpg'], size: [128, 128] }));   // { jpg: uint8 [64, 128, 128, 3], cls: ... }
  * ```

@@ -106,6 +106,7 @@ export interface DecodeImageFieldsOptions<F extends string = string> extends Dec
  *
  * @example
  * ```ts
+ * import { type DecodedImageFields } from 'rxfeed/workers';
  * type Decoded = DecodedImageFields<{ jpg: Uint8Array; cls: Uint8Array }, 'jpg'>;
  * // { jpg: DecodedImage; cls: Uint8Array }
  * ```
@@ -204,6 +205,8 @@ interface Rgb {
  *
  * @example
  * ```ts
+ * import { decodeImage } from 'rxfeed/workers';
+ * declare const jpegBytes: Uint8Array;
  * const image = await decodeImage(jpegBytes, { index: 5, seed: 1, options: { resize: [128, 128] } });
  * image.shape; // [128, 128, 3]
  * ```
@@ -241,6 +244,8 @@ export async function decodeImage(bytes: Uint8Array, context: DecodeContext<Deco
  *
  * @example
  * ```ts
+ * import { decodeImageFields } from 'rxfeed/workers';
+ * declare const bytes: Uint8Array;
  * const sample = await decodeImageFields({ __key__: 'a', png: bytes, cls: 3 }, { options: { fields: ['png'] } });
  * sample.png.shape; // [h, w, 3]
  * ```

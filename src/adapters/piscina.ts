@@ -18,6 +18,8 @@
  * ```ts
  * import { parallelMap, toLoader } from 'rxfeed';
  * import { decodeImageTask, workerExecutor } from 'rxfeed/workers';
+ * import type { Observable } from 'rxjs';
+ * declare const jpegBytes: Observable<Uint8Array>;
  *
  * await using executor = workerExecutor();          // availableParallelism() - 1 threads
  * const images = jpegBytes.pipe(
@@ -26,7 +28,7 @@
  * for await (const image of toLoader(images)) console.log(image.shape);
  * ```
  *
- * @module
+ * @module rxfeed/workers
  */
 export * from './workerFn.js';
 export * from './workerErrors.js';

@@ -10,7 +10,7 @@
  * become int32 when every value fits (else a {@link DeviceConversionError} names the leaf, the
  * element and the value), bytes become string tensors of `Uint8Array`s.
  *
- * @module
+ * @module rxfeed/tfjs
  */
 import type * as tfc from '@tensorflow/tfjs-core';
 import { DeviceConversionError, type DeviceAdapter } from '../device.js';
@@ -19,6 +19,7 @@ import type { DType, HostTensor } from '../tensor.js';
 import { WebGpuStagingRing, type GpuDeviceLike, type WebGpuUploadOptions } from './webgpuUpload.js';
 
 export type { WebGpuUploadOptions } from './webgpuUpload.js';
+export { toTfDataset, type TfBatch, type TfDataset, type TfDatasetModule, type ToTfDatasetOptions } from './tfDataset.js';
 
 /**
  * The parts of a tfjs module the adapter uses: pass `import * as tf from '@tensorflow/tfjs-core'`
@@ -49,6 +50,11 @@ export interface TfjsAdapterOptions {
    * `tf.tensor(typedArray)`. Feature-detected: other backends ignore it.
    */
   readonly webgpu?: 'auto' | 'off' | WebGpuUploadOptions;
+  /**
+   * Told once, when the first tensor is made, which backend and upload path the adapter uses,
+   * as one line: e.g. `console.log` prints `tfjsAdapter: backend cpu, tf.tensor uploads`.
+   */
+  readonly log?: (line: string) => void;
 }
 
 /**
@@ -58,6 +64,11 @@ export interface TfjsAdapterOptions {
 export interface TfjsAdapter extends DeviceAdapter<tfc.Tensor>, AsyncDisposable {
   /** Whether the WebGPU staging path is in use (known after the first tensor). */
   readonly usesWebGpuStaging: boolean;
+  /**
+   * The tfjs backend the tensors were made on (`tf.getBackend()` at the first tensor, e.g. `cpu`,
+   * `wasm`, `webgpu`); `undefined` before the first tensor. `name` reads `tfjs(<backend>)` then.
+   */
+  readonly backend: string | undefined;
 }
 
 const FLOAT32_MAX = 3.4028234663852886e38;
@@ -72,9 +83,15 @@ const FLOAT32_EXACT = 2 ** 24;
  * ```ts
  * import * as tf from '@tensorflow/tfjs-core';
  * import '@tensorflow/tfjs-backend-cpu';
- * import { tfjsAdapter, toDevice } from 'rxfeed/tfjs';
- * const device = toDevice(tfjsAdapter(tf, { dtypes: { uint8: 'float32' } }), { prefetch: 2 });
+ * import { toDevice } from 'rxfeed';
+ * import { tfjsAdapter } from 'rxfeed/tfjs';
+ * const adapter = tfjsAdapter(tf, { dtypes: { uint8: 'float32' }, log: console.log });
+ * const device = toDevice(adapter, { prefetch: 2 }); // pipe collated batches through it
  * ```
+ *
+ * On tfjs-backend-webgpu, tensors of 64 KiB and more go through a ring of mapped staging buffers
+ * (`webgpu` option); on every other backend through `tf.tensor`. `adapter.backend` and the `log`
+ * line say which was used.
  *
  * @param tf - The user's tfjs module, with a backend registered and set.
  * @param options - See {@link TfjsAdapterOptions}.
@@ -95,8 +112,12 @@ export function tfjsAdapter(tf: TfjsModule, options: TfjsAdapterOptions = {}): T
   if (!Number.isSafeInteger(ringSize) || ringSize < 1) {
     throw new InvalidArgumentError('tfjsAdapter.webgpu.ringSize', `must be a positive integer, got ${ringSize}`);
   }
+  if (options.log !== undefined && typeof options.log !== 'function') {
+    throw new InvalidArgumentError('tfjsAdapter.log', `must be a function taking one line, got ${typeof options.log}`);
+  }
   let ring: WebGpuStagingRing | undefined;
   let ringChecked = false;
+  let backend: string | undefined;
 
   const stagingRing = (): WebGpuStagingRing | undefined => {
     if (webgpu === 'off') return undefined;
@@ -108,12 +129,28 @@ export function tfjsAdapter(tf: TfjsModule, options: TfjsAdapterOptions = {}): T
     return ring;
   };
 
+  /** Read the backend once, at the first tensor: the user sets it before feeding batches. */
+  const noteBackend = (): void => {
+    if (backend !== undefined) return;
+    backend = tf.getBackend();
+    const staging = stagingRing() !== undefined;
+    options.log?.(
+      `tfjsAdapter: backend ${backend}, ${staging ? `WebGPU staging uploads (ring of ${ringSize}, from ${minBytes} bytes)` : 'tf.tensor uploads'}`,
+    );
+  };
+
   return {
-    name: 'tfjs',
+    get name() {
+      return backend === undefined ? 'tfjs' : `tfjs(${backend})`;
+    },
     get usesWebGpuStaging() {
       return ring !== undefined;
     },
+    get backend() {
+      return backend;
+    },
     toTensor(host: HostTensor, path: string): tfc.Tensor | Promise<tfc.Tensor> {
+      noteBackend();
       const { values, dtype } = tfjsValues(host, path, targets);
       const staging = (dtype === 'float32' || dtype === 'int32') && ArrayBuffer.isView(values) ? stagingRing() : undefined;
       if (staging !== undefined && (values as ArrayBufferView).byteLength >= minBytes) {
@@ -136,6 +173,7 @@ export function tfjsAdapter(tf: TfjsModule, options: TfjsAdapterOptions = {}): T
       await ring?.destroy();
       ring = undefined;
       ringChecked = false;
+      backend = undefined;
     },
   };
 }

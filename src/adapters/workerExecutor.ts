@@ -382,6 +382,10 @@ function taskName(task: WorkerTaskReference<unknown, unknown>): string {
  *
  * @example
  * ```ts
+ * import { workerExecutor, workerFn } from 'rxfeed/workers';
+ * import { parallelMap } from 'rxfeed';
+ * import type { Observable } from 'rxjs';
+ * declare const items: Observable<Uint8Array>;
  * await using executor = workerExecutor({ threads: 2 });
  * const out = items.pipe(parallelMap(workerFn(new URL('./task.js', import.meta.url), 'task'), { executor }));
  * ```

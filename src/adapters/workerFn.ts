@@ -73,7 +73,12 @@ export interface WorkerFnBinding<O> {
  *
  * @example
  * ```ts
- * import type { resizeTask } from './tasks.js';
+ * import { workerExecutor, workerFn, type WorkerTaskContext } from 'rxfeed/workers';
+ * import { parallelMap } from 'rxfeed';
+ * import type { Observable } from 'rxjs';
+ * // exported by tasks.ts, compiled to tasks.js:
+ * declare function resizeTask(image: Uint8Array, context: WorkerTaskContext<{ size: number }>): Promise<Uint8Array>;
+ * declare const items: Observable<Uint8Array>;
  * const resize = workerFn<typeof resizeTask>(new URL('./tasks.js', import.meta.url), 'resizeTask', {
  *   seed: 1,
  *   options: { size: 64 },
@@ -133,6 +138,11 @@ export function moduleUrl(module: URL | string, where: string): string {
  *
  * @example
  * ```ts
+ * import { decodeImageTask, workerExecutor } from 'rxfeed/workers';
+ * import { parallelMap } from 'rxfeed';
+ * import type { Observable } from 'rxjs';
+ * declare const items: Observable<Uint8Array>;
+ * await using executor = workerExecutor();
  * items.pipe(parallelMap(decodeImageTask({ resize: [128, 128], crop: { size: [112, 112], random: true } }, { seed: 3 }), { executor }));
  * ```
  *
@@ -157,6 +167,11 @@ export function decodeImageTask(
  *
  * @example
  * ```ts
+ * import { decodeImageFieldsTask, workerExecutor } from 'rxfeed/workers';
+ * import { parallelMap } from 'rxfeed';
+ * import type { Observable } from 'rxjs';
+ * declare const samples: Observable<{ __key__: string; png: Uint8Array; cls: number }>;
+ * await using executor = workerExecutor();
  * samples.pipe(parallelMap(decodeImageFieldsTask({ fields: ['png'], resize: [32, 32] }), { executor }));
  * ```
  *

@@ -513,6 +513,14 @@ function partStates(tracker: StateTracker, stateKey: string, workerIndex: number
  *
  * @example
  * ```ts
+ * import { type WorkerPart, workerPipeline } from 'rxfeed/workers';
+ * import { batch, collate, shard, shuffleBuffer, toLoader } from 'rxfeed';
+ * import { fromWebDataset } from 'rxfeed/webdataset';
+ * import { map } from 'rxjs';
+ * import type { WebDatasetSample } from 'rxfeed/webdataset';
+ * declare function decode(sample: WebDatasetSample): { image: Float32Array; label: number };
+ * declare function step(batch: unknown): void;
+ * declare const shards: string[];
  * // pipelines.ts, compiled to pipelines.js:
  * export function train(part: WorkerPart<{ shards: string[] }>) {
  *   return fromWebDataset(part.options.shards).pipe(

@@ -2,7 +2,7 @@
  * Helpers for testing pipelines built with rxfeed: marble tests in virtual time, and sources that
  * record what was pulled and released, to assert backpressure bounds and cleanup.
  *
- * @packageDocumentation
+ * @module rxfeed/testing
  */
 import assert from 'node:assert/strict';
 import type { Observable } from 'rxjs';
@@ -19,6 +19,8 @@ export { shuffleQuality, type ShuffleQuality } from './shuffleQuality.js';
  *
  * @example
  * ```ts
+ * import { createTestScheduler } from 'rxfeed/testing';
+ * import { shard } from 'rxfeed';
  * createTestScheduler().run(({ cold, expectObservable }) => {
  *   expectObservable(cold('abcd|').pipe(shard({ rank: 1, worldSize: 2 }))).toBe('-b-d|');
  * });
@@ -37,7 +39,12 @@ export function createTestScheduler(): TestScheduler {
  *
  * @example
  * ```ts
- * const source = fromPuller(() => marblePuller([cold('-a', { a: [1, 2] }), cold('--b', { b: [3] })]));
+ * import { createTestScheduler, marblePuller } from 'rxfeed/testing';
+ * import { fromPuller } from 'rxfeed';
+ * createTestScheduler().run(({ cold, expectObservable }) => {
+ *   const source = fromPuller(() => marblePuller([cold('-a', { a: [1] }), cold('--b', { b: [2, 3] })]));
+ *   expectObservable(source).toBe('-a-(bc|)', { a: 1, b: 2, c: 3 }); // the second pull starts at frame 1
+ * });
  * ```
  *
  * @param answers - One Observable per pull, each emitting a chunk (an array of items, or `null`).
@@ -78,8 +85,11 @@ export interface SourceRecord {
  *
  * @example
  * ```ts
+ * import assert from 'node:assert/strict';
+ * import { recordingSource } from 'rxfeed/testing';
+ * import { batch, toLoader } from 'rxfeed';
  * const { source, record } = recordingSource(Array.from({ length: 1000 }, (_, i) => i));
- * for await (const x of toLoader(source.pipe(batch(10)))) { ... }
+ * for await (const x of toLoader(source.pipe(batch(10)))) if (x[0] === 500) break;
  * assert.equal(record.closed, 1);
  * ```
  *

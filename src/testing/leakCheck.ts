@@ -20,6 +20,11 @@ export interface TensorMemoryProbe {
  *
  * @example
  * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
+ * import { leakCheck } from 'rxfeed/testing';
+ * import { toLoader } from 'rxfeed';
+ * import type { Observable } from 'rxjs';
+ * declare const pipeline: Observable<tf.Tensor>;
  * await leakCheck(tf, async () => {
  *   for await (const batch of toLoader(pipeline)) {
  *     tf.dispose(batch);

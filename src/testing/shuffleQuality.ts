@@ -37,6 +37,11 @@ export interface ShuffleQuality {
  *
  * @example
  * ```ts
+ * import assert from 'node:assert/strict';
+ * import { shuffleQuality } from 'rxfeed/testing';
+ * import { IndexPermutation } from 'rxfeed';
+ * const n = 10_000;
+ * const permutation = new IndexPermutation(n, 42);
  * const quality = shuffleQuality(Array.from({ length: n }, (_, p) => permutation.at(p)));
  * assert.ok(quality.displacementKs < quality.ksCritical);
  * ```
