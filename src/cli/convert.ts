@@ -6,8 +6,8 @@
  * @module
  * @internal
  */
-import { lastValueFrom, map, Observable } from 'rxjs';
-import { decodeExample } from '../../sources/tfrecord/example.js';
+import { lastValueFrom, map, Observable, toArray } from 'rxjs';
+import { decodeExample, decodeSequenceExample } from '../../sources/tfrecord/example.js';
 import type { ExampleInput, FeatureInput } from '../../sources/tfrecord/exampleEncoder.js';
 import type { FeatureValue } from '../../sources/tfrecord/exampleReader.js';
 import { InvalidArgumentError } from '../errors.js';
@@ -18,14 +18,15 @@ import { formatBytes, table, type CliRun } from './output.js';
 import { itemsOf } from './read.js';
 
 /** The mapping, as `convert --help` prints it. */
-export const CONVERT_HELP = `Output: a name ending in .tar is a WebDataset shard pattern (%06d, or {...}, numbers the shards: out/train-%06d.tar),
-split by --max-count and --max-size; a name ending in .tfrecord is one TFRecord file.
+export const CONVERT_HELP = `Output: a name ending in .tar is a WebDataset shard pattern whose %d or %06d is the shard number (out/train-%06d.tar,
+or s3://bucket/train-%06d.tar), split by --max-count and --max-size; a name ending in .tfrecord is one TFRecord file.
 Mapping:
   TFRecord -> WebDataset: Example i becomes sample __key__ = i as 9 digits (000000000, ...);
     a bytes feature with one value -> member <key>.<feature> holding those bytes as they are;
     an int64 list -> <key>.<feature>.int64.json ([1, 2]: JSON numbers, or strings past 2^53);
     a float list -> <key>.<feature>.float.json; a bytes list of 0 or 2+ values -> <key>.<feature>.bytes.json (base64 strings).
-    "/" and "%" in a feature name are written %2F and %25 (a member name cannot hold a "/" of its own).
+    In feature and field names "%", "/", "\\", control characters and a leading "_" are written %XX (%2F for "/"):
+    a member name cannot hold a separator of its own, and the writer skips fields starting with "_".
   WebDataset -> TFRecord: each sample becomes an Example with one feature per field: <f>.int64.json and
     <f>.float.json and <f>.bytes.json back to their lists (so TFRecord -> tar -> TFRecord gives the same Examples),
     any other field a bytes feature of one value named by its extension. __key__ is not written.
@@ -93,7 +94,7 @@ export async function convert(input: ResolvedInput, output: string, options: Con
     const samples: Observable<Sample> =
       input.format === 'mongodb'
         ? source.pipe(map((document) => documentToSample(document as Record<string, unknown>)))
-        : source.pipe(map((record, index) => exampleToSample(decodeExample(record as Uint8Array), index)));
+        : source.pipe(map((record, index) => exampleToSample(exampleOf(record as Uint8Array, index), index)));
     files = await writeShards(samples, output, options);
   }
   const totals = files.reduce(
@@ -122,12 +123,29 @@ function abortable<T>(signal: AbortSignal): (source: Observable<T>) => Observabl
     });
 }
 
-/** Write samples as tar shards; replaced by toWebDataset when it lands. */
-async function writeShards(samples: Observable<Sample>, pattern: string, options: ConvertOptions): Promise<ConvertedFile[]> {
-  void samples;
-  void pattern;
-  void options;
-  throw new InvalidArgumentError('convert', 'tar output needs toWebDataset');
+/**
+ * Write samples as tar shards with `toWebDataset`: to files (`out/train-%06d.tar`), or to S3
+ * objects (`s3://bucket/train-%06d.tar`, multipart, each visible only once complete).
+ */
+async function writeShards(samples: Observable<Sample>, output: string, options: ConvertOptions): Promise<ConvertedFile[]> {
+  const { toWebDataset } = await import('../../sources/webdataset/toWebDataset.js');
+  const limits = { maxCount: options.maxCount, maxSize: options.maxSize };
+  const s3 = /^s3:\/\/([^/]+)\/(.+)$/.exec(output);
+  if (output.startsWith('s3://') && s3 === null)
+    throw new InvalidArgumentError('output', `${quoted(output, 200)} is not s3://bucket/pattern`);
+  let writer;
+  let named: (written: { path?: string; key?: string }) => string;
+  if (s3 !== null) {
+    const [, bucket, pattern] = s3 as unknown as [string, string, string];
+    const { s3Store } = await import('../../sources/objectstore/s3Store.js');
+    writer = toWebDataset({ store: s3Store({ bucket }), pattern }, limits);
+    named = (written) => `s3://${bucket}/${written.key!}`;
+  } else {
+    writer = toWebDataset(output, limits);
+    named = (written) => written.path!;
+  }
+  const written = await lastValueFrom(samples.pipe(writer, toArray()));
+  return written.map((shard) => ({ path: named(shard), samples: shard.samples, bytes: shard.bytes }));
 }
 
 /** Example number `index` as a sample key. */
@@ -135,16 +153,44 @@ function keyOf(index: number): string {
   return String(index).padStart(9, '0');
 }
 
-/** A feature name as a member extension: `/` (a directory in a tar name) and `%` escaped. */
-function extensionOf(feature: string): string {
-  return feature.replace(/%/g, '%25').replace(/\//g, '%2F');
+/**
+ * A feature or document field name as a member extension: `%`, `/` and backslash (a tar path's
+ * separators), control characters and a leading `_` (which the writer reads as metadata) are
+ * percent-escaped, so every name is written and reads back as itself.
+ */
+export function extensionOf(name: string): string {
+  return name.replace(
+    /[%/\\\u0000-\u001f\u007f]|^_/g,
+    (character) => `%${character.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`,
+  );
 }
 
-function featureOf(extension: string): string {
-  return extension.replace(/%2F/gi, '/').replace(/%25/g, '%');
+/** The feature name of an extension written by {@link extensionOf}. */
+export function featureOf(extension: string): string {
+  return extension.replace(/%([0-9A-F]{2})/g, (_escape, hex: string) => String.fromCharCode(parseInt(hex, 16)));
 }
 
 const ENCODER = new TextEncoder();
+
+/**
+ * A record as an Example, refusing a SequenceExample (its feature lists would be dropped without
+ * a word: the mapping has no place for them).
+ */
+function exampleOf(record: Uint8Array, index: number): Record<string, FeatureValue> {
+  let lists = 0;
+  try {
+    lists = Object.keys(decodeSequenceExample(record).featureLists).length;
+  } catch {
+    lists = 0;
+  }
+  if (lists > 0) {
+    throw new InvalidArgumentError(
+      'convert',
+      `record ${index} is a SequenceExample: its ${lists} feature list(s) have no WebDataset mapping`,
+    );
+  }
+  return decodeExample(record);
+}
 
 /** An Example as a WebDataset sample (see {@link CONVERT_HELP}). */
 export function exampleToSample(example: Record<string, FeatureValue>, index: number): Sample {
@@ -213,9 +259,9 @@ export function documentToSample(document: Record<string, unknown>): Sample {
   for (const [name, value] of Object.entries(document)) {
     const binary = value as { _bsontype?: unknown; buffer?: unknown; position?: unknown } | null;
     if (binary !== null && typeof binary === 'object' && binary._bsontype === 'Binary' && binary.buffer instanceof Uint8Array) {
-      sample[name] = binary.buffer.subarray(0, binary.position as number);
+      sample[extensionOf(name)] = binary.buffer.subarray(0, binary.position as number);
     } else if (value instanceof Uint8Array) {
-      sample[name] = value;
+      sample[extensionOf(name)] = value;
     } else if (name !== '_id') {
       rest[name] = value;
     }
