@@ -71,6 +71,15 @@ describe('rxfeed: help, usage errors and failures', () => {
     }
   });
 
+  it('issue 14: a reader that closed the pipe (| head) ends the command quietly, exit 0', async () => {
+    const run = startCli(['inspect', join(webdataset, 'testgz.tar'), '-n', '1000']);
+    // Closed before the command writes: its first write fails with EPIPE.
+    run.child.stdout!.destroy();
+    const result = await run.done;
+    assert.equal(result.stderr, '');
+    assert.equal(result.status, 0);
+  });
+
   it('issue 14: the user and password of a mongodb:// URI are never printed', async () => {
     const result = await cli(['ls', 'mongodb://alice:s3cr3t-pw@127.0.0.1:9/db']);
     assertFailure(result, 'ls', 'RXFEED_ERR_INVALID_ARG');

@@ -3,6 +3,11 @@
  * MongoDB view -> WebDataset shards, with a mapping that makes TFRecord -> tar -> TFRecord give
  * back the same Examples.
  *
+ * Each shard is written atomically by `toWebDataset` (or the one file by `toTFRecord`): on a
+ * failure or Ctrl-C the shard being written is removed and the shards already complete stay.
+ * Memory: the writers' bounds (`highWaterMark` samples waiting, the sample being written, an
+ * upload part for S3).
+ *
  * @module
  * @internal
  */

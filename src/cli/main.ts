@@ -166,12 +166,23 @@ async function main(): Promise<void> {
     interrupted = true;
     controller.abort();
   });
+  // A reader that stops early (`rxfeed ls ... | head`) closes the pipe: stop reading, quietly.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    controller.abort();
+    process.exit(process.exitCode ?? 0);
+  });
   try {
     await program().parseAsync(process.argv);
   } catch (error) {
-    if (!(error instanceof CommanderError)) throw error;
-    // Help and --version exit 0; anything else commander refused is a usage error.
-    process.exitCode = error.exitCode === 0 ? 0 : EXIT_USAGE;
+    if (error instanceof CommanderError) {
+      // Help and --version exit 0; anything else commander refused is a usage error.
+      process.exitCode = error.exitCode === 0 ? 0 : EXIT_USAGE;
+    } else {
+      const { text, status } = failure('rxfeed', error, process.argv.includes('--debug'));
+      process.stderr.write(`${text}\n`);
+      process.exitCode = status;
+    }
   }
   if (interrupted) process.exitCode = EXIT_INTERRUPTED;
 }
