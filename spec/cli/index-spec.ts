@@ -57,6 +57,20 @@ describe('rxfeed index', () => {
     }
   });
 
+  it('issue 14: a directory listed with --format skips the indexes written beside its shards', async () => {
+    const dir = tempDir('index-ls');
+    try {
+      copyFileSync(join(webdataset, 'compressed.tar'), join(dir.dir, 'compressed.tar'));
+      await cliJson<IndexJson>(['index', dir.dir]);
+      const listed = await cliJson<{ shards: { name: string; samples: number }[] }>(['ls', dir.dir, '--format', 'tar']);
+      assert.deepEqual(listed.shards, [
+        { name: join(dir.dir, 'compressed.tar'), bytes: fileSize(join(dir.dir, 'compressed.tar')), samples: 3 },
+      ]);
+    } finally {
+      dir.remove();
+    }
+  });
+
   it("issue 14: index writes a TFRecord file's index byte for byte as tfrecord2idx does", async () => {
     const file = join(temp.dir, 'example.tfrecord');
     const result = await cliJson<IndexJson>(['index', file]);

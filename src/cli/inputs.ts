@@ -126,9 +126,15 @@ async function statOrUndefined(path: string): Promise<import('node:fs').Stats | 
   }
 }
 
-/** Keep the files of a listing that look like shards (any file when the format is forced). */
+/** What sits beside shards and is never one: indexes this tool writes, writers' temporary files. */
+const NOT_A_SHARD = /\.(?:idx|idx\.json|tmp)$/i;
+
+/**
+ * Keep the files of a listing that look like shards: by name, or when the format is forced any
+ * file but an index or a temporary file.
+ */
 function shardsOf<T extends { name: string }>(entries: readonly T[], format: Format | undefined): T[] {
-  return format === undefined ? entries.filter((entry) => formatOfName(entry.name) !== undefined) : [...entries];
+  return entries.filter((entry) => (format === undefined ? formatOfName(entry.name) !== undefined : !NOT_A_SHARD.test(entry.name)));
 }
 
 /** `*` and `?` of a file name as a regular expression over names. */
