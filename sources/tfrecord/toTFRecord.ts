@@ -10,6 +10,7 @@ import type { OperatorFunction, Subscription } from 'rxjs';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { describe } from '../../src/excerpt.js';
 import { operate } from '../../src/operate.js';
+import { WriteLoop } from '../core/writeLoop.js';
 import { maskedCrc32c } from './crc32c.js';
 import { encodeExample, type ExampleInput } from './exampleEncoder.js';
 
@@ -131,7 +132,6 @@ export function toTFRecord(path: string, options: ToTFRecordOptions = {}): Opera
       let sourceDone = false;
       let finished = false; // completed, failed or unsubscribed
       let failure: { error: unknown } | undefined;
-      let writing: Promise<void> | undefined;
       const stage = op.register({ name: 'toTFRecord', capacity, occupancy: () => queuedRecords });
       const opened: Promise<FileHandle> = open(temp, 'w');
       // Keep an open failure from being unhandled before the first write awaits it.
@@ -176,19 +176,7 @@ export function toTFRecord(path: string, options: ToTFRecordOptions = {}): Opera
         }
       };
 
-      const kick = (): void => {
-        if (writing !== undefined || finished) return;
-        writing = drain().then(
-          () => {
-            writing = undefined;
-            if (!finished && (queue.length > 0 || sourceDone)) kick();
-          },
-          (error: unknown) => {
-            writing = undefined;
-            fail(error);
-          },
-        );
-      };
+      const writes = new WriteLoop(drain, () => !finished && (queue.length > 0 || sourceDone), fail);
 
       // Assigned after the subscribe call returns: a synchronous failure during it finds undefined.
       let upstream: Subscription | undefined = undefined;
@@ -208,12 +196,12 @@ export function toTFRecord(path: string, options: ToTFRecordOptions = {}): Opera
           records++;
           bytes += header.length + data.length + footer.length;
           stage.entered();
-          kick();
+          writes.kick();
         },
         error: (error: unknown) => fail(error),
         complete: () => {
           sourceDone = true;
-          kick();
+          writes.kick();
         },
       });
       if (finished) upstream.unsubscribe();
@@ -222,7 +210,7 @@ export function toTFRecord(path: string, options: ToTFRecordOptions = {}): Opera
         if (finished) return;
         // Unsubscribed before completion: no file at `path`, and no temporary file left behind.
         finished = true;
-        context.flow.trackRelease((writing ?? Promise.resolve()).then(discard, discard));
+        context.flow.trackRelease(writes.idle().then(discard));
       });
     });
 }

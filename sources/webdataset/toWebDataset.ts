@@ -10,6 +10,7 @@ import { InvalidArgumentError } from '../../src/errors.js';
 import { describe, excerpt } from '../../src/excerpt.js';
 import { operate } from '../../src/operate.js';
 import { checkObjectStore, type ObjectStore } from '../core/store.js';
+import { WriteLoop } from '../core/writeLoop.js';
 import { encodeSample, END_OF_ARCHIVE, type EncodedSample } from './sampleEncoder.js';
 import { bufferedShardSink, fileShardSink, uploadShardSink, type ShardSink } from './shardSink.js';
 
@@ -246,7 +247,6 @@ export function toWebDataset(
       let sourceDone = false;
       let ending: { error: unknown } | undefined;
       let finished = false; // completed, failed or unsubscribed
-      let writing: Promise<void> | undefined;
       const stage = op.register({ name: 'toWebDataset', capacity, occupancy: () => queue.length });
 
       const openShard = (): OpenShard => {
@@ -330,8 +330,8 @@ export function toWebDataset(
         upstream?.unsubscribe();
         current?.pack.destroy();
         // Reported once the partial shard is gone.
-        const release = (writing ?? Promise.resolve())
-          .catch(noop)
+        const release = writes
+          .idle()
           .then(discard)
           .then(() => op.fail(error));
         context.flow.trackRelease(release);
@@ -370,19 +370,7 @@ export function toWebDataset(
         }
       };
 
-      const kick = (): void => {
-        if (writing !== undefined || finished) return;
-        writing = drain().then(
-          () => {
-            writing = undefined;
-            if (!finished && (queue.length > 0 || sourceDone)) kick();
-          },
-          (error: unknown) => {
-            writing = undefined;
-            fail(error);
-          },
-        );
-      };
+      const writes = new WriteLoop(drain, () => !finished && (queue.length > 0 || sourceDone), fail);
 
       /**
        * The source failed, or sent a sample that cannot be written: the samples before it are
@@ -394,7 +382,7 @@ export function toWebDataset(
         ending = { error };
         sourceDone = true;
         upstream?.unsubscribe();
-        kick();
+        writes.kick();
       };
 
       // Assigned after the subscribe call returns: a synchronous failure during it finds undefined.
@@ -412,12 +400,12 @@ export function toWebDataset(
           previousKey = encoded.key;
           queue.push(encoded);
           stage.entered();
-          kick();
+          writes.kick();
         },
         error: (error: unknown) => endWith(error),
         complete: () => {
           sourceDone = true;
-          kick();
+          writes.kick();
         },
       });
       if (finished || ending !== undefined) upstream.unsubscribe();
@@ -427,7 +415,7 @@ export function toWebDataset(
         // Unsubscribed mid-shard: the shard being written is removed, never committed.
         finished = true;
         current?.pack.destroy();
-        context.flow.trackRelease((writing ?? Promise.resolve()).catch(noop).then(discard));
+        context.flow.trackRelease(writes.idle().then(discard));
       });
     });
 }
