@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync, readlinkSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { EMPTY, filter, lastValueFrom, map, take, toArray } from 'rxjs';
@@ -10,12 +10,13 @@ import { pytorchData } from '../sources/tfrecord/paths.js';
 
 const exampleFile = join(pytorchData, 'example.tfrecord');
 
-/** This process's open file descriptors on `path`, read from the kernel. */
+/** This process's open file descriptors on `path`, read from the kernel (which names real paths). */
 function openDescriptors(path: string): number {
+  const real = realpathSync(path);
   let count = 0;
   for (const fd of readdirSync('/proc/self/fd')) {
     try {
-      if (readlinkSync(join('/proc/self/fd', fd)) === path) count++;
+      if (readlinkSync(join('/proc/self/fd', fd)) === real) count++;
     } catch {
       // the descriptor readdir itself used, closed since
     }
