@@ -149,6 +149,21 @@ describe(
         shards.filter((shard) => shard.name.endsWith('.tar')),
       );
     });
+
+    it('issue 14: the user and password of an http input never reach the output, in the input or in any shard name', async () => {
+      const secret = `pw-${randomBytes(8).toString('hex')}`;
+      const endpoint = new URL(http!.RXFEED_HTTP_ENDPOINT);
+      const base = `${endpoint.protocol}//bob:${secret}@${endpoint.host}/shared/webdataset/`;
+      for (const input of [base, `${base}testgz.tar`]) {
+        const result = await cli(['ls', input]);
+        assert.equal(result.status, 0, result.stderr);
+        assert.ok(!result.stdout.includes(secret) && !result.stderr.includes(secret), result.stdout);
+        const listed = await cliJson<LsJson>(['ls', input]);
+        assert.equal(listed.input, input.replace(`bob:${secret}@`, '***@'));
+        assert.ok(listed.shards.length > 0);
+        for (const shard of listed.shards) assert.ok(shard.name.startsWith(`${endpoint.protocol}//***@${endpoint.host}/`), shard.name);
+      }
+    });
   },
 );
 

@@ -104,6 +104,7 @@ describe('rxfeed: help, usage errors and failures', () => {
       }),
       'GET https://***@host/x with key *** and secret ***',
     );
+    assert.equal(redact('mongodb://bob:p@ss@host:27017/db', {}), 'mongodb://***@host:27017/db');
   });
 });
 

@@ -14,6 +14,7 @@ import { isHttpUrl, pathOrUrlOpener } from '../../sources/core/httpUrls.js';
 import type { ObjectStore } from '../../sources/core/store.js';
 import { InvalidArgumentError } from '../errors.js';
 import { quoted } from '../excerpt.js';
+import { redact } from './output.js';
 
 /** The formats a command reads; `--format` forces one. */
 export const FORMATS = ['tar', 'tfrecord', 'tfds', 'mongodb'] as const;
@@ -109,13 +110,9 @@ export async function resolveInput(input: string, options: InputOptions, signal:
     : isHttpUrl(input)
       ? await httpFiles(input, options.format, signal)
       : await localFiles(input, options.format);
-  if (files.length === 0) throw new InvalidArgumentError('input', `${quoted(redactedName(input), 200)} names no shard or record file`);
+  if (files.length === 0) throw new InvalidArgumentError('input', `${quoted(redact(input), 200)} names no shard or record file`);
   const format = options.format ?? (await detectFormat(files, signal));
-  return { format: format as 'tar' | 'tfrecord', name: redactedName(input), files };
-}
-
-function redactedName(input: string): string {
-  return input.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1***@');
+  return { format: format as 'tar' | 'tfrecord', name: redact(input), files };
 }
 
 async function statOrUndefined(path: string): Promise<import('node:fs').Stats | undefined> {
@@ -197,14 +194,16 @@ async function httpFiles(input: string, format: Format | undefined, signal: Abor
   if (input.endsWith('/')) {
     const { httpStore } = await import('../../sources/objectstore/httpStore.js');
     const store = httpStore({ baseUrl: input, index: 'nginx-json' });
-    return storeFiles(store, (key) => new URL(key, input).href, '', format, signal);
+    return storeFiles(store, (key) => redact(new URL(key, input).href), '', format, signal);
   }
   const open = pathOrUrlOpener(1024 * 1024, undefined);
   const files: InputFile[] = [];
   for (const url of expandBraces(input)) {
     if (!URL.canParse(url)) throw new InvalidArgumentError('input', `${quoted(url, 200)} is not a valid URL`);
     const bytes = await (await open(url)).size(signal);
-    files.push({ name: url, bytes, local: undefined, open: () => lazySource(url, () => open(url)) });
+    // Shown without its user part: `http://user:password@host/...` is how basic auth is spelt.
+    const name = redact(url);
+    files.push({ name, bytes, local: undefined, open: () => lazySource(name, () => open(url)) });
   }
   return files;
 }
@@ -320,7 +319,7 @@ function mongoInput(input: string, options: InputOptions): MongoInput {
   }
   return {
     format: 'mongodb',
-    name: `${redactedName(server)}/${db}.${collection}`,
+    name: `${redact(server)}/${db}.${collection}`,
     uri: `${server}/${query}`,
     db,
     collection,

@@ -99,7 +99,8 @@ export function excerptText(text: string, max = EXCERPT_CHARS): string {
  * (`mongodb://user:pass@host`) and the values of the AWS secret variables.
  */
 export function redact(text: string, env: Readonly<Record<string, string | undefined>> = process.env): string {
-  let shown = text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/gi, '$1***@');
+  // Up to the last `@` of the authority: a password may hold `@` (URL parsers split at the last one).
+  let shown = text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/\s]*@/gi, '$1***@');
   for (const name of ['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_ACCESS_KEY_ID']) {
     const secret = env[name];
     if (secret !== undefined && secret.length >= 4) shown = shown.split(secret).join('***');
