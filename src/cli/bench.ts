@@ -22,6 +22,7 @@ import type { ByteSource } from '../../sources/core/byteSource.js';
 import { decodeExample, decodeSequenceExample } from '../../sources/tfrecord/example.js';
 import { toLoader } from '../loader.js';
 import type { InputFile, ResolvedInput } from './inputs.js';
+import { bsonBinaryBytes } from './inspect.js';
 import { table, type CliRun } from './output.js';
 import { defaultSplit, itemsOf } from './read.js';
 
@@ -219,9 +220,9 @@ function payloadBytes(value: unknown, depth: number): number {
   if (typeof value === 'string') return value.length;
   if (typeof value !== 'object' || value === null) return 8;
   if (depth >= 32) return 0;
-  const binary = value as { _bsontype?: unknown; position?: unknown };
-  if (binary._bsontype === 'Binary' && typeof binary.position === 'number') return binary.position;
-  if (typeof binary._bsontype === 'string') return 12;
+  const binary = bsonBinaryBytes(value);
+  if (binary !== undefined) return binary.byteLength;
+  if (typeof (value as { _bsontype?: unknown })._bsontype === 'string') return 12;
   let sum = 0;
   if (Array.isArray(value)) {
     for (const child of value) sum += payloadBytes(child, depth + 1);

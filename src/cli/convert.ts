@@ -14,10 +14,10 @@
 import { lastValueFrom, map, Observable, toArray } from 'rxjs';
 import { decodeExample, decodeSequenceExample } from '../../sources/tfrecord/example.js';
 import type { ExampleInput, FeatureInput } from '../../sources/tfrecord/exampleEncoder.js';
-import type { FeatureValue } from '../../sources/tfrecord/exampleReader.js';
+import type { Example, FeatureValue, SequenceExample } from '../../sources/tfrecord/exampleReader.js';
 import { InvalidArgumentError } from '../errors.js';
 import { quoted } from '../excerpt.js';
-import { idText } from './inspect.js';
+import { bsonBinaryBytes, idText } from './inspect.js';
 import type { ResolvedInput } from './inputs.js';
 import { formatBytes, table, type CliRun } from './output.js';
 import { itemsOf } from './read.js';
@@ -179,22 +179,25 @@ const ENCODER = new TextEncoder();
 
 /**
  * A record as an Example, refusing a SequenceExample (its feature lists would be dropped without
- * a word: the mapping has no place for them).
+ * a word: the mapping has no place for them). An Example's features and a SequenceExample's
+ * context are the same field, so one decode tells both.
  */
-function exampleOf(record: Uint8Array, index: number): Record<string, FeatureValue> {
-  let lists = 0;
+function exampleOf(record: Uint8Array, index: number): Example {
+  let sequence: SequenceExample;
   try {
-    lists = Object.keys(decodeSequenceExample(record).featureLists).length;
+    sequence = decodeSequenceExample(record);
   } catch {
-    lists = 0;
+    // Its field 2 is not feature lists: an Example's reader skips that field, or fails typed.
+    return decodeExample(record);
   }
+  const lists = Object.keys(sequence.featureLists).length;
   if (lists > 0) {
     throw new InvalidArgumentError(
       'convert',
       `record ${index} is a SequenceExample: its ${lists} feature list(s) have no WebDataset mapping`,
     );
   }
-  return decodeExample(record);
+  return sequence.context;
 }
 
 /** An Example as a WebDataset sample (see {@link CONVERT_HELP}). */
@@ -262,11 +265,9 @@ export function documentToSample(document: Record<string, unknown>): Sample {
   const sample: Sample = { __key__: idText(document._id) };
   const rest: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(document)) {
-    const binary = value as { _bsontype?: unknown; buffer?: unknown; position?: unknown } | null;
-    if (binary !== null && typeof binary === 'object' && binary._bsontype === 'Binary' && binary.buffer instanceof Uint8Array) {
-      sample[extensionOf(name)] = binary.buffer.subarray(0, binary.position as number);
-    } else if (value instanceof Uint8Array) {
-      sample[extensionOf(name)] = value;
+    const binary = bsonBinaryBytes(value) ?? (value instanceof Uint8Array ? value : undefined);
+    if (binary !== undefined) {
+      sample[extensionOf(name)] = binary;
     } else if (name !== '_id') {
       rest[name] = value;
     }

@@ -273,17 +273,26 @@ export function idText(id: unknown): string {
   return typeof id === 'string' ? id : (JSON.stringify(id) ?? String(id));
 }
 
+/**
+ * The bytes of a BSON Binary as the driver returns it (its `buffer` may be longer than the
+ * `position` bytes it holds), or `undefined` for any other value.
+ */
+export function bsonBinaryBytes(value: unknown): Uint8Array | undefined {
+  const binary = value as { _bsontype?: unknown; buffer?: unknown; position?: unknown } | null;
+  if (typeof binary !== 'object' || binary === null || binary._bsontype !== 'Binary' || !(binary.buffer instanceof Uint8Array)) {
+    return undefined;
+  }
+  return binary.buffer.subarray(0, binary.position as number);
+}
+
 /** Bytes of the fixed-size BSON types (others are sized by their JSON text). */
 const BSON_BYTES: Readonly<Record<string, number>> = { ObjectId: 12, Long: 8, Double: 8, Int32: 4, Decimal128: 16, Timestamp: 8 };
 
 /** A document field by its BSON type (told by the driver's `_bsontype`, or the JavaScript type it was promoted to). */
 function bsonField(name: string, value: unknown): InspectedField {
   const bsonType = typeof value === 'object' && value !== null ? (value as { _bsontype?: unknown })._bsontype : undefined;
-  if (bsonType === 'Binary') {
-    const binary = value as { buffer: Uint8Array; position: number };
-    return { name, type: 'binData', bytes: binary.position };
-  }
-  if (value instanceof Uint8Array) return { name, type: 'binData', bytes: value.byteLength };
+  const binary = bsonBinaryBytes(value) ?? (value instanceof Uint8Array ? value : undefined);
+  if (binary !== undefined) return { name, type: 'binData', bytes: binary.byteLength };
   if (typeof bsonType === 'string') {
     const bytes = BSON_BYTES[bsonType] ?? Buffer.byteLength(String(JSON.stringify(value)));
     return { name, type: bsonType.charAt(0).toLowerCase() + bsonType.slice(1), bytes, value: excerptText(idText(value)) };
