@@ -211,6 +211,42 @@ describe('toTfDataset: model.fitDataset on an rxfeed pipeline', () => {
     assert.deepEqual(await openFilesUnder(dir), []);
   });
 
+  it('issue 14: a throw in map rejects fitDataset with that very error, frees the batch tensors and closes the file', async () => {
+    const path = join(dir, 'map-throws.tfrecord');
+    await lastValueFrom(
+      fromItems(blobs(60, 7)).pipe(
+        map((p) => ({ x: Float32Array.from(p.x), label: BigInt64Array.of(BigInt(p.label)) })),
+        toTFRecord(path),
+      ),
+    );
+    const features = { x: fixedLenFeature('float32', [2]), label: fixedLenFeature('int64', []) };
+    const pipeline = fromTFRecord([path], { decode: 'example', features, int64: 'int32' }).pipe(
+      map(({ x, label }) => ({ x, label: label[0]! })),
+      batch(10),
+      collate(),
+    );
+    // A throw before the first step, and one after two: fitDataset itself keeps a failed epoch's
+    // step tensors (a plain tfjs-data generator failing after a step leaves 2), so the tensor
+    // count is asserted where no step ran; the error and the file are asserted in both.
+    for (const throwAt of [1, 3]) {
+      const thrown = new Error(`map failed on batch ${throwAt}`);
+      let calls = 0;
+      await using dataset = toTfDataset(pipeline, tfjs, {
+        map: (b) => {
+          const element = xsYs(b);
+          if (++calls === throwAt) throw thrown;
+          return element;
+        },
+      });
+      const model = classifier();
+      const before = tf.memory().numTensors;
+      await assert.rejects(model.fitDataset(dataset, { epochs: 1, verbose: 0 }), (error: unknown) => error === thrown);
+      assert.equal(calls, throwAt);
+      assert.deepEqual(await openFilesUnder(dir), []);
+      if (throwAt === 1) assert.equal(tf.memory().numTensors, before, 'the converted batch and what map made are freed');
+    }
+  });
+
   it('issue 14: map is mandatory and tf must carry tfjs-data', () => {
     const pipeline = fromItems(blobs(4, 6)).pipe(batch(2), collate());
     assert.throws(
