@@ -119,6 +119,35 @@ describe('multipart upload and delete against hostile loopback servers', () => {
     );
   });
 
+  it('issue 14: the body is read one part ahead at most: each part is sent before the next is read from the body', async () => {
+    s3();
+    complete = (res) => xml(res, '<CompleteMultipartUploadResult/>');
+    // 3 MiB chunks against 5 MiB parts: a part ends inside a chunk, whose rest is carried over.
+    let yielded = 0;
+    async function* chunks(): AsyncGenerator<Uint8Array> {
+      for (const size of [3, 3, 3, 3, 3, 1]) {
+        yielded += size * MiB;
+        yield new Uint8Array(size * MiB).fill(3);
+      }
+    }
+    const answer = server.answer;
+    const yieldedAtPart: number[] = [];
+    server.answer = (req, res, n) => {
+      if (req.method === 'PUT') yieldedAtPart.push(yielded / MiB);
+      answer(req, res, n);
+    };
+    await store.upload('k', chunks(), { partSize: 5 * MiB });
+    const parts = server.seen.filter((s) => s.method === 'PUT');
+    // Parts 1, 2 (a 503), 2 again, 3 and the last MiB.
+    assert.deepEqual(
+      parts.map((s) => s.bytes / MiB),
+      [5, 5, 5, 5, 1],
+    );
+    // When part k reaches the server the body has given k parts and the rest of the chunk that
+    // crossed the boundary: never a part more (the 503 of part 2's first try is retried first).
+    assert.deepEqual(yieldedAtPart, [6, 12, 12, 15, 16]);
+  });
+
   it('issue 14: a Complete answering 200 with a lasting InternalError is RXFEED_ERR_OBJECT_RETRIES, and the upload is aborted', async () => {
     s3();
     complete = (res) => xml(res, '<Error><Code>InternalError</Code><Message>still broken</Message></Error>');
