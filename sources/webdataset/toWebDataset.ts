@@ -206,13 +206,17 @@ export function toWebDataset(
     throw new InvalidArgumentError('toWebDataset.mtime', `must be a valid Date not before 1970, got ${describe(mtime)}`);
   }
 
+  // Files, unless the target is a store: their summaries name the path.
   let nameOf: (shard: number) => string;
-  let openSink: (name: string) => ShardSink;
-  let summary: (shard: OpenShard) => WebDatasetShardWritten;
+  let openSink: (name: string) => ShardSink = fileShardSink;
+  let summary = (shard: OpenShard): WebDatasetShardWritten => ({
+    shard: shard.number,
+    samples: shard.samples,
+    bytes: shard.written,
+    path: shard.name,
+  });
   if (typeof target === 'string') {
     nameOf = parsePattern(target, 'toWebDataset.target');
-    openSink = fileShardSink;
-    summary = (shard) => ({ shard: shard.number, samples: shard.samples, bytes: shard.written, path: shard.name });
   } else if (typeof target === 'object' && target !== null && 'store' in target) {
     const { store } = target;
     checkObjectStore(store, 'toWebDataset.target.store', ['put']);
@@ -227,8 +231,6 @@ export function toWebDataset(
     const { dir } = target as { dir: string; pattern: string };
     const pattern = parsePattern((target as { pattern?: unknown }).pattern, 'toWebDataset.target.pattern');
     nameOf = (shard) => join(dir, pattern(shard));
-    openSink = fileShardSink;
-    summary = (shard) => ({ shard: shard.number, samples: shard.samples, bytes: shard.written, path: shard.name });
   } else {
     throw new InvalidArgumentError(
       'toWebDataset.target',
