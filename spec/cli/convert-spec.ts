@@ -6,9 +6,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { MongoClient } from 'mongodb';
 import { decodeExample } from '../../sources/tfrecord/index.js';
-import { s3Store } from '../../sources/objectstore/index.js';
 import { loadEjson, mongo, specClient, specDbName } from '../integration/mongodb/server.js';
-import { serverEnv } from '../integration/objectstore/servers.js';
+import { rgwStore, serverEnv } from '../integration/objectstore/servers.js';
 import { assertFailure, cli, cliJson, fileSize, pytorchData, tarSamples, tempDir, tfrecordRecords, webdataset } from './cli.js';
 
 interface ConvertJson {
@@ -172,12 +171,7 @@ describe(
       AWS_SESSION_TOKEN: undefined,
     });
     before(async () => {
-      const store = s3Store({
-        endpoint: rgw!.RXFEED_S3_ENDPOINT,
-        bucket,
-        region: rgw!.RXFEED_S3_REGION,
-        credentials: { accessKeyId: rgw!.RXFEED_S3_ACCESS_KEY, secretAccessKey: rgw!.RXFEED_S3_SECRET_KEY },
-      });
+      const store = rgwStore(rgw!, bucket);
       await store.createBucket();
     });
 

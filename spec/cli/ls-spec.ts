@@ -4,9 +4,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { MongoClient } from 'mongodb';
-import { s3Store } from '../../sources/objectstore/index.js';
 import { loadEjson, mongo, specClient, specDbName } from '../integration/mongodb/server.js';
-import { serverEnv } from '../integration/objectstore/servers.js';
+import { rgwStore, serverEnv } from '../integration/objectstore/servers.js';
 import {
   assertFailure,
   bridgeDir,
@@ -181,12 +180,7 @@ describe('rxfeed ls over S3 (Ceph RGW)', { skip: rgw === undefined ? 'RXFEED_S3_
   });
 
   before(async () => {
-    const store = s3Store({
-      endpoint: rgw!.RXFEED_S3_ENDPOINT,
-      bucket,
-      region: rgw!.RXFEED_S3_REGION,
-      credentials: { accessKeyId: rgw!.RXFEED_S3_ACCESS_KEY, secretAccessKey: rgw!.RXFEED_S3_SECRET_KEY },
-    });
+    const store = rgwStore(rgw!, bucket);
     await store.createBucket();
     for (const name of SHARDS) await store.put(`wds/${name}`, readFileSync(join(webdataset, name)));
     await store.put('wds/README.txt', new TextEncoder().encode('not a shard'));

@@ -4,14 +4,14 @@ import { after, before, describe, it } from 'node:test';
 import { concat, lastValueFrom, map, range, Subject, throwError, toArray } from 'rxjs';
 import { request } from 'undici';
 import { bindContext, Flow, fromItems } from '../../../src/index.js';
-import { ObjectStoreError, s3Store, sha256Hex, signHeaders, type S3Store } from '../../../sources/objectstore/index.js';
+import { ObjectStoreError, sha256Hex, signHeaders, type S3Store } from '../../../sources/objectstore/index.js';
 import {
   fromWebDataset,
   toWebDataset,
   type WebDatasetSampleInput,
   type WebDatasetShardWritten,
 } from '../../../sources/webdataset/index.js';
-import { serverEnv } from './servers.js';
+import { rgwStore, serverEnv } from './servers.js';
 
 // Against a real Ceph RGW (scripts/start-rgw.sh).
 const env = serverEnv(['RXFEED_S3_ENDPOINT', 'RXFEED_S3_ACCESS_KEY', 'RXFEED_S3_SECRET_KEY', 'RXFEED_S3_REGION'], 'scripts/start-rgw.sh');
@@ -72,12 +72,7 @@ describe(
     }
 
     before(async () => {
-      store = s3Store({
-        endpoint: env!.RXFEED_S3_ENDPOINT,
-        bucket,
-        region: env!.RXFEED_S3_REGION,
-        credentials: { accessKeyId: env!.RXFEED_S3_ACCESS_KEY, secretAccessKey: env!.RXFEED_S3_SECRET_KEY },
-      });
+      store = rgwStore(env!, bucket);
       await store.createBucket();
     });
 

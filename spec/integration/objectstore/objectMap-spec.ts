@@ -13,7 +13,6 @@ import {
   httpStore,
   listObjectMap,
   objectMap,
-  s3Store,
   type FromObjectsOptions,
   type ObjectMap,
   type ObjectStore,
@@ -21,7 +20,7 @@ import {
   type StoredObject,
 } from '../../../sources/objectstore/index.js';
 import { InvalidArgumentError, permutation } from '../../../src/index.js';
-import { serverEnv } from './servers.js';
+import { rgwStore, serverEnv } from './servers.js';
 
 const sharedData = join(process.cwd(), '..', 'shared', 'data');
 
@@ -77,13 +76,7 @@ describe(
     let store: S3Store;
 
     before(async () => {
-      store = s3Store({
-        endpoint: s3Env!.RXFEED_S3_ENDPOINT,
-        bucket,
-        region: s3Env!.RXFEED_S3_REGION,
-        credentials: { accessKeyId: s3Env!.RXFEED_S3_ACCESS_KEY, secretAccessKey: s3Env!.RXFEED_S3_SECRET_KEY },
-        pageSize: 100,
-      });
+      store = rgwStore(s3Env!, bucket, { pageSize: 100 });
       await store.createBucket();
       let next = 0;
       const upload = async (): Promise<void> => {

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { lastValueFrom, toArray } from 'rxjs';
 import { request } from 'undici';
 import { fromObjects, objectMap, ObjectStoreError, s3Store, type S3Store } from '../../../sources/objectstore/index.js';
-import { serverEnv } from './servers.js';
+import { rgwStore, serverEnv } from './servers.js';
 
 // Against a real Ceph RGW (scripts/start-rgw.sh).
 const env = serverEnv(['RXFEED_S3_ENDPOINT', 'RXFEED_S3_ACCESS_KEY', 'RXFEED_S3_SECRET_KEY', 'RXFEED_S3_REGION'], 'scripts/start-rgw.sh');
@@ -37,12 +37,7 @@ describe('s3Store against Ceph RGW', { skip: env === undefined ? 'RXFEED_S3_ENDP
   const keyOf = (i: number): string => `many/${String(i).padStart(5, '0')}.bin`;
 
   before(async () => {
-    store = s3Store({
-      endpoint: env!.RXFEED_S3_ENDPOINT,
-      bucket,
-      region: env!.RXFEED_S3_REGION,
-      credentials: { accessKeyId: env!.RXFEED_S3_ACCESS_KEY, secretAccessKey: env!.RXFEED_S3_SECRET_KEY },
-    });
+    store = rgwStore(env!, bucket);
     await store.createBucket();
     await store.createBucket(); // already ours: not an error
     const indices = Array.from({ length: KEYS }, (_, i) => i);
@@ -61,13 +56,7 @@ describe('s3Store against Ceph RGW', { skip: env === undefined ? 'RXFEED_S3_ENDP
   });
 
   it('pages with continuation tokens of the requested size', async () => {
-    const small = s3Store({
-      endpoint: env!.RXFEED_S3_ENDPOINT,
-      bucket,
-      region: env!.RXFEED_S3_REGION,
-      credentials: { accessKeyId: env!.RXFEED_S3_ACCESS_KEY, secretAccessKey: env!.RXFEED_S3_SECRET_KEY },
-      pageSize: 400,
-    });
+    const small = rgwStore(env!, bucket, { pageSize: 400 });
     const sizes: number[] = [];
     let continuation: string | undefined;
     do {
@@ -124,12 +113,7 @@ describe('s3Store against Ceph RGW', { skip: env === undefined ? 'RXFEED_S3_ENDP
   });
 
   it('issue 9.1: keys with dot segments round-trip inside their bucket and never touch another', async () => {
-    const other = s3Store({
-      endpoint: env!.RXFEED_S3_ENDPOINT,
-      bucket: `${bucket}-b`,
-      region: env!.RXFEED_S3_REGION,
-      credentials: { accessKeyId: env!.RXFEED_S3_ACCESS_KEY, secretAccessKey: env!.RXFEED_S3_SECRET_KEY },
-    });
+    const other = rgwStore(env!, `${bucket}-b`);
     await other.createBucket();
     await other.put('secret', new TextEncoder().encode('bucket b secret'));
     await other.put('k', new TextEncoder().encode('bucket b k'));

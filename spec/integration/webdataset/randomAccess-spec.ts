@@ -8,10 +8,10 @@ import { after, before, describe, it } from 'node:test';
 import { toLoader } from '../../../src/loader.js';
 import { blockShuffle, orderOf } from '../../../src/sampler.js';
 import { fromRandomAccess } from '../../../sources/core/fromRandomAccess.js';
-import { s3Store, type S3Store } from '../../../sources/objectstore/index.js';
+import type { S3Store } from '../../../sources/objectstore/index.js';
 import { fromWebDataset, SampleIndexError, webDatasetIndexed, widsDescriptor } from '../../../sources/webdataset/index.js';
 import { sharedWebDataset } from '../../sources/webdataset/tarFixtures.js';
-import { serverEnv } from '../objectstore/servers.js';
+import { rgwStore, serverEnv } from '../objectstore/servers.js';
 import { publishToNginx, readAll } from './shards.js';
 import { readShuffled } from '../../src/readShuffled.js';
 
@@ -170,12 +170,7 @@ describe(
     let store: S3Store;
     const keys = SHARED.map((name) => `shared/${name}`);
     before(async () => {
-      store = s3Store({
-        endpoint: s3!.RXFEED_S3_ENDPOINT,
-        bucket,
-        region: s3!.RXFEED_S3_REGION,
-        credentials: { accessKeyId: s3!.RXFEED_S3_ACCESS_KEY, secretAccessKey: s3!.RXFEED_S3_SECRET_KEY },
-      });
+      store = rgwStore(s3!, bucket);
       await store.createBucket();
       for (const name of SHARED) await store.put(`shared/${name}`, readFileSync(join(sharedWebDataset, name)));
     });
