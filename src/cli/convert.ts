@@ -12,12 +12,11 @@
  * @internal
  */
 import { lastValueFrom, map, Observable, toArray } from 'rxjs';
-import { decodeExample, decodeSequenceExample } from '../../sources/tfrecord/example.js';
 import type { ExampleInput, FeatureInput } from '../../sources/tfrecord/exampleEncoder.js';
-import type { Example, FeatureValue, SequenceExample } from '../../sources/tfrecord/exampleReader.js';
+import type { Example, FeatureValue } from '../../sources/tfrecord/exampleReader.js';
 import { InvalidArgumentError } from '../errors.js';
 import { quoted } from '../excerpt.js';
-import { bsonBinaryBytes, idText } from './inspect.js';
+import { bsonBinaryBytes, decodeRecord, idText } from './inspect.js';
 import type { ResolvedInput } from './inputs.js';
 import { formatBytes, table, type CliRun } from './output.js';
 import { itemsOf } from './read.js';
@@ -179,25 +178,15 @@ const ENCODER = new TextEncoder();
 
 /**
  * A record as an Example, refusing a SequenceExample (its feature lists would be dropped without
- * a word: the mapping has no place for them). An Example's features and a SequenceExample's
- * context are the same field, so one decode tells both.
+ * a word: the mapping has no place for them).
  */
 function exampleOf(record: Uint8Array, index: number): Example {
-  let sequence: SequenceExample;
-  try {
-    sequence = decodeSequenceExample(record);
-  } catch {
-    // Its field 2 is not feature lists: an Example's reader skips that field, or fails typed.
-    return decodeExample(record);
-  }
-  const lists = Object.keys(sequence.featureLists).length;
-  if (lists > 0) {
-    throw new InvalidArgumentError(
-      'convert',
-      `record ${index} is a SequenceExample: its ${lists} feature list(s) have no WebDataset mapping`,
-    );
-  }
-  return sequence.context;
+  const decoded = decodeRecord(record);
+  if ('example' in decoded) return decoded.example;
+  throw new InvalidArgumentError(
+    'convert',
+    `record ${index} is a SequenceExample: its ${Object.keys(decoded.sequence.featureLists).length} feature list(s) have no WebDataset mapping`,
+  );
 }
 
 /** An Example as a WebDataset sample (see {@link CONVERT_HELP}). */

@@ -10,7 +10,7 @@
  * @internal
  */
 import { decodeExample, decodeSequenceExample } from '../../sources/tfrecord/example.js';
-import type { FeatureValue, SequenceExample } from '../../sources/tfrecord/exampleReader.js';
+import type { Example, FeatureValue, SequenceExample } from '../../sources/tfrecord/exampleReader.js';
 import type { ResolvedInput } from './inputs.js';
 import { EXCERPT_CHARS, excerptText, formatBytes, table, type CliRun } from './output.js';
 import { drain, itemsOf } from './read.js';
@@ -134,20 +134,26 @@ export function imageShape(bytes: Uint8Array): [number, number] | undefined {
 }
 
 /**
- * The features of one record. A SequenceExample's field 1 (its context) is laid out as an
- * Example's features, so a record read as a SequenceExample with feature lists is one; any other
- * is an Example.
+ * A record as the message it holds: a SequenceExample when it has feature lists, else an Example.
+ * An Example's features and a SequenceExample's context are the same field (1), so one decode
+ * tells both; a record whose field 2 is not feature lists is decoded as an Example, whose reader
+ * skips that field (or fails typed).
  */
-function recordFields(record: Uint8Array): InspectedField[] {
-  let sequence: SequenceExample | undefined;
+export function decodeRecord(record: Uint8Array): { readonly example: Example } | { readonly sequence: SequenceExample } {
+  let sequence: SequenceExample;
   try {
     sequence = decodeSequenceExample(record);
   } catch {
-    sequence = undefined;
+    return { example: decodeExample(record) };
   }
-  if (sequence === undefined || Object.keys(sequence.featureLists).length === 0) {
-    return Object.entries(decodeExample(record)).map(([name, value]) => featureField(name, value));
-  }
+  return Object.keys(sequence.featureLists).length === 0 ? { example: sequence.context } : { sequence };
+}
+
+/** The features of one record: an Example's, or a SequenceExample's context and feature lists. */
+function recordFields(record: Uint8Array): InspectedField[] {
+  const decoded = decodeRecord(record);
+  if ('example' in decoded) return Object.entries(decoded.example).map(([name, value]) => featureField(name, value));
+  const { sequence } = decoded;
   return [
     ...Object.entries(sequence.context).map(([name, value]) => featureField(`context/${name}`, value)),
     ...Object.entries(sequence.featureLists).map(([name, steps]): InspectedField => {
