@@ -31,7 +31,8 @@ Mapping:
     an int64 list -> <key>.<feature>.int64.json ([1, 2]: JSON numbers, or strings past 2^53);
     a float list -> <key>.<feature>.float.json (NaN, Infinity, -Infinity and -0 as those strings); a bytes list of 0 or 2+ values -> <key>.<feature>.bytes.json (base64 strings).
     In feature and field names "%", "/", "\\", control characters and a leading "_" are written %XX (%2F for "/"):
-    a member name cannot hold a separator of its own, and the writer skips fields starting with "_".
+    a member name cannot hold a separator of its own, and the writer skips fields starting with "_"; so is the dot
+    of a name ending in .int64.json, .float.json or .bytes.json (%2E), which would read back as a typed list.
   WebDataset -> TFRecord: each sample becomes an Example with one feature per field: <f>.int64.json and
     <f>.float.json and <f>.bytes.json back to their lists (so TFRecord -> tar -> TFRecord gives the same Examples),
     any other field a bytes feature of one value named by its extension. __key__ is not written.
@@ -160,8 +161,9 @@ function keyOf(index: number): string {
 
 /**
  * A feature or document field name as a member extension: `%`, `/` and backslash (a tar path's
- * separators), control characters and a leading `_` (which the writer reads as metadata) are
- * percent-escaped, so every name is written and reads back as itself.
+ * separators), control characters, a leading `_` (which the writer reads as metadata) and the
+ * dot before a typed suffix (`x.int64.json`) are percent-escaped, so every name is written and
+ * reads back as itself.
  */
 export function extensionOf(name: string): string {
   return (
