@@ -269,10 +269,12 @@ export class CompressedShardError extends RxfeedError {
  *
  * - `RXFEED_ERR_SAMPLE_KEY`: its `__key__` is missing, not a string, empty, holds a `.` (WebDataset
  *   splits member names at the first dot, so the key would read back cut), a `\`, a NUL or
- *   another control character, starts or ends with `/` or has an empty `//` segment, or repeats
- *   the key of the sample just before it (the reader would merge the two samples).
+ *   another control character, starts or ends with `/` or has an empty `//` segment, holds a lone
+ *   UTF-16 surrogate (tar names are UTF-8: it would read back as U+FFFD), or repeats the key of
+ *   the sample just before it (the reader would merge the two samples); or its getter throws.
  * - `RXFEED_ERR_SAMPLE_FIELD`: a field name is empty, upper-case (readers lower-case extensions),
- *   holds `/`, `\` or a control character, or starts or ends with `.`; or its value is not one
+ *   holds `/`, `\`, a control character or a lone surrogate, or starts or ends with `.`; or its
+ *   getter throws (the error is the `cause`); or its value is not one
  *   of the encodable kinds (`Uint8Array`, string, number, bigint, and plain objects or arrays for
  *   a field ending in `json`).
  * @example

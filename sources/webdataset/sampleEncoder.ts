@@ -14,6 +14,8 @@ export const BLOCK = 512;
 export const END_OF_ARCHIVE = 2 * BLOCK;
 const KEY_FORBIDDEN = /[.\\\u0000-\u001f\u007f]/;
 const FIELD_FORBIDDEN = /[/\\\u0000-\u001f\u007f]/;
+/** A UTF-16 surrogate without its pair: tar names are UTF-8, where it reads back as U+FFFD. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 const padded = (size: number): number => Math.ceil(size / BLOCK) * BLOCK;
 
@@ -64,7 +66,23 @@ export function encodeSample(sample: unknown, index: number, previousKey: string
     );
   }
   const record = sample as Record<string, unknown>;
-  const key: unknown = record.__key__;
+  // A getter of the user's that throws fails the sample like any other unwritable value, with the sample named.
+  const read = (name: string, code: SampleWriteError['code'], keyText: string): unknown => {
+    try {
+      return record[name];
+    } catch (error) {
+      const failure = new SampleWriteError(
+        code,
+        index,
+        keyText,
+        code === 'RXFEED_ERR_SAMPLE_KEY' ? undefined : excerpt(name, 120),
+        `cannot be read: its getter threw ${excerpt(error instanceof Error ? error.message : String(error))}`,
+      );
+      failure.cause = error;
+      throw failure;
+    }
+  };
+  const key: unknown = read('__key__', 'RXFEED_ERR_SAMPLE_KEY', '(none)');
   if (typeof key !== 'string') {
     throw new SampleWriteError('RXFEED_ERR_SAMPLE_KEY', index, '(none)', undefined, `must be a string, got ${describe(key)}`);
   }
@@ -78,6 +96,7 @@ export function encodeSample(sample: unknown, index: number, previousKey: string
         : 'holds a "\\" or a control character',
     );
   }
+  if (LONE_SURROGATE.test(key)) throw badKey('holds a lone UTF-16 surrogate: tar names are UTF-8, so it would read back as U+FFFD');
   if (key.startsWith('/') || key.endsWith('/') || key.includes('//') || isUnsafeMemberName(key)) {
     throw badKey('is not a relative name of non-empty "/"-separated parts');
   }
@@ -86,10 +105,13 @@ export function encodeSample(sample: unknown, index: number, previousKey: string
   let bytes = 0;
   for (const field of Object.keys(record).sort()) {
     if (field.startsWith('_')) continue;
-    const value = record[field];
+    const value = read(field, 'RXFEED_ERR_SAMPLE_FIELD', key);
     if (value === undefined) continue;
     const badField = (reason: string): SampleWriteError =>
       new SampleWriteError('RXFEED_ERR_SAMPLE_FIELD', index, key, excerpt(field, 120), reason);
+    if (LONE_SURROGATE.test(field)) {
+      throw badField('holds a lone UTF-16 surrogate: tar names are UTF-8, so it would read back as U+FFFD');
+    }
     if (FIELD_FORBIDDEN.test(field) || field.startsWith('.') || field.endsWith('.')) {
       throw badField('is not an extension: it holds "/", "\\" or a control character, or starts or ends with "."');
     }

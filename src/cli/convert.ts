@@ -28,9 +28,10 @@ Mapping:
   TFRecord -> WebDataset: Example i becomes sample __key__ = i as 9 digits (000000000, ...);
     a bytes feature with one value -> member <key>.<feature> holding those bytes as they are;
     an int64 list -> <key>.<feature>.int64.json ([1, 2]: JSON numbers, or strings past 2^53);
-    a float list -> <key>.<feature>.float.json; a bytes list of 0 or 2+ values -> <key>.<feature>.bytes.json (base64 strings).
+    a float list -> <key>.<feature>.float.json (NaN, Infinity, -Infinity and -0 as those strings); a bytes list of 0 or 2+ values -> <key>.<feature>.bytes.json (base64 strings).
     In feature and field names "%", "/", "\\", control characters and a leading "_" are written %XX (%2F for "/"):
-    a member name cannot hold a separator of its own, and the writer skips fields starting with "_".
+    a member name cannot hold a separator of its own, and the writer skips fields starting with "_"; so is the dot
+    of a name ending in .int64.json, .float.json or .bytes.json (%2E), which would read back as a typed list.
   WebDataset -> TFRecord: each sample becomes an Example with one feature per field: <f>.int64.json and
     <f>.float.json and <f>.bytes.json back to their lists (so TFRecord -> tar -> TFRecord gives the same Examples),
     any other field a bytes feature of one value named by its extension. __key__ is not written.
@@ -159,13 +160,16 @@ function keyOf(index: number): string {
 
 /**
  * A feature or document field name as a member extension: `%`, `/` and backslash (a tar path's
- * separators), control characters and a leading `_` (which the writer reads as metadata) are
- * percent-escaped, so every name is written and reads back as itself.
+ * separators), control characters, a leading `_` (which the writer reads as metadata) and the
+ * dot before a typed suffix (`x.int64.json`) are percent-escaped, so every name is written and
+ * reads back as itself.
  */
 export function extensionOf(name: string): string {
-  return name.replace(
-    /[%/\\\u0000-\u001f\u007f]|^_/g,
-    (character) => `%${character.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`,
+  return (
+    name
+      .replace(/[%/\\\u0000-\u001f\u007f]|^_/g, (character) => `%${character.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`)
+      // A name ending like a typed field (`x.int64.json`) would read back as a list of that type.
+      .replace(/\.(?=(?:int64|float|bytes)\.json$)/, '%2E')
   );
 }
 
@@ -175,6 +179,21 @@ export function featureOf(extension: string): string {
 }
 
 const ENCODER = new TextEncoder();
+/** int64s within these are written as JSON numbers: a double holds them exactly. */
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+/** Floats JSON has no number for, written as these strings (protobuf's JSON mapping does so for the first three). */
+const FLOAT_WORDS: Readonly<Record<string, number>> = { NaN: Number.NaN, Infinity: Infinity, '-Infinity': -Infinity, '-0': -0 };
+
+function floatJson(value: number): number | string {
+  if (Object.is(value, -0)) return '-0';
+  return Number.isFinite(value) ? value : String(value);
+}
+
+/** A decimal past int64 would wrap (`BigInt64Array` keeps the low 64 bits): refused instead. */
+function inInt64(value: bigint): boolean {
+  return value >= -(2n ** 63n) && value < 2n ** 63n;
+}
 
 /**
  * A record as an Example, refusing a SequenceExample (its feature lists would be dropped without
@@ -199,10 +218,10 @@ export function exampleToSample(example: Record<string, FeatureValue>, index: nu
       if (value.length === 1) sample[extension] = value[0]!;
       else sample[`${extension}.bytes.json`] = ENCODER.encode(JSON.stringify(value.map((bytes) => Buffer.from(bytes).toString('base64'))));
     } else if (value instanceof BigInt64Array) {
-      const numbers = Array.from(value, (n) => (n >= -(2n ** 53n) && n <= 2n ** 53n ? Number(n) : String(n)));
+      const numbers = Array.from(value, (n) => (n >= MIN_SAFE && n <= MAX_SAFE ? Number(n) : String(n)));
       sample[`${extension}.int64.json`] = ENCODER.encode(JSON.stringify(numbers));
     } else {
-      sample[`${extension}.float.json`] = ENCODER.encode(JSON.stringify(Array.from(value as ArrayLike<number>)));
+      sample[`${extension}.float.json`] = ENCODER.encode(JSON.stringify(Array.from(value as ArrayLike<number>, floatJson)));
     }
   }
   return sample;
@@ -215,16 +234,25 @@ export function sampleToExample(sample: Sample): ExampleInput {
     if (field === '__key__' || field === '__url__' || typeof value === 'string') continue;
     const typed = /^(.*)\.(int64|float|bytes)\.json$/.exec(field);
     if (typed === null) {
-      example[featureOf(field)] = [value];
+      setFeature(example, featureOf(field), [value]);
       continue;
     }
     const [, name, kind] = typed as unknown as [string, string, string];
     const list = parseList(value, sample.__key__, field);
-    if (kind === 'int64') example[featureOf(name)] = BigInt64Array.from(list, (entry) => BigInt(entry as number | string));
-    else if (kind === 'float') example[featureOf(name)] = Float32Array.from(list as number[]);
-    else example[featureOf(name)] = (list as string[]).map((text) => new Uint8Array(Buffer.from(text, 'base64')));
+    const values =
+      kind === 'int64'
+        ? BigInt64Array.from(list, (entry) => BigInt(entry as number | string))
+        : kind === 'float'
+          ? Float32Array.from(list as (number | string)[], (entry) => (typeof entry === 'string' ? FLOAT_WORDS[entry]! : entry))
+          : (list as string[]).map((text) => new Uint8Array(Buffer.from(text, 'base64')));
+    setFeature(example, featureOf(name), values);
   }
   return example;
+}
+
+/** Defined, not assigned: a feature named `__proto__` is a feature, not the Example's prototype. */
+function setFeature(example: Record<string, FeatureInput>, name: string, value: FeatureInput): void {
+  Object.defineProperty(example, name, { value, enumerable: true, writable: true, configurable: true });
 }
 
 function parseList(bytes: Uint8Array, key: string, field: string): unknown[] {
@@ -241,8 +269,8 @@ function parseList(bytes: Uint8Array, key: string, field: string): unknown[] {
       kind === 'bytes'
         ? typeof entry === 'string'
         : kind === 'float'
-          ? typeof entry === 'number'
-          : Number.isSafeInteger(entry) || (typeof entry === 'string' && /^-?\d+$/.test(entry)),
+          ? typeof entry === 'number' || (typeof entry === 'string' && Object.hasOwn(FLOAT_WORDS, entry))
+          : Number.isSafeInteger(entry) || (typeof entry === 'string' && /^-?\d{1,19}$/.test(entry) && inInt64(BigInt(entry))),
     );
   if (!valid)
     throw new InvalidArgumentError('convert', `sample ${quoted(key, 80)} field ${quoted(field, 80)} is not a JSON list of ${kind} values`);
