@@ -272,7 +272,7 @@ export class CompressedShardError extends RxfeedError {
  *   another control character, starts or ends with `/` or has an empty `//` segment, holds a lone
  *   UTF-16 surrogate (tar names are UTF-8: it would read back as U+FFFD), or repeats the key of
  *   the sample just before it (the reader would merge the two samples); or its getter throws.
- * - `RXFEED_ERR_SAMPLE_FIELD`: a field name is empty, upper-case (readers lower-case extensions),
+ * - `RXFEED_ERR_SAMPLE_FIELD`: a field name is upper-case (readers lower-case extensions),
  *   holds `/`, `\`, a control character or a lone surrogate, or starts or ends with `.`; or its
  *   getter throws (the error is the `cause`); or its value is not one
  *   of the encodable kinds (`Uint8Array`, string, number, bigint, and plain objects or arrays for
