@@ -50,11 +50,15 @@ export function collate<B extends readonly unknown[] | PaddedBatch<unknown>>(
     operate<B, CollateResult<B>>(source, (op) => {
       // The samples' layout is read from the first batch and checked, not inferred, in the others.
       const samples = plannedCollator();
+      const { flow } = op.context;
+      const timer = op.timer('collate');
       op.subscribe(source, {
         next: (batch) => {
           let out: CollateResult<B>;
           try {
+            const start = flow.timing ? flow.now() : 0;
             out = collateWith(batch, settings, samples) as CollateResult<B>;
+            if (flow.timing) timer.worked(flow.now() - start);
           } catch (error) {
             // The batch is this operator's to release: nothing downstream will see it.
             if (Array.isArray(batch)) for (const sample of batch as readonly unknown[]) disposeItem(sample);

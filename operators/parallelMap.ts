@@ -63,7 +63,8 @@ export function parallelMap<T, R>(task: Task<T, R>, options: ParallelMapOptions 
   return (source) =>
     operate<T, R>(source, (op) => {
       const { context } = op;
-      type Slot = { abort: AbortController; subscription?: Subscription; settled?: Promise<unknown> };
+      type Slot = { abort: AbortController; started: number; subscription?: Subscription; settled?: Promise<unknown> };
+      const { flow } = context;
       const running = new Map<number, Slot>();
       const finished = new Map<number, R>(); // ordered mode: results waiting for an earlier one
       const waiting: [number, T][] = []; // arrived while every slot was taken
@@ -76,6 +77,7 @@ export function parallelMap<T, R>(task: Task<T, R>, options: ParallelMapOptions 
         name: 'parallelMap',
         capacity: concurrency,
         occupancy: () => running.size + finished.size + waiting.length,
+        parallelism: concurrency,
       });
 
       const emit = (index: number, value: R): void => {
@@ -92,6 +94,8 @@ export function parallelMap<T, R>(task: Task<T, R>, options: ParallelMapOptions 
       // Runs in a task's callback, outside any upstream call: guarded, so a throw downstream (a
       // user's callback after this operator) ends the stream instead of being lost.
       const settle = op.guard((index: number, value: R): void => {
+        const slot = running.get(index);
+        if (slot !== undefined && flow.timing) stage.worked(flow.now() - slot.started);
         running.delete(index);
         if (op.closed) {
           disposeAll([value]);
@@ -113,7 +117,7 @@ export function parallelMap<T, R>(task: Task<T, R>, options: ParallelMapOptions 
 
       const start = (index: number, value: T): void => {
         const abort = new AbortController();
-        const slot: Slot = { abort };
+        const slot: Slot = { abort, started: flow.timing ? flow.now() : 0 };
         running.set(index, slot);
         let got = false;
         let answer;

@@ -69,7 +69,8 @@ export function toDevice<C, Tensor>(adapter: DeviceAdapter<Tensor>, options: ToD
       const pending: Conversion<Tensor>[] = [];
       const pendingOrigins: Origins[] = [];
       let completed = false;
-      const stage = op.register({ name: 'toDevice', capacity: prefetch, occupancy: () => pending.length });
+      const stage = op.register({ name: 'toDevice', capacity: prefetch, occupancy: () => pending.length, parallelism: prefetch });
+      const { flow } = op.context;
 
       const drain = (): void => {
         while (!op.closed && pending.length > 0 && pending[0]!.state !== 'running') {
@@ -90,12 +91,14 @@ export function toDevice<C, Tensor>(adapter: DeviceAdapter<Tensor>, options: ToD
           stage.entered();
           const origins = op.takeOrigins('toDevice');
           let queued = false; // a synchronous conversion settles before it is queued
+          const started = flow.timing ? flow.now() : 0;
           const conversion = convertBatch(
             adapter,
             batch,
             hostPaths,
             // Settles in a promise callback: guarded, so a throw downstream ends the stream.
             op.guard(() => {
+              if (flow.timing) stage.worked(flow.now() - started);
               if (!queued) return;
               if (op.closed) conversion.discard();
               else drain();

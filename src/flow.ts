@@ -13,13 +13,19 @@
  * absorbing buffers of operators such as `shuffleBuffer` and `batch`, plus one pulled chunk per
  * source.
  *
+ * The Flow also times every stage, cheaply enough to leave on (a clock read per item entering or
+ * leaving a stage, and one per task): how long each held nothing (it waited on upstream), how long
+ * it was full (upstream waited on it), how many items it held on average, and the work it reported
+ * ({@link StageHandle.worked}). Steps that hold nothing but take time (a source's reads, `collate`)
+ * report their work through {@link Flow.timer}. `report.ts` turns a reading into a verdict.
+ *
  * The Flow reaches sources at subscribe time: RxJS subscribes synchronously from the sink up to the
  * source, so the sink makes its Flow current while it subscribes (see {@link bindContext}) and
  * sources and operators read it then, as Reactor's Context does.
  *
  * @module
  */
-import { asapScheduler, type SchedulerLike, type Subscription } from 'rxjs';
+import { asapScheduler, asyncScheduler, type SchedulerLike, type Subscription } from 'rxjs';
 
 /**
  * Something that holds items between a source and the consumer.
@@ -38,13 +44,45 @@ export interface Stage {
    * held (see {@link Flow.idle}). Default 0.
    */
   held?(): number;
+  /**
+   * Items the stage works on at once (a `parallelMap`'s tasks in flight, a worker pipeline's
+   * threads); default 1. Its busy time is divided by this to tell how close to saturation the
+   * stage's workers are.
+   */
+  readonly parallelism?: number;
 }
 
-/** Counters kept for each registered stage; read through {@link Flow.snapshot}. */
+/**
+ * Something that does timed work without holding items between calls: a source's reads, a
+ * synchronous step such as `collate`. Made by {@link Flow.timer}.
+ * @public
+ */
+export interface StageTimer {
+  /** Record `ms` milliseconds of work that produced `items` items (default 1). */
+  worked(ms: number, items?: number): void;
+  /** Remove the timer from the Flow's readings. */
+  unregister(): void;
+}
+
+/** Counters kept for each registered stage or timer; read through {@link Flow.snapshot}. */
 interface StageRecord {
   readonly stage: Stage;
+  /** False for a {@link Flow.timer}: it holds nothing, and never gates sources. */
+  readonly holds: boolean;
+  /** Clock time of the registration. */
+  readonly since: number;
   itemsIn: number;
   itemsOut: number;
+  /** Clock time the counters below were last brought up to. */
+  until: number;
+  /** Integral of the items held over time (item-milliseconds). */
+  occupancyMs: number;
+  /** Time holding nothing. */
+  emptyMs: number;
+  /** Time holding `capacity` items or more. */
+  fullMs: number;
+  /** Work reported through `worked`. */
+  busyMs: number;
 }
 
 /**
@@ -57,8 +95,26 @@ export interface StageMetrics {
   readonly occupancy: number;
   /** Items that entered the stage since it was registered. */
   readonly itemsIn: number;
-  /** Items that left the stage since it was registered. */
+  /** Items that left the stage since it was registered (for a timer: items its work produced). */
   readonly itemsOut: number;
+  /** Items the stage works on at once (see {@link Stage.parallelism}). */
+  readonly parallelism: number;
+  /** Milliseconds since the stage was registered. */
+  readonly elapsedMs: number;
+  /**
+   * Milliseconds of work the stage reported, summed over its parallel workers (task run times for
+   * `parallelMap`, time a read was outstanding for a source, time spent collating ...); 0 for a
+   * stage that only holds items (a queue).
+   */
+  readonly busyMs: number;
+  /** Milliseconds the stage held no item: it waited on upstream. 0 for a timer. */
+  readonly emptyMs: number;
+  /** Milliseconds the stage held `capacity` items or more: upstream waited on it. 0 for a timer. */
+  readonly fullMs: number;
+  /** The integral of the items held over time: divided by `elapsedMs`, the mean occupancy. */
+  readonly occupancyMs: number;
+  /** False for a timer ({@link Flow.timer}), which holds nothing: `capacity` and `occupancy` are 0. */
+  readonly holds: boolean;
 }
 
 /**
@@ -71,8 +127,20 @@ export interface FlowMetrics {
   readonly stages: readonly StageMetrics[];
   /** Milliseconds sources spent parked because a stage downstream was full. */
   readonly waitingDownstreamMs: number;
-  /** Milliseconds the consumer spent waiting for an item (recorded by the loader). */
+  /**
+   * Milliseconds the consumer spent waiting for an item (recorded by the loader): the loop's
+   * exposed wait, time a model step could have run but had no batch.
+   */
   readonly waitingUpstreamMs: number;
+  /**
+   * Milliseconds the consumer spent with an item in hand (a `for await` body: the model's step),
+   * recorded by the loader.
+   */
+  readonly consumerBusyMs: number;
+  /** Items handed to the consumer. */
+  readonly consumed: number;
+  /** Milliseconds since the Flow was made (a loader's iteration started). */
+  readonly elapsedMs: number;
 }
 
 /**
@@ -84,6 +152,8 @@ export interface StageHandle {
   entered(n?: number): void;
   /** Record that `n` items left the stage, and wake parked sources. */
   left(n?: number): void;
+  /** Record `ms` milliseconds of work (one task's run time, summed over parallel workers). */
+  worked(ms: number): void;
   /** Remove the stage from the gauge. */
   unregister(): void;
 }
@@ -99,6 +169,11 @@ export interface FlowOptions {
   readonly parent?: Flow;
   /** An extra saturation test for a child Flow, e.g. "my per-source queue already holds an item". */
   readonly gate?: () => boolean;
+  /**
+   * Time the stages (default true; a child Flow follows its parent). Off, items are still counted
+   * but no clock is read: for measuring what the timing costs.
+   */
+  readonly timing?: boolean;
 }
 
 /**
@@ -111,6 +186,8 @@ export class Flow {
   readonly #parent: Flow | undefined;
   readonly #gate: (() => boolean) | undefined;
   readonly #stages = new Set<StageRecord>();
+  /** Stages and timers, in the order registered: a pipeline subscribes from its sink up. */
+  readonly #records = new Set<StageRecord>();
   /**
    * The same records as an array, rebuilt when a stage comes or goes: {@link Flow.saturated} runs
    * before every item a source emits, and indexing an array allocates nothing, unlike a Set's
@@ -125,11 +202,26 @@ export class Flow {
   #parkedSince: number | undefined;
   #waitingDownstreamMs = 0;
   #waitingUpstreamMs = 0;
+  #consumerBusyMs = 0;
+  #consumed = 0;
+  readonly #since: number;
+  /** False: no clock is read per item (see {@link FlowOptions.timing}). */
+  readonly timing: boolean;
+  /**
+   * Milliseconds on this Flow's clock, for durations: the scheduler's own time (virtual in marble
+   * tests), except that RxJS's real-time schedulers, whose clock is `Date.now()`, are read through
+   * `performance.now()` for sub-millisecond task times.
+   */
+  readonly now: () => number;
 
   constructor(options: FlowOptions = {}) {
     this.#parent = options.parent;
     this.#gate = options.gate;
     this.scheduler = options.scheduler ?? options.parent?.scheduler ?? asapScheduler;
+    this.timing = options.timing ?? options.parent?.timing ?? true;
+    const scheduler = this.scheduler;
+    this.now = scheduler.now === asyncScheduler.now ? () => performance.now() : () => scheduler.now();
+    this.#since = this.now();
     if (this.#parent !== undefined) this.#parent.#children.add(this);
   }
 
@@ -143,24 +235,70 @@ export class Flow {
    */
   register(stage: Stage): StageHandle {
     const root = this.root;
-    const record: StageRecord = { stage, itemsIn: 0, itemsOut: 0 };
+    const record = root.#record(stage, true);
     root.#stages.add(record);
     root.#stageList = [...root.#stages];
+    const timing = root.timing;
+    const now = root.now;
     return {
       entered: (n = 1) => {
+        if (timing) advance(record, now());
         record.itemsIn += n;
       },
       left: (n = 1) => {
+        if (timing) advance(record, now());
         record.itemsOut += n;
         root.notify();
       },
+      worked: (ms) => {
+        record.busyMs += ms;
+      },
       unregister: () => {
+        root.#records.delete(record);
         if (root.#stages.delete(record)) {
           root.#stageList = [...root.#stages];
           root.notify();
         }
       },
     };
+  }
+
+  /**
+   * Register a timer: a step that does timed work but holds no item between calls (a source's
+   * reads, `collate`). It appears in {@link Flow.snapshot} beside the stages and never gates
+   * sources. Call `unregister` on teardown.
+   */
+  timer(name: string, parallelism = 1): StageTimer {
+    const root = this.root;
+    const record = root.#record({ name, capacity: 0, parallelism, occupancy: () => 0 }, false);
+    return {
+      worked: (ms, items = 1) => {
+        record.busyMs += ms;
+        record.itemsIn += items;
+        record.itemsOut += items;
+      },
+      unregister: () => {
+        root.#records.delete(record);
+      },
+    };
+  }
+
+  #record(stage: Stage, holds: boolean): StageRecord {
+    const now = this.timing ? this.now() : 0;
+    const record: StageRecord = {
+      stage,
+      holds,
+      since: now,
+      itemsIn: 0,
+      itemsOut: 0,
+      until: now,
+      occupancyMs: 0,
+      emptyMs: 0,
+      fullMs: 0,
+      busyMs: 0,
+    };
+    this.#records.add(record);
+    return record;
   }
 
   /** True when some stage is full (or this child's gate is closed): sources must not pull now. */
@@ -189,7 +327,7 @@ export class Flow {
   whenReady(resume: () => void): () => void {
     const root = this.root;
     if (this.#waiters.size === 0 && root.#parkedSince === undefined) {
-      root.#parkedSince = this.scheduler.now();
+      root.#parkedSince = root.now();
     }
     this.#waiters.add(resume);
     // A stage may have shrunk between the saturation check and now: make sure a drain follows.
@@ -246,7 +384,7 @@ export class Flow {
     if (this.#waiters.size > 0 && !this.saturated()) {
       const root = this.root;
       if (root.#parkedSince !== undefined) {
-        root.#waitingDownstreamMs += this.scheduler.now() - root.#parkedSince;
+        root.#waitingDownstreamMs += root.now() - root.#parkedSince;
         root.#parkedSince = undefined;
       }
       const waiters = [...this.#waiters];
@@ -295,22 +433,68 @@ export class Flow {
     this.root.#waitingUpstreamMs += ms;
   }
 
-  /** A reading of every stage and the wait counters. */
+  /**
+   * Add the time the consumer spent with an item in hand (the loader records how long the loop's
+   * body ran between handing an item over and the next `next()`).
+   */
+  recordConsumerBusy(ms: number): void {
+    this.root.#consumerBusyMs += ms;
+  }
+
+  /** Count an item handed to the consumer (recorded by the loader). */
+  recordConsumed(): void {
+    this.root.#consumed++;
+  }
+
+  /**
+   * A reading of every stage and timer, from source to sink (the reverse of the order they
+   * registered in: a pipeline subscribes from its sink up), and the wait counters.
+   */
   snapshot(): FlowMetrics {
     const root = this.root;
-    const now = this.scheduler.now();
+    const now = root.now();
     const parked = root.#parkedSince === undefined ? 0 : now - root.#parkedSince;
-    return {
-      time: now,
-      stages: [...root.#stages].map(({ stage, itemsIn, itemsOut }) => ({
+    const stages: StageMetrics[] = [];
+    for (const record of root.#records) {
+      if (root.timing && record.holds) advance(record, now);
+      const { stage } = record;
+      stages.push({
         name: stage.name,
-        capacity: stage.capacity,
-        occupancy: stage.occupancy(),
-        itemsIn,
-        itemsOut,
-      })),
+        capacity: record.holds ? stage.capacity : 0,
+        occupancy: record.holds ? stage.occupancy() : 0,
+        itemsIn: record.itemsIn,
+        itemsOut: record.itemsOut,
+        parallelism: stage.parallelism ?? 1,
+        elapsedMs: root.timing ? now - record.since : 0,
+        busyMs: record.busyMs,
+        emptyMs: record.emptyMs,
+        fullMs: record.fullMs,
+        occupancyMs: record.occupancyMs,
+        holds: record.holds,
+      });
+    }
+    return {
+      time: this.scheduler.now(),
+      stages: stages.reverse(),
       waitingDownstreamMs: root.#waitingDownstreamMs + parked,
       waitingUpstreamMs: root.#waitingUpstreamMs,
+      consumerBusyMs: root.#consumerBusyMs,
+      consumed: root.#consumed,
+      elapsedMs: now - root.#since,
     };
   }
+}
+
+/**
+ * Bring a stage's time integrals up to `now`: the items it held since the last change, held for
+ * that long. Runs before every change of what it holds.
+ */
+function advance(record: StageRecord, now: number): void {
+  const elapsed = now - record.until;
+  if (elapsed <= 0) return;
+  record.until = now;
+  const held = record.itemsIn - record.itemsOut;
+  record.occupancyMs += held * elapsed;
+  if (held <= 0) record.emptyMs += elapsed;
+  else if (held >= record.stage.capacity) record.fullMs += elapsed;
 }

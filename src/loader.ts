@@ -31,6 +31,11 @@ export interface LoaderOptions {
    * (in any order) to resume an indexed pipeline on a different number of ranks.
    */
   readonly state?: LoaderState | readonly LoaderState[];
+  /**
+   * Time every stage, for {@link Loader.report} and {@link Loader.metrics} (default true). It costs
+   * a clock read per item entering or leaving a stage and per task; off, only counts are kept.
+   */
+  readonly timing?: boolean;
 }
 
 /**
@@ -58,6 +63,7 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
   readonly #prefetch: number;
   readonly #signal: AbortSignal | undefined;
   readonly #scheduler: SchedulerLike | undefined;
+  readonly #timing: boolean;
   readonly #active = new Set<ActiveEntry>();
   #epoch = 0;
   #epochTaken = false; // an iteration or subscription has read `#epoch`
@@ -73,6 +79,7 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
     this.#prefetch = options.prefetch ?? 2;
     this.#signal = options.signal;
     this.#scheduler = options.scheduler;
+    this.#timing = options.timing ?? true;
     if (!Number.isSafeInteger(this.#prefetch) || this.#prefetch < 1) {
       throw new InvalidArgumentError('toLoader.prefetch', `must be a positive integer, got ${options.prefetch}`);
     }
@@ -194,6 +201,7 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
       prefetch: 1,
       signal: this.#signal,
       scheduler: this.#scheduler,
+      timing: this.#timing,
       active: this.#active,
     });
     try {
@@ -227,7 +235,7 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
   }
 
   #subscribePlain(subscriber: Subscriber<T>): Subscription | undefined {
-    const flow = new Flow({ scheduler: this.#scheduler });
+    const flow = new Flow({ scheduler: this.#scheduler, timing: this.#timing });
     const signal = this.#signal;
     if (signal?.aborted) {
       subscriber.error(new AbortedError(signal.reason));
@@ -244,7 +252,18 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
     const counting = {
       next: (value: T) => {
         consumeOrigins(arriving(tracker));
-        subscriber.next(value);
+        flow.recordConsumed();
+        if (!flow.timing) {
+          subscriber.next(value);
+          return;
+        }
+        // A subscriber's work on an item is what its `next` does synchronously.
+        const start = flow.now();
+        try {
+          subscriber.next(value);
+        } finally {
+          flow.recordConsumerBusy(flow.now() - start);
+        }
       },
       error: (error: unknown) => subscriber.error(error),
       complete: () => {
@@ -271,6 +290,7 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
       prefetch: this.#prefetch,
       signal: this.#signal,
       scheduler: this.#scheduler,
+      timing: this.#timing,
       active: this.#active,
     });
   }
@@ -314,6 +334,7 @@ interface IteratorSettings {
   readonly prefetch: number;
   readonly signal: AbortSignal | undefined;
   readonly scheduler: SchedulerLike | undefined;
+  readonly timing: boolean;
   readonly active: Set<ActiveEntry>;
 }
 
@@ -339,6 +360,7 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
   #onComplete: (() => void) | undefined;
   #stage: StageHandle | undefined;
   #inHand = false; // the consumer is processing the item it received last
+  #handedAt = 0; // clock time the item in hand was handed over
   #subscription: Subscription | undefined;
   #started = false;
   #finished = false;
@@ -356,7 +378,7 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
   constructor(source: Observable<T>, settings: IteratorSettings) {
     this.#source = source;
     this.#settings = settings;
-    this.#flow = new Flow({ scheduler: settings.scheduler });
+    this.#flow = new Flow({ scheduler: settings.scheduler, timing: settings.timing });
   }
 
   [Symbol.asyncIterator](): AsyncIterableIterator<T> {
@@ -401,8 +423,9 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
           if (waiter !== undefined) {
             this.#waiter = undefined;
             this.#stage!.left();
-            this.#flow.recordUpstreamWait(this.#flow.scheduler.now() - waiter.since);
-            this.#inHand = true;
+            const now = this.#flow.now();
+            this.#flow.recordUpstreamWait(now - waiter.since);
+            this.#hand(now);
             consumeOrigins(origins);
             waiter.resolve({ value, done: false });
           } else {
@@ -443,6 +466,13 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
     this.#stage?.unregister();
   }
 
+  /** The consumer is handed an item at clock time `now`: it holds it until its next `next()`. */
+  #hand(now: number): void {
+    this.#inHand = true;
+    this.#handedAt = now;
+    this.#flow.recordConsumed();
+  }
+
   async #afterRelease(settle: () => void): Promise<void> {
     await this.#flow.released();
     settle();
@@ -452,12 +482,13 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
     if (!this.#started) this.#start();
     if (this.#inHand) {
       this.#inHand = false;
+      if (this.#flow.timing) this.#flow.recordConsumerBusy(this.#flow.now() - this.#handedAt);
       if (this.#flow.awaitingIdle) this.#flow.notify();
     }
     if (this.#queue.length > 0) {
       const value = this.#queue.shift()!;
       consumeOrigins(this.#queuedOrigins.shift());
-      this.#inHand = true;
+      this.#hand(this.#flow.timing ? this.#flow.now() : 0);
       this.#stage?.left();
       return { value, done: false };
     }
@@ -476,7 +507,7 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
       throw new RxfeedError('RXFEED_ERR_CONCURRENT_NEXT', 'toLoader: next() called again before the previous one settled');
     }
     return new Promise((resolve, reject) => {
-      this.#waiter = { resolve, reject, since: this.#flow.scheduler.now() };
+      this.#waiter = { resolve, reject, since: this.#flow.now() };
     });
   }
 

@@ -22,7 +22,7 @@
  */
 import { Observable, Subscription, type Observer, type Subscriber } from 'rxjs';
 import { bindContext, currentContext, type PipelineContext } from './context.js';
-import type { Stage, StageHandle } from './flow.js';
+import type { Stage, StageHandle, StageTimer } from './flow.js';
 import { infoOf, streamInfoOf, withInfo, type DatasetInfo, type StreamInfo } from './info.js';
 import {
   consumeOrigins,
@@ -253,6 +253,16 @@ export class Operation<R> {
     const handle = this.context.flow.register(stage);
     this.finalize(() => handle.unregister());
     return handle;
+  }
+
+  /**
+   * Register a timer of the Flow (work that holds no item, such as a source's reads or a
+   * synchronous `collate`); it is unregistered on teardown. See `Flow.timer`.
+   */
+  timer(name: string, parallelism?: number): StageTimer {
+    const timer = this.context.flow.timer(name, parallelism);
+    this.finalize(() => timer.unregister());
+    return timer;
   }
 
   /**

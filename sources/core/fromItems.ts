@@ -63,10 +63,11 @@ export function fromItems<T>(items: ItemsInput<T>, options: FromItemsOptions = {
           };
         },
         { size: end - start, selectRange: (from, to) => range(start + from, start + to) },
+        'fromItems',
       );
     return range(0, array.length);
   }
-  return fromPuller<T>(() => openIterable(items(), chunkSize), { size: options.size });
+  return fromPuller<T>(() => openIterable(items(), chunkSize), { size: options.size }, 'fromItems');
 }
 
 const ARRAY_VALUES = Array.prototype[Symbol.iterator];

@@ -30,12 +30,16 @@ import type { Chunk, Puller, PullerFactory } from './puller.js';
  *
  * @param open - Opens a puller for one subscription.
  * @param info - What the source knows about itself (`size`, `files` ...); see {@link DatasetInfo}.
+ * @param name - The source's name in metrics and `Loader.report()`, whose timer counts the time
+ *   each pull was outstanding as the source's work; default `fromPuller`.
  * @returns An Observable of the pulled items; cold: each subscription opens a new puller.
  * @public
  */
-export function fromPuller<T>(open: PullerFactory<T>, info: DatasetInfo<T> = {}): Observable<T> {
+export function fromPuller<T>(open: PullerFactory<T>, info: DatasetInfo<T> = {}, name = 'fromPuller'): Observable<T> {
   return produce<T>((op) => {
     const { flow, epoch, tracker } = op.context;
+    const timer = op.timer(name);
+    const timing = flow.timing;
     // Loader state: items are numbered in the order pulled. A resumed subscription pulls them again
     // and drops those its consumer had received, before they reach the pipeline.
     const key = tracker.keyFor('fromPuller', epoch);
@@ -104,7 +108,7 @@ export function fromPuller<T>(open: PullerFactory<T>, info: DatasetInfo<T> = {})
 
     // An answer that is a promise or an Observable. An Observable may answer synchronously, inside
     // `subscribe`: the pump is then running, so `run` only asks it for another pass.
-    const awaitChunk = (pending: PromiseLike<Chunk<T>> | Observable<Chunk<T>>): void => {
+    const awaitChunk = (pending: PromiseLike<Chunk<T>> | Observable<Chunk<T>>, started: number): void => {
       waiting = true;
       if (isPromiseLike(pending)) {
         // Not awaited on teardown (a stalled read must not hold up a `break`), but a chunk that
@@ -112,6 +116,7 @@ export function fromPuller<T>(open: PullerFactory<T>, info: DatasetInfo<T> = {})
         Promise.resolve(pending).then(
           (value) => {
             waiting = false;
+            if (timing) timer.worked(flow.now() - started, value?.length ?? 0);
             if (op.closed) {
               if (value !== null) disposeAll(value);
               return;
@@ -132,6 +137,7 @@ export function fromPuller<T>(open: PullerFactory<T>, info: DatasetInfo<T> = {})
           if (got) return;
           got = true;
           waiting = false;
+          if (timing) timer.worked(flow.now() - started, value?.length ?? 0);
           answer?.unsubscribe();
           if (op.closed) {
             if (value !== null) disposeAll(value);
@@ -176,12 +182,14 @@ export function fromPuller<T>(open: PullerFactory<T>, info: DatasetInfo<T> = {})
         }
         if (waiting || puller === undefined) return;
         if (!pump.ready()) return;
+        const started = timing ? flow.now() : 0;
         const next = puller.pull();
         if (next === null || Array.isArray(next)) {
+          if (timing) timer.worked(flow.now() - started, next?.length ?? 0);
           accept(next as Chunk<T>);
           continue;
         }
-        awaitChunk(next as PromiseLike<Chunk<T>> | Observable<Chunk<T>>);
+        awaitChunk(next as PromiseLike<Chunk<T>> | Observable<Chunk<T>>, started);
         if (waiting) return;
       }
     });

@@ -144,7 +144,7 @@ export async function fromMongo<T = Document>(input: MongoCollectionInput, optio
 /** The dataset elements `[start, end)` of the view's order, as a sized Observable. */
 function mongoRange<T>(input: MongoCollectionInput, settings: Settings<T>, start: number, end: number): Observable<T> {
   const info = rangeInfo<T>(start, end, (from, to) => mongoRange(input, settings, from, to));
-  return fromPuller<T>((context) => openRangePuller(input, settings, start, end, context), info);
+  return fromPuller<T>((context) => openRangePuller(input, settings, start, end, context), info, 'fromMongo');
 }
 
 /**
@@ -183,5 +183,5 @@ function cacheRange<T>(
         return items;
       },
     };
-  }, info);
+  }, info, 'fromMongo');
 }

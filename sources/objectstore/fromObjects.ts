@@ -108,5 +108,5 @@ export function fromObjects(store: ObjectStore, options: FromObjectsOptions = {}
         abort.abort();
       },
     };
-  });
+  }, {}, 'fromObjects');
 }

@@ -239,7 +239,7 @@ function openSegments<T>(segments: readonly Segment[], settings: Settings<T>): O
     open: (parts) => openSegments(parts, settings),
     fileName: (source) => source.name,
   });
-  return fromPuller<T>((context) => openPuller(segments, settings, context), info);
+  return fromPuller<T>((context) => openPuller(segments, settings, context), info, 'fromTFRecord');
 }
 
 /** Options of {@link fromTFRecord} emitting raw records. @public */

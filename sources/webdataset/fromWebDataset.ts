@@ -201,7 +201,7 @@ function openDataset(input: WebDatasetInput, reading: ReadingOptions): Observabl
         reading,
         context,
       );
-    });
+    }, {}, 'fromWebDataset');
   }
   if (!Array.isArray(input)) {
     throw new InvalidArgumentError(
@@ -314,7 +314,7 @@ function openParts(parts: readonly Part<ShardRef>[], options: ReadingOptions): O
     fileName: shardName,
   });
   const shards = parts.map((part) => part.input);
-  return fromPuller<WebDatasetSample>((context) => openShards(shards, options, context), info);
+  return fromPuller<WebDatasetSample>((context) => openShards(shards, options, context), info, 'fromWebDataset');
 }
 
 function shardName(shard: ShardRef): string {

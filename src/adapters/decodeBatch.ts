@@ -146,9 +146,12 @@ export function decodeBatch<S extends object, const F extends string = string>(
           if (upstreamDone) op.complete();
           return;
         }
+        const { flow } = op.context;
+        const started = flow.timing ? flow.now() : 0;
         decoding = decodeRows(rows, nextIndex++).then(
           op.guard((decoded: DecodedBatch<S, F>) => {
             decoding = undefined;
+            if (flow.timing) stage.worked(flow.now() - started);
             stage.left();
             if (op.closed) return;
             op.emit(decoded, origins);
