@@ -1,5 +1,6 @@
 import type { MonoTypeOperatorFunction } from 'rxjs';
 import { operate } from '../src/operate.js';
+import { shortVerdict } from '../src/report.js';
 
 /** Where {@link progress} writes: a stream with an optional `isTTY`, like `process.stderr`. */
 export interface ProgressOutput {
@@ -25,6 +26,12 @@ export interface ProgressOptions<T> {
    * 200); elsewhere (CI logs, files) a new line is written at this rate (default 10 000).
    */
   readonly intervalMs?: number;
+  /**
+   * End each line with the bottleneck in a few words, from the pipeline's timing (`loop waited 31%:
+   * parallelMap 98% busy`; see `Loader.report()`), once the loop has received an item; default
+   * true.
+   */
+  readonly verdict?: boolean;
 }
 
 /** Formats a count with thousands separators and at most one decimal. */
@@ -44,8 +51,10 @@ function formatDuration(ms: number): string {
  * Report progress and throughput of a long run, without changing the stream.
  *
  * On a terminal it redraws one line in place; in logs it writes a line every `intervalMs` and a
- * final line at completion: `label: 12,345/50,000 (24.7%) 5,432/s elapsed 0:02 eta 0:06`. Time comes
- * from the pipeline's scheduler, so marble tests see virtual time.
+ * final line at completion: `label: 12,345/50,000 (24.7%) 5,432/s elapsed 0:02 eta 0:06 (loop
+ * waited 31%: parallelMap 98% busy)`. The part in brackets is the bottleneck so far, from the
+ * stages' timing (see `Loader.report()`); it appears once a loader's loop has received an item.
+ * Time comes from the pipeline's scheduler, so marble tests see virtual time.
  *
  * @example
  * ```ts
@@ -85,6 +94,8 @@ export function progress<T>(options: ProgressOptions<T> = {}): MonoTypeOperatorF
         if (expected !== undefined && rate > 0 && count < expected) {
           text += ` eta ${formatDuration(((expected - count) / rate) * 1000)}`;
         }
+        const verdict = options.verdict === false || !op.context.flow.timing ? undefined : shortVerdict(op.context.flow.snapshot());
+        if (verdict !== undefined) text += ` (${verdict})`;
         return text;
       };
       const report = (final: boolean): void => {

@@ -65,16 +65,38 @@ export interface StageTimer {
 }
 
 /** Counters kept for each registered stage or timer; read through {@link Flow.snapshot}. */
-interface StageRecord {
+interface StageRecord extends Totals {
   readonly stage: Stage;
   /** False for a {@link Flow.timer}: it holds nothing, and never gates sources. */
   readonly holds: boolean;
-  /** Clock time of the registration. */
-  readonly since: number;
-  itemsIn: number;
-  itemsOut: number;
   /** Clock time the counters below were last brought up to. */
   until: number;
+}
+
+/**
+ * The stages and timers of one name: what a reading shows as one stage. A name's records are
+ * summed (the inner sources of an `interleave`, a stage re-made for each epoch), and the counters
+ * of records that unregistered are kept, so a reading after the loop ended still shows the whole
+ * run; one group per name bounds what is kept.
+ */
+interface StageGroup {
+  readonly name: string;
+  readonly holds: boolean;
+  /** Clock time the first record of the name registered. */
+  readonly since: number;
+  readonly live: Set<StageRecord>;
+  /** The counters of the records that unregistered. */
+  readonly retired: Totals;
+  /** Capacity and parallelism when the last record unregistered, shown while none is live. */
+  lastCapacity: number;
+  lastParallelism: number;
+  /** Clock time the last record unregistered: the group's time ends there while none is live. */
+  endedAt: number;
+}
+
+interface Totals {
+  itemsIn: number;
+  itemsOut: number;
   /** Integral of the items held over time (item-milliseconds). */
   occupancyMs: number;
   /** Time holding nothing. */
@@ -93,13 +115,13 @@ export interface StageMetrics {
   readonly name: string;
   readonly capacity: number;
   readonly occupancy: number;
-  /** Items that entered the stage since it was registered. */
+  /** Items that entered the stage since it was registered. Stages and timers of one name are summed. */
   readonly itemsIn: number;
   /** Items that left the stage since it was registered (for a timer: items its work produced). */
   readonly itemsOut: number;
   /** Items the stage works on at once (see {@link Stage.parallelism}). */
   readonly parallelism: number;
-  /** Milliseconds since the stage was registered. */
+  /** Milliseconds since the first stage of this name was registered, until the last one went. */
   readonly elapsedMs: number;
   /**
    * Milliseconds of work the stage reported, summed over its parallel workers (task run times for
@@ -186,8 +208,8 @@ export class Flow {
   readonly #parent: Flow | undefined;
   readonly #gate: (() => boolean) | undefined;
   readonly #stages = new Set<StageRecord>();
-  /** Stages and timers, in the order registered: a pipeline subscribes from its sink up. */
-  readonly #records = new Set<StageRecord>();
+  /** Stages and timers by name, in the order first registered: a pipeline subscribes from its sink up. */
+  readonly #groups = new Map<string, StageGroup>();
   /**
    * The same records as an array, rebuilt when a stage comes or goes: {@link Flow.saturated} runs
    * before every item a source emits, and indexing an array allocates nothing, unlike a Set's
@@ -203,6 +225,8 @@ export class Flow {
   #waitingDownstreamMs = 0;
   #waitingUpstreamMs = 0;
   #consumerBusyMs = 0;
+  /** Clock time the consumer last finished with an item: a reading after the loop ends ends there. */
+  #consumerUntil = 0;
   #consumed = 0;
   readonly #since: number;
   /** False: no clock is read per item (see {@link FlowOptions.timing}). */
@@ -240,21 +264,25 @@ export class Flow {
     root.#stageList = [...root.#stages];
     const timing = root.timing;
     const now = root.now;
+    // After `unregister`, counts (items a loader hands out of its queue after the source ended)
+    // go to the name's retired totals, untimed: the stage no longer holds anything for the Flow.
+    let counters: Totals = record;
     return {
       entered: (n = 1) => {
-        if (timing) advance(record, now());
-        record.itemsIn += n;
+        if (timing && counters === record) advance(record, now());
+        counters.itemsIn += n;
       },
       left: (n = 1) => {
-        if (timing) advance(record, now());
-        record.itemsOut += n;
+        if (timing && counters === record) advance(record, now());
+        counters.itemsOut += n;
         root.notify();
       },
       worked: (ms) => {
-        record.busyMs += ms;
+        counters.busyMs += ms;
       },
       unregister: () => {
-        root.#records.delete(record);
+        if (timing && counters === record) advance(record, now());
+        counters = root.#retire(record) ?? counters;
         if (root.#stages.delete(record)) {
           root.#stageList = [...root.#stages];
           root.notify();
@@ -271,24 +299,38 @@ export class Flow {
   timer(name: string, parallelism = 1): StageTimer {
     const root = this.root;
     const record = root.#record({ name, capacity: 0, parallelism, occupancy: () => 0 }, false);
+    let counters: Totals = record;
     return {
       worked: (ms, items = 1) => {
-        record.busyMs += ms;
-        record.itemsIn += items;
-        record.itemsOut += items;
+        counters.busyMs += ms;
+        counters.itemsIn += items;
+        counters.itemsOut += items;
       },
       unregister: () => {
-        root.#records.delete(record);
+        counters = root.#retire(record) ?? counters;
       },
     };
   }
 
   #record(stage: Stage, holds: boolean): StageRecord {
     const now = this.timing ? this.now() : 0;
+    let group = this.#groups.get(stage.name);
+    if (group === undefined) {
+      group = {
+        name: stage.name,
+        holds,
+        since: now,
+        live: new Set(),
+        retired: zeroTotals(),
+        lastCapacity: 0,
+        lastParallelism: 1,
+        endedAt: now,
+      };
+      this.#groups.set(stage.name, group);
+    }
     const record: StageRecord = {
       stage,
       holds,
-      since: now,
       itemsIn: 0,
       itemsOut: 0,
       until: now,
@@ -297,8 +339,22 @@ export class Flow {
       fullMs: 0,
       busyMs: 0,
     };
-    this.#records.add(record);
+    group.live.add(record);
     return record;
+  }
+
+  /**
+   * Fold an unregistered record's counters into its name's group; answers the totals its later
+   * counts go to.
+   */
+  #retire(record: StageRecord): Totals | undefined {
+    const group = this.#groups.get(record.stage.name);
+    if (group === undefined || !group.live.delete(record)) return undefined;
+    addTotals(group.retired, record);
+    group.lastCapacity = record.holds ? record.stage.capacity : 0;
+    group.lastParallelism = record.stage.parallelism ?? 1;
+    group.endedAt = this.timing ? this.now() : 0;
+    return group.retired;
   }
 
   /** True when some stage is full (or this child's gate is closed): sources must not pull now. */
@@ -438,7 +494,9 @@ export class Flow {
    * body ran between handing an item over and the next `next()`).
    */
   recordConsumerBusy(ms: number): void {
-    this.root.#consumerBusyMs += ms;
+    const root = this.root;
+    root.#consumerBusyMs += ms;
+    root.#consumerUntil = root.now();
   }
 
   /** Count an item handed to the consumer (recorded by the loader). */
@@ -455,22 +513,34 @@ export class Flow {
     const now = root.now();
     const parked = root.#parkedSince === undefined ? 0 : now - root.#parkedSince;
     const stages: StageMetrics[] = [];
-    for (const record of root.#records) {
-      if (root.timing && record.holds) advance(record, now);
-      const { stage } = record;
+    // Once every stage has gone (the loop ended), the reading ends when the last one went.
+    let ended = Math.max(root.#since, root.#consumerUntil);
+    let anyLive = false;
+    for (const group of root.#groups.values()) {
+      const totals = { ...group.retired };
+      let capacity = 0;
+      let occupancy = 0;
+      let parallelism = 0;
+      for (const record of group.live) {
+        if (root.timing && record.holds) advance(record, now);
+        addTotals(totals, record);
+        if (record.holds) {
+          capacity += record.stage.capacity;
+          occupancy += record.stage.occupancy();
+        }
+        parallelism += record.stage.parallelism ?? 1;
+      }
+      const live = group.live.size > 0;
+      anyLive ||= live;
+      ended = Math.max(ended, group.endedAt);
       stages.push({
-        name: stage.name,
-        capacity: record.holds ? stage.capacity : 0,
-        occupancy: record.holds ? stage.occupancy() : 0,
-        itemsIn: record.itemsIn,
-        itemsOut: record.itemsOut,
-        parallelism: stage.parallelism ?? 1,
-        elapsedMs: root.timing ? now - record.since : 0,
-        busyMs: record.busyMs,
-        emptyMs: record.emptyMs,
-        fullMs: record.fullMs,
-        occupancyMs: record.occupancyMs,
-        holds: record.holds,
+        name: group.name,
+        capacity: live ? capacity : group.lastCapacity,
+        occupancy,
+        ...totals,
+        parallelism: live ? parallelism : group.lastParallelism,
+        elapsedMs: root.timing ? (live ? now : group.endedAt) - group.since : 0,
+        holds: group.holds,
       });
     }
     return {
@@ -480,7 +550,7 @@ export class Flow {
       waitingUpstreamMs: root.#waitingUpstreamMs,
       consumerBusyMs: root.#consumerBusyMs,
       consumed: root.#consumed,
-      elapsedMs: now - root.#since,
+      elapsedMs: (anyLive || root.#groups.size === 0 ? now : ended) - root.#since,
     };
   }
 }
@@ -497,4 +567,17 @@ function advance(record: StageRecord, now: number): void {
   record.occupancyMs += held * elapsed;
   if (held <= 0) record.emptyMs += elapsed;
   else if (held >= record.stage.capacity) record.fullMs += elapsed;
+}
+
+function zeroTotals(): Totals {
+  return { itemsIn: 0, itemsOut: 0, occupancyMs: 0, emptyMs: 0, fullMs: 0, busyMs: 0 };
+}
+
+function addTotals(into: Totals, from: Totals): void {
+  into.itemsIn += from.itemsIn;
+  into.itemsOut += from.itemsOut;
+  into.occupancyMs += from.occupancyMs;
+  into.emptyMs += from.emptyMs;
+  into.fullMs += from.fullMs;
+  into.busyMs += from.busyMs;
 }

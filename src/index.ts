@@ -15,6 +15,7 @@ export * from './info.js';
 export * from './limits.js';
 export * from './dispose.js';
 export * from './loader.js';
+export { PipelineReport, LOOP_WAIT_THRESHOLD, SATURATED, type StageReport, type Bottleneck } from './report.js';
 export { oneBatch } from './oneBatch.js';
 export { LoaderStateError, type LoaderState } from './loaderState.js';
 export { OriginList, type Ledger, type Origin, type Origins } from './origins.js';

@@ -12,6 +12,7 @@ import { Flow, type FlowMetrics, type StageHandle } from './flow.js';
 import { infoOf, sizeOf, withInfo } from './info.js';
 import { checkRestoreStates, freshState, LoaderStateError, StateTracker, type LoaderState, type RestoreStates } from './loaderState.js';
 import { consumeOrigins, takeOrigins, UNKNOWN_ORIGINS, type Origins } from './origins.js';
+import { PipelineReport } from './report.js';
 
 /** Options of {@link toLoader}. */
 export interface LoaderOptions {
@@ -283,8 +284,9 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
   [Symbol.asyncIterator](): AsyncIterableIterator<T> {
     return new LoaderIterator(this.#source, {
       takeEpoch: () => this.#takeEpoch(),
-      track: (epoch) => {
+      track: (epoch, flow) => {
         const { tracker, entry } = this.#track(epoch);
+        entry.flow = flow;
         return { tracker, onComplete: () => (entry.completed = true) };
       },
       prefetch: this.#prefetch,
@@ -300,6 +302,32 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
     const active = [...this.#active];
     for (const entry of active) entry.end();
     await Promise.all(active.map((entry) => entry.flow.released()));
+  }
+
+  /**
+   * Where the latest iteration's time went (the one running, else the last one): each stage's
+   * items per second, work per item, how busy its workers were, how long it waited on upstream
+   * (empty) and held upstream back (full), the loop's exposed wait, and a verdict naming the
+   * bottleneck. See {@link PipelineReport}.
+   *
+   * @example
+   * ```ts
+   * import { toLoader } from 'rxfeed';
+   * import type { Observable } from 'rxjs';
+   * declare const batches: Observable<unknown>;
+   * declare function step(batch: unknown): Promise<void>;
+   * const loader = toLoader(batches);
+   * for await (const batch of loader) await step(batch);
+   * console.log(loader.report().verdict);
+   * // e.g. "parallelMap is 98% busy (2 at once) and the loop waited 31% of the time: add threads ..."
+   * ```
+   *
+   * @returns The report; before any iteration, one that says no item reached the loop.
+   */
+  report(): PipelineReport {
+    const latest = [...this.#active].at(-1) ?? this.#last;
+    const flow = latest?.flow ?? new Flow({ scheduler: this.#scheduler });
+    return new PipelineReport(flow.snapshot());
   }
 
   /**
@@ -330,7 +358,7 @@ interface ActiveEntry {
 interface IteratorSettings {
   readonly takeEpoch: () => number;
   /** The tracker for the iteration of `epoch`, and what to call when it completes. */
-  readonly track: (epoch: number) => { tracker: StateTracker; onComplete: () => void };
+  readonly track: (epoch: number, flow: Flow) => { tracker: StateTracker; onComplete: () => void };
   readonly prefetch: number;
   readonly signal: AbortSignal | undefined;
   readonly scheduler: SchedulerLike | undefined;
@@ -394,7 +422,7 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
       return;
     }
     const epoch = this.#settings.takeEpoch();
-    const { tracker, onComplete } = this.#settings.track(epoch);
+    const { tracker, onComplete } = this.#settings.track(epoch, this.#flow);
     this.#tracker = tracker;
     this.#onComplete = onComplete;
     this.#entry = { flow: this.#flow, end: () => void this.return(), tracker, epoch, completed: false };

@@ -168,20 +168,24 @@ function cacheRange<T>(
   getItem: ((document: Document, index: number) => T) | undefined,
 ): Observable<T> {
   const info = rangeInfo<T>(start, end, (from, to) => cacheRange(cache, from, to, pageSize, getItem));
-  return fromPuller<T>(() => {
-    let next = start;
-    return {
-      pull: (): Chunk<T> => {
-        if (next >= end) return null;
-        const stop = Math.min(next + pageSize, end);
-        const items: T[] = [];
-        for (let index = next; index < stop; index++) {
-          const row = cache.row(index);
-          items.push(getItem === undefined ? (row as T) : getItem(row, index));
-        }
-        next = stop;
-        return items;
-      },
-    };
-  }, info, 'fromMongo');
+  return fromPuller<T>(
+    () => {
+      let next = start;
+      return {
+        pull: (): Chunk<T> => {
+          if (next >= end) return null;
+          const stop = Math.min(next + pageSize, end);
+          const items: T[] = [];
+          for (let index = next; index < stop; index++) {
+            const row = cache.row(index);
+            items.push(getItem === undefined ? (row as T) : getItem(row, index));
+          }
+          next = stop;
+          return items;
+        },
+      };
+    },
+    info,
+    'fromMongo',
+  );
 }

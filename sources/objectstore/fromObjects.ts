@@ -66,47 +66,51 @@ export function fromObjects(store: ObjectStore, options: FromObjectsOptions = {}
     throw new InvalidArgumentError('fromObjects.prefixes', 'must be an array of strings');
   }
   const accept = options.filter ?? (() => true);
-  return fromPuller<StoredObject>((context): Puller<StoredObject> => {
-    // Own controller, so close() stops a read even when called without the subscription's abort.
-    const abort = new AbortController();
-    const onAbort = (): void => abort.abort(context.signal.reason);
-    context.signal.addEventListener('abort', onAbort, { once: true });
-    let prefixIndex = 0;
-    let page: readonly ObjectEntry[] = [];
-    let pageIndex = 0;
-    let continuation: string | undefined;
-    let listed = false; // the current prefix has been listed at least once
-    let guard = continuationGuard(`${store.name}/${prefixes[0]}*`);
-    const nextEntry = async (): Promise<ObjectEntry | undefined> => {
-      for (;;) {
-        while (pageIndex < page.length) {
-          const entry = page[pageIndex++]!;
-          if (accept(entry)) return entry;
+  return fromPuller<StoredObject>(
+    (context): Puller<StoredObject> => {
+      // Own controller, so close() stops a read even when called without the subscription's abort.
+      const abort = new AbortController();
+      const onAbort = (): void => abort.abort(context.signal.reason);
+      context.signal.addEventListener('abort', onAbort, { once: true });
+      let prefixIndex = 0;
+      let page: readonly ObjectEntry[] = [];
+      let pageIndex = 0;
+      let continuation: string | undefined;
+      let listed = false; // the current prefix has been listed at least once
+      let guard = continuationGuard(`${store.name}/${prefixes[0]}*`);
+      const nextEntry = async (): Promise<ObjectEntry | undefined> => {
+        for (;;) {
+          while (pageIndex < page.length) {
+            const entry = page[pageIndex++]!;
+            if (accept(entry)) return entry;
+          }
+          if (listed && continuation === undefined) {
+            prefixIndex++;
+            listed = false;
+            if (prefixIndex < prefixes.length) guard = continuationGuard(`${store.name}/${prefixes[prefixIndex]}*`);
+          }
+          if (prefixIndex >= prefixes.length) return undefined;
+          const next = await store.listPage(prefixes[prefixIndex]!, continuation, abort.signal);
+          listed = true;
+          page = next.entries;
+          pageIndex = 0;
+          continuation = next.continuation;
+          if (continuation !== undefined) guard(continuation);
         }
-        if (listed && continuation === undefined) {
-          prefixIndex++;
-          listed = false;
-          if (prefixIndex < prefixes.length) guard = continuationGuard(`${store.name}/${prefixes[prefixIndex]}*`);
-        }
-        if (prefixIndex >= prefixes.length) return undefined;
-        const next = await store.listPage(prefixes[prefixIndex]!, continuation, abort.signal);
-        listed = true;
-        page = next.entries;
-        pageIndex = 0;
-        continuation = next.continuation;
-        if (continuation !== undefined) guard(continuation);
-      }
-    };
-    return {
-      pull: async () => {
-        const entry = await nextEntry();
-        if (entry === undefined) return null;
-        return [{ key: entry.key, bytes: await readAll(store.open(entry.key), abort.signal) }];
-      },
-      close: () => {
-        context.signal.removeEventListener('abort', onAbort);
-        abort.abort();
-      },
-    };
-  }, {}, 'fromObjects');
+      };
+      return {
+        pull: async () => {
+          const entry = await nextEntry();
+          if (entry === undefined) return null;
+          return [{ key: entry.key, bytes: await readAll(store.open(entry.key), abort.signal) }];
+        },
+        close: () => {
+          context.signal.removeEventListener('abort', onAbort);
+          abort.abort();
+        },
+      };
+    },
+    {},
+    'fromObjects',
+  );
 }

@@ -194,14 +194,18 @@ function openDataset(input: WebDatasetInput, reading: ReadingOptions): Observabl
     if (typeof input.prefix !== 'string') {
       throw new InvalidArgumentError('fromWebDataset.input.prefix', `expected a string, got ${typeof input.prefix}`);
     }
-    return fromPuller<WebDatasetSample>(async (context) => {
-      const keys = await listShards(store, input.prefix, context.signal);
-      return openShards(
-        keys.map((key) => store.open(key)),
-        reading,
-        context,
-      );
-    }, {}, 'fromWebDataset');
+    return fromPuller<WebDatasetSample>(
+      async (context) => {
+        const keys = await listShards(store, input.prefix, context.signal);
+        return openShards(
+          keys.map((key) => store.open(key)),
+          reading,
+          context,
+        );
+      },
+      {},
+      'fromWebDataset',
+    );
   }
   if (!Array.isArray(input)) {
     throw new InvalidArgumentError(
