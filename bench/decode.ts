@@ -17,100 +17,18 @@
  * Run: `npx tsc -p tsconfig.json && node dist/bench/decode.js [--rounds 5]` (about 2 minutes on 2 cores).
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { lastValueFrom, map, reduce } from 'rxjs';
-import sharp from 'sharp';
-import tar from 'tar-stream';
 import { parallelMap } from '../operators/parallelMap.js';
 import { fromWebDataset } from '../sources/webdataset/index.js';
 import { decodeImage } from '../src/adapters/decodeImage.js';
 import { decodeImageFieldsTask, decodeImageTask, workerExecutor, type WorkerExecutor } from '../src/adapters/piscina.js';
 import { loadTurboJpeg } from '../src/adapters/turbojpeg/binding.js';
 import { fromItems } from '../src/index.js';
+import { COUNT, JPEG_DIR, makeJpegData, SIZE, TARGET_MEAN_BYTES } from './jpegShard.js';
 import { compare, fmt, median, method, type Contender } from './rounds.js';
-
-const COUNT = 1024;
-const SIZE = 128;
-/** The mean JPEG size the data is tuned to: that of the peers' images. */
-const TARGET_MEAN_BYTES = 11_800;
-/** Changing how images are made changes this name, so old files are not reused. */
-const RECIPE = 'gratings-noise-11.8k';
-const dir = join(process.cwd(), '.tmp', 'bench', 'decode', RECIPE);
-
-/** Deterministic textured RGB pixels for image `i`: two sine gratings per channel plus noise. */
-function pixelsOf(i: number): Buffer {
-  const pixels = Buffer.alloc(SIZE * SIZE * 3);
-  let state = (i * 2654435761) >>> 0;
-  const frequency = (k: number): number => 0.05 + ((i * 7 + k * 13) % 17) * 0.02;
-  for (let y = 0; y < SIZE; y++) {
-    for (let x = 0; x < SIZE; x++) {
-      for (let c = 0; c < 3; c++) {
-        state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-        const noise = (state >>> 24) - 128;
-        const grating = 60 * Math.sin(x * frequency(c) + y * frequency(c + 3)) + 40 * Math.sin((x - y) * frequency(c + 6) + i);
-        pixels[(y * SIZE + x) * 3 + c] = Math.max(0, Math.min(255, Math.round(128 + grating + noise * 0.35)));
-      }
-    }
-  }
-  return pixels;
-}
-
-const encode = (pixels: Buffer, quality: number): Promise<Buffer> =>
-  sharp(pixels, { raw: { width: SIZE, height: SIZE, channels: 3 } })
-    .jpeg({ quality })
-    .toBuffer();
-
-/** The quality (1-100) whose mean size over the first 64 images is nearest the target. */
-async function chooseQuality(): Promise<number> {
-  const probes = Array.from({ length: 64 }, (_, i) => pixelsOf(i));
-  const meanAt = async (quality: number): Promise<number> => {
-    let bytes = 0;
-    for (const pixels of probes) bytes += (await encode(pixels, quality)).byteLength;
-    return bytes / probes.length;
-  };
-  // Sizes grow with quality: bisect for the first quality at or above the target.
-  let low = 1;
-  let high = 100;
-  while (low < high) {
-    const middle = (low + high) >> 1;
-    if ((await meanAt(middle)) < TARGET_MEAN_BYTES) low = middle + 1;
-    else high = middle;
-  }
-  const below = Math.max(1, low - 1);
-  return Math.abs((await meanAt(below)) - TARGET_MEAN_BYTES) < Math.abs((await meanAt(low)) - TARGET_MEAN_BYTES) ? below : low;
-}
-
-async function makeData(): Promise<{ jpegs: Uint8Array[]; shard: string; quality: number }> {
-  mkdirSync(join(dir, 'jpg'), { recursive: true });
-  const shard = join(dir, 'samples.tar');
-  const qualityFile = join(dir, 'quality.txt');
-  const quality = existsSync(qualityFile) ? Number(readFileSync(qualityFile, 'utf8')) : await chooseQuality();
-  const jpegs: Uint8Array[] = [];
-  for (let i = 0; i < COUNT; i++) {
-    const path = join(dir, 'jpg', `${i}.jpg`);
-    if (!existsSync(path)) writeFileSync(path, await encode(pixelsOf(i), quality));
-    jpegs.push(new Uint8Array(readFileSync(path)));
-  }
-  writeFileSync(qualityFile, String(quality));
-  if (!existsSync(shard)) {
-    const pack = tar.pack();
-    const chunks: Buffer[] = [];
-    pack.on('data', (chunk: unknown) => void chunks.push(chunk as Buffer));
-    const done = new Promise<void>((resolve) => pack.on('end', () => resolve()));
-    jpegs.forEach((jpeg, i) => {
-      const key = String(i).padStart(6, '0');
-      pack.entry({ name: `${key}.jpg` }, Buffer.from(jpeg));
-      pack.entry({ name: `${key}.cls` }, String(i % 10));
-    });
-    pack.finalize();
-    await done;
-    writeFileSync(shard, Buffer.concat(chunks));
-  }
-  return { jpegs, shard, quality };
-}
 
 /** CPU time of every thread of this process (worker threads included) per image, by contender. */
 const cpuPerImage = new Map<string, number[]>();
@@ -148,7 +66,7 @@ function startPil(repeat: number): { decode: () => Promise<number>; stop: () => 
   const script = `
 import io, sys
 from PIL import Image
-files = [open(f"${join(dir, 'jpg')}/{i}.jpg", "rb").read() for i in range(${COUNT})]
+files = [open(f"${join(JPEG_DIR, 'jpg')}/{i}.jpg", "rb").read() for i in range(${COUNT})]
 for line in sys.stdin:
     n = 0
     for r in range(${repeat}):
@@ -283,7 +201,7 @@ async function main(): Promise<void> {
   console.log(
     `decode bench: ${COUNT} JPEGs ${SIZE}x${SIZE}, ${cores} cores, libjpeg-turbo binding ${loadTurboJpeg() ? 'built' : 'absent (sharp only)'}`,
   );
-  const { jpegs, shard, quality } = await makeData();
+  const { jpegs, shard, quality } = await makeJpegData();
   const bytes = jpegs.reduce((total, jpeg) => total + jpeg.byteLength, 0);
   console.log(
     `images: mean ${fmt(bytes / COUNT)} bytes (target ${fmt(TARGET_MEAN_BYTES)}, the peers' mean), ` +

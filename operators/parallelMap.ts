@@ -77,7 +77,8 @@ export function parallelMap<T, R>(task: Task<T, R>, options: ParallelMapOptions 
         name: 'parallelMap',
         capacity: concurrency,
         occupancy: () => running.size + finished.size + waiting.length,
-        parallelism: concurrency,
+        // Its threads, when the executor has fewer than the tasks in flight: the rest queue there.
+        parallelism: Math.min(concurrency, executor.workers ?? concurrency),
       });
 
       const emit = (index: number, value: R): void => {

@@ -57,6 +57,13 @@ export type Task<T, R> = TaskFunction<T, R> | TaskReference<T, R>;
 export interface Executor {
   /** Tasks this executor runs well at once (threads for a pool); parallelMap's default. */
   readonly concurrency: number;
+  /**
+   * Tasks that really run at once, when fewer than the tasks in flight (a pool's threads; the
+   * others queue). `parallelMap`'s timing divides its busy time by this, so a stage whose threads
+   * are all busy reads as saturated however many tasks wait for them. Default: unbounded (tasks
+   * that wait on I/O overlap).
+   */
+  readonly workers?: number;
   /** Run `task` on `value`; the first value of the answer is the result. */
   run<T, R>(task: Task<T, R>, value: T, context: TaskContext): ObservableInput<R>;
 }

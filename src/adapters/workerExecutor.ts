@@ -106,6 +106,8 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
    * that a full batch for every slot is already waiting here when a thread answers.
    */
   readonly concurrency: number;
+  /** The threads: tasks that really run at once (see `Executor.workers`). */
+  readonly workers: number;
   /** The piscina pool, for inspection (`threads`, `queueSize`, `utilization`). */
   readonly pool: Piscina;
   readonly #slots: number;
@@ -135,6 +137,7 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
     this.#batchSize = batchSize;
     this.#transfer = options.transfer ?? true;
     this.concurrency = this.#slots * batchSize * 2;
+    this.workers = threads;
     this.pool = new Piscina({
       filename: new URL('./workerEntry.js', import.meta.url).href,
       minThreads: threads,
