@@ -75,3 +75,4 @@ export {
   type TypedArrayTensor,
 } from './device.js';
 export * from '../operators/toDevice.js';
+export { measureHeadspace, type Headspace, type MeasureHeadspaceOptions } from './headspace.js';

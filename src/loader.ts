@@ -8,7 +8,7 @@ import { interval, map, Observable, type SchedulerLike, type Subscriber, type Su
 import { bindContext } from './context.js';
 import { disposeAll } from './dispose.js';
 import { AbortedError, EmptyPipelineError, InvalidArgumentError, RxfeedError } from './errors.js';
-import { Flow, type FlowMetrics, type StageHandle } from './flow.js';
+import { Flow, type FlowMetrics, type StageHandle, type StageMetrics } from './flow.js';
 import { infoOf, sizeOf, withInfo } from './info.js';
 import { checkRestoreStates, freshState, LoaderStateError, StateTracker, type LoaderState, type RestoreStates } from './loaderState.js';
 import { consumeOrigins, takeOrigins, UNKNOWN_ORIGINS, type Origins } from './origins.js';
@@ -48,6 +48,34 @@ export const METRICS_CHANNEL = 'rxfeed:metrics';
 const metricsChannel = channel(METRICS_CHANNEL);
 
 /**
+ * What {@link Loader.readings} returns: the live readings of the running iterations and what the
+ * ended ones left, for exporters whose counters must never go backwards (`rxfeed/opentelemetry`).
+ * @public
+ */
+export interface LoaderReadings {
+  /**
+   * A reading of each running iteration and subscription, taken now: from its start until its
+   * consumer is done with it (told the end, broke out, or unsubscribed).
+   */
+  readonly running: readonly FlowMetrics[];
+  /** The final reading of the iteration or subscription that ended last; `undefined` until one ends. */
+  readonly last: FlowMetrics | undefined;
+  /**
+   * The final readings of every iteration and subscription that ended, summed stage by stage
+   * (matched by name): items, times and the consumer's counters added, gauges (`capacity`,
+   * `occupancy`, `parallelism`) those of the last. Adding `running` gives counters that only grow
+   * over the loader's life. `undefined` until one ends.
+   */
+  readonly ended: FlowMetrics | undefined;
+}
+
+/** How an iteration tells its loader it began and ended, for {@link Loader.readings}. */
+interface ReadingsSink {
+  began(flow: Flow): void;
+  ended(flow: Flow): void;
+}
+
+/**
  * A pipeline ready to be consumed: an Observable, an `AsyncIterable` and an `AsyncDisposable`.
  *
  * - `for await (const x of loader)`: each loop subscribes once, keeps at most `prefetch` items
@@ -72,6 +100,19 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
   #restoring: RestoreStates | undefined;
   /** The latest iteration or subscription: what `state()` describes once none is active. */
   #last: ActiveEntry | undefined;
+  /** The Flows of the running iterations and subscriptions (see {@link Loader.readings}). */
+  readonly #running = new Set<Flow>();
+  #lastReading: FlowMetrics | undefined;
+  #endedReadings: FlowMetrics | undefined;
+  readonly #readingsSink: ReadingsSink = {
+    began: (flow) => this.#running.add(flow),
+    ended: (flow) => {
+      if (!this.#running.delete(flow)) return;
+      const reading = flow.snapshot();
+      this.#lastReading = reading;
+      this.#endedReadings = addReadings(this.#endedReadings, reading);
+    },
+  };
 
   /** @internal use {@link toLoader} */
   constructor(source: Observable<T>, options: LoaderOptions = {}) {
@@ -249,6 +290,9 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
     const onAbort = (): void => subscriber.error(new AbortedError(signal?.reason));
     signal?.addEventListener('abort', onAbort, { once: true });
     this.#active.add(entry);
+    this.#readingsSink.began(flow);
+    // It ends for its consumer when the subscriber is done: completed, failed or unsubscribed.
+    subscriber.add(() => this.#readingsSink.ended(flow));
     // The subscriber receives each item: its origins are consumed as it is handed over.
     const counting = {
       next: (value: T) => {
@@ -294,6 +338,7 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
       scheduler: this.#scheduler,
       timing: this.#timing,
       active: this.#active,
+      readings: this.#readingsSink,
     });
   }
 
@@ -343,6 +388,53 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
       }),
     );
   }
+
+  /**
+   * The readings of the running iterations and subscriptions now, the final reading of the one
+   * that ended last, and the sum of every ended one's: what an exporter reads at collection time
+   * (see `instrumentLoader` in `rxfeed/opentelemetry`). `oneBatch` is not an iteration: it is not
+   * counted. The sum keeps one record per stage name.
+   */
+  readings(): LoaderReadings {
+    return {
+      running: [...this.#running].map((flow) => flow.snapshot()),
+      last: this.#lastReading,
+      ended: this.#endedReadings,
+    };
+  }
+}
+
+/** `total` with `reading` added (see {@link LoaderReadings.ended}). */
+function addReadings(total: FlowMetrics | undefined, reading: FlowMetrics): FlowMetrics {
+  if (total === undefined) return reading;
+  const stages = new Map<string, StageMetrics>(total.stages.map((stage) => [stage.name, stage]));
+  for (const stage of reading.stages) {
+    const sum = stages.get(stage.name);
+    stages.set(
+      stage.name,
+      sum === undefined
+        ? stage
+        : {
+            ...stage,
+            itemsIn: sum.itemsIn + stage.itemsIn,
+            itemsOut: sum.itemsOut + stage.itemsOut,
+            elapsedMs: sum.elapsedMs + stage.elapsedMs,
+            busyMs: sum.busyMs + stage.busyMs,
+            emptyMs: sum.emptyMs + stage.emptyMs,
+            fullMs: sum.fullMs + stage.fullMs,
+            occupancyMs: sum.occupancyMs + stage.occupancyMs,
+          },
+    );
+  }
+  return {
+    ...reading,
+    stages: [...stages.values()],
+    waitingDownstreamMs: total.waitingDownstreamMs + reading.waitingDownstreamMs,
+    waitingUpstreamMs: total.waitingUpstreamMs + reading.waitingUpstreamMs,
+    consumerBusyMs: total.consumerBusyMs + reading.consumerBusyMs,
+    consumed: total.consumed + reading.consumed,
+    elapsedMs: total.elapsedMs + reading.elapsedMs,
+  };
 }
 
 /** An active iteration or subscription, and its state tracker. */
@@ -364,6 +456,8 @@ interface IteratorSettings {
   readonly scheduler: SchedulerLike | undefined;
   readonly timing: boolean;
   readonly active: Set<ActiveEntry>;
+  /** Told when the iteration begins and when its consumer is done with it; none for `oneBatch`. */
+  readonly readings?: ReadingsSink;
 }
 
 /**
@@ -428,6 +522,7 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
     this.#entry = { flow: this.#flow, end: () => void this.return(), tracker, epoch, completed: false };
     signal?.addEventListener('abort', this.#onAbort, { once: true });
     active.add(this.#entry);
+    this.#settings.readings?.began(this.#flow);
     const queue = this.#queue;
     const queuedOrigins = this.#queuedOrigins;
     this.#stage = this.#flow.register({
@@ -501,7 +596,9 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
     this.#flow.recordConsumed();
   }
 
+  /** Settle the waiting consumer's `next()` at the end of the iteration, once the sources are released. */
   async #afterRelease(settle: () => void): Promise<void> {
+    this.#settings.readings?.ended(this.#flow);
     await this.#flow.released();
     settle();
   }
@@ -521,12 +618,14 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
       return { value, done: false };
     }
     if (this.#error !== undefined) {
+      this.#settings.readings?.ended(this.#flow);
       await this.#flow.released();
       throw this.#error.error;
     }
     if (this.#finished) {
       // The consumer has received the whole epoch once it is told so.
       if (this.#completed) this.#onComplete?.();
+      this.#settings.readings?.ended(this.#flow);
       await this.#flow.released();
       return { value: undefined, done: true };
     }
@@ -548,6 +647,7 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
     }
     this.#queuedOrigins.length = 0;
     disposeAll(this.#queue.splice(0));
+    this.#settings.readings?.ended(this.#flow);
     const waiter = this.#waiter;
     this.#waiter = undefined;
     await this.#flow.released();

@@ -18,7 +18,7 @@ const root = fileURLToPath(new URL('../../../../', import.meta.url));
 const tfrecordFile = join(root, '..', 'shared', 'data', 'tfrecord', 'pytorch-data', 'example.tfrecord');
 
 /** The subpath exports whose module imports an optional peer when loaded, and that peer. */
-const loadsPeer: Record<string, string> = { './mongodb': 'mongodb' };
+const loadsPeer: Record<string, string> = { './mongodb': 'mongodb', './opentelemetry': '@opentelemetry/api' };
 
 const BINDING_BUILT = /^rxfeed: built the libjpeg-turbo binding \(.+\)$/gm;
 const NO_HEADERS = 'rxfeed: libturbojpeg headers not found; JPEG decode will use sharp';
