@@ -7,7 +7,7 @@ const repositoryRoot = fileURLToPath(new URL('..', import.meta.url));
 
 const internalRxjs = { group: ['rxjs/internal/*'], message: 'rxjs/internal has no semver promise' };
 const drivers = {
-  group: ['mongodb', 'undici', 'tar-stream', 'piscina', '@tensorflow/*', 'sharp', '@node-rs/*'],
+  group: ['mongodb', 'undici', 'tar-stream', 'piscina', '@tensorflow/*', 'sharp', '@node-rs/*', '@opentelemetry/*'],
   message: 'drivers are reached only through their own subpath export (sources/<kind>, src/adapters)',
 };
 const operators = {
