@@ -50,6 +50,13 @@ export interface Stage {
    * stage's workers are.
    */
   readonly parallelism?: number;
+  /**
+   * False for a source's own output queue, which the source drains itself (a worker pipeline's
+   * merge queue): it is counted and timed in {@link Flow.snapshot}, but never parks sources nor
+   * counts in {@link Flow.capacity} or {@link Flow.idle}, since the source parking on its own
+   * queue would never drain it. Default true.
+   */
+  readonly gates?: boolean;
 }
 
 /**
@@ -83,6 +90,10 @@ interface StageRecord {
   fullMs: number;
   /** Work reported through `worked`. */
   busyMs: number;
+  /** Clock time it unregistered, in a Flow that keeps ended readings ({@link FlowOptions.keepEnded}). */
+  endedAt?: number;
+  /** Readings made elsewhere ({@link Flow.external}), listed in its place instead of this record's. */
+  readonly external?: () => readonly StageMetrics[];
 }
 
 /**
@@ -174,6 +185,12 @@ export interface FlowOptions {
    * but no clock is read: for measuring what the timing costs.
    */
   readonly timing?: boolean;
+  /**
+   * Keep the last reading of stages and timers that unregistered in {@link Flow.snapshot}
+   * (default false: they leave it). A worker pipeline's part reports its stages' totals once its
+   * pipeline has torn down. Memory: one record per stage ever registered in the Flow.
+   */
+  readonly keepEnded?: boolean;
 }
 
 /**
@@ -205,6 +222,7 @@ export class Flow {
   #consumerBusyMs = 0;
   #consumed = 0;
   readonly #since: number;
+  readonly #keepEnded: boolean;
   /** False: no clock is read per item (see {@link FlowOptions.timing}). */
   readonly timing: boolean;
   /**
@@ -222,6 +240,7 @@ export class Flow {
     const scheduler = this.scheduler;
     this.now = scheduler.now === asyncScheduler.now ? () => performance.now() : () => scheduler.now();
     this.#since = this.now();
+    this.#keepEnded = options.keepEnded ?? false;
     if (this.#parent !== undefined) this.#parent.#children.add(this);
   }
 
@@ -236,8 +255,10 @@ export class Flow {
   register(stage: Stage): StageHandle {
     const root = this.root;
     const record = root.#record(stage, true);
-    root.#stages.add(record);
-    root.#stageList = [...root.#stages];
+    if (stage.gates !== false) {
+      root.#stages.add(record);
+      root.#stageList = [...root.#stages];
+    }
     const timing = root.timing;
     const now = root.now;
     return {
@@ -254,7 +275,7 @@ export class Flow {
         record.busyMs += ms;
       },
       unregister: () => {
-        root.#records.delete(record);
+        root.#retire(record);
         if (root.#stages.delete(record)) {
           root.#stageList = [...root.#stages];
           root.notify();
@@ -277,17 +298,40 @@ export class Flow {
         record.itemsIn += items;
         record.itemsOut += items;
       },
-      unregister: () => {
-        root.#records.delete(record);
-      },
+      unregister: () => root.#retire(record),
     };
   }
 
-  #record(stage: Stage, holds: boolean): StageRecord {
+  /**
+   * Include readings made elsewhere (a worker pipeline's parts, each timed by its thread's own
+   * Flow) in {@link Flow.snapshot}, in this call's place among the stages: `read` returns them
+   * ordered source to sink, and runs at every snapshot. They never gate sources. Call
+   * `unregister` on teardown.
+   */
+  external(read: () => readonly StageMetrics[]): { unregister(): void } {
+    const root = this.root;
+    const record = root.#record({ name: 'external', capacity: 0, occupancy: () => 0 }, false, read);
+    return { unregister: () => root.#retire(record) };
+  }
+
+  /** A record that unregistered: it leaves the readings, or, kept, stops its clock. */
+  #retire(record: StageRecord): void {
+    if (!this.#keepEnded) {
+      this.#records.delete(record);
+      return;
+    }
+    if (record.endedAt !== undefined) return;
+    const now = this.timing ? this.now() : 0;
+    if (this.timing && record.holds) advance(record, now);
+    record.endedAt = now;
+  }
+
+  #record(stage: Stage, holds: boolean, external?: () => readonly StageMetrics[]): StageRecord {
     const now = this.timing ? this.now() : 0;
     const record: StageRecord = {
       stage,
       holds,
+      ...(external === undefined ? {} : { external }),
       since: now,
       itemsIn: 0,
       itemsOut: 0,
@@ -456,16 +500,23 @@ export class Flow {
     const parked = root.#parkedSince === undefined ? 0 : now - root.#parkedSince;
     const stages: StageMetrics[] = [];
     for (const record of root.#records) {
-      if (root.timing && record.holds) advance(record, now);
+      if (record.external !== undefined) {
+        // Pushed sink first, as every record is: the list is reversed below.
+        const external = record.external();
+        for (let i = external.length - 1; i >= 0; i--) stages.push(external[i]!);
+        continue;
+      }
+      const ended = record.endedAt !== undefined;
+      if (root.timing && record.holds && !ended) advance(record, now);
       const { stage } = record;
       stages.push({
         name: stage.name,
         capacity: record.holds ? stage.capacity : 0,
-        occupancy: record.holds ? stage.occupancy() : 0,
+        occupancy: record.holds && !ended ? stage.occupancy() : 0,
         itemsIn: record.itemsIn,
         itemsOut: record.itemsOut,
         parallelism: stage.parallelism ?? 1,
-        elapsedMs: root.timing ? now - record.since : 0,
+        elapsedMs: root.timing ? (record.endedAt ?? now) - record.since : 0,
         busyMs: record.busyMs,
         emptyMs: record.emptyMs,
         fullMs: record.fullMs,
