@@ -541,6 +541,8 @@ export class Flow {
  * that long. Runs before every change of what it holds.
  */
 function advance(record: StageRecord, now: number): void {
+  // A kept reading's clock stopped at its end; counts arriving later (a worker part's last items) do not restart it.
+  if (record.endedAt !== undefined) return;
   const elapsed = now - record.until;
   if (elapsed <= 0) return;
   record.until = now;
