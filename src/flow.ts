@@ -50,6 +50,13 @@ export interface Stage {
    * stage's workers are.
    */
   readonly parallelism?: number;
+  /**
+   * False for a source's own output queue, which the source drains itself (a worker pipeline's
+   * merge queue): it is counted and timed in {@link Flow.snapshot}, but never parks sources nor
+   * counts in {@link Flow.capacity} or {@link Flow.idle}, since the source parking on its own
+   * queue would never drain it. Default true.
+   */
+  readonly gates?: boolean;
 }
 
 /**
@@ -81,6 +88,8 @@ interface StageRecord extends Totals {
  */
 interface StageGroup {
   readonly name: string;
+  /** Readings made elsewhere ({@link Flow.external}), listed in the group's place. */
+  external?: () => readonly StageMetrics[];
   readonly holds: boolean;
   /** Clock time the first record of the name registered. */
   readonly since: number;
@@ -209,7 +218,7 @@ export class Flow {
   readonly #gate: (() => boolean) | undefined;
   readonly #stages = new Set<StageRecord>();
   /** Stages and timers by name, in the order first registered: a pipeline subscribes from its sink up. */
-  readonly #groups = new Map<string, StageGroup>();
+  readonly #groups = new Map<string | symbol, StageGroup>();
   /**
    * The same records as an array, rebuilt when a stage comes or goes: {@link Flow.saturated} runs
    * before every item a source emits, and indexing an array allocates nothing, unlike a Set's
@@ -260,8 +269,10 @@ export class Flow {
   register(stage: Stage): StageHandle {
     const root = this.root;
     const record = root.#record(stage, true);
-    root.#stages.add(record);
-    root.#stageList = [...root.#stages];
+    if (stage.gates !== false) {
+      root.#stages.add(record);
+      root.#stageList = [...root.#stages];
+    }
     const timing = root.timing;
     const now = root.now;
     // After `unregister`, counts (items a loader hands out of its queue after the source ended)
@@ -308,6 +319,36 @@ export class Flow {
       },
       unregister: () => {
         counters = root.#retire(record) ?? counters;
+      },
+    };
+  }
+
+  /**
+   * Include readings made elsewhere (a worker pipeline's parts, each timed by its thread's own
+   * Flow) in {@link Flow.snapshot}, in this call's place among the stages: `read` returns them
+   * ordered source to sink, and runs at every snapshot. They never gate sources. Call
+   * `unregister` on teardown: the last reading stays, as a stage's does.
+   */
+  external(read: () => readonly StageMetrics[]): { unregister(): void } {
+    const root = this.root;
+    // Its own key: external readings are not summed with a stage of the same name.
+    const key = Symbol('external');
+    const group: StageGroup = {
+      name: 'external',
+      external: read,
+      holds: false,
+      since: 0,
+      live: new Set(),
+      retired: zeroTotals(),
+      lastCapacity: 0,
+      lastParallelism: 1,
+      endedAt: 0,
+    };
+    root.#groups.set(key, group);
+    return {
+      unregister: () => {
+        const last = read();
+        group.external = () => last;
       },
     };
   }
@@ -517,6 +558,12 @@ export class Flow {
     let ended = Math.max(root.#since, root.#consumerUntil);
     let anyLive = false;
     for (const group of root.#groups.values()) {
+      if (group.external !== undefined) {
+        // Pushed sink first, as every group is: the list is reversed below.
+        const readings = group.external();
+        for (let i = readings.length - 1; i >= 0; i--) stages.push(readings[i]!);
+        continue;
+      }
       const totals = { ...group.retired };
       let capacity = 0;
       let occupancy = 0;

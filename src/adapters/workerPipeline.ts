@@ -10,6 +10,10 @@
  * `credits` items that the main thread has not handed on, and its own Flow parks its sources when
  * it has none left.
  *
+ * Readings: the merge queue is the stage `workerPipeline` of the subscription's Flow, and the
+ * parts' own stages (their sources' reads, `parallelMap`, `collate` ...) appear beside it as
+ * `workerPipeline/<name>`, summed over the parts (see {@link WorkerPipeline}).
+ *
  * @module
  */
 import { availableParallelism } from 'node:os';
@@ -19,13 +23,15 @@ import { checkPlacementOptions, type Placement } from '../distributed.js';
 import { disposeAll } from '../dispose.js';
 import { InvalidArgumentError } from '../errors.js';
 import { describe } from '../excerpt.js';
+import type { StageMetrics } from '../flow.js';
 import { CountLedger } from '../ledger.js';
 import type { LoaderState, RestoreStates, StateTracker } from '../loaderState.js';
 import { produce, type Operation } from '../operate.js';
 import { OriginList, type Origins } from '../origins.js';
 import { moduleUrl } from './workerFn.js';
 import { ExecutorClosedError, WorkerPipelineError } from './workerErrors.js';
-import type { FromThread, PartDescription, ToThread } from './workerPipelineThread.js';
+import type { FromThread, PartDescription, PartReading, ToThread } from './workerPipelineThread.js';
+import { CreditTuner, nextThreads } from './workerPipelineTuning.js';
 
 /**
  * What a part's pipeline function receives: which part it is, the epoch and seed, and the
@@ -63,15 +69,45 @@ export interface WorkerPipelineOptions<O> {
   /**
    * Worker threads, one part each; default `availableParallelism()`: the main thread only merges,
    * so it needs no core of its own (PyTorch's `num_workers` = cores is the same advice).
+   *
+   * `'auto'`: chosen at each subscription (epoch), since a part's share of the data depends on
+   * the count, by a hill-climb over the throughput of the epochs read so far, within
+   * {@link WorkerPipelineOptions.maxThreads}: the first epoch reads with `maxThreads`; each later
+   * one takes the best count so far (the fewest threads within 5% of the highest items/s) and
+   * tries the middle of the wider gap between it and its nearest measured counts (0 and
+   * `maxThreads + 1` bound them), until both its neighbours are measured; then it keeps the best,
+   * re-measured each epoch (a slower reading hands over to a neighbour). An epoch's
+   * throughput is the items it delivered over the time from its subscription to its completion;
+   * an epoch that ends early (a `break`, an error), or that started threads (their start-up
+   * would count against it), is not measured, so the next one reads with the same count: the
+   * first two epochs read with `maxThreads`. Threads are made on first
+   * use; those made for a larger count tried earlier stay idle (they hold no part and do not keep
+   * the process alive) until {@link WorkerPipeline.close}.
    */
-  readonly threads?: number;
+  readonly threads?: number | 'auto';
+  /**
+   * The CPU budget of `threads: 'auto'`: the most threads it tries; default
+   * `availableParallelism()`. Ignored with a fixed `threads`.
+   */
+  readonly maxThreads?: number;
   /**
    * Items each part may have sent that the main thread has not yet handed on (PyTorch's
    * `prefetch_factor`); default 2. The main thread holds at most `threads x credits` items. Two
    * suit parts that emit batches; a part that emits single samples needs more (e.g. 64), or each
    * sample waits for a round trip between the threads.
+   *
+   * `'auto'`: each part starts with 2 and, while the epoch is read, gains one when the consumer
+   * waited on it (it asked for an item and the part had none queued while its thread was
+   * producing) and it handed on as many items as it has credits since its last change; it gives
+   * one back after handing on 4 items per credit without the consumer waiting on any part; never
+   * below 1 nor above {@link WorkerPipelineOptions.maxCredits}.
    */
-  readonly credits?: number;
+  readonly credits?: number | 'auto';
+  /**
+   * The most credits a part gets under `credits: 'auto'`; default 8. It is the memory bound: the
+   * main thread holds at most `threads x maxCredits` items. Ignored with fixed `credits`.
+   */
+  readonly maxCredits?: number;
   /**
    * Deliver one item from each part in turn (default; PyTorch's order): the output depends only on
    * what each part emits, not on which thread is faster. A part that completes leaves the turn.
@@ -116,6 +152,12 @@ export interface WorkerPipelineStats {
   readonly held: number;
 }
 
+/** The default of {@link WorkerPipelineOptions.maxCredits}. */
+const DEFAULT_MAX_CREDITS = 8;
+
+/** The prefix of the parts' stages in a Flow's readings: `workerPipeline/fromWebDataset`. */
+const PART_STAGE_PREFIX = 'workerPipeline/';
+
 const THREAD_MODULE = new URL('./workerPipelineThread.js', import.meta.url);
 
 /** The main thread's view of one part of one subscription. */
@@ -134,6 +176,16 @@ interface Part<T> {
   error: WorkerPipelineError | undefined;
   /** Credits owed to the thread, sent in one message per microtask. */
   owed: number;
+  /** The part's credits now; `creditsChanged` until the thread is told. */
+  credits: number;
+  creditsChanged: boolean;
+  /** Under `credits: 'auto'`: the rule that changes `credits`. */
+  readonly tuner: CreditTuner | undefined;
+  /** The consumer waits on the part now (counted once per wait). */
+  waitedOn: boolean;
+  /** The part's busy time and stages, as last read by its thread; kept once it ends. */
+  busyMs: number;
+  stages: readonly StageMetrics[];
   /** Resolves once the part's resources in the thread are released (or the thread is gone). */
   readonly released: Promise<void>;
   release(): void;
@@ -182,19 +234,38 @@ class PipelineThread {
  * (a loader's iteration) starts one part per thread for its epoch; the threads persist across
  * subscriptions (PyTorch's `persistent_workers`) until {@link WorkerPipeline.close}.
  *
- * Memory: the main thread holds at most `threads x credits` items; each thread holds what its
- * pipeline's stages allow plus `credits` items.
+ * Memory: the main thread holds at most `threads x credits` items (`threads x maxCredits` under
+ * `credits: 'auto'`); each thread holds what its pipeline's stages allow plus its credits.
+ *
+ * Readings (`Flow.snapshot`, the loader's `metrics()`): the merge queue is the stage
+ * `workerPipeline`: capacity the parts' credits summed, occupancy the items received and not yet
+ * handed on, parallelism the threads, and busy time the time the parts spent producing (not
+ * parked for credits, nor after their end), as each thread measures it and sends it with its
+ * items. It never parks other sources: the pipeline drains it itself. The parts' own stages
+ * follow as `workerPipeline/<name>` (`workerPipeline/fromWebDataset`,
+ * `workerPipeline/parallelMap`, `workerPipeline/collate` ...), summed over the parts by name:
+ * counts, capacity, occupancy, busy time, occupancy integral and parallelism are sums;
+ * `elapsedMs` is the longest part's, `emptyMs` and `fullMs` the parts' mean (so each stays
+ * within `elapsedMs`). A thread sends them at most every 100 ms with its items, and its totals
+ * when its part ends or is stopped; the last reading of a part that ended, or whose thread
+ * died, is kept.
  * @public
  */
 export class WorkerPipeline<T> extends Observable<T> implements AsyncDisposable {
   /** The pipeline, as `module#export`. */
   readonly name: string;
-  /** Worker threads (and parts). */
-  readonly threads: number;
   readonly #module: string;
   readonly #exportName: string;
   readonly #options: WorkerPipelineOptions<unknown>;
-  readonly #credits: number;
+  /** Fixed threads, or undefined under `'auto'`. */
+  readonly #fixedThreads: number | undefined;
+  /** The most threads: the pool's size. */
+  readonly #maxThreads: number;
+  /** Fixed credits, or undefined under `'auto'`. */
+  readonly #fixedCredits: number | undefined;
+  readonly #maxCredits: number;
+  /** Under `threads: 'auto'`: the latest items/s measured with each count. */
+  readonly #throughput = new Map<number, number>();
   readonly #source: Observable<T>;
   readonly #pool: (PipelineThread | undefined)[];
   /** The subscriptions being read: their parts, how to end them, and when they are released. */
@@ -213,21 +284,47 @@ export class WorkerPipeline<T> extends Observable<T> implements AsyncDisposable 
     this.#exportName = exportName;
     this.#options = options;
     this.name = `${module.slice(module.lastIndexOf('/') + 1)}#${exportName}`;
-    this.threads = options.threads ?? availableParallelism();
-    this.#credits = options.credits ?? 2;
-    for (const [name, value] of [
-      ['threads', this.threads],
-      ['credits', this.#credits],
+    const threads = options.threads ?? availableParallelism();
+    const credits = options.credits ?? 2;
+    const maxThreads = options.maxThreads ?? availableParallelism();
+    const maxCredits = options.maxCredits ?? DEFAULT_MAX_CREDITS;
+    for (const [name, value, auto] of [
+      ['threads', threads, true],
+      ['credits', credits, true],
+      ['maxThreads', maxThreads, false],
+      ['maxCredits', maxCredits, false],
     ] as const) {
-      if (!Number.isSafeInteger(value) || value < 1) {
-        throw new InvalidArgumentError(`workerPipeline.${name}`, `must be a positive integer, got ${describe(value)}`);
+      if (auto && value === 'auto') continue;
+      if (!Number.isSafeInteger(value) || (value as number) < 1) {
+        throw new InvalidArgumentError(
+          `workerPipeline.${name}`,
+          `must be a positive integer${auto ? " or 'auto'" : ''}, got ${describe(value)}`,
+        );
       }
     }
+    this.#fixedThreads = threads === 'auto' ? undefined : threads;
+    this.#maxThreads = threads === 'auto' ? maxThreads : threads;
+    this.#fixedCredits = credits === 'auto' ? undefined : credits;
+    this.#maxCredits = maxCredits;
     const seed = options.seed ?? 0;
     if (!Number.isSafeInteger(seed)) throw new InvalidArgumentError('workerPipeline.seed', `must be a safe integer, got ${describe(seed)}`);
     checkPlacementOptions({ rank: options.rank, worldSize: options.worldSize }, 'workerPipeline');
-    this.#pool = new Array<PipelineThread | undefined>(this.threads).fill(undefined);
+    this.#pool = new Array<PipelineThread | undefined>(this.#maxThreads).fill(undefined);
     this.#source = produce<T>((op) => this.#read(op));
+  }
+
+  /**
+   * Worker threads (and parts) the next subscription reads with: the fixed count, or under
+   * `threads: 'auto'` the hill-climb's next choice (see {@link WorkerPipelineOptions.threads}).
+   */
+  get threads(): number {
+    return (
+      this.#fixedThreads ??
+      nextThreads(
+        [...this.#throughput].map(([threads, itemsPerSecond]) => ({ threads, itemsPerSecond })),
+        this.#maxThreads,
+      )
+    );
   }
 
   /** Counters for metrics and tests. */
@@ -237,9 +334,17 @@ export class WorkerPipeline<T> extends Observable<T> implements AsyncDisposable 
     return { threads: this.#pool.filter((thread) => thread !== undefined).length, subscriptions: this.#active.size, held };
   }
 
-  /** The threads, started on first use; a thread that died is replaced. */
-  #threads(): PipelineThread[] {
-    return this.#pool.map(
+  /**
+   * Under `threads: 'auto'`: the latest throughput measured with each count of threads, in items
+   * per second, by count (empty otherwise, and until an epoch completes).
+   */
+  throughput(): ReadonlyMap<number, number> {
+    return new Map(this.#throughput);
+  }
+
+  /** The first `count` threads, started on first use; a thread that died is replaced. */
+  #threads(count: number): PipelineThread[] {
+    return this.#pool.slice(0, count).map(
       (thread, index) =>
         thread ??
         (this.#pool[index] = new PipelineThread(this.#options.resourceLimits, (gone) => {
@@ -254,15 +359,43 @@ export class WorkerPipeline<T> extends Observable<T> implements AsyncDisposable 
     const { rank, worldSize } = op.context.placement({ rank: this.#options.rank, worldSize: this.#options.worldSize }, 'workerPipeline');
     const run = this.#nextRun++;
     const ordered = this.#options.ordered ?? true;
-    const threads = this.#threads();
+    // Under `threads: 'auto'`, the epoch's throughput; real time, as the threads run in it. An
+    // epoch that starts threads is not measured: their start-up and first module load would count
+    // against its count (measured here: a third of the first epoch's throughput on 2 cores).
+    const startsThreads = this.#pool.slice(0, this.threads).includes(undefined);
+    const threads = this.#threads(this.threads);
     const parts: Part<T>[] = [];
     let turn = 0;
+    const { flow } = op.context;
+    const startedAt = performance.now();
+    let delivered = 0;
+    let completed = false;
+    /** Times the consumer waited on a part: `credits: 'auto'` lowers credits only when it never did. */
+    let waits = 0;
+    let held = 0;
+    let capacity = 0;
+    const stage = op.register({
+      name: 'workerPipeline',
+      get capacity() {
+        return capacity;
+      },
+      parallelism: threads.length,
+      gates: false,
+      occupancy: () => held,
+    });
+    const external = flow.external(() => mergePartStages(parts.map((part) => part.stages)));
+    op.finalize(() => external.unregister());
 
     const pump = op.pump(() => {
       while (!op.closed) {
         const next = ordered ? nextInTurn() : nextArrived();
-        if (next === 'wait') return;
+        if (next === 'wait') {
+          // Downstream has room and nothing can be handed on: the consumer waits on a part.
+          if (!flow.saturated()) waitedOn(ordered ? [parts[turn]!] : parts.filter((part) => !part.ended));
+          return;
+        }
         if (next === 'done') {
+          completed = true;
           op.complete();
           return;
         }
@@ -275,6 +408,11 @@ export class WorkerPipeline<T> extends Observable<T> implements AsyncDisposable 
         const origins = next.origins.shift();
         // The turn passes only once the item is taken (not when the Flow said wait).
         turn = (next.index + 1) % parts.length;
+        held--;
+        delivered++;
+        stage.left();
+        next.waitedOn = false;
+        if (next.tuner?.handed(waits)) setCredits(next);
         owe(next);
         op.emit(value, origins);
       }
@@ -307,19 +445,43 @@ export class WorkerPipeline<T> extends Observable<T> implements AsyncDisposable 
       return allEnded ? 'done' : 'wait';
     };
 
+    const waitedOn = (waited: readonly Part<T>[]): void => {
+      for (const part of waited) {
+        if (part.waitedOn) continue;
+        part.waitedOn = true;
+        waits++;
+        if (part.tuner?.waited(waits)) setCredits(part);
+      }
+    };
+    const setCredits = (part: Part<T>): void => {
+      capacity += part.tuner!.credits - part.credits;
+      part.credits = part.tuner!.credits;
+      part.creditsChanged = true;
+      queueCredits();
+    };
+
     let creditsQueued = false;
     const owe = (part: Part<T>): void => {
       part.owed++;
+      queueCredits();
+    };
+    const queueCredits = (): void => {
       if (creditsQueued) return;
       creditsQueued = true;
       queueMicrotask(() => {
         creditsQueued = false;
         for (const each of parts) {
-          if (each.owed === 0 || each.ended) continue;
-          each.thread.post({ kind: 'credit', run, count: each.owed });
+          if ((each.owed === 0 && !each.creditsChanged) || each.ended) continue;
+          each.thread.post({ kind: 'credit', run, count: each.owed, ...(each.creditsChanged ? { credits: each.credits } : {}) });
           each.owed = 0;
+          each.creditsChanged = false;
         }
       });
+    };
+    const read = (part: Part<T>, reading: PartReading): void => {
+      if (reading.busyMs > part.busyMs) stage.worked(reading.busyMs - part.busyMs);
+      part.busyMs = Math.max(part.busyMs, reading.busyMs);
+      if (reading.stages !== undefined) part.stages = reading.stages;
     };
 
     // Loader state: the parts' ledgers are kept here, where their items are consumed. A rank-level
@@ -342,6 +504,7 @@ export class WorkerPipeline<T> extends Observable<T> implements AsyncDisposable 
     for (const [workerIndex, thread] of threads.entries()) {
       let release!: () => void;
       const released = new Promise<void>((resolve) => (release = resolve));
+      const tuner = this.#fixedCredits === undefined ? new CreditTuner(this.#maxCredits) : undefined;
       const part: Part<T> = {
         index: workerIndex,
         thread,
@@ -351,9 +514,16 @@ export class WorkerPipeline<T> extends Observable<T> implements AsyncDisposable 
         ended: false,
         error: undefined,
         owed: 0,
+        credits: tuner?.credits ?? this.#fixedCredits!,
+        creditsChanged: false,
+        tuner,
+        waitedOn: false,
+        busyMs: 0,
+        stages: [],
         released,
         release,
       };
+      capacity += part.credits;
       const consumeDropped = (pairs: readonly number[]): void => {
         for (let i = 0; i < pairs.length; i += 2) part.ledgers[pairs[i]!]?.consume(pairs[i + 1]!);
       };
@@ -368,11 +538,15 @@ export class WorkerPipeline<T> extends Observable<T> implements AsyncDisposable 
       thread.attach(run, {
         message: op.guard((message: FromThread) => {
           if (message.kind === 'items') {
+            read(part, message.reading);
             part.queue.push(...(message.values as T[]));
+            held += message.values.length;
+            stage.entered(message.values.length);
             for (const pairs of message.origins) part.origins.push(decodeOrigins(pairs, part.ledgers));
             consumeDropped(message.dropped);
             if (op.closed) {
               part.origins.length = 0;
+              held -= part.queue.length;
               disposeAll(part.queue.splice(0));
             } else {
               pump.run();
@@ -391,6 +565,7 @@ export class WorkerPipeline<T> extends Observable<T> implements AsyncDisposable 
             return;
           }
           if (message.kind === 'end') consumeDropped(message.dropped);
+          read(part, message.reading);
           thread.detach(run);
           end(
             message.kind === 'end' && message.error !== undefined
@@ -417,8 +592,9 @@ export class WorkerPipeline<T> extends Observable<T> implements AsyncDisposable 
           module: this.#module,
           exportName: this.#exportName,
           part: description,
-          credits: this.#credits,
+          credits: part.credits,
           checkSplit: this.#options.checkSplit ?? true,
+          timing: flow.timing,
           restore: partStates(tracker, stateKey, workerIndex),
         });
       } catch (error) {
@@ -433,8 +609,13 @@ export class WorkerPipeline<T> extends Observable<T> implements AsyncDisposable 
     const entry = { parts, fail: (error: unknown) => op.fail(error), released: Promise.all(parts.map((part) => part.released)) };
     this.#active.add(entry);
     op.finalize(() => {
+      if (this.#fixedThreads === undefined && completed && delivered > 0 && !startsThreads) {
+        const seconds = (performance.now() - startedAt) / 1000;
+        if (seconds > 0) this.#throughput.set(threads.length, delivered / seconds);
+      }
       for (const part of parts) {
         part.origins.length = 0;
+        held -= part.queue.length;
         disposeAll(part.queue.splice(0));
         if (part.ended) continue;
         // Stopped parts release in their threads; the loader's `break` waits for that.
@@ -466,6 +647,39 @@ export class WorkerPipeline<T> extends Observable<T> implements AsyncDisposable 
     return this.close();
   }
 }
+
+/**
+ * The parts' stages summed by name, in the order they first appear (each part lists its stages
+ * source to sink), named `workerPipeline/<name>`: sums of counts, capacity, occupancy, busy time,
+ * occupancy integral and parallelism; the longest `elapsedMs`; the mean `emptyMs` and `fullMs`.
+ */
+function mergePartStages(readings: readonly (readonly StageMetrics[])[]): StageMetrics[] {
+  const merged = new Map<string, { sum: Mutable<StageMetrics>; count: number }>();
+  for (const stages of readings) {
+    for (const stage of stages) {
+      const entry = merged.get(stage.name);
+      if (entry === undefined) {
+        merged.set(stage.name, { sum: { ...stage, name: PART_STAGE_PREFIX + stage.name }, count: 1 });
+        continue;
+      }
+      const { sum } = entry;
+      entry.count++;
+      sum.capacity += stage.capacity;
+      sum.occupancy += stage.occupancy;
+      sum.itemsIn += stage.itemsIn;
+      sum.itemsOut += stage.itemsOut;
+      sum.parallelism += stage.parallelism;
+      sum.elapsedMs = Math.max(sum.elapsedMs, stage.elapsedMs);
+      sum.busyMs += stage.busyMs;
+      sum.emptyMs += stage.emptyMs;
+      sum.fullMs += stage.fullMs;
+      sum.occupancyMs += stage.occupancyMs;
+    }
+  }
+  return [...merged.values()].map(({ sum, count }) => ({ ...sum, emptyMs: sum.emptyMs / count, fullMs: sum.fullMs / count }));
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** Origins from pairs `ledger id, item number` (null: unknown). */
 function decodeOrigins(pairs: readonly number[] | null, ledgers: readonly CountLedger[]): Origins {
@@ -536,6 +750,28 @@ function partStates(tracker: StateTracker, stateKey: string, workerIndex: number
  *   options: { shards },
  * });
  * for await (const batch of toLoader(batches)) step(batch);
+ * ```
+ *
+ * @example
+ * Threads chosen epoch by epoch and credits as it reads; the parts' stages in the loader's readings:
+ * ```ts
+ * import { workerPipeline } from 'rxfeed/workers';
+ * import { toLoader } from 'rxfeed';
+ * declare function step(batch: unknown): Promise<void>;
+ * await using batches = workerPipeline(new URL('./pipelines.js', import.meta.url), 'train', {
+ *   threads: 'auto', // at most availableParallelism(), or maxThreads
+ *   credits: 'auto', // at most maxCredits (8) per thread
+ * });
+ * const loader = toLoader(batches);
+ * const printing = loader.metrics(10_000).subscribe(([reading]) => {
+ *   // workerPipeline/fromWebDataset, workerPipeline/collate ..., then workerPipeline (the merge queue)
+ *   for (const stage of reading?.stages ?? []) console.log(stage.name, stage.itemsOut, stage.busyMs / stage.parallelism);
+ * });
+ * for (let epoch = 0; epoch < 10; epoch++) {
+ *   for await (const batch of loader) await step(batch);
+ *   console.log(`next epoch: ${batches.threads} threads`, batches.throughput());
+ * }
+ * printing.unsubscribe();
  * ```
  *
  * @param module - The module: a `URL`, a `file:` URL string, or an absolute path.

@@ -11,6 +11,12 @@
  * A part ends (completes, fails, or is stopped by the main thread) only once its sources have
  * released their resources (`Flow.released`): the main thread's `break` waits for that message.
  *
+ * Readings: every items message carries the part's busy time so far (one number: the time since
+ * it started, less the time it was parked on credits, up to its end), and, at most every
+ * {@link READING_PERIOD_MS}, a snapshot of its Flow's stages (a few small objects, cloned with
+ * the message: about a microsecond each per period). The end carries the final ones: the part's
+ * Flow keeps the readings of stages that ended, so these are its totals.
+ *
  * @module
  * @internal
  */
@@ -21,7 +27,7 @@ import type { Placement } from '../distributed.js';
 import { disposeAll } from '../dispose.js';
 import { InvalidArgumentError, RxfeedError } from '../errors.js';
 import { describe } from '../excerpt.js';
-import { Flow, type StageHandle } from '../flow.js';
+import { Flow, type StageHandle, type StageMetrics } from '../flow.js';
 import { isPromiseLike } from '../isPromiseLike.js';
 import { CountLedger } from '../ledger.js';
 import { StateTracker, type RestoreStates, type StatePart } from '../loaderState.js';
@@ -46,13 +52,34 @@ export type ToThread =
       readonly part: PartDescription;
       readonly credits: number;
       readonly checkSplit: boolean;
+      /** Time the part's stages (the main thread's `Flow.timing`). */
+      readonly timing: boolean;
       /** The states the loader resumes from, each with only this part's parts, keyed as in the part. */
       readonly restore: RestoreStates;
     }
-  /** The main thread handed `count` of the part's items on: that many more may be posted. */
-  | { readonly kind: 'credit'; readonly run: number; readonly count: number }
+  /**
+   * The main thread handed `count` of the part's items on: that many more may be posted; with
+   * `credits`, the part's credits are now that many (`credits: 'auto'`).
+   */
+  | { readonly kind: 'credit'; readonly run: number; readonly count: number; readonly credits?: number }
   /** The main thread no longer wants the part: unsubscribe it and answer `stopped` once released. */
   | { readonly kind: 'stop'; readonly run: number };
+
+/**
+ * A part's readings so far: its busy time (producing, not parked on credits, up to its end) and,
+ * when present, its own stages, source to sink (their totals, in the last message of a part).
+ * @internal
+ */
+export interface PartReading {
+  readonly busyMs: number;
+  readonly stages?: StageMetrics[];
+}
+
+/** The name of the credit stage in a part's Flow; the main thread's reading of it is the merge queue's. @internal */
+export const CREDITS_STAGE = 'workerPipeline.credits';
+
+/** The most often a part sends a snapshot of its stages, in milliseconds (with an items message). @internal */
+export const READING_PERIOD_MS = 100;
 
 /** What a pipeline thread posts to the main thread. @internal */
 export type FromThread =
@@ -66,15 +93,16 @@ export type FromThread =
       readonly values: unknown[];
       readonly origins: (number[] | null)[];
       readonly dropped: number[];
+      readonly reading: PartReading;
     }
   /** A ledger the part registered (see `Loader.state`), as saved now; later pairs name it by `id`. */
   | { readonly kind: 'ledger'; readonly run: number; readonly id: number; readonly key: string; readonly saved: Record<string, unknown> }
   /** A part that is not a ledger (a stateful stage): its state stays in the thread. */
   | { readonly kind: 'stage'; readonly run: number; readonly key: string }
   /** The part completed (no `error`) or failed, and its resources are released. */
-  | { readonly kind: 'end'; readonly run: number; readonly error?: RemoteError; readonly dropped: number[] }
+  | { readonly kind: 'end'; readonly run: number; readonly error?: RemoteError; readonly dropped: number[]; readonly reading: PartReading }
   /** The part was stopped and its resources are released. */
-  | { readonly kind: 'stopped'; readonly run: number };
+  | { readonly kind: 'stopped'; readonly run: number; readonly reading: PartReading };
 
 type PipelineExport = (part: PartDescription) => unknown;
 
@@ -85,7 +113,15 @@ const runs = new Map<number, PartRun>();
 class PartRun {
   readonly #run: number;
   readonly #start: Extract<ToThread, { kind: 'start' }>;
-  readonly #flow = new Flow();
+  readonly #flow: Flow;
+  #credits: number;
+  /** Clock time the part started, and the busy time it ended with (undefined: still running). */
+  readonly #startedAt: number;
+  #finalBusyMs: number | undefined;
+  /** Time parked with every credit used, and since when it is parked now (undefined: it is not). */
+  #creditWaitMs = 0;
+  #fullSince: number | undefined;
+  #stagesSentAt = -Infinity;
   readonly #outbox: unknown[] = [];
   readonly #outboxOrigins: (number[] | null)[] = [];
   /** Pairs `ledger id, item number` of items dropped in the part, not yet posted. */
@@ -103,11 +139,48 @@ class PartRun {
   constructor(start: Extract<ToThread, { kind: 'start' }>) {
     this.#run = start.run;
     this.#start = start;
+    this.#credits = start.credits;
+    this.#flow = new Flow({ timing: start.timing });
+    this.#startedAt = this.#flow.timing ? this.#flow.now() : 0;
+    const credits = (): number => this.#credits;
     this.#stage = this.#flow.register({
-      name: 'workerPipeline.credits',
-      capacity: start.credits,
+      name: CREDITS_STAGE,
+      // `credits: 'auto'` changes it while the part runs.
+      get capacity() {
+        return credits();
+      },
       occupancy: () => this.#posted + this.#outbox.length,
     });
+  }
+
+  /** Start or stop the credit-wait clock when the part fills or frees its credits (a clock read only then). */
+  #checkFull(): void {
+    if (!this.#flow.timing || this.#finalBusyMs !== undefined) return;
+    const full = this.#posted + this.#outbox.length >= this.#credits;
+    if (full === (this.#fullSince !== undefined)) return;
+    const now = this.#flow.now();
+    if (full) {
+      this.#fullSince = now;
+    } else {
+      this.#creditWaitMs += now - this.#fullSince!;
+      this.#fullSince = undefined;
+    }
+  }
+
+  #busyMs(): number {
+    if (this.#finalBusyMs !== undefined) return this.#finalBusyMs;
+    if (!this.#flow.timing) return 0;
+    const now = this.#flow.now();
+    return now - this.#startedAt - this.#creditWaitMs - (this.#fullSince === undefined ? 0 : now - this.#fullSince);
+  }
+
+  /** The reading an items message carries: the stages only once per period; `final`: always. */
+  #reading(final: boolean): PartReading {
+    const busyMs = this.#busyMs();
+    const timing = this.#flow.timing;
+    if (!final && (!timing || this.#flow.now() - this.#stagesSentAt < READING_PERIOD_MS)) return { busyMs };
+    if (timing) this.#stagesSentAt = this.#flow.now();
+    return { busyMs, stages: this.#flow.snapshot().stages.filter((stage) => stage.name !== CREDITS_STAGE) };
   }
 
   async begin(): Promise<void> {
@@ -210,13 +283,14 @@ class PartRun {
     this.#outbox.push(value);
     this.#outboxOrigins.push(this.#encode(origins));
     this.#stage.entered();
+    this.#checkFull();
     this.#queueFlush();
   }
 
   /** Post what the credits allow; then, once everything is posted and released, the end. */
   #flush(): void {
     if (this.#over) return;
-    const room = this.#start.credits - this.#posted;
+    const room = this.#credits - this.#posted;
     if (room > 0 && this.#outbox.length > 0) {
       const values = this.#outbox.splice(0, room);
       const origins = this.#outboxOrigins.splice(0, values.length);
@@ -224,7 +298,10 @@ class PartRun {
       this.#posted += values.length;
       try {
         const { value, transferList } = prepareTransfer(values);
-        port!.postMessage({ kind: 'items', run: this.#run, values: value, origins, dropped } satisfies FromThread, transferList);
+        port!.postMessage(
+          { kind: 'items', run: this.#run, values: value, origins, dropped, reading: this.#reading(false) } satisfies FromThread,
+          transferList,
+        );
       } catch (error) {
         disposeAll(values);
         this.#end(
@@ -242,6 +319,7 @@ class PartRun {
         kind: 'end',
         run: this.#run,
         dropped: this.#dropped.splice(0),
+        reading: this.#reading(true),
         ...(ending.error === undefined ? {} : { error: ending.error }),
       });
     }
@@ -254,6 +332,8 @@ class PartRun {
     // Items emitted before an error are still posted before it, as a main-thread stream delivers them.
     if (error !== undefined) ending.error = toRemote(error);
     this.#ending = ending;
+    // Producing ends here: waiting for credits to post the last items is not the part's work.
+    this.#finalBusyMs = this.#busyMs();
     this.#subscription?.unsubscribe();
     void this.#flow.released().then(() => {
       ending.released = true;
@@ -261,19 +341,22 @@ class PartRun {
     });
   }
 
-  credit(count: number): void {
+  credit(count: number, credits: number | undefined): void {
+    if (credits !== undefined) this.#credits = credits;
     this.#posted -= count;
-    this.#stage.left(count);
+    if (count > 0) this.#stage.left(count);
+    this.#checkFull();
     this.#flush();
   }
 
   stop(): void {
     if (this.#stopping || this.#over) return;
     this.#stopping = true;
+    this.#finalBusyMs = this.#busyMs();
     this.#subscription?.unsubscribe();
     this.#outboxOrigins.length = 0;
     disposeAll(this.#outbox.splice(0));
-    void this.#flow.released().then(() => this.#finish({ kind: 'stopped', run: this.#run }));
+    void this.#flow.released().then(() => this.#finish({ kind: 'stopped', run: this.#run, reading: this.#reading(true) }));
   }
 
   #finish(message: FromThread): void {
@@ -294,7 +377,7 @@ port?.on('message', (message: ToThread) => {
       break;
     }
     case 'credit':
-      runs.get(message.run)?.credit(message.count);
+      runs.get(message.run)?.credit(message.count, message.credits);
       break;
     case 'stop':
       runs.get(message.run)?.stop();
