@@ -143,6 +143,7 @@ console.log(
   `pipeline alone: ${read.toLocaleString('en-US')} samples at ${rate(pipelineRate)} samples/s ` +
     `(${((pipelineRate * SIDE * SIDE * 3) / 1e6).toFixed(0)} MB/s of decoded pixels, ${trainBatches.threads} pipeline thread(s))`,
 );
+console.log(String(loader.report()));
 
 // Training: a small model on the cpu backend. Pooling averages each 8x8 patch, so the dense
 // layers see 8x8x3 = 192 features of the 64x64 image, rescaled from 0..255 to about -2..2
@@ -207,6 +208,8 @@ console.log(
     `waiting for the loader ${(waitMs / steps).toFixed(1)} ms/batch (it delivers ${rate(pipelineRate)} samples/s): ` +
     `the ${stepMs >= waitMs ? 'model' : 'input pipeline'} is the bottleneck`,
 );
+// The loader's own account of the last epoch: every stage, in the worker threads too, and a verdict.
+console.log(String(loader.report()));
 
 // Exact evaluation over simulated ranks: strided shares of the unshuffled order, padded to the same
 // number of batches; index = position in the dataset.

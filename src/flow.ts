@@ -25,6 +25,7 @@
  *
  * @module
  */
+import { cpus } from 'node:os';
 import { asapScheduler, asyncScheduler, type SchedulerLike, type Subscription } from 'rxjs';
 
 /**
@@ -172,6 +173,17 @@ export interface FlowMetrics {
   readonly consumed: number;
   /** Milliseconds since the Flow was made (a loader's iteration started). */
   readonly elapsedMs: number;
+  /**
+   * CPU milliseconds this process used over the same time, every thread (worker threads
+   * included), as `process.cpuUsage()` counts: against `elapsedMs x cores`, how busy the machine's
+   * cores were. Absent on a virtual clock, and when timing is off.
+   */
+  readonly cpuMs?: number;
+  /**
+   * CPU milliseconds every process on the machine used over the same time (`os.cpus()`), to tell
+   * cores this process kept busy from cores others took. Absent when `cpuMs` is.
+   */
+  readonly machineCpuMs?: number;
 }
 
 /**
@@ -238,6 +250,13 @@ export class Flow {
   #consumerUntil = 0;
   #consumed = 0;
   readonly #since: number;
+  /** The process's CPU usage when the Flow was made (real-time clocks only). */
+  readonly #cpuSince: NodeJS.CpuUsage | undefined;
+  /** CPU milliseconds used by the time the last stage went (see {@link FlowMetrics.cpuMs}). */
+  #cpuUntil: number | undefined;
+  /** The machine's CPU milliseconds (every process) when the Flow was made, and when the last stage went. */
+  readonly #machineCpuSince: number;
+  #machineCpuUntil = 0;
   /** False: no clock is read per item (see {@link FlowOptions.timing}). */
   readonly timing: boolean;
   /**
@@ -253,7 +272,11 @@ export class Flow {
     this.scheduler = options.scheduler ?? options.parent?.scheduler ?? asapScheduler;
     this.timing = options.timing ?? options.parent?.timing ?? true;
     const scheduler = this.scheduler;
-    this.now = scheduler.now === asyncScheduler.now ? () => performance.now() : () => scheduler.now();
+    const realTime = scheduler.now === asyncScheduler.now;
+    this.now = realTime ? () => performance.now() : () => scheduler.now();
+    // CPU time means something only against real time: on a virtual clock it is left out.
+    this.#cpuSince = realTime && this.timing && this.#parent === undefined ? process.cpuUsage() : undefined;
+    this.#machineCpuSince = this.#cpuSince === undefined ? 0 : machineCpuMs();
     this.#since = this.now();
     if (this.#parent !== undefined) this.#parent.#children.add(this);
   }
@@ -395,6 +418,10 @@ export class Flow {
     group.lastCapacity = record.holds ? record.stage.capacity : 0;
     group.lastParallelism = record.stage.parallelism ?? 1;
     group.endedAt = this.timing ? this.now() : 0;
+    if (this.#cpuSince !== undefined && ![...this.#groups.values()].some((each) => each.live.size > 0)) {
+      this.#cpuUntil = cpuMsSince(this.#cpuSince);
+      this.#machineCpuUntil = machineCpuMs() - this.#machineCpuSince;
+    }
     return group.retired;
   }
 
@@ -598,6 +625,11 @@ export class Flow {
       consumerBusyMs: root.#consumerBusyMs,
       consumed: root.#consumed,
       elapsedMs: (anyLive || root.#groups.size === 0 ? now : ended) - root.#since,
+      ...(root.#cpuSince === undefined
+        ? {}
+        : anyLive || root.#cpuUntil === undefined
+          ? { cpuMs: cpuMsSince(root.#cpuSince), machineCpuMs: machineCpuMs() - root.#machineCpuSince }
+          : { cpuMs: root.#cpuUntil, machineCpuMs: root.#machineCpuUntil }),
     };
   }
 }
@@ -627,4 +659,17 @@ function addTotals(into: Totals, from: Totals): void {
   into.emptyMs += from.emptyMs;
   into.fullMs += from.fullMs;
   into.busyMs += from.busyMs;
+}
+
+/** CPU milliseconds (user and system) the process used since `since`. */
+function cpuMsSince(since: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(since);
+  return (used.user + used.system) / 1000;
+}
+
+/** CPU milliseconds every core of the machine spent busy (not idle) since boot. */
+function machineCpuMs(): number {
+  let busy = 0;
+  for (const { times } of cpus()) busy += times.user + times.nice + times.sys + times.irq;
+  return busy;
 }

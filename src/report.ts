@@ -10,12 +10,16 @@
  *   the bottleneck;
  * - otherwise the stage whose workers are busiest (work time over `parallelism x elapsed`) is the
  *   one to widen or simplify, when it is near saturation ({@link SATURATED});
- * - when no stage is near saturation, the loop waited on latency (I/O waits, too few tasks in
- *   flight, a buffer too small for the jitter), and the stage that stopped sources most often
- *   (full longest) or waited longest is named.
+ * - when no stage is near saturation but the process kept every core busy (its CPU time over
+ *   `elapsed x cores`), the pipeline is CPU-bound: the work per sample must shrink, or the cores
+ *   grow (a thread start-up, or work no stage reports, can hide from the stages' own figures);
+ * - otherwise the loop waited on latency (I/O waits, too few tasks in flight, a buffer too small
+ *   for the jitter), and the stage that stopped sources most often (full longest) or the busiest
+ *   is named.
  *
  * @module
  */
+import { availableParallelism } from 'node:os';
 import type { FlowMetrics, StageMetrics } from './flow.js';
 
 /** Below this share of its time waiting, the loop is not held back by the loader (5%). @public */
@@ -62,6 +66,11 @@ export type Bottleneck =
   /** A stage's workers are saturated. */
   | { readonly kind: 'stage'; readonly stage: StageReport }
   /**
+   * No stage is saturated, but every core is busy: with this process's work, or (`others`) with
+   * other processes'; `stage` is the busiest.
+   */
+  | { readonly kind: 'cpu'; readonly stage: StageReport | undefined; readonly others: boolean }
+  /**
    * No stage is saturated, yet the loop waited: latency (I/O, too little in flight, small
    * buffers); `stage` is the one that was full longest, else the busiest.
    */
@@ -95,6 +104,15 @@ export class PipelineReport {
   readonly loopWait: number;
   /** Milliseconds sources spent parked because a stage was full. */
   readonly sourcesParkedMs: number;
+  /**
+   * How busy the machine's cores were, 0 to 1: the process's CPU time (every thread) over
+   * `elapsed x cores`; undefined on a virtual clock.
+   */
+  readonly cpu: number | undefined;
+  /** How busy the machine's cores were, with every other process's work: undefined with `cpu`. */
+  readonly machineCpu: number | undefined;
+  /** The cores `cpu` is a share of (`os.availableParallelism()`). */
+  readonly cores: number;
   /** The stages, from source to sink. */
   readonly stages: readonly StageReport[];
   /** What holds the pipeline back. */
@@ -102,8 +120,16 @@ export class PipelineReport {
   /** The verdict in one sentence. */
   readonly verdict: string;
 
-  /** @param reading - A reading of one iteration's Flow (`Loader.metrics()` gives them too). */
-  constructor(reading: FlowMetrics) {
+  /**
+   * @param reading - A reading of one iteration's Flow (`Loader.metrics()` gives them too).
+   * @param cores - The cores its CPU time is a share of; default `os.availableParallelism()`.
+   */
+  constructor(reading: FlowMetrics, cores = availableParallelism()) {
+    this.cores = cores;
+    const share = (ms: number | undefined): number | undefined =>
+      ms === undefined || reading.elapsedMs <= 0 ? undefined : Math.min(1, ms / (reading.elapsedMs * cores));
+    this.cpu = share(reading.cpuMs);
+    this.machineCpu = share(reading.machineCpuMs);
     this.elapsedMs = reading.elapsedMs;
     this.consumed = reading.consumed;
     this.loopWaitMs = reading.waitingUpstreamMs;
@@ -121,7 +147,8 @@ export class PipelineReport {
     const seconds = this.elapsedMs / 1000;
     const lines = [
       `rxfeed: ${count(this.consumed)} items to the loop in ${seconds.toFixed(1)} s; ` +
-        `it waited ${percent(this.loopWait)} of its time (${(this.loopWaitMs / 1000).toFixed(1)} s)`,
+        `it waited ${percent(this.loopWait)} of its time (${(this.loopWaitMs / 1000).toFixed(1)} s)` +
+        (this.cpu === undefined ? '' : `; CPU ${percent(this.cpu)} of ${this.cores} cores (the machine: ${percent(this.machineCpu!)})`),
     ];
     const header = ['stage', 'items', '/s', 'ms/item', 'busy', 'x', 'empty', 'full', 'held/cap'];
     const rows = this.stages.map((stage) => [
@@ -166,6 +193,8 @@ function findBottleneck(report: PipelineReport): Bottleneck {
   if (report.loopWait < LOOP_WAIT_THRESHOLD) return { kind: 'model' };
   const busiest = busiestStage(report.stages);
   if (busiest !== undefined && busiest.busy! >= SATURATED) return { kind: 'stage', stage: busiest };
+  if (report.cpu !== undefined && report.cpu >= SATURATED) return { kind: 'cpu', stage: busiest, others: false };
+  if (report.machineCpu !== undefined && report.machineCpu >= SATURATED) return { kind: 'cpu', stage: busiest, others: true };
   // Nothing saturated: the stage that stopped its upstream longest (full), else the busiest.
   const buffers = report.stages.filter((stage) => stage.holds && stage.name !== 'loader' && (stage.full ?? 0) > 0);
   const blocking = buffers.sort((a, b) => b.full! - a.full!)[0];
@@ -209,6 +238,20 @@ function verdictOf(report: PipelineReport): string {
       const workers = stage.parallelism > 1 ? ` (${stage.parallelism} at once)` : '';
       return `${stage.name} is ${percent(stage.busy!)} busy${workers} and ${waited}: ${advice(stage)}`;
     }
+    case 'cpu': {
+      const busiest =
+        bottleneck.stage === undefined ? '' : `; the busiest stage is ${bottleneck.stage.name} (${percent(bottleneck.stage.busy!)})`;
+      if (bottleneck.others) {
+        return (
+          `${waited} and the ${report.cores} cores were ${percent(report.machineCpu!)} busy, ${percent(report.cpu!)} with this ` +
+          `process: other processes take the cores the pipeline needs${busiest}`
+        );
+      }
+      return (
+        `${waited} and the ${report.cores} cores were ${percent(report.cpu!)} busy: the pipeline is CPU-bound${busiest}; ` +
+        'make the work per sample cheaper (smaller images, a faster decoder) or run on more cores'
+      );
+    }
     case 'latency': {
       const { stage } = bottleneck;
       if (stage === undefined) return `${waited} and no stage reports work: raise prefetch or concurrency`;
@@ -236,6 +279,10 @@ export function shortVerdict(reading: FlowMetrics): string | undefined {
       return `loop waited ${percent(report.loopWait)}: model-bound`;
     case 'stage':
       return `loop waited ${percent(report.loopWait)}: ${bottleneck.stage.name} ${percent(bottleneck.stage.busy!)} busy`;
+    case 'cpu':
+      return bottleneck.others
+        ? `loop waited ${percent(report.loopWait)}: cores busy with other processes (${percent(report.machineCpu!)})`
+        : `loop waited ${percent(report.loopWait)}: CPU-bound, ${percent(report.cpu!)} of ${report.cores} cores`;
     case 'latency':
       return `loop waited ${percent(report.loopWait)}: latency-bound${bottleneck.stage === undefined ? '' : ` at ${bottleneck.stage.name}`}`;
   }

@@ -187,4 +187,48 @@ describe('PipelineReport: the bottleneck in words (issue 15)', () => {
       ].join('\n'),
     );
   });
+
+  it('issue 15: no stage saturated but every core busy: CPU-bound, by this process or by others', () => {
+    const stage = {
+      name: 'workerPipeline',
+      capacity: 4,
+      occupancy: 0,
+      itemsIn: 100,
+      itemsOut: 100,
+      parallelism: 2,
+      elapsedMs: 1000,
+      busyMs: 1300,
+      emptyMs: 600,
+      fullMs: 0,
+      occupancyMs: 400,
+      holds: true,
+    };
+    const reading = (cpuMs: number, machineCpuMs: number): FlowMetrics => ({
+      time: 0,
+      elapsedMs: 1000,
+      consumed: 100,
+      waitingUpstreamMs: 900,
+      consumerBusyMs: 100,
+      waitingDownstreamMs: 0,
+      cpuMs,
+      machineCpuMs,
+      stages: [stage],
+    });
+    const own = new PipelineReport(reading(1900, 1950), 2);
+    assert.deepEqual([own.bottleneck.kind, own.cpu, own.machineCpu], ['cpu', 0.95, 0.975]);
+    assert.equal(
+      own.verdict,
+      'the loop waited 90% of the time and the 2 cores were 95% busy: the pipeline is CPU-bound; the busiest stage is ' +
+        'workerPipeline (65%); make the work per sample cheaper (smaller images, a faster decoder) or run on more cores',
+    );
+    const others = new PipelineReport(reading(900, 1950), 2);
+    assert.equal(
+      others.verdict,
+      'the loop waited 90% of the time and the 2 cores were 98% busy, 45% with this process: other processes take the ' +
+        'cores the pipeline needs; the busiest stage is workerPipeline (65%)',
+    );
+    // Idle cores: the loop waited on latency.
+    assert.equal(new PipelineReport(reading(900, 1000), 2).bottleneck.kind, 'latency');
+    assert.match(String(own).split('\n')[0]!, /; CPU 95% of 2 cores \(the machine: 98%\)$/);
+  });
 });
