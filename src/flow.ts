@@ -26,6 +26,7 @@
  * @module
  */
 import { asapScheduler, asyncScheduler, type SchedulerLike, type Subscription } from 'rxjs';
+import { autotuneDecisions, type AutotuneOptions, type KnobDecision } from './autotune.js';
 
 /**
  * Something that holds items between a source and the consumer.
@@ -34,7 +35,10 @@ import { asapScheduler, asyncScheduler, type SchedulerLike, type Subscription } 
 export interface Stage {
   /** Name shown in metrics, e.g. `parallelMap` or `loader`. */
   readonly name: string;
-  /** The most items this stage is allowed to hold before sources must pause. */
+  /**
+   * The most items this stage is allowed to hold before sources must pause. The Flow reads it
+   * each time: an autotuned (`'auto'`) stage changes it while registered.
+   */
   readonly capacity: number;
   /** Items held now. */
   occupancy(): number;
@@ -141,6 +145,8 @@ export interface FlowMetrics {
   readonly consumed: number;
   /** Milliseconds since the Flow was made (a loader's iteration started). */
   readonly elapsedMs: number;
+  /** What the autotuner decided for each `'auto'` stage; absent when there is none. */
+  readonly autotune?: readonly KnobDecision[];
 }
 
 /**
@@ -174,6 +180,8 @@ export interface FlowOptions {
    * but no clock is read: for measuring what the timing costs.
    */
   readonly timing?: boolean;
+  /** Settings of the autotuner of `'auto'` stages (a child Flow follows its parent). */
+  readonly autotune?: AutotuneOptions;
 }
 
 /**
@@ -207,6 +215,8 @@ export class Flow {
   readonly #since: number;
   /** False: no clock is read per item (see {@link FlowOptions.timing}). */
   readonly timing: boolean;
+  /** The autotuner's settings ({@link FlowOptions.autotune}). */
+  readonly autotune: AutotuneOptions | undefined;
   /**
    * Milliseconds on this Flow's clock, for durations: the scheduler's own time (virtual in marble
    * tests), except that RxJS's real-time schedulers, whose clock is `Date.now()`, are read through
@@ -219,6 +229,7 @@ export class Flow {
     this.#gate = options.gate;
     this.scheduler = options.scheduler ?? options.parent?.scheduler ?? asapScheduler;
     this.timing = options.timing ?? options.parent?.timing ?? true;
+    this.autotune = options.autotune ?? options.parent?.autotune;
     const scheduler = this.scheduler;
     this.now = scheduler.now === asyncScheduler.now ? () => performance.now() : () => scheduler.now();
     this.#since = this.now();
@@ -454,25 +465,8 @@ export class Flow {
     const root = this.root;
     const now = root.now();
     const parked = root.#parkedSince === undefined ? 0 : now - root.#parkedSince;
-    const stages: StageMetrics[] = [];
-    for (const record of root.#records) {
-      if (root.timing && record.holds) advance(record, now);
-      const { stage } = record;
-      stages.push({
-        name: stage.name,
-        capacity: record.holds ? stage.capacity : 0,
-        occupancy: record.holds ? stage.occupancy() : 0,
-        itemsIn: record.itemsIn,
-        itemsOut: record.itemsOut,
-        parallelism: stage.parallelism ?? 1,
-        elapsedMs: root.timing ? now - record.since : 0,
-        busyMs: record.busyMs,
-        emptyMs: record.emptyMs,
-        fullMs: record.fullMs,
-        occupancyMs: record.occupancyMs,
-        holds: record.holds,
-      });
-    }
+    const stages = [...root.#read(now).values()];
+    const autotune = autotuneDecisions(root);
     return {
       time: this.scheduler.now(),
       stages: stages.reverse(),
@@ -481,7 +475,41 @@ export class Flow {
       consumerBusyMs: root.#consumerBusyMs,
       consumed: root.#consumed,
       elapsedMs: now - root.#since,
+      ...(autotune.length > 0 && { autotune }),
     };
+  }
+
+  /**
+   * The reading of each stage and timer, keyed by the {@link Stage} it registered (a timer's is
+   * made by the Flow), in the order registered: how the autotuner tells the stages it sizes from
+   * the others.
+   */
+  stageReadings(): Map<Stage, StageMetrics> {
+    const root = this.root;
+    return root.#read(root.now());
+  }
+
+  #read(now: number): Map<Stage, StageMetrics> {
+    const readings = new Map<Stage, StageMetrics>();
+    for (const record of this.#records) {
+      if (this.timing && record.holds) advance(record, now);
+      const { stage } = record;
+      readings.set(stage, {
+        name: stage.name,
+        capacity: record.holds ? stage.capacity : 0,
+        occupancy: record.holds ? stage.occupancy() : 0,
+        itemsIn: record.itemsIn,
+        itemsOut: record.itemsOut,
+        parallelism: stage.parallelism ?? 1,
+        elapsedMs: this.timing ? now - record.since : 0,
+        busyMs: record.busyMs,
+        emptyMs: record.emptyMs,
+        fullMs: record.fullMs,
+        occupancyMs: record.occupancyMs,
+        holds: record.holds,
+      });
+    }
+    return readings;
   }
 }
 
