@@ -175,7 +175,7 @@ const controllers = new WeakMap<Flow, Controller>();
  * @param options - The option as given.
  * @param where - The option's name in messages.
  * @returns The options, unchanged.
- * @throws {@link InvalidArgumentError} `RXFEED_ERR_INVALID_ARGUMENT` naming the field.
+ * @throws {@link InvalidArgumentError} `RXFEED_ERR_INVALID_ARG` naming the field.
  * @internal
  */
 export function checkAutotuneOptions(options: AutotuneOptions | undefined, where = 'toLoader.autotune'): AutotuneOptions | undefined {
@@ -357,15 +357,30 @@ class Controller {
     return 0;
   }
 
+  /**
+   * The stations of the period, each with its work per output item. A stage's slots stay taken
+   * while its sources read: sources pull only when no stage is full, so when the stage's slots
+   * bound the pipeline each slot's cycle is its own work plus the reads and synchronous steps
+   * (timers) that feed it, up to the next stage that holds items.
+   */
   #stations(last: Reading, now: Reading, outputs: number): [Stage | 'consumer', Station][] {
     const knobOf = new Map<Stage, KnobState>();
     for (const knob of this.#knobs) knobOf.set(knob.spec.stage, knob);
+    // From the sink up (the order stages register in).
+    const entries = [...now.stages].map(([stage, metrics]) => ({
+      stage,
+      metrics,
+      busy: metrics.busyMs - (last.stages.get(stage)?.busyMs ?? 0),
+    }));
     const stations: [Stage | 'consumer', Station][] = [];
-    for (const [stage, metrics] of now.stages) {
-      const busy = metrics.busyMs - (last.stages.get(stage)?.busyMs ?? 0);
-      if (busy <= 0) continue;
-      stations.push([stage, { work: busy / outputs, parallelism: metrics.parallelism, knob: knobOf.get(stage) }]);
-    }
+    entries.forEach(({ stage, metrics, busy }, i) => {
+      if (busy <= 0) return;
+      let feeding = 0;
+      if (metrics.holds) {
+        for (let j = i + 1; j < entries.length && !entries[j]!.metrics.holds; j++) feeding += Math.max(0, entries[j]!.busy);
+      }
+      stations.push([stage, { work: (busy + feeding) / outputs, parallelism: metrics.parallelism, knob: knobOf.get(stage) }]);
+    });
     const consumerBusy = now.consumerBusyMs - last.consumerBusyMs;
     if (consumerBusy > 0) stations.push(['consumer', { work: consumerBusy / outputs, parallelism: 1, knob: undefined }]);
     return stations;
