@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { lastValueFrom, toArray } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { parallelMap } from '../../operators/parallelMap.js';
-import { fromItems, sizeOf, TaskError } from '../../src/index.js';
+import { fromItems, InvalidArgumentError, sizeOf, TaskError } from '../../src/index.js';
 
 const testScheduler = () => new TestScheduler((actual, expected) => assert.deepEqual(actual, expected));
 
@@ -36,6 +36,18 @@ describe('parallelMap', () => {
       const out = source.pipe(parallelMap((v: string) => cold('---(r|)', { r: v.toUpperCase() }), { concurrency: 1 }));
       expectObservable(out).toBe('---A--B--(C|)');
     });
+  });
+
+  it("issue 15: concurrency 'auto' starts at one task in flight; other words are refused", () => {
+    testScheduler().run(({ cold, expectObservable }) => {
+      const source = cold('(abc|)');
+      const out = source.pipe(parallelMap((v: string) => cold('---(r|)', { r: v.toUpperCase() }), { concurrency: 'auto' }));
+      expectObservable(out).toBe('---A--B--(C|)');
+    });
+    assert.throws(
+      () => parallelMap((v: string) => v, { concurrency: 'fast' as 'auto' }),
+      (error: unknown) => error instanceof InvalidArgumentError && error.argument === 'parallelMap.concurrency',
+    );
   });
 
   it('wraps a failing task in a TaskError naming the item index', () => {
