@@ -49,10 +49,12 @@ export const AUTOTUNE_CHANGE = 0.25;
  */
 export interface AutotuneOptions {
   /**
-   * CPU budget: the most worker-thread tasks (tasks given as a module export, which each keep a
-   * core busy) all `'auto'` stages may run at once. In-process tasks (functions, which mostly
-   * await I/O on the event loop) do not count against it. A positive integer; default
-   * `os.availableParallelism()`.
+   * CPU budget: the cores the `'auto'` stages' worker-thread tasks (tasks given as a module
+   * export, each keeping a core busy while it runs) may use. The tasks in flight of all such
+   * stages stay within `cpus` plus one per stage: a stage's slot is taken while its next input is
+   * read in (sources fill a slot only when it is free), so one task more than its cores keeps them
+   * fed. In-process tasks (functions, which mostly await I/O on the event loop) do not count
+   * against it. A positive integer; default `os.availableParallelism()`.
    */
   readonly cpus?: number;
   /**
@@ -419,8 +421,8 @@ class Controller {
         knob.reason = `held at ${knob.value}: one more item would pass the memory budget (${this.#memoryBytes} bytes)`;
         continue;
       }
-      if (knob.spec.cpuBound && cpus + 1 > this.#cpus) {
-        knob.reason = `held at ${knob.value}: the CPU budget (${this.#cpus})`;
+      if (knob.spec.cpuBound && cpus + 1 > this.#cpus + this.#cpuStages()) {
+        knob.reason = `held at ${knob.value}: the CPU budget (${this.#cpus} cores)`;
         continue;
       }
       if (best === undefined || gain > best.gain) best = { knob, gain };
@@ -474,6 +476,13 @@ class Controller {
     let total = 0;
     for (const knob of this.#knobs) total += knob.value * bytesPerItem(knob);
     return total;
+  }
+
+  /** `'auto'` stages of worker-thread tasks: each may have one task in flight past its cores. */
+  #cpuStages(): number {
+    let stages = 0;
+    for (const knob of this.#knobs) if (knob.spec.cpuBound) stages++;
+    return stages;
   }
 
   #cpusUsed(): number {

