@@ -16,7 +16,8 @@ export interface ParallelMapOptions {
    *
    * `'auto'`: the loader's autotuner (see `toLoader`'s `autotune`) sets it while the pipeline
    * runs, starting at 1. Its bound: at most the executor's `concurrency` for a task given as a
-   * module export (a worker thread each, counted in the CPU budget), at most
+   * module export (a worker thread each, counted in the CPU budget up to the executor's
+   * `threads`), at most
    * {@link PARALLEL_MAP_AUTO_MAX} for a function run in this thread (it mostly awaits I/O, and is
    * not counted in the CPU budget); so the stage never holds more than that many items.
    */
@@ -111,7 +112,7 @@ export function parallelMap<T, R>(task: Task<T, R>, options: ParallelMapOptions 
             initial: chosen,
             min: 1,
             max: Math.max(1, max),
-            cpuBound,
+            ...(cpuBound && { cpus: (value: number) => Math.min(value, executor.threads ?? value) }),
             set: op.guard((value: number) => {
               concurrency = value;
               startWaiting();

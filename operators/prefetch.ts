@@ -61,8 +61,7 @@ export function prefetch<T>(bufferSize: number | 'auto'): MonoTypeOperatorFuncti
             initial: chosen,
             min: 1,
             max: PREFETCH_AUTO_MAX,
-            cpuBound: false,
-            set: (value) => {
+                set: (value) => {
               capacity = value;
             },
           })

@@ -50,11 +50,12 @@ export const AUTOTUNE_CHANGE = 0.25;
 export interface AutotuneOptions {
   /**
    * CPU budget: the cores the `'auto'` stages' worker-thread tasks (tasks given as a module
-   * export, each keeping a core busy while it runs) may use. The tasks in flight of all such
-   * stages stay within `cpus` plus one per stage: a stage's slot is taken while its next input is
-   * read in (sources fill a slot only when it is free), so one task more than its cores keeps them
-   * fed. In-process tasks (functions, which mostly await I/O on the event loop) do not count
-   * against it. A positive integer; default `os.availableParallelism()`.
+   * export, each keeping a core busy while it runs) may use. A stage counts its tasks in flight,
+   * up to its executor's `threads` (tasks past a pool's threads wait in its queue). The count of
+   * all such stages stays within `cpus` plus one per stage: a stage's slot is taken while its next
+   * input is read in (sources fill a slot only when it is free), so one task more than its cores
+   * keeps them fed. In-process tasks (functions, which mostly await I/O on the event loop) do not
+   * count against it. A positive integer; default `os.availableParallelism()`.
    */
   readonly cpus?: number;
   /**
@@ -108,8 +109,11 @@ export interface KnobSpec {
   readonly initial: number;
   readonly min: number;
   readonly max: number;
-  /** True when each unit of the knob keeps a core busy (a worker thread): counted in `cpus`. */
-  readonly cpuBound: boolean;
+  /**
+   * The cores the stage keeps busy at a value, counted against the CPU budget (a worker-thread
+   * stage: its tasks in flight, up to its pool's threads). Absent: none (I/O, a buffer).
+   */
+  readonly cpus?: (value: number) => number;
   /** Apply a new value (the controller then wakes the Flow's parked sources). */
   set(value: number): void;
 }
@@ -421,7 +425,8 @@ class Controller {
         knob.reason = `held at ${knob.value}: one more item would pass the memory budget (${this.#memoryBytes} bytes)`;
         continue;
       }
-      if (knob.spec.cpuBound && cpus + 1 > this.#cpus + this.#cpuStages()) {
+      const cores = knob.spec.cpus;
+      if (cores !== undefined && cpus - cores(knob.value) + cores(knob.value + 1) > this.#cpus + this.#cpuStages()) {
         knob.reason = `held at ${knob.value}: the CPU budget (${this.#cpus} cores)`;
         continue;
       }
@@ -481,13 +486,13 @@ class Controller {
   /** `'auto'` stages of worker-thread tasks: each may have one task in flight past its cores. */
   #cpuStages(): number {
     let stages = 0;
-    for (const knob of this.#knobs) if (knob.spec.cpuBound) stages++;
+    for (const knob of this.#knobs) if (knob.spec.cpus !== undefined) stages++;
     return stages;
   }
 
   #cpusUsed(): number {
     let total = 0;
-    for (const knob of this.#knobs) if (knob.spec.cpuBound) total += knob.value;
+    for (const knob of this.#knobs) total += knob.spec.cpus?.(knob.value) ?? 0;
     return total;
   }
 }

@@ -57,6 +57,12 @@ export type Task<T, R> = TaskFunction<T, R> | TaskReference<T, R>;
 export interface Executor {
   /** Tasks this executor runs well at once (threads for a pool); parallelMap's default. */
   readonly concurrency: number;
+  /**
+   * Threads that run tasks, when there is a fixed number (a pool's size): tasks in flight past it
+   * wait in the executor's queue and use no core, so an `'auto'` `parallelMap` counts at most this
+   * many against the autotuner's CPU budget. Absent: every task in flight counts.
+   */
+  readonly threads?: number;
   /** Run `task` on `value`; the first value of the answer is the result. */
   run<T, R>(task: Task<T, R>, value: T, context: TaskContext): ObservableInput<R>;
 }

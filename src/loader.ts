@@ -452,7 +452,6 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
         initial: capacity,
         min: 1,
         max: PREFETCH_AUTO_MAX,
-        cpuBound: false,
         set: (value) => {
           capacity = value;
         },

@@ -106,6 +106,8 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
    * that a full batch for every slot is already waiting here when a thread answers.
    */
   readonly concurrency: number;
+  /** Worker threads of the pool: an `'auto'` `parallelMap` counts no more against its CPU budget. */
+  readonly threads: number;
   /** The piscina pool, for inspection (`threads`, `queueSize`, `utilization`). */
   readonly pool: Piscina;
   readonly #slots: number;
@@ -131,6 +133,7 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
         throw new InvalidArgumentError(`workerExecutor.${name}`, `must be a positive integer, got ${value}`);
       }
     }
+    this.threads = threads;
     this.#slots = threads * tasksPerThread;
     this.#batchSize = batchSize;
     this.#transfer = options.transfer ?? true;
