@@ -70,6 +70,8 @@ async function main(): Promise<void> {
   const executor: WorkerExecutor = workerExecutor({ threads });
   const decode = decodeImageFieldsTask<Record<string, unknown>>({ fields: ['jpg'] });
   let last: FlowMetrics | undefined;
+  /** Samples/s over the second half of each run (the warm-up round's too), by concurrency. */
+  const secondHalf = new Map<string, number[]>();
   const run = async (concurrency: number | 'auto'): Promise<number> => {
     const loader = toLoader(fromWebDataset(shards).pipe(parallelMap(decode, { executor, concurrency })), {
       autotune: { periodMs: 250 },
@@ -78,14 +80,21 @@ async function main(): Promise<void> {
       if (concurrency === 'auto' && all[0] !== undefined) last = all[0];
     });
     let n = 0;
+    let half = 0;
     try {
-      for await (const sample of loader) if ((sample['jpg'] as { data: Uint8Array }).data.length === SIZE * SIZE * 3) n++;
+      for await (const sample of loader) {
+        if ((sample['jpg'] as { data: Uint8Array }).data.length === SIZE * SIZE * 3) n++;
+        if (n === (COUNT * REPEAT) / 2) half = performance.now();
+      }
     } finally {
       readings.unsubscribe();
     }
+    const list = secondHalf.get(String(concurrency)) ?? [];
+    list.push((COUNT * REPEAT) / 2 / ((performance.now() - half) / 1000));
+    secondHalf.set(String(concurrency), list);
     return n;
   };
-  const fixed = Array.from({ length: Math.min(executor.concurrency, 2 * cores + 2) }, (_, i) => i + 1);
+  const fixed = [1, 2, 3, 4, 6, 8, 12, 16].filter((concurrency) => concurrency <= Math.min(executor.concurrency, 4 * cores + 4));
   const contenders: Contender[] = [
     ...fixed.map((concurrency) => ({ name: `concurrency ${concurrency}`, run: () => run(concurrency) })),
     { name: "concurrency 'auto'", run: () => run('auto') },
@@ -94,10 +103,16 @@ async function main(): Promise<void> {
     const measured = await compare(`tar + decode pipeline, fixed concurrency vs 'auto'`, contenders, COUNT * REPEAT);
     const rates = measured.rates.map((list) => median(list));
     const best = Math.max(...rates.slice(0, -1));
-    const bestAt = rates.indexOf(best) + 1;
+    const bestAt = fixed[rates.indexOf(best)]!;
     console.log(
       `\nbest fixed: concurrency ${bestAt} at ${fmt(best)} samples/s; 'auto' ${fmt(rates.at(-1)!)} samples/s ` +
         `(${fmt((100 * rates.at(-1)!) / best, 1)}% of it, its climb from 1 included)`,
+    );
+    const halves = [...secondHalf].map(([name, list]) => [name, median(list)] as const);
+    const bestHalf = Math.max(...halves.filter(([name]) => name !== 'auto').map(([, rate]) => rate));
+    console.log(
+      `second half of each run (median samples/s): ${halves.map(([name, rate]) => `${name} ${fmt(rate)}`).join(', ')}; ` +
+        `'auto' ${fmt((100 * median(secondHalf.get('auto')!)) / bestHalf, 1)}% of the best fixed`,
     );
     console.log(`'auto' at the end of its last run: ${JSON.stringify(last?.autotune)}`);
   } finally {

@@ -10,8 +10,9 @@
  * that predicted time (hill-climbing), within a CPU budget and a memory budget.
  *
  * A model cannot see that eight threads on two cores are slower than two, so every raise is a
- * trial: one period to settle, one to measure, and it is reverted unless the measured throughput
- * rose by {@link AUTOTUNE_MARGIN}. A reverted knob is not raised again until the work per item of
+ * trial: it is reverted unless the throughput measured over the next period rose by
+ * {@link AUTOTUNE_MARGIN}. After a revert, a lowering or a back-off, one period is left to
+ * settle (it mixes items of both values) before the next decision. A reverted knob is not raised again until the work per item of
  * some station moves by more than {@link AUTOTUNE_CHANGE} (the workload changed: the optimum
  * moved). A parallel stage with more workers than it needs to keep up with the bottleneck gives
  * one back each period.
@@ -65,8 +66,10 @@ export interface AutotuneOptions {
    */
   readonly memoryBytes?: number;
   /**
-   * Milliseconds of scheduler time between readings; a raise takes two periods to be judged. A
-   * positive finite number; default {@link AUTOTUNE_PERIOD_MS}.
+   * Milliseconds of scheduler time between readings; a raise is judged on the period after it, so
+   * a stage climbs by at most one step a period. Make it long enough for tens of items to reach
+   * the consumer, or the measurements are noise. A positive finite number; default
+   * {@link AUTOTUNE_PERIOD_MS}.
    */
   readonly periodMs?: number;
 }
@@ -299,11 +302,12 @@ class Controller {
     }));
   }
 
-  #set(knob: KnobState, value: number, reason: string): void {
+  /** `settle`: skip the next period (it mixes the old value's items with the new one's). */
+  #set(knob: KnobState, value: number, reason: string, settle = true): void {
     knob.value = value;
     knob.reason = reason;
     knob.spec.set(value);
-    this.#settling = true;
+    this.#settling = settle;
     this.#reference = undefined;
     this.#flow.notify();
   }
@@ -435,7 +439,7 @@ class Controller {
     if (best !== undefined) {
       const { knob } = best;
       this.#trial = { knob, baseline: rate };
-      this.#set(knob, knob.value + 1, `trying ${knob.value + 1}: predicted ${ms(bottleneck)} -> ${ms(bottleneck - best.gain)} ms/item`);
+      this.#set(knob, knob.value + 1, `trying ${knob.value + 1}: predicted ${ms(bottleneck)} -> ${ms(bottleneck - best.gain)} ms/item`, false);
       return;
     }
     for (const station of stations) {
