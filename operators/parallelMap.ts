@@ -15,7 +15,8 @@ export interface ParallelMapOptions {
    * Default: the executor's `concurrency`.
    *
    * `'auto'`: the loader's autotuner (see `toLoader`'s `autotune`) sets it while the pipeline
-   * runs, starting at 1. Its bound: at most the executor's `concurrency` for a task given as a
+   * runs, starting at the executor's `threads` for a worker-thread executor that states them
+   * (one task per thread), else at 1. Its bound: at most the executor's `concurrency` for a task given as a
    * module export (a worker thread each, counted in the CPU budget up to the executor's
    * `threads`), at most
    * {@link PARALLEL_MAP_AUTO_MAX} for a function run in this thread (it mostly awaits I/O, and is
@@ -69,15 +70,17 @@ export const PARALLEL_MAP_AUTO_MAX = 64;
  */
 export function parallelMap<T, R>(task: Task<T, R>, options: ParallelMapOptions = {}): OperatorFunction<T, R> {
   const executor = options.executor ?? inProcessExecutor;
+  // A module export runs on a worker thread: a core each. A function runs here, awaiting I/O mostly.
+  const cpuBound = typeof task !== 'function';
+  const max = Math.max(1, cpuBound ? executor.concurrency : PARALLEL_MAP_AUTO_MAX);
   const auto = options.concurrency === 'auto';
-  const chosen = options.concurrency === 'auto' ? 1 : (options.concurrency ?? executor.concurrency);
+  // 'auto' starts with a pool's threads busy: on many cores, a climb from 1 takes a period a step.
+  const initial = cpuBound ? Math.min(max, executor.threads ?? 1) : 1;
+  const chosen = options.concurrency === 'auto' ? initial : (options.concurrency ?? executor.concurrency);
   const ordered = options.ordered ?? true;
   if (!Number.isSafeInteger(chosen) || chosen < 1) {
     throw new InvalidArgumentError('parallelMap.concurrency', `must be a positive integer or 'auto', got ${String(chosen)}`);
   }
-  // A module export runs on a worker thread: a core each. A function runs here, awaiting I/O mostly.
-  const cpuBound = typeof task !== 'function';
-  const max = cpuBound ? executor.concurrency : PARALLEL_MAP_AUTO_MAX;
   return (source) =>
     operate<T, R>(source, (op) => {
       const { context } = op;
@@ -111,7 +114,7 @@ export function parallelMap<T, R>(task: Task<T, R>, options: ParallelMapOptions 
             kind: 'parallelism',
             initial: chosen,
             min: 1,
-            max: Math.max(1, max),
+            max,
             ...(cpuBound && { cpus: (value: number) => Math.min(value, executor.threads ?? value) }),
             set: op.guard((value: number) => {
               concurrency = value;
