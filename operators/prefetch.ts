@@ -61,7 +61,7 @@ export function prefetch<T>(bufferSize: number | 'auto'): MonoTypeOperatorFuncti
             initial: chosen,
             min: 1,
             max: PREFETCH_AUTO_MAX,
-                set: (value) => {
+            set: (value) => {
               capacity = value;
             },
           })

@@ -354,7 +354,13 @@ class Controller {
       this.#reference = work;
       for (const knob of this.#knobs) knob.blocked = false;
     }
-    this.#climb(stations.map(([, station]) => station), last, reading, outputs, rate);
+    this.#climb(
+      stations.map(([, station]) => station),
+      last,
+      reading,
+      outputs,
+      rate,
+    );
   }
 
   /** Output items in the period: what the consumer received, or what the last stage let out. */
@@ -439,7 +445,12 @@ class Controller {
     if (best !== undefined) {
       const { knob } = best;
       this.#trial = { knob, baseline: rate };
-      this.#set(knob, knob.value + 1, `trying ${knob.value + 1}: predicted ${ms(bottleneck)} -> ${ms(bottleneck - best.gain)} ms/item`, false);
+      this.#set(
+        knob,
+        knob.value + 1,
+        `trying ${knob.value + 1}: predicted ${ms(bottleneck)} -> ${ms(bottleneck - best.gain)} ms/item`,
+        false,
+      );
       return;
     }
     for (const station of stations) {

@@ -52,7 +52,11 @@ describe('parallelMap', () => {
 
   it("issue 15: concurrency 'auto' of a worker task starts with one task per thread of the executor", () => {
     testScheduler().run(({ cold, expectObservable }) => {
-      const executor: Executor = { concurrency: 16, threads: 2, run: <T, R>(_task: unknown, value: T) => cold('------(r|)', { r: value as unknown as R }) };
+      const executor: Executor = {
+        concurrency: 16,
+        threads: 2,
+        run: <T, R>(_task: unknown, value: T) => cold('------(r|)', { r: value as unknown as R }),
+      };
       const task: TaskReference<string, string> = { module: 'pool', exportName: 'upper' };
       const out = cold('(abcde|)').pipe(parallelMap(task, { concurrency: 'auto', executor }));
       expectObservable(out).toBe('------(ab)--(cd)--(e|)');

@@ -135,11 +135,7 @@ const decode: TaskReference<Uint8Array, Uint8Array> = { module: 'simulated', exp
  * virtual time: the scheduler is advanced one instant at a time, and the promises of the loop
  * settle between instants.
  */
-async function simulate(
-  mix: Mix,
-  concurrency: number | 'auto',
-  autotune: { cpus?: number; memoryBytes?: number } = {},
-): Promise<Run> {
+async function simulate(mix: Mix, concurrency: number | 'auto', autotune: { cpus?: number; memoryBytes?: number } = {}): Promise<Run> {
   const scheduler = new TestScheduler(assert.deepEqual);
   const bytes = mix.bytes ?? (() => 8);
   const sizes = new Map<Uint8Array, number>();
@@ -234,7 +230,10 @@ describe('autotune', () => {
     ['decode-bound', { source: 2, task: () => 12, consumer: 1, cores: 2, items: 1200 }],
     ['decode-bound on 4 cores, then source-bound', { source: 5, task: () => 12, consumer: 1, cores: 4, items: 1500 }],
     // Tasks past the pool's threads wait in its queue and use no core: the budget does not bind.
-    ['decode-bound, a pool of 2 threads on 2 cores, a CPU budget of 2', { source: 2, task: () => 12, consumer: 1, cores: 2, threads: 2, cpus: 2, items: 1200 }],
+    [
+      'decode-bound, a pool of 2 threads on 2 cores, a CPU budget of 2',
+      { source: 2, task: () => 12, consumer: 1, cores: 2, threads: 2, cpus: 2, items: 1200 },
+    ],
     ['source-bound', { source: 10, task: () => 6, consumer: 1, cores: 2, items: 600 }],
     ['consumer-bound', { source: 2, task: () => 6, consumer: 12, cores: 2, items: 600 }],
   ];
