@@ -6,16 +6,18 @@
  * marble tests) it reads the Flow's counters since its last reading and models the pipeline as
  * tf.data does: each station (a source's reads, a parallel stage, `collate`, the consumer's step)
  * costs `busy / (parallelism x outputs)` milliseconds per item the consumer receives, and the
- * slowest station sets the time per output item. It raises, by one, the knob that most reduces
- * that predicted time (hill-climbing), within a CPU budget and a memory budget.
+ * slowest station sets the time per output item. A stage's slots also wait for the reads that fill
+ * them (sources pull only while no stage is full), so a stage's cost counts the timed steps that
+ * feed it. The controller raises, by one, the knob that most reduces that predicted time
+ * (hill-climbing), within a CPU budget and a memory budget.
  *
  * A model cannot see that eight threads on two cores are slower than two, so every raise is a
  * trial: it is reverted unless the throughput measured over the next period rose by
- * {@link AUTOTUNE_MARGIN}. After a revert, a lowering or a back-off, one period is left to
- * settle (it mixes items of both values) before the next decision. A reverted knob is not raised again until the work per item of
- * some station moves by more than {@link AUTOTUNE_CHANGE} (the workload changed: the optimum
- * moved). A parallel stage with more workers than it needs to keep up with the bottleneck gives
- * one back each period.
+ * {@link AUTOTUNE_MARGIN}. A reverted knob is tried again after {@link AUTOTUNE_RETRY_PERIODS}
+ * periods, or sooner when the work per item of some station moves by more than
+ * {@link AUTOTUNE_CHANGE} (the workload changed: the optimum moved). A parallel stage with more
+ * workers than it needs to keep up with the slowest other station gives one back. After a revert,
+ * a lowering or a back-off, one period is left to settle (it mixes items of both values).
  *
  * @module
  */
@@ -132,6 +134,13 @@ export interface Knob {
   unregister(): void;
 }
 
+/**
+ * A knob whose raise was reverted is tried again after this many periods (20) even if the
+ * workload did not visibly change: a raise judged in a noisy period (another process took the
+ * cores) is not lost for good. A retry that does not pay costs one period at the worse value.
+ */
+export const AUTOTUNE_RETRY_PERIODS = 20;
+
 /** The capacity a `prefetch('auto')` (and a loader's `prefetch: 'auto'`) starts at. */
 export const PREFETCH_AUTO_INITIAL = 2;
 
@@ -146,8 +155,11 @@ interface KnobState {
   readonly spec: KnobSpec;
   value: number;
   reason: string;
-  /** Its last raise was reverted: not raised again until the workload changes. */
-  blocked: boolean;
+  /**
+   * Periods left before a knob whose raise was reverted is tried again (0: free), unless the
+   * workload changes first.
+   */
+  blocked: number;
   /** The latest {@link SAMPLES} item sizes, a ring. */
   readonly samples: number[];
   seen: number;
@@ -221,7 +233,7 @@ export function tune(flow: Flow, spec: KnobSpec): Knob {
     controller = new Controller(root);
     controllers.set(root, controller);
   }
-  const state: KnobState = { spec, value: spec.initial, reason: 'initial value', blocked: false, samples: [], seen: 0 };
+  const state: KnobState = { spec, value: spec.initial, reason: 'initial value', blocked: 0, samples: [], seen: 0 };
   if (!root.timing) state.reason = 'initial value: timing is off, so nothing is measured to tune by';
   controller.add(state);
   return {
@@ -342,7 +354,7 @@ class Controller {
       if (rate >= baseline * (1 + AUTOTUNE_MARGIN)) {
         knob.reason = `raised to ${knob.value}: ${figures}`;
       } else {
-        knob.blocked = true;
+        knob.blocked = AUTOTUNE_RETRY_PERIODS;
         this.#set(knob, knob.value - 1, `reverted to ${knob.value - 1}: raising to ${knob.value} did not pay (${figures})`);
         return;
       }
@@ -352,8 +364,9 @@ class Controller {
       this.#reference = work;
     } else if (changed(this.#reference, work)) {
       this.#reference = work;
-      for (const knob of this.#knobs) knob.blocked = false;
+      for (const knob of this.#knobs) knob.blocked = 0;
     }
+    for (const knob of this.#knobs) if (knob.blocked > 0) knob.blocked--;
     this.#climb(
       stations.map(([, station]) => station),
       last,
@@ -414,7 +427,7 @@ class Controller {
     const cpus = this.#cpusUsed();
     let best: { knob: KnobState; gain: number } | undefined;
     for (const knob of this.#knobs) {
-      if (knob.blocked || knob.value >= knob.spec.max) continue;
+      if (knob.blocked > 0 || knob.value >= knob.spec.max) continue;
       let gain: number;
       if (knob.spec.kind === 'parallelism') {
         const own = stations.find((station) => station.knob === knob);
