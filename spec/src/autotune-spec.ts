@@ -4,6 +4,7 @@ import { map, Observable, tap, timer, type Subscription } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import {
   AUTOTUNE_MARGIN,
+  AUTOTUNE_RETRY_PERIODS,
   fromPuller,
   InvalidArgumentError,
   parallelMap,
@@ -263,6 +264,23 @@ describe('autotune', () => {
     const values = run.readings.map((metrics) => metrics.autotune![0]!.value);
     assert.equal(Math.max(...values), 3);
     assert.equal(decidedBefore(run, mix.items).reason, 'held at 3: the CPU budget (2 cores)');
+  });
+
+  it('issue 15: tries a reverted raise again after AUTOTUNE_RETRY_PERIODS periods, and reverts it again', async () => {
+    const mix: Mix = { source: 2, task: () => 12, consumer: 1, cores: 2, items: 4000 };
+    const run = await simulate(mix, 'auto');
+    // When each reason first appeared, in order.
+    const changes: [number, string][] = [];
+    for (const metrics of run.readings) {
+      const { reason } = metrics.autotune![0]!;
+      if (changes.at(-1)?.[1] !== reason) changes.push([metrics.time, reason]);
+    }
+    const reverts = changes.filter(([, reason]) => reason.startsWith('reverted to 3'));
+    const retries = changes.filter(([, reason]) => reason.startsWith('trying 4'));
+    assert.ok(reverts.length >= 2, JSON.stringify(changes));
+    // The revert's period settles, then AUTOTUNE_RETRY_PERIODS clean periods pass.
+    assert.equal(retries[1]![0] - reverts[0]![0], (AUTOTUNE_RETRY_PERIODS + 1) * PERIOD);
+    assert.equal(decidedBefore(run, mix.items).value, 3);
   });
 
   it('issue 15: stays within the memory budget, and backs off when items grow past it', async () => {
