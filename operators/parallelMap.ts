@@ -122,6 +122,7 @@ export function parallelMap<T, R>(task: Task<T, R>, options: ParallelMapOptions 
             }),
           })
         : undefined;
+      if (knob !== undefined) concurrency = knob.value;
 
       const emit = (index: number, value: R): void => {
         stage.left();

@@ -66,6 +66,7 @@ export function prefetch<T>(bufferSize: number | 'auto'): MonoTypeOperatorFuncti
             },
           })
         : undefined;
+      if (knob !== undefined) capacity = knob.value;
 
       const deliver = op.guard((): void => {
         delivery = undefined;

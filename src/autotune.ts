@@ -128,6 +128,12 @@ export interface KnobSpec {
  * @public
  */
 export interface Knob {
+  /**
+   * The value to start with: `spec.initial`, or the value the same knob had when it last left a
+   * controller of the same loader (the previous epoch of `epochs`, or the loader's previous
+   * iteration), so each epoch does not climb again from the start.
+   */
+  readonly value: number;
   /** Let the controller measure an item's bytes (it keeps a sample; cheap to call for every item). */
   sample(item: unknown): void;
   /** Leave the controller; the last knob to leave stops it. */
@@ -153,6 +159,8 @@ const SAMPLE_EVERY = 8;
 
 interface KnobState {
   readonly spec: KnobSpec;
+  /** Its name and rank among the knobs of that name: the same knob in the next epoch or iteration. */
+  readonly key: string;
   value: number;
   reason: string;
   /**
@@ -189,6 +197,22 @@ interface Trial {
 }
 
 const controllers = new WeakMap<Flow, Controller>();
+
+/**
+ * Knob values by key, kept per settings object: a loader hands each of its Flows the same one,
+ * so an iteration starts where the last one left off. A Flow made without settings keeps its own.
+ */
+const memories = new WeakMap<object, Map<string, number>>();
+
+function remembered(flow: Flow): Map<string, number> {
+  const owner: object = flow.autotune ?? flow;
+  let memory = memories.get(owner);
+  if (memory === undefined) {
+    memory = new Map();
+    memories.set(owner, memory);
+  }
+  return memory;
+}
 
 /**
  * Check `toLoader`'s `autotune` option.
@@ -233,16 +257,22 @@ export function tune(flow: Flow, spec: KnobSpec): Knob {
     controller = new Controller(root);
     controllers.set(root, controller);
   }
-  const state: KnobState = { spec, value: spec.initial, reason: 'initial value', blocked: 0, samples: [], seen: 0 };
-  if (!root.timing) state.reason = 'initial value: timing is off, so nothing is measured to tune by';
+  const key = controller.keyOf(spec);
+  const kept = remembered(root).get(key);
+  const value = kept === undefined ? spec.initial : Math.min(spec.max, Math.max(spec.min, kept));
+  const reason = kept === undefined ? 'initial value' : 'kept from the last epoch or iteration';
+  const state: KnobState = { spec, key, value, reason, blocked: 0, samples: [], seen: 0 };
+  if (!root.timing) state.reason = `${reason}: timing is off, so nothing is measured to tune by`;
   controller.add(state);
   return {
+    value,
     sample: (item) => {
       const seen = state.seen++;
       if (seen >= SAMPLES && seen % SAMPLE_EVERY !== 0) return;
       state.samples[Math.floor(seen / (seen >= SAMPLES ? SAMPLE_EVERY : 1)) % SAMPLES] = bytesOf(item, 0);
     },
     unregister: () => {
+      remembered(root).set(key, controller.settled(state));
       if (controller.remove(state)) controllers.delete(root);
     },
   };
@@ -287,6 +317,18 @@ class Controller {
       tick();
       this.schedule(undefined, period);
     }, period);
+  }
+
+  /** The knob's value, or the one before the raise being judged: a trial is not a result. */
+  settled(knob: KnobState): number {
+    return this.#trial?.knob === knob ? knob.value - 1 : knob.value;
+  }
+
+  /** `name#rank`: knobs register from the sink up in the same order at every subscription. */
+  keyOf(spec: KnobSpec): string {
+    let rank = 0;
+    for (const knob of this.#knobs) if (knob.spec.stage.name === spec.stage.name && knob.spec.kind === spec.kind) rank++;
+    return `${spec.stage.name}:${spec.kind}#${rank}`;
   }
 
   add(knob: KnobState): void {

@@ -44,8 +44,9 @@ export interface LoaderOptions {
   /**
    * Settings of the autotuner that sizes the pipeline's `'auto'` stages (`parallelMap`'s
    * `concurrency: 'auto'`, `prefetch('auto')`, `prefetch: 'auto'` here): its CPU and memory
-   * budgets and its period. See {@link AutotuneOptions} for the defaults and bounds; each
-   * iteration has its own controller, which needs `timing` on.
+   * budgets and its period. See {@link AutotuneOptions} for the defaults and bounds. Each
+   * iteration has its own controller (it needs `timing` on), which starts from the values the
+   * loader's previous iteration left.
    *
    * @example
    * ```ts
@@ -108,7 +109,9 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
     if (this.#prefetch !== 'auto' && (!Number.isSafeInteger(this.#prefetch) || this.#prefetch < 1)) {
       throw new InvalidArgumentError('toLoader.prefetch', `must be a positive integer or 'auto', got ${String(options.prefetch)}`);
     }
-    this.#autotune = checkAutotuneOptions(options.autotune);
+    // A copy of its own: the autotuner keeps its knobs' values per settings object, so each
+    // iteration of this loader starts from where the last one left off (see autotune.ts).
+    this.#autotune = { ...checkAutotuneOptions(options.autotune) };
     if (options.state !== undefined) {
       this.#restoring = checkRestoreStates(options.state);
       this.#epoch = this.#restoring[0]!.epoch;
@@ -456,6 +459,7 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
           capacity = value;
         },
       });
+      capacity = this.#knob.value;
     }
     this.#subscription = bindContext({ flow: this.#flow, epoch, tracker }, () =>
       this.#source.subscribe({

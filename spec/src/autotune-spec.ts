@@ -136,26 +136,33 @@ const decode: TaskReference<Uint8Array, Uint8Array> = { module: 'simulated', exp
  * virtual time: the scheduler is advanced one instant at a time, and the promises of the loop
  * settle between instants.
  */
-async function simulate(mix: Mix, concurrency: number | 'auto', autotune: { cpus?: number; memoryBytes?: number } = {}): Promise<Run> {
+async function simulate(
+  mix: Mix,
+  concurrency: number | 'auto',
+  autotune: { cpus?: number; memoryBytes?: number } = {},
+  iterations = 1,
+): Promise<Run> {
   const scheduler = new TestScheduler(assert.deepEqual);
   const bytes = mix.bytes ?? (() => 8);
   const sizes = new Map<Uint8Array, number>();
-  let next = 0;
   const source = fromPuller(
-    () => ({
-      pull: () => {
-        if (next >= mix.items) return null;
-        const index = next++;
-        return timer(mix.source, scheduler).pipe(
-          map(() => {
-            const item = new Uint8Array(bytes(index));
-            run.readAt.push(scheduler.now());
-            sizes.set(item, index);
-            return [item];
-          }),
-        );
-      },
-    }),
+    () => {
+      let next = 0;
+      return {
+        pull: () => {
+          if (next >= mix.items) return null;
+          const index = next++;
+          return timer(mix.source, scheduler).pipe(
+            map(() => {
+              const item = new Uint8Array(bytes(index));
+              run.readAt.push(scheduler.now());
+              sizes.set(item, index);
+              return [item];
+            }),
+          );
+        },
+      };
+    },
     {},
     'source',
   );
@@ -171,10 +178,12 @@ async function simulate(mix: Mix, concurrency: number | 'auto', autotune: { cpus
   let done = false;
   let failure: unknown;
   void (async () => {
-    for await (const item of loader) {
-      run.times.push(scheduler.now());
-      run.received.push(sizes.get(item)!);
-      await new Promise((resolve) => scheduler.schedule(resolve, mix.consumer));
+    for (let iteration = 0; iteration < iterations; iteration++) {
+      for await (const item of loader) {
+        run.times.push(scheduler.now());
+        run.received.push(sizes.get(item)!);
+        await new Promise((resolve) => scheduler.schedule(resolve, mix.consumer));
+      }
     }
   })().then(
     () => (done = true),
@@ -195,7 +204,7 @@ async function simulate(mix: Mix, concurrency: number | 'auto', autotune: { cpus
   if (failure !== undefined) throw failure;
   assert.deepEqual(
     run.received,
-    Array.from({ length: mix.items }, (_, i) => i),
+    Array.from({ length: mix.items * iterations }, (_, i) => i % mix.items),
     'every item, in order',
   );
   return run;
@@ -281,6 +290,19 @@ describe('autotune', () => {
     // The revert's period settles, then AUTOTUNE_RETRY_PERIODS clean periods pass.
     assert.equal(retries[1]![0] - reverts[0]![0], (AUTOTUNE_RETRY_PERIODS + 1) * PERIOD);
     assert.equal(decidedBefore(run, mix.items).value, 3);
+  });
+
+  it("issue 15: the loader's next iteration starts where the last one left its knobs", async () => {
+    const mix: Mix = { source: 2, task: () => 12, consumer: 1, cores: 2, items: 1200 };
+    const run = await simulate(mix, 'auto', {}, 2);
+    const second = run.readings.findIndex((metrics, i) => i > 0 && metrics.consumed < run.readings[i - 1]!.consumed);
+    const first = run.readings.slice(0, second);
+    const ended = first.at(-1)!.autotune![0]!.value;
+    assert.equal(ended, (await sweep(mix)).best);
+    assert.deepEqual(
+      run.readings[second]!.autotune!.map(({ value, reason }) => [value, reason]),
+      [[ended, 'kept from the last epoch or iteration']],
+    );
   });
 
   it('issue 15: stays within the memory budget, and backs off when items grow past it', async () => {
