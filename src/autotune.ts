@@ -243,7 +243,9 @@ export function checkAutotuneOptions(options: AutotuneOptions | undefined, where
 
 /**
  * Register a knob with the controller of `flow`'s loader iteration (made now if it is the first).
- * The knob starts at `spec.initial`; the controller calls `spec.set` when it changes it.
+ * The stage starts at the returned {@link Knob.value} (`spec.initial`, or where the same knob left
+ * off in the previous epoch or iteration); the controller calls `spec.set` when it changes it.
+ * Operators with an `'auto'` option call this when subscribed, and unregister on teardown.
  *
  * @param flow - The Flow of the subscription (its root holds the controller).
  * @param spec - The knob.
@@ -294,7 +296,6 @@ class Controller {
   readonly #flow: Flow;
   readonly #cpus: number;
   readonly #memoryBytes: number;
-  readonly #periodMs: number;
   readonly #knobs = new Set<KnobState>();
   readonly #timer: Subscription | undefined;
   #last: Reading | undefined;
@@ -309,9 +310,8 @@ class Controller {
     const options = flow.autotune ?? {};
     this.#cpus = options.cpus ?? availableParallelism();
     this.#memoryBytes = options.memoryBytes ?? Math.floor(totalmem() * AUTOTUNE_MEMORY_FRACTION);
-    this.#periodMs = options.periodMs ?? AUTOTUNE_PERIOD_MS;
     if (!flow.timing) return;
-    const period = this.#periodMs;
+    const period = options.periodMs ?? AUTOTUNE_PERIOD_MS;
     const tick = (): void => this.#tick();
     this.#timer = flow.scheduler.schedule(function (this: SchedulerAction<undefined>) {
       tick();
