@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { map, Observable, tap, timer, type Subscription } from 'rxjs';
+import { firstValueFrom, map, Observable, tap, timer, type Subscription } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import {
   AUTOTUNE_MARGIN,
   AUTOTUNE_RETRY_PERIODS,
+  fromItems,
   fromPuller,
   InvalidArgumentError,
+  PARALLEL_MAP_AUTO_MAX,
   parallelMap,
   prefetch,
   toLoader,
@@ -395,6 +397,30 @@ describe('autotune', () => {
         ['prefetch', 1],
       ].sort(),
     );
+  });
+
+  it("issue 15: with timing off, an 'auto' stage keeps its initial value and says why", async () => {
+    const loader = toLoader(fromItems([...Array(20).keys()]).pipe(parallelMap(async (x: number) => x, { concurrency: 'auto' })), {
+      timing: false,
+      autotune: { periodMs: 1 },
+    });
+    let reading: FlowMetrics | undefined;
+    let count = 0;
+    for await (const item of loader) {
+      assert.equal(item, count++);
+      if (item === 10) [reading] = await firstValueFrom(loader.metrics(0));
+    }
+    assert.deepEqual(reading!.autotune, [
+      {
+        name: 'parallelMap',
+        kind: 'parallelism',
+        value: 1,
+        min: 1,
+        max: PARALLEL_MAP_AUTO_MAX,
+        bytesPerItem: 8,
+        reason: 'initial value: timing is off, so nothing is measured to tune by',
+      },
+    ]);
   });
 
   it('issue 15: refuses autotune options out of their bounds', () => {
