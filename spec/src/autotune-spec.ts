@@ -104,7 +104,9 @@ class SimulatedCpu implements Executor {
 
 /** A pipeline's costs, in frames: per item read, per task (by item index), per consumer step. */
 interface Mix {
-  readonly source: number;
+  readonly source: number | ((index: number) => number);
+  /** The loader's queue (`prefetch`); default 2. */
+  readonly queue?: number | 'auto';
   readonly task: (index: number) => number;
   readonly consumer: number;
   readonly cores: number;
@@ -154,7 +156,7 @@ async function simulate(
         pull: () => {
           if (next >= mix.items) return null;
           const index = next++;
-          return timer(mix.source, scheduler).pipe(
+          return timer(typeof mix.source === 'number' ? mix.source : mix.source(index), scheduler).pipe(
             map(() => {
               const item = new Uint8Array(bytes(index));
               run.readAt.push(scheduler.now());
@@ -175,7 +177,11 @@ async function simulate(
     parallelMap(decode, { concurrency, executor: new SimulatedCpu(scheduler, mix.cores, mix.task, mix.threads) }),
     tap((item) => run.held.push([scheduler.now(), (held -= item.byteLength)])),
   );
-  const loader = toLoader(pipeline, { scheduler, autotune: { cpus: mix.cpus ?? THREADS, ...autotune, periodMs: PERIOD } });
+  const loader = toLoader(pipeline, {
+    scheduler,
+    prefetch: mix.queue ?? 2,
+    autotune: { cpus: mix.cpus ?? THREADS, ...autotune, periodMs: PERIOD },
+  });
   const readings = loader.metrics(10).subscribe((all) => run.readings.push(...all));
   let done = false;
   let failure: unknown;
@@ -357,6 +363,24 @@ describe('autotune', () => {
       phases.map((end) => decidedBefore(run, end).value),
       [cheapBest, dearBest, cheapBest],
     );
+  });
+
+  it("issue 15: the loader's prefetch 'auto' grows until a jittery source no longer starves the consumer", async () => {
+    // Eight quick reads, then a slow one: on average faster than the consumer, but only a queue
+    // deep enough to outlast the slow read keeps the consumer fed.
+    const mix: Mix = { source: (index) => (index % 9 === 8 ? 40 : 1), task: () => 0, consumer: 6, cores: 1, items: 3000 };
+    const rates: number[] = [];
+    for (let queue = 1; queue <= 12; queue++) {
+      const run = await simulate({ ...mix, queue, items: 600 }, 1);
+      rates.push(rate(run, 150, 599));
+    }
+    const top = Math.max(...rates);
+    const best = rates.findIndex((value) => value * (1 + AUTOTUNE_MARGIN) >= top) + 1;
+    assert.ok(best > 2, `a queue of 2 keeps up: ${rates.join(' ')}`);
+    const run = await simulate({ ...mix, queue: 'auto' }, 1);
+    const reading = run.readings.filter((metrics) => !metrics.autotune![0]!.reason.startsWith('trying')).at(-1)!;
+    assert.equal(reading.autotune![0]!.name, 'loader');
+    assert.equal(reading.autotune![0]!.value, best, `${reading.autotune![0]!.reason}; sweep ${rates.join(' ')}`);
   });
 
   it('issue 15: lowering a capacity keeps every item in order (prefetch and loader queue)', async () => {
