@@ -8,8 +8,9 @@
  * `--repeat` times (default 8).
  *
  * Method: bench/rounds.ts (one warm-up round not counted, contenders interleaved in rotating
- * order, medians). The tuned run starts at one task in flight and climbs, so its rate includes
- * the climb; its decisions at the end of the last round are printed.
+ * order, medians). The tuned run starts at one task per pool thread and climbs, so its rate
+ * includes the climb; the rate over the second half of each run is printed too, and the tuned
+ * run's decisions at the end of its last run.
  *
  * Run: `npx tsc -p tsconfig.json && node dist/bench/autotune.js [--rounds 3] [--repeat 8]`.
  */
@@ -106,7 +107,7 @@ async function main(): Promise<void> {
     const bestAt = fixed[rates.indexOf(best)]!;
     console.log(
       `\nbest fixed: concurrency ${bestAt} at ${fmt(best)} samples/s; 'auto' ${fmt(rates.at(-1)!)} samples/s ` +
-        `(${fmt((100 * rates.at(-1)!) / best, 1)}% of it, its climb from 1 included)`,
+        `(${fmt((100 * rates.at(-1)!) / best, 1)}% of it, its climb included)`,
     );
     const halves = [...secondHalf].map(([name, list]) => [name, median(list)] as const);
     const bestHalf = Math.max(...halves.filter(([name]) => name !== 'auto').map(([, rate]) => rate));
