@@ -1,4 +1,5 @@
 import { from, type OperatorFunction, type Subscription } from 'rxjs';
+import { tune } from '../src/autotune.js';
 import { disposeAll } from '../src/dispose.js';
 import { InvalidArgumentError, TaskError } from '../src/errors.js';
 import { inProcessExecutor, type Executor, type Task } from '../src/executor.js';
@@ -12,8 +13,16 @@ export interface ParallelMapOptions {
    * Tasks in flight at once, and so the stage's capacity: at most `concurrency` items are held
    * here, counting those running and those finished but waiting for their turn (ordered mode).
    * Default: the executor's `concurrency`.
+   *
+   * `'auto'`: the loader's autotuner (see `toLoader`'s `autotune`) sets it while the pipeline
+   * runs, starting at the executor's `threads` for a worker-thread executor that states them
+   * (one task per thread), else at 1. Its bound: at most the executor's `concurrency` for a task given as a
+   * module export (a worker thread each, counted in the CPU budget up to the executor's
+   * `threads`), at most
+   * {@link PARALLEL_MAP_AUTO_MAX} for a function run in this thread (it mostly awaits I/O, and is
+   * not counted in the CPU budget); so the stage never holds more than that many items.
    */
-  readonly concurrency?: number;
+  readonly concurrency?: number | 'auto';
   /**
    * Emit results in input order (default, so a seeded pipeline gives the same order however long
    * each task takes), or as they finish.
@@ -22,6 +31,12 @@ export interface ParallelMapOptions {
   /** Where tasks run; default {@link inProcessExecutor}. Use `rxfeed/workers` for threads. */
   readonly executor?: Executor;
 }
+
+/**
+ * The most tasks in flight an `'auto'` {@link parallelMap} of an in-process function reaches.
+ * @public
+ */
+export const PARALLEL_MAP_AUTO_MAX = 64;
 
 /**
  * Map each item through a task, several at once, with backpressure.
@@ -55,10 +70,16 @@ export interface ParallelMapOptions {
  */
 export function parallelMap<T, R>(task: Task<T, R>, options: ParallelMapOptions = {}): OperatorFunction<T, R> {
   const executor = options.executor ?? inProcessExecutor;
-  const concurrency = options.concurrency ?? executor.concurrency;
+  // A module export runs on a worker thread: a core each. A function runs here, awaiting I/O mostly.
+  const cpuBound = typeof task !== 'function';
+  const max = Math.max(1, cpuBound ? executor.concurrency : PARALLEL_MAP_AUTO_MAX);
+  const auto = options.concurrency === 'auto';
+  // 'auto' starts with a pool's threads busy: on many cores, a climb from 1 takes a period a step.
+  const initial = cpuBound ? Math.min(max, executor.threads ?? 1) : 1;
+  const chosen = options.concurrency === 'auto' ? initial : (options.concurrency ?? executor.concurrency);
   const ordered = options.ordered ?? true;
-  if (!Number.isSafeInteger(concurrency) || concurrency < 1) {
-    throw new InvalidArgumentError('parallelMap.concurrency', `must be a positive integer, got ${concurrency}`);
+  if (!Number.isSafeInteger(chosen) || chosen < 1) {
+    throw new InvalidArgumentError('parallelMap.concurrency', `must be a positive integer or 'auto', got ${String(chosen)}`);
   }
   return (source) =>
     operate<T, R>(source, (op) => {
@@ -72,14 +93,37 @@ export function parallelMap<T, R>(task: Task<T, R>, options: ParallelMapOptions 
       let nextIndex = 0;
       let nextToEmit = 0;
       let upstreamDone = false;
+      let concurrency = chosen;
 
-      const stage = op.register({
+      // Live: the Flow reads the capacity each time, so the autotuner's changes gate sources at once.
+      const gauge = {
         name: 'parallelMap',
-        capacity: concurrency,
+        get capacity() {
+          return concurrency;
+        },
         occupancy: () => running.size + finished.size + waiting.length,
         // Its threads, when the executor has fewer than the tasks in flight: the rest queue there.
-        parallelism: Math.min(concurrency, executor.workers ?? concurrency),
-      });
+        get parallelism() {
+          return Math.min(concurrency, executor.threads ?? concurrency);
+        },
+      };
+      const stage = op.register(gauge);
+      // Lowered, the stage keeps what it holds and starts no task until it is below the new value.
+      const knob = auto
+        ? tune(flow, {
+            stage: gauge,
+            kind: 'parallelism',
+            initial: chosen,
+            min: 1,
+            max,
+            ...(cpuBound && { cpus: (value: number) => Math.min(value, executor.threads ?? value) }),
+            set: op.guard((value: number) => {
+              concurrency = value;
+              startWaiting();
+            }),
+          })
+        : undefined;
+      if (knob !== undefined) concurrency = knob.value;
 
       const emit = (index: number, value: R): void => {
         stage.left();
@@ -102,6 +146,7 @@ export function parallelMap<T, R>(task: Task<T, R>, options: ParallelMapOptions 
           disposeAll([value]);
           return;
         }
+        knob?.sample(value);
         if (!ordered) {
           emit(index, value);
         } else {
@@ -161,6 +206,7 @@ export function parallelMap<T, R>(task: Task<T, R>, options: ParallelMapOptions 
       op.subscribe(source, {
         next: (value) => {
           stage.entered();
+          knob?.sample(value);
           const index = nextIndex++;
           originsOf.set(index, op.takeOrigins('parallelMap'));
           if (running.size + finished.size < concurrency && waiting.length === 0) start(index, value);
@@ -173,6 +219,7 @@ export function parallelMap<T, R>(task: Task<T, R>, options: ParallelMapOptions 
       });
 
       op.finalize(() => {
+        knob?.unregister();
         // Running tasks are told to stop. An Observable answer is unsubscribed, which cancels it; a
         // promise runs on (a worker thread finishes its task), and the loader's `break` waits for it
         // so no task is still busy when the loop has left.

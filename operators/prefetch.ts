@@ -1,4 +1,5 @@
 import type { MonoTypeOperatorFunction, Subscription } from 'rxjs';
+import { PREFETCH_AUTO_INITIAL, PREFETCH_AUTO_MAX, tune } from '../src/autotune.js';
 import { disposeAll } from '../src/dispose.js';
 import { InvalidArgumentError } from '../src/errors.js';
 import { operate } from '../src/operate.js';
@@ -23,13 +24,19 @@ import type { Origins } from '../src/origins.js';
  * const batches = records.pipe(parallelMap(decode, { concurrency: 8 }), prefetch(64), batch(32));
  * ```
  *
- * @param bufferSize - Most items held; mandatory, as in tfjs-data.
+ * @param bufferSize - Most items held; mandatory, as in tfjs-data. `'auto'`: the loader's
+ *   autotuner (see `toLoader`'s `autotune`) sizes it while the pipeline runs, from
+ *   {@link PREFETCH_AUTO_INITIAL}, raising it when the buffer was both full and empty in one period
+ *   (a bigger one would have absorbed that jitter), within the memory budget; it never holds more
+ *   than {@link PREFETCH_AUTO_MAX} items.
  * @returns An operator with the same items, delivered asynchronously.
  * @public
  */
-export function prefetch<T>(bufferSize: number): MonoTypeOperatorFunction<T> {
-  if (!Number.isSafeInteger(bufferSize) || bufferSize < 1) {
-    throw new InvalidArgumentError('prefetch.bufferSize', `must be a positive integer, got ${bufferSize}`);
+export function prefetch<T>(bufferSize: number | 'auto'): MonoTypeOperatorFunction<T> {
+  const auto = bufferSize === 'auto';
+  const chosen = bufferSize === 'auto' ? PREFETCH_AUTO_INITIAL : bufferSize;
+  if (!Number.isSafeInteger(chosen) || chosen < 1) {
+    throw new InvalidArgumentError('prefetch.bufferSize', `must be a positive integer or 'auto', got ${String(chosen)}`);
   }
   return (source) =>
     operate<T, T>(source, (op) => {
@@ -37,7 +44,29 @@ export function prefetch<T>(bufferSize: number): MonoTypeOperatorFunction<T> {
       const queuedOrigins: Origins[] = [];
       let completed = false;
       let delivery: Subscription | undefined;
-      const stage = op.register({ name: 'prefetch', capacity: bufferSize, occupancy: () => queue.length });
+      let capacity = chosen;
+      // Live: the Flow reads the capacity each time. Lowered, queued items stay and are delivered.
+      const gauge = {
+        name: 'prefetch',
+        get capacity() {
+          return capacity;
+        },
+        occupancy: () => queue.length,
+      };
+      const stage = op.register(gauge);
+      const knob = auto
+        ? tune(op.context.flow, {
+            stage: gauge,
+            kind: 'buffer',
+            initial: chosen,
+            min: 1,
+            max: PREFETCH_AUTO_MAX,
+            set: (value) => {
+              capacity = value;
+            },
+          })
+        : undefined;
+      if (knob !== undefined) capacity = knob.value;
 
       const deliver = op.guard((): void => {
         delivery = undefined;
@@ -56,6 +85,7 @@ export function prefetch<T>(bufferSize: number): MonoTypeOperatorFunction<T> {
       op.subscribe(source, {
         next: (value) => {
           stage.entered();
+          knob?.sample(value);
           queue.push(value);
           queuedOrigins.push(op.takeOrigins('prefetch'));
           schedule();
@@ -68,6 +98,7 @@ export function prefetch<T>(bufferSize: number): MonoTypeOperatorFunction<T> {
         },
       });
       op.finalize(() => {
+        knob?.unregister();
         delivery?.unsubscribe();
         queuedOrigins.length = 0;
         disposeAll(queue.splice(0));

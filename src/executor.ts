@@ -58,12 +58,13 @@ export interface Executor {
   /** Tasks this executor runs well at once (threads for a pool); parallelMap's default. */
   readonly concurrency: number;
   /**
-   * Tasks that really run at once, when fewer than the tasks in flight (a pool's threads; the
-   * others queue). `parallelMap`'s timing divides its busy time by this, so a stage whose threads
-   * are all busy reads as saturated however many tasks wait for them. Default: unbounded (tasks
-   * that wait on I/O overlap).
+   * Threads that run tasks, when there is a fixed number (a pool's size): tasks in flight past it
+   * wait in the executor's queue and use no core. So an `'auto'` `parallelMap` counts at most this
+   * many against the autotuner's CPU budget, and its timing divides its busy time by at most
+   * this many, so a stage whose threads are all busy reads as saturated however many tasks wait
+   * for them. Absent: every task in flight counts (tasks that wait on I/O overlap).
    */
-  readonly workers?: number;
+  readonly threads?: number;
   /** Run `task` on `value`; the first value of the answer is the result. */
   run<T, R>(task: Task<T, R>, value: T, context: TaskContext): ObservableInput<R>;
 }

@@ -27,6 +27,7 @@
  */
 import { cpus } from 'node:os';
 import { asapScheduler, asyncScheduler, type SchedulerLike, type Subscription } from 'rxjs';
+import { autotuneDecisions, type AutotuneOptions, type KnobDecision } from './autotune.js';
 
 /**
  * Something that holds items between a source and the consumer.
@@ -35,7 +36,10 @@ import { asapScheduler, asyncScheduler, type SchedulerLike, type Subscription } 
 export interface Stage {
   /** Name shown in metrics, e.g. `parallelMap` or `loader`. */
   readonly name: string;
-  /** The most items this stage is allowed to hold before sources must pause. */
+  /**
+   * The most items this stage is allowed to hold before sources must pause. The Flow reads it
+   * each time: an autotuned (`'auto'`) stage changes it while registered.
+   */
   readonly capacity: number;
   /** Items held now. */
   occupancy(): number;
@@ -184,6 +188,8 @@ export interface FlowMetrics {
    * cores this process kept busy from cores others took. Absent when `cpuMs` is.
    */
   readonly machineCpuMs?: number;
+  /** What the autotuner decided for each `'auto'` stage; absent when there is none. */
+  readonly autotune?: readonly KnobDecision[];
 }
 
 /**
@@ -217,6 +223,8 @@ export interface FlowOptions {
    * but no clock is read: for measuring what the timing costs.
    */
   readonly timing?: boolean;
+  /** Settings of the autotuner of `'auto'` stages (a child Flow follows its parent). */
+  readonly autotune?: AutotuneOptions;
 }
 
 /**
@@ -259,6 +267,8 @@ export class Flow {
   #machineCpuUntil = 0;
   /** False: no clock is read per item (see {@link FlowOptions.timing}). */
   readonly timing: boolean;
+  /** The autotuner's settings ({@link FlowOptions.autotune}). */
+  readonly autotune: AutotuneOptions | undefined;
   /**
    * Milliseconds on this Flow's clock, for durations: the scheduler's own time (virtual in marble
    * tests), except that RxJS's real-time schedulers, whose clock is `Date.now()`, are read through
@@ -271,6 +281,7 @@ export class Flow {
     this.#gate = options.gate;
     this.scheduler = options.scheduler ?? options.parent?.scheduler ?? asapScheduler;
     this.timing = options.timing ?? options.parent?.timing ?? true;
+    this.autotune = options.autotune ?? options.parent?.autotune;
     const scheduler = this.scheduler;
     const realTime = scheduler.now === asyncScheduler.now;
     this.now = realTime ? () => performance.now() : () => scheduler.now();
@@ -617,6 +628,7 @@ export class Flow {
         holds: group.holds,
       });
     }
+    const autotune = autotuneDecisions(root);
     return {
       time: this.scheduler.now(),
       stages: stages.reverse(),
@@ -630,7 +642,43 @@ export class Flow {
         : anyLive || root.#cpuUntil === undefined
           ? { cpuMs: cpuMsSince(root.#cpuSince), machineCpuMs: machineCpuMs() - root.#machineCpuSince }
           : { cpuMs: root.#cpuUntil, machineCpuMs: root.#machineCpuUntil }),
+      ...(autotune.length > 0 && { autotune }),
     };
+  }
+
+  /**
+   * The reading of each live stage and timer on its own (not summed by name), keyed by the
+   * {@link Stage} it registered (a timer's is made by the Flow), in the order registered: how the
+   * autotuner tells the stages it sizes from the others.
+   */
+  stageReadings(): Map<Stage, StageMetrics> {
+    const root = this.root;
+    return root.#read(root.now());
+  }
+
+  #read(now: number): Map<Stage, StageMetrics> {
+    const readings = new Map<Stage, StageMetrics>();
+    for (const group of this.#groups.values()) {
+      for (const record of group.live) {
+        if (this.timing && record.holds) advance(record, now);
+        const { stage } = record;
+        readings.set(stage, {
+          name: stage.name,
+          capacity: record.holds ? stage.capacity : 0,
+          occupancy: record.holds ? stage.occupancy() : 0,
+          itemsIn: record.itemsIn,
+          itemsOut: record.itemsOut,
+          parallelism: stage.parallelism ?? 1,
+          elapsedMs: this.timing ? now - group.since : 0,
+          busyMs: record.busyMs,
+          emptyMs: record.emptyMs,
+          fullMs: record.fullMs,
+          occupancyMs: record.occupancyMs,
+          holds: record.holds,
+        });
+      }
+    }
+    return readings;
   }
 }
 

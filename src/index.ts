@@ -16,6 +16,22 @@ export * from './limits.js';
 export * from './dispose.js';
 export * from './loader.js';
 export { PipelineReport, LOOP_WAIT_THRESHOLD, SATURATED, type StageReport, type Bottleneck } from './report.js';
+export {
+  AUTOTUNE_CHANGE,
+  AUTOTUNE_MARGIN,
+  AUTOTUNE_MEMORY_FRACTION,
+  AUTOTUNE_PERIOD_MS,
+  AUTOTUNE_RETRY_PERIODS,
+  PREFETCH_AUTO_INITIAL,
+  PREFETCH_AUTO_MAX,
+  autotuneDecisions,
+  tune,
+  type AutotuneOptions,
+  type Knob,
+  type KnobDecision,
+  type KnobKind,
+  type KnobSpec,
+} from './autotune.js';
 export { oneBatch } from './oneBatch.js';
 export { LoaderStateError, type LoaderState } from './loaderState.js';
 export { OriginList, type Ledger, type Origin, type Origins } from './origins.js';
@@ -47,7 +63,7 @@ export * from './distributed.js';
 export * from './executor.js';
 export type { ByteSource } from '../sources/core/byteSource.js';
 export { fileByteSource, FileReadError, type FileReadErrorCode } from '../sources/core/fileByteSource.js';
-export { parallelMap, type ParallelMapOptions } from '../operators/parallelMap.js';
+export { PARALLEL_MAP_AUTO_MAX, parallelMap, type ParallelMapOptions } from '../operators/parallelMap.js';
 export { shard, type ShardOptions } from '../operators/shard.js';
 export { prefetch } from '../operators/prefetch.js';
 export { epochs, type EpochsOptions } from '../operators/epochs.js';

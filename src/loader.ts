@@ -5,6 +5,7 @@
  */
 import { channel } from 'node:diagnostics_channel';
 import { interval, map, Observable, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
+import { checkAutotuneOptions, PREFETCH_AUTO_INITIAL, PREFETCH_AUTO_MAX, tune, type AutotuneOptions, type Knob } from './autotune.js';
 import { bindContext } from './context.js';
 import { disposeAll } from './dispose.js';
 import { AbortedError, EmptyPipelineError, InvalidArgumentError, RxfeedError } from './errors.js';
@@ -19,8 +20,12 @@ export interface LoaderOptions {
   /**
    * Items (batches, usually) kept ready ahead of the consumer of a `for await` loop; default 2, as
    * PyTorch's DataLoader `prefetch_factor`. This is the loader's stage capacity in the Flow gauge.
+   *
+   * `'auto'`: the autotuner sizes it while an iteration runs, from {@link PREFETCH_AUTO_INITIAL},
+   * raising it when the queue was both full and empty in one period (jitter a bigger queue
+   * absorbs), within the memory budget; it never holds more than {@link PREFETCH_AUTO_MAX} items.
    */
-  readonly prefetch?: number;
+  readonly prefetch?: number | 'auto';
   /** Aborting it ends every iteration and subscription with an {@link AbortedError}. */
   readonly signal?: AbortSignal;
   /** Scheduler for backpressure wake-ups and metrics; virtual in marble tests. */
@@ -37,6 +42,26 @@ export interface LoaderOptions {
    * a clock read per item entering or leaving a stage and per task; off, only counts are kept.
    */
   readonly timing?: boolean;
+  /**
+   * Settings of the autotuner that sizes the pipeline's `'auto'` stages (`parallelMap`'s
+   * `concurrency: 'auto'`, `prefetch('auto')`, `prefetch: 'auto'` here): its CPU and memory
+   * budgets and its period. See {@link AutotuneOptions} for the defaults and bounds. Each
+   * iteration has its own controller (it needs `timing` on), which starts from the values the
+   * loader's previous iteration left.
+   *
+   * @example
+   * ```ts
+   * import { parallelMap, toLoader } from 'rxfeed';
+   * import type { Observable } from 'rxjs';
+   * declare const records: Observable<Uint8Array>;
+   * declare function decode(record: Uint8Array): Promise<Float32Array>;
+   * const loader = toLoader(records.pipe(parallelMap(decode, { concurrency: 'auto' })), {
+   *   prefetch: 'auto',
+   *   autotune: { memoryBytes: 2 ** 30 },
+   * });
+   * ```
+   */
+  readonly autotune?: AutotuneOptions;
 }
 
 /**
@@ -89,7 +114,8 @@ interface ReadingsSink {
  */
 export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncDisposable {
   readonly #source: Observable<T>;
-  readonly #prefetch: number;
+  readonly #prefetch: number | 'auto';
+  readonly #autotune: AutotuneOptions | undefined;
   readonly #signal: AbortSignal | undefined;
   readonly #scheduler: SchedulerLike | undefined;
   readonly #timing: boolean;
@@ -122,9 +148,12 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
     this.#signal = options.signal;
     this.#scheduler = options.scheduler;
     this.#timing = options.timing ?? true;
-    if (!Number.isSafeInteger(this.#prefetch) || this.#prefetch < 1) {
-      throw new InvalidArgumentError('toLoader.prefetch', `must be a positive integer, got ${options.prefetch}`);
+    if (this.#prefetch !== 'auto' && (!Number.isSafeInteger(this.#prefetch) || this.#prefetch < 1)) {
+      throw new InvalidArgumentError('toLoader.prefetch', `must be a positive integer or 'auto', got ${String(options.prefetch)}`);
     }
+    // A copy of its own: the autotuner keeps its knobs' values per settings object, so each
+    // iteration of this loader starts from where the last one left off (see autotune.ts).
+    this.#autotune = { ...checkAutotuneOptions(options.autotune) };
     if (options.state !== undefined) {
       this.#restoring = checkRestoreStates(options.state);
       this.#epoch = this.#restoring[0]!.epoch;
@@ -244,6 +273,7 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
       signal: this.#signal,
       scheduler: this.#scheduler,
       timing: this.#timing,
+      autotune: this.#autotune,
       active: this.#active,
     });
     try {
@@ -277,7 +307,7 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
   }
 
   #subscribePlain(subscriber: Subscriber<T>): Subscription | undefined {
-    const flow = new Flow({ scheduler: this.#scheduler, timing: this.#timing });
+    const flow = new Flow({ scheduler: this.#scheduler, timing: this.#timing, autotune: this.#autotune });
     const signal = this.#signal;
     if (signal?.aborted) {
       subscriber.error(new AbortedError(signal.reason));
@@ -337,6 +367,7 @@ export class Loader<T> extends Observable<T> implements AsyncIterable<T>, AsyncD
       signal: this.#signal,
       scheduler: this.#scheduler,
       timing: this.#timing,
+      autotune: this.#autotune,
       active: this.#active,
       readings: this.#readingsSink,
     });
@@ -451,10 +482,11 @@ interface IteratorSettings {
   readonly takeEpoch: () => number;
   /** The tracker for the iteration of `epoch`, and what to call when it completes. */
   readonly track: (epoch: number, flow: Flow) => { tracker: StateTracker; onComplete: () => void };
-  readonly prefetch: number;
+  readonly prefetch: number | 'auto';
   readonly signal: AbortSignal | undefined;
   readonly scheduler: SchedulerLike | undefined;
   readonly timing: boolean;
+  readonly autotune: AutotuneOptions | undefined;
   readonly active: Set<ActiveEntry>;
   /** Told when the iteration begins and when its consumer is done with it; none for `oneBatch`. */
   readonly readings?: ReadingsSink;
@@ -481,6 +513,7 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
   #tracker: StateTracker | undefined;
   #onComplete: (() => void) | undefined;
   #stage: StageHandle | undefined;
+  #knob: Knob | undefined;
   #inHand = false; // the consumer is processing the item it received last
   #handedAt = 0; // clock time the item in hand was handed over
   #subscription: Subscription | undefined;
@@ -500,7 +533,7 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
   constructor(source: Observable<T>, settings: IteratorSettings) {
     this.#source = source;
     this.#settings = settings;
-    this.#flow = new Flow({ scheduler: settings.scheduler, timing: settings.timing });
+    this.#flow = new Flow({ scheduler: settings.scheduler, timing: settings.timing, autotune: settings.autotune });
   }
 
   [Symbol.asyncIterator](): AsyncIterableIterator<T> {
@@ -525,14 +558,32 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
     this.#settings.readings?.began(this.#flow);
     const queue = this.#queue;
     const queuedOrigins = this.#queuedOrigins;
-    this.#stage = this.#flow.register({
+    let capacity = prefetch === 'auto' ? PREFETCH_AUTO_INITIAL : prefetch;
+    // Live: the Flow reads the capacity each time. Lowered, queued items stay and are handed over.
+    const gauge = {
       name: 'loader',
-      capacity: prefetch,
+      get capacity() {
+        return capacity;
+      },
       occupancy: () => queue.length,
       // Until the loop asks for the next item, the last one is still being processed: `epochs`
       // starts the next epoch only after that (see Flow.idle).
       held: () => (this.#inHand ? 1 : 0),
-    });
+    };
+    this.#stage = this.#flow.register(gauge);
+    if (prefetch === 'auto') {
+      this.#knob = tune(this.#flow, {
+        stage: gauge,
+        kind: 'buffer',
+        initial: capacity,
+        min: 1,
+        max: PREFETCH_AUTO_MAX,
+        set: (value) => {
+          capacity = value;
+        },
+      });
+      capacity = this.#knob.value;
+    }
     this.#subscription = bindContext({ flow: this.#flow, epoch, tracker }, () =>
       this.#source.subscribe({
         next: (value) => {
@@ -543,6 +594,7 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
           }
           const waiter = this.#waiter;
           this.#stage!.entered();
+          this.#knob?.sample(value);
           if (waiter !== undefined) {
             this.#waiter = undefined;
             this.#stage!.left();
@@ -587,6 +639,8 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
     this.#settings.signal?.removeEventListener('abort', this.#onAbort);
     if (this.#entry !== undefined) this.#settings.active.delete(this.#entry);
     this.#stage?.unregister();
+    this.#knob?.unregister();
+    this.#knob = undefined;
   }
 
   /** The consumer is handed an item at clock time `now`: it holds it until its next `next()`. */

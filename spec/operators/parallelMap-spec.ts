@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { lastValueFrom, toArray } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { parallelMap } from '../../operators/parallelMap.js';
-import { fromItems, sizeOf, TaskError } from '../../src/index.js';
+import { fromItems, InvalidArgumentError, sizeOf, TaskError, type Executor, type TaskReference } from '../../src/index.js';
 
 const testScheduler = () => new TestScheduler((actual, expected) => assert.deepEqual(actual, expected));
 
@@ -35,6 +35,31 @@ describe('parallelMap', () => {
       const source = cold('(abc|)');
       const out = source.pipe(parallelMap((v: string) => cold('---(r|)', { r: v.toUpperCase() }), { concurrency: 1 }));
       expectObservable(out).toBe('---A--B--(C|)');
+    });
+  });
+
+  it("issue 15: concurrency 'auto' starts at one task in flight; other words are refused", () => {
+    testScheduler().run(({ cold, expectObservable }) => {
+      const source = cold('(abc|)');
+      const out = source.pipe(parallelMap((v: string) => cold('---(r|)', { r: v.toUpperCase() }), { concurrency: 'auto' }));
+      expectObservable(out).toBe('---A--B--(C|)');
+    });
+    assert.throws(
+      () => parallelMap((v: string) => v, { concurrency: 'fast' as 'auto' }),
+      (error: unknown) => error instanceof InvalidArgumentError && error.argument === 'parallelMap.concurrency',
+    );
+  });
+
+  it("issue 15: concurrency 'auto' of a worker task starts with one task per thread of the executor", () => {
+    testScheduler().run(({ cold, expectObservable }) => {
+      const executor: Executor = {
+        concurrency: 16,
+        threads: 2,
+        run: <T, R>(_task: unknown, value: T) => cold('------(r|)', { r: value as unknown as R }),
+      };
+      const task: TaskReference<string, string> = { module: 'pool', exportName: 'upper' };
+      const out = cold('(abcde|)').pipe(parallelMap(task, { concurrency: 'auto', executor }));
+      expectObservable(out).toBe('------(ab)--(cd)--(e|)');
     });
   });
 

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { lastValueFrom, toArray } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { prefetch } from '../../operators/prefetch.js';
-import { fromItems, fromPuller, InvalidArgumentError, sizeOf, toLoader } from '../../src/index.js';
+import { fromItems, fromPuller, InvalidArgumentError, PREFETCH_AUTO_INITIAL, sizeOf, toLoader } from '../../src/index.js';
 
 const testScheduler = () => new TestScheduler((actual, expected) => assert.deepEqual(actual, expected));
 
@@ -43,6 +43,24 @@ describe('prefetch', () => {
     assert.equal(consumed, 200);
     // Bound: prefetch's 5 + the loader's 2 + one single-item chunk.
     assert.ok(maxAhead <= 8, `ran ${maxAhead} items ahead`);
+  });
+
+  it("issue 15: prefetch('auto') (and the loader's prefetch 'auto') start at PREFETCH_AUTO_INITIAL items", async () => {
+    const readAhead = async (buffer: number | 'auto', queue: number | 'auto'): Promise<number> => {
+      let pulled = 0;
+      const source = fromPuller<number>(() => ({ pull: () => (pulled < 100 ? [pulled++] : null) }));
+      const iterator = toLoader(source.pipe(prefetch(buffer)), { prefetch: queue })[Symbol.asyncIterator]();
+      assert.deepEqual(await iterator.next(), { value: 0, done: false });
+      for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+      await iterator.return!();
+      return pulled;
+    };
+    assert.equal(PREFETCH_AUTO_INITIAL, 2);
+    assert.equal(await readAhead('auto', 'auto'), await readAhead(PREFETCH_AUTO_INITIAL, PREFETCH_AUTO_INITIAL));
+    assert.throws(
+      () => prefetch('fast' as 'auto'),
+      (error: unknown) => error instanceof InvalidArgumentError && error.argument === 'prefetch.bufferSize',
+    );
   });
 
   it('disposes queued items when the consumer leaves', async () => {

@@ -106,8 +106,8 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
    * that a full batch for every slot is already waiting here when a thread answers.
    */
   readonly concurrency: number;
-  /** The threads: tasks that really run at once (see `Executor.workers`). */
-  readonly workers: number;
+  /** Worker threads of the pool: the tasks that really run at once (see `Executor.threads`). */
+  readonly threads: number;
   /** The piscina pool, for inspection (`threads`, `queueSize`, `utilization`). */
   readonly pool: Piscina;
   readonly #slots: number;
@@ -133,11 +133,12 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
         throw new InvalidArgumentError(`workerExecutor.${name}`, `must be a positive integer, got ${value}`);
       }
     }
+    this.threads = threads;
     this.#slots = threads * tasksPerThread;
     this.#batchSize = batchSize;
     this.#transfer = options.transfer ?? true;
     this.concurrency = this.#slots * batchSize * 2;
-    this.workers = threads;
+
     this.pool = new Piscina({
       filename: new URL('./workerEntry.js', import.meta.url).href,
       minThreads: threads,
