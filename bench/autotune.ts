@@ -1,123 +1,117 @@
 /**
- * `concurrency: 'auto'` against a sweep of fixed concurrencies, on the tar + decode pipeline
- * (fromWebDataset -> parallelMap(decodeImageFieldsTask) on worker threads -> toLoader, a `for await`
- * consumer doing nothing).
+ * `concurrency: 'auto'` against a sweep of hand-tuned settings, on the tar + decode pipeline:
+ * `fromWebDataset -> parallelMap(decode JPEGs on worker threads) -> batch(32) -> collate()`,
+ * consumed by a `for await` loop, over the JPEG shard of bench/jpegShard.ts read several times a
+ * run.
  *
- * Data: 1024 synthetic 128x128 colour JPEGs (two sine gratings per channel plus noise, sharp
- * quality 80) in one tar shard, generated once under .tmp/bench/autotune/; a run reads the shard
- * `--repeat` times (default 8).
+ * Hand-tuned: every pair of worker threads (1 to cores + 1) and tasks in flight (`concurrency`;
+ * the executor's default, `threads x 2 x 8 x 2`, among them). Auto: a pool of `cores` threads
+ * (the CPU budget) and `concurrency: 'auto'`. Every contender reads the same samples; the
+ * autotuner runs in the loader, and, as over a training run's epochs, each run of the auto loader
+ * starts from what the previous one settled on. Before the rounds, the auto loader reads 3 epochs
+ * (its climb, printed with the rate so far), as the first seconds of a training run; the rounds
+ * then time it settled, still re-evaluating (every 500 ms, its default).
+ *
+ * Goal: auto's median within 10% of the best hand-tuned median.
  *
  * Method: bench/rounds.ts (one warm-up round not counted, contenders interleaved in rotating
- * order, medians). The tuned run starts at one task per pool thread and climbs, so its rate
- * includes the climb; the rate over the second half of each run is printed too, and the tuned
- * run's decisions at the end of its last run.
+ * order, medians, per-round ratios to the best hand-tuned setting).
  *
- * Run: `npx tsc -p tsconfig.json && node dist/bench/autotune.js [--rounds 3] [--repeat 8]`.
+ * Run: `npx tsc -p tsconfig.json && node dist/bench/autotune.js [--rounds 5]`.
+ *
+ * @module
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
-import sharp from 'sharp';
-import tar from 'tar-stream';
+import { batch } from '../operators/batch.js';
+import { collate } from '../operators/collate.js';
 import { parallelMap } from '../operators/parallelMap.js';
-import { fromWebDataset } from '../sources/webdataset/index.js';
+import { fromWebDataset, type WebDatasetSample } from '../sources/webdataset/index.js';
 import { decodeImageFieldsTask, workerExecutor, type WorkerExecutor } from '../src/adapters/piscina.js';
-import { toLoader, type FlowMetrics } from '../src/index.js';
-import { compare, fmt, median, method, type Contender } from './rounds.js';
+import { toLoader, type Loader } from '../src/loader.js';
+import { COUNT, makeJpegData } from './jpegShard.js';
+import { fmt, median, method, printTable, rounds, type Contender } from './rounds.js';
 
-const COUNT = 1024;
-const SIZE = 128;
-const repeatArg = process.argv.indexOf('--repeat');
-const REPEAT = repeatArg > 0 ? Math.max(1, Number(process.argv[repeatArg + 1]) || 8) : 8;
-const dir = join(process.cwd(), '.tmp', 'bench', 'autotune');
+const REPEAT = 24;
+/** Epochs the auto loader reads before the rounds: where it climbs (about 10 s here). */
+const CLIMB_EPOCHS = 4;
 
-async function makeShard(): Promise<string> {
-  const shard = join(dir, 'samples.tar');
-  if (existsSync(shard)) return shard;
-  mkdirSync(dir, { recursive: true });
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  pack.on('data', (chunk: unknown) => void chunks.push(chunk as Buffer));
-  const done = new Promise<void>((resolve) => pack.on('end', () => resolve()));
-  for (let i = 0; i < COUNT; i++) {
-    const pixels = Buffer.alloc(SIZE * SIZE * 3);
-    let state = (i * 2654435761) >>> 0;
-    for (let p = 0; p < pixels.length; p++) {
-      state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-      const x = (p / 3) % SIZE;
-      const y = Math.floor(p / 3 / SIZE);
-      pixels[p] = Math.max(0, Math.min(255, Math.round(128 + 60 * Math.sin(x * 0.1 + y * 0.07 + (p % 3)) + ((state >>> 24) - 128) * 0.35)));
-    }
-    const jpeg = await sharp(pixels, { raw: { width: SIZE, height: SIZE, channels: 3 } })
-      .jpeg({ quality: 80 })
-      .toBuffer();
-    const key = String(i).padStart(6, '0');
-    pack.entry({ name: `${key}.jpg` }, jpeg);
-    pack.entry({ name: `${key}.cls` }, String(i % 10));
-  }
-  pack.finalize();
-  await done;
-  writeFileSync(shard, Buffer.concat(chunks));
-  return shard;
+/** Samples in a collated batch. */
+const rowsOf = (item: unknown): number => (item as { __key__: { shape: readonly number[] } }).__key__.shape[0]!;
+
+async function drain(loader: Loader<unknown>): Promise<number> {
+  let samples = 0;
+  for await (const item of loader) samples += rowsOf(item);
+  return samples;
 }
 
 async function main(): Promise<void> {
   const cores = availableParallelism();
-  const shard = await makeShard();
+  const { shard } = await makeJpegData();
   const shards = Array.from({ length: REPEAT }, () => shard);
-  const threads = cores;
-  console.log(`autotune bench: ${COUNT * REPEAT} samples a run, ${cores} cores, a pool of ${threads} worker threads`);
+  console.log(`autotune bench: ${cores} cores, tar + decode pipeline, ${fmt(COUNT * REPEAT)} samples a run`);
   method();
-  const executor: WorkerExecutor = workerExecutor({ threads });
-  const decode = decodeImageFieldsTask<Record<string, unknown>>({ fields: ['jpg'] });
-  let last: FlowMetrics | undefined;
-  /** Samples/s over the second half of each run (the warm-up round's too), by concurrency. */
-  const secondHalf = new Map<string, number[]>();
-  const run = async (concurrency: number | 'auto'): Promise<number> => {
-    const loader = toLoader(fromWebDataset(shards).pipe(parallelMap(decode, { executor, concurrency })), {
-      autotune: { periodMs: 250 },
-    });
-    const readings = loader.metrics(250).subscribe((all) => {
-      if (concurrency === 'auto' && all[0] !== undefined) last = all[0];
-    });
-    let n = 0;
-    let half = 0;
-    try {
-      for await (const sample of loader) {
-        if ((sample['jpg'] as { data: Uint8Array }).data.length === SIZE * SIZE * 3) n++;
-        if (n === (COUNT * REPEAT) / 2) half = performance.now();
-      }
-    } finally {
-      readings.unsubscribe();
-    }
-    const list = secondHalf.get(String(concurrency)) ?? [];
-    list.push((COUNT * REPEAT) / 2 / ((performance.now() - half) / 1000));
-    secondHalf.set(String(concurrency), list);
-    return n;
-  };
-  const fixed = [1, 2, 3, 4, 6, 8, 12, 16].filter((concurrency) => concurrency <= Math.min(executor.concurrency, 4 * cores + 4));
-  const contenders: Contender[] = [
-    ...fixed.map((concurrency) => ({ name: `concurrency ${concurrency}`, run: () => run(concurrency) })),
-    { name: "concurrency 'auto'", run: () => run('auto') },
-  ];
+  const decode = decodeImageFieldsTask<WebDatasetSample>({ fields: ['jpg'] });
+  const executors: WorkerExecutor[] = [];
   try {
-    const measured = await compare(`tar + decode pipeline, fixed concurrency vs 'auto'`, contenders, COUNT * REPEAT);
-    const rates = measured.rates.map((list) => median(list));
-    const best = Math.max(...rates.slice(0, -1));
-    const bestAt = fixed[rates.indexOf(best)]!;
-    console.log(
-      `\nbest fixed: concurrency ${bestAt} at ${fmt(best)} samples/s; 'auto' ${fmt(rates.at(-1)!)} samples/s ` +
-        `(${fmt((100 * rates.at(-1)!) / best, 1)}% of it, its climb included)`,
+    const contenders: Contender[] = [];
+    for (let threads = 1; threads <= cores + 1; threads++) {
+      const executor = workerExecutor({ threads });
+      executors.push(executor);
+      for (const concurrency of [...new Set([2 * threads + 1, 8 * threads, executor.concurrency])].sort((a, b) => a - b)) {
+        contenders.push({
+          name: `${threads} thread(s), concurrency ${concurrency}${concurrency === executor.concurrency ? ' (default)' : ''}`,
+          run: () => drain(toLoader(fromWebDataset(shards).pipe(parallelMap(decode, { executor, concurrency }), batch(32), collate()))),
+        });
+      }
+    }
+    const autoExecutor = workerExecutor({ threads: cores });
+    executors.push(autoExecutor);
+    // One loader for every run: each run is its next epoch, as in training.
+    const autoLoader = toLoader(
+      fromWebDataset(shards).pipe(parallelMap(decode, { executor: autoExecutor, concurrency: 'auto' }), batch(32), collate()),
     );
-    const halves = [...secondHalf].map(([name, list]) => [name, median(list)] as const);
-    const bestHalf = Math.max(...halves.filter(([name]) => name !== 'auto').map(([, rate]) => rate));
-    console.log(
-      `second half of each run (median samples/s): ${halves.map(([name, rate]) => `${name} ${fmt(rate)}`).join(', ')}; ` +
-        `'auto' ${fmt((100 * median(secondHalf.get('auto')!)) / bestHalf, 1)}% of the best fixed`,
+    const autoName = `${cores} thread(s), concurrency 'auto'`;
+    // The climb: the first epochs of a training run, read before the rounds and timed apart.
+    for (let epoch = 0; epoch < CLIMB_EPOCHS; epoch++) {
+      const started = performance.now();
+      const samples = await drain(autoLoader);
+      const [knob] = autoLoader.report().autotune;
+      console.log(
+        `auto, climbing: epoch ${epoch + 1} at ${fmt(samples / ((performance.now() - started) / 1000))} samples/s, ` +
+          `concurrency ${knob?.value} at its end (${knob?.reason})`,
+      );
+    }
+    contenders.push({ name: autoName, run: () => drain(autoLoader) });
+
+    const measured = await rounds(contenders, COUNT * REPEAT);
+    const medians = measured.rates.map((rates) => median(rates));
+    const autoIndex = contenders.length - 1;
+    let best = 0;
+    for (let which = 1; which < autoIndex; which++) if (medians[which]! > medians[best]!) best = which;
+    const ratiosTo = (which: number): number[] => measured.rates[which]!.map((rate, round) => rate / measured.rates[best]![round]!);
+    printTable(
+      'tar + decode pipeline: hand-tuned settings and auto',
+      ['contender', 'samples/s (median)', `ratio to the best hand-tuned: median (range)`],
+      contenders.map((contender, which) => {
+        const ratios = ratiosTo(which);
+        return [
+          contender.name,
+          fmt(medians[which]!),
+          which === best
+            ? '1 (best hand-tuned)'
+            : `${fmt(median(ratios), 2)} (${fmt(Math.min(...ratios), 2)}-${fmt(Math.max(...ratios), 2)})`,
+        ];
+      }),
     );
-    console.log(`'auto' at the end of its last run: ${JSON.stringify(last?.autotune)}`);
+    const autoRatio = median(ratiosTo(autoIndex));
+    console.log(`\nwhat the autotuner settled on (last run): ${JSON.stringify(autoLoader.report().autotune)}`);
+    console.log(`\nreport of the last auto run:\n${String(autoLoader.report())}`);
+    console.log(
+      `\nauto: ${fmt(medians[autoIndex]!)} samples/s, ${fmt(autoRatio, 2)}x the best hand-tuned setting (${contenders[best]!.name}, ` +
+        `${fmt(medians[best]!)} samples/s); goal within 10%: ${autoRatio >= 0.9 ? 'met' : 'NOT met'}`,
+    );
   } finally {
-    await executor.close();
+    await Promise.all(executors.map((executor) => executor.close()));
   }
 }
 

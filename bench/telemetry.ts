@@ -51,7 +51,7 @@ async function main(): Promise<void> {
   console.log(`telemetry bench: ${availableParallelism()} cores`);
   method();
 
-  const tarRepeat = 16;
+  const tarRepeat = 128;
   const tarShards = Array.from({ length: tarRepeat }, () => shard);
   const tar = (): Observable<unknown> => fromWebDataset(tarShards).pipe(batch(64));
   const rows = (item: unknown): number => (item as unknown[]).length;
@@ -61,7 +61,7 @@ async function main(): Promise<void> {
     COUNT * tarRepeat,
   );
 
-  const decodeRepeat = 4;
+  const decodeRepeat = 12;
   const decodeShards = Array.from({ length: decodeRepeat }, () => shard);
   const executor = workerExecutor({ threads: availableParallelism() });
   try {

@@ -102,9 +102,8 @@ export function parallelMap<T, R>(task: Task<T, R>, options: ParallelMapOptions 
           return concurrency;
         },
         occupancy: () => running.size + finished.size + waiting.length,
-        // Its threads, when the executor has fewer than the tasks in flight: the rest queue there.
         get parallelism() {
-          return Math.min(concurrency, executor.threads ?? concurrency);
+          return concurrency;
         },
       };
       const stage = op.register(gauge);

@@ -10,7 +10,7 @@ import { loadServerEnv } from './serverEnv.js';
 
 const root = new URL('..', import.meta.url).pathname;
 loadServerEnv(root);
-const all = ['operators', 'tfrecord', 'webdataset', 'randomAccess', 'decode', 'telemetry', 'mongodb'];
+const all = ['operators', 'tfrecord', 'webdataset', 'randomAccess', 'decode', 'telemetry', 'autotune', 'mongodb'];
 const chosen = process.argv.length > 2 ? process.argv.slice(2) : all;
 let failed = 0;
 for (const name of chosen) {

@@ -147,6 +147,17 @@ export interface Knob {
  */
 export const AUTOTUNE_RETRY_PERIODS = 20;
 
+/**
+ * A parallel stage's raise adds this fraction of its value (at least one task): 50%, halved after
+ * a raise that did not pay, and back when the workload changes.
+ */
+export const AUTOTUNE_GROWTH = 0.5;
+
+/** The size of `knob`'s next raise. */
+function stepOf(knob: KnobState): number {
+  return Math.max(1, Math.round(knob.value * knob.growth));
+}
+
 /** The capacity a `prefetch('auto')` (and a loader's `prefetch: 'auto'`) starts at. */
 export const PREFETCH_AUTO_INITIAL = 2;
 
@@ -168,6 +179,13 @@ interface KnobState {
    * workload changes first.
    */
   blocked: number;
+  /**
+   * What its next raise adds, as a fraction of its value (at least one): a parallel stage whose
+   * best value is 64 tasks gets there in a few trials, not 63, and each trial is big enough to
+   * measure. Halved by a raise that did not pay; 0 for a buffer, whose every item is memory held:
+   * it grows by one.
+   */
+  growth: number;
   /** The latest {@link SAMPLES} item sizes, a ring. */
   readonly samples: number[];
   seen: number;
@@ -194,9 +212,13 @@ interface Trial {
   readonly knob: KnobState;
   /** Items per millisecond in the period it was decided on. */
   readonly baseline: number;
+  /** The value before the raise: what a revert sets back. */
+  readonly from: number;
 }
 
 const controllers = new WeakMap<Flow, Controller>();
+/** The last decisions of an iteration whose 'auto' stages have all gone: what its report shows. */
+const ended = new WeakMap<Flow, readonly KnobDecision[]>();
 
 /**
  * Knob values by key, kept per settings object: a loader hands each of its Flows the same one,
@@ -263,7 +285,16 @@ export function tune(flow: Flow, spec: KnobSpec): Knob {
   const kept = remembered(root).get(key);
   const value = kept === undefined ? spec.initial : Math.min(spec.max, Math.max(spec.min, kept));
   const reason = kept === undefined ? 'initial value' : 'kept from the last epoch or iteration';
-  const state: KnobState = { spec, key, value, reason, blocked: 0, samples: [], seen: 0 };
+  const state: KnobState = {
+    spec,
+    key,
+    value,
+    reason,
+    blocked: 0,
+    growth: spec.kind === 'parallelism' ? AUTOTUNE_GROWTH : 0,
+    samples: [],
+    seen: 0,
+  };
   if (!root.timing) state.reason = `${reason}: timing is off, so nothing is measured to tune by`;
   controller.add(state);
   return {
@@ -275,7 +306,12 @@ export function tune(flow: Flow, spec: KnobSpec): Knob {
     },
     unregister: () => {
       remembered(root).set(key, controller.settled(state));
-      if (controller.remove(state)) controllers.delete(root);
+      const last = controller.decisions();
+      if (controller.remove(state)) {
+        controllers.delete(root);
+        // A report after the loop ended still says what the stages were set to, and why.
+        ended.set(root, last);
+      }
     },
   };
 }
@@ -289,7 +325,7 @@ export function tune(flow: Flow, spec: KnobSpec): Knob {
  * @public
  */
 export function autotuneDecisions(flow: Flow): readonly KnobDecision[] {
-  return controllers.get(flow.root)?.decisions() ?? [];
+  return controllers.get(flow.root)?.decisions() ?? ended.get(flow.root) ?? [];
 }
 
 class Controller {
@@ -321,7 +357,7 @@ class Controller {
 
   /** The knob's value, or the one before the raise being judged: a trial is not a result. */
   settled(knob: KnobState): number {
-    return this.#trial?.knob === knob ? knob.value - 1 : knob.value;
+    return this.#trial?.knob === knob ? this.#trial.from : knob.value;
   }
 
   /** `name#rank`: knobs register from the sink up in the same order at every subscription. */
@@ -391,13 +427,15 @@ class Controller {
     const trial = this.#trial;
     if (trial !== undefined) {
       this.#trial = undefined;
-      const { knob, baseline } = trial;
+      const { knob, baseline, from } = trial;
       const figures = `${perSecond(baseline)} -> ${perSecond(rate)} items/s`;
       if (rate >= baseline * (1 + AUTOTUNE_MARGIN)) {
         knob.reason = `raised to ${knob.value}: ${figures}`;
       } else {
-        knob.blocked = AUTOTUNE_RETRY_PERIODS;
-        this.#set(knob, knob.value - 1, `reverted to ${knob.value - 1}: raising to ${knob.value} did not pay (${figures})`);
+        // A big step that did not pay is retried smaller at once; a step of one waits.
+        if (knob.value - from > 1) knob.growth /= 2;
+        else knob.blocked = AUTOTUNE_RETRY_PERIODS;
+        this.#set(knob, from, `reverted to ${from}: raising to ${knob.value} did not pay (${figures})`);
         return;
       }
     }
@@ -406,7 +444,10 @@ class Controller {
       this.#reference = work;
     } else if (changed(this.#reference, work)) {
       this.#reference = work;
-      for (const knob of this.#knobs) knob.blocked = 0;
+      for (const knob of this.#knobs) {
+        knob.blocked = 0;
+        if (knob.spec.kind === 'parallelism') knob.growth = AUTOTUNE_GROWTH;
+      }
     }
     for (const knob of this.#knobs) if (knob.blocked > 0) knob.blocked--;
     this.#climb(
@@ -467,15 +508,16 @@ class Controller {
     if (bottleneck <= 0) return;
     const held = this.#predictedBytes();
     const cpus = this.#cpusUsed();
-    let best: { knob: KnobState; gain: number } | undefined;
+    let best: { knob: KnobState; gain: number; step: number } | undefined;
     for (const knob of this.#knobs) {
       if (knob.blocked > 0 || knob.value >= knob.spec.max) continue;
+      const step = Math.min(stepOf(knob), knob.spec.max - knob.value);
       let gain: number;
       if (knob.spec.kind === 'parallelism') {
         const own = stations.find((station) => station.knob === knob);
         if (own === undefined) continue;
         const others = Math.max(0, ...stations.filter((station) => station !== own).map((station) => time(station)));
-        gain = bottleneck - Math.max(others, time(own, own.parallelism + 1));
+        gain = bottleneck - Math.max(others, time(own, own.parallelism + step));
       } else {
         // A buffer that was full (upstream waited on it) and empty (downstream waited) in the
         // same period lost that overlap to jitter a bigger buffer absorbs.
@@ -486,24 +528,27 @@ class Controller {
         gain = Math.min(after.fullMs - before.fullMs, after.emptyMs - before.emptyMs) / outputs;
       }
       if (gain < bottleneck * AUTOTUNE_MARGIN) continue;
-      if (held + bytesPerItem(knob) > this.#memoryBytes) {
-        knob.reason = `held at ${knob.value}: one more item would pass the memory budget (${this.#memoryBytes} bytes)`;
+      if (held + bytesPerItem(knob) * step > this.#memoryBytes) {
+        // Past the budget: a smaller step may fit; one item more never does.
+        if (step > 1) knob.growth /= 2;
+        else knob.reason = `held at ${knob.value}: one more item would pass the memory budget (${this.#memoryBytes} bytes)`;
         continue;
       }
       const cores = knob.spec.cpus;
-      if (cores !== undefined && cpus - cores(knob.value) + cores(knob.value + 1) > this.#cpus + this.#cpuStages()) {
-        knob.reason = `held at ${knob.value}: the CPU budget (${this.#cpus} cores)`;
+      if (cores !== undefined && cpus - cores(knob.value) + cores(knob.value + step) > this.#cpus + this.#cpuStages()) {
+        if (step > 1) knob.growth /= 2;
+        else knob.reason = `held at ${knob.value}: the CPU budget (${this.#cpus} cores)`;
         continue;
       }
-      if (best === undefined || gain > best.gain) best = { knob, gain };
+      if (best === undefined || gain > best.gain) best = { knob, gain, step };
     }
     if (best !== undefined) {
-      const { knob } = best;
-      this.#trial = { knob, baseline: rate };
+      const { knob, step } = best;
+      this.#trial = { knob, baseline: rate, from: knob.value };
       this.#set(
         knob,
-        knob.value + 1,
-        `trying ${knob.value + 1}: predicted ${ms(bottleneck)} -> ${ms(bottleneck - best.gain)} ms/item`,
+        knob.value + step,
+        `trying ${knob.value + step}: predicted ${ms(bottleneck)} -> ${ms(bottleneck - best.gain)} ms/item`,
         false,
       );
       return;

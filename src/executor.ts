@@ -60,9 +60,7 @@ export interface Executor {
   /**
    * Threads that run tasks, when there is a fixed number (a pool's size): tasks in flight past it
    * wait in the executor's queue and use no core. So an `'auto'` `parallelMap` counts at most this
-   * many against the autotuner's CPU budget, and its timing divides its busy time by at most
-   * this many, so a stage whose threads are all busy reads as saturated however many tasks wait
-   * for them. Absent: every task in flight counts (tasks that wait on I/O overlap).
+   * many against the autotuner's CPU budget. Absent: every task in flight counts.
    */
   readonly threads?: number;
   /** Run `task` on `value`; the first value of the answer is the result. */

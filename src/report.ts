@@ -20,6 +20,7 @@
  * @module
  */
 import { availableParallelism } from 'node:os';
+import type { KnobDecision } from './autotune.js';
 import type { FlowMetrics, StageMetrics } from './flow.js';
 
 /** Below this share of its time waiting, the loop is not held back by the loader (5%). @public */
@@ -115,6 +116,8 @@ export class PipelineReport {
   readonly cores: number;
   /** The stages, from source to sink. */
   readonly stages: readonly StageReport[];
+  /** What the autotuner set each `'auto'` stage to, and why; empty when none is `'auto'`. */
+  readonly autotune: readonly KnobDecision[];
   /** What holds the pipeline back. */
   readonly bottleneck: Bottleneck;
   /** The verdict in one sentence. */
@@ -138,6 +141,7 @@ export class PipelineReport {
     this.loopWait = loopTime > 0 ? this.loopWaitMs / loopTime : 0;
     this.sourcesParkedMs = reading.waitingDownstreamMs;
     this.stages = reading.stages.map(stageReport);
+    this.autotune = reading.autotune ?? [];
     this.bottleneck = findBottleneck(this);
     this.verdict = verdictOf(this);
   }
@@ -165,7 +169,11 @@ export class PipelineReport {
     const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
     const format = (row: readonly string[]): string =>
       row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ');
-    lines.push(format(header), ...rows.map(format), `verdict: ${this.verdict}`);
+    lines.push(format(header), ...rows.map(format));
+    for (const knob of this.autotune) {
+      lines.push(`autotune: ${knob.name} ${knob.kind} ${knob.value} (${knob.min}-${knob.max}): ${knob.reason}`);
+    }
+    lines.push(`verdict: ${this.verdict}`);
     return lines.join('\n');
   }
 }
@@ -209,8 +217,11 @@ function busiestStage(stages: readonly StageReport[]): StageReport | undefined {
   return busiest;
 }
 
-/** What to do about a saturated stage, by what it is. */
-function advice(stage: StageReport): string {
+/** What to do about a saturated stage, by what it is and whether cores are left. */
+function advice(stage: StageReport, report: PipelineReport): string {
+  if (report.cpu !== undefined && report.cpu >= SATURATED) {
+    return `the ${report.cores} cores are ${percent(report.cpu)} busy, so more threads will not help: make its work cheaper or run on more cores`;
+  }
   if (stage.name.startsWith('from')) {
     return 'reads are the bottleneck: read ahead more, read more shards at once (interleave), or move the data nearer';
   }
@@ -236,7 +247,7 @@ function verdictOf(report: PipelineReport): string {
     case 'stage': {
       const { stage } = bottleneck;
       const workers = stage.parallelism > 1 ? ` (${stage.parallelism} at once)` : '';
-      return `${stage.name} is ${percent(stage.busy!)} busy${workers} and ${waited}: ${advice(stage)}`;
+      return `${stage.name} is ${percent(stage.busy!)} busy${workers} and ${waited}: ${advice(stage, report)}`;
     }
     case 'cpu': {
       const busiest =

@@ -292,11 +292,12 @@ describe('autotune', () => {
       const { reason } = metrics.autotune![0]!;
       if (changes.at(-1)?.[1] !== reason) changes.push([metrics.time, reason]);
     }
-    const reverts = changes.filter(([, reason]) => reason.startsWith('reverted to 3'));
-    const retries = changes.filter(([, reason]) => reason.startsWith('trying 4'));
+    // Raises grow (1, then 2): 5 did not pay, then 4 (a step of one) did not, and waits to be retried.
+    const reverts = changes.filter(([, reason]) => reason.startsWith('reverted to 3: raising to 4 '));
     assert.ok(reverts.length >= 2, JSON.stringify(changes));
+    const retry = changes.find(([time, reason]) => time > reverts[0]![0] && reason.startsWith('trying 4'))!;
     // The revert's period settles, then AUTOTUNE_RETRY_PERIODS clean periods pass.
-    assert.equal(retries[1]![0] - reverts[0]![0], (AUTOTUNE_RETRY_PERIODS + 1) * PERIOD);
+    assert.equal(retry[0] - reverts[0]![0], (AUTOTUNE_RETRY_PERIODS + 1) * PERIOD);
     assert.equal(decidedBefore(run, mix.items).value, 3);
   });
 
