@@ -1,5 +1,5 @@
 import type { MonoTypeOperatorFunction, Subscription } from 'rxjs';
-import { PREFETCH_AUTO_INITIAL, PREFETCH_AUTO_MAX, tune } from '../src/autotune.js';
+import { PREFETCH_AUTO_INITIAL, tuneBuffer } from '../src/autotune.js';
 import { disposeAll } from '../src/dispose.js';
 import { InvalidArgumentError } from '../src/errors.js';
 import { operate } from '../src/operate.js';
@@ -55,15 +55,8 @@ export function prefetch<T>(bufferSize: number | 'auto'): MonoTypeOperatorFuncti
       };
       const stage = op.register(gauge);
       const knob = auto
-        ? tune(op.context.flow, {
-            stage: gauge,
-            kind: 'buffer',
-            initial: chosen,
-            min: 1,
-            max: PREFETCH_AUTO_MAX,
-            set: (value) => {
-              capacity = value;
-            },
+        ? tuneBuffer(op.context.flow, gauge, chosen, (value) => {
+            capacity = value;
           })
         : undefined;
       if (knob !== undefined) capacity = knob.value;

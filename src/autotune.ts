@@ -317,6 +317,15 @@ export function tune(flow: Flow, spec: KnobSpec): Knob {
 }
 
 /**
+ * Register a `prefetch: 'auto'` queue's capacity (`prefetch('auto')`, the loader's queue): a
+ * buffer knob from `initial` to {@link PREFETCH_AUTO_MAX}.
+ * @internal
+ */
+export function tuneBuffer(flow: Flow, stage: Stage, initial: number, set: (value: number) => void): Knob {
+  return tune(flow, { stage, kind: 'buffer', initial, min: 1, max: PREFETCH_AUTO_MAX, set });
+}
+
+/**
  * What the autotuner of `flow`'s loader iteration decided: each knob's value and the reason, in
  * the order they registered. Empty when no stage is `'auto'`.
  *

@@ -5,7 +5,7 @@
  */
 import { channel } from 'node:diagnostics_channel';
 import { interval, map, Observable, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
-import { checkAutotuneOptions, PREFETCH_AUTO_INITIAL, PREFETCH_AUTO_MAX, tune, type AutotuneOptions, type Knob } from './autotune.js';
+import { checkAutotuneOptions, PREFETCH_AUTO_INITIAL, tuneBuffer, type AutotuneOptions, type Knob } from './autotune.js';
 import { bindContext } from './context.js';
 import { disposeAll } from './dispose.js';
 import { AbortedError, EmptyPipelineError, InvalidArgumentError, RxfeedError } from './errors.js';
@@ -572,15 +572,8 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
     };
     this.#stage = this.#flow.register(gauge);
     if (prefetch === 'auto') {
-      this.#knob = tune(this.#flow, {
-        stage: gauge,
-        kind: 'buffer',
-        initial: capacity,
-        min: 1,
-        max: PREFETCH_AUTO_MAX,
-        set: (value) => {
-          capacity = value;
-        },
+      this.#knob = tuneBuffer(this.#flow, gauge, capacity, (value) => {
+        capacity = value;
       });
       capacity = this.#knob.value;
     }
