@@ -239,6 +239,8 @@ export class Flow {
   readonly #stages = new Set<StageRecord>();
   /** Stages and timers by name, in the order first registered: a pipeline subscribes from its sink up. */
   readonly #groups = new Map<string | symbol, StageGroup>();
+  /** Stages and timers registered and not yet unregistered, over every group. */
+  #live = 0;
   /**
    * The same records as an array, rebuilt when a stage comes or goes: {@link Flow.saturated} runs
    * before every item a source emits, and indexing an array allocates nothing, unlike a Set's
@@ -415,6 +417,7 @@ export class Flow {
       busyMs: 0,
     };
     group.live.add(record);
+    this.#live++;
     return record;
   }
 
@@ -425,11 +428,12 @@ export class Flow {
   #retire(record: StageRecord): Totals | undefined {
     const group = this.#groups.get(record.stage.name);
     if (group === undefined || !group.live.delete(record)) return undefined;
+    this.#live--;
     addTotals(group.retired, record);
     group.lastCapacity = record.holds ? record.stage.capacity : 0;
     group.lastParallelism = record.stage.parallelism ?? 1;
     group.endedAt = this.timing ? this.now() : 0;
-    if (this.#cpuSince !== undefined && ![...this.#groups.values()].some((each) => each.live.size > 0)) {
+    if (this.#cpuSince !== undefined && this.#live === 0) {
       this.#cpuUntil = cpuMsSince(this.#cpuSince);
       this.#machineCpuUntil = machineCpuMs() - this.#machineCpuSince;
     }
@@ -594,7 +598,7 @@ export class Flow {
     const stages: StageMetrics[] = [];
     // Once every stage has gone (the loop ended), the reading ends when the last one went.
     let ended = Math.max(root.#since, root.#consumerUntil);
-    let anyLive = false;
+    const anyLive = root.#live > 0;
     for (const group of root.#groups.values()) {
       if (group.external !== undefined) {
         // Pushed sink first, as every group is: the list is reversed below.
@@ -616,7 +620,6 @@ export class Flow {
         parallelism += record.stage.parallelism ?? 1;
       }
       const live = group.live.size > 0;
-      anyLive ||= live;
       ended = Math.max(ended, group.endedAt);
       stages.push({
         name: group.name,
