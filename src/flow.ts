@@ -77,7 +77,7 @@ export interface StageTimer {
 }
 
 /** Counters kept for each registered stage or timer; read through {@link Flow.snapshot}. */
-interface StageRecord extends Totals {
+interface StageRecord extends StageCounters {
   readonly stage: Stage;
   /** False for a {@link Flow.timer}: it holds nothing, and never gates sources. */
   readonly holds: boolean;
@@ -100,7 +100,7 @@ interface StageGroup {
   readonly since: number;
   readonly live: Set<StageRecord>;
   /** The counters of the records that unregistered. */
-  readonly retired: Totals;
+  readonly retired: StageCounters;
   /** Capacity and parallelism when the last record unregistered, shown while none is live. */
   lastCapacity: number;
   lastParallelism: number;
@@ -108,7 +108,12 @@ interface StageGroup {
   endedAt: number;
 }
 
-interface Totals {
+/**
+ * The counters of a stage that add up: over the stages of one name, over a worker pipeline's
+ * parts, over a loader's iterations. {@link addStageCounters} is the one place they are summed.
+ * @internal
+ */
+export interface StageCounters {
   itemsIn: number;
   itemsOut: number;
   /** Integral of the items held over time (item-milliseconds). */
@@ -313,7 +318,7 @@ export class Flow {
     const now = root.now;
     // After `unregister`, counts (items a loader hands out of its queue after the source ended)
     // go to the name's retired totals, untimed: the stage no longer holds anything for the Flow.
-    let counters: Totals = record;
+    let counters: StageCounters = record;
     return {
       entered: (n = 1) => {
         if (timing && counters === record) advance(record, now());
@@ -346,7 +351,7 @@ export class Flow {
   timer(name: string, parallelism = 1): StageTimer {
     const root = this.root;
     const record = root.#record({ name, capacity: 0, parallelism, occupancy: () => 0 }, false);
-    let counters: Totals = record;
+    let counters: StageCounters = record;
     return {
       worked: (ms, items = 1) => {
         counters.busyMs += ms;
@@ -375,7 +380,7 @@ export class Flow {
       holds: false,
       since: 0,
       live: new Set(),
-      retired: zeroTotals(),
+      retired: zeroStageCounters(),
       lastCapacity: 0,
       lastParallelism: 1,
       endedAt: 0,
@@ -398,7 +403,7 @@ export class Flow {
         holds,
         since: now,
         live: new Set(),
-        retired: zeroTotals(),
+        retired: zeroStageCounters(),
         lastCapacity: 0,
         lastParallelism: 1,
         endedAt: now,
@@ -425,11 +430,11 @@ export class Flow {
    * Fold an unregistered record's counters into its name's group; answers the totals its later
    * counts go to.
    */
-  #retire(record: StageRecord): Totals | undefined {
+  #retire(record: StageRecord): StageCounters | undefined {
     const group = this.#groups.get(record.stage.name);
     if (group === undefined || !group.live.delete(record)) return undefined;
     this.#live--;
-    addTotals(group.retired, record);
+    addStageCounters(group.retired, record);
     group.lastCapacity = record.holds ? record.stage.capacity : 0;
     group.lastParallelism = record.stage.parallelism ?? 1;
     group.endedAt = this.timing ? this.now() : 0;
@@ -612,7 +617,7 @@ export class Flow {
       let parallelism = 0;
       for (const record of group.live) {
         if (root.timing && record.holds) advance(record, now);
-        addTotals(totals, record);
+        addStageCounters(totals, record);
         if (record.holds) {
           capacity += record.stage.capacity;
           occupancy += record.stage.occupancy();
@@ -699,11 +704,13 @@ function advance(record: StageRecord, now: number): void {
   else if (held >= record.stage.capacity) record.fullMs += elapsed;
 }
 
-function zeroTotals(): Totals {
+/** Counters at zero. @internal */
+export function zeroStageCounters(): StageCounters {
   return { itemsIn: 0, itemsOut: 0, occupancyMs: 0, emptyMs: 0, fullMs: 0, busyMs: 0 };
 }
 
-function addTotals(into: Totals, from: Totals): void {
+/** Add `from`'s counters into `into`. @internal */
+export function addStageCounters(into: StageCounters, from: Readonly<StageCounters>): void {
   into.itemsIn += from.itemsIn;
   into.itemsOut += from.itemsOut;
   into.occupancyMs += from.occupancyMs;

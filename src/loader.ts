@@ -9,7 +9,7 @@ import { checkAutotuneOptions, PREFETCH_AUTO_INITIAL, tuneBuffer, type AutotuneO
 import { bindContext } from './context.js';
 import { disposeAll } from './dispose.js';
 import { AbortedError, EmptyPipelineError, InvalidArgumentError, RxfeedError } from './errors.js';
-import { Flow, type FlowMetrics, type StageHandle, type StageMetrics } from './flow.js';
+import { addStageCounters, Flow, type FlowMetrics, type StageHandle, type StageMetrics } from './flow.js';
 import { infoOf, sizeOf, withInfo } from './info.js';
 import { checkRestoreStates, freshState, LoaderStateError, StateTracker, type LoaderState, type RestoreStates } from './loaderState.js';
 import { consumeOrigins, takeOrigins, UNKNOWN_ORIGINS, type Origins } from './origins.js';
@@ -441,21 +441,14 @@ function addReadings(total: FlowMetrics | undefined, reading: FlowMetrics): Flow
   const stages = new Map<string, StageMetrics>(total.stages.map((stage) => [stage.name, stage]));
   for (const stage of reading.stages) {
     const sum = stages.get(stage.name);
-    stages.set(
-      stage.name,
-      sum === undefined
-        ? stage
-        : {
-            ...stage,
-            itemsIn: sum.itemsIn + stage.itemsIn,
-            itemsOut: sum.itemsOut + stage.itemsOut,
-            elapsedMs: sum.elapsedMs + stage.elapsedMs,
-            busyMs: sum.busyMs + stage.busyMs,
-            emptyMs: sum.emptyMs + stage.emptyMs,
-            fullMs: sum.fullMs + stage.fullMs,
-            occupancyMs: sum.occupancyMs + stage.occupancyMs,
-          },
-    );
+    if (sum === undefined) {
+      stages.set(stage.name, stage);
+      continue;
+    }
+    // The gauges are the latest iteration's; counters and time add up.
+    const summed = { ...stage, elapsedMs: sum.elapsedMs + stage.elapsedMs };
+    addStageCounters(summed, sum);
+    stages.set(stage.name, summed);
   }
   return {
     ...reading,

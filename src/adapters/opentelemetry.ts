@@ -18,7 +18,7 @@ import {
   type Observable as ObservableInstrument,
 } from '@opentelemetry/api';
 import { InvalidArgumentError } from '../errors.js';
-import type { FlowMetrics } from '../flow.js';
+import { addStageCounters, zeroStageCounters, type FlowMetrics, type StageCounters } from '../flow.js';
 import type { Loader } from '../loader.js';
 
 /**
@@ -137,28 +137,25 @@ export function instrumentLoader(loader: Loader<unknown>, options: InstrumentLoa
       last.set(series, monotonic);
       result.observe(instrument, monotonic, attributes);
     };
-    const stages = new Map<string, StageTotals>();
+    const stages = new Map<string, StageCounters>();
     for (const reading of readings) {
       for (const stage of reading.stages) {
-        const total = stages.get(stage.name) ?? stages.set(stage.name, zeroTotals()).get(stage.name)!;
-        total.items += stage.itemsOut;
-        total.busyMs += stage.busyMs;
-        total.emptyMs += stage.emptyMs;
-        total.fullMs += stage.fullMs;
+        const total = stages.get(stage.name) ?? stages.set(stage.name, zeroStageCounters()).get(stage.name)!;
+        addStageCounters(total, stage);
       }
     }
     for (const [stage, total] of stages) {
       const attributes = { ...loaderAttributes, [STAGE]: stage };
-      observeCounter(stageItems, total.items, attributes);
+      observeCounter(stageItems, total.itemsOut, attributes);
       observeCounter(stageBusy, total.busyMs / 1000, attributes);
       observeCounter(stageEmpty, total.emptyMs / 1000, attributes);
       observeCounter(stageFull, total.fullMs / 1000, attributes);
     }
     // Gauges describe now: the running iterations only.
-    const gauges = new Map<string, StageTotals>();
+    const gauges = new Map<string, StageGauges>();
     for (const reading of running) {
       for (const stage of reading.stages) {
-        const sum = gauges.get(stage.name) ?? gauges.set(stage.name, zeroTotals()).get(stage.name)!;
+        const sum = gauges.get(stage.name) ?? gauges.set(stage.name, { occupancy: 0, capacity: 0, parallelism: 0 }).get(stage.name)!;
         sum.occupancy += stage.occupancy;
         sum.capacity += stage.capacity;
         sum.parallelism += stage.parallelism;
@@ -190,19 +187,11 @@ export function instrumentLoader(loader: Loader<unknown>, options: InstrumentLoa
   return { close, [Symbol.dispose]: close };
 }
 
-/** A stage's figures summed over readings. */
-interface StageTotals {
-  items: number;
-  busyMs: number;
-  emptyMs: number;
-  fullMs: number;
+/** A stage's gauges summed over the running iterations. */
+interface StageGauges {
   occupancy: number;
   capacity: number;
   parallelism: number;
-}
-
-function zeroTotals(): StageTotals {
-  return { items: 0, busyMs: 0, emptyMs: 0, fullMs: 0, occupancy: 0, capacity: 0, parallelism: 0 };
 }
 
 /** rxfeed's version, from the package.json three folders up (dist/src/adapters, here and when installed). */

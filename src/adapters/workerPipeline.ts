@@ -23,7 +23,7 @@ import { checkPlacementOptions, type Placement } from '../distributed.js';
 import { disposeAll } from '../dispose.js';
 import { InvalidArgumentError } from '../errors.js';
 import { describe } from '../excerpt.js';
-import type { StageMetrics } from '../flow.js';
+import { addStageCounters, type StageMetrics } from '../flow.js';
 import { CountLedger } from '../ledger.js';
 import type { LoaderState, RestoreStates, StateTracker } from '../loaderState.js';
 import { produce, type Operation } from '../operate.js';
@@ -664,16 +664,11 @@ function mergePartStages(readings: readonly (readonly StageMetrics[])[]): StageM
       }
       const { sum } = entry;
       entry.count++;
+      addStageCounters(sum, stage);
       sum.capacity += stage.capacity;
       sum.occupancy += stage.occupancy;
-      sum.itemsIn += stage.itemsIn;
-      sum.itemsOut += stage.itemsOut;
       sum.parallelism += stage.parallelism;
       sum.elapsedMs = Math.max(sum.elapsedMs, stage.elapsedMs);
-      sum.busyMs += stage.busyMs;
-      sum.emptyMs += stage.emptyMs;
-      sum.fullMs += stage.fullMs;
-      sum.occupancyMs += stage.occupancyMs;
     }
   }
   return [...merged.values()].map(({ sum, count }) => ({ ...sum, emptyMs: sum.emptyMs / count, fullMs: sum.fullMs / count }));
