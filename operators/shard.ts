@@ -5,7 +5,7 @@ import { InvalidArgumentError, TooFewShardsError } from '../src/errors.js';
 import { infoOf, streamInfoOf, type DatasetInfo, type SplitInfo, type StreamInfo } from '../src/info.js';
 import { operate } from '../src/operate.js';
 import { LoaderStateError } from '../src/loaderState.js';
-import { OriginList, peekOrigins, type Origin } from '../src/origins.js';
+import { peekSeq } from '../src/origins.js';
 import { describe } from '../src/excerpt.js';
 
 /** Options of {@link shard}. Rank and world size default to torchrun's `RANK` and `WORLD_SIZE`. */
@@ -109,12 +109,11 @@ export function shard<T>(options: ShardOptions = {}): MonoTypeOperatorFunction<T
             next: (value) => {
               if (keep === undefined) checkNotSplit(op.input);
               keep ??= keeperOf(op.input.size, placement);
-              const origins = peekOrigins();
-              const origin = origins === undefined || origins instanceof OriginList ? undefined : (origins as Origin);
-              if (origin !== undefined) {
-                offset ??= origin.seq - position;
-                if (resumed) position = origin.seq - offset;
-                else if (origin.seq - offset !== position) {
+              const seq = peekSeq();
+              if (seq !== undefined) {
+                offset ??= seq - position;
+                if (resumed) position = seq - offset;
+                else if (seq - offset !== position) {
                   tracker.untracked(
                     'shard',
                     "in element mode after a filter or a concatenation, its split cannot be resumed: shard right after the source, or use mode 'file' or fromRandomAccess",

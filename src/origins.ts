@@ -123,12 +123,15 @@ export function takeOriginsInto(list: OriginList): boolean {
 }
 
 /**
- * The origins of the item being delivered now, without taking them (an operator that passes the
- * item on or drops it, as `shard` does).
+ * The number of the item being delivered now in its source, when it has a single origin, without
+ * taking it (`shard` passes the item on or drops it); undefined when its origins are unknown or
+ * several. Makes no origin object: it runs for every item of every rank.
  * @internal
  */
-export function peekOrigins(): Origins {
-  return slot.ledger === undefined ? slot.current : { ledger: slot.ledger, seq: slot.seq };
+export function peekSeq(): number | undefined {
+  if (slot.ledger !== undefined) return slot.seq;
+  const current = slot.current;
+  return current === undefined || current instanceof OriginList ? undefined : current.seq;
 }
 
 /** Mark every origin in `origins` consumed. @internal */
