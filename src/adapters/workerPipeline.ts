@@ -362,8 +362,9 @@ export class WorkerPipeline<T> extends Observable<T> implements AsyncDisposable 
     // Under `threads: 'auto'`, the epoch's throughput; real time, as the threads run in it. An
     // epoch that starts threads is not measured: their start-up and first module load would count
     // against its count (measured here: a third of the first epoch's throughput on 2 cores).
-    const startsThreads = this.#pool.slice(0, this.threads).includes(undefined);
-    const threads = this.#threads(this.threads);
+    const count = this.threads; // under 'auto', worked out from the measured epochs
+    const startsThreads = this.#pool.slice(0, count).includes(undefined);
+    const threads = this.#threads(count);
     const parts: Part<T>[] = [];
     let turn = 0;
     const { flow } = op.context;
@@ -372,7 +373,6 @@ export class WorkerPipeline<T> extends Observable<T> implements AsyncDisposable 
     let completed = false;
     /** Times the consumer waited on a part: `credits: 'auto'` lowers credits only when it never did. */
     let waits = 0;
-    let held = 0;
     let capacity = 0;
     const stage = op.register({
       name: 'workerPipeline',
@@ -381,7 +381,8 @@ export class WorkerPipeline<T> extends Observable<T> implements AsyncDisposable 
       },
       parallelism: threads.length,
       gates: false,
-      occupancy: () => held,
+      // It gates nothing, so only readings ask: summed then, not kept in step per item.
+      occupancy: () => parts.reduce((held, part) => held + part.queue.length, 0),
     });
     const external = flow.external(() => mergePartStages(parts.map((part) => part.stages)));
     op.finalize(() => external.unregister());
@@ -408,7 +409,6 @@ export class WorkerPipeline<T> extends Observable<T> implements AsyncDisposable 
         const origins = next.origins.shift();
         // The turn passes only once the item is taken (not when the Flow said wait).
         turn = (next.index + 1) % parts.length;
-        held--;
         delivered++;
         stage.left();
         next.waitedOn = false;
@@ -540,13 +540,11 @@ export class WorkerPipeline<T> extends Observable<T> implements AsyncDisposable 
           if (message.kind === 'items') {
             read(part, message.reading);
             part.queue.push(...(message.values as T[]));
-            held += message.values.length;
             stage.entered(message.values.length);
             for (const pairs of message.origins) part.origins.push(decodeOrigins(pairs, part.ledgers));
             consumeDropped(message.dropped);
             if (op.closed) {
               part.origins.length = 0;
-              held -= part.queue.length;
               disposeAll(part.queue.splice(0));
             } else {
               pump.run();
@@ -615,7 +613,6 @@ export class WorkerPipeline<T> extends Observable<T> implements AsyncDisposable 
       }
       for (const part of parts) {
         part.origins.length = 0;
-        held -= part.queue.length;
         disposeAll(part.queue.splice(0));
         if (part.ended) continue;
         // Stopped parts release in their threads; the loader's `break` waits for that.

@@ -241,12 +241,16 @@ class PartRun {
   /** Origins as pairs `ledger id, item number`, or null when unknown. */
   #encode(origins: Origins): number[] | null {
     if (origins === undefined) return null;
+    if (!(origins instanceof OriginList)) {
+      // One origin (a part that emits samples): one pair, no list made around it.
+      const id = this.#ledgerIds.get(origins.ledger);
+      return id === undefined ? null : [id, origins.seq];
+    }
     const pairs: number[] = [];
-    const list = origins instanceof OriginList ? origins : { ledgers: [origins.ledger], seqs: [origins.seq] };
-    for (let i = 0; i < list.seqs.length; i++) {
-      const id = this.#ledgerIds.get(list.ledgers[i]!);
+    for (let i = 0; i < origins.seqs.length; i++) {
+      const id = this.#ledgerIds.get(origins.ledgers[i]!);
       if (id === undefined) return null;
-      pairs.push(id, list.seqs[i]!);
+      pairs.push(id, origins.seqs[i]!);
     }
     return pairs;
   }
