@@ -12,6 +12,7 @@ import type { Puller, PullContext } from '../core/puller.js';
 import { partsInfo, type Part } from '../core/selection.js';
 import { checkObjectStore, type ObjectStore } from '../core/store.js';
 import { RESERVED_FIELDS, ShardReader, type MissingFieldPolicy, type WebDatasetSample } from './shardReader.js';
+import { BLOCK } from './tarHeader.js';
 import { DEFAULT_MAX_MEMBER_SIZE, MAX_MEMBER_SIZE_LIMIT } from './tarReader.js';
 
 /**
@@ -339,9 +340,6 @@ function epochOrder(shards: readonly ShardRef[], seed: number | undefined, epoch
  */
 type Bookmark = readonly [shard: number, offset: number] | readonly [shard: number, offset: number, compression: 'gzip'];
 
-/** Tar headers sit on 512-byte blocks. */
-const TAR_BLOCK = 512;
-
 /**
  * The shard and offset a bookmark names, checked against `order`: it is untrusted input (a state
  * read back from disk). Whether a sample starts there is checked when it is read (see `ShardReader`).
@@ -366,7 +364,7 @@ function resumePoint(bookmark: unknown, order: readonly ShardRef[]): { shard: nu
   }
   const [shard, offset] = bookmark as Bookmark;
   if (shard >= order.length) invalid(`names shard ${shard}; this subscription reads ${order.length}`);
-  if (offset % TAR_BLOCK !== 0) invalid(`names byte ${offset} of ${shardName(order[shard]!)}, not on a ${TAR_BLOCK}-byte tar block`);
+  if (offset % BLOCK !== 0) invalid(`names byte ${offset} of ${shardName(order[shard]!)}, not on a ${BLOCK}-byte tar block`);
   return { shard, offset, inflated: entries.length === 3 };
 }
 

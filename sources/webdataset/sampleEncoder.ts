@@ -5,19 +5,17 @@
  * @module
  */
 import { describe, excerpt } from '../../src/excerpt.js';
+import { isPlainContainer } from '../../src/treeWalk.js';
 import { SampleWriteError } from './errors.js';
 import { isMetaMember, isUnsafeMemberName } from './memberName.js';
+import { BLOCK, blocks } from './tarHeader.js';
 
-/** Tar's block size. */
-export const BLOCK = 512;
 /** The two zero blocks that end a tar archive. */
 export const END_OF_ARCHIVE = 2 * BLOCK;
 const KEY_FORBIDDEN = /[.\\\u0000-\u001f\u007f]/;
 const FIELD_FORBIDDEN = /[/\\\u0000-\u001f\u007f]/;
 /** A UTF-16 surrogate without its pair: tar names are UTF-8, where it reads back as U+FFFD. */
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-
-const padded = (size: number): number => Math.ceil(size / BLOCK) * BLOCK;
 
 /** A sample ready to be packed: member names and bytes, and the tar bytes they take. */
 export interface EncodedSample {
@@ -44,14 +42,14 @@ function fitsUstar(name: string): boolean {
 }
 
 /** Bytes one member takes in a tar-stream archive: header, data padded to a block, and a pax header for a long or non-ASCII name. */
-export function memberBytes(name: string, size: number): number {
-  const member = BLOCK + padded(size);
+function memberBytes(name: string, size: number): number {
+  const member = BLOCK + blocks(size);
   if (fitsUstar(name)) return member;
   // A pax record is "<length> path=<name>\n", its length counting its own digits.
   const text = Buffer.byteLength(` path=${name}\n`);
   let digits = String(text).length;
   if (text + digits >= 10 ** digits) digits++;
-  return BLOCK + padded(text + digits) + member;
+  return BLOCK + blocks(text + digits) + member;
 }
 
 /** The sample as member names and bytes, or a {@link SampleWriteError} naming what is wrong. */
@@ -129,7 +127,7 @@ export function encodeSample(sample: unknown, index: number, previousKey: string
     } else if (typeof value === 'number') {
       if (!Number.isFinite(value)) throw badField(`is ${value}, which has no decimal text`);
       data = Buffer.from(String(value), 'latin1');
-    } else if (isPlainJson(value) && (field === 'json' || field.endsWith('.json'))) {
+    } else if (isPlainContainer(value) && (field === 'json' || field.endsWith('.json'))) {
       try {
         data = Buffer.from(JSON.stringify(value), 'utf8');
       } catch (error) {
@@ -147,11 +145,4 @@ export function encodeSample(sample: unknown, index: number, previousKey: string
     throw new SampleWriteError('RXFEED_ERR_SAMPLE_FIELD', index, key, '(none)', 'has no field to write: it would not read back');
   }
   return { key, members, bytes };
-}
-
-function isPlainJson(value: unknown): boolean {
-  if (Array.isArray(value)) return true;
-  if (typeof value !== 'object' || value === null) return false;
-  const prototype: unknown = Object.getPrototypeOf(value);
-  return prototype === Object.prototype || prototype === null;
 }

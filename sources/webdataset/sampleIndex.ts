@@ -21,7 +21,7 @@ import {
 } from './errors.js';
 import { isMetaMember, isUnsafeMemberName, splitMemberName } from './memberName.js';
 import { RESERVED_FIELDS, type MissingFieldPolicy } from './shardReader.js';
-import { BLOCK } from './tarHeader.js';
+import { BLOCK, blocks } from './tarHeader.js';
 import { TarParser } from './tarReader.js';
 
 /**
@@ -71,11 +71,6 @@ const ZEROS = new Uint8Array(1024 * 1024);
 /** The sidecar of a local shard: `<shard>.idx.json` beside it. */
 export function sidecarPath(shard: string): string {
   return `${shard}.idx.json`;
-}
-
-/** Rounded up to whole tar blocks. */
-function blocks(size: number): number {
-  return Math.ceil(size / BLOCK) * BLOCK;
 }
 
 /**

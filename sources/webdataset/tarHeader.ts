@@ -7,6 +7,12 @@
 
 /** Tar's block size: headers are one block, data is padded to whole blocks. */
 export const BLOCK = 512;
+
+/** `size` bytes rounded up to whole tar blocks. */
+export function blocks(size: number): number {
+  return Math.ceil(size / BLOCK) * BLOCK;
+}
+
 /** An ASCII space: the padding of numeric fields and the separator of pax records. */
 export const SPACE = 0x20;
 const utf8 = new TextDecoder();
