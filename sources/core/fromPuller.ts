@@ -63,9 +63,9 @@ export function fromPuller<T>(open: PullerFactory<T>, info: DatasetInfo<T> = {},
     };
     tracker.register(key, ledger);
     let seq = restored?.at?.seq ?? 0; // the number of the next item pulled
-    // A resumed subscription drops what was received: items up to the last one received before.
+    // A resumed subscription drops what was received: items up to the last one received before
+    // (none after it was received, so past it nothing is looked up).
     const lastReceived = restored === undefined ? -1 : Math.max(restored.consumed.watermark - 1, ...restored.consumed.extras.slice(-1));
-    let resuming = lastReceived >= 0;
     const abort = new AbortController();
     let puller: Puller<T> | undefined;
     let chunk: readonly T[] = [];
@@ -110,25 +110,23 @@ export function fromPuller<T>(open: PullerFactory<T>, info: DatasetInfo<T> = {},
     // `subscribe`: the pump is then running, so `run` only asks it for another pass.
     const awaitChunk = (pending: PromiseLike<Chunk<T>> | Observable<Chunk<T>>, started: number): void => {
       waiting = true;
+      // A chunk that arrives after teardown is disposed rather than dropped.
+      const arrived = (value: Chunk<T>): void => {
+        waiting = false;
+        if (timing) timer.worked(flow.now() - started, value?.length ?? 0);
+        if (op.closed) {
+          if (value !== null) disposeAll(value);
+          return;
+        }
+        accept(value);
+        pump.run();
+      };
       if (isPromiseLike(pending)) {
-        // Not awaited on teardown (a stalled read must not hold up a `break`), but a chunk that
-        // arrives after it is disposed rather than dropped.
-        Promise.resolve(pending).then(
-          (value) => {
-            waiting = false;
-            if (timing) timer.worked(flow.now() - started, value?.length ?? 0);
-            if (op.closed) {
-              if (value !== null) disposeAll(value);
-              return;
-            }
-            accept(value);
-            pump.run();
-          },
-          (error: unknown) => {
-            waiting = false;
-            op.fail(error);
-          },
-        );
+        // Not awaited on teardown: a stalled read must not hold up a `break`.
+        Promise.resolve(pending).then(arrived, (error: unknown) => {
+          waiting = false;
+          op.fail(error);
+        });
         return;
       }
       let got = false;
@@ -136,15 +134,8 @@ export function fromPuller<T>(open: PullerFactory<T>, info: DatasetInfo<T> = {},
         next: (value) => {
           if (got) return;
           got = true;
-          waiting = false;
-          if (timing) timer.worked(flow.now() - started, value?.length ?? 0);
           answer?.unsubscribe();
-          if (op.closed) {
-            if (value !== null) disposeAll(value);
-            return;
-          }
-          accept(value);
-          pump.run();
+          arrived(value);
         },
         error: (error: unknown) => {
           waiting = false;
@@ -166,14 +157,13 @@ export function fromPuller<T>(open: PullerFactory<T>, info: DatasetInfo<T> = {},
     const pump = op.pump(() => {
       while (!op.closed) {
         if (position < chunk.length) {
-          if (resuming && ledger.consumed(seq)) {
-            if (++seq > lastReceived) resuming = false;
+          if (seq <= lastReceived && ledger.consumed(seq)) {
+            seq++;
             disposeAll([chunk[position++]!]);
             continue;
           }
           if (!pump.ready()) return;
           op.emitFrom(chunk[position++]!, ledger, seq++);
-          if (resuming && seq > lastReceived) resuming = false;
           continue;
         }
         if (exhausted) {
