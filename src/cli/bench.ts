@@ -19,10 +19,9 @@
 import { gunzipSync } from 'node:zlib';
 import { type Observable } from 'rxjs';
 import type { ByteSource } from '../../sources/core/byteSource.js';
-import { decodeExample, decodeSequenceExample } from '../../sources/tfrecord/example.js';
 import { toLoader } from '../loader.js';
 import type { InputFile, ResolvedInput } from './inputs.js';
-import { bsonBinaryBytes } from './inspect.js';
+import { bsonBinaryBytes, decodeRecord } from './inspect.js';
 import { table, type CliRun } from './output.js';
 import { defaultSplit, itemsOf } from './read.js';
 
@@ -239,13 +238,8 @@ function payloadBytes(value: unknown, depth: number): number {
 /** How `--decode` decodes one sample of a format. */
 function decoderOf(format: ResolvedInput['format']): ((item: unknown) => Promise<void> | void) | undefined {
   if (format === 'tfrecord') {
-    return (record) => {
-      try {
-        decodeExample(record as Uint8Array);
-      } catch {
-        decodeSequenceExample(record as Uint8Array);
-      }
-    };
+    // A SequenceExample's feature lists too: an Example decode skips them.
+    return (record) => void decodeRecord(record as Uint8Array);
   }
   if (format !== 'tar') return undefined; // TFDS: fromTfds decodes images itself with decodeImages.
   return async (item) => {
