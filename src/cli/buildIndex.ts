@@ -10,7 +10,7 @@ import { stat } from 'node:fs/promises';
 import { InvalidArgumentError } from '../errors.js';
 import { quoted } from '../excerpt.js';
 import type { ResolvedInput } from './inputs.js';
-import { formatBytes, table, type CliRun } from './output.js';
+import { formatBytes, redact, table, type CliRun } from './output.js';
 
 /** One index written. */
 export interface WrittenIndex {
@@ -39,10 +39,7 @@ export interface IndexResult {
  */
 export function checkIndexable(input: string): void {
   if (/^(?:https?|s3):\/\//i.test(input)) {
-    throw new InvalidArgumentError(
-      'index',
-      `writes each index beside its local file, and ${quoted(input.replace(/\/\/[^/@]*@/, '//***@'), 200)} is not local`,
-    );
+    throw new InvalidArgumentError('index', `writes each index beside its local file, and ${quoted(redact(input), 200)} is not local`);
   }
 }
 
