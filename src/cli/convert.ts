@@ -18,7 +18,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { quoted } from '../excerpt.js';
 import { bsonBinaryBytes, decodeRecord, idText } from './inspect.js';
 import type { ResolvedInput } from './inputs.js';
-import { formatBytes, table, type CliRun } from './output.js';
+import { bigintsAsStrings, formatBytes, table, type CliRun } from './output.js';
 import { itemsOf } from './read.js';
 
 /** The mapping, as `convert --help` prints it. */
@@ -289,7 +289,7 @@ export function documentToSample(document: Record<string, unknown>): Sample {
       rest[name] = value;
     }
   }
-  sample.json = ENCODER.encode(JSON.stringify(rest, (_key, entry: unknown) => (typeof entry === 'bigint' ? String(entry) : entry)));
+  sample.json = ENCODER.encode(JSON.stringify(rest, bigintsAsStrings));
   return sample;
 }
 

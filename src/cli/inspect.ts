@@ -12,7 +12,7 @@
 import { decodeExample, decodeSequenceExample } from '../../sources/tfrecord/example.js';
 import type { Example, FeatureValue, SequenceExample } from '../../sources/tfrecord/exampleReader.js';
 import type { ResolvedInput } from './inputs.js';
-import { EXCERPT_CHARS, excerptText, formatBytes, table, type CliRun } from './output.js';
+import { bigintsAsStrings, EXCERPT_CHARS, excerptText, formatBytes, table, type CliRun } from './output.js';
 import { drain, itemsOf } from './read.js';
 
 /** One field of one sample. */
@@ -322,7 +322,7 @@ function bsonField(name: string, value: unknown): InspectedField {
 }
 
 function jsonBytes(value: unknown): number {
-  return Buffer.byteLength(JSON.stringify(value, (_key, entry: unknown) => (typeof entry === 'bigint' ? String(entry) : entry)) ?? '');
+  return Buffer.byteLength(JSON.stringify(value, bigintsAsStrings) ?? '');
 }
 
 /** `inspect` as text: one table per sample. */

@@ -37,9 +37,12 @@ export interface CliRun {
   readonly print: (text: string) => void;
 }
 
+/** A `JSON.stringify` replacer writing bigints as strings: JSON has no 64-bit integers. */
+export const bigintsAsStrings = (_key: string, entry: unknown): unknown => (typeof entry === 'bigint' ? entry.toString() : entry);
+
 /** The JSON document a command prints: bigints become strings (JSON has no 64-bit integers). */
 export function jsonText(value: unknown): string {
-  return JSON.stringify(value, (_key, entry: unknown) => (typeof entry === 'bigint' ? entry.toString() : entry), 2);
+  return JSON.stringify(value, bigintsAsStrings, 2);
 }
 
 /** A right-aligned number column unless the header says otherwise. */
