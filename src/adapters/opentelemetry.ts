@@ -9,7 +9,6 @@
  *
  * @module rxfeed/opentelemetry
  */
-import { readFileSync } from 'node:fs';
 import {
   metrics,
   type Attributes,
@@ -20,6 +19,7 @@ import {
 import { InvalidArgumentError } from '../errors.js';
 import { addStageCounters, zeroStageCounters, type FlowMetrics, type StageCounters } from '../flow.js';
 import type { Loader } from '../loader.js';
+import { packageVersion } from '../version.js';
 
 /**
  * Options of {@link instrumentLoader}.
@@ -192,13 +192,4 @@ interface StageGauges {
   occupancy: number;
   capacity: number;
   parallelism: number;
-}
-
-/** rxfeed's version, from the package.json three folders up (dist/src/adapters, here and when installed). */
-function packageVersion(): string | undefined {
-  try {
-    return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return undefined;
-  }
 }

@@ -12,8 +12,8 @@
  * @module
  * @internal
  */
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError as UsageError, Option } from 'commander';
+import { packageVersion } from '../version.js';
 import { bench, benchTable, type BenchOptions } from './bench.js';
 import { buildIndexes, checkIndexable, indexTable } from './buildIndex.js';
 import { convert, convertTable, CONVERT_HELP, type ConvertOptions } from './convert.js';
@@ -75,20 +75,11 @@ async function execute(name: string, options: CommonOptions, body: (run: CliRun)
   }
 }
 
-/** rxfeed's version, from the package.json three folders up (dist/src/cli in the repository and when installed). */
-function packageVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
-}
-
 /** The `rxfeed` program: every command, with its options and help. */
 export function program(): Command {
   const root = new Command('rxfeed')
     .description('Look inside, index, benchmark and convert ML datasets: WebDataset tar shards, TFRecord, TFDS, MongoDB.')
-    .version(packageVersion())
+    .version(packageVersion() ?? 'unknown')
     .exitOverride()
     .showSuggestionAfterError()
     .configureOutput({ outputError: (text, write) => write(text) });
