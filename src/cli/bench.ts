@@ -23,7 +23,7 @@ import { toLoader } from '../loader.js';
 import type { InputFile, ResolvedInput } from './inputs.js';
 import { bsonBinaryBytes, decodeRecord } from './inspect.js';
 import { table, type CliRun } from './output.js';
-import { defaultSplit, itemsOf } from './read.js';
+import { itemsOf, tfdsSplits } from './read.js';
 
 /** Options of `bench`. */
 export interface BenchOptions {
@@ -75,8 +75,8 @@ export async function bench(input: ResolvedInput, options: BenchOptions, run: Cl
   const parse = await pass('parse', await counted(input, rawBytes), limit, run, undefined);
   const passes: BenchPass[] = [parse];
   const breakdown: Partial<Record<'io' | 'parse' | 'decode', number>> = {};
-  const raw = input.format === 'tfds' ? await tfdsRawBytes(input, parse.samples) : rawBytes.count;
   const files = await filesOf(input);
+  const raw = input.format === 'tfds' ? await tfdsRawBytes(input, files!, parse.samples) : rawBytes.count;
   if (files === undefined) {
     notes.push('io: a MongoDB view has no files to stream; parse includes the server and the network');
     breakdown.parse = parse.seconds;
@@ -130,14 +130,13 @@ function countingSource(source: ByteSource, counter: { count: number }): ByteSou
 }
 
 /** TFDS: the raw bytes of `samples` records, at the average record size of the split's files (an estimate). */
-async function tfdsRawBytes(input: Extract<ResolvedInput, { format: 'tfds' }>, samples: number): Promise<number> {
-  const files = await filesOf(input);
-  const { readTfdsInfo } = await import('../../sources/tfrecord/tfds.js');
-  const info = readTfdsInfo(input.dataDir);
-  const records = [...info.splits.values()]
-    .filter((split) => files!.some((file) => split.files.includes(file.name)))
-    .reduce((sum, split) => sum + split.numExamples, 0);
-  const bytes = files!.reduce((sum, file) => sum + file.bytes, 0);
+async function tfdsRawBytes(
+  input: Extract<ResolvedInput, { format: 'tfds' }>,
+  files: readonly InputFile[],
+  samples: number,
+): Promise<number> {
+  const records = (await tfdsSplits(input.dataDir, input.split, 'default')).reduce((sum, split) => sum + split.numExamples, 0);
+  const bytes = files.reduce((sum, file) => sum + file.bytes, 0);
   return records === 0 ? 0 : Math.min(bytes, Math.round((bytes / records) * samples));
 }
 
@@ -145,14 +144,10 @@ async function tfdsRawBytes(input: Extract<ResolvedInput, { format: 'tfds' }>, s
 async function filesOf(input: ResolvedInput): Promise<readonly InputFile[] | undefined> {
   if (input.format === 'mongodb') return undefined;
   if (input.format !== 'tfds') return input.files;
-  const { readTfdsInfo, resolveTfdsSplit } = await import('../../sources/tfrecord/tfds.js');
   const { stat } = await import('node:fs/promises');
   const { fileByteSource } = await import('../../sources/core/fileByteSource.js');
-  const info = readTfdsInfo(input.dataDir);
-  const wanted = new Set(resolveTfdsSplit(info, input.split ?? defaultSplit(info.splits.keys())).map((range) => range.split));
   const files: InputFile[] = [];
-  for (const split of info.splits.values()) {
-    if (!wanted.has(split.name)) continue;
+  for (const split of await tfdsSplits(input.dataDir, input.split, 'default')) {
     for (const path of split.files)
       files.push({ name: path, bytes: (await stat(path)).size, local: path, open: () => fileByteSource(path) });
   }

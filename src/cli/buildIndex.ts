@@ -11,6 +11,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { quoted } from '../excerpt.js';
 import type { ResolvedInput } from './inputs.js';
 import { formatBytes, redact, table, type CliRun } from './output.js';
+import { tfdsSplits } from './read.js';
 
 /** One index written. */
 export interface WrittenIndex {
@@ -56,7 +57,7 @@ export async function buildIndexes(input: ResolvedInput, run: CliRun): Promise<I
   }
   const files =
     input.format === 'tfds'
-      ? await tfdsFiles(input.dataDir, input.split)
+      ? (await tfdsSplits(input.dataDir, input.split)).flatMap((split) => split.files)
       : input.files.map((file) => {
           if (file.local === undefined) {
             throw new InvalidArgumentError('index', `writes each index beside its local file, and ${quoted(file.name, 200)} is not one`);
@@ -69,13 +70,6 @@ export async function buildIndexes(input: ResolvedInput, run: CliRun): Promise<I
     written.push(input.format === 'tar' ? await indexShard(file, run.signal) : await indexRecords(file, run.signal));
   }
   return { input: input.name, format: input.format, written };
-}
-
-async function tfdsFiles(dataDir: string, split: string | undefined): Promise<string[]> {
-  const { readTfdsInfo, resolveTfdsSplit } = await import('../../sources/tfrecord/tfds.js');
-  const info = readTfdsInfo(dataDir);
-  const wanted = split === undefined ? undefined : new Set(resolveTfdsSplit(info, split).map((range) => range.split));
-  return [...info.splits.values()].filter((each) => wanted === undefined || wanted.has(each.name)).flatMap((each) => each.files);
 }
 
 async function indexShard(path: string, signal: AbortSignal): Promise<WrittenIndex> {

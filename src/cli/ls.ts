@@ -14,7 +14,7 @@ import { stat } from 'node:fs/promises';
 import { RxfeedError } from '../errors.js';
 import type { InputFile, ResolvedInput } from './inputs.js';
 import { formatBytes, table, type CliRun } from './output.js';
-import { drain, shardInputs } from './read.js';
+import { drain, shardInputs, tfdsSplits } from './read.js';
 
 /** One row of `ls`. */
 export interface LsShard {
@@ -52,11 +52,7 @@ export async function ls(input: ResolvedInput, run: CliRun): Promise<LsResult> {
       }
       break;
     case 'tfds': {
-      const { readTfdsInfo, resolveTfdsSplit } = await import('../../sources/tfrecord/tfds.js');
-      const info = readTfdsInfo(input.dataDir);
-      const wanted = input.split === undefined ? undefined : new Set(resolveTfdsSplit(info, input.split).map((range) => range.split));
-      for (const split of info.splits.values()) {
-        if (wanted !== undefined && !wanted.has(split.name)) continue;
+      for (const split of await tfdsSplits(input.dataDir, input.split)) {
         for (const [index, file] of split.files.entries()) {
           const bytes = await stat(file).then(
             (stats) => stats.size,

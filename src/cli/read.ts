@@ -7,12 +7,26 @@
  */
 import type { Observable, Subscription } from 'rxjs';
 import type { ByteSource } from '../../sources/core/byteSource.js';
+import type { TfdsSplitInfo } from '../../sources/tfrecord/tfds.js';
 import type { InputFile, MongoInput, ResolvedInput } from './inputs.js';
 
 /** Default TFDS split when `--split` is not given: `train`, else the first split listed. */
 export function defaultSplit(splits: Iterable<string>): string {
   const names = [...splits];
   return names.includes('train') ? 'train' : (names[0] ?? 'train');
+}
+
+/**
+ * The splits of a TFDS directory that `split` (a TFDS split spec, e.g. `train[:10%]+test`) names,
+ * in the order `dataset_info.json` lists them. Without one: every split (`ls`, `index`), or the
+ * {@link defaultSplit} when `unset` is `'default'` (what `bench` reads).
+ */
+export async function tfdsSplits(dataDir: string, split: string | undefined, unset: 'all' | 'default' = 'all'): Promise<TfdsSplitInfo[]> {
+  const { readTfdsInfo, resolveTfdsSplit } = await import('../../sources/tfrecord/tfds.js');
+  const info = readTfdsInfo(dataDir);
+  const spec = split ?? (unset === 'default' ? defaultSplit(info.splits.keys()) : undefined);
+  const wanted = spec === undefined ? undefined : new Set(resolveTfdsSplit(info, spec).map((range) => range.split));
+  return [...info.splits.values()].filter((each) => wanted === undefined || wanted.has(each.name));
 }
 
 /** What each file is read as: its path for a local file (read with pooled handles), else its ByteSource. */
