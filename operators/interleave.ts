@@ -1,10 +1,9 @@
 import type { Observable } from 'rxjs';
 import { InvalidArgumentError } from '../src/errors.js';
-import { checkRefs, EmittedLog, type OriginRef } from '../src/emittedLog.js';
+import { checkRefs, type OriginRef } from '../src/emittedLog.js';
 import { describe } from '../src/excerpt.js';
-import { EmittedReplay, InnerSource } from '../src/fanIn.js';
+import { FanInEmissions, InnerSource } from '../src/fanIn.js';
 import { LoaderStateError } from '../src/loaderState.js';
-import type { Origins } from '../src/origins.js';
 import { sizeOf } from '../src/info.js';
 import { produce } from '../src/operate.js';
 
@@ -87,29 +86,20 @@ export function interleave<T>(sources: readonly InterleaveSource<T>[], options: 
       // interleave and the input's index.
       const { tracker } = op.context;
       const key = tracker.keyFor('interleave', op.context.epoch);
-      const emitted = new EmittedLog();
+      // After a resume: the items emitted before, gathered back from their inputs (a finished
+      // input is opened again for them alone), then emitted again in their order.
+      const emissions = new FanInEmissions<T>(op, key);
       const saved: SavedInterleave | undefined = restoredInterleave(
         tracker.register(key, {
-          // Until every item it had emitted is back, nothing was emitted: the saved part still holds.
           save: () =>
-            replay !== undefined && !replay.gathered && saved !== undefined
+            emissions.restoring && saved !== undefined
               ? { kind: 'interleave', ...saved }
-              : {
-                  kind: 'interleave',
-                  slotInputs,
-                  nextInput,
-                  cycleIndex,
-                  blockIndex,
-                  emitted: [...emitted.refs(key), ...(replay?.refs(key) ?? [])],
-                },
+              : { kind: 'interleave', slotInputs, nextInput, cycleIndex, blockIndex, emitted: emissions.refs() },
         }),
         inputs.length,
         slots.length,
         key,
       );
-      // After a resume: the items emitted before, gathered back from their inputs (a finished
-      // input is opened again for them alone), then emitted again in their order.
-      let replay: EmittedReplay<T> | undefined;
 
       const inputSource = (index: number): Observable<T> => {
         const input = inputs[index]!;
@@ -126,27 +116,13 @@ export function interleave<T>(sources: readonly InterleaveSource<T>[], options: 
         slots[index] = subscribeInput(nextInput++);
       };
 
-      const emit = (value: T, origins: Origins): void => {
-        emitted.push(origins);
-        op.emit(value, origins);
-        emitted.prune();
-      };
-
       const advance = (): void => {
         blockIndex = 0;
         cycleIndex = (cycleIndex + 1) % slots.length;
       };
 
       const pump = op.pump(() => {
-        if (replay !== undefined) {
-          if (!replay.gather(slots)) return;
-          while (replay.remaining > 0) {
-            if (!pump.ready()) return;
-            const [value, origins] = replay.shift();
-            emit(value, origins);
-          }
-          replay = undefined;
-        }
+        if (!emissions.replayed(slots, pump)) return;
         while (!op.closed) {
           if (nextInput >= inputs.length && slots.every((slot) => slot === undefined)) {
             op.complete();
@@ -161,7 +137,7 @@ export function interleave<T>(sources: readonly InterleaveSource<T>[], options: 
             if (!pump.ready()) return;
             const [value, origins] = slot.takeWithOrigins();
             if (++blockIndex === blockLength) advance();
-            emit(value, origins);
+            emissions.emit(value, origins);
             continue;
           }
           if (slot.done) {
@@ -175,7 +151,7 @@ export function interleave<T>(sources: readonly InterleaveSource<T>[], options: 
       });
       op.finalize(() => {
         for (const slot of slots) slot?.release();
-        replay?.release();
+        emissions.release();
       });
 
       if (slots.length === 0) {
@@ -196,7 +172,7 @@ export function interleave<T>(sources: readonly InterleaveSource<T>[], options: 
           if (input >= 0 && !op.closed) slots[index] = subscribeInput(input);
         });
         if (saved.emitted.length === 0) return;
-        replay = new EmittedReplay(saved.emitted, key, 'interleave');
+        const replay = emissions.resume(saved.emitted, 'interleave');
         // An input that had finished is opened again, alone, for the items it had emitted.
         const finished = new Set(
           saved.emitted.map(([ledger]) => inputOf(ledger, key)!).filter((input) => !saved.slotInputs.includes(input)),

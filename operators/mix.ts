@@ -1,10 +1,9 @@
 import type { Observable } from 'rxjs';
 import { InvalidArgumentError } from '../src/errors.js';
-import { checkRefs, EmittedLog, type OriginRef } from '../src/emittedLog.js';
+import { checkRefs, type OriginRef } from '../src/emittedLog.js';
 import { describe } from '../src/excerpt.js';
-import { EmittedReplay, InnerSource } from '../src/fanIn.js';
+import { FanInEmissions, InnerSource } from '../src/fanIn.js';
 import { LoaderStateError } from '../src/loaderState.js';
-import type { Origins } from '../src/origins.js';
 import { sizeOf } from '../src/info.js';
 import { produce } from '../src/operate.js';
 import { deriveSeed, Random, randomSeed, type RandomState } from '../src/random.js';
@@ -98,23 +97,15 @@ export function mix<T>(sources: readonly Observable<T>[], weights: readonly numb
       // keyed under this mix and its index, so they keep their keys whichever inputs are open.
       const { tracker } = op.context;
       const key = tracker.keyFor('mix', op.context.epoch);
-      const emitted = new EmittedLog();
       // After a resume: the items emitted before, gathered back from their inputs, then emitted
       // again in their order before any new choice.
-      let replay: EmittedReplay<T> | undefined;
+      const emissions = new FanInEmissions<T>(op, key);
       const saved: SavedMix | undefined = restoredMix(
         tracker.register(key, {
-          // Until every item it had emitted is back, nothing was emitted: the saved part still holds.
           save: () =>
-            replay !== undefined && !replay.gathered && saved !== undefined
+            emissions.restoring && saved !== undefined
               ? { kind: 'mix', ...saved }
-              : {
-                  kind: 'mix',
-                  random: random.state,
-                  live,
-                  choice: choice ?? null,
-                  emitted: [...emitted.refs(key), ...(replay?.refs(key) ?? [])],
-                },
+              : { kind: 'mix', random: random.state, live, choice: choice ?? null, emitted: emissions.refs() },
         }),
         inputs.length,
         key,
@@ -124,12 +115,6 @@ export function mix<T>(sources: readonly Observable<T>[], weights: readonly numb
         live = [...saved.live];
         choice = saved.choice ?? undefined;
       }
-
-      const emit = (value: T, origins: Origins): void => {
-        emitted.push(origins);
-        op.emit(value, origins);
-        emitted.prune();
-      };
 
       /** A source index drawn with the live weights, or undefined when none is left. */
       const choose = (): number | undefined => {
@@ -149,15 +134,7 @@ export function mix<T>(sources: readonly Observable<T>[], weights: readonly numb
       };
 
       const pump = op.pump(() => {
-        if (replay !== undefined) {
-          if (!replay.gather(slots)) return;
-          while (replay.remaining > 0) {
-            if (!pump.ready()) return;
-            const [value, origins] = replay.shift();
-            emit(value, origins);
-          }
-          replay = undefined;
-        }
+        if (!emissions.replayed(slots, pump)) return;
         while (!op.closed) {
           choice ??= choose();
           if (choice === undefined) {
@@ -169,7 +146,7 @@ export function mix<T>(sources: readonly Observable<T>[], weights: readonly numb
             if (!pump.ready()) return;
             const [value, origins] = slot.takeWithOrigins();
             choice = undefined;
-            emit(value, origins);
+            emissions.emit(value, origins);
             continue;
           }
           if (slot.done) {
@@ -187,7 +164,7 @@ export function mix<T>(sources: readonly Observable<T>[], weights: readonly numb
       });
       op.finalize(() => {
         for (const slot of slots) slot?.release();
-        replay?.release();
+        emissions.release();
       });
 
       // Open every source before drawing the first choice.
@@ -198,7 +175,7 @@ export function mix<T>(sources: readonly Observable<T>[], weights: readonly numb
           slots[index] = new InnerSource(op, source, pump.run, `${key}/${index}`);
         });
         // Gathered once the inputs are open: before, none could have ended.
-        if (saved !== undefined && saved.emitted.length > 0) replay = new EmittedReplay(saved.emitted, key, 'mix');
+        if (saved !== undefined && saved.emitted.length > 0) emissions.resume(saved.emitted, 'mix');
       });
     },
     { size },

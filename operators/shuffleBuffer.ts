@@ -151,11 +151,7 @@ export function shuffleBuffer<T>(size: number, options: ShuffleBufferOptions = {
         }
       };
 
-      const emit = (value: T, origins: Origins): void => {
-        emitted.push(origins);
-        op.emit(value, origins);
-        emitted.prune();
-      };
+      const emit = (value: T, origins: Origins): void => emitted.emit(op, value, origins);
 
       /** Emit a random item of the buffer (swapped with the last: order inside does not matter). */
       const emitRandom = (): void => {

@@ -7,6 +7,7 @@
  */
 import { LoaderStateError } from './loaderState.js';
 import { describe } from './excerpt.js';
+import type { Operation } from './operate.js';
 import { OriginList, type Origin, type Origins } from './origins.js';
 
 /**
@@ -89,6 +90,13 @@ export class EmittedLog {
   push(origins: Origins): void {
     // Without origins the state cannot be taken anyway (the loader says why): keep nothing.
     if (origins !== undefined) this.#entries.push(origins);
+  }
+
+  /** Emit `value` through `op` with its origins, recorded, then forget what was received. */
+  emit<T>(op: Operation<T>, value: T, origins: Origins): void {
+    this.push(origins);
+    op.emit(value, origins);
+    this.prune();
   }
 
   /** Forget the received items at the head. */

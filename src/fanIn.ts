@@ -8,9 +8,10 @@
 import type { Observable, Subscription } from 'rxjs';
 import { disposeAll } from './dispose.js';
 import { Flow } from './flow.js';
-import { originId, originRef, refId, type OriginRef } from './emittedLog.js';
+import { EmittedLog, originId, originRef, refId, type OriginRef } from './emittedLog.js';
 import { LoaderStateError } from './loaderState.js';
 import type { Operation } from './operate.js';
+import type { Pump } from './pump.js';
 import { OriginList, type Origin, type Origins } from './origins.js';
 
 /**
@@ -216,5 +217,70 @@ export class EmittedReplay<T> {
 
   #releaseExtra(): void {
     for (const source of this.#extra.splice(0)) source.release();
+  }
+}
+
+/**
+ * What a fan-in operator (`interleave`, `mix`) emitted that the consumer has not received, and,
+ * after a resume, the replay of the items it had emitted before: the part of their state both keep
+ * alike. The operator keeps its own numbers (its cycle, its generator) beside it.
+ * @internal
+ */
+export class FanInEmissions<T> {
+  readonly #op: Operation<T>;
+  readonly #key: string;
+  readonly #log = new EmittedLog();
+  #replay: EmittedReplay<T> | undefined;
+
+  /** @param key - The operator's part key in the loader state. */
+  constructor(op: Operation<T>, key: string) {
+    this.#op = op;
+    this.#key = key;
+  }
+
+  /**
+   * A resume is gathering the items emitted before: until every one is back, nothing was emitted,
+   * and the restored part is still what to save.
+   */
+  get restoring(): boolean {
+    return this.#replay !== undefined && !this.#replay.gathered;
+  }
+
+  /** The items emitted and not received, as references: the log's, then the replay's not yet emitted again. */
+  refs(): OriginRef[] {
+    return [...this.#log.refs(this.#key), ...(this.#replay?.refs(this.#key) ?? [])];
+  }
+
+  /** Start the replay of `emitted` (a restored state's); `what` names the operator in errors. */
+  resume(emitted: readonly OriginRef[], what: string): EmittedReplay<T> {
+    this.#replay = new EmittedReplay(emitted, this.#key, what);
+    return this.#replay;
+  }
+
+  /** Emit an item, recorded until the consumer receives it. */
+  emit(value: T, origins: Origins): void {
+    this.#log.emit(this.#op, value, origins);
+  }
+
+  /**
+   * Emit again the items of a resume, once gathered from `inputs`, while `pump` may: the start of
+   * each pump step. False while it must wait (items not all back, or the Flow full).
+   */
+  replayed(inputs: readonly (InnerSource<T> | undefined)[], pump: Pump): boolean {
+    const replay = this.#replay;
+    if (replay === undefined) return true;
+    if (!replay.gather(inputs)) return false;
+    while (replay.remaining > 0) {
+      if (!pump.ready()) return false;
+      const [value, origins] = replay.shift();
+      this.emit(value, origins);
+    }
+    this.#replay = undefined;
+    return true;
+  }
+
+  /** Release the replay's extra sources and its items not emitted again. */
+  release(): void {
+    this.#replay?.release();
   }
 }
