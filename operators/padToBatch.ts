@@ -9,7 +9,7 @@ import { checkConsumed, CountLedger } from '../src/ledger.js';
 import { EmittedLog } from '../src/emittedLog.js';
 import { describe } from '../src/excerpt.js';
 import { LoaderStateError } from '../src/loaderState.js';
-import { appendOrigins, OriginList } from '../src/origins.js';
+import { appendOrigins, OriginList, type Origins } from '../src/origins.js';
 
 /**
  * A rank received more samples than the dataset size said any rank would, so padding it to the
@@ -249,7 +249,11 @@ export function padToBatch<T>(batchSize: number, options: PadToBatchOptions<T> =
           index.fill(-1, real);
           rows.push(...pads);
           const out: PaddedBatch<T> = { rows, mask, index };
-          const origins = real > 0 ? rowOrigins : { ledger: padLedger().ledger, seq: padLedger().before + padLedger().emitted++ };
+          let origins: Origins = rowOrigins;
+          if (real === 0) {
+            const pad = padLedger();
+            origins = { ledger: pad.ledger, seq: pad.before + pad.emitted++ };
+          }
           rows = [];
           rowOrigins = new OriginList();
           index = new Float64Array(batchSize);

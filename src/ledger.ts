@@ -51,11 +51,6 @@ export class ConsumedSet {
     this.#advance();
   }
 
-  /** A set saved either way (see {@link ConsumedSet.saveShortest}). */
-  static from(saved: ConsumedRecord | HolesRecord): ConsumedSet {
-    return new ConsumedSet('extras' in saved ? saved : extrasOf(saved));
-  }
-
   /** Every item below it was consumed. */
   get watermark(): number {
     return this.#watermark;
@@ -145,7 +140,10 @@ export class CountLedger implements Ledger, StatePart {
   static fromSaved(key: string, saved: Readonly<Record<string, unknown>>): CountLedger {
     const { consumed, ...descriptor } = saved;
     const holes = typeof consumed === 'object' && consumed !== null && 'holes' in consumed;
-    return new CountLedger(key, descriptor, ConsumedSet.from(consumed as ConsumedRecord).save(), { savesHoles: holes });
+    // The set normalises the record itself: no set is made just to save it again.
+    return new CountLedger(key, descriptor, holes ? extrasOf(consumed as HolesRecord) : (consumed as ConsumedRecord), {
+      savesHoles: holes,
+    });
   }
 
   save(): Record<string, unknown> {
