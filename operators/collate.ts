@@ -56,9 +56,9 @@ export function collate<B extends readonly unknown[] | PaddedBatch<unknown>>(
         next: (batch) => {
           let out: CollateResult<B>;
           try {
-            const start = flow.timing ? flow.now() : 0;
+            const started = flow.mark();
             out = collateWith(batch, settings, samples) as CollateResult<B>;
-            if (flow.timing) timer.worked(flow.now() - start);
+            timer.workedSince(started);
           } catch (error) {
             // The batch is this operator's to release: nothing downstream will see it.
             if (Array.isArray(batch)) for (const sample of batch as readonly unknown[]) disposeItem(sample);

@@ -139,7 +139,7 @@ export function parallelMap<T, R>(task: Task<T, R>, options: ParallelMapOptions 
       // user's callback after this operator) ends the stream instead of being lost.
       const settle = op.guard((index: number, value: R): void => {
         const slot = running.get(index);
-        if (slot !== undefined && flow.timing) stage.worked(flow.now() - slot.started);
+        if (slot !== undefined) stage.workedSince(slot.started);
         running.delete(index);
         if (op.closed) {
           disposeAll([value]);
@@ -162,7 +162,7 @@ export function parallelMap<T, R>(task: Task<T, R>, options: ParallelMapOptions 
 
       const start = (index: number, value: T): void => {
         const abort = new AbortController();
-        const slot: Slot = { abort, started: flow.timing ? flow.now() : 0 };
+        const slot: Slot = { abort, started: flow.mark() };
         running.set(index, slot);
         let got = false;
         let answer;

@@ -91,14 +91,14 @@ export function toDevice<C, Tensor>(adapter: DeviceAdapter<Tensor>, options: ToD
           stage.entered();
           const origins = op.takeOrigins('toDevice');
           let queued = false; // a synchronous conversion settles before it is queued
-          const started = flow.timing ? flow.now() : 0;
+          const started = flow.mark();
           const conversion = convertBatch(
             adapter,
             batch,
             hostPaths,
             // Settles in a promise callback: guarded, so a throw downstream ends the stream.
             op.guard(() => {
-              if (flow.timing) stage.worked(flow.now() - started);
+              stage.workedSince(started);
               if (!queued) return;
               if (op.closed) conversion.discard();
               else drain();

@@ -72,6 +72,11 @@ export interface Stage {
 export interface StageTimer {
   /** Record `ms` milliseconds of work that produced `items` items (default 1). */
   worked(ms: number, items?: number): void;
+  /**
+   * Record the work since `mark` ({@link Flow.mark} when it began) that produced `items` items
+   * (default 1); nothing when the Flow does not time.
+   */
+  workedSince(mark: number, items?: number): void;
   /** Remove the timer from the Flow's readings. */
   unregister(): void;
 }
@@ -208,6 +213,8 @@ export interface StageHandle {
   left(n?: number): void;
   /** Record `ms` milliseconds of work (one task's run time, summed over parallel workers). */
   worked(ms: number): void;
+  /** Record the work since `mark` ({@link Flow.mark} when it began); nothing when the Flow does not time. */
+  workedSince(mark: number): void;
   /** Remove the stage from the gauge. */
   unregister(): void;
 }
@@ -332,6 +339,9 @@ export class Flow {
       worked: (ms) => {
         counters.busyMs += ms;
       },
+      workedSince: (mark) => {
+        if (timing) counters.busyMs += now() - mark;
+      },
       unregister: () => {
         if (timing && counters === record) advance(record, now());
         counters = root.#retire(record) ?? counters;
@@ -352,11 +362,15 @@ export class Flow {
     const root = this.root;
     const record = root.#record({ name, capacity: 0, parallelism, occupancy: () => 0 }, false);
     let counters: StageCounters = record;
+    const worked = (ms: number, items = 1): void => {
+      counters.busyMs += ms;
+      counters.itemsIn += items;
+      counters.itemsOut += items;
+    };
     return {
-      worked: (ms, items = 1) => {
-        counters.busyMs += ms;
-        counters.itemsIn += items;
-        counters.itemsOut += items;
+      worked,
+      workedSince: (mark, items) => {
+        if (root.timing) worked(root.now() - mark, items);
       },
       unregister: () => {
         counters = root.#retire(record) ?? counters;
@@ -570,6 +584,15 @@ export class Flow {
   async released(): Promise<void> {
     const root = this.root;
     while (root.#releases.size > 0) await Promise.all(root.#releases);
+  }
+
+  /**
+   * The clock now when the Flow times, else 0 (no clock read): where a piece of work began, for a
+   * stage's or timer's `workedSince`.
+   */
+  mark(): number {
+    const root = this.root;
+    return root.timing ? root.now() : 0;
   }
 
   /** Add consumer wait time (the loader records how long `next()` waited for an item). */

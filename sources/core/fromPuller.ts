@@ -39,7 +39,6 @@ export function fromPuller<T>(open: PullerFactory<T>, info: DatasetInfo<T> = {},
   return produce<T>((op) => {
     const { flow, epoch, tracker } = op.context;
     const timer = op.timer(name);
-    const timing = flow.timing;
     // Loader state: items are numbered in the order pulled. A resumed subscription pulls them again
     // and drops those its consumer had received, before they reach the pipeline.
     const key = tracker.keyFor('fromPuller', epoch);
@@ -113,7 +112,7 @@ export function fromPuller<T>(open: PullerFactory<T>, info: DatasetInfo<T> = {},
       // A chunk that arrives after teardown is disposed rather than dropped.
       const arrived = (value: Chunk<T>): void => {
         waiting = false;
-        if (timing) timer.worked(flow.now() - started, value?.length ?? 0);
+        timer.workedSince(started, value?.length ?? 0);
         if (op.closed) {
           if (value !== null) disposeAll(value);
           return;
@@ -172,10 +171,10 @@ export function fromPuller<T>(open: PullerFactory<T>, info: DatasetInfo<T> = {},
         }
         if (waiting || puller === undefined) return;
         if (!pump.ready()) return;
-        const started = timing ? flow.now() : 0;
+        const started = flow.mark();
         const next = puller.pull();
         if (next === null || Array.isArray(next)) {
-          if (timing) timer.worked(flow.now() - started, next?.length ?? 0);
+          timer.workedSince(started, next?.length ?? 0);
           accept(next as Chunk<T>);
           continue;
         }

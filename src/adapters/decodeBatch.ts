@@ -147,11 +147,11 @@ export function decodeBatch<S extends object, const F extends string = string>(
           return;
         }
         const { flow } = op.context;
-        const started = flow.timing ? flow.now() : 0;
+        const started = flow.mark();
         decoding = decodeRows(rows, nextIndex++).then(
           op.guard((decoded: DecodedBatch<S, F>) => {
             decoding = undefined;
-            if (flow.timing) stage.worked(flow.now() - started);
+            stage.workedSince(started);
             stage.left();
             if (op.closed) return;
             op.emit(decoded, origins);
