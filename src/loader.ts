@@ -653,7 +653,7 @@ class LoaderIterator<T> implements AsyncIterableIterator<T> {
     if (this.#queue.length > 0) {
       const value = this.#queue.shift()!;
       consumeOrigins(this.#queuedOrigins.shift());
-      this.#hand(this.#flow.timing ? this.#flow.now() : 0);
+      this.#hand(this.#flow.mark());
       this.#stage?.left();
       return { value, done: false };
     }

@@ -141,7 +141,7 @@ class PartRun {
     this.#start = start;
     this.#credits = start.credits;
     this.#flow = new Flow({ timing: start.timing });
-    this.#startedAt = this.#flow.timing ? this.#flow.now() : 0;
+    this.#startedAt = this.#flow.mark();
     const credits = (): number => this.#credits;
     this.#stage = this.#flow.register({
       name: CREDITS_STAGE,
