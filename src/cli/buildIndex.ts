@@ -11,7 +11,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { quoted } from '../excerpt.js';
 import type { ResolvedInput } from './inputs.js';
 import { formatBytes, redact, table, type CliRun } from './output.js';
-import { tfdsSplits } from './read.js';
+import { SCAN_CHUNK, scanTar, tfdsSplits } from './read.js';
 
 /** One index written. */
 export interface WrittenIndex {
@@ -44,9 +44,6 @@ export function checkIndexable(input: string): void {
   }
 }
 
-/** Bytes per read while scanning a shard's headers. */
-const SCAN_CHUNK = 256 * 1024;
-
 /**
  * Index every file of `input`: each must be a local file, since the index is written beside it.
  * Each index is written to a temporary file and renamed (by `saveSidecar`, `writeRecordIndex`).
@@ -73,15 +70,9 @@ export async function buildIndexes(input: ResolvedInput, run: CliRun): Promise<I
 }
 
 async function indexShard(path: string, signal: AbortSignal): Promise<WrittenIndex> {
-  const { saveSidecar, scanShard, sidecarPath } = await import('../../sources/webdataset/sampleIndex.js');
-  const { DEFAULT_MAX_MEMBER_SIZE } = await import('../../sources/webdataset/tarReader.js');
+  const { saveSidecar, sidecarPath } = await import('../../sources/webdataset/sampleIndex.js');
   const { fileByteSource } = await import('../../sources/core/fileByteSource.js');
-  const index = await scanShard(fileByteSource(path, SCAN_CHUNK), {
-    maxMemberSize: DEFAULT_MAX_MEMBER_SIZE,
-    chunkSize: SCAN_CHUNK,
-    seek: true,
-    signal,
-  });
+  const index = await scanTar(fileByteSource(path, SCAN_CHUNK), true, signal);
   await saveSidecar(path, index);
   const sidecar = sidecarPath(path);
   return { file: path, index: sidecar, kind: 'webdataset-sidecar', samples: index.keys.length, bytes: (await stat(sidecar)).size };

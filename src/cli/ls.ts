@@ -11,10 +11,11 @@
  * @internal
  */
 import { stat } from 'node:fs/promises';
+import type { Observable } from 'rxjs';
 import { RxfeedError } from '../errors.js';
 import type { InputFile, ResolvedInput } from './inputs.js';
 import { formatBytes, table, type CliRun } from './output.js';
-import { drain, shardInputs, tfdsSplits } from './read.js';
+import { drain, scanTar, shardInputs, tfdsSplits } from './read.js';
 
 /** One row of `ls`. */
 export interface LsShard {
@@ -35,9 +36,6 @@ export interface LsResult {
   readonly shards: readonly LsShard[];
   readonly totals: { readonly shards: number; readonly bytes: number | null; readonly samples: number };
 }
-
-/** Bytes per read while scanning a shard's headers. */
-const SCAN_CHUNK = 256 * 1024;
 
 /** List `input`. */
 export async function ls(input: ResolvedInput, run: CliRun): Promise<LsResult> {
@@ -81,25 +79,13 @@ export async function ls(input: ResolvedInput, run: CliRun): Promise<LsResult> {
 
 /** Samples of a tar shard: one scan of its headers, or one read of a gzip shard (which cannot seek). */
 async function tarSamples(file: InputFile, signal: AbortSignal): Promise<number> {
-  const { scanShard } = await import('../../sources/webdataset/sampleIndex.js');
-  const { DEFAULT_MAX_MEMBER_SIZE } = await import('../../sources/webdataset/tarReader.js');
   try {
-    const index = await scanShard(file.open(), {
-      maxMemberSize: DEFAULT_MAX_MEMBER_SIZE,
-      chunkSize: SCAN_CHUNK,
-      seek: file.local !== undefined,
-      signal,
-    });
-    return index.keys.length;
+    return (await scanTar(file.open(), file.local !== undefined, signal)).keys.length;
   } catch (error) {
     if (!(error instanceof RxfeedError && error.code === 'RXFEED_ERR_COMPRESSED_SHARD')) throw error;
   }
   const { fromWebDataset } = await import('../../sources/webdataset/fromWebDataset.js');
-  let count = 0;
-  await drain(fromWebDataset(shardInputs([file])), signal, () => {
-    count++;
-  });
-  return count;
+  return countItems(fromWebDataset(shardInputs([file])), signal);
 }
 
 /** Records of a TFRecord file: one scan of its frame headers, or one read of a compressed file. */
@@ -111,8 +97,13 @@ async function tfrecordSamples(file: InputFile, signal: AbortSignal): Promise<nu
     if (!(error instanceof RxfeedError && error.code === 'RXFEED_ERR_TFRECORD_NOT_SEEKABLE')) throw error;
   }
   const { fromTFRecord } = await import('../../sources/tfrecord/fromTFRecord.js');
+  return countItems(fromTFRecord(shardInputs([file])), signal);
+}
+
+/** Items of a file that cannot be scanned, counted by reading it through. */
+async function countItems(items: Observable<unknown>, signal: AbortSignal): Promise<number> {
   let count = 0;
-  await drain(fromTFRecord(shardInputs([file])), signal, () => {
+  await drain(items, signal, () => {
     count++;
   });
   return count;

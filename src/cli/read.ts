@@ -8,6 +8,7 @@
 import type { Observable, Subscription } from 'rxjs';
 import type { ByteSource } from '../../sources/core/byteSource.js';
 import type { TfdsSplitInfo } from '../../sources/tfrecord/tfds.js';
+import type { SampleIndex } from '../../sources/webdataset/sampleIndex.js';
 import type { InputFile, MongoInput, ResolvedInput } from './inputs.js';
 
 /** Default TFDS split when `--split` is not given: `train`, else the first split listed. */
@@ -27,6 +28,19 @@ export async function tfdsSplits(dataDir: string, split: string | undefined, uns
   const spec = split ?? (unset === 'default' ? defaultSplit(info.splits.keys()) : undefined);
   const wanted = spec === undefined ? undefined : new Set(resolveTfdsSplit(info, spec).map((range) => range.split));
   return [...info.splits.values()].filter((each) => wanted === undefined || wanted.has(each.name));
+}
+
+/** Bytes per read while scanning a shard's tar headers. */
+export const SCAN_CHUNK = 256 * 1024;
+
+/**
+ * The sample index of a tar shard, from one scan of its headers (seeking over members when
+ * `seek`, reading through them otherwise): what `ls` counts and `index` saves.
+ */
+export async function scanTar(source: ByteSource, seek: boolean, signal: AbortSignal): Promise<SampleIndex> {
+  const { scanShard } = await import('../../sources/webdataset/sampleIndex.js');
+  const { DEFAULT_MAX_MEMBER_SIZE } = await import('../../sources/webdataset/tarReader.js');
+  return scanShard(source, { maxMemberSize: DEFAULT_MAX_MEMBER_SIZE, chunkSize: SCAN_CHUNK, seek, signal });
 }
 
 /** What each file is read as: its path for a local file (read with pooled handles), else its ByteSource. */
