@@ -3,13 +3,11 @@
  *
  * @module
  */
-import { randomUUID } from 'node:crypto';
-import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
 import type { OperatorFunction, Subscription } from 'rxjs';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { describe } from '../../src/excerpt.js';
 import { operate } from '../../src/operate.js';
+import { atomicFile } from '../core/atomicFile.js';
 import { WriteLoop } from '../core/writeLoop.js';
 import { maskedCrc32c } from './crc32c.js';
 import { encodeExample, type ExampleInput } from './exampleEncoder.js';
@@ -124,7 +122,6 @@ export function toTFRecord(path: string, options: ToTFRecordOptions = {}): Opera
   return (source) =>
     operate<TFRecordInput, TFRecordWritten>(source, (op) => {
       const { context } = op;
-      const temp = join(dirname(path), `.${basename(path)}.${randomUUID()}.tmp`);
       const queue: Uint8Array[] = [];
       let queuedRecords = 0;
       let records = 0;
@@ -133,18 +130,9 @@ export function toTFRecord(path: string, options: ToTFRecordOptions = {}): Opera
       let finished = false; // completed, failed or unsubscribed
       let failure: { error: unknown } | undefined;
       const stage = op.register({ name: 'toTFRecord', capacity, occupancy: () => queuedRecords });
-      const opened: Promise<FileHandle> = open(temp, 'w');
-      // Keep an open failure from being unhandled before the first write awaits it.
-      opened.catch(() => undefined);
-
-      const discard = async (): Promise<void> => {
-        try {
-          await (await opened).close();
-        } catch {
-          // Nothing was opened, or it is already closed.
-        }
-        await unlink(temp).catch(() => undefined);
-      };
+      // Written beside `path` and renamed into place: `path` never holds part of the file.
+      const file = atomicFile(path);
+      const discard = (): Promise<void> => file.discard();
 
       const fail = (error: unknown): void => {
         if (finished) return;
@@ -158,10 +146,9 @@ export function toTFRecord(path: string, options: ToTFRecordOptions = {}): Opera
       };
 
       const drain = async (): Promise<void> => {
-        const handle = await opened;
         while (queue.length > 0 && failure === undefined && !finished) {
           const batch = queue.splice(0, RECORDS_PER_WRITE * 3);
-          await handle.writev(batch);
+          await file.write(batch);
           const n = batch.length / 3;
           queuedRecords -= n;
           stage.left(n);
@@ -169,8 +156,7 @@ export function toTFRecord(path: string, options: ToTFRecordOptions = {}): Opera
         if (sourceDone && queue.length === 0 && !finished) {
           finished = true;
           stage.unregister();
-          await handle.close();
-          await rename(temp, path);
+          await file.commit();
           op.next({ path, records, bytes });
           op.complete();
         }

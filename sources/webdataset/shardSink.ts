@@ -5,10 +5,8 @@
  *
  * @module
  */
-import { randomUUID } from 'node:crypto';
-import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
 import { excerpt } from '../../src/excerpt.js';
+import { atomicFile } from '../core/atomicFile.js';
 import type { ObjectStore } from '../core/store.js';
 import { ShardWriteError } from './errors.js';
 
@@ -37,62 +35,10 @@ function fileError(path: string, offset: number, what: string, error: unknown): 
  * missing) and renamed to `path` on commit, so `path` never holds part of a shard.
  */
 export function fileShardSink(path: string): ShardSink {
-  const temp = join(dirname(path), `.${basename(path)}.${randomUUID()}.tmp`);
-  let offset = 0;
-  let handle: FileHandle | undefined;
-  const opened = mkdir(dirname(path), { recursive: true })
-    .then(() => open(temp, 'wx'))
-    .then((file) => (handle = file));
-  // Awaited by the first write; kept from being unhandled until then.
-  opened.catch(noop);
-  return {
-    write: async (chunks) => {
-      let file: FileHandle;
-      try {
-        file = await opened;
-      } catch (error) {
-        throw fileError(path, offset, `creating ${temp}`, error);
-      }
-      try {
-        // One writev for the batch; the rest of a short write goes again, chunk by chunk.
-        const total = chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0);
-        const { bytesWritten } = await file.writev(chunks as Uint8Array[]);
-        let skip = bytesWritten;
-        offset += bytesWritten;
-        if (bytesWritten < total) {
-          for (const chunk of chunks) {
-            if (skip >= chunk.byteLength) {
-              skip -= chunk.byteLength;
-              continue;
-            }
-            for (let done = skip; done < chunk.byteLength;) {
-              const written = (await file.write(chunk, done, chunk.byteLength - done)).bytesWritten;
-              done += written;
-              offset += written;
-            }
-            skip = 0;
-          }
-        }
-      } catch (error) {
-        throw fileError(path, offset, `writing ${temp}`, error);
-      }
-    },
-    commit: async () => {
-      try {
-        await (await opened).close();
-        handle = undefined;
-        await rename(temp, path);
-      } catch (error) {
-        throw fileError(path, offset, `closing and renaming ${temp}`, error);
-      }
-    },
-    discard: async () => {
-      await opened.catch(noop);
-      await handle?.close().catch(noop);
-      handle = undefined;
-      await unlink(temp).catch(noop);
-    },
-  };
+  return atomicFile(path, {
+    createDirectory: true,
+    failure: (what, offset, error) => fileError(path, offset, what, error),
+  });
 }
 
 /**
